@@ -1,0 +1,43 @@
+/*
+ * handle.h - the handle table: 32-bit handles (high 8 bits node id, low 24
+ * bits local id) to contexts, plus local names (".name" -> handle).
+ *
+ * One process-wide table behind a reader/writer lock. Senders look a handle
+ * up and push into its queue while holding the read lock, so a context that
+ * is still in the table cannot be freed under them; removal takes the write
+ * lock. Local ids are handed out increasing (wrapping at 2^24) so a handle
+ * of a dead service is not reused soon.
+ */
+#ifndef SHOAL_HANDLE_H
+#define SHOAL_HANDLE_H
+
+#include <stdint.h>
+
+#define SHOAL_HANDLE_MASK 0xffffffu
+#define SHOAL_HANDLE_REMOTE_SHIFT 24
+#define SHOAL_NAME_MAX 64
+
+void shoal_handle_init(uint32_t node);
+void shoal_handle_exit(void);
+uint32_t shoal_handle_node(void);
+/* Registers ctx; returns its handle (never 0), or 0 when the table is full. */
+uint32_t shoal_handle_register(void *ctx);
+/* Removes a handle and its names; returns the context it held, or NULL. */
+void *shoal_handle_remove(uint32_t handle);
+/* Takes the read lock and returns the context of handle (NULL if none).
+ * The caller must call shoal_handle_unlock() in both cases. */
+void *shoal_handle_lock_find(uint32_t handle);
+void shoal_handle_unlock(void);
+/* Name lookups: ".name" (local) or ":0100000a" (a handle in hex). */
+uint32_t shoal_handle_findname(const char *name);
+/* Binds name to handle. Returns 0, SHOAL_ENAMEEXIST or SHOAL_EINVAL. */
+int shoal_handle_bindname(uint32_t handle, const char *name);
+/* Writes up to max names bound to handle into out (pointers valid until the
+ * name is removed); returns the count. */
+int shoal_handle_names(uint32_t handle, const char **out, int max);
+/* Number of live handles. */
+int shoal_handle_count(void);
+/* Copies up to max live handles into out (ascending); returns the count. */
+int shoal_handle_list(uint32_t *out, int max);
+
+#endif

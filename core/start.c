@@ -1,0 +1,315 @@
+/*
+ * start.c - the node's threads and life cycle.
+ *
+ * Workers drain the global queue. An idle worker spins for a short while
+ * (config `spin_us`, default 50) before it sleeps on a condition variable:
+ * a message handed from one service to another is then picked up without a
+ * futex round trip, which is what keeps request/response latency low. A
+ * sender only signals the condition variable when some worker sleeps.
+ *
+ * The timer thread advances the wheel every millisecond and also polls the
+ * flags set by signal handlers (SIGTERM/SIGINT: shutdown, SIGHUP: reopen
+ * the log) and drives the shutdown.
+ *
+ * Shutdown: every service but the logger gets SYSTEM "EXIT" (snlua runs the
+ * service's exit hooks, then exits); once only the logger is left it gets
+ * "EXIT" too; when no service is left the workers stop. Services still
+ * alive after `shutdown_timeout` ms are killed and the exit code is 2.
+ */
+#include "start.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "context.h"
+#include "env.h"
+#include "handle.h"
+#include "log.h"
+#include "module.h"
+#include "monitor.h"
+#include "mq.h"
+#include "spinlock.h"
+#include "timer.h"
+
+#define MAX_THREADS 64
+
+struct worker {
+  pthread_t tid;                   /* thread */
+  int weight;                      /* fairness weight, see shoal_mq_pop_batch */
+  struct shoal_monitor_slot *slot; /* this worker's monitor slot */
+};
+
+static struct {
+  pthread_mutex_t mutex;       /* guards the sleep condition */
+  pthread_cond_t cond;         /* sleeping workers wait here */
+  atomic_int sleeping;         /* workers inside cond wait */
+  atomic_int quit;             /* workers and helper threads stop */
+  atomic_int shutdown_request; /* set by SIGTERM/SIGINT or shoal_abort */
+  atomic_int reopen_request;   /* set by SIGHUP */
+  atomic_int exit_code;        /* process exit code */
+  int nworker;
+  uint64_t spin_ns;            /* idle spin before sleeping */
+} S = {.mutex = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+uint64_t shoal_now(void) { return shoal_timer_now(); }
+uint64_t shoal_starttime(void) { return shoal_timer_starttime(); }
+
+void shoal_abort(int exit_code) {
+  atomic_store(&S.exit_code, exit_code);
+  atomic_store(&S.shutdown_request, 1);
+}
+
+void shoal_start_wakeup(void) {
+  /* Pairs with the sleeper's increment-then-check: either we see it
+   * sleeping, or it sees the queue we just pushed. */
+  atomic_thread_fence(memory_order_seq_cst);
+  if (atomic_load_explicit(&S.sleeping, memory_order_relaxed) > 0) {
+    pthread_mutex_lock(&S.mutex);
+    pthread_cond_signal(&S.cond);
+    pthread_mutex_unlock(&S.mutex);
+  }
+}
+
+void shoal_start_wakeup_all(void) {
+  pthread_mutex_lock(&S.mutex);
+  pthread_cond_broadcast(&S.cond);
+  pthread_mutex_unlock(&S.mutex);
+}
+
+static void on_signal(int sig) {
+  if (sig == SIGHUP) atomic_store(&S.reopen_request, 1);
+  else atomic_store(&S.shutdown_request, 1);
+}
+
+static int done(void) { return shoal_context_total() == 0; }
+
+static void *worker_main(void *arg) {
+  struct worker *w = arg;
+  while (!done()) {
+    if (shoal_context_dispatch(w->slot, w->weight)) continue;
+    /* Spin a little: new work usually arrives within microseconds. */
+    uint64_t until = shoal_timer_monotonic_ns() + S.spin_ns;
+    int found = 0;
+    while (!found) {
+      for (int i = 0; i < 64 && !found; i++) {
+        if (shoal_globalmq_nonempty()) found = 1;
+        else shoal_spin_pause();
+      }
+      if (shoal_timer_monotonic_ns() >= until) break;
+    }
+    if (found) continue;
+    pthread_mutex_lock(&S.mutex);
+    atomic_fetch_add(&S.sleeping, 1);
+    if (!shoal_globalmq_nonempty() && !done()) {
+      struct timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      ts.tv_nsec += 100 * 1000000L; /* a safety net, not the wake-up path */
+      if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+      }
+      pthread_cond_timedwait(&S.cond, &S.mutex, &ts);
+    }
+    atomic_fetch_sub(&S.sleeping, 1);
+    pthread_mutex_unlock(&S.mutex);
+  }
+  return NULL;
+}
+
+static void send_system(uint32_t handle, const char *cmd) {
+  size_t n = strlen(cmd);
+  char *p = shoal_malloc(n);
+  memcpy(p, cmd, n);
+  struct shoal_message m = {0, 0, p, (uint32_t)n, SHOAL_PTYPE_SYSTEM};
+  if (shoal_context_push(handle, &m) != 0) shoal_free(p);
+}
+
+static void timer_fire(uint32_t handle, int session) {
+  struct shoal_message m = {0, session, NULL, 0, SHOAL_PTYPE_RESPONSE};
+  shoal_context_push(handle, &m); /* a dead service's timers just vanish */
+}
+
+struct shutdown_state {
+  int active;             /* shutdown begun */
+  uint64_t deadline;      /* node time when we stop waiting */
+  uint32_t *sent;         /* handles already told to exit */
+  int nsent;
+  int logger_told;        /* logger got EXIT */
+  uint64_t next_scan;     /* next time to look for new services */
+};
+
+static int was_sent(struct shutdown_state *st, uint32_t h) {
+  for (int i = 0; i < st->nsent; i++)
+    if (st->sent[i] == h) return 1;
+  return 0;
+}
+
+/* Tells every service not yet told (except the logger) to exit. */
+static void shutdown_scan(struct shutdown_state *st) {
+  int cap = shoal_handle_count() + 16;
+  uint32_t *list = shoal_malloc(sizeof(uint32_t) * (size_t)cap);
+  int n = shoal_handle_list(list, cap);
+  uint32_t logger = shoal_log_logger();
+  for (int i = 0; i < n; i++) {
+    if (list[i] == logger || was_sent(st, list[i])) continue;
+    st->sent = shoal_realloc(st->sent, sizeof(uint32_t) * (size_t)(st->nsent + 1));
+    st->sent[st->nsent++] = list[i];
+    send_system(list[i], "EXIT");
+  }
+  shoal_free(list);
+}
+
+static void shutdown_step(struct shutdown_state *st) {
+  uint64_t now = shoal_now();
+  if (!st->active) {
+    st->active = 1;
+    st->deadline = now + (uint64_t)shoal_env_int("shutdown_timeout", 10000);
+    shoal_log(NULL, SHOAL_LOG_INFO, "node shutting down (%d services)", shoal_context_total());
+    shutdown_scan(st);
+    st->next_scan = now + 200;
+    return;
+  }
+  if (now >= st->next_scan) {
+    shutdown_scan(st);
+    st->next_scan = now + 200;
+  }
+  uint32_t logger = shoal_log_logger();
+  int total = shoal_context_total();
+  if (now >= st->deadline && total > (logger ? 1 : 0)) {
+    int cap = total + 16;
+    uint32_t *list = shoal_malloc(sizeof(uint32_t) * (size_t)cap);
+    int n = shoal_handle_list(list, cap);
+    shoal_log(NULL, SHOAL_LOG_ERROR, "shutdown timeout: killing %d services that did not exit",
+              n - (logger ? 1 : 0));
+    for (int i = 0; i < n; i++)
+      if (list[i] != logger) shoal_context_retire(list[i]);
+    shoal_free(list);
+    atomic_store(&S.exit_code, 2);
+    st->deadline = UINT64_MAX;
+  }
+  if (!st->logger_told && shoal_handle_count() <= (logger ? 1 : 0)) {
+    st->logger_told = 1;
+    if (logger) {
+      shoal_log(NULL, SHOAL_LOG_INFO, "node stopped");
+      send_system(logger, "EXIT");
+    }
+  }
+}
+
+static void *timer_main(void *arg) {
+  (void)arg;
+  struct shutdown_state st = {0};
+  while (!done()) {
+    shoal_timer_update();
+    if (atomic_exchange(&S.reopen_request, 0)) {
+      uint32_t logger = shoal_log_logger();
+      if (logger) send_system(logger, "REOPEN");
+    }
+    if (atomic_load(&S.shutdown_request)) shutdown_step(&st);
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+  }
+  shoal_free(st.sent);
+  shoal_start_wakeup_all();
+  return NULL;
+}
+
+struct monitor_arg {
+  struct shoal_monitor_slot *slots;
+  int n;
+};
+
+static void *monitor_main(void *arg) {
+  struct monitor_arg *ma = arg;
+  uint64_t threshold = (uint64_t)shoal_env_int("monitor_stuck_ms", 5000);
+  int interrupt = shoal_env_int("monitor_interrupt", 0) != 0;
+  while (!done()) {
+    if (threshold > 0) shoal_monitor_check(ma->slots, ma->n, threshold, interrupt);
+    struct timespec ts = {0, 100 * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+  return NULL;
+}
+
+static void install_signals(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+int shoal_start(void) {
+  int nthread = (int)shoal_env_int("thread", 2);
+  if (nthread < 1) nthread = 1;
+  if (nthread > MAX_THREADS) nthread = MAX_THREADS;
+  S.nworker = nthread;
+  S.spin_ns = (uint64_t)shoal_env_int("spin_us", 50) * 1000u;
+  atomic_store(&S.quit, 0);
+  atomic_store(&S.exit_code, 0);
+
+  shoal_log_init(shoal_log_parse_level(shoal_env_get("loglevel")) >= 0
+                     ? shoal_log_parse_level(shoal_env_get("loglevel"))
+                     : SHOAL_LOG_INFO);
+  shoal_handle_init((uint32_t)shoal_env_int("node", 1));
+  shoal_globalmq_init();
+  shoal_context_init();
+  shoal_module_init(shoal_env_get("cpath"));
+  shoal_timer_init(timer_fire);
+  install_signals();
+
+  char err[512];
+  const char *logfile = shoal_env_get("logfile");
+  int64_t logger = shoal_context_new("logger", logfile ? logfile : "", err, sizeof(err));
+  if (logger < 0) {
+    fprintf(stderr, "shoal: cannot start the logger: %s\n", err);
+    return 1;
+  }
+  shoal_handle_bindname((uint32_t)logger, ".logger");
+  shoal_log_set_logger((uint32_t)logger);
+
+  const char *bootstrap = shoal_env_get("bootstrap");
+  int64_t boot = shoal_context_new("snlua", bootstrap ? bootstrap : "bootstrap", err, sizeof(err));
+  if (boot < 0) {
+    fprintf(stderr, "shoal: cannot start the bootstrap service: %s\n", err);
+    return 1;
+  }
+  /* The first message of a Lua service starts it (see snlua.c). */
+  send_system((uint32_t)boot, "START");
+
+  struct shoal_monitor_slot *slots = shoal_monitor_create(nthread);
+  struct worker workers[MAX_THREADS];
+  static const int weights[] = {-1, -1, 0, 0, 1, 1, 2, 2, 3, 3};
+  pthread_t timer_tid, monitor_tid;
+  struct monitor_arg ma = {slots, nthread};
+  pthread_create(&timer_tid, NULL, timer_main, NULL);
+  pthread_create(&monitor_tid, NULL, monitor_main, &ma);
+  const char *wcfg = shoal_env_get("weights");
+  for (int i = 0; i < nthread; i++) {
+    workers[i].weight = i < 10 ? weights[i] : 4;
+    if (wcfg == NULL) workers[i].weight = 0; /* default: drain a snapshot of the queue */
+    workers[i].slot = &slots[i];
+    pthread_create(&workers[i].tid, NULL, worker_main, &workers[i]);
+  }
+  for (int i = 0; i < nthread; i++) pthread_join(workers[i].tid, NULL);
+  pthread_join(timer_tid, NULL);
+  pthread_join(monitor_tid, NULL);
+
+  shoal_monitor_release(slots);
+  shoal_timer_exit();
+  shoal_module_exit();
+  shoal_handle_exit();
+  shoal_globalmq_exit();
+  return atomic_load(&S.exit_code);
+}

@@ -1,0 +1,293 @@
+/*
+ * snlua - hosts one Lua service.
+ *
+ * init creates the Lua state (with a per-service allocator that accounts
+ * for and limits memory) and waits for the first message, SYSTEM "START"
+ * (optionally followed by a NUL and serialized arguments). On START the
+ * service file is loaded from the `luaservice` path and run; it calls
+ * shoal.start(), which installs the Lua dispatcher. From then on every
+ * message goes through one protected C call into that dispatcher.
+ *
+ * Files are compiled once per process and kept as bytecode (see
+ * lua-shoal.c), so starting the ten-thousandth service costs no parsing.
+ */
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lua-shoal.h"
+#include "serial.h"
+
+SHOAL_API void *snlua_create(void);
+SHOAL_API int snlua_init(struct snlua *l, struct shoal_context *ctx, const char *args);
+SHOAL_API void snlua_release(struct snlua *l);
+SHOAL_API void snlua_signal(struct snlua *l, int signal);
+
+#define SIGNAL_INTERRUPT 0
+#define DEFAULT_WARN_MARK (32u * 1024u * 1024u)
+
+/* The Lua allocator: counts every byte, refuses to grow past the limit
+ * (Lua then raises "not enough memory" in the code that allocated, which
+ * fails that message, not the node), and warns when crossing marks. */
+static void *lalloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  struct snlua *l = ud;
+  size_t old = ptr ? osize : 0;
+  if (nsize == 0) {
+    free(ptr);
+    l->mem -= old;
+    return NULL;
+  }
+  if (nsize > old && l->mem_limit && l->mem + (nsize - old) > l->mem_limit) {
+    l->mem_refused++;
+    return NULL;
+  }
+  void *p = realloc(ptr, nsize);
+  if (p == NULL) return NULL;
+  l->mem = l->mem + nsize - old;
+  if (l->mem > l->mem_warn) {
+    size_t mark = l->mem_warn;
+    l->mem_warn = l->mem_limit && mark < l->mem_limit ? l->mem_limit : mark * 2;
+    shoal_log(l->ctx, SHOAL_LOG_WARN, "Lua memory %.1f MB passed the warning mark of %.1f MB%s",
+              (double)l->mem / 1048576.0, (double)mark / 1048576.0,
+              l->mem_limit ? " (close to the service's memlimit)" : "");
+  }
+  return p;
+}
+
+void *snlua_create(void) {
+  struct snlua *l = calloc(1, sizeof(*l));
+  if (!l) abort();
+  const char *limit = shoal_getenv("memlimit");
+  l->mem_limit = limit ? (size_t)strtoull(limit, NULL, 10) : 0;
+  /* Warn at 80% of the limit, or at 32 MB (doubling) without one. */
+  l->mem_warn = l->mem_limit ? l->mem_limit / 10 * 8 : DEFAULT_WARN_MARK;
+  atomic_init(&l->active, NULL);
+  return l;
+}
+
+void snlua_release(struct snlua *l) {
+  if (l->L) {
+    lua_State *L = l->L;
+    /* Let the Lua layer fail the callers still waiting on this service. */
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &shoal_lua_release_key) == LUA_TFUNCTION) {
+      if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
+        shoal_log(l->ctx, SHOAL_LOG_ERROR, "release hook: %s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+      }
+    } else {
+      lua_pop(L, 1);
+    }
+    lua_close(L);
+  }
+  free(l->args);
+  free(l);
+}
+
+static void interrupt_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  lua_sethook(L, NULL, 0, 0);
+  luaL_error(L, "interrupted: the service was stuck in one message");
+}
+
+/* May run on another thread (the monitor): lua_sethook is async-safe. */
+void snlua_signal(struct snlua *l, int signal) {
+  if (signal == SIGNAL_INTERRUPT && l->L) {
+    lua_State *co = atomic_load(&l->active);
+    lua_sethook(co ? co : l->L, interrupt_hook, LUA_MASKCOUNT, 1);
+  } else if (signal == 1) {
+    shoal_log(l->ctx, SHOAL_LOG_INFO, "snlua stats: lua memory %zu bytes, limit %zu, refused %d", l->mem,
+              l->mem_limit, l->mem_refused);
+  }
+}
+
+static int traceback(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (msg == NULL && !lua_isnoneornil(L, 1)) msg = luaL_tolstring(L, 1, NULL);
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+/* Runs inside lua_pcall: calls the dispatcher with the current message.
+ * LUA messages are unpacked here (one crossing instead of two); others
+ * pass their payload as (lightuserdata, size). */
+static int dispatch_protected(lua_State *L) {
+  struct snlua *l = lua_touserdata(L, 1);
+  lua_settop(L, 0);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &shoal_lua_dispatch_key);
+  lua_pushinteger(L, l->msg_type);
+  lua_pushinteger(L, l->msg_session);
+  lua_pushinteger(L, l->msg_source);
+  int n = 3;
+  if (l->msg_type == SHOAL_PTYPE_LUA) {
+    n += shoal_serial_unpack(L, l->msg_data, l->msg_size);
+  } else if (l->msg_type == SHOAL_PTYPE_SYSTEM || l->msg_type == SHOAL_PTYPE_ERROR ||
+             l->msg_type == SHOAL_PTYPE_TEXT) {
+    lua_pushlstring(L, l->msg_data ? l->msg_data : "", l->msg_size);
+    n++;
+  } else {
+    lua_pushlightuserdata(L, (void *)l->msg_data);
+    lua_pushinteger(L, (lua_Integer)l->msg_size);
+    n += 2;
+  }
+  lua_call(L, n, 0);
+  return 0;
+}
+
+static int is_request(int type, int session) {
+  return session > 0 && type != SHOAL_PTYPE_RESPONSE && type != SHOAL_PTYPE_ERROR;
+}
+
+static int lua_cb(struct shoal_context *ctx, void *ud, int type, int session, uint32_t source,
+                  const void *msg, size_t sz) {
+  struct snlua *l = ud;
+  lua_State *L = l->L;
+  l->msg_type = type;
+  l->msg_session = session;
+  l->msg_source = source;
+  l->msg_data = msg;
+  l->msg_size = sz;
+  lua_pushcfunction(L, traceback);
+  lua_pushcfunction(L, dispatch_protected);
+  lua_pushlightuserdata(L, l);
+  int r = lua_pcall(L, 1, 0, -3);
+  if (r != LUA_OK) {
+    const char *err = lua_tostring(L, -1);
+    if (err == NULL) err = "error object is not a string";
+    shoal_log(ctx, SHOAL_LOG_ERROR, "message from :%08x (type %d, session %d) failed: %s", source, type,
+              session, err);
+    /* The dispatcher never answered: do it here so the caller does not wait. */
+    if (is_request(type, session)) {
+      size_t n = strlen(err);
+      char *copy = shoal_malloc(n);
+      memcpy(copy, err, n);
+      shoal_send(ctx, 0, source, SHOAL_PTYPE_ERROR, session, copy, n);
+    }
+  }
+  lua_settop(L, 0);
+  shoal_set_memory(ctx, l->mem);
+  return 0;
+}
+
+/* Finds a file for name on a ';'-separated '?' path. */
+static int find_file(const char *pathlist, const char *name, char *out, size_t outlen) {
+  const char *p = pathlist;
+  while (p && *p) {
+    const char *end = strchr(p, ';');
+    size_t plen = end ? (size_t)(end - p) : strlen(p);
+    const char *q = memchr(p, '?', plen);
+    if (q) {
+      size_t pre = (size_t)(q - p);
+      snprintf(out, outlen, "%.*s%s%.*s", (int)pre, p, name, (int)(plen - pre - 1), q + 1);
+      FILE *f = fopen(out, "r");
+      if (f) {
+        fclose(f);
+        return 1;
+      }
+    }
+    if (!end) break;
+    p = end + 1;
+  }
+  return 0;
+}
+
+/* Sets package paths, opens the libraries, loads and runs the service file.
+ * Runs protected; arguments come from the START message. */
+static int start_protected(lua_State *L) {
+  struct snlua *l = lua_touserdata(L, 1);
+  lua_settop(L, 0);
+  luaL_openlibs(L);
+  shoal_lua_open(L, l);
+  lua_getglobal(L, "package");
+  const char *lualib = shoal_getenv("lualib");
+  lua_pushstring(L, lualib ? lualib : "./lualib/?.lua");
+  lua_setfield(L, -2, "path");
+  const char *cpath = shoal_getenv("lua_cpath");
+  if (cpath) {
+    lua_pushstring(L, cpath);
+    lua_setfield(L, -2, "cpath");
+  }
+  lua_pop(L, 1);
+
+  /* args: "name rest..." */
+  char name[128];
+  const char *sp = strchr(l->args, ' ');
+  size_t nlen = sp ? (size_t)(sp - l->args) : strlen(l->args);
+  if (nlen == 0 || nlen >= sizeof(name)) return luaL_error(L, "bad service name '%s'", l->args);
+  memcpy(name, l->args, nlen);
+  name[nlen] = '\0';
+  lua_pushstring(L, name);
+  lua_setglobal(L, "SERVICE_NAME");
+  char file[1024];
+  const char *path = shoal_getenv("luaservice");
+  if (!find_file(path ? path : "./service/?.lua", name, file, sizeof(file)))
+    return luaL_error(L, "service '%s' not found in luaservice path '%s'", name, path ? path : "");
+  lua_pushstring(L, file);
+  lua_setglobal(L, "SERVICE_PATH");
+  if (shoal_lua_loadfile(L, file) != LUA_OK) return lua_error(L);
+  int nargs = 0;
+  if (sp && sp[1]) {
+    lua_pushstring(L, sp + 1);
+    nargs++;
+  }
+  if (l->msg_size > 6) nargs += shoal_serial_unpack(L, (const char *)l->msg_data + 6, l->msg_size - 6);
+  lua_call(L, nargs, 0);
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &shoal_lua_dispatch_key) != LUA_TFUNCTION)
+    return luaL_error(L, "service '%s' did not call shoal.start", name);
+  return 0;
+}
+
+static int first_cb(struct shoal_context *ctx, void *ud, int type, int session, uint32_t source,
+                    const void *msg, size_t sz) {
+  struct snlua *l = ud;
+  if (type != SHOAL_PTYPE_SYSTEM || sz < 5 || memcmp(msg, "START", 5) != 0) {
+    shoal_log(ctx, SHOAL_LOG_WARN, "message type %d from :%08x before START: dropped", type, source);
+    if (is_request(type, session)) {
+      const char *err = "service is not started yet";
+      char *copy = shoal_malloc(strlen(err));
+      memcpy(copy, err, strlen(err));
+      shoal_send(ctx, 0, source, SHOAL_PTYPE_ERROR, session, copy, strlen(err));
+    }
+    return 0;
+  }
+  lua_State *L = l->L;
+  l->start_source = source;
+  l->start_session = session;
+  l->msg_data = msg;
+  l->msg_size = sz;
+  shoal_callback(ctx, l, lua_cb); /* before the file runs: it may call shoal.start */
+  lua_pushcfunction(L, traceback);
+  lua_pushcfunction(L, start_protected);
+  lua_pushlightuserdata(L, l);
+  int r = lua_pcall(L, 1, 0, -3);
+  if (r != LUA_OK) {
+    const char *err = lua_tostring(L, -1);
+    if (err == NULL) err = "unknown error";
+    shoal_log(ctx, SHOAL_LOG_ERROR, "service '%s' failed to start: %s", l->args, err);
+    if (session > 0 && source) {
+      size_t n = strlen(err);
+      char *copy = shoal_malloc(n);
+      memcpy(copy, err, n);
+      shoal_send(ctx, 0, source, SHOAL_PTYPE_ERROR, session, copy, n);
+    } else if (source == 0) {
+      shoal_abort(1); /* the node's own start service failed */
+    }
+    shoal_exit(ctx);
+  }
+  lua_settop(L, 0);
+  shoal_set_memory(ctx, l->mem);
+  return 0;
+}
+
+int snlua_init(struct snlua *l, struct shoal_context *ctx, const char *args) {
+  l->ctx = ctx;
+  l->args = strdup(args && args[0] ? args : "main");
+  l->L = lua_newstate(lalloc, l);
+  if (l->L == NULL) return SHOAL_ENOMEM;
+  /* Generational GC suits services: most garbage is per-message and young. */
+  lua_gc(l->L, LUA_GCGEN, 0, 0);
+  shoal_callback(ctx, l, first_cb);
+  return 0;
+}

@@ -1,0 +1,126 @@
+/*
+ * shoal.h - the only header a C service includes.
+ *
+ * A service is an actor: it owns a message queue and a callback. Messages
+ * carry {source, session, type, data, size}; ownership of `data` moves with
+ * the message: the sender allocates it with shoal_malloc, the runtime frees
+ * it after the receiver's callback returns (unless the callback returns 1 to
+ * keep it, in which case the receiver must shoal_free it).
+ */
+#ifndef SHOAL_H
+#define SHOAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SHOAL_API __attribute__((visibility("default")))
+
+/* Message types. Lua sees these same numbers, pushed from C. */
+#define SHOAL_PTYPE_LIST(X) \
+  X(TEXT, 0)                \
+  X(RESPONSE, 1)            \
+  X(ERROR, 2)               \
+  X(CLIENT, 3)              \
+  X(LUA, 4)                 \
+  X(SOCKET, 5)              \
+  X(SYSTEM, 6)              \
+  X(HARBOR, 7)              \
+  X(DEBUG, 8)
+
+enum shoal_ptype {
+#define SHOAL_PTYPE_ENUM(name, value) SHOAL_PTYPE_##name = value,
+  SHOAL_PTYPE_LIST(SHOAL_PTYPE_ENUM)
+#undef SHOAL_PTYPE_ENUM
+  SHOAL_PTYPE_COUNT
+};
+
+/* Errors: 0 or a negative SHOAL_E* code everywhere. Listed once. */
+#define SHOAL_ERRNO_LIST(X)                                  \
+  X(NOSERVICE, -1, "no such service")                        \
+  X(INVAL, -2, "invalid argument")                           \
+  X(NOMEM, -3, "out of memory")                              \
+  X(TIMEOUT, -4, "timeout")                                  \
+  X(EXITING, -5, "service is exiting")                       \
+  X(NOMODULE, -6, "module not found")                        \
+  X(INIT, -7, "service init failed")                         \
+  X(NAMEEXIST, -8, "name already registered")                \
+  X(TOOBIG, -9, "message too big")                           \
+  X(FULL, -10, "resource limit reached")
+
+enum shoal_errno {
+#define SHOAL_ERRNO_ENUM(name, value, text) SHOAL_E##name = value,
+  SHOAL_ERRNO_LIST(SHOAL_ERRNO_ENUM)
+#undef SHOAL_ERRNO_ENUM
+};
+
+/* Log levels, lowest first. */
+enum shoal_loglevel {
+  SHOAL_LOG_DEBUG = 0,
+  SHOAL_LOG_INFO = 1,
+  SHOAL_LOG_WARN = 2,
+  SHOAL_LOG_ERROR = 3,
+};
+
+/* Flags for shoal_send's session argument handling. */
+#define SHOAL_SESSION_ALLOC (-1) /* allocate a fresh session for a request */
+
+struct shoal_context;
+
+/* Returns 0 to let the runtime free msg, 1 to keep it (then the receiver owns it). */
+typedef int (*shoal_cb)(struct shoal_context *ctx, void *ud, int type, int session,
+                        uint32_t source, const void *msg, size_t sz);
+
+SHOAL_API const char *shoal_strerror(int err);
+
+/* Sends a message. `data` ownership moves to the runtime even on error (it is
+ * freed). session SHOAL_SESSION_ALLOC allocates a new session (returned);
+ * otherwise the given session is used and returned. source 0 means ctx. */
+SHOAL_API int shoal_send(struct shoal_context *ctx, uint32_t source, uint32_t dest, int type,
+                         int session, void *data, size_t sz);
+/* Same, with the destination given as a name (".local" or a handle ":%08x"). */
+SHOAL_API int shoal_sendname(struct shoal_context *ctx, uint32_t source, const char *dest,
+                             int type, int session, void *data, size_t sz);
+SHOAL_API void shoal_callback(struct shoal_context *ctx, void *ud, shoal_cb cb);
+SHOAL_API uint32_t shoal_self(struct shoal_context *ctx);
+/* Reports the service's own memory use (bytes) for stats. */
+SHOAL_API void shoal_set_memory(struct shoal_context *ctx, size_t bytes);
+
+/* Delivers a RESPONSE with a fresh session to ctx after ms milliseconds. */
+SHOAL_API int shoal_timeout(struct shoal_context *ctx, uint32_t ms);
+/* Starts a C service; returns its handle or a negative error. */
+SHOAL_API int64_t shoal_launch(struct shoal_context *ctx, const char *module, const char *args);
+SHOAL_API int shoal_kill(uint32_t handle);
+SHOAL_API void shoal_exit(struct shoal_context *ctx);
+SHOAL_API int shoal_name(const char *name, uint32_t handle);
+SHOAL_API uint32_t shoal_query(const char *name); /* 0 when not found */
+SHOAL_API const char *shoal_getenv(const char *key); /* NULL when unset */
+SHOAL_API uint64_t shoal_now(void);                  /* ms since node start */
+SHOAL_API uint64_t shoal_starttime(void);            /* unix time (s) of node start */
+SHOAL_API void shoal_abort(int exit_code);           /* shut the node down */
+
+/* Per-service statistics. */
+struct shoal_service_stat {
+  uint64_t messages; /* messages dispatched */
+  uint64_t cpu_ns;   /* time spent in the callback */
+  size_t mqlen;      /* messages waiting */
+  size_t mqpeak;     /* highest queue length seen */
+  size_t mem;        /* memory the service reported (Lua heap for snlua) */
+  char module[32];   /* module name */
+};
+SHOAL_API int shoal_stat(uint32_t handle, struct shoal_service_stat *out);
+/* Copies up to max live local handles into out; returns the count. */
+SHOAL_API int shoal_list(uint32_t *out, int max);
+/* Asks a service stuck in a message to give up (snlua raises an error). */
+SHOAL_API int shoal_interrupt(uint32_t handle);
+
+SHOAL_API int shoal_log_enabled(int level);
+SHOAL_API void shoal_log(struct shoal_context *ctx, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Allocation: aborts on out-of-memory. */
+SHOAL_API void *shoal_malloc(size_t sz);
+SHOAL_API void *shoal_realloc(void *p, size_t sz);
+SHOAL_API void shoal_free(void *p);
+SHOAL_API char *shoal_strdup(const char *s);
+
+#endif

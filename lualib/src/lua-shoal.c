@@ -1,0 +1,523 @@
+/*
+ * lua-shoal.c - shoal.core, the C side of lualib/shoal.lua, plus the
+ * process-wide bytecode cache used to load Lua files.
+ *
+ * Every function gets the service's struct snlua as upvalue 1.
+ * Conventions: functions that can fail for reasons the caller should test
+ * (dead service, unknown name) return false/nil plus an error string;
+ * programmer errors (bad argument types) raise.
+ */
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lua-shoal.h"
+#include "serial.h"
+
+const char shoal_lua_dispatch_key = 0;
+const char shoal_lua_release_key = 0;
+
+#define SERVICE(L) ((struct snlua *)lua_touserdata(L, lua_upvalueindex(1)))
+
+/* ---- bytecode cache ---- */
+
+struct cached_file {
+  char *path;   /* file path, owned */
+  char *code;   /* bytecode (with debug info), owned */
+  size_t size;  /* bytecode bytes */
+};
+
+static struct {
+  pthread_mutex_t lock;
+  struct cached_file *files;
+  int n;
+  int cap;
+} cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+struct dump_buf {
+  char *p;
+  size_t n;
+  size_t cap;
+};
+
+static int dump_writer(lua_State *L, const void *p, size_t sz, void *ud) {
+  (void)L;
+  struct dump_buf *b = ud;
+  if (b->n + sz > b->cap) {
+    size_t ncap = b->cap ? b->cap * 2 : 4096;
+    while (ncap < b->n + sz) ncap *= 2;
+    char *np = realloc(b->p, ncap);
+    if (!np) return 1;
+    b->p = np;
+    b->cap = ncap;
+  }
+  memcpy(b->p + b->n, p, sz);
+  b->n += sz;
+  return 0;
+}
+
+int shoal_lua_loadfile(lua_State *L, const char *path) {
+  char chunkname[1100];
+  snprintf(chunkname, sizeof(chunkname), "@%s", path);
+  pthread_mutex_lock(&cache.lock);
+  for (int i = 0; i < cache.n; i++) {
+    if (strcmp(cache.files[i].path, path) == 0) {
+      /* Loading under the lock keeps the bytes alive; it is short. */
+      int r = luaL_loadbufferx(L, cache.files[i].code, cache.files[i].size, chunkname, "b");
+      pthread_mutex_unlock(&cache.lock);
+      return r;
+    }
+  }
+  pthread_mutex_unlock(&cache.lock);
+  int r = luaL_loadfilex(L, path, "t");
+  if (r != LUA_OK) return r;
+  struct dump_buf b = {NULL, 0, 0};
+  if (lua_dump(L, dump_writer, &b, 0) != 0 || b.n == 0) {
+    free(b.p);
+    return LUA_OK; /* the chunk loaded; it just is not cached */
+  }
+  pthread_mutex_lock(&cache.lock);
+  if (cache.n == cache.cap) {
+    cache.cap = cache.cap ? cache.cap * 2 : 32;
+    cache.files = realloc(cache.files, sizeof(struct cached_file) * (size_t)cache.cap);
+    if (!cache.files) abort();
+  }
+  cache.files[cache.n].path = strdup(path);
+  cache.files[cache.n].code = b.p;
+  cache.files[cache.n].size = b.n;
+  cache.n++;
+  pthread_mutex_unlock(&cache.lock);
+  return LUA_OK;
+}
+
+void shoal_lua_cache_clear(const char *path) {
+  pthread_mutex_lock(&cache.lock);
+  int j = 0;
+  for (int i = 0; i < cache.n; i++) {
+    if (path == NULL || strcmp(cache.files[i].path, path) == 0) {
+      free(cache.files[i].path);
+      free(cache.files[i].code);
+    } else {
+      cache.files[j++] = cache.files[i];
+    }
+  }
+  cache.n = j;
+  pthread_mutex_unlock(&cache.lock);
+}
+
+/* package.searchers replacement for Lua files: same path rules, cached. */
+static int lsearcher(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "searchpath");
+  lua_pushstring(L, name);
+  lua_getfield(L, -3, "path");
+  lua_call(L, 2, 2);
+  if (lua_isnil(L, -2)) return 1; /* the error message lists the tried files */
+  const char *file = lua_tostring(L, -2);
+  if (shoal_lua_loadfile(L, file) != LUA_OK)
+    return luaL_error(L, "error loading module '%s' from file '%s':\n\t%s", name, file, lua_tostring(L, -1));
+  lua_pushstring(L, file);
+  return 2;
+}
+
+/* ---- messaging ---- */
+
+static uint32_t check_dest(lua_State *L, int idx) {
+  if (lua_type(L, idx) == LUA_TSTRING) return shoal_query(lua_tostring(L, idx));
+  lua_Integer h = luaL_checkinteger(L, idx);
+  if (h < 0 || h > 0xffffffffLL) luaL_argerror(L, idx, "handle out of range");
+  return (uint32_t)h;
+}
+
+static int send_result(lua_State *L, int r) {
+  if (r >= 0) {
+    lua_pushinteger(L, r);
+    return 1;
+  }
+  lua_pushboolean(L, 0);
+  lua_pushstring(L, shoal_strerror(r));
+  return 2;
+}
+
+static int session_arg(lua_State *L, int idx) {
+  lua_Integer s = luaL_checkinteger(L, idx);
+  if (s < SHOAL_SESSION_ALLOC || s > 0x7fffffff) luaL_argerror(L, idx, "bad session");
+  return (int)s;
+}
+
+/* send(dest, type, session, ...) -> session | false, err
+ * The values are serialized. session -1 allocates a new one. */
+static int lsend(lua_State *L) {
+  struct snlua *l = SERVICE(L);
+  uint32_t dest = check_dest(L, 1);
+  int type = (int)luaL_checkinteger(L, 2);
+  int session = session_arg(L, 3);
+  if (dest == 0) return send_result(L, SHOAL_ENOSERVICE);
+  size_t sz = 0;
+  void *data = shoal_serial_pack(L, 4, &sz);
+  return send_result(L, shoal_send(l->ctx, 0, dest, type, session, data, sz));
+}
+
+/* sendraw(dest, type, session, string | lightuserdata, size) -> session | false, err */
+static int lsendraw(lua_State *L) {
+  struct snlua *l = SERVICE(L);
+  uint32_t dest = check_dest(L, 1);
+  int type = (int)luaL_checkinteger(L, 2);
+  int session = session_arg(L, 3);
+  void *data = NULL;
+  size_t sz = 0;
+  if (lua_type(L, 4) == LUA_TLIGHTUSERDATA) {
+    data = lua_touserdata(L, 4);
+    sz = (size_t)luaL_checkinteger(L, 5);
+  } else if (!lua_isnoneornil(L, 4)) {
+    const char *s = luaL_checklstring(L, 4, &sz);
+    data = shoal_malloc(sz ? sz : 1);
+    memcpy(data, s, sz);
+  }
+  if (dest == 0) {
+    shoal_free(data);
+    return send_result(L, SHOAL_ENOSERVICE);
+  }
+  return send_result(L, shoal_send(l->ctx, 0, dest, type, session, data, sz));
+}
+
+/* sendstart(dest, session, ...) -> session: the START message of a new service */
+static int lsendstart(lua_State *L) {
+  struct snlua *l = SERVICE(L);
+  uint32_t dest = check_dest(L, 1);
+  int session = session_arg(L, 2);
+  size_t sz = 0;
+  char *packed = shoal_serial_pack(L, 3, &sz);
+  char *data = shoal_malloc(sz + 6);
+  memcpy(data, "START", 6);
+  memcpy(data + 6, packed, sz);
+  shoal_free(packed);
+  return send_result(L, shoal_send(l->ctx, 0, dest, SHOAL_PTYPE_SYSTEM, session, data, sz + 6));
+}
+
+/* callback(dispatch, release) installs the dispatcher and the release hook. */
+static int lcallback(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  lua_pushvalue(L, 1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &shoal_lua_dispatch_key);
+  lua_pushvalue(L, 2);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &shoal_lua_release_key);
+  return 0;
+}
+
+static int lstartinfo(lua_State *L) {
+  struct snlua *l = SERVICE(L);
+  lua_pushinteger(L, l->start_source);
+  lua_pushinteger(L, l->start_session);
+  return 2;
+}
+
+/* resume(co, ...) -> true, ... | false, err. Like coroutine.resume, but
+ * records the running coroutine so the monitor can interrupt it. */
+static int lresume(lua_State *L) {
+  struct snlua *l = SERVICE(L);
+  lua_State *co = lua_tothread(L, 1);
+  luaL_argexpected(L, co, 1, "coroutine");
+  int status = lua_status(co);
+  if (status != LUA_YIELD && (status != LUA_OK || lua_gettop(co) == 0)) {
+    lua_pushboolean(L, 0);
+    lua_pushliteral(L, "cannot resume dead coroutine");
+    return 2;
+  }
+  int nargs = lua_gettop(L) - 1;
+  if (!lua_checkstack(co, nargs)) {
+    lua_pushboolean(L, 0);
+    lua_pushliteral(L, "too many arguments to resume");
+    return 2;
+  }
+  lua_xmove(L, co, nargs);
+  lua_State *prev = atomic_load_explicit(&l->active, memory_order_relaxed);
+  atomic_store_explicit(&l->active, co, memory_order_relaxed);
+  int nres = 0;
+  status = lua_resume(co, L, nargs, &nres);
+  atomic_store_explicit(&l->active, prev, memory_order_relaxed);
+  if (status == LUA_OK || status == LUA_YIELD) {
+    if (!lua_checkstack(L, nres + 1)) {
+      lua_pop(co, nres);
+      lua_pushboolean(L, 0);
+      lua_pushliteral(L, "too many results to resume");
+      return 2;
+    }
+    lua_pushboolean(L, 1);
+    lua_xmove(co, L, nres);
+    return nres + 1;
+  }
+  lua_pushboolean(L, 0);
+  lua_xmove(co, L, 1);
+  return 2;
+}
+
+static int ltimeout(lua_State *L) {
+  lua_Integer ms = luaL_checkinteger(L, 1);
+  if (ms < 0) ms = 0;
+  if (ms > 0x7fffffff) return luaL_argerror(L, 1, "timeout too large");
+  int s = shoal_timeout(SERVICE(L)->ctx, (uint32_t)ms);
+  if (s < 0) return luaL_error(L, "timeout: %s", shoal_strerror(s));
+  lua_pushinteger(L, s);
+  return 1;
+}
+
+static int lself(lua_State *L) {
+  lua_pushinteger(L, shoal_self(SERVICE(L)->ctx));
+  return 1;
+}
+
+static int lnow(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)shoal_now());
+  return 1;
+}
+
+static int lstarttime(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)shoal_starttime());
+  return 1;
+}
+
+static int lhpc(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  lua_pushinteger(L, (lua_Integer)ts.tv_sec * 1000000000 + ts.tv_nsec);
+  return 1;
+}
+
+/* launch(module, args) -> handle | nil, err */
+static int llaunch(lua_State *L) {
+  const char *mod = luaL_checkstring(L, 1);
+  const char *args = luaL_optstring(L, 2, "");
+  int64_t h = shoal_launch(SERVICE(L)->ctx, mod, args);
+  if (h < 0) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "cannot launch %s %s: %s", mod, args, shoal_strerror((int)h));
+    return 2;
+  }
+  lua_pushinteger(L, h);
+  return 1;
+}
+
+static int lkill(lua_State *L) {
+  uint32_t h = check_dest(L, 1);
+  int r = h ? shoal_kill(h) : SHOAL_ENOSERVICE;
+  if (r != 0) {
+    lua_pushboolean(L, 0);
+    lua_pushstring(L, shoal_strerror(r));
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int lexit(lua_State *L) {
+  shoal_exit(SERVICE(L)->ctx);
+  return 0;
+}
+
+static int labort(lua_State *L) {
+  shoal_abort((int)luaL_optinteger(L, 1, 1));
+  return 0;
+}
+
+/* name(".name", handle) -> true | false, err */
+static int lname(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  uint32_t h = lua_isnoneornil(L, 2) ? shoal_self(SERVICE(L)->ctx) : check_dest(L, 2);
+  int r = shoal_name(name, h);
+  if (r != 0) {
+    lua_pushboolean(L, 0);
+    lua_pushstring(L, r == SHOAL_EINVAL ? "a local name starts with '.' and has 1..62 more characters"
+                                        : shoal_strerror(r));
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int lquery(lua_State *L) {
+  uint32_t h = shoal_query(luaL_checkstring(L, 1));
+  if (h == 0) return 0;
+  lua_pushinteger(L, h);
+  return 1;
+}
+
+static int lgetenv(lua_State *L) {
+  const char *v = shoal_getenv(luaL_checkstring(L, 1));
+  if (v == NULL) return 0;
+  lua_pushstring(L, v);
+  return 1;
+}
+
+/* log(level, text) */
+static int llog(lua_State *L) {
+  int level = (int)luaL_checkinteger(L, 1);
+  if (!shoal_log_enabled(level)) return 0;
+  size_t n;
+  const char *s = luaL_checklstring(L, 2, &n);
+  shoal_log(SERVICE(L)->ctx, level, "%.*s", (int)n, s);
+  return 0;
+}
+
+static int lloglevel(lua_State *L) {
+  lua_pushboolean(L, shoal_log_enabled((int)luaL_checkinteger(L, 1)));
+  return 1;
+}
+
+/* unpack(lightuserdata | string, size) -> values */
+static int lunpack(lua_State *L) {
+  if (lua_type(L, 1) == LUA_TSTRING) {
+    size_t n;
+    const char *s = lua_tolstring(L, 1, &n);
+    return shoal_serial_unpack(L, s, n);
+  }
+  if (lua_isnoneornil(L, 1)) return 0;
+  void *p = lua_touserdata(L, 1);
+  lua_Integer sz = luaL_checkinteger(L, 2);
+  return shoal_serial_unpack(L, p, (size_t)sz);
+}
+
+static int lpackstring(lua_State *L) {
+  size_t sz = 0;
+  void *p = shoal_serial_pack(L, 1, &sz);
+  lua_pushlstring(L, p, sz);
+  shoal_free(p);
+  return 1;
+}
+
+/* tostring(lightuserdata, size) -> string */
+static int ltostring(lua_State *L) {
+  if (lua_isnoneornil(L, 1)) {
+    lua_pushliteral(L, "");
+    return 1;
+  }
+  if (lua_type(L, 1) == LUA_TSTRING) {
+    lua_settop(L, 1);
+    return 1;
+  }
+  const char *p = lua_touserdata(L, 1);
+  lua_Integer sz = luaL_checkinteger(L, 2);
+  lua_pushlstring(L, p ? p : "", (size_t)sz);
+  return 1;
+}
+
+/* stat(handle?) -> {messages, cpu (s), mqlen, mqpeak, mem, module} | nil */
+static int lstat(lua_State *L) {
+  uint32_t h = lua_isnoneornil(L, 1) ? shoal_self(SERVICE(L)->ctx) : check_dest(L, 1);
+  struct shoal_service_stat st;
+  if (h == 0 || shoal_stat(h, &st) != 0) return 0;
+  lua_createtable(L, 0, 6);
+  lua_pushinteger(L, (lua_Integer)st.messages);
+  lua_setfield(L, -2, "messages");
+  lua_pushnumber(L, (double)st.cpu_ns / 1e9);
+  lua_setfield(L, -2, "cpu");
+  lua_pushinteger(L, (lua_Integer)st.mqlen);
+  lua_setfield(L, -2, "mqlen");
+  lua_pushinteger(L, (lua_Integer)st.mqpeak);
+  lua_setfield(L, -2, "mqpeak");
+  lua_pushinteger(L, (lua_Integer)st.mem);
+  lua_setfield(L, -2, "mem");
+  lua_pushstring(L, st.module);
+  lua_setfield(L, -2, "module");
+  return 1;
+}
+
+/* memory() -> bytes used by this Lua state, limit (0: none) */
+static int lmemory(lua_State *L) {
+  struct snlua *l = SERVICE(L);
+  lua_pushinteger(L, (lua_Integer)l->mem);
+  lua_pushinteger(L, (lua_Integer)l->mem_limit);
+  return 2;
+}
+
+static int lsetmemlimit(lua_State *L) {
+  struct snlua *l = SERVICE(L);
+  lua_Integer n = luaL_checkinteger(L, 1);
+  l->mem_limit = n > 0 ? (size_t)n : 0;
+  l->mem_warn = l->mem_limit ? l->mem_limit / 10 * 8 : l->mem_warn;
+  return 0;
+}
+
+/* list() -> array of live handles */
+static int llist(lua_State *L) {
+  uint32_t buf[4096];
+  int n = shoal_list(buf, 4096);
+  lua_createtable(L, n, 0);
+  for (int i = 0; i < n; i++) {
+    lua_pushinteger(L, buf[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
+}
+
+static int linterrupt(lua_State *L) {
+  uint32_t h = check_dest(L, 1);
+  int r = h ? shoal_interrupt(h) : SHOAL_ENOSERVICE;
+  lua_pushboolean(L, r == 0);
+  return 1;
+}
+
+static int lcacheclear(lua_State *L) {
+  shoal_lua_cache_clear(luaL_optstring(L, 1, NULL));
+  return 0;
+}
+
+static void push_constants(lua_State *L) {
+#define PUSH_PTYPE(name, value)      \
+  lua_pushinteger(L, value);         \
+  lua_setfield(L, -2, "PTYPE_" #name);
+  SHOAL_PTYPE_LIST(PUSH_PTYPE)
+#undef PUSH_PTYPE
+  lua_pushinteger(L, SHOAL_SESSION_ALLOC);
+  lua_setfield(L, -2, "SESSION_ALLOC");
+  lua_pushinteger(L, SHOAL_LOG_DEBUG);
+  lua_setfield(L, -2, "LOG_DEBUG");
+  lua_pushinteger(L, SHOAL_LOG_INFO);
+  lua_setfield(L, -2, "LOG_INFO");
+  lua_pushinteger(L, SHOAL_LOG_WARN);
+  lua_setfield(L, -2, "LOG_WARN");
+  lua_pushinteger(L, SHOAL_LOG_ERROR);
+  lua_setfield(L, -2, "LOG_ERROR");
+}
+
+static int luaopen_shoal_core(lua_State *L) {
+  luaL_Reg funcs[] = {
+      {"send", lsend},         {"sendraw", lsendraw},   {"sendstart", lsendstart},
+      {"callback", lcallback}, {"startinfo", lstartinfo}, {"resume", lresume},
+      {"timeout", ltimeout},   {"self", lself},         {"now", lnow},
+      {"starttime", lstarttime}, {"hpc", lhpc},         {"launch", llaunch},
+      {"kill", lkill},         {"exit", lexit},         {"abort", labort},
+      {"name", lname},         {"query", lquery},       {"getenv", lgetenv},
+      {"log", llog},           {"logenabled", lloglevel}, {"unpack", lunpack},
+      {"packstring", lpackstring}, {"tostring", ltostring}, {"stat", lstat},
+      {"memory", lmemory},     {"setmemlimit", lsetmemlimit}, {"list", llist},
+      {"interrupt", linterrupt}, {"cacheclear", lcacheclear},
+      {NULL, NULL},
+  };
+  luaL_newlibtable(L, funcs);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  luaL_setfuncs(L, funcs, 1);
+  push_constants(L);
+  return 1;
+}
+
+void shoal_lua_open(lua_State *L, struct snlua *l) {
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_pushlightuserdata(L, l);
+  lua_pushcclosure(L, luaopen_shoal_core, 1);
+  lua_setfield(L, -2, "shoal.core");
+  lua_pushcfunction(L, luaopen_shoal_serial);
+  lua_setfield(L, -2, "shoal.serial");
+  lua_pop(L, 1);
+  /* Replace the Lua-file searcher (index 2) with the cached one. */
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "searchers");
+  lua_pushcfunction(L, lsearcher);
+  lua_rawseti(L, -2, 2);
+  lua_pop(L, 2);
+}

@@ -1,0 +1,47 @@
+/*
+ * lua-shoal.h - what the snlua host and the Lua binding (shoal.core) share:
+ * the per-service state. One per Lua service; reached from Lua functions as
+ * an upvalue, never through a C global.
+ */
+#ifndef SHOAL_LUA_SHOAL_H
+#define SHOAL_LUA_SHOAL_H
+
+#include <lua.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shoal.h"
+
+struct snlua {
+  lua_State *L;                   /* the service's main state */
+  struct shoal_context *ctx;      /* the service's context */
+  char *args;                     /* launch arguments: "name arg..." */
+  size_t mem;                     /* bytes allocated by the Lua state */
+  size_t mem_limit;               /* 0: unlimited; over it allocations fail */
+  size_t mem_warn;                /* next warning mark */
+  int mem_refused;                /* allocations refused so far */
+  _Atomic(lua_State *) active;    /* coroutine running now (for interrupts) */
+  uint32_t start_source;          /* who sent START (0: the node) */
+  int start_session;              /* session to answer when started */
+  /* the message being dispatched, read by the protected dispatcher */
+  int msg_type;
+  int msg_session;
+  uint32_t msg_source;
+  const void *msg_data;
+  size_t msg_size;
+};
+
+/* Registers shoal.core (with l as upvalue) in package.preload. */
+void shoal_lua_open(lua_State *L, struct snlua *l);
+/* Key of the registry slot holding the dispatcher closure. */
+extern const char shoal_lua_dispatch_key;
+/* Key of the registry slot holding the release hook (may be nil). */
+extern const char shoal_lua_release_key;
+/* Loads a Lua file through the process-wide bytecode cache. Pushes the
+ * chunk and returns LUA_OK, or pushes an error message. */
+int shoal_lua_loadfile(lua_State *L, const char *path);
+/* Drops a file (or every file when path is NULL) from the cache. */
+void shoal_lua_cache_clear(const char *path);
+
+#endif

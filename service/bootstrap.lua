@@ -1,0 +1,17 @@
+-- bootstrap: the first Lua service of a node. Starts the service manager
+-- and the node's start service (config `start`, "name arg..."), then exits.
+-- If the start service fails the node stops with exit code 1.
+local shoal = require "shoal"
+
+shoal.start(function()
+	local mgr = shoal.newservice("service_mgr")
+	shoal.name(".service_mgr", mgr)
+	local start = shoal.getenv("start") or "main"
+	local name, args = start:match("^(%S+)%s*(.*)$")
+	if args ~= "" then
+		shoal.newservice(name, args)
+	else
+		shoal.newservice(name)
+	end
+	shoal.exit()
+end)
