@@ -1,0 +1,12 @@
+-- Config for the Lua service tests: SHOAL_TEST names the test service.
+-- The test service raises on failure (start fails -> node exits 1) and
+-- calls shoal.abort(0) when every assertion held.
+thread = tonumber(os.getenv("SHOAL_THREADS") or "2")
+start = os.getenv("SHOAL_TEST") or "test_missing"
+luaservice = root .. "/test/lua/?.lua;" .. root .. "/service/?.lua"
+lualib = root .. "/lualib/?.lua;" .. root .. "/test/lua/?.lua"
+loglevel = os.getenv("SHOAL_LOGLEVEL") or "info"
+call_timeout = 5000
+memlimit = tonumber(os.getenv("SHOAL_MEMLIMIT") or "0")
+monitor_stuck_ms = tonumber(os.getenv("SHOAL_MONITOR_MS") or "5000")
+monitor_interrupt = os.getenv("SHOAL_MONITOR_INTERRUPT") == "1"
