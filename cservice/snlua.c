@@ -193,12 +193,57 @@ static int find_file(const char *pathlist, const char *name, char *out, size_t o
   return 0;
 }
 
+/* The libraries every service needs are opened now; io, os, utf8 and
+ * debug are opened on first use of their global name (or by require).
+ * An idle service then does not pay ~5 KB for functions it never calls. */
+static const luaL_Reg eager_libs[] = {
+    {LUA_GNAME, luaopen_base},        {LUA_LOADLIBNAME, luaopen_package},
+    {LUA_COLIBNAME, luaopen_coroutine}, {LUA_TABLIBNAME, luaopen_table},
+    {LUA_STRLIBNAME, luaopen_string}, {NULL, NULL},
+};
+static const luaL_Reg lazy_libs[] = {
+    {LUA_IOLIBNAME, luaopen_io},     {LUA_OSLIBNAME, luaopen_os},
+    {LUA_UTF8LIBNAME, luaopen_utf8}, {LUA_DBLIBNAME, luaopen_debug},
+    {LUA_MATHLIBNAME, luaopen_math}, {NULL, NULL},
+};
+
+/* __index of _G: opens a lazy library the first time its name is read. */
+static int lazy_global(lua_State *L) {
+  const char *name = lua_tostring(L, 2);
+  for (const luaL_Reg *lib = lazy_libs; name && lib->name; lib++) {
+    if (strcmp(lib->name, name) == 0) {
+      luaL_requiref(L, lib->name, lib->func, 1);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static void open_libs(lua_State *L) {
+  for (const luaL_Reg *lib = eager_libs; lib->name; lib++) {
+    luaL_requiref(L, lib->name, lib->func, 1);
+    lua_pop(L, 1);
+  }
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  for (const luaL_Reg *lib = lazy_libs; lib->name; lib++) {
+    lua_pushcfunction(L, lib->func);
+    lua_setfield(L, -2, lib->name);
+  }
+  lua_pop(L, 1);
+  lua_pushglobaltable(L);
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, lazy_global);
+  lua_setfield(L, -2, "__index");
+  lua_setmetatable(L, -2);
+  lua_pop(L, 1);
+}
+
 /* Sets package paths, opens the libraries, loads and runs the service file.
  * Runs protected; arguments come from the START message. */
 static int start_protected(lua_State *L) {
   struct snlua *l = lua_touserdata(L, 1);
   lua_settop(L, 0);
-  luaL_openlibs(L);
+  open_libs(L);
   shoal_lua_open(L, l);
   lua_getglobal(L, "package");
   const char *lualib = shoal_getenv("lualib");
@@ -226,7 +271,7 @@ static int start_protected(lua_State *L) {
     return luaL_error(L, "service '%s' not found in luaservice path '%s'", name, path ? path : "");
   lua_pushstring(L, file);
   lua_setglobal(L, "SERVICE_PATH");
-  if (shoal_lua_loadfile(L, file) != LUA_OK) return lua_error(L);
+  if (shoal_lua_loadfile(L, file, 0) != LUA_OK) return lua_error(L);
   int nargs = 0;
   if (sp && sp[1]) {
     lua_pushstring(L, sp + 1);

@@ -15,7 +15,7 @@ local cnow = c.now
 local cocreate = coroutine.create
 local running = coroutine.running
 local yield = coroutine.yield
-local traceback = debug.traceback
+local traceback = c.traceback
 local select = select
 local type = type
 local tostring = tostring
@@ -88,8 +88,6 @@ local co_source = {}      -- coroutine -> source of that request
 local co_rawproto = {}    -- coroutine -> protocol, when the request was not "lua"
 local co_deferred = {}    -- coroutine -> true when the handler took shoal.response()
 local deferred = {}       -- responder function -> {source, session} not yet answered
-local sleeping = {}       -- coroutine -> timer session, while in shoal.sleep
-local waiting = {}        -- coroutine -> true, while in shoal.wait
 local wakeup_queue = {}   -- coroutines to resume at the end of this message
 local fork_queue = {}     -- {co, fn, args} to start at the end of this message
 local pool = {}           -- idle coroutines
@@ -404,55 +402,6 @@ function shoal.fork(fn, ...)
 	return co
 end
 
--- Runs fn in a new coroutine after ms milliseconds.
-function shoal.timeout(ms, fn)
-	session_co[ctimeout(ms)] = function()
-		resume(get_co(), fn)
-	end
-end
-
--- Suspends the running coroutine for ms milliseconds. Returns "BREAK" when
--- woken early by shoal.wakeup.
-function shoal.sleep(ms)
-	local co = running()
-	local s = ctimeout(ms)
-	session_co[s] = co
-	sleeping[co] = s
-	local _, reason = yield()
-	sleeping[co] = nil
-	if reason == "BREAK" then
-		return "BREAK"
-	end
-end
-
--- Yields to other pending work and comes back after it.
-function shoal.yield()
-	return shoal.sleep(0)
-end
-
--- Suspends the running coroutine until shoal.wakeup(co).
-function shoal.wait()
-	local co = running()
-	waiting[co] = true
-	yield()
-end
-
--- Wakes a coroutine blocked in wait or sleep; it resumes after the current
--- message. Returns true if it was blocked.
-function shoal.wakeup(co)
-	local s = sleeping[co]
-	if s then
-		session_co[s] = nil
-		sleeping[co] = nil
-	elseif waiting[co] then
-		waiting[co] = nil
-	else
-		return false
-	end
-	wakeup_queue[#wakeup_queue + 1] = co
-	return true
-end
-
 -- Runs wakeups and forks queued while handling a message.
 local function run_deferred()
 	while true do
@@ -481,11 +430,6 @@ end
 shoal.now = cnow
 -- Unix time (seconds) when the node started.
 shoal.starttime = c.starttime
--- Unix time in seconds (with ms precision).
-function shoal.time()
-	return c.starttime() + cnow() / 1000
-end
--- Monotonic nanoseconds (for measuring).
 shoal.hpc = c.hpc
 shoal.getenv = c.getenv
 shoal.memory = c.memory
@@ -496,57 +440,7 @@ shoal.interrupt = c.interrupt
 shoal.packstring = c.packstring
 shoal.unpack = c.unpack
 shoal.tostring = c.tostring
-
--- Binds a local name (".name") to a handle (default: this service).
-function shoal.name(name, handle)
-	local ok, err = c.name(name, handle)
-	if not ok then
-		error(string_format("shoal.name %s: %s", tostring(name), err), 2)
-	end
-end
-
--- Handle bound to a local name, or nil.
 shoal.localname = c.query
-
--- Starts a Lua service and waits until its start function has run.
--- Returns its handle; raises with the service's error if it failed.
-function shoal.newservice(name, ...)
-	local handle, err = c.launch("snlua", name)
-	if not handle then
-		error(string_format("newservice %s failed: %s", name, err), 2)
-	end
-	local session = c.sendstart(handle, ALLOC, ...)
-	local ok, msg = wait_response(session, default_timeout)
-	if not ok then
-		error(string_format("newservice %s failed: %s", name, error_text(msg)), 2)
-	end
-	return handle
-end
-
--- Starts a C service; returns its handle or raises.
-function shoal.launch(module, args)
-	local handle, err = c.launch(module, args)
-	if not handle then
-		error(err, 2)
-	end
-	return handle
-end
-
--- One instance per node: started on first use, shared after (concurrent
--- first uses wait for the same start).
-function shoal.uniqueservice(name, ...)
-	return shoal.call(".service_mgr", "lua", "unique", name, ...)
-end
-
--- Waits until a unique service exists and returns its handle.
-function shoal.queryservice(name)
-	return shoal.call(".service_mgr", "lua", "query", name)
-end
-
--- Kills a service (by handle or name); its pending callers get errors.
-function shoal.kill(addr)
-	return c.kill(addr)
-end
 
 -- Exits this service. Callers still waiting on it get an error at once.
 function shoal.exit()
@@ -556,47 +450,6 @@ function shoal.exit()
 		yield() -- never resumed: the service is gone
 	end
 end
-
--- Registers fn to run on graceful shutdown (SIGTERM), before the service
--- exits. Hooks may call other services.
-function shoal.on_exit(fn)
-	exit_hooks[#exit_hooks + 1] = fn
-end
-
--- Stops the whole node with an exit code.
-function shoal.abort(code)
-	c.abort(code or 1)
-end
-
-----------------------------------------------------------------------------
--- Logging: shoal.log(...) like print; shoal.error/warn/debug/info.
-
-local function concat(...)
-	local n = select("#", ...)
-	if n == 1 then
-		return tostring((...))
-	end
-	local t = { ... }
-	for i = 1, n do
-		t[i] = tostring(t[i])
-	end
-	return table.concat(t, " ", 1, n)
-end
-
-local function logger(level)
-	return function(...)
-		if c.logenabled(level) then
-			c.log(level, concat(...))
-		end
-	end
-end
-
-shoal.debug = logger(c.LOG_DEBUG)
-shoal.info = logger(c.LOG_INFO)
-shoal.warn = logger(c.LOG_WARN)
-shoal.error = logger(c.LOG_ERROR)
-shoal.log = shoal.info
-print = shoal.info
 
 ----------------------------------------------------------------------------
 -- The dispatcher: called from C for every message.
@@ -703,6 +556,36 @@ function shoal.start(fn, ...)
 	if wakeup_queue[1] or fork_queue[1] then
 		run_deferred()
 	end
+end
+
+----------------------------------------------------------------------------
+-- Everything else (timers, services, logging) lives in shoal/more.lua and is
+-- loaded on first use of any name this table does not have yet.
+
+local internal = {
+	session_co = session_co,
+	wakeup_queue = wakeup_queue,
+	get_co = get_co,
+	resume = resume,
+	wait_response = wait_response,
+	error_text = error_text,
+	exit_hooks = exit_hooks,
+	default_timeout = default_timeout,
+}
+
+setmetatable(shoal, {
+	__index = function(t, k)
+		local more = internal.loaded
+		if more == nil then
+			internal.loaded = true
+			require "shoal.more"(t, internal)
+			return rawget(t, k)
+		end
+	end,
+})
+
+print = function(...)
+	return shoal.info(...)
 end
 
 return shoal

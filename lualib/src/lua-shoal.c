@@ -2,7 +2,7 @@
  * lua-shoal.c - shoal.core, the C side of lualib/shoal.lua, plus the
  * process-wide bytecode cache used to load Lua files.
  *
- * Every function gets the service's struct snlua as upvalue 1.
+ * Every function finds the service's struct snlua in the state's extra space.
  * Conventions: functions that can fail for reasons the caller should test
  * (dead service, unknown name) return false/nil plus an error string;
  * programmer errors (bad argument types) raise.
@@ -21,7 +21,10 @@
 const char shoal_lua_dispatch_key = 0;
 const char shoal_lua_release_key = 0;
 
-#define SERVICE(L) ((struct snlua *)lua_touserdata(L, lua_upvalueindex(1)))
+/* The service is kept in the state's extra space (copied into every
+ * coroutine), so the functions below are light C functions: registering
+ * them costs no allocation in each of the thousands of Lua states. */
+#define SERVICE(L) (*(struct snlua **)lua_getextraspace(L))
 
 /* ---- bytecode cache ---- */
 
@@ -60,7 +63,7 @@ static int dump_writer(lua_State *L, const void *p, size_t sz, void *ud) {
   return 0;
 }
 
-int shoal_lua_loadfile(lua_State *L, const char *path) {
+int shoal_lua_loadfile(lua_State *L, const char *path, int strip) {
   char chunkname[1100];
   snprintf(chunkname, sizeof(chunkname), "@%s", path);
   pthread_mutex_lock(&cache.lock);
@@ -76,7 +79,7 @@ int shoal_lua_loadfile(lua_State *L, const char *path) {
   int r = luaL_loadfilex(L, path, "t");
   if (r != LUA_OK) return r;
   struct dump_buf b = {NULL, 0, 0};
-  if (lua_dump(L, dump_writer, &b, 0) != 0 || b.n == 0) {
+  if (lua_dump(L, dump_writer, &b, strip) != 0 || b.n == 0) {
     free(b.p);
     return LUA_OK; /* the chunk loaded; it just is not cached */
   }
@@ -119,7 +122,10 @@ static int lsearcher(lua_State *L) {
   lua_call(L, 2, 2);
   if (lua_isnil(L, -2)) return 1; /* the error message lists the tried files */
   const char *file = lua_tostring(L, -2);
-  if (shoal_lua_loadfile(L, file) != LUA_OK)
+  /* Library code is shared by every service: keep one compact copy of it
+   * per state (no line info; errors still point at the caller's line). */
+  int strip = shoal_getenv("lualib_debuginfo") == NULL;
+  if (shoal_lua_loadfile(L, file, strip) != LUA_OK)
     return luaL_error(L, "error loading module '%s' from file '%s':\n\t%s", name, file, lua_tostring(L, -1));
   lua_pushstring(L, file);
   return 2;
@@ -342,15 +348,15 @@ static int lname(lua_State *L) {
 
 static int lquery(lua_State *L) {
   uint32_t h = shoal_query(luaL_checkstring(L, 1));
-  if (h == 0) return 0;
-  lua_pushinteger(L, h);
+  if (h == 0) lua_pushnil(L);
+  else lua_pushinteger(L, h);
   return 1;
 }
 
 static int lgetenv(lua_State *L) {
   const char *v = shoal_getenv(luaL_checkstring(L, 1));
-  if (v == NULL) return 0;
-  lua_pushstring(L, v);
+  if (v == NULL) lua_pushnil(L);
+  else lua_pushstring(L, v);
   return 1;
 }
 
@@ -462,6 +468,16 @@ static int linterrupt(lua_State *L) {
   return 1;
 }
 
+static int ltraceback(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (msg == NULL && !lua_isnoneornil(L, 1)) {
+    lua_settop(L, 1);
+    return 1; /* non-string error objects pass through */
+  }
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
 static int lcacheclear(lua_State *L) {
   shoal_lua_cache_clear(luaL_optstring(L, 1, NULL));
   return 0;
@@ -496,20 +512,18 @@ static int luaopen_shoal_core(lua_State *L) {
       {"log", llog},           {"logenabled", lloglevel}, {"unpack", lunpack},
       {"packstring", lpackstring}, {"tostring", ltostring}, {"stat", lstat},
       {"memory", lmemory},     {"setmemlimit", lsetmemlimit}, {"list", llist},
-      {"interrupt", linterrupt}, {"cacheclear", lcacheclear},
+      {"interrupt", linterrupt}, {"traceback", ltraceback}, {"cacheclear", lcacheclear},
       {NULL, NULL},
   };
-  luaL_newlibtable(L, funcs);
-  lua_pushvalue(L, lua_upvalueindex(1));
-  luaL_setfuncs(L, funcs, 1);
+  luaL_newlib(L, funcs);
   push_constants(L);
   return 1;
 }
 
 void shoal_lua_open(lua_State *L, struct snlua *l) {
+  *(struct snlua **)lua_getextraspace(L) = l;
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-  lua_pushlightuserdata(L, l);
-  lua_pushcclosure(L, luaopen_shoal_core, 1);
+  lua_pushcfunction(L, luaopen_shoal_core);
   lua_setfield(L, -2, "shoal.core");
   lua_pushcfunction(L, luaopen_shoal_serial);
   lua_setfield(L, -2, "shoal.serial");

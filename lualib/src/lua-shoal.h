@@ -1,7 +1,7 @@
 /*
  * lua-shoal.h - what the snlua host and the Lua binding (shoal.core) share:
- * the per-service state. One per Lua service; reached from Lua functions as
- * an upvalue, never through a C global.
+ * the per-service state. One per Lua service; reached from Lua functions
+ * through the state's extra space (lua_getextraspace), never a C global.
  */
 #ifndef SHOAL_LUA_SHOAL_H
 #define SHOAL_LUA_SHOAL_H
@@ -32,15 +32,16 @@ struct snlua {
   size_t msg_size;
 };
 
-/* Registers shoal.core (with l as upvalue) in package.preload. */
+/* Stores l in L's extra space; registers shoal.core in package.preload. */
 void shoal_lua_open(lua_State *L, struct snlua *l);
 /* Key of the registry slot holding the dispatcher closure. */
 extern const char shoal_lua_dispatch_key;
 /* Key of the registry slot holding the release hook (may be nil). */
 extern const char shoal_lua_release_key;
-/* Loads a Lua file through the process-wide bytecode cache. Pushes the
- * chunk and returns LUA_OK, or pushes an error message. */
-int shoal_lua_loadfile(lua_State *L, const char *path);
+/* Loads a Lua file through the process-wide bytecode cache (strip: drop
+ * debug info when first caching it). Pushes the chunk and returns LUA_OK,
+ * or pushes an error message. */
+int shoal_lua_loadfile(lua_State *L, const char *path, int strip);
 /* Drops a file (or every file when path is NULL) from the cache. */
 void shoal_lua_cache_clear(const char *path);
 

@@ -1,0 +1,3 @@
+-- bench_idle: the smallest possible service.
+local shoal = require "shoal"
+shoal.start(function() end)

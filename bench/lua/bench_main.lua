@@ -1,0 +1,79 @@
+-- bench_main: runs the named benchmarks and prints "BENCH name value unit".
+local shoal = require "shoal"
+
+local which = ...
+
+local function report(name, value, unit)
+	io.write(string.format("BENCH %s %s %s\n", name, value, unit))
+	io.flush()
+end
+
+local function rss_kb()
+	local f = assert(io.open("/proc/self/status"))
+	local s = f:read("a")
+	f:close()
+	return tonumber(s:match("VmRSS:%s*(%d+)"))
+end
+
+local benches = {}
+
+-- (a) one service sends 1,000,000 small messages to another; timed from
+-- the first send until the receiver handled the last one.
+function benches.oneway()
+	local n = tonumber(shoal.getenv("bench_oneway_n")) or 1000000
+	local recv = shoal.newservice("bench_peer")
+	local send = shoal.newservice("bench_peer")
+	shoal.call(recv, "lua", "expect", n)
+	local t0 = shoal.call(send, "lua", "flood", recv, n)
+	local t1 = shoal.call(recv, "lua", "wait")
+	report("oneway_msgs_per_s", math.floor(n / ((t1 - t0) / 1e9)), "msgs/s")
+	shoal.kill(recv)
+	shoal.kill(send)
+end
+
+-- (b) 200,000 calls, one at a time, between two Lua services.
+function benches.call()
+	local n = tonumber(shoal.getenv("bench_call_n")) or 200000
+	local a = shoal.newservice("bench_peer")
+	local b = shoal.newservice("bench_peer")
+	local ns = shoal.call(a, "lua", "callloop", b, n)
+	report("call_rtt_per_s", math.floor(n / (ns / 1e9)), "calls/s")
+	shoal.kill(a)
+	shoal.kill(b)
+end
+
+-- (c) start 10,000 trivial services; resident memory per idle service.
+function benches.spawn()
+	local n = tonumber(shoal.getenv("bench_spawn_n")) or 10000
+	collectgarbage()
+	local before = rss_kb()
+	local handles = {}
+	local t0 = shoal.hpc()
+	for i = 1, n do
+		handles[i] = shoal.newservice("bench_idle")
+	end
+	local t1 = shoal.hpc()
+	local after = rss_kb()
+	report("spawn_10k_s", string.format("%.3f", (t1 - t0) / 1e9 * (10000 / n)), "s")
+	report("idle_service_kb", string.format("%.1f", (after - before) / n), "KB")
+	for i = 1, n do
+		shoal.kill(handles[i])
+	end
+end
+
+local order = { "oneway", "call", "spawn" }
+
+shoal.start(function()
+	if which == "all" then
+		for _, name in ipairs(order) do
+			benches[name]()
+		end
+	else
+		local f = benches[which]
+		if not f then
+			error("unknown benchmark " .. tostring(which))
+		end
+		f()
+	end
+	shoal.abort(0)
+end)

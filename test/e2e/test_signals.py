@@ -1,0 +1,146 @@
+"""e2e: signals. SIGTERM/SIGINT stop the node gracefully (exit hooks run,
+exit code 0; 2 when a service does not exit within shutdown_timeout),
+SIGHUP reopens the log file."""
+
+import os
+import re
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import nodeutil  # noqa: E402
+from nodeutil import NodeTestCase, read_text, wait_until  # noqa: E402
+
+READY = r"\] e2e ready$"
+
+
+class GracefulShutdown(NodeTestCase):
+    def start_hooked_node(self):
+        """A node running e2e_shutdown_main: services a, b, c with exit
+        hooks writing <tmp>/{a,b,c}.marker; a's hook calls b."""
+        log = self.path("node.log")
+        cfg = self.config(
+            start="e2e_shutdown_main",
+            luaservice=nodeutil.e2e_luaservice(),
+            logfile=log,
+            e2e_dir=self.tmp,
+            thread=2,
+        )
+        n = self.node(cfg, logfile=log)
+        n.wait_log(READY, timeout=15)
+        for name in "abc":
+            self.assertFalse(os.path.exists(self.path(name + ".marker")), "no marker before the shutdown")
+        return n
+
+    def check_hooks_ran(self, n):
+        markers = {}
+        for name in "abc":
+            p = self.path(name + ".marker")
+            self.assertTrue(os.path.exists(p), "marker %s.marker missing\n%s" % (name, n.describe()))
+            markers[name] = read_text(p)
+        self.assertEqual(markers["a"], "a exited; call ok: pong from b during shutdown", n.describe())
+        self.assertEqual(markers["b"], "b exited; was called", n.describe())
+        self.assertEqual(markers["c"], "c exited", n.describe())
+        log = n.log()
+        self.assertIn("node shutting down", log, n.describe())
+        self.assertIn("node stopped", log, n.describe())
+        self.assertNotIn("ERROR", log, n.describe())
+
+    def test_sigterm_runs_exit_hooks(self):
+        n = self.start_hooked_node()
+        code, took = n.stop(signal.SIGTERM, timeout=10)
+        self.assertEqual(code, 0, n.describe())
+        self.check_hooks_ran(n)
+
+    def test_sigint_behaves_like_sigterm(self):
+        n = self.start_hooked_node()
+        code, took = n.stop(signal.SIGINT, timeout=10)
+        self.assertEqual(code, 0, n.describe())
+        self.check_hooks_ran(n)
+
+    def test_repeated_sigterm_is_harmless(self):
+        """A second SIGTERM while shutting down does not change the outcome."""
+        n = self.start_hooked_node()
+        n.send_signal(signal.SIGTERM)
+        time.sleep(0.01)
+        code, took = n.stop(signal.SIGTERM, timeout=10)
+        self.assertEqual(code, 0, n.describe())
+        self.check_hooks_ran(n)
+
+    def test_sigterm_idle_hello_node(self):
+        """The hello example with hello_stay=1 idles until SIGTERM."""
+        cfg = self.config(
+            raw='assert(loadfile(%s, "t", _ENV))()\nhello_stay = "1"' % nodeutil.lua_value(
+                os.path.join(nodeutil.SOURCE_DIR, "examples", "hello", "config.lua")
+            )
+        )
+        n = self.node(cfg)
+        n.wait_log(r"counter says: greetings 6", timeout=15)
+        code, took = n.stop(signal.SIGTERM, timeout=10)
+        self.assertEqual(code, 0, n.describe())
+        self.assertIn("node stopped", n.stdout(), n.describe())
+
+
+class ShutdownTimeout(NodeTestCase):
+    def test_hook_that_never_returns(self):
+        """An exit hook sleeping forever: after shutdown_timeout (500 ms) the
+        node kills it, logs "shutdown timeout" and exits with 2."""
+        log = self.path("node.log")
+        cfg = self.config(
+            start="e2e_hang_exit",
+            luaservice=nodeutil.e2e_luaservice(),
+            logfile=log,
+            shutdown_timeout=500,
+        )
+        n = self.node(cfg, logfile=log)
+        n.wait_log(READY, timeout=15)
+        code, took = n.stop(signal.SIGTERM, timeout=5)
+        self.assertEqual(code, 2, n.describe())
+        self.assertGreaterEqual(took, 0.45, "waited for shutdown_timeout first\n" + n.describe())
+        text = n.log()
+        self.assertIn("e2e hang hook entered", text, n.describe())
+        self.assertIn("shutdown timeout", text, n.describe())
+
+
+class LogReopen(NodeTestCase):
+    def test_sighup_reopens_log(self):
+        """Rotate: rename node.log to node.log.1, SIGHUP; a new node.log is
+        created and receives the lines logged after the reopen."""
+        log = self.path("node.log")
+        old = self.path("node.log.1")
+        cfg = self.config(start="e2e_ticker", luaservice=nodeutil.e2e_luaservice(), logfile=log)
+        n = self.node(cfg, logfile=log)
+        n.wait_log(READY, timeout=15)
+        n.wait_log(r"e2e tick 2$", timeout=10)
+        os.rename(log, old)
+        self.assertFalse(os.path.exists(log))
+        n.send_signal(signal.SIGHUP)
+        wait_until(lambda: os.path.exists(log), nodeutil.scaled(5), "a new node.log after SIGHUP\n" + n.describe())
+        n.wait_log(r"logger: reopened", timeout=5)
+        # Lines keep coming into the new file: wait for two more ticks there.
+        first = int(n.wait_log(r"e2e tick (\d+)$", timeout=5).group(1))
+        n.wait_log(r"e2e tick %d$" % (first + 1), timeout=5)
+        # The old file got the ticks before the reopen and none after.
+        old_ticks = [int(x) for x in re.findall(r"e2e tick (\d+)$", read_text(old), re.M)]
+        self.assertTrue(old_ticks, "node.log.1 has the earlier lines")
+        self.assertLess(max(old_ticks), first, "old file stops where the new one starts")
+        self.assertNotIn("logger: reopened", read_text(old))
+        code, took = n.stop(signal.SIGTERM, timeout=10)
+        self.assertEqual(code, 0, n.describe())
+        self.assertIn("node stopped", n.log(), n.describe())
+
+    def test_sighup_without_logfile(self):
+        """SIGHUP on a node logging to stdout is harmless."""
+        cfg = self.config(start="e2e_ticker", luaservice=nodeutil.e2e_luaservice())
+        n = self.node(cfg)
+        n.wait_log(READY, timeout=15)
+        n.send_signal(signal.SIGHUP)
+        last = int(n.wait_log(r"e2e tick (\d+)$", timeout=5).group(1))
+        n.wait_log(r"e2e tick %d$" % (last + 2), timeout=5)
+        code, took = n.stop(signal.SIGTERM, timeout=10)
+        self.assertEqual(code, 0, n.describe())
+
+
+if __name__ == "__main__":
+    nodeutil.main()
