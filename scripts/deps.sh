@@ -11,7 +11,7 @@ PKGS=(
   lua-lpeg lua-lpeg-dev
   libjemalloc-dev libjemalloc2
   clang libclang-rt-14-dev
-  netcat-openbsd procps
+  netcat-openbsd procps python3
 )
 
 missing=()
