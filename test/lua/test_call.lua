@@ -101,9 +101,7 @@ function cases.large_oneway_message()
 	t.ok(back == s, "received bytes are intact")
 end
 
-shoal.start(function()
-	svc = shoal.newservice("call_svc")
-	t.run(cases, {
+t.start(cases, {
 		"multiple_values_with_nils",
 		"ret_explicit",
 		"deferred_response",
@@ -113,5 +111,6 @@ shoal.start(function()
 		"send_to_dead_or_unknown",
 		"call_to_dead_or_unknown",
 		"large_oneway_message",
-	})
+	}, function()
+	svc = shoal.newservice("call_svc")
 end)

@@ -86,14 +86,13 @@ function cases.default_timeout()
 	t.between(ms, 4900, 7999, "elapsed ms")
 end
 
-shoal.start(function()
-	svc = shoal.newservice("hang_svc")
-	t.run(cases, {
+t.start(cases, {
 		"calltimeout_fails_in_time",
 		"calltimeout_rejects_bad_values",
 		"concurrent_timeouts_fail_in_due_order",
 		"same_timeout_mixed_with_answered_calls",
 		"late_reply_is_ignored",
 		"default_timeout",
-	})
+	}, function()
+	svc = shoal.newservice("hang_svc")
 end)
