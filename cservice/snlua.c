@@ -322,6 +322,9 @@ static int first_cb(struct shoal_context *ctx, void *ud, int type, int session, 
     shoal_exit(ctx);
   }
   lua_settop(L, 0);
+  /* Loading leaves garbage behind (temporary strings, the loader's
+   * buffers); one young collection now keeps idle services small. */
+  lua_gc(L, LUA_GCSTEP, 0);
   shoal_set_memory(ctx, l->mem);
   return 0;
 }
