@@ -11,6 +11,14 @@
 #include <jemalloc/jemalloc.h>
 #endif
 
+#ifdef SHOAL_USE_JEMALLOC
+/* jemalloc reads this at start-up (MALLOC_CONF still overrides it). A
+ * background thread returns freed pages to the OS even while the node is
+ * idle; without it memory freed by exited services stays resident until the
+ * next allocation burst. */
+SHOAL_API const char *malloc_conf = "background_thread:true,dirty_decay_ms:5000,muzzy_decay_ms:0";
+#endif
+
 static void out_of_memory(size_t sz) {
   fprintf(stderr, "shoal: out of memory allocating %zu bytes\n", sz);
   abort();

@@ -18,6 +18,7 @@ struct shoal_monitor_slot *shoal_monitor_create(int n) {
     atomic_init(&s[i].dest, 0);
     atomic_init(&s[i].since_ms, 0);
     s[i].reported = 0;
+    s[i].reported_at = 0;
   }
   return s;
 }
@@ -35,8 +36,10 @@ int shoal_monitor_check(struct shoal_monitor_slot *slots, int n, uint64_t thresh
     unsigned version = atomic_load_explicit(&s->version, memory_order_relaxed);
     uint64_t since = atomic_load_explicit(&s->since_ms, memory_order_relaxed);
     uint32_t source = atomic_load_explicit(&s->source, memory_order_relaxed);
-    if (now < since || now - since < threshold_ms || s->reported == version) continue;
+    if (now < since || now - since < threshold_ms) continue;
+    if (s->reported == version && now - s->reported_at < threshold_ms) continue;
     s->reported = version;
+    s->reported_at = now;
     reported++;
     shoal_log(NULL, SHOAL_LOG_ERROR,
               "monitor: service :%08x stuck for %.1f s in a message from :%08x (worker %d)%s",

@@ -4,9 +4,11 @@
  * Each worker owns a slot and stamps it before and after every message
  * (plain relaxed stores on the worker's own cache line). The monitor thread
  * checks the slots periodically; a slot that has stayed in one message longer
- * than the threshold is reported once, and - when the node is configured to -
+ * than the threshold is reported, and - when the node is configured to -
  * the service is sent SHOAL_SIGNAL_INTERRUPT (snlua raises an error inside
  * the running Lua code, so the message fails instead of blocking a worker).
+ * A message still stuck one threshold after its report (its code caught the
+ * interrupt and kept looping) is reported and interrupted again.
  */
 #ifndef SHOAL_MONITOR_H
 #define SHOAL_MONITOR_H
@@ -19,8 +21,9 @@ struct shoal_monitor_slot {
   atomic_uint source;      /* sender of the running message */
   atomic_uint dest;        /* service running it, 0 when idle */
   atomic_ullong since_ms;  /* node time when the message started */
-  unsigned reported;       /* version already reported (monitor thread only) */
-  char pad[40];            /* keep slots on separate cache lines */
+  unsigned reported;       /* version last reported (monitor thread only) */
+  uint64_t reported_at;    /* node time of that report (monitor thread only) */
+  char pad[32];            /* keep slots on separate cache lines */
 };
 
 /* Allocates n slots (one per worker). */

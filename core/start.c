@@ -144,6 +144,7 @@ struct shutdown_state {
   int nsent;
   int logger_told;        /* logger got EXIT */
   uint64_t next_scan;     /* next time to look for new services */
+  uint64_t force_at;      /* when to exit even if services remain (0: not yet) */
 };
 
 static int was_sent(struct shutdown_state *st, uint32_t h) {
@@ -194,6 +195,15 @@ static void shutdown_step(struct shutdown_state *st) {
     shoal_free(list);
     atomic_store(&S.exit_code, 2);
     st->deadline = UINT64_MAX;
+    st->force_at = now + 1000;
+  }
+  /* A worker stuck in a message can never finish its service: give the
+   * killed services a second to go, then leave without them. */
+  if (st->force_at && now >= st->force_at && shoal_context_total() > 0) {
+    fprintf(stderr, "shoal: shutdown timeout: %d services still running (a worker is stuck), exiting\n",
+            shoal_context_total());
+    fflush(NULL);
+    _exit(2);
   }
   if (!st->logger_told && shoal_handle_count() <= (logger ? 1 : 0)) {
     st->logger_told = 1;

@@ -64,6 +64,8 @@ void *snlua_create(void) {
   l->mem_limit = limit ? (size_t)strtoull(limit, NULL, 10) : 0;
   /* Warn at 80% of the limit, or at 32 MB (doubling) without one. */
   l->mem_warn = l->mem_limit ? l->mem_limit / 10 * 8 : DEFAULT_WARN_MARK;
+  const char *stuck = shoal_getenv("monitor_stuck_ms");
+  l->stuck_ms = stuck ? strtoull(stuck, NULL, 10) : 0;
   atomic_init(&l->active, NULL);
   return l;
 }
@@ -89,6 +91,18 @@ void snlua_release(struct snlua *l) {
 static void interrupt_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
   lua_sethook(L, NULL, 0, 0);
+  /* The monitor may signal just after the slow message ended; do not fail
+   * a fresh message for it. */
+  struct snlua *l = *(struct snlua **)lua_getextraspace(L);
+  if (l && l->stuck_ms && shoal_now() - l->msg_started < l->stuck_ms / 2) return;
+  /* First an error the code can see. If the message is still stuck at the
+   * next report (the error was caught and the loop went on), suspend the
+   * coroutine for good: lresume then fails the request (see lua-shoal.c). */
+  if (l && atomic_fetch_add(&l->interrupts, 1) >= 1 && lua_isyieldable(L)) {
+    l->killing = 1;
+    lua_yield(L, 0);
+    return;
+  }
   luaL_error(L, "interrupted: the service was stuck in one message");
 }
 
@@ -149,6 +163,8 @@ static int lua_cb(struct shoal_context *ctx, void *ud, int type, int session, ui
   l->msg_source = source;
   l->msg_data = msg;
   l->msg_size = sz;
+  l->msg_started = shoal_now();
+  atomic_store_explicit(&l->interrupts, 0, memory_order_relaxed);
   lua_pushcfunction(L, traceback);
   lua_pushcfunction(L, dispatch_protected);
   lua_pushlightuserdata(L, l);

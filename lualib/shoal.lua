@@ -340,8 +340,8 @@ end
 
 -- Same as call with an explicit timeout in milliseconds.
 function shoal.calltimeout(ms, addr, typename, ...)
-	if type(ms) ~= "number" or ms <= 0 then
-		error("calltimeout: timeout must be a positive number of ms", 2)
+	if type(ms) ~= "number" or ms < 1 or ms > 0x7fffffff then
+		error("calltimeout: timeout must be a positive number of ms (1..2147483647)", 2)
 	end
 	return docall(ms // 1, addr, typename, ...)
 end
@@ -516,9 +516,14 @@ local function dispatch(typ, session, source, ...)
 end
 
 -- Called from C when the service is freed: fail every caller still waiting.
+local start_request -- {source, session} of newservice until started
+
 local function release()
 	local me = c.self()
 	local text = string_format("service :%08x exited before answering", me)
+	if start_request then
+		reply_error(start_request[1], start_request[2], string_format("service :%08x exited while starting", me))
+	end
 	for co, session in pairs(co_session) do
 		reply_error(co_source[co], session, text)
 	end
@@ -533,9 +538,13 @@ end
 function shoal.start(fn, ...)
 	c.callback(dispatch, release)
 	local source, session = c.startinfo()
+	if session > 0 then
+		start_request = { source, session }
+	end
 	local args = table.pack(...)
 	resume(get_co(), function()
 		local ok, err = xpcall(fn, traceback, table.unpack(args, 1, args.n))
+		start_request = nil
 		if ok then
 			if session > 0 then
 				csend(source, PTYPE_RESPONSE, session)

@@ -247,6 +247,13 @@ static int lresume(lua_State *L) {
   int nres = 0;
   status = lua_resume(co, L, nargs, &nres);
   atomic_store_explicit(&l->active, prev, memory_order_relaxed);
+  if (status == LUA_YIELD && l->killing) {
+    l->killing = 0;
+    lua_settop(co, 0);
+    lua_pushboolean(L, 0);
+    lua_pushliteral(L, "interrupted: the service was stuck in one message and ignored the interrupt");
+    return 2;
+  }
   if (status == LUA_OK || status == LUA_YIELD) {
     if (!lua_checkstack(L, nres + 1)) {
       lua_pop(co, nres);
@@ -261,6 +268,34 @@ static int lresume(lua_State *L) {
   lua_pushboolean(L, 0);
   lua_xmove(co, L, 1);
   return 2;
+}
+
+/* The function returned by coroutine.wrap: resumes through lresume so the
+ * monitor can interrupt loops inside user coroutines too. */
+static int lwrap_call(lua_State *L) {
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  int n = lresume(L);
+  int top = lua_gettop(L);
+  if (lua_toboolean(L, top - n + 1)) return n - 1;
+  /* Propagate the error like Lua's own wrap, with position information. */
+  lua_State *co = lua_tothread(L, lua_upvalueindex(1));
+  if (lua_status(co) != LUA_OK && lua_status(co) != LUA_YIELD) lua_resetthread(co);
+  if (lua_type(L, -1) == LUA_TSTRING) {
+    luaL_where(L, 1);
+    lua_insert(L, -2);
+    lua_concat(L, 2);
+  }
+  return lua_error(L);
+}
+
+static int lwrap(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  lua_State *co = lua_newthread(L);
+  lua_pushvalue(L, 1);
+  lua_xmove(L, co, 1);
+  lua_pushcclosure(L, lwrap_call, 1);
+  return 1;
 }
 
 static int ltimeout(lua_State *L) {
@@ -451,13 +486,20 @@ static int lsetmemlimit(lua_State *L) {
 
 /* list() -> array of live handles */
 static int llist(lua_State *L) {
-  uint32_t buf[4096];
-  int n = shoal_list(buf, 4096);
+  int cap = 1024, n;
+  uint32_t *buf = NULL;
+  for (;;) {
+    buf = shoal_realloc(buf, sizeof(uint32_t) * (size_t)cap);
+    n = shoal_list(buf, cap);
+    if (n < cap) break;
+    cap *= 2; /* services started meanwhile: try a bigger buffer */
+  }
   lua_createtable(L, n, 0);
   for (int i = 0; i < n; i++) {
     lua_pushinteger(L, buf[i]);
     lua_rawseti(L, -2, i + 1);
   }
+  shoal_free(buf);
   return 1;
 }
 
@@ -527,6 +569,13 @@ void shoal_lua_open(lua_State *L, struct snlua *l) {
   lua_setfield(L, -2, "shoal.core");
   lua_pushcfunction(L, luaopen_shoal_serial);
   lua_setfield(L, -2, "shoal.serial");
+  lua_pop(L, 1);
+  /* coroutine.resume/wrap go through lresume (see lwrap_call). */
+  lua_getglobal(L, "coroutine");
+  lua_pushcfunction(L, lresume);
+  lua_setfield(L, -2, "resume");
+  lua_pushcfunction(L, lwrap);
+  lua_setfield(L, -2, "wrap");
   lua_pop(L, 1);
   /* Replace the Lua-file searcher (index 2) with the cached one. */
   lua_getglobal(L, "package");

@@ -30,6 +30,10 @@ struct snlua {
   uint32_t msg_source;
   const void *msg_data;
   size_t msg_size;
+  uint64_t msg_started;           /* node time the current message began */
+  uint64_t stuck_ms;              /* the monitor's threshold (config) */
+  atomic_int interrupts;          /* interrupts delivered to this message */
+  int killing;                    /* the interrupt hook suspended a coroutine for good */
 };
 
 /* Stores l in L's extra space; registers shoal.core in package.preload. */

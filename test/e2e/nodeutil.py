@@ -154,7 +154,7 @@ class Node:
         if self.logfile:
             parts.append("--- log %s:\n%s" % (self.logfile, tail(self.log())))
         parts.append("--- stdout:\n%s" % tail(self.stdout()))
-        parts.append("--- stderr:\n%s" % tail(self.stderr()))
+        parts.append("--- stderr:\n%s" % tail(self.stderr(), 80))
         return "\n".join(parts)
 
     # -- state
@@ -289,5 +289,7 @@ def main():
     failed = len(r.failures) + len(r.errors) + len(r.unexpectedSuccesses)
     passed = r.testsRun - failed - len(r.skipped)
     sys.stdout.flush()
+    if r.expectedFailures:
+        print("(%d expected failures: known bugs, see the test docstrings)" % len(r.expectedFailures))
     print("%d passed, %d failed" % (passed, failed))
     sys.exit(0 if failed == 0 and r.testsRun > 0 else 1)

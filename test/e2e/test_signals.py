@@ -7,10 +7,11 @@ import re
 import signal
 import sys
 import time
+import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nodeutil  # noqa: E402
-from nodeutil import NodeTestCase, read_text, wait_until  # noqa: E402
+from nodeutil import NodeTestCase, read_text, tail, wait_until  # noqa: E402
 
 READY = r"\] e2e ready$"
 
@@ -101,6 +102,40 @@ class ShutdownTimeout(NodeTestCase):
         text = n.log()
         self.assertIn("e2e hang hook entered", text, n.describe())
         self.assertIn("shutdown timeout", text, n.describe())
+
+
+class SpawnDuringShutdown(NodeTestCase):
+    """Services are being started while SIGTERM arrives.
+
+    BUG (see the e2e report): the shutdown scan can send EXIT to a service
+    that was launched but has not got its START message yet; snlua drops
+    every message before START, the scan never sends EXIT again, and the
+    node ends in "shutdown timeout" with exit code 2 (about 1 run in 40 on
+    a 2-core machine). Racy, so opt-in: SHOAL_E2E_STRESS=N runs N rounds.
+    """
+
+    @unittest.skipUnless(os.environ.get("SHOAL_E2E_STRESS"), "set SHOAL_E2E_STRESS=N to run N rounds")
+    def test_sigterm_while_spawning(self):
+        rounds = int(os.environ["SHOAL_E2E_STRESS"])
+        log = self.path("node.log")
+        cfg = self.config(
+            start="e2e_spawner 4",
+            luaservice=nodeutil.e2e_luaservice(),
+            logfile=log,
+            shutdown_timeout=2000,
+            thread=4,
+        )
+        bad = []
+        for i in range(rounds):
+            if os.path.exists(log):
+                os.remove(log)
+            n = self.node(cfg, logfile=log)
+            n.wait_log(READY, timeout=15)
+            time.sleep(0.1)
+            code, took = n.stop(signal.SIGTERM, timeout=10)
+            if code != 0:
+                bad.append("round %d: exit %d\n%s" % (i, code, tail(n.log(), 6)))
+        self.assertFalse(bad, "%d of %d rounds did not exit 0:\n%s" % (len(bad), rounds, "\n".join(bad)))
 
 
 class LogReopen(NodeTestCase):

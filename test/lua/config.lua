@@ -1,6 +1,6 @@
 -- Config for the Lua service tests: SHOAL_TEST names the test service.
--- The test service raises on failure (start fails -> node exits 1) and
--- calls shoal.abort(0) when every assertion held.
+-- The test service stops the node with shoal.abort(0) when every assertion
+-- held and with exit code 1 on a failure (see testlib.run/start).
 thread = tonumber(os.getenv("SHOAL_THREADS") or "2")
 start = os.getenv("SHOAL_TEST") or "test_missing"
 luaservice = root .. "/test/lua/?.lua;" .. root .. "/service/?.lua"
@@ -10,3 +10,4 @@ call_timeout = 5000
 memlimit = tonumber(os.getenv("SHOAL_MEMLIMIT") or "0")
 monitor_stuck_ms = tonumber(os.getenv("SHOAL_MONITOR_MS") or "5000")
 monitor_interrupt = os.getenv("SHOAL_MONITOR_INTERRUPT") == "1"
+logfile = os.getenv("SHOAL_LOGFILE") -- nil: the log goes to stdout

@@ -102,15 +102,15 @@ function cases.large_oneway_message()
 end
 
 t.start(cases, {
-		"multiple_values_with_nils",
-		"ret_explicit",
-		"deferred_response",
-		"deferred_failure",
-		"responder_used_twice",
-		"ret_in_oneway_handler",
-		"send_to_dead_or_unknown",
-		"call_to_dead_or_unknown",
-		"large_oneway_message",
-	}, function()
+	"multiple_values_with_nils",
+	"ret_explicit",
+	"deferred_response",
+	"deferred_failure",
+	"responder_used_twice",
+	"ret_in_oneway_handler",
+	"send_to_dead_or_unknown",
+	"call_to_dead_or_unknown",
+	"large_oneway_message",
+}, function()
 	svc = shoal.newservice("call_svc")
 end)

@@ -86,13 +86,26 @@ function cases.default_timeout()
 	t.between(ms, 4900, 7999, "elapsed ms")
 end
 
+function cases.out_of_range_timeout_does_not_shift_replies()
+	local echo = shoal.newservice("call_svc")
+	-- 2^31 ms is past what the timer takes: the call may raise, but it must
+	-- not leave its reply to be taken by the next call of this coroutine
+	pcall(shoal.calltimeout, 1 << 31, echo, "lua", "echo", "stale")
+	t.values(table.pack(shoal.calltimeout(1000, echo, "lua", "defer", 20, "mine")), table.pack("mine"),
+		"next call")
+	t.values(table.pack(shoal.calltimeout(1000, echo, "lua", "echo", "again")), table.pack("again"),
+		"call after")
+	shoal.kill(echo)
+end
+
 t.start(cases, {
-		"calltimeout_fails_in_time",
-		"calltimeout_rejects_bad_values",
-		"concurrent_timeouts_fail_in_due_order",
-		"same_timeout_mixed_with_answered_calls",
-		"late_reply_is_ignored",
-		"default_timeout",
-	}, function()
+	"calltimeout_fails_in_time",
+	"calltimeout_rejects_bad_values",
+	"concurrent_timeouts_fail_in_due_order",
+	"same_timeout_mixed_with_answered_calls",
+	"late_reply_is_ignored",
+	"default_timeout",
+	"out_of_range_timeout_does_not_shift_replies",
+}, function()
 	svc = shoal.newservice("hang_svc")
 end)

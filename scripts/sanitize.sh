@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# sanitize.sh - builds Shoal under the sanitizers and runs the whole test
+# suite (unit, Lua service and end-to-end tests) in each build:
+#
+#   build-asan  CC=clang, -DSHOAL_SANITIZE=address,undefined
+#   build-tsan  CC=clang, -DSHOAL_SANITIZE=thread
+#
+# Usage: scripts/sanitize.sh [asan] [tsan] [-- CTEST_ARGS...]
+#   (no names: both). E.g. `scripts/sanitize.sh tsan -- -L e2e`.
+# Environment: JOBS (build/ctest parallelism, default nproc), CC (clang),
+#   SHOAL_E2E_TIME_SCALE (stretches the e2e waits, default 4 here).
+#
+# Node processes report to their stderr; ctest shows it for failed tests
+# (the e2e tests show the tail of a node's stderr in their failure text).
+# TSan uses scripts/tsan.supp, which suppresses only the documented benign
+# race (lua_sethook from the monitor thread in snlua_signal).
+#
+# Exits non-zero if any configure, build or test step fails; the last line
+# is a summary.
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+JOBS="${JOBS:-$(nproc 2>/dev/null || echo 2)}"
+CC_BIN="${CC:-clang}"
+export SHOAL_E2E_TIME_SCALE="${SHOAL_E2E_TIME_SCALE:-4}"
+
+which=()
+ctest_args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    asan | tsan) which+=("$1") ;;
+    --)
+      shift
+      ctest_args=("$@")
+      break
+      ;;
+    -h | --help)
+      sed -n '2,20p' "$0"
+      exit 0
+      ;;
+    *)
+      echo "sanitize.sh: unknown argument '$1' (asan, tsan, -- CTEST_ARGS)" >&2
+      exit 2
+      ;;
+  esac
+  shift
+done
+[ ${#which[@]} -eq 0 ] && which=(asan tsan)
+
+if ! command -v "$CC_BIN" >/dev/null 2>&1; then
+  echo "sanitize.sh: $CC_BIN not found (scripts/deps.sh installs clang)" >&2
+  exit 2
+fi
+
+summary=()
+status=0
+
+# run NAME SANITIZERS ENV...: configure, build and test one build dir.
+run() {
+  local name="$1" san="$2"
+  shift 2
+  local dir="$ROOT/build-$name"
+  echo "==== $name: configure $dir (SHOAL_SANITIZE=$san, CC=$CC_BIN)"
+  if ! CC="$CC_BIN" cmake -S "$ROOT" -B "$dir" -DSHOAL_SANITIZE="$san" -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
+    summary+=("$name: configure FAILED")
+    status=1
+    return
+  fi
+  echo "==== $name: build"
+  if ! cmake --build "$dir" -j "$JOBS"; then
+    summary+=("$name: build FAILED")
+    status=1
+    return
+  fi
+  echo "==== $name: ctest ($*)"
+  local log="$dir/sanitize-ctest.log"
+  (cd "$dir" && env "$@" ctest --output-on-failure -j "$JOBS" ${ctest_args[@]+"${ctest_args[@]}"}) 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+  local line failed
+  line="$(grep -E '^[0-9]+% tests passed' "$log" | tail -n 1)"
+  failed="$(sed -n '/The following tests FAILED:/,$p' "$log" | grep -E '^\s+[0-9]+ - ' | sed -E 's/^\s+[0-9]+ - ([^ ]+).*/\1/' | tr '\n' ' ')"
+  if [ "$rc" -ne 0 ]; then
+    status=1
+    summary+=("$name: FAIL - ${line:-ctest exit $rc}${failed:+ (failed: ${failed% })}")
+  else
+    summary+=("$name: ok - ${line:-no tests ran}")
+  fi
+}
+
+for w in "${which[@]}"; do
+  case "$w" in
+    asan)
+      run asan "address,undefined" \
+        ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:print_summary=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}" \
+        UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+      ;;
+    tsan)
+      run tsan "thread" \
+        TSAN_OPTIONS="suppressions=$ROOT/scripts/tsan.supp:halt_on_error=1:second_deadlock_stack=1${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
+      ;;
+  esac
+done
+
+echo
+for s in "${summary[@]}"; do echo "  $s"; done
+if [ "$status" -eq 0 ]; then
+  echo "sanitize: all passed (${which[*]})"
+else
+  echo "sanitize: FAILED (${which[*]})"
+fi
+exit "$status"

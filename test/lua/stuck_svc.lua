@@ -1,0 +1,40 @@
+-- stuck_svc: loops forever inside a message (for test_monitor).
+--   spin                 while true do end (call or one-way)
+--   spin_in_fork         (one-way) forks a coroutine that loops forever
+--   spin_in_coroutine    loops forever inside a coroutine.wrap coroutine
+--   spin_under_pcall     loops forever, restarting under pcall when interrupted
+--   ping                 -> "pong"
+local shoal = require "shoal"
+
+local command = {}
+
+function command.spin()
+	local n = 0
+	while true do
+		n = n + 1
+	end
+end
+
+function command.spin_in_fork()
+	shoal.fork(command.spin)
+end
+
+function command.spin_in_coroutine()
+	coroutine.wrap(command.spin)()
+end
+
+function command.spin_under_pcall()
+	while true do
+		pcall(command.spin)
+	end
+end
+
+function command.ping()
+	return "pong"
+end
+
+shoal.start(function()
+	shoal.dispatch("lua", function(_, _, cmd, ...)
+		return command[cmd](...)
+	end)
+end)
