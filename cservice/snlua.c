@@ -5,8 +5,8 @@
  * for and limits memory) and waits for the first message, SYSTEM "START"
  * (optionally followed by a NUL and serialized arguments). On START the
  * service file is loaded from the `luaservice` path and run; it calls
- * shoal.start(), which installs the Lua dispatcher. From then on every
- * message goes through one protected C call into that dispatcher.
+ * shoal.start(). From then on every message goes through one protected
+ * call into the scheduler (lualib/src/lua-sched.c).
  *
  * Files are compiled once per process and kept as bytecode (see
  * lua-shoal.c), so starting the ten-thousandth service costs no parsing.
@@ -73,16 +73,16 @@ void *snlua_create(void) {
 void snlua_release(struct snlua *l) {
   if (l->L) {
     lua_State *L = l->L;
-    /* Let the Lua layer fail the callers still waiting on this service. */
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &shoal_lua_release_key) == LUA_TFUNCTION) {
+    /* Fail the callers still waiting on this service. */
+    if (l->sched.started || l->sched.nfifo) {
+      lua_pushcfunction(L, shoal_sched_release);
       if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
-        shoal_log(l->ctx, SHOAL_LOG_ERROR, "release hook: %s", lua_tostring(L, -1));
+        shoal_log(l->ctx, SHOAL_LOG_ERROR, "release: %s", lua_tostring(L, -1));
         lua_pop(L, 1);
       }
-    } else {
-      lua_pop(L, 1);
     }
     lua_close(L);
+    shoal_sched_free(l);
   }
   free(l->args);
   free(l);
@@ -124,32 +124,6 @@ static int traceback(lua_State *L) {
   return 1;
 }
 
-/* Runs inside lua_pcall: calls the dispatcher with the current message.
- * LUA messages are unpacked here (one crossing instead of two); others
- * pass their payload as (lightuserdata, size). */
-static int dispatch_protected(lua_State *L) {
-  struct snlua *l = lua_touserdata(L, 1);
-  lua_settop(L, 0);
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &shoal_lua_dispatch_key);
-  lua_pushinteger(L, l->msg_type);
-  lua_pushinteger(L, l->msg_session);
-  lua_pushinteger(L, l->msg_source);
-  int n = 3;
-  if (l->msg_type == SHOAL_PTYPE_LUA) {
-    n += shoal_serial_unpack(L, l->msg_data, l->msg_size);
-  } else if (l->msg_type == SHOAL_PTYPE_SYSTEM || l->msg_type == SHOAL_PTYPE_ERROR ||
-             l->msg_type == SHOAL_PTYPE_TEXT) {
-    lua_pushlstring(L, l->msg_data ? l->msg_data : "", l->msg_size);
-    n++;
-  } else {
-    lua_pushlightuserdata(L, (void *)l->msg_data);
-    lua_pushinteger(L, (lua_Integer)l->msg_size);
-    n += 2;
-  }
-  lua_call(L, n, 0);
-  return 0;
-}
-
 static int is_request(int type, int session) {
   return session > 0 && type != SHOAL_PTYPE_RESPONSE && type != SHOAL_PTYPE_ERROR;
 }
@@ -166,9 +140,8 @@ static int lua_cb(struct shoal_context *ctx, void *ud, int type, int session, ui
   l->msg_started = shoal_now();
   atomic_store_explicit(&l->interrupts, 0, memory_order_relaxed);
   lua_pushcfunction(L, traceback);
-  lua_pushcfunction(L, dispatch_protected);
-  lua_pushlightuserdata(L, l);
-  int r = lua_pcall(L, 1, 0, -3);
+  lua_pushcfunction(L, shoal_sched_dispatch);
+  int r = lua_pcall(L, 0, 0, -2);
   if (r != LUA_OK) {
     const char *err = lua_tostring(L, -1);
     if (err == NULL) err = "error object is not a string";
@@ -295,8 +268,7 @@ static int start_protected(lua_State *L) {
   }
   if (l->msg_size > 6) nargs += shoal_serial_unpack(L, (const char *)l->msg_data + 6, l->msg_size - 6);
   lua_call(L, nargs, 0);
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &shoal_lua_dispatch_key) != LUA_TFUNCTION)
-    return luaL_error(L, "service '%s' did not call shoal.start", name);
+  if (!l->sched.started) return luaL_error(L, "service '%s' did not call shoal.start", name);
   return 0;
 }
 

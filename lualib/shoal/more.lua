@@ -1,118 +1,43 @@
 -- shoal/more.lua - the part of the service API that is not on the message
--- path: timers (sleep, wait, wakeup, timeout), starting and naming services,
--- logging, shutdown hooks. shoal.lua loads it on the first use of any of
--- these names, so a service that never uses them does not carry their code
--- (one copy of it costs each Lua state about 8 KB).
+-- path: starting and finding services, shutdown hooks, time helpers.
+-- shoal.lua loads it on the first use of any of these names.
 
-local c = require "shoal.core"
-
-return function(shoal, internal)
-	local session_co = internal.session_co
-	local wakeup_queue = internal.wakeup_queue
-	local get_co = internal.get_co
-	local resume = internal.resume
-	local wait_response = internal.wait_response
-	local error_text = internal.error_text
-	local exit_hooks = internal.exit_hooks
-	local default_timeout = internal.default_timeout
-	local ALLOC = c.SESSION_ALLOC
-	local ctimeout = c.timeout
-	local cnow = c.now
-	local running = coroutine.running
-	local yield = coroutine.yield
+return function(shoal)
 	local string_format = string.format
-	local select = select
-	local tostring = tostring
 
-	local sleeping = {} -- coroutine -> timer session, while in shoal.sleep
-	local waiting = {} -- coroutine -> true, while in shoal.wait
+	-- ":0100000a" for a handle, the name itself for a name.
+	function shoal.address(addr)
+		if math.type(addr) == "integer" then
+			return string_format(":%08x", addr)
+		end
+		return tostring(addr)
+	end
 
 	-- Unix time in seconds (with ms precision).
 	function shoal.time()
-		return c.starttime() + cnow() / 1000
-	end
-
-	-- Runs fn in a new coroutine after ms milliseconds.
-	function shoal.timeout(ms, fn)
-		session_co[ctimeout(ms)] = function()
-			resume(get_co(), fn)
-		end
-	end
-
-	-- Suspends the running coroutine for ms milliseconds. Returns "BREAK" when
-	-- woken early by shoal.wakeup.
-	function shoal.sleep(ms)
-		local co = running()
-		local s = ctimeout(ms)
-		session_co[s] = co
-		sleeping[co] = s
-		local _, reason = yield()
-		sleeping[co] = nil
-		if reason == "BREAK" then
-			return "BREAK"
-		end
-	end
-
-	-- Yields to other pending work and comes back after it.
-	function shoal.yield()
-		return shoal.sleep(0)
-	end
-
-	-- Suspends the running coroutine until shoal.wakeup(co).
-	function shoal.wait()
-		local co = running()
-		waiting[co] = true
-		yield()
-	end
-
-	-- Wakes a coroutine blocked in wait or sleep; it resumes after the current
-	-- message. Returns true if it was blocked.
-	function shoal.wakeup(co)
-		local s = sleeping[co]
-		if s then
-			session_co[s] = nil
-			sleeping[co] = nil
-		elseif waiting[co] then
-			waiting[co] = nil
-		else
-			return false
-		end
-		wakeup_queue[#wakeup_queue + 1] = co
-		return true
-	end
-
-
-	-- Binds a local name (".name") to a handle (default: this service).
-	function shoal.name(name, handle)
-		local ok, err = c.name(name, handle)
-		if not ok then
-			error(string_format("shoal.name %s: %s", tostring(name), err), 2)
-		end
-	end
-
-	-- Handle bound to a local name, or nil.
-	shoal.localname = c.query
-
-	-- Starts a Lua service and waits until its start function has run.
-	-- Returns its handle; raises with the service's error if it failed.
-	function shoal.newservice(name, ...)
-		local handle, err = c.launch("snlua", name)
-		if not handle then
-			error(string_format("newservice %s failed: %s", name, err), 2)
-		end
-		local session = c.sendstart(handle, ALLOC, ...)
-		local ok, msg = wait_response(session, default_timeout)
-		if not ok then
-			error(string_format("newservice %s failed: %s", name, error_text(msg)), 2)
-		end
-		return handle
+		return shoal.starttime() + shoal.now() / 1000
 	end
 
 	-- Starts a C service; returns its handle or raises.
 	function shoal.launch(module, args)
-		local handle, err = c.launch(module, args)
+		local handle, err = shoal.launchservice(module, args)
 		if not handle then
 			error(err, 2)
+		end
+		return handle
+	end
+
+	-- Starts a Lua service and waits until its start function has run.
+	-- Returns its handle; raises with the service's error if it failed.
+	function shoal.newservice(name, ...)
+		local handle, err = shoal.launchservice("snlua", name)
+		if not handle then
+			error(string_format("newservice %s failed: %s", name, err), 2)
+		end
+		local session = shoal.sendstart(handle, shoal.SESSION_ALLOC, ...)
+		local ok, why = shoal.waitsession(session)
+		if not ok then
+			error(string_format("newservice %s failed: %s", name, why), 2)
 		end
 		return handle
 	end
@@ -128,48 +53,22 @@ return function(shoal, internal)
 		return shoal.call(".service_mgr", "lua", "query", name)
 	end
 
-	-- Kills a service (by handle or name); its pending callers get errors.
-	function shoal.kill(addr)
-		return c.kill(addr)
-	end
-
 	-- Registers fn to run on graceful shutdown (SIGTERM), before the service
-	-- exits. Hooks may call other services.
+	-- exits. Hooks may call other services; one failing does not stop the rest.
+	local exit_hooks
 	function shoal.on_exit(fn)
+		if exit_hooks == nil then
+			exit_hooks = {}
+			shoal.onsystem(function()
+				for i = 1, #exit_hooks do
+					local ok, err = xpcall(exit_hooks[i], shoal.traceback)
+					if not ok then
+						shoal.error("exit hook failed: " .. tostring(err))
+					end
+				end
+				shoal.exit()
+			end)
+		end
 		exit_hooks[#exit_hooks + 1] = fn
 	end
-
-	-- Stops the whole node with an exit code.
-	function shoal.abort(code)
-		c.abort(code or 1)
-	end
-
-	----------------------------------------------------------------------------
-	-- Logging: shoal.log(...) like print; shoal.error/warn/debug/info.
-
-	local function concat(...)
-		local n = select("#", ...)
-		if n == 1 then
-			return tostring((...))
-		end
-		local t = { ... }
-		for i = 1, n do
-			t[i] = tostring(t[i])
-		end
-		return table.concat(t, " ", 1, n)
-	end
-
-	local function logger(level)
-		return function(...)
-			if c.logenabled(level) then
-				c.log(level, concat(...))
-			end
-		end
-	end
-
-	shoal.debug = logger(c.LOG_DEBUG)
-	shoal.info = logger(c.LOG_INFO)
-	shoal.warn = logger(c.LOG_WARN)
-	shoal.error = logger(c.LOG_ERROR)
-	shoal.log = shoal.info
 end

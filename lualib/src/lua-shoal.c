@@ -16,10 +16,8 @@
 #include <time.h>
 
 #include "lua-shoal.h"
+#include "lua-sched.h"
 #include "serial.h"
-
-const char shoal_lua_dispatch_key = 0;
-const char shoal_lua_release_key = 0;
 
 /* The service is kept in the state's extra space (copied into every
  * coroutine), so the functions below are light C functions: registering
@@ -158,17 +156,6 @@ static int session_arg(lua_State *L, int idx) {
 
 /* send(dest, type, session, ...) -> session | false, err
  * The values are serialized. session -1 allocates a new one. */
-static int lsend(lua_State *L) {
-  struct snlua *l = SERVICE(L);
-  uint32_t dest = check_dest(L, 1);
-  int type = (int)luaL_checkinteger(L, 2);
-  int session = session_arg(L, 3);
-  if (dest == 0) return send_result(L, SHOAL_ENOSERVICE);
-  size_t sz = 0;
-  void *data = shoal_serial_pack(L, 4, &sz);
-  return send_result(L, shoal_send(l->ctx, 0, dest, type, session, data, sz));
-}
-
 /* sendraw(dest, type, session, string | lightuserdata, size) -> session | false, err */
 static int lsendraw(lua_State *L) {
   struct snlua *l = SERVICE(L);
@@ -207,22 +194,6 @@ static int lsendstart(lua_State *L) {
 }
 
 /* callback(dispatch, release) installs the dispatcher and the release hook. */
-static int lcallback(lua_State *L) {
-  luaL_checktype(L, 1, LUA_TFUNCTION);
-  lua_pushvalue(L, 1);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &shoal_lua_dispatch_key);
-  lua_pushvalue(L, 2);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &shoal_lua_release_key);
-  return 0;
-}
-
-static int lstartinfo(lua_State *L) {
-  struct snlua *l = SERVICE(L);
-  lua_pushinteger(L, l->start_source);
-  lua_pushinteger(L, l->start_session);
-  return 2;
-}
-
 /* resume(co, ...) -> true, ... | false, err. Like coroutine.resume, but
  * records the running coroutine so the monitor can interrupt it. */
 static int lresume(lua_State *L) {
@@ -241,19 +212,8 @@ static int lresume(lua_State *L) {
     lua_pushliteral(L, "too many arguments to resume");
     return 2;
   }
-  lua_xmove(L, co, nargs);
-  lua_State *prev = atomic_load_explicit(&l->active, memory_order_relaxed);
-  atomic_store_explicit(&l->active, co, memory_order_relaxed);
   int nres = 0;
-  status = lua_resume(co, L, nargs, &nres);
-  atomic_store_explicit(&l->active, prev, memory_order_relaxed);
-  if (status == LUA_YIELD && l->killing) {
-    l->killing = 0;
-    lua_settop(co, 0);
-    lua_pushboolean(L, 0);
-    lua_pushliteral(L, "interrupted: the service was stuck in one message and ignored the interrupt");
-    return 2;
-  }
+  status = shoal_sched_resume(L, l, co, nargs, &nres);
   if (status == LUA_OK || status == LUA_YIELD) {
     if (!lua_checkstack(L, nres + 1)) {
       lua_pop(co, nres);
@@ -295,16 +255,6 @@ static int lwrap(lua_State *L) {
   lua_pushvalue(L, 1);
   lua_xmove(L, co, 1);
   lua_pushcclosure(L, lwrap_call, 1);
-  return 1;
-}
-
-static int ltimeout(lua_State *L) {
-  lua_Integer ms = luaL_checkinteger(L, 1);
-  if (ms < 0) ms = 0;
-  if (ms > 0x7fffffff) return luaL_argerror(L, 1, "timeout too large");
-  int s = shoal_timeout(SERVICE(L)->ctx, (uint32_t)ms);
-  if (s < 0) return luaL_error(L, "timeout: %s", shoal_strerror(s));
-  lua_pushinteger(L, s);
   return 1;
 }
 
@@ -356,29 +306,21 @@ static int lkill(lua_State *L) {
   return 1;
 }
 
-static int lexit(lua_State *L) {
-  shoal_exit(SERVICE(L)->ctx);
-  return 0;
-}
-
 static int labort(lua_State *L) {
   shoal_abort((int)luaL_optinteger(L, 1, 1));
   return 0;
 }
 
-/* name(".name", handle) -> true | false, err */
+/* name(".name" [, handle]) binds a local name (default: this service); raises on failure. */
 static int lname(lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
   uint32_t h = lua_isnoneornil(L, 2) ? shoal_self(SERVICE(L)->ctx) : check_dest(L, 2);
   int r = shoal_name(name, h);
-  if (r != 0) {
-    lua_pushboolean(L, 0);
-    lua_pushstring(L, r == SHOAL_EINVAL ? "a local name starts with '.' and has 1..62 more characters"
+  if (r != 0)
+    return luaL_error(L, "shoal.name %s: %s", name,
+                      r == SHOAL_EINVAL ? "a local name starts with '.' and has 1..62 more characters"
                                         : shoal_strerror(r));
-    return 2;
-  }
-  lua_pushboolean(L, 1);
-  return 1;
+  return 0;
 }
 
 static int lquery(lua_State *L) {
@@ -395,15 +337,28 @@ static int lgetenv(lua_State *L) {
   return 1;
 }
 
-/* log(level, text) */
-static int llog(lua_State *L) {
-  int level = (int)luaL_checkinteger(L, 1);
+/* Logs its arguments like print: tostring each, separated by spaces. */
+static int log_args(lua_State *L, int level) {
   if (!shoal_log_enabled(level)) return 0;
-  size_t n;
-  const char *s = luaL_checklstring(L, 2, &n);
-  shoal_log(SERVICE(L)->ctx, level, "%.*s", (int)n, s);
+  int n = lua_gettop(L);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (int i = 1; i <= n; i++) {
+    if (i > 1) luaL_addchar(&b, ' ');
+    luaL_tolstring(L, i, NULL);
+    luaL_addvalue(&b);
+  }
+  luaL_pushresult(&b);
+  size_t len;
+  const char *s = lua_tolstring(L, -1, &len);
+  shoal_log(SERVICE(L)->ctx, level, "%.*s", (int)len, s);
   return 0;
 }
+
+static int lprint(lua_State *L) { return log_args(L, SHOAL_LOG_INFO); }
+static int ldebug(lua_State *L) { return log_args(L, SHOAL_LOG_DEBUG); }
+static int lwarn(lua_State *L) { return log_args(L, SHOAL_LOG_WARN); }
+static int lerror(lua_State *L) { return log_args(L, SHOAL_LOG_ERROR); }
 
 static int lloglevel(lua_State *L) {
   lua_pushboolean(L, shoal_log_enabled((int)luaL_checkinteger(L, 1)));
@@ -545,25 +500,28 @@ static void push_constants(lua_State *L) {
 
 static int luaopen_shoal_core(lua_State *L) {
   luaL_Reg funcs[] = {
-      {"send", lsend},         {"sendraw", lsendraw},   {"sendstart", lsendstart},
-      {"callback", lcallback}, {"startinfo", lstartinfo}, {"resume", lresume},
-      {"timeout", ltimeout},   {"self", lself},         {"now", lnow},
-      {"starttime", lstarttime}, {"hpc", lhpc},         {"launch", llaunch},
-      {"kill", lkill},         {"exit", lexit},         {"abort", labort},
-      {"name", lname},         {"query", lquery},       {"getenv", lgetenv},
-      {"log", llog},           {"logenabled", lloglevel}, {"unpack", lunpack},
+      {"sendraw", lsendraw},   {"sendstart", lsendstart},
+      {"self", lself},         {"now", lnow},
+      {"starttime", lstarttime}, {"hpc", lhpc},         {"launchservice", llaunch},
+      {"kill", lkill},         {"abort", labort},
+      {"print", lprint},       {"log", lprint},         {"info", lprint},
+      {"debug", ldebug},       {"warn", lwarn},         {"error", lerror},
+      {"name", lname},         {"query", lquery},       {"localname", lquery},       {"getenv", lgetenv},
+      {"logenabled", lloglevel}, {"unpack", lunpack},
       {"packstring", lpackstring}, {"tostring", ltostring}, {"stat", lstat},
       {"memory", lmemory},     {"setmemlimit", lsetmemlimit}, {"list", llist},
       {"interrupt", linterrupt}, {"traceback", ltraceback}, {"cacheclear", lcacheclear},
       {NULL, NULL},
   };
   luaL_newlib(L, funcs);
+  shoal_sched_register(L);
   push_constants(L);
   return 1;
 }
 
 void shoal_lua_open(lua_State *L, struct snlua *l) {
   *(struct snlua **)lua_getextraspace(L) = l;
+  shoal_sched_init(L, l);
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   lua_pushcfunction(L, luaopen_shoal_core);
   lua_setfield(L, -2, "shoal.core");

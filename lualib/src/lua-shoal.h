@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lua-sched.h"
 #include "shoal.h"
 
 struct snlua {
@@ -34,14 +35,11 @@ struct snlua {
   uint64_t stuck_ms;              /* the monitor's threshold (config) */
   atomic_int interrupts;          /* interrupts delivered to this message */
   int killing;                    /* the interrupt hook suspended a coroutine for good */
+  struct sched sched;             /* the coroutine scheduler (lua-sched.c) */
 };
 
 /* Stores l in L's extra space; registers shoal.core in package.preload. */
 void shoal_lua_open(lua_State *L, struct snlua *l);
-/* Key of the registry slot holding the dispatcher closure. */
-extern const char shoal_lua_dispatch_key;
-/* Key of the registry slot holding the release hook (may be nil). */
-extern const char shoal_lua_release_key;
 /* Loads a Lua file through the process-wide bytecode cache (strip: drop
  * debug info when first caching it). Pushes the chunk and returns LUA_OK,
  * or pushes an error message. */

@@ -1,0 +1,1084 @@
+/*
+ * lua-sched.c - the coroutine scheduler of a Lua service (see lua-sched.h).
+ *
+ * Resume protocol: every coroutine suspended by the runtime (call, sleep,
+ * wait, newservice) is resumed with exactly three values: ok, payload, size.
+ * A response resumes it with (true, msg, size), an error with (false, text,
+ * 0), a timeout with (false, "timed out after N ms", 0), a wakeup with
+ * (false, "BREAK", 0).
+ *
+ * The coroutine body is a C function: it runs the handler under
+ * lua_pcallk (so handlers may yield), answers the request with the
+ * handler's results or its error, returns itself to the pool and yields
+ * until it is handed the next function.
+ */
+#include "lua-sched.h"
+
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lua-shoal.h"
+#include "serial.h"
+
+#define SERVICE(L) (*(struct snlua **)lua_getextraspace(L))
+#define REG(L, ref) lua_rawgeti(L, LUA_REGISTRYINDEX, (ref))
+#define PACK_REQ(source, session) (((lua_Integer)(source) << 32) | (lua_Integer)(uint32_t)(session))
+#define REQ_SOURCE(p) ((uint32_t)((uint64_t)(p) >> 32))
+#define REQ_SESSION(p) ((int)(uint32_t)((uint64_t)(p) & 0xffffffffu))
+
+/* Calls with one timeout value expire in the order they were made: a FIFO
+ * of (session, due) per value with at most one armed timer, for its head. */
+struct call_fifo {
+  uint32_t ms;      /* the timeout value */
+  int armed;        /* a timer for the head is pending */
+  uint32_t head;    /* index of the oldest entry */
+  uint32_t count;   /* entries */
+  uint32_t cap;     /* ring capacity (power of two) */
+  int *sess;        /* sessions */
+  uint64_t *due;    /* deadlines, node ms */
+};
+
+/* ---- small helpers ---- */
+
+static void push_text(lua_State *L, int idx) {
+  if (lua_type(L, idx) == LUA_TSTRING) lua_pushvalue(L, idx);
+  else luaL_tolstring(L, idx, NULL);
+}
+
+static void push_address(lua_State *L, int idx) {
+  if (lua_type(L, idx) == LUA_TNUMBER) {
+    char buf[16];
+    snprintf(buf, sizeof(buf), ":%08x", (unsigned)lua_tointeger(L, idx));
+    lua_pushstring(L, buf);
+  } else {
+    push_text(L, idx);
+  }
+}
+
+static uint32_t check_dest(lua_State *L, int idx) {
+  if (lua_type(L, idx) == LUA_TSTRING) return shoal_query(lua_tostring(L, idx));
+  lua_Integer h = luaL_checkinteger(L, idx);
+  if (h < 0 || h > 0xffffffffLL) luaL_argerror(L, idx, "handle out of range");
+  return (uint32_t)h;
+}
+
+static void send_error(struct snlua *l, uint32_t to, int session, const char *text, size_t n) {
+  char *copy = shoal_malloc(n ? n : 1);
+  memcpy(copy, text, n);
+  shoal_send(l->ctx, 0, to, SHOAL_PTYPE_ERROR, session, copy, n);
+}
+
+static void log_error(struct snlua *l, const char *what, const char *text) {
+  shoal_log(l->ctx, SHOAL_LOG_ERROR, "%s%s", what, text);
+}
+
+/* Pushes the protocol table named by the string at idx (raises if unknown). */
+static void push_proto(lua_State *L, struct snlua *l, int idx) {
+  REG(L, l->sched.protos);
+  lua_pushvalue(L, idx);
+  if (lua_rawget(L, -2) != LUA_TTABLE) luaL_error(L, "unknown protocol %s", luaL_tolstring(L, idx, NULL));
+  lua_remove(L, -2);
+}
+
+/* Is the string at idx the literal "lua"? (the fast path) */
+static int is_lua_proto(lua_State *L, int idx) {
+  size_t n;
+  const char *s = lua_tolstring(L, idx, &n);
+  return s && n == 3 && s[0] == 'l' && s[1] == 'u' && s[2] == 'a';
+}
+
+/* Sends values [from, top] with protocol p (table at pidx, or 0 for "lua").
+ * Returns shoal_send's result (session or a negative error). */
+static int send_values(lua_State *L, struct snlua *l, uint32_t dest, int type, int pidx, int session, int from) {
+  if (pidx == 0) {
+    size_t sz = 0;
+    void *data = shoal_serial_pack(L, from, &sz);
+    if (dest == 0) {
+      shoal_free(data);
+      return SHOAL_ENOSERVICE;
+    }
+    return shoal_send(l->ctx, 0, dest, type, session, data, sz);
+  }
+  /* Other protocols: pack(...) gives a string or (lightuserdata, size). */
+  int top = lua_gettop(L);
+  if (lua_getfield(L, pidx, "pack") == LUA_TFUNCTION) {
+    lua_insert(L, from);
+    lua_call(L, top - from + 1, 2);
+  } else {
+    lua_pop(L, 1);
+    lua_settop(L, from + 1);
+  }
+  void *data = NULL;
+  size_t sz = 0;
+  int t = lua_gettop(L);
+  if (lua_type(L, t - 1) == LUA_TLIGHTUSERDATA) {
+    data = lua_touserdata(L, t - 1);
+    sz = (size_t)lua_tointeger(L, t);
+  } else if (!lua_isnil(L, t - 1)) {
+    const char *s = luaL_checklstring(L, t - 1, &sz);
+    data = shoal_malloc(sz ? sz : 1);
+    memcpy(data, s, sz);
+  }
+  if (dest == 0) {
+    shoal_free(data);
+    return SHOAL_ENOSERVICE;
+  }
+  return shoal_send(l->ctx, 0, dest, type, session, data, sz);
+}
+
+/* ---- coroutines ---- */
+
+static int co_run(lua_State *L);
+
+static int traceback_msgh(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (msg == NULL) return 1; /* non-string errors pass through */
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+/* Answers the request co was serving, if any; the results are [from, top]
+ * when ok, the error object is at top when not. */
+static void finish(lua_State *L, struct snlua *l, int ok, int from) {
+  int top = lua_gettop(L);
+  REG(L, l->sched.reqs);
+  lua_pushthread(L);
+  int has_req = lua_rawget(L, -2) == LUA_TNUMBER;
+  lua_Integer req = has_req ? lua_tointeger(L, -1) : 0;
+  lua_pop(L, 1);
+  if (has_req) {
+    lua_pushthread(L);
+    lua_pushnil(L);
+    lua_rawset(L, -3);
+  }
+  lua_pop(L, 1);
+  int pidx = 0;
+  if (has_req && !ok) {
+    push_text(L, top);
+    size_t n;
+    const char *text = lua_tolstring(L, -1, &n);
+    send_error(l, REQ_SOURCE(req), REQ_SESSION(req), text, n);
+    lua_pop(L, 1);
+  }
+  if (has_req) {
+    REG(L, l->sched.rawproto);
+    lua_pushthread(L);
+    if (lua_rawget(L, -2) == LUA_TTABLE) {
+      lua_pushthread(L);
+      lua_pushnil(L);
+      lua_rawset(L, -4);
+      lua_remove(L, -2);
+      pidx = lua_gettop(L);
+    } else {
+      lua_pop(L, 2);
+    }
+  }
+  if (has_req && ok) {
+    if (pidx) {
+      /* move the protocol below the results so they stay contiguous */
+      lua_insert(L, from);
+      pidx = from;
+      from++;
+    }
+    send_values(L, l, REQ_SOURCE(req), SHOAL_PTYPE_RESPONSE, pidx, REQ_SESSION(req), from);
+  }
+  if (!ok) {
+    push_text(L, top);
+    log_error(l, "", lua_tostring(L, -1));
+    lua_pop(L, 1);
+  }
+  if (L == l->sched.start_co) {
+    l->sched.start_co = NULL;
+    if (!ok) {
+      if (l->start_source == 0) shoal_abort(1); /* the node's own start service */
+      l->sched.exiting = 1;
+      shoal_exit(l->ctx);
+    }
+  }
+}
+
+/* The end of a handler: answer, go back to the pool, wait for more work. */
+static int co_next_k(lua_State *L, int status, lua_KContext k) {
+  (void)status;
+  (void)k;
+  return co_run(L);
+}
+
+static int co_done_k(lua_State *L, int status, lua_KContext k) {
+  (void)k;
+  struct snlua *l = SERVICE(L);
+  finish(L, l, status == LUA_OK || status == LUA_YIELD, 2);
+  lua_settop(L, 0);
+  REG(L, l->sched.pool);
+  lua_pushthread(L);
+  lua_rawseti(L, -2, ++l->sched.npool);
+  lua_pop(L, 1);
+  return lua_yieldk(L, 0, 0, co_next_k);
+}
+
+/* Stack: f, args... */
+static int co_run(lua_State *L) {
+  int n = lua_gettop(L);
+  lua_pushcfunction(L, traceback_msgh);
+  lua_insert(L, 1);
+  int status = lua_pcallk(L, n - 1, LUA_MULTRET, 1, 0, co_done_k);
+  return co_done_k(L, status, 0);
+}
+
+/* Pushes a coroutine (from the pool or new) on L and returns it. */
+static lua_State *get_co(lua_State *L, struct snlua *l) {
+  if (l->sched.npool > 0) {
+    REG(L, l->sched.pool);
+    lua_rawgeti(L, -1, l->sched.npool);
+    lua_pushnil(L);
+    lua_rawseti(L, -3, l->sched.npool--);
+    lua_remove(L, -2);
+    return lua_tothread(L, -1);
+  }
+  lua_State *co = lua_newthread(L);
+  lua_pushcfunction(co, co_run);
+  return co;
+}
+
+int shoal_sched_resume(lua_State *L, struct snlua *l, lua_State *co, int nargs, int *nres) {
+  lua_xmove(L, co, nargs);
+  lua_State *prev = atomic_load_explicit(&l->active, memory_order_relaxed);
+  atomic_store_explicit(&l->active, co, memory_order_relaxed);
+  int status = lua_resume(co, L, nargs, nres);
+  atomic_store_explicit(&l->active, prev, memory_order_relaxed);
+  if (status == LUA_YIELD && l->killing) {
+    l->killing = 0;
+    lua_settop(co, 0);
+    lua_pushliteral(co, "interrupted: the service was stuck in one message and ignored the interrupt");
+    *nres = 1;
+    return LUA_ERRRUN;
+  }
+  return status;
+}
+
+/* Resumes a runtime coroutine. One that dies here failed outside its
+ * handler's protection (out of memory, an interrupt it ignored): its
+ * request is failed and the error logged. */
+static void resume(lua_State *L, struct snlua *l, lua_State *co, int nargs) {
+  int nres = 0;
+  int status = shoal_sched_resume(L, l, co, nargs, &nres);
+  if (status == LUA_YIELD || status == LUA_OK) {
+    /* Drop what was yielded (nothing, normally); the rest of co's stack
+     * belongs to the suspended frame and its continuation. */
+    lua_pop(co, nres);
+    return;
+  }
+  push_text(co, -1);
+  size_t n;
+  const char *text = lua_tolstring(co, -1, &n);
+  REG(L, l->sched.reqs);
+  lua_pushthread(co);
+  lua_xmove(co, L, 1);
+  if (lua_rawget(L, -2) == LUA_TNUMBER) {
+    lua_Integer req = lua_tointeger(L, -1);
+    send_error(l, REQ_SOURCE(req), REQ_SESSION(req), text, n);
+    lua_pushthread(co);
+    lua_xmove(co, L, 1);
+    lua_pushnil(L);
+    lua_rawset(L, -4);
+  }
+  lua_pop(L, 2);
+  log_error(l, "coroutine failed: ", text);
+  if (co == l->sched.start_co) {
+    l->sched.start_co = NULL;
+    if (l->start_source == 0) shoal_abort(1);
+    shoal_exit(l->ctx);
+  }
+  lua_settop(co, 0);
+}
+
+/* Pushes the three resume values for a failure with text. */
+static void push_failure(lua_State *L, const char *text) {
+  lua_pushboolean(L, 0);
+  lua_pushstring(L, text);
+  lua_pushinteger(L, 0);
+}
+
+/* ---- call timeouts ---- */
+
+static void fifo_arm(lua_State *L, struct snlua *l, struct call_fifo *f);
+
+/* Drops answered entries from the head (their sessions left the table). */
+static void fifo_compact(lua_State *L, struct snlua *l, struct call_fifo *f) {
+  if (f->count == 0) return;
+  REG(L, l->sched.sessions);
+  while (f->count > 0) {
+    int s = f->sess[f->head];
+    if (lua_rawgeti(L, -1, s) != LUA_TNIL) {
+      lua_pop(L, 1);
+      break;
+    }
+    lua_pop(L, 1);
+    f->head = (f->head + 1) & (f->cap - 1);
+    f->count--;
+  }
+  lua_pop(L, 1);
+}
+
+static void track(lua_State *L, struct snlua *l, int session, uint32_t ms) {
+  struct call_fifo *f = NULL;
+  for (int i = 0; i < l->sched.nfifo; i++) {
+    if (l->sched.fifos[i]->ms == ms) {
+      f = l->sched.fifos[i];
+      break;
+    }
+  }
+  if (f == NULL) {
+    f = shoal_malloc(sizeof(*f));
+    f->ms = ms;
+    f->armed = 0;
+    f->head = f->count = 0;
+    f->cap = 16;
+    f->sess = shoal_malloc(sizeof(int) * f->cap);
+    f->due = shoal_malloc(sizeof(uint64_t) * f->cap);
+    l->sched.fifos = shoal_realloc(l->sched.fifos, sizeof(*l->sched.fifos) * (size_t)(l->sched.nfifo + 1));
+    l->sched.fifos[l->sched.nfifo++] = f;
+  }
+  fifo_compact(L, l, f);
+  if (f->count == f->cap) {
+    uint32_t ncap = f->cap * 2;
+    int *sess = shoal_malloc(sizeof(int) * ncap);
+    uint64_t *due = shoal_malloc(sizeof(uint64_t) * ncap);
+    for (uint32_t i = 0; i < f->count; i++) {
+      sess[i] = f->sess[(f->head + i) & (f->cap - 1)];
+      due[i] = f->due[(f->head + i) & (f->cap - 1)];
+    }
+    shoal_free(f->sess);
+    shoal_free(f->due);
+    f->sess = sess;
+    f->due = due;
+    f->cap = ncap;
+    f->head = 0;
+  }
+  uint32_t t = (f->head + f->count) & (f->cap - 1);
+  f->sess[t] = session;
+  f->due[t] = shoal_now() + ms;
+  f->count++;
+  if (!f->armed) fifo_arm(L, l, f);
+}
+
+static void fifo_arm(lua_State *L, struct snlua *l, struct call_fifo *f) {
+  if (f->armed || f->count == 0) return;
+  uint64_t now = shoal_now();
+  uint64_t due = f->due[f->head];
+  uint32_t delay = due > now ? (uint32_t)(due - now) : 0;
+  int s = shoal_timeout(l->ctx, delay);
+  if (s < 0) return;
+  f->armed = 1;
+  REG(L, l->sched.sessions);
+  lua_pushlightuserdata(L, f);
+  lua_rawseti(L, -2, s);
+  lua_pop(L, 1);
+}
+
+/* The FIFO's timer fired: fail every call that is due and still waiting. */
+static void fifo_expire(lua_State *L, struct snlua *l, struct call_fifo *f) {
+  uint64_t now = shoal_now();
+  f->armed = 0;
+  int base = lua_gettop(L);
+  REG(L, l->sched.sessions);
+  int sessions = lua_gettop(L);
+  int nexpired = 0;
+  while (f->count > 0) {
+    int s = f->sess[f->head];
+    if (lua_rawgeti(L, sessions, s) != LUA_TNIL) {
+      if (f->due[f->head] > now) {
+        lua_pop(L, 1);
+        break;
+      }
+      if (lua_type(L, -1) == LUA_TTHREAD) {
+        lua_pushnil(L);
+        lua_rawseti(L, sessions, s);
+        nexpired++; /* the thread stays on the stack until resumed */
+        luaL_checkstack(L, 4, "too many expired calls");
+      } else {
+        lua_pop(L, 1);
+      }
+    } else {
+      lua_pop(L, 1);
+    }
+    f->head = (f->head + 1) & (f->cap - 1);
+    f->count--;
+  }
+  fifo_arm(L, l, f);
+  char reason[64];
+  snprintf(reason, sizeof(reason), "timed out after %u ms", f->ms);
+  for (int i = 0; i < nexpired; i++) {
+    lua_State *co = lua_tothread(L, sessions + 1 + i);
+    push_failure(L, reason);
+    resume(L, l, co, 3);
+  }
+  lua_settop(L, base);
+}
+
+/* ---- deferred work: wakeups and forks ---- */
+
+static void run_deferred(lua_State *L, struct snlua *l) {
+  struct sched *s = &l->sched;
+  for (;;) {
+    if (s->wake_head < s->wake_tail) {
+      REG(L, s->wakeups);
+      lua_rawgeti(L, -1, s->wake_head);
+      lua_pushnil(L);
+      lua_rawseti(L, -3, s->wake_head++);
+      lua_State *co = lua_tothread(L, -1);
+      push_failure(L, "BREAK");
+      resume(L, l, co, 3);
+      lua_pop(L, 2);
+    } else if (s->fork_head < s->fork_tail) {
+      REG(L, s->forks);
+      lua_rawgeti(L, -1, s->fork_head);
+      lua_pushnil(L);
+      lua_rawseti(L, -3, s->fork_head++);
+      int entry = lua_gettop(L);
+      lua_rawgeti(L, entry, 1);
+      lua_State *co = lua_tothread(L, -1);
+      lua_getfield(L, entry, "n");
+      int n = (int)lua_tointeger(L, -1);
+      lua_pop(L, 1);
+      luaL_checkstack(L, n + 2, "too many fork arguments");
+      for (int i = 2; i <= n + 2; i++) lua_rawgeti(L, entry, i);
+      resume(L, l, co, n + 1);
+      lua_settop(L, entry - 2);
+    } else {
+      s->wake_head = s->wake_tail = 1;
+      s->fork_head = s->fork_tail = 1;
+      return;
+    }
+  }
+}
+
+/* ---- the dispatcher ---- */
+
+static void reply_unhandled(struct snlua *l, const char *why) {
+  char text[160];
+  int n = snprintf(text, sizeof(text), "service :%08x: %s", shoal_self(l->ctx), why);
+  if (l->msg_session > 0) send_error(l, l->msg_source, l->msg_session, text, (size_t)n);
+  shoal_log(l->ctx, SHOAL_LOG_ERROR, "message from :%08x dropped: %s", l->msg_source, why);
+}
+
+static void dispatch_response(lua_State *L, struct snlua *l) {
+  REG(L, l->sched.sessions);
+  int t = lua_rawgeti(L, -1, l->msg_session);
+  if (t == LUA_TNIL) return; /* a late response: its caller timed out */
+  lua_pushnil(L);
+  lua_rawseti(L, -3, l->msg_session);
+  if (t == LUA_TTHREAD) {
+    lua_State *co = lua_tothread(L, -1);
+    if (l->msg_type == SHOAL_PTYPE_RESPONSE) {
+      lua_pushboolean(L, 1);
+      lua_pushlightuserdata(L, (void *)l->msg_data);
+      lua_pushinteger(L, (lua_Integer)l->msg_size);
+    } else {
+      lua_pushboolean(L, 0);
+      lua_pushlstring(L, l->msg_data ? l->msg_data : "", l->msg_size);
+      lua_pushinteger(L, 0);
+    }
+    resume(L, l, co, 3);
+  } else if (t == LUA_TLIGHTUSERDATA) {
+    fifo_expire(L, l, lua_touserdata(L, -1));
+  } else if (t == LUA_TFUNCTION) {
+    lua_State *co = get_co(L, l); /* shoal.timeout(ms, fn) */
+    lua_pushvalue(L, -2);
+    resume(L, l, co, 1);
+  }
+}
+
+static void dispatch_system(lua_State *L, struct snlua *l) {
+  if (l->msg_size == 4 && memcmp(l->msg_data, "EXIT", 4) == 0) {
+    if (l->sched.exiting) return;
+    l->sched.exiting = 1;
+    if (REG(L, l->sched.onsystem) == LUA_TFUNCTION) {
+      lua_State *co = get_co(L, l);
+      lua_pushvalue(L, -2);
+      lua_pushliteral(L, "EXIT");
+      resume(L, l, co, 2);
+    } else {
+      shoal_exit(l->ctx);
+    }
+  }
+}
+
+static void dispatch_request(lua_State *L, struct snlua *l) {
+  REG(L, l->sched.protos);
+  if (lua_rawgeti(L, -1, l->msg_type) != LUA_TTABLE) {
+    char why[64];
+    snprintf(why, sizeof(why), "unknown message type %d", l->msg_type);
+    reply_unhandled(l, why);
+    return;
+  }
+  int p = lua_gettop(L);
+  if (lua_getfield(L, p, "dispatch") != LUA_TFUNCTION) {
+    lua_getfield(L, p, "name");
+    char why[96];
+    snprintf(why, sizeof(why), "no handler for protocol %s", lua_tostring(L, -1));
+    reply_unhandled(l, why);
+    return;
+  }
+  int fn = lua_gettop(L);
+  int base = lua_gettop(L);
+  lua_pushinteger(L, l->msg_session);
+  lua_pushinteger(L, l->msg_source);
+  int nargs = 3;
+  if (l->msg_type == SHOAL_PTYPE_LUA) {
+    nargs += shoal_serial_unpack(L, l->msg_data, l->msg_size);
+  } else {
+    int unpack = lua_getfield(L, p, "unpack") == LUA_TFUNCTION;
+    if (!unpack) lua_pop(L, 1);
+    int before = lua_gettop(L);
+    if (l->msg_type == SHOAL_PTYPE_TEXT) {
+      lua_pushlstring(L, l->msg_data ? l->msg_data : "", l->msg_size);
+    } else {
+      lua_pushlightuserdata(L, (void *)l->msg_data);
+      lua_pushinteger(L, (lua_Integer)l->msg_size);
+    }
+    if (unpack) lua_call(L, lua_gettop(L) - before, LUA_MULTRET);
+    nargs += lua_gettop(L) - (unpack ? before - 1 : before);
+  }
+  lua_State *co = get_co(L, l);
+  lua_insert(L, base); /* the coroutine below the function and arguments */
+  if (l->msg_session > 0) {
+    REG(L, l->sched.reqs);
+    lua_pushvalue(L, base);
+    lua_pushinteger(L, PACK_REQ(l->msg_source, l->msg_session));
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+    if (l->msg_type != SHOAL_PTYPE_LUA) {
+      REG(L, l->sched.rawproto);
+      lua_pushvalue(L, base);
+      lua_pushvalue(L, p);
+      lua_rawset(L, -3);
+      lua_pop(L, 1);
+    }
+  }
+  (void)fn;
+  resume(L, l, co, nargs);
+}
+
+int shoal_sched_dispatch(lua_State *L) {
+  struct snlua *l = SERVICE(L);
+  lua_settop(L, 0);
+  switch (l->msg_type) {
+    case SHOAL_PTYPE_RESPONSE:
+    case SHOAL_PTYPE_ERROR: dispatch_response(L, l); break;
+    case SHOAL_PTYPE_SYSTEM: dispatch_system(L, l); break;
+    default: dispatch_request(L, l); break;
+  }
+  lua_settop(L, 0);
+  if (l->sched.wake_head < l->sched.wake_tail || l->sched.fork_head < l->sched.fork_tail) run_deferred(L, l);
+  return 0;
+}
+
+int shoal_sched_release(lua_State *L) {
+  struct snlua *l = SERVICE(L);
+  char text[96];
+  uint32_t me = shoal_self(l->ctx);
+  int n = snprintf(text, sizeof(text), "service :%08x exited before answering", me);
+  REG(L, l->sched.reqs);
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    lua_Integer req = lua_tointeger(L, -1);
+    send_error(l, REQ_SOURCE(req), REQ_SESSION(req), text, (size_t)n);
+    lua_pop(L, 1);
+  }
+  REG(L, l->sched.deferred);
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    lua_Integer req = lua_tointeger(L, -2);
+    send_error(l, REQ_SOURCE(req), REQ_SESSION(req), text, (size_t)n);
+    lua_pop(L, 1);
+  }
+  return 0;
+}
+
+void shoal_sched_free(struct snlua *l) {
+  for (int i = 0; i < l->sched.nfifo; i++) {
+    shoal_free(l->sched.fifos[i]->sess);
+    shoal_free(l->sched.fifos[i]->due);
+    shoal_free(l->sched.fifos[i]);
+  }
+  shoal_free(l->sched.fifos);
+  l->sched.fifos = NULL;
+  l->sched.nfifo = 0;
+}
+
+/* ---- the Lua API ---- */
+
+/* send(addr, proto, ...) -> true | false, err */
+static int lsend(lua_State *L) {
+  struct snlua *l = SERVICE(L);
+  uint32_t dest = check_dest(L, 1);
+  int r;
+  if (is_lua_proto(L, 2)) {
+    r = send_values(L, l, dest, SHOAL_PTYPE_LUA, 0, 0, 3);
+  } else {
+    push_proto(L, l, 2);
+    lua_getfield(L, -1, "id");
+    int type = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    lua_insert(L, 3);
+    r = send_values(L, l, dest, type, 3, 0, 4);
+  }
+  if (r >= 0) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  lua_pushboolean(L, 0);
+  lua_pushstring(L, shoal_strerror(r));
+  return 2;
+}
+
+/* Continuation of call: the three resume values are on top; the protocol
+ * (or nil) sits just above the original arguments. */
+static int call_k(lua_State *L, int status, lua_KContext k) {
+  (void)status;
+  int addr = (int)(k & 0xff);
+  int pidx = (int)(k >> 8);
+  int top = lua_gettop(L);
+  if (!lua_toboolean(L, top - 2)) {
+    push_address(L, addr);
+    push_text(L, top - 1);
+    return luaL_error(L, "call %s failed: %s", lua_tostring(L, -2), lua_tostring(L, -1));
+  }
+  const void *msg = lua_touserdata(L, top - 1);
+  size_t sz = (size_t)lua_tointeger(L, top);
+  if (lua_isnil(L, pidx)) return shoal_serial_unpack(L, msg, sz);
+  if (lua_getfield(L, pidx, "unpack") != LUA_TFUNCTION) {
+    lua_pushlstring(L, msg ? msg : "", sz);
+    return 1;
+  }
+  int before = lua_gettop(L) - 1;
+  lua_pushlightuserdata(L, (void *)msg);
+  lua_pushinteger(L, (lua_Integer)sz);
+  lua_call(L, 2, LUA_MULTRET);
+  return lua_gettop(L) - before;
+}
+
+static int do_call(lua_State *L, uint32_t ms, int addr) {
+  struct snlua *l = SERVICE(L);
+  uint32_t dest = check_dest(L, addr);
+  int session;
+  int nargs = lua_gettop(L);
+  if (is_lua_proto(L, addr + 1)) {
+    lua_pushnil(L); /* no protocol table: "lua" */
+    lua_insert(L, addr + 2);
+    session = send_values(L, l, dest, SHOAL_PTYPE_LUA, 0, SHOAL_SESSION_ALLOC, addr + 3);
+  } else {
+    push_proto(L, l, addr + 1);
+    lua_getfield(L, -1, "id");
+    int type = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    lua_insert(L, addr + 2);
+    session = send_values(L, l, dest, type, addr + 2, SHOAL_SESSION_ALLOC, addr + 3);
+  }
+  if (session < 0) {
+    push_address(L, addr);
+    return luaL_error(L, "call %s failed: %s", lua_tostring(L, -1), shoal_strerror(session));
+  }
+  (void)nargs;
+  lua_settop(L, addr + 2); /* keep addr and the protocol for the continuation */
+  REG(L, l->sched.sessions);
+  lua_pushthread(L);
+  lua_rawseti(L, -2, session);
+  lua_pop(L, 1);
+  track(L, l, session, ms);
+  return lua_yieldk(L, 0, (lua_KContext)(addr | ((addr + 2) << 8)), call_k);
+}
+
+/* call(addr, proto, ...) -> the reply; raises on error, dead callee, timeout */
+static int lcall(lua_State *L) { return do_call(L, SERVICE(L)->sched.default_timeout, 1); }
+
+/* calltimeout(ms, addr, proto, ...) */
+static int lcalltimeout(lua_State *L) {
+  lua_Number ms = lua_type(L, 1) == LUA_TNUMBER ? lua_tonumber(L, 1) : 0;
+  if (!(ms >= 1 && ms <= 0x7fffffff))
+    return luaL_error(L, "calltimeout: timeout must be a positive number of ms (1..2147483647)");
+  return do_call(L, (uint32_t)ms, 2);
+}
+
+static int waitsession_k(lua_State *L, int status, lua_KContext k) {
+  (void)status;
+  (void)k;
+  int top = lua_gettop(L);
+  if (lua_toboolean(L, top - 2)) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  lua_pushboolean(L, 0);
+  push_text(L, top - 1);
+  return 2;
+}
+
+/* waitsession(session [, ms]) -> true | false, err: waits for a response
+ * to a request sent by other means (newservice's START). */
+static int lwaitsession(lua_State *L) {
+  struct snlua *l = SERVICE(L);
+  int session = (int)luaL_checkinteger(L, 1);
+  lua_Integer ms = luaL_optinteger(L, 2, l->sched.default_timeout);
+  REG(L, l->sched.sessions);
+  lua_pushthread(L);
+  lua_rawseti(L, -2, session);
+  lua_pop(L, 1);
+  track(L, l, session, (uint32_t)ms);
+  return lua_yieldk(L, 0, 0, waitsession_k);
+}
+
+/* Takes the request of the running coroutine; pushes nothing. Returns the
+ * packed request; raises when there is none. */
+static lua_Integer take_request(lua_State *L, struct snlua *l, const char *who) {
+  REG(L, l->sched.reqs);
+  lua_pushthread(L);
+  if (lua_rawget(L, -2) != LUA_TNUMBER)
+    luaL_error(L, "%s: no request to answer (one-way message or already answered)", who);
+  lua_Integer req = lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  lua_pushthread(L);
+  lua_pushnil(L);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+  return req;
+}
+
+/* Pushes the raw protocol of the running coroutine's request (or nil) and
+ * forgets it. */
+static void take_rawproto(lua_State *L, struct snlua *l) {
+  REG(L, l->sched.rawproto);
+  lua_pushthread(L);
+  lua_rawget(L, -2);
+  lua_pushthread(L);
+  lua_pushnil(L);
+  lua_rawset(L, -4);
+  lua_remove(L, -2);
+}
+
+/* ret(...) answers the current request now. */
+static int lret(lua_State *L) {
+  struct snlua *l = SERVICE(L);
+  lua_Integer req = take_request(L, l, "shoal.ret");
+  take_rawproto(L, l);
+  int pidx = lua_isnil(L, -1) ? 0 : 1;
+  lua_insert(L, 1);
+  send_values(L, l, REQ_SOURCE(req), SHOAL_PTYPE_RESPONSE, pidx, REQ_SESSION(req), 2);
+  return 0;
+}
+
+static int lresponder(lua_State *L) {
+  struct snlua *l = SERVICE(L);
+  lua_Integer req = lua_tointeger(L, lua_upvalueindex(1));
+  REG(L, l->sched.deferred);
+  lua_pushinteger(L, req);
+  if (lua_rawget(L, -2) == LUA_TNIL) return luaL_error(L, "shoal.response: this request was already answered");
+  lua_pop(L, 1);
+  lua_pushinteger(L, req);
+  lua_pushnil(L);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+  if (lua_toboolean(L, 1)) {
+    lua_pushvalue(L, lua_upvalueindex(2));
+    int pidx = lua_isnil(L, -1) ? 0 : 1;
+    lua_replace(L, 1); /* the ok flag becomes the protocol slot */
+    send_values(L, l, REQ_SOURCE(req), SHOAL_PTYPE_RESPONSE, pidx, REQ_SESSION(req), 2);
+  } else {
+    lua_settop(L, 2);
+    push_text(L, 2);
+    size_t n;
+    const char *text = lua_tolstring(L, -1, &n);
+    send_error(l, REQ_SOURCE(req), REQ_SESSION(req), text, n);
+  }
+  return 0;
+}
+
+/* response() -> responder: responder(true, ...) replies later,
+ * responder(false, err) fails the caller. */
+static int lresponse(lua_State *L) {
+  struct snlua *l = SERVICE(L);
+  lua_Integer req = take_request(L, l, "shoal.response");
+  REG(L, l->sched.deferred);
+  lua_pushinteger(L, req);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+  lua_pushinteger(L, req);
+  take_rawproto(L, l);
+  lua_pushcclosure(L, lresponder, 2);
+  return 1;
+}
+
+/* fork(fn, ...) -> co: runs fn(...) after the current message. */
+static int lfork(lua_State *L) {
+  struct snlua *l = SERVICE(L);
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  int n = lua_gettop(L) - 1;
+  lua_createtable(L, n + 2, 1);
+  int entry = lua_gettop(L);
+  get_co(L, l);
+  lua_pushvalue(L, -1);
+  lua_rawseti(L, entry, 1);
+  for (int i = 1; i <= n + 1; i++) {
+    lua_pushvalue(L, i);
+    lua_rawseti(L, entry, i + 1);
+  }
+  lua_pushinteger(L, n);
+  lua_setfield(L, entry, "n");
+  REG(L, l->sched.forks);
+  lua_pushvalue(L, entry);
+  lua_rawseti(L, -2, l->sched.fork_tail++);
+  lua_pop(L, 1);
+  return 1; /* the coroutine */
+}
+
+/* timeout(ms, fn): runs fn in a new coroutine after ms. */
+static int ltimeout_fn(lua_State *L) {
+  struct snlua *l = SERVICE(L);
+  lua_Integer ms = luaL_checkinteger(L, 1);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  if (ms < 0) ms = 0;
+  if (ms > 0x7fffffff) return luaL_argerror(L, 1, "timeout too large");
+  int s = shoal_timeout(l->ctx, (uint32_t)ms);
+  REG(L, l->sched.sessions);
+  lua_pushvalue(L, 2);
+  lua_rawseti(L, -2, s);
+  return 0;
+}
+
+static int sleep_k(lua_State *L, int status, lua_KContext k) {
+  (void)status;
+  (void)k;
+  struct snlua *l = SERVICE(L);
+  REG(L, l->sched.sleeping);
+  lua_pushthread(L);
+  lua_pushnil(L);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+  int top = lua_gettop(L);
+  const char *reason = lua_tostring(L, top - 1);
+  if (!lua_toboolean(L, top - 2) && reason && strcmp(reason, "BREAK") == 0) {
+    lua_pushliteral(L, "BREAK");
+    return 1;
+  }
+  return 0;
+}
+
+/* sleep(ms) -> nil | "BREAK" when woken early */
+static int lsleep(lua_State *L) {
+  struct snlua *l = SERVICE(L);
+  lua_Integer ms = luaL_checkinteger(L, 1);
+  if (ms < 0) ms = 0;
+  if (ms > 0x7fffffff) return luaL_argerror(L, 1, "sleep too long");
+  int s = shoal_timeout(l->ctx, (uint32_t)ms);
+  REG(L, l->sched.sessions);
+  lua_pushthread(L);
+  lua_rawseti(L, -2, s);
+  REG(L, l->sched.sleeping);
+  lua_pushthread(L);
+  lua_pushinteger(L, s);
+  lua_rawset(L, -3);
+  lua_settop(L, 0);
+  return lua_yieldk(L, 0, 0, sleep_k);
+}
+
+static int lyield(lua_State *L) {
+  lua_settop(L, 0);
+  lua_pushinteger(L, 0);
+  return lsleep(L);
+}
+
+static int wait_k(lua_State *L, int status, lua_KContext k) {
+  (void)L;
+  (void)status;
+  (void)k;
+  return 0;
+}
+
+/* wait(): suspends until wakeup(co). */
+static int lwait(lua_State *L) {
+  struct snlua *l = SERVICE(L);
+  REG(L, l->sched.waiting);
+  lua_pushthread(L);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, -3);
+  lua_settop(L, 0);
+  return lua_yieldk(L, 0, 0, wait_k);
+}
+
+/* wakeup(co) -> true if it was blocked in sleep or wait */
+static int lwakeup(lua_State *L) {
+  struct snlua *l = SERVICE(L);
+  luaL_checktype(L, 1, LUA_TTHREAD);
+  int found = 0;
+  REG(L, l->sched.sleeping);
+  lua_pushvalue(L, 1);
+  if (lua_rawget(L, -2) == LUA_TNUMBER) {
+    int s = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    lua_rawset(L, -3);
+    REG(L, l->sched.sessions);
+    lua_pushnil(L);
+    lua_rawseti(L, -2, s);
+    lua_pop(L, 1);
+    found = 1;
+  } else {
+    lua_pop(L, 1);
+    REG(L, l->sched.waiting);
+    lua_pushvalue(L, 1);
+    if (lua_rawget(L, -2) != LUA_TNIL) {
+      lua_pushvalue(L, 1);
+      lua_pushnil(L);
+      lua_rawset(L, -4);
+      found = 1;
+    }
+    lua_pop(L, 2);
+  }
+  lua_pop(L, 1);
+  if (found) {
+    REG(L, l->sched.wakeups);
+    lua_pushvalue(L, 1);
+    lua_rawseti(L, -2, l->sched.wake_tail++);
+    lua_pop(L, 1);
+  }
+  lua_pushboolean(L, found);
+  return 1;
+}
+
+/* start(fn, ...): installs the dispatcher and runs fn in a coroutine; the
+ * service that started this one (newservice) is answered when fn returns,
+ * or fails with fn's error (this service then exits). */
+static int lstart(lua_State *L) {
+  struct snlua *l = SERVICE(L);
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  if (l->sched.started) return luaL_error(L, "shoal.start called twice");
+  l->sched.started = 1;
+  int n = lua_gettop(L);
+  lua_State *co = get_co(L, l);
+  lua_insert(L, 1);
+  l->sched.start_co = co;
+  if (l->start_session > 0) {
+    REG(L, l->sched.reqs);
+    lua_pushvalue(L, 1);
+    lua_pushinteger(L, PACK_REQ(l->start_source, l->start_session));
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+  }
+  resume(L, l, co, n);
+  lua_settop(L, 0);
+  if (l->sched.wake_head < l->sched.wake_tail || l->sched.fork_head < l->sched.fork_tail) run_deferred(L, l);
+  return 0;
+}
+
+/* dispatch(proto, fn) -> old handler: fn(session, source, ...) whose return
+ * values are the reply (unless it answered with ret or took response()). */
+static int ldispatch(lua_State *L) {
+  struct snlua *l = SERVICE(L);
+  push_proto(L, l, 1);
+  lua_getfield(L, -1, "dispatch");
+  lua_pushvalue(L, 2);
+  lua_setfield(L, -3, "dispatch");
+  return 1;
+}
+
+/* register_protocol{name=, id=, pack=, unpack=, dispatch=} */
+static int lregister_protocol(lua_State *L) {
+  struct snlua *l = SERVICE(L);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  if (lua_getfield(L, 1, "name") != LUA_TSTRING) return luaL_error(L, "register_protocol: name must be a string");
+  if (lua_getfield(L, 1, "id") != LUA_TNUMBER) return luaL_error(L, "register_protocol: id must be a number");
+  REG(L, l->sched.protos);
+  lua_pushvalue(L, -3);
+  lua_pushvalue(L, 1);
+  lua_rawset(L, -3);
+  lua_pushvalue(L, -2);
+  lua_pushvalue(L, 1);
+  lua_rawset(L, -3);
+  return 0;
+}
+
+/* onsystem(fn): fn("EXIT") runs on graceful shutdown (in a coroutine). */
+static int lonsystem(lua_State *L) {
+  struct snlua *l = SERVICE(L);
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  lua_pushvalue(L, 1);
+  lua_rawseti(L, LUA_REGISTRYINDEX, l->sched.onsystem);
+  return 0;
+}
+
+/* exit(): this service exits now; callers waiting on it get errors. */
+static int lexit(lua_State *L) {
+  struct snlua *l = SERVICE(L);
+  l->sched.exiting = 1;
+  shoal_exit(l->ctx);
+  if (lua_isyieldable(L)) return lua_yield(L, 0); /* never resumed */
+  return 0;
+}
+
+void shoal_sched_register(lua_State *L) {
+  luaL_Reg funcs[] = {
+      {"send", lsend},           {"call", lcall},         {"calltimeout", lcalltimeout},
+      {"ret", lret},             {"response", lresponse}, {"fork", lfork},
+      {"timeout", ltimeout_fn},  {"sleep", lsleep},       {"yield", lyield},
+      {"wait", lwait},           {"wakeup", lwakeup},     {"start", lstart},
+      {"dispatch", ldispatch},   {"register_protocol", lregister_protocol},
+      {"onsystem", lonsystem},   {"exit", lexit},         {"waitsession", lwaitsession},
+      {NULL, NULL},
+  };
+  luaL_setfuncs(L, funcs, 0);
+}
+
+static int new_table_ref(lua_State *L) {
+  lua_newtable(L);
+  return luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+void shoal_sched_init(lua_State *L, struct snlua *l) {
+  struct sched *s = &l->sched;
+  s->sessions = new_table_ref(L);
+  s->reqs = new_table_ref(L);
+  s->rawproto = new_table_ref(L);
+  s->deferred = new_table_ref(L);
+  s->sleeping = new_table_ref(L);
+  s->waiting = new_table_ref(L);
+  s->pool = new_table_ref(L);
+  s->protos = new_table_ref(L);
+  s->wakeups = new_table_ref(L);
+  s->forks = new_table_ref(L);
+  lua_pushboolean(L, 0);
+  s->onsystem = luaL_ref(L, LUA_REGISTRYINDEX);
+  s->npool = 0;
+  s->wake_head = s->wake_tail = 1;
+  s->fork_head = s->fork_tail = 1;
+  s->fifos = NULL;
+  s->nfifo = 0;
+  const char *t = shoal_getenv("call_timeout");
+  long ms = t ? strtol(t, NULL, 10) : 30000;
+  s->default_timeout = ms > 0 && ms <= 0x7fffffff ? (uint32_t)ms : 30000;
+  s->start_co = NULL;
+  s->started = 0;
+  s->exiting = 0;
+  /* the two built-in protocols */
+  REG(L, s->protos);
+  lua_createtable(L, 0, 3);
+  lua_pushliteral(L, "lua");
+  lua_setfield(L, -2, "name");
+  lua_pushinteger(L, SHOAL_PTYPE_LUA);
+  lua_setfield(L, -2, "id");
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "lua");
+  lua_rawseti(L, -2, SHOAL_PTYPE_LUA);
+  lua_createtable(L, 0, 3);
+  lua_pushliteral(L, "text");
+  lua_setfield(L, -2, "name");
+  lua_pushinteger(L, SHOAL_PTYPE_TEXT);
+  lua_setfield(L, -2, "id");
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "text");
+  lua_rawseti(L, -2, SHOAL_PTYPE_TEXT);
+  lua_pop(L, 1);
+}
