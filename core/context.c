@@ -156,7 +156,7 @@ int shoal_context_push(uint32_t handle, struct shoal_message *m) {
   int schedule = shoal_mq_push(ctx->queue, m);
   if (schedule) atomic_fetch_add_explicit(&ctx->ref, 1, memory_order_relaxed);
   shoal_handle_unlock();
-  if (schedule) {
+  if (schedule && !shoal_start_handoff(ctx->queue)) {
     shoal_globalmq_push(ctx->queue);
     shoal_start_wakeup();
   }
@@ -171,9 +171,7 @@ int shoal_context_retire(uint32_t handle) {
   return 0;
 }
 
-int shoal_context_dispatch(struct shoal_monitor_slot *slot, int weight) {
-  struct shoal_mq *q = shoal_globalmq_pop();
-  if (q == NULL) return 0;
+int shoal_context_dispatch(struct shoal_monitor_slot *slot, struct shoal_mq *q, int weight) {
   struct shoal_context *ctx = shoal_mq_owner(q);
   struct shoal_message batch[DISPATCH_BATCH];
   int n = shoal_mq_pop_batch(q, batch, DISPATCH_BATCH, weight);
@@ -198,6 +196,7 @@ int shoal_context_dispatch(struct shoal_monitor_slot *slot, int weight) {
                         memory_order_relaxed);
   if (shoal_mq_finish(q)) {
     shoal_globalmq_push(q); /* keeps the reference */
+    shoal_start_wakeup();
   } else {
     context_unref(ctx);
   }

@@ -26,9 +26,10 @@ int64_t shoal_context_new(const char *module, const char *args, char *err, size_
 /* Pushes a message to a local handle. Returns 0 or SHOAL_ENOSERVICE (the
  * payload is then still the caller's). */
 int shoal_context_push(uint32_t handle, struct shoal_message *m);
-/* Worker entry: pops one scheduled queue, dispatches a batch. Returns 0
- * when there was nothing to do. weight: see shoal_mq_pop_batch. */
-int shoal_context_dispatch(struct shoal_monitor_slot *slot, int weight);
+/* Worker entry: dispatches a batch of the scheduled queue q (whose global
+ * reference the caller passes in), then re-schedules it or drops the
+ * reference. weight: see shoal_mq_pop_batch. Returns 1. */
+int shoal_context_dispatch(struct shoal_monitor_slot *slot, struct shoal_mq *q, int weight);
 /* Removes a service from the handle table; it is freed once idle. */
 int shoal_context_retire(uint32_t handle);
 /* Delivers an async signal to the service's module (see module.h). */

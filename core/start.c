@@ -1,7 +1,18 @@
 /*
  * start.c - the node's threads and life cycle.
  *
- * Workers drain the global queue. An idle worker spins for a short while
+ * Workers drain the global queue. A queue scheduled by a service running on
+ * a worker goes to that worker's hand-off slot instead (like Go's runnext):
+ * the worker runs it as soon as the current message is done, on the same
+ * core, which halves the cost of a request/response between two services.
+ * A hand-off that waits longer than HANDOFF_STEAL_NS is taken by a spinning
+ * worker, and the timer thread moves one older than HANDOFF_MAX_NS to the
+ * global queue, so a sender that keeps its worker busy (a flood of sends)
+ * does not hold its receiver back. Every HANDOFF_FAIR_RUNS hand-offs in a
+ * row the worker looks at the global queue first, so a ping-pong pair does
+ * not starve the other services.
+ *
+ * An idle worker spins for a short while
  * (config `spin_us`, default 50) before it sleeps on a condition variable:
  * a message handed from one service to another is then picked up without a
  * futex round trip, which is what keeps request/response latency low. A
@@ -40,12 +51,22 @@
 #include "timer.h"
 
 #define MAX_THREADS 64
+#define HANDOFF_STEAL_NS 5000u    /* a spinning worker may take a hand-off this old */
+#define HANDOFF_MAX_NS 1000000u   /* the timer thread releases a hand-off this old */
+#define HANDOFF_FAIR_RUNS 64      /* hand-offs in a row before the global queue comes first */
 
 struct worker {
+  _Atomic(struct shoal_mq *) next; /* hand-off slot (holds a global-queue reference) */
+  atomic_ullong next_since;        /* when next was filled (monotonic ns) */
   pthread_t tid;                   /* thread */
   int weight;                      /* fairness weight, see shoal_mq_pop_batch */
+  int runs;                        /* consecutive hand-off runs */
   struct shoal_monitor_slot *slot; /* this worker's monitor slot */
+  char pad[64];                    /* keep workers' hot fields apart */
 };
+
+static struct worker workers[MAX_THREADS];
+static _Thread_local struct worker *current_worker;
 
 static struct {
   pthread_mutex_t mutex;       /* guards the sleep condition */
@@ -91,10 +112,69 @@ static void on_signal(int sig) {
 
 static int done(void) { return shoal_context_total() == 0; }
 
+int shoal_start_handoff(struct shoal_mq *q) {
+  struct worker *w = current_worker;
+  if (w == NULL) return 0;
+  struct shoal_mq *old = atomic_exchange_explicit(&w->next, q, memory_order_acq_rel);
+  atomic_store_explicit(&w->next_since, shoal_timer_monotonic_ns(), memory_order_relaxed);
+  if (old) {
+    /* The newest hand-off wins (it is the likely reply partner). */
+    shoal_globalmq_push(old);
+    shoal_start_wakeup();
+  }
+  return 1;
+}
+
+/* Takes another worker's hand-off that has waited at least min_age ns. */
+static struct shoal_mq *steal_handoff(struct worker *self, uint64_t min_age) {
+  uint64_t now = shoal_timer_monotonic_ns();
+  for (int i = 0; i < S.nworker; i++) {
+    struct worker *w = &workers[i];
+    if (w == self) continue;
+    struct shoal_mq *q = atomic_load_explicit(&w->next, memory_order_acquire);
+    if (q == NULL) continue;
+    uint64_t since = atomic_load_explicit(&w->next_since, memory_order_relaxed);
+    if (now < since || now - since < min_age) continue;
+    if (atomic_compare_exchange_strong(&w->next, &q, NULL)) return q;
+  }
+  return NULL;
+}
+
+/* Timer thread: hand-offs stuck behind a long-running message go to the
+ * global queue, where any worker can take them. */
+static void release_old_handoffs(void) {
+  struct shoal_mq *q;
+  while ((q = steal_handoff(NULL, HANDOFF_MAX_NS)) != NULL) {
+    shoal_globalmq_push(q);
+    shoal_start_wakeup();
+  }
+}
+
+/* The next queue for w: its hand-off, else the global queue. */
+static struct shoal_mq *next_queue(struct worker *w) {
+  struct shoal_mq *q = NULL;
+  if (w->runs < HANDOFF_FAIR_RUNS) {
+    q = atomic_exchange_explicit(&w->next, NULL, memory_order_acq_rel);
+    if (q) {
+      w->runs++;
+      return q;
+    }
+  }
+  w->runs = 0;
+  q = shoal_globalmq_pop();
+  if (q == NULL) q = atomic_exchange_explicit(&w->next, NULL, memory_order_acq_rel);
+  return q;
+}
+
 static void *worker_main(void *arg) {
   struct worker *w = arg;
+  current_worker = w;
   while (!done()) {
-    if (shoal_context_dispatch(w->slot, w->weight)) continue;
+    struct shoal_mq *q = next_queue(w);
+    if (q) {
+      shoal_context_dispatch(w->slot, q, w->weight);
+      continue;
+    }
     /* Spin a little: new work usually arrives within microseconds. */
     uint64_t until = shoal_timer_monotonic_ns() + S.spin_ns;
     int found = 0;
@@ -102,6 +182,10 @@ static void *worker_main(void *arg) {
       for (int i = 0; i < 64 && !found; i++) {
         if (shoal_globalmq_nonempty()) found = 1;
         else shoal_spin_pause();
+      }
+      if (!found && (q = steal_handoff(w, HANDOFF_STEAL_NS)) != NULL) {
+        shoal_context_dispatch(w->slot, q, w->weight);
+        found = 1;
       }
       if (shoal_timer_monotonic_ns() >= until) break;
     }
@@ -219,6 +303,7 @@ static void *timer_main(void *arg) {
   struct shutdown_state st = {0};
   while (!done()) {
     shoal_timer_update();
+    release_old_handoffs();
     if (atomic_exchange(&S.reopen_request, 0)) {
       uint32_t logger = shoal_log_logger();
       if (logger) send_system(logger, "REOPEN");
@@ -299,7 +384,6 @@ int shoal_start(void) {
   send_system((uint32_t)boot, "START");
 
   struct shoal_monitor_slot *slots = shoal_monitor_create(nthread);
-  struct worker workers[MAX_THREADS];
   static const int weights[] = {-1, -1, 0, 0, 1, 1, 2, 2, 3, 3};
   pthread_t timer_tid, monitor_tid;
   struct monitor_arg ma = {slots, nthread};
@@ -310,6 +394,11 @@ int shoal_start(void) {
     workers[i].weight = i < 10 ? weights[i] : 4;
     if (wcfg == NULL) workers[i].weight = 0; /* default: drain a snapshot of the queue */
     workers[i].slot = &slots[i];
+    workers[i].runs = 0;
+    atomic_init(&workers[i].next, NULL);
+    atomic_init(&workers[i].next_since, 0);
+  }
+  for (int i = 0; i < nthread; i++) {
     pthread_create(&workers[i].tid, NULL, worker_main, &workers[i]);
   }
   for (int i = 0; i < nthread; i++) pthread_join(workers[i].tid, NULL);
