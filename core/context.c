@@ -23,6 +23,7 @@
 #include "module.h"
 #include "monitor.h"
 #include "start.h"
+#include "clock.h"
 #include "timer.h"
 
 #define DISPATCH_BATCH 32 /* most messages popped under one queue lock */
@@ -175,7 +176,7 @@ int shoal_context_dispatch(struct shoal_monitor_slot *slot, struct shoal_mq *q, 
   struct shoal_context *ctx = shoal_mq_owner(q);
   struct shoal_message batch[DISPATCH_BATCH];
   int n = shoal_mq_pop_batch(q, batch, DISPATCH_BATCH, weight);
-  uint64_t t0 = shoal_timer_monotonic_ns();
+  uint64_t t0 = shoal_clock_ns();
   int done = 0;
   for (int i = 0; i < n; i++) {
     struct shoal_message *m = &batch[i];
@@ -189,7 +190,7 @@ int shoal_context_dispatch(struct shoal_monitor_slot *slot, struct shoal_mq *q, 
     if (!keep) shoal_free(m->data);
     done++;
   }
-  uint64_t t1 = shoal_timer_monotonic_ns();
+  uint64_t t1 = shoal_clock_ns();
   atomic_store_explicit(&ctx->messages, atomic_load_explicit(&ctx->messages, memory_order_relaxed) + (uint64_t)done,
                         memory_order_relaxed);
   atomic_store_explicit(&ctx->cpu_ns, atomic_load_explicit(&ctx->cpu_ns, memory_order_relaxed) + (t1 - t0),

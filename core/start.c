@@ -48,6 +48,7 @@
 #include "monitor.h"
 #include "mq.h"
 #include "spinlock.h"
+#include "clock.h"
 #include "timer.h"
 
 #define MAX_THREADS 64
@@ -116,7 +117,7 @@ int shoal_start_handoff(struct shoal_mq *q) {
   struct worker *w = current_worker;
   if (w == NULL) return 0;
   struct shoal_mq *old = atomic_exchange_explicit(&w->next, q, memory_order_acq_rel);
-  atomic_store_explicit(&w->next_since, shoal_timer_monotonic_ns(), memory_order_relaxed);
+  atomic_store_explicit(&w->next_since, shoal_clock_ns(), memory_order_relaxed);
   if (old) {
     /* The newest hand-off wins (it is the likely reply partner). */
     shoal_globalmq_push(old);
@@ -127,7 +128,7 @@ int shoal_start_handoff(struct shoal_mq *q) {
 
 /* Takes another worker's hand-off that has waited at least min_age ns. */
 static struct shoal_mq *steal_handoff(struct worker *self, uint64_t min_age) {
-  uint64_t now = shoal_timer_monotonic_ns();
+  uint64_t now = shoal_clock_ns();
   for (int i = 0; i < S.nworker; i++) {
     struct worker *w = &workers[i];
     if (w == self) continue;
@@ -176,7 +177,7 @@ static void *worker_main(void *arg) {
       continue;
     }
     /* Spin a little: new work usually arrives within microseconds. */
-    uint64_t until = shoal_timer_monotonic_ns() + S.spin_ns;
+    uint64_t until = shoal_clock_ns() + S.spin_ns;
     int found = 0;
     while (!found) {
       for (int i = 0; i < 64 && !found; i++) {
@@ -187,7 +188,7 @@ static void *worker_main(void *arg) {
         shoal_context_dispatch(w->slot, q, w->weight);
         found = 1;
       }
-      if (shoal_timer_monotonic_ns() >= until) break;
+      if (shoal_clock_ns() >= until) break;
     }
     if (found) continue;
     pthread_mutex_lock(&S.mutex);
@@ -361,6 +362,7 @@ int shoal_start(void) {
   shoal_globalmq_init();
   shoal_context_init();
   shoal_module_init(shoal_env_get("cpath"));
+  shoal_clock_init();
   shoal_timer_init(timer_fire);
   install_signals();
 
