@@ -60,12 +60,11 @@ static void *lalloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 void *snlua_create(void) {
   struct snlua *l = calloc(1, sizeof(*l));
   if (!l) abort();
-  const char *limit = shoal_getenv("memlimit");
-  l->mem_limit = limit ? (size_t)strtoull(limit, NULL, 10) : 0;
+  const struct shoal_lua_config *cfg = shoal_lua_config();
+  l->mem_limit = cfg->memlimit;
   /* Warn at 80% of the limit, or at 32 MB (doubling) without one. */
   l->mem_warn = l->mem_limit ? l->mem_limit / 10 * 8 : DEFAULT_WARN_MARK;
-  const char *stuck = shoal_getenv("monitor_stuck_ms");
-  l->stuck_ms = stuck ? strtoull(stuck, NULL, 10) : 0;
+  l->stuck_ms = cfg->stuck_ms;
   atomic_init(&l->active, NULL);
   return l;
 }
@@ -160,28 +159,6 @@ static int lua_cb(struct shoal_context *ctx, void *ud, int type, int session, ui
   return 0;
 }
 
-/* Finds a file for name on a ';'-separated '?' path. */
-static int find_file(const char *pathlist, const char *name, char *out, size_t outlen) {
-  const char *p = pathlist;
-  while (p && *p) {
-    const char *end = strchr(p, ';');
-    size_t plen = end ? (size_t)(end - p) : strlen(p);
-    const char *q = memchr(p, '?', plen);
-    if (q) {
-      size_t pre = (size_t)(q - p);
-      snprintf(out, outlen, "%.*s%s%.*s", (int)pre, p, name, (int)(plen - pre - 1), q + 1);
-      FILE *f = fopen(out, "r");
-      if (f) {
-        fclose(f);
-        return 1;
-      }
-    }
-    if (!end) break;
-    p = end + 1;
-  }
-  return 0;
-}
-
 /* The libraries every service needs are opened now; io, os, utf8 and
  * debug are opened on first use of their global name (or by require).
  * An idle service then does not pay ~5 KB for functions it never calls. */
@@ -235,12 +212,11 @@ static int start_protected(lua_State *L) {
   open_libs(L);
   shoal_lua_open(L, l);
   lua_getglobal(L, "package");
-  const char *lualib = shoal_getenv("lualib");
-  lua_pushstring(L, lualib ? lualib : "./lualib/?.lua");
+  const struct shoal_lua_config *cfg = shoal_lua_config();
+  lua_pushstring(L, cfg->lualib);
   lua_setfield(L, -2, "path");
-  const char *cpath = shoal_getenv("lua_cpath");
-  if (cpath) {
-    lua_pushstring(L, cpath);
+  if (cfg->lua_cpath) {
+    lua_pushstring(L, cfg->lua_cpath);
     lua_setfield(L, -2, "cpath");
   }
   lua_pop(L, 1);
@@ -255,9 +231,9 @@ static int start_protected(lua_State *L) {
   lua_pushstring(L, name);
   lua_setglobal(L, "SERVICE_NAME");
   char file[1024];
-  const char *path = shoal_getenv("luaservice");
-  if (!find_file(path ? path : "./service/?.lua", name, file, sizeof(file)))
-    return luaL_error(L, "service '%s' not found in luaservice path '%s'", name, path ? path : "");
+  const char *path = cfg->luaservice;
+  if (!shoal_lua_findfile(path, name, file, sizeof(file)))
+    return luaL_error(L, "service '%s' not found in luaservice path '%s'", name, path);
   lua_pushstring(L, file);
   lua_setglobal(L, "SERVICE_PATH");
   if (shoal_lua_loadfile(L, file, 0) != LUA_OK) return lua_error(L);

@@ -1056,9 +1056,7 @@ void shoal_sched_init(lua_State *L, struct snlua *l) {
   s->fork_head = s->fork_tail = 1;
   s->fifos = NULL;
   s->nfifo = 0;
-  const char *t = shoal_getenv("call_timeout");
-  long ms = t ? strtol(t, NULL, 10) : 30000;
-  s->default_timeout = ms > 0 && ms <= 0x7fffffff ? (uint32_t)ms : 30000;
+  s->default_timeout = shoal_lua_config()->call_timeout;
   s->start_co = NULL;
   s->started = 0;
   s->exiting = 0;

@@ -110,19 +110,112 @@ void shoal_lua_cache_clear(const char *path) {
   pthread_mutex_unlock(&cache.lock);
 }
 
+/* ---- settings and file lookups, once per process ---- */
+
+static struct shoal_lua_config config;
+static pthread_once_t config_once = PTHREAD_ONCE_INIT;
+
+static void load_config(void) {
+  const char *v;
+  config.memlimit = (v = shoal_getenv("memlimit")) ? (size_t)strtoull(v, NULL, 10) : 0;
+  config.stuck_ms = (v = shoal_getenv("monitor_stuck_ms")) ? strtoull(v, NULL, 10) : 0;
+  long ms = (v = shoal_getenv("call_timeout")) ? strtol(v, NULL, 10) : 30000;
+  config.call_timeout = ms > 0 && ms <= 0x7fffffff ? (uint32_t)ms : 30000;
+  v = shoal_getenv("lualib_debuginfo");
+  config.lualib_debuginfo = v != NULL && strcmp(v, "0") != 0;
+  config.lualib = (v = shoal_getenv("lualib")) ? v : "./lualib/?.lua";
+  config.lua_cpath = shoal_getenv("lua_cpath");
+  config.luaservice = (v = shoal_getenv("luaservice")) ? v : "./service/?.lua";
+}
+
+const struct shoal_lua_config *shoal_lua_config(void) {
+  pthread_once(&config_once, load_config);
+  return &config;
+}
+
+struct found_file {
+  char *key;  /* pathlist + '\n' + name */
+  char *file; /* resolved file */
+};
+
+static struct {
+  pthread_mutex_t lock;
+  struct found_file *items;
+  int n;
+  int cap;
+} found = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static int search_path(const char *pathlist, const char *name, char *out, size_t outlen) {
+  const char *p = pathlist;
+  while (p && *p) {
+    const char *end = strchr(p, ';');
+    size_t plen = end ? (size_t)(end - p) : strlen(p);
+    const char *q = memchr(p, '?', plen);
+    if (q) {
+      size_t pre = (size_t)(q - p);
+      snprintf(out, outlen, "%.*s%s%.*s", (int)pre, p, name, (int)(plen - pre - 1), q + 1);
+      FILE *f = fopen(out, "r");
+      if (f) {
+        fclose(f);
+        return 1;
+      }
+    }
+    if (!end) break;
+    p = end + 1;
+  }
+  return 0;
+}
+
+int shoal_lua_findfile(const char *pathlist, const char *name, char *out, size_t outlen) {
+  size_t klen = strlen(pathlist) + strlen(name) + 2;
+  char *key = malloc(klen);
+  if (!key) return 0;
+  snprintf(key, klen, "%s\n%s", pathlist, name);
+  pthread_mutex_lock(&found.lock);
+  for (int i = 0; i < found.n; i++) {
+    if (strcmp(found.items[i].key, key) == 0) {
+      snprintf(out, outlen, "%s", found.items[i].file);
+      pthread_mutex_unlock(&found.lock);
+      free(key);
+      return 1;
+    }
+  }
+  pthread_mutex_unlock(&found.lock);
+  if (!search_path(pathlist, name, out, outlen)) {
+    free(key); /* not remembered: the file may appear later */
+    return 0;
+  }
+  pthread_mutex_lock(&found.lock);
+  if (found.n == found.cap) {
+    found.cap = found.cap ? found.cap * 2 : 32;
+    found.items = realloc(found.items, sizeof(*found.items) * (size_t)found.cap);
+    if (!found.items) abort();
+  }
+  found.items[found.n].key = key;
+  found.items[found.n].file = strdup(out);
+  found.n++;
+  pthread_mutex_unlock(&found.lock);
+  return 1;
+}
+
 /* package.searchers replacement for Lua files: same path rules, cached. */
 static int lsearcher(lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
   lua_getglobal(L, "package");
-  lua_getfield(L, -1, "searchpath");
-  lua_pushstring(L, name);
-  lua_getfield(L, -3, "path");
-  lua_call(L, 2, 2);
-  if (lua_isnil(L, -2)) return 1; /* the error message lists the tried files */
-  const char *file = lua_tostring(L, -2);
+  lua_getfield(L, -1, "path");
+  const char *path = lua_tostring(L, -1);
+  char modname[256], file[1024];
+  snprintf(modname, sizeof(modname), "%s", name);
+  for (char *c = modname; *c; c++)
+    if (*c == '.') *c = '/';
+  if (path == NULL || !shoal_lua_findfile(path, modname, file, sizeof(file))) {
+    lua_pushfstring(L, "no file for module '%s' in package.path '%s'", name, path ? path : "");
+    return 1;
+  }
+  lua_pushstring(L, file);
   /* Library code is shared by every service: keep one compact copy of it
    * per state (no line info; errors still point at the caller's line). */
-  int strip = shoal_getenv("lualib_debuginfo") == NULL;
+  int strip = !shoal_lua_config()->lualib_debuginfo;
   if (shoal_lua_loadfile(L, file, strip) != LUA_OK)
     return luaL_error(L, "error loading module '%s' from file '%s':\n\t%s", name, file, lua_tostring(L, -1));
   lua_pushstring(L, file);

@@ -38,6 +38,22 @@ struct snlua {
   struct sched sched;             /* the coroutine scheduler (lua-sched.c) */
 };
 
+/* Settings every Lua service reads at start, read from the env once. */
+struct shoal_lua_config {
+  size_t memlimit;          /* memlimit */
+  uint64_t stuck_ms;        /* monitor_stuck_ms */
+  uint32_t call_timeout;    /* call_timeout (ms) */
+  int lualib_debuginfo;     /* keep line info in cached library bytecode */
+  const char *lualib;       /* package.path */
+  const char *lua_cpath;    /* package.cpath (may be NULL) */
+  const char *luaservice;   /* where service files are found */
+};
+const struct shoal_lua_config *shoal_lua_config(void);
+/* Resolves name on a ';'-separated '?' path list, remembering the answer
+ * (service files and modules are looked up once per process, not once per
+ * service start). Returns 1 and writes the file name to out, or 0. */
+int shoal_lua_findfile(const char *pathlist, const char *name, char *out, size_t outlen);
+
 /* Stores l in L's extra space; registers shoal.core in package.preload. */
 void shoal_lua_open(lua_State *L, struct snlua *l);
 /* Loads a Lua file through the process-wide bytecode cache (strip: drop
