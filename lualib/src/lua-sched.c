@@ -19,14 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lua-sched-int.h"
 #include "lua-shoal.h"
 #include "serial.h"
 
-#define SERVICE(L) (*(struct snlua **)lua_getextraspace(L))
-#define REG(L, ref) lua_rawgeti(L, LUA_REGISTRYINDEX, (ref))
-#define PACK_REQ(source, session) (((lua_Integer)(source) << 32) | (lua_Integer)(uint32_t)(session))
-#define REQ_SOURCE(p) ((uint32_t)((uint64_t)(p) >> 32))
-#define REQ_SESSION(p) ((int)(uint32_t)((uint64_t)(p) & 0xffffffffu))
 
 /* Calls with one timeout value expire in the order they were made: a FIFO
  * of (session, due) per value with at most one armed timer, for its head. */
@@ -42,29 +38,29 @@ struct call_fifo {
 
 /* ---- small helpers ---- */
 
-static void push_text(lua_State *L, int idx) {
+void sched_push_text(lua_State *L, int idx) {
   if (lua_type(L, idx) == LUA_TSTRING) lua_pushvalue(L, idx);
   else luaL_tolstring(L, idx, NULL);
 }
 
-static void push_address(lua_State *L, int idx) {
+void sched_push_address(lua_State *L, int idx) {
   if (lua_type(L, idx) == LUA_TNUMBER) {
     char buf[16];
     snprintf(buf, sizeof(buf), ":%08x", (unsigned)lua_tointeger(L, idx));
     lua_pushstring(L, buf);
   } else {
-    push_text(L, idx);
+    sched_push_text(L, idx);
   }
 }
 
-static uint32_t check_dest(lua_State *L, int idx) {
+uint32_t sched_check_dest(lua_State *L, int idx) {
   if (lua_type(L, idx) == LUA_TSTRING) return shoal_query(lua_tostring(L, idx));
   lua_Integer h = luaL_checkinteger(L, idx);
   if (h < 0 || h > 0xffffffffLL) luaL_argerror(L, idx, "handle out of range");
   return (uint32_t)h;
 }
 
-static void send_error(struct snlua *l, uint32_t to, int session, const char *text, size_t n) {
+void sched_send_error(struct snlua *l, uint32_t to, int session, const char *text, size_t n) {
   char *copy = shoal_malloc(n ? n : 1);
   memcpy(copy, text, n);
   shoal_send(l->ctx, 0, to, SHOAL_PTYPE_ERROR, session, copy, n);
@@ -75,7 +71,7 @@ static void log_error(struct snlua *l, const char *what, const char *text) {
 }
 
 /* Pushes the protocol table named by the string at idx (raises if unknown). */
-static void push_proto(lua_State *L, struct snlua *l, int idx) {
+void sched_push_proto(lua_State *L, struct snlua *l, int idx) {
   REG(L, l->sched.protos);
   lua_pushvalue(L, idx);
   if (lua_rawget(L, -2) != LUA_TTABLE) luaL_error(L, "unknown protocol %s", luaL_tolstring(L, idx, NULL));
@@ -83,7 +79,7 @@ static void push_proto(lua_State *L, struct snlua *l, int idx) {
 }
 
 /* Is the string at idx the literal "lua"? (the fast path) */
-static int is_lua_proto(lua_State *L, int idx) {
+int sched_is_lua_proto(lua_State *L, int idx) {
   size_t n;
   const char *s = lua_tolstring(L, idx, &n);
   return s && n == 3 && s[0] == 'l' && s[1] == 'u' && s[2] == 'a';
@@ -91,7 +87,7 @@ static int is_lua_proto(lua_State *L, int idx) {
 
 /* Sends values [from, top] with protocol p (table at pidx, or 0 for "lua").
  * Returns shoal_send's result (session or a negative error). */
-static int send_values(lua_State *L, struct snlua *l, uint32_t dest, int type, int pidx, int session, int from) {
+int sched_send_values(lua_State *L, struct snlua *l, uint32_t dest, int type, int pidx, int session, int from) {
   if (pidx == 0) {
     size_t sz = 0;
     void *data = shoal_serial_pack(L, from, &sz);
@@ -156,10 +152,10 @@ static void finish(lua_State *L, struct snlua *l, int ok, int from) {
   lua_pop(L, 1);
   int pidx = 0;
   if (has_req && !ok) {
-    push_text(L, top);
+    sched_push_text(L, top);
     size_t n;
     const char *text = lua_tolstring(L, -1, &n);
-    send_error(l, REQ_SOURCE(req), REQ_SESSION(req), text, n);
+    sched_send_error(l, REQ_SOURCE(req), REQ_SESSION(req), text, n);
     lua_pop(L, 1);
   }
   if (has_req) {
@@ -182,10 +178,10 @@ static void finish(lua_State *L, struct snlua *l, int ok, int from) {
       pidx = from;
       from++;
     }
-    send_values(L, l, REQ_SOURCE(req), SHOAL_PTYPE_RESPONSE, pidx, REQ_SESSION(req), from);
+    sched_send_values(L, l, REQ_SOURCE(req), SHOAL_PTYPE_RESPONSE, pidx, REQ_SESSION(req), from);
   }
   if (!ok) {
-    push_text(L, top);
+    sched_push_text(L, top);
     log_error(l, "", lua_tostring(L, -1));
     lua_pop(L, 1);
   }
@@ -228,7 +224,7 @@ static int co_run(lua_State *L) {
 }
 
 /* Pushes a coroutine (from the pool or new) on L and returns it. */
-static lua_State *get_co(lua_State *L, struct snlua *l) {
+lua_State *sched_get_co(lua_State *L, struct snlua *l) {
   if (l->sched.npool > 0) {
     REG(L, l->sched.pool);
     lua_rawgeti(L, -1, l->sched.npool);
@@ -261,7 +257,7 @@ int shoal_sched_resume(lua_State *L, struct snlua *l, lua_State *co, int nargs, 
 /* Resumes a runtime coroutine. One that dies here failed outside its
  * handler's protection (out of memory, an interrupt it ignored): its
  * request is failed and the error logged. */
-static void resume(lua_State *L, struct snlua *l, lua_State *co, int nargs) {
+void sched_resume(lua_State *L, struct snlua *l, lua_State *co, int nargs) {
   int nres = 0;
   int status = shoal_sched_resume(L, l, co, nargs, &nres);
   if (status == LUA_YIELD || status == LUA_OK) {
@@ -270,7 +266,7 @@ static void resume(lua_State *L, struct snlua *l, lua_State *co, int nargs) {
     lua_pop(co, nres);
     return;
   }
-  push_text(co, -1);
+  sched_push_text(co, -1);
   size_t n;
   const char *text = lua_tolstring(co, -1, &n);
   REG(L, l->sched.reqs);
@@ -278,7 +274,7 @@ static void resume(lua_State *L, struct snlua *l, lua_State *co, int nargs) {
   lua_xmove(co, L, 1);
   if (lua_rawget(L, -2) == LUA_TNUMBER) {
     lua_Integer req = lua_tointeger(L, -1);
-    send_error(l, REQ_SOURCE(req), REQ_SESSION(req), text, n);
+    sched_send_error(l, REQ_SOURCE(req), REQ_SESSION(req), text, n);
     lua_pushthread(co);
     lua_xmove(co, L, 1);
     lua_pushnil(L);
@@ -322,7 +318,7 @@ static void fifo_compact(lua_State *L, struct snlua *l, struct call_fifo *f) {
   lua_pop(L, 1);
 }
 
-static void track(lua_State *L, struct snlua *l, int session, uint32_t ms) {
+void sched_track(lua_State *L, struct snlua *l, int session, uint32_t ms) {
   struct call_fifo *f = NULL;
   for (int i = 0; i < l->sched.nfifo; i++) {
     if (l->sched.fifos[i]->ms == ms) {
@@ -413,14 +409,14 @@ static void fifo_expire(lua_State *L, struct snlua *l, struct call_fifo *f) {
   for (int i = 0; i < nexpired; i++) {
     lua_State *co = lua_tothread(L, sessions + 1 + i);
     push_failure(L, reason);
-    resume(L, l, co, 3);
+    sched_resume(L, l, co, 3);
   }
   lua_settop(L, base);
 }
 
 /* ---- deferred work: wakeups and forks ---- */
 
-static void run_deferred(lua_State *L, struct snlua *l) {
+void sched_run_deferred(lua_State *L, struct snlua *l) {
   struct sched *s = &l->sched;
   for (;;) {
     if (s->wake_head < s->wake_tail) {
@@ -430,7 +426,7 @@ static void run_deferred(lua_State *L, struct snlua *l) {
       lua_rawseti(L, -3, s->wake_head++);
       lua_State *co = lua_tothread(L, -1);
       push_failure(L, "BREAK");
-      resume(L, l, co, 3);
+      sched_resume(L, l, co, 3);
       lua_pop(L, 2);
     } else if (s->fork_head < s->fork_tail) {
       REG(L, s->forks);
@@ -445,7 +441,7 @@ static void run_deferred(lua_State *L, struct snlua *l) {
       lua_pop(L, 1);
       luaL_checkstack(L, n + 2, "too many fork arguments");
       for (int i = 2; i <= n + 2; i++) lua_rawgeti(L, entry, i);
-      resume(L, l, co, n + 1);
+      sched_resume(L, l, co, n + 1);
       lua_settop(L, entry - 2);
     } else {
       s->wake_head = s->wake_tail = 1;
@@ -460,7 +456,7 @@ static void run_deferred(lua_State *L, struct snlua *l) {
 static void reply_unhandled(struct snlua *l, const char *why) {
   char text[160];
   int n = snprintf(text, sizeof(text), "service :%08x: %s", shoal_self(l->ctx), why);
-  if (l->msg_session > 0) send_error(l, l->msg_source, l->msg_session, text, (size_t)n);
+  if (l->msg_session > 0) sched_send_error(l, l->msg_source, l->msg_session, text, (size_t)n);
   shoal_log(l->ctx, SHOAL_LOG_ERROR, "message from :%08x dropped: %s", l->msg_source, why);
 }
 
@@ -481,13 +477,13 @@ static void dispatch_response(lua_State *L, struct snlua *l) {
       lua_pushlstring(L, l->msg_data ? l->msg_data : "", l->msg_size);
       lua_pushinteger(L, 0);
     }
-    resume(L, l, co, 3);
+    sched_resume(L, l, co, 3);
   } else if (t == LUA_TLIGHTUSERDATA) {
     fifo_expire(L, l, lua_touserdata(L, -1));
   } else if (t == LUA_TFUNCTION) {
-    lua_State *co = get_co(L, l); /* shoal.timeout(ms, fn) */
+    lua_State *co = sched_get_co(L, l); /* shoal.timeout(ms, fn) */
     lua_pushvalue(L, -2);
-    resume(L, l, co, 1);
+    sched_resume(L, l, co, 1);
   }
 }
 
@@ -496,10 +492,10 @@ static void dispatch_system(lua_State *L, struct snlua *l) {
     if (l->sched.exiting) return;
     l->sched.exiting = 1;
     if (REG(L, l->sched.onsystem) == LUA_TFUNCTION) {
-      lua_State *co = get_co(L, l);
+      lua_State *co = sched_get_co(L, l);
       lua_pushvalue(L, -2);
       lua_pushliteral(L, "EXIT");
-      resume(L, l, co, 2);
+      sched_resume(L, l, co, 2);
     } else {
       shoal_exit(l->ctx);
     }
@@ -542,7 +538,7 @@ static void dispatch_request(lua_State *L, struct snlua *l) {
     if (unpack) lua_call(L, lua_gettop(L) - before, LUA_MULTRET);
     nargs += lua_gettop(L) - (unpack ? before - 1 : before);
   }
-  lua_State *co = get_co(L, l);
+  lua_State *co = sched_get_co(L, l);
   lua_insert(L, base); /* the coroutine below the function and arguments */
   if (l->msg_session > 0) {
     REG(L, l->sched.reqs);
@@ -559,7 +555,7 @@ static void dispatch_request(lua_State *L, struct snlua *l) {
     }
   }
   (void)fn;
-  resume(L, l, co, nargs);
+  sched_resume(L, l, co, nargs);
 }
 
 int shoal_sched_dispatch(lua_State *L) {
@@ -572,7 +568,7 @@ int shoal_sched_dispatch(lua_State *L) {
     default: dispatch_request(L, l); break;
   }
   lua_settop(L, 0);
-  if (l->sched.wake_head < l->sched.wake_tail || l->sched.fork_head < l->sched.fork_tail) run_deferred(L, l);
+  if (l->sched.wake_head < l->sched.wake_tail || l->sched.fork_head < l->sched.fork_tail) sched_run_deferred(L, l);
   return 0;
 }
 
@@ -585,14 +581,14 @@ int shoal_sched_release(lua_State *L) {
   lua_pushnil(L);
   while (lua_next(L, -2)) {
     lua_Integer req = lua_tointeger(L, -1);
-    send_error(l, REQ_SOURCE(req), REQ_SESSION(req), text, (size_t)n);
+    sched_send_error(l, REQ_SOURCE(req), REQ_SESSION(req), text, (size_t)n);
     lua_pop(L, 1);
   }
   REG(L, l->sched.deferred);
   lua_pushnil(L);
   while (lua_next(L, -2)) {
     lua_Integer req = lua_tointeger(L, -2);
-    send_error(l, REQ_SOURCE(req), REQ_SESSION(req), text, (size_t)n);
+    sched_send_error(l, REQ_SOURCE(req), REQ_SESSION(req), text, (size_t)n);
     lua_pop(L, 1);
   }
   return 0;
@@ -607,429 +603,6 @@ void shoal_sched_free(struct snlua *l) {
   shoal_free(l->sched.fifos);
   l->sched.fifos = NULL;
   l->sched.nfifo = 0;
-}
-
-/* ---- the Lua API ---- */
-
-/* send(addr, proto, ...) -> true | false, err */
-static int lsend(lua_State *L) {
-  struct snlua *l = SERVICE(L);
-  uint32_t dest = check_dest(L, 1);
-  int r;
-  if (is_lua_proto(L, 2)) {
-    r = send_values(L, l, dest, SHOAL_PTYPE_LUA, 0, 0, 3);
-  } else {
-    push_proto(L, l, 2);
-    lua_getfield(L, -1, "id");
-    int type = (int)lua_tointeger(L, -1);
-    lua_pop(L, 1);
-    lua_insert(L, 3);
-    r = send_values(L, l, dest, type, 3, 0, 4);
-  }
-  if (r >= 0) {
-    lua_pushboolean(L, 1);
-    return 1;
-  }
-  lua_pushboolean(L, 0);
-  lua_pushstring(L, shoal_strerror(r));
-  return 2;
-}
-
-/* Continuation of call: the three resume values are on top; the protocol
- * (or nil) sits just above the original arguments. */
-static int call_k(lua_State *L, int status, lua_KContext k) {
-  (void)status;
-  int addr = (int)(k & 0xff);
-  int pidx = (int)(k >> 8);
-  int top = lua_gettop(L);
-  if (!lua_toboolean(L, top - 2)) {
-    push_address(L, addr);
-    push_text(L, top - 1);
-    return luaL_error(L, "call %s failed: %s", lua_tostring(L, -2), lua_tostring(L, -1));
-  }
-  const void *msg = lua_touserdata(L, top - 1);
-  size_t sz = (size_t)lua_tointeger(L, top);
-  if (lua_isnil(L, pidx)) return shoal_serial_unpack(L, msg, sz);
-  if (lua_getfield(L, pidx, "unpack") != LUA_TFUNCTION) {
-    lua_pushlstring(L, msg ? msg : "", sz);
-    return 1;
-  }
-  int before = lua_gettop(L) - 1;
-  lua_pushlightuserdata(L, (void *)msg);
-  lua_pushinteger(L, (lua_Integer)sz);
-  lua_call(L, 2, LUA_MULTRET);
-  return lua_gettop(L) - before;
-}
-
-static int do_call(lua_State *L, uint32_t ms, int addr) {
-  struct snlua *l = SERVICE(L);
-  uint32_t dest = check_dest(L, addr);
-  int session;
-  int nargs = lua_gettop(L);
-  if (is_lua_proto(L, addr + 1)) {
-    lua_pushnil(L); /* no protocol table: "lua" */
-    lua_insert(L, addr + 2);
-    session = send_values(L, l, dest, SHOAL_PTYPE_LUA, 0, SHOAL_SESSION_ALLOC, addr + 3);
-  } else {
-    push_proto(L, l, addr + 1);
-    lua_getfield(L, -1, "id");
-    int type = (int)lua_tointeger(L, -1);
-    lua_pop(L, 1);
-    lua_insert(L, addr + 2);
-    session = send_values(L, l, dest, type, addr + 2, SHOAL_SESSION_ALLOC, addr + 3);
-  }
-  if (session < 0) {
-    push_address(L, addr);
-    return luaL_error(L, "call %s failed: %s", lua_tostring(L, -1), shoal_strerror(session));
-  }
-  (void)nargs;
-  lua_settop(L, addr + 2); /* keep addr and the protocol for the continuation */
-  REG(L, l->sched.sessions);
-  lua_pushthread(L);
-  lua_rawseti(L, -2, session);
-  lua_pop(L, 1);
-  track(L, l, session, ms);
-  return lua_yieldk(L, 0, (lua_KContext)(addr | ((addr + 2) << 8)), call_k);
-}
-
-/* call(addr, proto, ...) -> the reply; raises on error, dead callee, timeout */
-static int lcall(lua_State *L) { return do_call(L, SERVICE(L)->sched.default_timeout, 1); }
-
-/* calltimeout(ms, addr, proto, ...) */
-static int lcalltimeout(lua_State *L) {
-  lua_Number ms = lua_type(L, 1) == LUA_TNUMBER ? lua_tonumber(L, 1) : 0;
-  if (!(ms >= 1 && ms <= 0x7fffffff))
-    return luaL_error(L, "calltimeout: timeout must be a positive number of ms (1..2147483647)");
-  return do_call(L, (uint32_t)ms, 2);
-}
-
-static int waitsession_k(lua_State *L, int status, lua_KContext k) {
-  (void)status;
-  (void)k;
-  int top = lua_gettop(L);
-  if (lua_toboolean(L, top - 2)) {
-    lua_pushboolean(L, 1);
-    return 1;
-  }
-  lua_pushboolean(L, 0);
-  push_text(L, top - 1);
-  return 2;
-}
-
-/* waitsession(session [, ms]) -> true | false, err: waits for a response
- * to a request sent by other means (newservice's START). */
-static int lwaitsession(lua_State *L) {
-  struct snlua *l = SERVICE(L);
-  int session = (int)luaL_checkinteger(L, 1);
-  lua_Integer ms = luaL_optinteger(L, 2, l->sched.default_timeout);
-  REG(L, l->sched.sessions);
-  lua_pushthread(L);
-  lua_rawseti(L, -2, session);
-  lua_pop(L, 1);
-  track(L, l, session, (uint32_t)ms);
-  return lua_yieldk(L, 0, 0, waitsession_k);
-}
-
-/* Takes the request of the running coroutine; pushes nothing. Returns the
- * packed request; raises when there is none. */
-static lua_Integer take_request(lua_State *L, struct snlua *l, const char *who) {
-  REG(L, l->sched.reqs);
-  lua_pushthread(L);
-  if (lua_rawget(L, -2) != LUA_TNUMBER)
-    luaL_error(L, "%s: no request to answer (one-way message or already answered)", who);
-  lua_Integer req = lua_tointeger(L, -1);
-  lua_pop(L, 1);
-  lua_pushthread(L);
-  lua_pushnil(L);
-  lua_rawset(L, -3);
-  lua_pop(L, 1);
-  return req;
-}
-
-/* Pushes the raw protocol of the running coroutine's request (or nil) and
- * forgets it. */
-static void take_rawproto(lua_State *L, struct snlua *l) {
-  REG(L, l->sched.rawproto);
-  lua_pushthread(L);
-  lua_rawget(L, -2);
-  lua_pushthread(L);
-  lua_pushnil(L);
-  lua_rawset(L, -4);
-  lua_remove(L, -2);
-}
-
-/* ret(...) answers the current request now. */
-static int lret(lua_State *L) {
-  struct snlua *l = SERVICE(L);
-  lua_Integer req = take_request(L, l, "shoal.ret");
-  take_rawproto(L, l);
-  int pidx = lua_isnil(L, -1) ? 0 : 1;
-  lua_insert(L, 1);
-  send_values(L, l, REQ_SOURCE(req), SHOAL_PTYPE_RESPONSE, pidx, REQ_SESSION(req), 2);
-  return 0;
-}
-
-static int lresponder(lua_State *L) {
-  struct snlua *l = SERVICE(L);
-  lua_Integer req = lua_tointeger(L, lua_upvalueindex(1));
-  REG(L, l->sched.deferred);
-  lua_pushinteger(L, req);
-  if (lua_rawget(L, -2) == LUA_TNIL) return luaL_error(L, "shoal.response: this request was already answered");
-  lua_pop(L, 1);
-  lua_pushinteger(L, req);
-  lua_pushnil(L);
-  lua_rawset(L, -3);
-  lua_pop(L, 1);
-  if (lua_toboolean(L, 1)) {
-    lua_pushvalue(L, lua_upvalueindex(2));
-    int pidx = lua_isnil(L, -1) ? 0 : 1;
-    lua_replace(L, 1); /* the ok flag becomes the protocol slot */
-    send_values(L, l, REQ_SOURCE(req), SHOAL_PTYPE_RESPONSE, pidx, REQ_SESSION(req), 2);
-  } else {
-    lua_settop(L, 2);
-    push_text(L, 2);
-    size_t n;
-    const char *text = lua_tolstring(L, -1, &n);
-    send_error(l, REQ_SOURCE(req), REQ_SESSION(req), text, n);
-  }
-  return 0;
-}
-
-/* response() -> responder: responder(true, ...) replies later,
- * responder(false, err) fails the caller. */
-static int lresponse(lua_State *L) {
-  struct snlua *l = SERVICE(L);
-  lua_Integer req = take_request(L, l, "shoal.response");
-  REG(L, l->sched.deferred);
-  lua_pushinteger(L, req);
-  lua_pushboolean(L, 1);
-  lua_rawset(L, -3);
-  lua_pop(L, 1);
-  lua_pushinteger(L, req);
-  take_rawproto(L, l);
-  lua_pushcclosure(L, lresponder, 2);
-  return 1;
-}
-
-/* fork(fn, ...) -> co: runs fn(...) after the current message. */
-static int lfork(lua_State *L) {
-  struct snlua *l = SERVICE(L);
-  luaL_checktype(L, 1, LUA_TFUNCTION);
-  int n = lua_gettop(L) - 1;
-  lua_createtable(L, n + 2, 1);
-  int entry = lua_gettop(L);
-  get_co(L, l);
-  lua_pushvalue(L, -1);
-  lua_rawseti(L, entry, 1);
-  for (int i = 1; i <= n + 1; i++) {
-    lua_pushvalue(L, i);
-    lua_rawseti(L, entry, i + 1);
-  }
-  lua_pushinteger(L, n);
-  lua_setfield(L, entry, "n");
-  REG(L, l->sched.forks);
-  lua_pushvalue(L, entry);
-  lua_rawseti(L, -2, l->sched.fork_tail++);
-  lua_pop(L, 1);
-  return 1; /* the coroutine */
-}
-
-/* timeout(ms, fn): runs fn in a new coroutine after ms. */
-static int ltimeout_fn(lua_State *L) {
-  struct snlua *l = SERVICE(L);
-  lua_Integer ms = luaL_checkinteger(L, 1);
-  luaL_checktype(L, 2, LUA_TFUNCTION);
-  if (ms < 0) ms = 0;
-  if (ms > 0x7fffffff) return luaL_argerror(L, 1, "timeout too large");
-  int s = shoal_timeout(l->ctx, (uint32_t)ms);
-  REG(L, l->sched.sessions);
-  lua_pushvalue(L, 2);
-  lua_rawseti(L, -2, s);
-  return 0;
-}
-
-static int sleep_k(lua_State *L, int status, lua_KContext k) {
-  (void)status;
-  (void)k;
-  struct snlua *l = SERVICE(L);
-  REG(L, l->sched.sleeping);
-  lua_pushthread(L);
-  lua_pushnil(L);
-  lua_rawset(L, -3);
-  lua_pop(L, 1);
-  int top = lua_gettop(L);
-  const char *reason = lua_tostring(L, top - 1);
-  if (!lua_toboolean(L, top - 2) && reason && strcmp(reason, "BREAK") == 0) {
-    lua_pushliteral(L, "BREAK");
-    return 1;
-  }
-  return 0;
-}
-
-/* sleep(ms) -> nil | "BREAK" when woken early */
-static int lsleep(lua_State *L) {
-  struct snlua *l = SERVICE(L);
-  lua_Integer ms = luaL_checkinteger(L, 1);
-  if (ms < 0) ms = 0;
-  if (ms > 0x7fffffff) return luaL_argerror(L, 1, "sleep too long");
-  int s = shoal_timeout(l->ctx, (uint32_t)ms);
-  REG(L, l->sched.sessions);
-  lua_pushthread(L);
-  lua_rawseti(L, -2, s);
-  REG(L, l->sched.sleeping);
-  lua_pushthread(L);
-  lua_pushinteger(L, s);
-  lua_rawset(L, -3);
-  lua_settop(L, 0);
-  return lua_yieldk(L, 0, 0, sleep_k);
-}
-
-static int lyield(lua_State *L) {
-  lua_settop(L, 0);
-  lua_pushinteger(L, 0);
-  return lsleep(L);
-}
-
-static int wait_k(lua_State *L, int status, lua_KContext k) {
-  (void)L;
-  (void)status;
-  (void)k;
-  return 0;
-}
-
-/* wait(): suspends until wakeup(co). */
-static int lwait(lua_State *L) {
-  struct snlua *l = SERVICE(L);
-  REG(L, l->sched.waiting);
-  lua_pushthread(L);
-  lua_pushboolean(L, 1);
-  lua_rawset(L, -3);
-  lua_settop(L, 0);
-  return lua_yieldk(L, 0, 0, wait_k);
-}
-
-/* wakeup(co) -> true if it was blocked in sleep or wait */
-static int lwakeup(lua_State *L) {
-  struct snlua *l = SERVICE(L);
-  luaL_checktype(L, 1, LUA_TTHREAD);
-  int found = 0;
-  REG(L, l->sched.sleeping);
-  lua_pushvalue(L, 1);
-  if (lua_rawget(L, -2) == LUA_TNUMBER) {
-    int s = (int)lua_tointeger(L, -1);
-    lua_pop(L, 1);
-    lua_pushvalue(L, 1);
-    lua_pushnil(L);
-    lua_rawset(L, -3);
-    REG(L, l->sched.sessions);
-    lua_pushnil(L);
-    lua_rawseti(L, -2, s);
-    lua_pop(L, 1);
-    found = 1;
-  } else {
-    lua_pop(L, 1);
-    REG(L, l->sched.waiting);
-    lua_pushvalue(L, 1);
-    if (lua_rawget(L, -2) != LUA_TNIL) {
-      lua_pushvalue(L, 1);
-      lua_pushnil(L);
-      lua_rawset(L, -4);
-      found = 1;
-    }
-    lua_pop(L, 2);
-  }
-  lua_pop(L, 1);
-  if (found) {
-    REG(L, l->sched.wakeups);
-    lua_pushvalue(L, 1);
-    lua_rawseti(L, -2, l->sched.wake_tail++);
-    lua_pop(L, 1);
-  }
-  lua_pushboolean(L, found);
-  return 1;
-}
-
-/* start(fn, ...): installs the dispatcher and runs fn in a coroutine; the
- * service that started this one (newservice) is answered when fn returns,
- * or fails with fn's error (this service then exits). */
-static int lstart(lua_State *L) {
-  struct snlua *l = SERVICE(L);
-  luaL_checktype(L, 1, LUA_TFUNCTION);
-  if (l->sched.started) return luaL_error(L, "shoal.start called twice");
-  l->sched.started = 1;
-  int n = lua_gettop(L);
-  lua_State *co = get_co(L, l);
-  lua_insert(L, 1);
-  l->sched.start_co = co;
-  if (l->start_session > 0) {
-    REG(L, l->sched.reqs);
-    lua_pushvalue(L, 1);
-    lua_pushinteger(L, PACK_REQ(l->start_source, l->start_session));
-    lua_rawset(L, -3);
-    lua_pop(L, 1);
-  }
-  resume(L, l, co, n);
-  lua_settop(L, 0);
-  if (l->sched.wake_head < l->sched.wake_tail || l->sched.fork_head < l->sched.fork_tail) run_deferred(L, l);
-  return 0;
-}
-
-/* dispatch(proto, fn) -> old handler: fn(session, source, ...) whose return
- * values are the reply (unless it answered with ret or took response()). */
-static int ldispatch(lua_State *L) {
-  struct snlua *l = SERVICE(L);
-  push_proto(L, l, 1);
-  lua_getfield(L, -1, "dispatch");
-  lua_pushvalue(L, 2);
-  lua_setfield(L, -3, "dispatch");
-  return 1;
-}
-
-/* register_protocol{name=, id=, pack=, unpack=, dispatch=} */
-static int lregister_protocol(lua_State *L) {
-  struct snlua *l = SERVICE(L);
-  luaL_checktype(L, 1, LUA_TTABLE);
-  if (lua_getfield(L, 1, "name") != LUA_TSTRING) return luaL_error(L, "register_protocol: name must be a string");
-  if (lua_getfield(L, 1, "id") != LUA_TNUMBER) return luaL_error(L, "register_protocol: id must be a number");
-  REG(L, l->sched.protos);
-  lua_pushvalue(L, -3);
-  lua_pushvalue(L, 1);
-  lua_rawset(L, -3);
-  lua_pushvalue(L, -2);
-  lua_pushvalue(L, 1);
-  lua_rawset(L, -3);
-  return 0;
-}
-
-/* onsystem(fn): fn("EXIT") runs on graceful shutdown (in a coroutine). */
-static int lonsystem(lua_State *L) {
-  struct snlua *l = SERVICE(L);
-  luaL_checktype(L, 1, LUA_TFUNCTION);
-  lua_pushvalue(L, 1);
-  lua_rawseti(L, LUA_REGISTRYINDEX, l->sched.onsystem);
-  return 0;
-}
-
-/* exit(): this service exits now; callers waiting on it get errors. */
-static int lexit(lua_State *L) {
-  struct snlua *l = SERVICE(L);
-  l->sched.exiting = 1;
-  shoal_exit(l->ctx);
-  if (lua_isyieldable(L)) return lua_yield(L, 0); /* never resumed */
-  return 0;
-}
-
-void shoal_sched_register(lua_State *L) {
-  luaL_Reg funcs[] = {
-      {"send", lsend},           {"call", lcall},         {"calltimeout", lcalltimeout},
-      {"ret", lret},             {"response", lresponse}, {"fork", lfork},
-      {"timeout", ltimeout_fn},  {"sleep", lsleep},       {"yield", lyield},
-      {"wait", lwait},           {"wakeup", lwakeup},     {"start", lstart},
-      {"dispatch", ldispatch},   {"register_protocol", lregister_protocol},
-      {"onsystem", lonsystem},   {"exit", lexit},         {"waitsession", lwaitsession},
-      {NULL, NULL},
-  };
-  luaL_setfuncs(L, funcs, 0);
 }
 
 static int new_table_ref(lua_State *L) {

@@ -1,0 +1,43 @@
+/*
+ * lua-sched-int.h - what lua-sched.c (the scheduler) shares with
+ * lua-sched-api.c (the Lua functions built on it). Not a public header.
+ */
+#ifndef SHOAL_LUA_SCHED_INT_H
+#define SHOAL_LUA_SCHED_INT_H
+
+#include <lua.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct snlua;
+
+#define SERVICE(L) (*(struct snlua **)lua_getextraspace(L))
+#define REG(L, ref) lua_rawgeti(L, LUA_REGISTRYINDEX, (ref))
+#define PACK_REQ(source, session) (((lua_Integer)(source) << 32) | (lua_Integer)(uint32_t)(session))
+#define REQ_SOURCE(p) ((uint32_t)((uint64_t)(p) >> 32))
+#define REQ_SESSION(p) ((int)(uint32_t)((uint64_t)(p) & 0xffffffffu))
+
+/* Pushes the value at idx as text (tostring for non-strings). */
+void sched_push_text(lua_State *L, int idx);
+/* Pushes ":0100000a" for a handle, the name for a name. */
+void sched_push_address(lua_State *L, int idx);
+/* A handle or a name at idx -> handle (0 when the name is unknown). */
+uint32_t sched_check_dest(lua_State *L, int idx);
+/* Sends an ERROR message with text to (to, session). */
+void sched_send_error(struct snlua *l, uint32_t to, int session, const char *text, size_t n);
+/* Pushes the protocol table named by the string at idx (raises if unknown). */
+void sched_push_proto(lua_State *L, struct snlua *l, int idx);
+/* Is the string at idx "lua"? */
+int sched_is_lua_proto(lua_State *L, int idx);
+/* Sends values [from, top] with protocol table pidx (0: "lua"). */
+int sched_send_values(lua_State *L, struct snlua *l, uint32_t dest, int type, int pidx, int session, int from);
+/* Pushes a pooled or new coroutine and returns it. */
+lua_State *sched_get_co(lua_State *L, struct snlua *l);
+/* Resumes a runtime coroutine with nargs values from L's top. */
+void sched_resume(lua_State *L, struct snlua *l, lua_State *co, int nargs);
+/* Arms the timeout of a call waiting on session. */
+void sched_track(lua_State *L, struct snlua *l, int session, uint32_t ms);
+/* Runs woken and forked coroutines. */
+void sched_run_deferred(lua_State *L, struct snlua *l);
+
+#endif
