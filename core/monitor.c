@@ -10,7 +10,7 @@
 #include "module.h"
 
 struct shoal_monitor_slot *shoal_monitor_create(int n) {
-  struct shoal_monitor_slot *s = aligned_alloc(64, sizeof(*s) * (size_t)n);
+  struct shoal_monitor_slot *s = aligned_alloc(64, sizeof(*s) * (size_t)n); /* sizeof is a multiple of 64 */
   if (!s) abort();
   for (int i = 0; i < n; i++) {
     atomic_init(&s[i].version, 0);

@@ -23,8 +23,7 @@ struct shoal_monitor_slot {
   atomic_ullong since_ms;  /* node time when the message started */
   unsigned reported;       /* version last reported (monitor thread only) */
   uint64_t reported_at;    /* node time of that report (monitor thread only) */
-  char pad[32];            /* keep slots on separate cache lines */
-};
+} __attribute__((aligned(64))); /* one cache line per worker */
 
 /* Allocates n slots (one per worker). */
 struct shoal_monitor_slot *shoal_monitor_create(int n);
