@@ -386,20 +386,21 @@ int shoal_start(void) {
   send_system((uint32_t)boot, "START");
 
   struct shoal_monitor_slot *slots = shoal_monitor_create(nthread);
-  static const int weights[] = {-1, -1, 0, 0, 1, 1, 2, 2, 3, 3};
   pthread_t timer_tid, monitor_tid;
   struct monitor_arg ma = {slots, nthread};
-  pthread_create(&timer_tid, NULL, timer_main, NULL);
-  pthread_create(&monitor_tid, NULL, monitor_main, &ma);
-  const char *wcfg = shoal_env_get("weights");
+  /* Weight 0: each turn drains a snapshot of the queue (at most 32). Config
+   * `weight` (e.g. 1: half the queue) trades throughput for fairness. */
+  int weight = (int)shoal_env_int("weight", 0);
   for (int i = 0; i < nthread; i++) {
-    workers[i].weight = i < 10 ? weights[i] : 4;
-    if (wcfg == NULL) workers[i].weight = 0; /* default: drain a snapshot of the queue */
+    workers[i].weight = weight;
     workers[i].slot = &slots[i];
     workers[i].runs = 0;
     atomic_init(&workers[i].next, NULL);
     atomic_init(&workers[i].next_since, 0);
   }
+  /* The timer thread reads the workers' hand-off slots: start it after. */
+  pthread_create(&timer_tid, NULL, timer_main, NULL);
+  pthread_create(&monitor_tid, NULL, monitor_main, &ma);
   for (int i = 0; i < nthread; i++) {
     pthread_create(&workers[i].tid, NULL, worker_main, &workers[i]);
   }
