@@ -47,6 +47,7 @@
 #include "module.h"
 #include "monitor.h"
 #include "mq.h"
+#include "socket.h"
 #include "spinlock.h"
 #include "clock.h"
 #include "timer.h"
@@ -335,6 +336,12 @@ static void *monitor_main(void *arg) {
   return NULL;
 }
 
+static void *socket_main(void *arg) {
+  (void)arg;
+  shoal_socket_run();
+  return NULL;
+}
+
 static void install_signals(void) {
   struct sigaction sa;
   memset(&sa, 0, sizeof(sa));
@@ -364,6 +371,10 @@ int shoal_start(void) {
   shoal_module_init(shoal_env_get("cpath"));
   shoal_clock_init();
   shoal_timer_init(timer_fire);
+  if (shoal_socket_init() != 0) {
+    fprintf(stderr, "shoal: cannot start the socket server\n");
+    return 1;
+  }
   install_signals();
 
   char err[512];
@@ -386,7 +397,7 @@ int shoal_start(void) {
   send_system((uint32_t)boot, "START");
 
   struct shoal_monitor_slot *slots = shoal_monitor_create(nthread);
-  pthread_t timer_tid, monitor_tid;
+  pthread_t timer_tid, monitor_tid, socket_tid;
   struct monitor_arg ma = {slots, nthread};
   /* Weight 0: each turn drains a snapshot of the queue (at most 32). Config
    * `weight` (e.g. 1: half the queue) trades throughput for fairness. */
@@ -401,12 +412,16 @@ int shoal_start(void) {
   /* The timer thread reads the workers' hand-off slots: start it after. */
   pthread_create(&timer_tid, NULL, timer_main, NULL);
   pthread_create(&monitor_tid, NULL, monitor_main, &ma);
+  pthread_create(&socket_tid, NULL, socket_main, NULL);
   for (int i = 0; i < nthread; i++) {
     pthread_create(&workers[i].tid, NULL, worker_main, &workers[i]);
   }
   for (int i = 0; i < nthread; i++) pthread_join(workers[i].tid, NULL);
   pthread_join(timer_tid, NULL);
   pthread_join(monitor_tid, NULL);
+  shoal_socket_stop();
+  pthread_join(socket_tid, NULL);
+  shoal_socket_exit();
 
   shoal_monitor_release(slots);
   shoal_timer_exit();

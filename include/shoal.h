@@ -113,6 +113,51 @@ SHOAL_API int shoal_list(uint32_t *out, int max);
 /* Asks a service stuck in a message to give up (snlua raises an error). */
 SHOAL_API int shoal_interrupt(uint32_t handle);
 
+/* ---- sockets (core/socket.c): one epoll thread; events arrive as
+ * SHOAL_PTYPE_SOCKET messages whose payload is a struct
+ * shoal_socket_message. Every function is safe from any thread. */
+
+enum shoal_socket_event {
+  SHOAL_SOCKET_DATA = 1,    /* bytes arrived: buffer/ud = data/size (receiver frees buffer) */
+  SHOAL_SOCKET_CONNECT = 2, /* connect finished, or start() took effect; buffer: peer address */
+  SHOAL_SOCKET_CLOSE = 3,   /* the peer closed, or close() finished */
+  SHOAL_SOCKET_ACCEPT = 4,  /* listener accepted ud = new socket id; buffer: peer address */
+  SHOAL_SOCKET_ERROR = 5,   /* the socket failed; buffer: reason; it is closed */
+  SHOAL_SOCKET_UDP = 6,     /* datagram: buffer/ud = data/size, address after the data */
+  SHOAL_SOCKET_WARNING = 7, /* write buffer passed the high-water mark: ud = buffered KB */
+};
+
+struct shoal_socket_message {
+  int type;     /* enum shoal_socket_event */
+  int id;       /* socket id */
+  int ud;       /* see the event */
+  char *buffer; /* see the event; NUL-terminated text for CONNECT/ACCEPT/ERROR */
+};
+
+/* Listens on host:port (host NULL or "" = 0.0.0.0). The socket is paused:
+ * shoal_socket_start makes it deliver ACCEPT events to ctx. Returns the
+ * socket id or a negative SHOAL_E* (the reason is logged). */
+SHOAL_API int shoal_socket_listen(struct shoal_context *ctx, const char *host, int port, int backlog);
+/* Starts delivering events of socket id to ctx (accepted sockets start
+ * paused so their owner can hand them to another service first). */
+SHOAL_API int shoal_socket_start(struct shoal_context *ctx, int id);
+/* Connects without blocking; CONNECT (or ERROR) arrives later. */
+SHOAL_API int shoal_socket_connect(struct shoal_context *ctx, const char *host, int port);
+/* Queues data (ownership moves, even on error). Never blocks. Returns 0,
+ * or a negative SHOAL_E* when the socket is gone or over its hard limit. */
+SHOAL_API int shoal_socket_send(struct shoal_context *ctx, int id, void *data, size_t sz);
+/* Closes after the pending writes are flushed (CLOSE arrives). */
+SHOAL_API void shoal_socket_close(struct shoal_context *ctx, int id);
+/* Half-close: no more writes after the pending ones; reads go on. */
+SHOAL_API void shoal_socket_shutdown(struct shoal_context *ctx, int id);
+/* A UDP socket bound to host:port (port 0: any); UDP events go to ctx. */
+SHOAL_API int shoal_socket_udp(struct shoal_context *ctx, const char *host, int port);
+/* Sends a datagram (data ownership moves). */
+SHOAL_API int shoal_socket_udp_send(struct shoal_context *ctx, int id, const char *host, int port,
+                                    void *data, size_t sz);
+/* Disables Nagle on a TCP socket. */
+SHOAL_API void shoal_socket_nodelay(struct shoal_context *ctx, int id);
+
 SHOAL_API int shoal_log_enabled(int level);
 SHOAL_API void shoal_log(struct shoal_context *ctx, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -1,0 +1,828 @@
+/*
+ * socket.c - the socket server (see socket.h and shoal.h).
+ *
+ * Threads: the socket thread owns epoll and every state change of every
+ * socket; other threads ask it for changes through a pipe of fixed-size
+ * commands (writes of <= PIPE_BUF bytes are atomic, so any thread may post).
+ * The one exception is sending: a worker that sends to a socket with an
+ * empty write buffer writes to the kernel itself, under the socket's
+ * spinlock, so a reply does not wait for the socket thread. What the kernel
+ * does not take goes to the socket's write buffer, which the socket thread
+ * drains on EPOLLOUT. The socket thread takes the same lock to close a
+ * socket, so no sender ever writes to a closed (and maybe reused) fd.
+ *
+ * Socket ids grow monotonically; a slot is id % max_sockets and remembers
+ * its id, so a stale id never reaches a new socket in the same slot.
+ *
+ * Limits: config `max_sockets` (default 16384) open sockets; a socket
+ * whose write buffer passes `socket_warn_kb` (default 1024) sends its owner
+ * a WARNING (and again at each doubling); past `socket_limit_kb` (default
+ * 65536) it is closed with an error instead of eating memory.
+ */
+#define _GNU_SOURCE /* accept4, pipe2 */
+#include "socket.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "context.h"
+#include "env.h"
+#include "shoal.h"
+#include "spinlock.h"
+
+#define MIN_READ 64
+#define MAX_READ (64 * 1024)
+#define MAX_EVENTS 64
+
+enum state {
+  S_FREE = 0,    /* unused slot */
+  S_RESERVED,    /* being set up by a caller */
+  S_PLISTEN,     /* listening, paused until start */
+  S_LISTEN,      /* listening, delivering ACCEPT */
+  S_CONNECTING,  /* connect in progress */
+  S_CONNECTED,   /* open, reading */
+  S_PACCEPT,     /* accepted, paused until start */
+  S_UDP,         /* bound UDP socket */
+};
+
+struct wbuf {
+  struct wbuf *next; /* next buffer to write */
+  char *data;        /* owned */
+  size_t off;        /* bytes already written */
+  size_t sz;         /* total bytes */
+};
+
+struct sock {
+  atomic_int state;           /* enum state */
+  int id;                     /* full id (slot = id % max) */
+  int fd;                     /* file descriptor */
+  atomic_uint owner;          /* service receiving events */
+  struct shoal_spinlock lock; /* guards the write side below */
+  struct wbuf *head, *tail;   /* write buffer */
+  size_t wb_size;             /* bytes in the write buffer */
+  size_t warn_mark;           /* next WARNING threshold */
+  int closing;                /* close once the write buffer is empty */
+  int shut_write;             /* shutdown(SHUT_WR) once it is empty */
+  int want_write;             /* EPOLLOUT registered (socket thread only) */
+  int read_size;              /* adaptive read size (socket thread only) */
+  atomic_ullong bytes_in;     /* stats */
+  atomic_ullong bytes_out;    /* stats */
+  char peer[64];              /* peer address, or the local one for listeners */
+};
+
+enum cmd_type { C_START, C_CLOSE, C_SHUTDOWN, C_WRITE, C_WATCH, C_FORCE_CLOSE, C_EXIT };
+
+struct cmd {
+  int type;       /* enum cmd_type */
+  int id;         /* socket id */
+  uint32_t owner; /* new owner (C_START) */
+  int arg;        /* C_WATCH: epoll events */
+};
+
+static struct {
+  int epfd;            /* epoll set */
+  int pipe_rd;         /* command pipe, read end (socket thread) */
+  int pipe_wr;         /* command pipe, write end (any thread) */
+  int spare_fd;        /* kept open to recover from EMFILE in accept */
+  int max;             /* slots */
+  struct sock *slots;  /* max slots */
+  atomic_int next_id;  /* next id to hand out */
+  atomic_int open;     /* sockets in use */
+  size_t warn_bytes;   /* first WARNING mark */
+  size_t limit_bytes;  /* hard limit of a write buffer */
+} SS = {.epfd = -1, .pipe_rd = -1, .pipe_wr = -1, .spare_fd = -1};
+
+/* ---- helpers ---- */
+
+static struct sock *slot_of(int id) {
+  if (id <= 0 || SS.slots == NULL) return NULL;
+  return &SS.slots[id % SS.max];
+}
+
+static void post(int type, int id, uint32_t owner, int arg) {
+  struct cmd c = {type, id, owner, arg};
+  for (;;) {
+    ssize_t n = write(SS.pipe_wr, &c, sizeof(c));
+    if (n == (ssize_t)sizeof(c)) return;
+    if (n < 0 && errno == EINTR) continue;
+    shoal_log(NULL, SHOAL_LOG_ERROR, "socket: command pipe write failed: %s", strerror(errno));
+    return;
+  }
+}
+
+/* Reserves a free slot; returns it with state S_RESERVED, or NULL. */
+static struct sock *reserve(void) {
+  for (int tries = 0; tries < SS.max; tries++) {
+    int id = atomic_fetch_add(&SS.next_id, 1);
+    if (id <= 0) { /* wrapped: restart the sequence */
+      atomic_store(&SS.next_id, 1);
+      continue;
+    }
+    struct sock *s = &SS.slots[id % SS.max];
+    int expected = S_FREE;
+    if (atomic_compare_exchange_strong(&s->state, &expected, S_RESERVED)) {
+      shoal_spin_lock(&s->lock);
+      s->id = id;
+      s->fd = -1;
+      s->head = s->tail = NULL;
+      s->wb_size = 0;
+      s->warn_mark = SS.warn_bytes;
+      s->closing = s->shut_write = s->want_write = 0;
+      s->read_size = MIN_READ;
+      atomic_store(&s->bytes_in, 0);
+      atomic_store(&s->bytes_out, 0);
+      s->peer[0] = '\0';
+      shoal_spin_unlock(&s->lock);
+      atomic_fetch_add(&SS.open, 1);
+      return s;
+    }
+  }
+  return NULL;
+}
+
+/* Sends an event to the socket's owner. text (may be NULL) is copied after
+ * the struct; data (DATA/UDP) is handed over. Returns 0, or -1 when the
+ * owner is gone (data is then freed). */
+static int forward(struct sock *s, int type, int ud, char *data, const char *text) {
+  size_t tlen = text ? strlen(text) + 1 : 0;
+  struct shoal_socket_message *m = shoal_malloc(sizeof(*m) + tlen);
+  m->type = type;
+  m->id = s->id;
+  m->ud = ud;
+  m->buffer = data;
+  if (text) {
+    m->buffer = (char *)(m + 1);
+    memcpy(m->buffer, text, tlen);
+  }
+  struct shoal_message msg = {0, 0, m, (uint32_t)(sizeof(*m) + tlen), SHOAL_PTYPE_SOCKET};
+  if (shoal_context_push(atomic_load(&s->owner), &msg) != 0) {
+    if (data) shoal_free(data);
+    shoal_free(m);
+    return -1;
+  }
+  return 0;
+}
+
+static void free_wbufs(struct sock *s) {
+  struct wbuf *w = s->head;
+  while (w) {
+    struct wbuf *next = w->next;
+    shoal_free(w->data);
+    shoal_free(w);
+    w = next;
+  }
+  s->head = s->tail = NULL;
+  s->wb_size = 0;
+}
+
+/* Closes and frees a socket (socket thread). */
+static void close_socket(struct sock *s) {
+  if (s->fd >= 0) epoll_ctl(SS.epfd, EPOLL_CTL_DEL, s->fd, NULL);
+  shoal_spin_lock(&s->lock);
+  free_wbufs(s);
+  if (s->fd >= 0) close(s->fd);
+  s->fd = -1;
+  s->id = 0;
+  atomic_store(&s->state, S_FREE);
+  shoal_spin_unlock(&s->lock);
+  atomic_fetch_sub(&SS.open, 1);
+}
+
+static void watch(struct sock *s, int events) {
+  struct epoll_event ev = {.events = (uint32_t)events, .data.u64 = (uint64_t)(uint32_t)s->id};
+  if (epoll_ctl(SS.epfd, EPOLL_CTL_MOD, s->fd, &ev) != 0 && errno == ENOENT)
+    epoll_ctl(SS.epfd, EPOLL_CTL_ADD, s->fd, &ev);
+}
+
+static int read_events(struct sock *s) {
+  return EPOLLIN | (s->want_write ? EPOLLOUT : 0);
+}
+
+static void addr_text(const struct sockaddr *sa, char *out, size_t outlen) {
+  char host[INET6_ADDRSTRLEN] = "?";
+  int port = 0;
+  if (sa->sa_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+    inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+    port = ntohs(in->sin_port);
+  } else if (sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+    inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+    port = ntohs(in6->sin6_port);
+  }
+  snprintf(out, outlen, "%s:%d", host, port);
+}
+
+/* ---- the socket thread's handlers ---- */
+
+static void fail(struct sock *s, const char *why) {
+  char text[160];
+  snprintf(text, sizeof(text), "%s", why);
+  forward(s, SHOAL_SOCKET_ERROR, 0, NULL, text);
+  close_socket(s);
+}
+
+/* Writes what the kernel takes; returns 0, or -1 on a write error (errno). */
+static int flush(struct sock *s) {
+  while (s->head) {
+    struct wbuf *w = s->head;
+    ssize_t n = write(s->fd, w->data + w->off, w->sz - w->off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+      return -1;
+    }
+    atomic_fetch_add_explicit(&s->bytes_out, (uint64_t)n, memory_order_relaxed);
+    w->off += (size_t)n;
+    s->wb_size -= (size_t)n;
+    if (w->off < w->sz) return 0;
+    s->head = w->next;
+    if (s->head == NULL) s->tail = NULL;
+    shoal_free(w->data);
+    shoal_free(w);
+  }
+  return 0;
+}
+
+/* After the write buffer emptied: finish a pending close or shutdown. */
+static void after_flush(struct sock *s) {
+  if (s->closing) {
+    forward(s, SHOAL_SOCKET_CLOSE, 0, NULL, NULL);
+    close_socket(s);
+    return;
+  }
+  if (s->shut_write) shutdown(s->fd, SHUT_WR);
+  s->want_write = 0;
+  watch(s, EPOLLIN);
+}
+
+static void on_writable(struct sock *s) {
+  shoal_spin_lock(&s->lock);
+  int r = flush(s);
+  int empty = s->head == NULL;
+  shoal_spin_unlock(&s->lock);
+  if (r != 0) {
+    fail(s, strerror(errno));
+    return;
+  }
+  if (empty) after_flush(s);
+}
+
+static void on_readable(struct sock *s) {
+  int size = s->read_size;
+  char *buf = shoal_malloc((size_t)size);
+  ssize_t n;
+  do {
+    n = read(s->fd, buf, (size_t)size);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    shoal_free(buf);
+    if (errno != EAGAIN && errno != EWOULDBLOCK) fail(s, strerror(errno));
+    return;
+  }
+  if (n == 0) {
+    /* The peer closed (or half-closed) its side: no more data. Writes
+     * still pending are flushed before the socket goes. */
+    shoal_free(buf);
+    shoal_spin_lock(&s->lock);
+    int pending = s->head != NULL;
+    s->closing = 1;
+    shoal_spin_unlock(&s->lock);
+    if (!pending) {
+      forward(s, SHOAL_SOCKET_CLOSE, 0, NULL, NULL);
+      close_socket(s);
+    } else {
+      s->want_write = 1;
+      watch(s, EPOLLOUT);
+    }
+    return;
+  }
+  atomic_fetch_add_explicit(&s->bytes_in, (uint64_t)n, memory_order_relaxed);
+  /* Adapt: a full read means more is waiting; a small one, less. */
+  if (n == size && size < MAX_READ) s->read_size = size * 2;
+  else if (n < size / 4 && size > MIN_READ) s->read_size = size / 2;
+  if (forward(s, SHOAL_SOCKET_DATA, (int)n, buf, NULL) != 0) close_socket(s); /* owner gone */
+}
+
+static void on_accept(struct sock *ls) {
+  for (int i = 0; i < 64; i++) {
+    struct sockaddr_storage sa;
+    socklen_t len = sizeof(sa);
+    int fd = accept4(ls->fd, (struct sockaddr *)&sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EMFILE || errno == ENFILE) {
+        /* Out of descriptors: take the pending connection with the spare
+         * fd and close it, so the listener does not spin on it. */
+        shoal_log(NULL, SHOAL_LOG_ERROR, "socket: accept on %s: %s (connection refused)", ls->peer, strerror(errno));
+        if (SS.spare_fd >= 0) {
+          close(SS.spare_fd);
+          int tmp = accept(ls->fd, NULL, NULL);
+          if (tmp >= 0) close(tmp);
+          SS.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        }
+      }
+      return; /* EAGAIN: drained */
+    }
+    struct sock *s = reserve();
+    if (s == NULL) {
+      shoal_log(NULL, SHOAL_LOG_ERROR, "socket: limit of %d open sockets reached, connection refused on %s",
+                SS.max, ls->peer);
+      close(fd);
+      continue;
+    }
+    s->fd = fd;
+    addr_text((struct sockaddr *)&sa, s->peer, sizeof(s->peer));
+    atomic_store(&s->owner, atomic_load(&ls->owner));
+    struct epoll_event ev = {.events = 0, .data.u64 = (uint64_t)(uint32_t)s->id};
+    epoll_ctl(SS.epfd, EPOLL_CTL_ADD, fd, &ev); /* paused until start */
+    atomic_store(&s->state, S_PACCEPT);
+    if (forward(ls, SHOAL_SOCKET_ACCEPT, s->id, NULL, s->peer) != 0) {
+      close_socket(s);
+      close_socket(ls);
+      return;
+    }
+  }
+}
+
+static void on_connected(struct sock *s) {
+  int err = 0;
+  socklen_t len = sizeof(err);
+  if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  if (err != 0) {
+    char why[128];
+    snprintf(why, sizeof(why), "connect to %s: %s", s->peer, strerror(err));
+    fail(s, why);
+    return;
+  }
+  atomic_store(&s->state, S_CONNECTED);
+  shoal_spin_lock(&s->lock);
+  s->want_write = s->head != NULL;
+  shoal_spin_unlock(&s->lock);
+  watch(s, read_events(s));
+  forward(s, SHOAL_SOCKET_CONNECT, 0, NULL, s->peer);
+}
+
+static void on_udp(struct sock *s) {
+  for (int i = 0; i < 64; i++) {
+    char buf[65536];
+    struct sockaddr_storage sa;
+    socklen_t len = sizeof(sa);
+    ssize_t n = recvfrom(s->fd, buf, sizeof(buf), 0, (struct sockaddr *)&sa, &len);
+    if (n < 0) return;
+    char from[64];
+    addr_text((struct sockaddr *)&sa, from, sizeof(from));
+    size_t flen = strlen(from) + 1;
+    char *data = shoal_malloc((size_t)n + flen);
+    memcpy(data, buf, (size_t)n);
+    memcpy(data + n, from, flen); /* the sender's address follows the data */
+    atomic_fetch_add_explicit(&s->bytes_in, (uint64_t)n, memory_order_relaxed);
+    if (forward(s, SHOAL_SOCKET_UDP, (int)n, data, NULL) != 0) {
+      close_socket(s);
+      return;
+    }
+  }
+}
+
+static void on_event(uint32_t id, uint32_t events) {
+  struct sock *s = slot_of((int)id);
+  if (s == NULL || s->id != (int)id) return; /* closed earlier in this batch */
+  switch (atomic_load(&s->state)) {
+    case S_LISTEN:
+      on_accept(s);
+      break;
+    case S_CONNECTING:
+      on_connected(s);
+      break;
+    case S_UDP:
+      on_udp(s);
+      break;
+    case S_CONNECTED:
+      if (events & EPOLLOUT) {
+        on_writable(s);
+        if (s->id != (int)id) return;
+      }
+      if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+        if ((events & EPOLLERR) && !(events & EPOLLIN)) {
+          int err = 0;
+          socklen_t len = sizeof(err);
+          getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+          fail(s, strerror(err ? err : EIO));
+        } else {
+          on_readable(s);
+        }
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+static int on_command(const struct cmd *c) {
+  if (c->type == C_EXIT) return 1;
+  struct sock *s = slot_of(c->id);
+  if (s == NULL || s->id != c->id) return 0; /* the socket went meanwhile */
+  int state = atomic_load(&s->state);
+  switch (c->type) {
+    case C_START:
+      atomic_store(&s->owner, c->owner);
+      if (state == S_PLISTEN) {
+        atomic_store(&s->state, S_LISTEN);
+        watch(s, EPOLLIN);
+      } else if (state == S_PACCEPT) {
+        atomic_store(&s->state, S_CONNECTED);
+        shoal_spin_lock(&s->lock);
+        s->want_write = s->head != NULL;
+        shoal_spin_unlock(&s->lock);
+        watch(s, read_events(s));
+        forward(s, SHOAL_SOCKET_CONNECT, 0, NULL, s->peer);
+      }
+      break;
+    case C_WATCH: {
+      struct epoll_event ev = {.events = (uint32_t)c->arg, .data.u64 = (uint64_t)(uint32_t)s->id};
+      epoll_ctl(SS.epfd, EPOLL_CTL_ADD, s->fd, &ev);
+      break;
+    }
+    case C_WRITE:
+      if (state == S_CONNECTED && !s->want_write) {
+        s->want_write = 1;
+        watch(s, EPOLLIN | EPOLLOUT);
+      }
+      break;
+    case C_SHUTDOWN:
+      shoal_spin_lock(&s->lock);
+      s->shut_write = 1;
+      int empty = s->head == NULL;
+      shoal_spin_unlock(&s->lock);
+      if (empty && s->fd >= 0) shutdown(s->fd, SHUT_WR);
+      break;
+    case C_CLOSE:
+    case C_FORCE_CLOSE: {
+      shoal_spin_lock(&s->lock);
+      s->closing = 1;
+      if (c->type == C_FORCE_CLOSE) free_wbufs(s);
+      int pending = s->head != NULL && state == S_CONNECTED;
+      shoal_spin_unlock(&s->lock);
+      if (pending) {
+        s->want_write = 1;
+        watch(s, EPOLLIN | EPOLLOUT);
+      } else {
+        if (c->type == C_FORCE_CLOSE) forward(s, SHOAL_SOCKET_ERROR, 0, NULL, "write buffer over the hard limit");
+        else forward(s, SHOAL_SOCKET_CLOSE, 0, NULL, NULL);
+        close_socket(s);
+      }
+      break;
+    }
+    default:
+      break;
+  }
+  return 0;
+}
+
+/* ---- life cycle ---- */
+
+int shoal_socket_init(void) {
+  int max = (int)shoal_env_int("max_sockets", 16384);
+  if (max < 16) max = 16;
+  if (max > (1 << 20)) max = 1 << 20;
+  SS.max = max;
+  SS.slots = calloc((size_t)max, sizeof(struct sock));
+  if (SS.slots == NULL) return SHOAL_ENOMEM;
+  for (int i = 0; i < max; i++) {
+    atomic_init(&SS.slots[i].state, S_FREE);
+    shoal_spin_init(&SS.slots[i].lock);
+    SS.slots[i].fd = -1;
+  }
+  atomic_store(&SS.next_id, 1);
+  atomic_store(&SS.open, 0);
+  SS.warn_bytes = (size_t)shoal_env_int("socket_warn_kb", 1024) * 1024u;
+  SS.limit_bytes = (size_t)shoal_env_int("socket_limit_kb", 65536) * 1024u;
+  SS.epfd = epoll_create1(EPOLL_CLOEXEC);
+  int fds[2];
+  if (SS.epfd < 0 || pipe2(fds, O_CLOEXEC) != 0) return SHOAL_ENOMEM;
+  SS.pipe_rd = fds[0];
+  SS.pipe_wr = fds[1];
+  fcntl(SS.pipe_rd, F_SETFL, fcntl(SS.pipe_rd, F_GETFL) | O_NONBLOCK);
+  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
+  epoll_ctl(SS.epfd, EPOLL_CTL_ADD, SS.pipe_rd, &ev);
+  SS.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  return 0;
+}
+
+void shoal_socket_run(void) {
+  struct epoll_event events[MAX_EVENTS];
+  for (;;) {
+    int n = epoll_wait(SS.epfd, events, MAX_EVENTS, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      shoal_log(NULL, SHOAL_LOG_ERROR, "socket: epoll_wait: %s", strerror(errno));
+      return;
+    }
+    for (int i = 0; i < n; i++) {
+      if (events[i].data.u64 == 0) {
+        /* At most 256 commands per round keeps socket events flowing. */
+        struct cmd c;
+        for (int k = 0; k < 256; k++) {
+          ssize_t r = read(SS.pipe_rd, &c, sizeof(c));
+          if (r != (ssize_t)sizeof(c)) break; /* EAGAIN: drained */
+          if (on_command(&c)) return;
+        }
+      } else {
+        on_event((uint32_t)events[i].data.u64, events[i].events);
+      }
+    }
+  }
+}
+
+void shoal_socket_stop(void) { post(C_EXIT, 0, 0, 0); }
+
+void shoal_socket_exit(void) {
+  if (SS.slots) {
+    for (int i = 0; i < SS.max; i++) {
+      struct sock *s = &SS.slots[i];
+      if (atomic_load(&s->state) != S_FREE) {
+        free_wbufs(s);
+        if (s->fd >= 0) close(s->fd);
+      }
+    }
+    free(SS.slots);
+    SS.slots = NULL;
+  }
+  if (SS.epfd >= 0) close(SS.epfd);
+  if (SS.pipe_rd >= 0) close(SS.pipe_rd);
+  if (SS.pipe_wr >= 0) close(SS.pipe_wr);
+  if (SS.spare_fd >= 0) close(SS.spare_fd);
+  SS.epfd = SS.pipe_rd = SS.pipe_wr = SS.spare_fd = -1;
+}
+
+int shoal_socket_count(void) { return atomic_load(&SS.open); }
+
+int shoal_socket_list(struct shoal_socket_info *out, int max) {
+  int n = 0;
+  for (int i = 0; SS.slots && i < SS.max && n < max; i++) {
+    struct sock *s = &SS.slots[i];
+    shoal_spin_lock(&s->lock);
+    int state = atomic_load(&s->state);
+    if (state != S_FREE && state != S_RESERVED) {
+      static const char kinds[] = {'?', '?', 'l', 'L', 'c', 'C', 'A', 'U'};
+      out[n].id = s->id;
+      out[n].kind = kinds[state];
+      out[n].owner = atomic_load(&s->owner);
+      out[n].bytes_in = atomic_load(&s->bytes_in);
+      out[n].bytes_out = atomic_load(&s->bytes_out);
+      out[n].buffered = s->wb_size;
+      snprintf(out[n].peer, sizeof(out[n].peer), "%s", s->peer);
+      n++;
+    }
+    shoal_spin_unlock(&s->lock);
+  }
+  return n;
+}
+
+/* ---- the public API (any thread) ---- */
+
+/* Resolves host:port; returns 0 or an EAI error. */
+static int resolve(const char *host, int port, int socktype, int passive, struct addrinfo **res) {
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = socktype;
+  hints.ai_flags = passive ? AI_PASSIVE : 0;
+  char ports[16];
+  snprintf(ports, sizeof(ports), "%d", port);
+  return getaddrinfo(host && host[0] ? host : NULL, ports, &hints, res);
+}
+
+int shoal_socket_listen(struct shoal_context *ctx, const char *host, int port, int backlog) {
+  if (port < 0 || port > 65535) return SHOAL_EINVAL;
+  struct addrinfo *res = NULL;
+  int e = resolve(host && host[0] ? host : "0.0.0.0", port, SOCK_STREAM, 1, &res);
+  if (e != 0) {
+    shoal_log(ctx, SHOAL_LOG_ERROR, "socket: listen %s:%d: %s", host ? host : "", port, gai_strerror(e));
+    return SHOAL_EINVAL;
+  }
+  int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int one = 1;
+  if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, backlog > 0 ? backlog : 1024) != 0) {
+    shoal_log(ctx, SHOAL_LOG_ERROR, "socket: listen %s:%d: %s", host ? host : "", port, strerror(errno));
+    if (fd >= 0) close(fd);
+    freeaddrinfo(res);
+    return SHOAL_EINVAL;
+  }
+  struct sockaddr_storage sa;
+  socklen_t len = sizeof(sa);
+  getsockname(fd, (struct sockaddr *)&sa, &len);
+  freeaddrinfo(res);
+  struct sock *s = reserve();
+  if (s == NULL) {
+    close(fd);
+    shoal_log(ctx, SHOAL_LOG_ERROR, "socket: limit of %d open sockets reached", SS.max);
+    return SHOAL_EFULL;
+  }
+  s->fd = fd;
+  addr_text((struct sockaddr *)&sa, s->peer, sizeof(s->peer));
+  atomic_store(&s->owner, shoal_self(ctx));
+  atomic_store(&s->state, S_PLISTEN);
+  post(C_WATCH, s->id, 0, 0); /* in the set, no events until start */
+  return s->id;
+}
+
+int shoal_socket_start(struct shoal_context *ctx, int id) {
+  struct sock *s = slot_of(id);
+  if (s == NULL || s->id != id) return SHOAL_ENOSERVICE;
+  post(C_START, id, shoal_self(ctx), 0);
+  return 0;
+}
+
+int shoal_socket_connect(struct shoal_context *ctx, const char *host, int port) {
+  if (port <= 0 || port > 65535) return SHOAL_EINVAL;
+  struct addrinfo *res = NULL;
+  int e = resolve(host, port, SOCK_STREAM, 0, &res);
+  if (e != 0) {
+    shoal_log(ctx, SHOAL_LOG_ERROR, "socket: connect %s:%d: %s", host ? host : "", port, gai_strerror(e));
+    return SHOAL_EINVAL;
+  }
+  int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    freeaddrinfo(res);
+    return SHOAL_EFULL;
+  }
+  int r = connect(fd, res->ai_addr, res->ai_addrlen);
+  char peer[64];
+  addr_text(res->ai_addr, peer, sizeof(peer));
+  freeaddrinfo(res);
+  if (r != 0 && errno != EINPROGRESS) {
+    shoal_log(ctx, SHOAL_LOG_WARN, "socket: connect %s: %s", peer, strerror(errno));
+    close(fd);
+    return SHOAL_EINVAL;
+  }
+  struct sock *s = reserve();
+  if (s == NULL) {
+    close(fd);
+    shoal_log(ctx, SHOAL_LOG_ERROR, "socket: limit of %d open sockets reached", SS.max);
+    return SHOAL_EFULL;
+  }
+  s->fd = fd;
+  snprintf(s->peer, sizeof(s->peer), "%s", peer);
+  atomic_store(&s->owner, shoal_self(ctx));
+  atomic_store(&s->state, S_CONNECTING);
+  post(C_WATCH, s->id, 0, EPOLLOUT); /* writable = connected (or failed) */
+  return s->id;
+}
+
+int shoal_socket_send(struct shoal_context *ctx, int id, void *data, size_t sz) {
+  struct sock *s = slot_of(id);
+  if (s == NULL) {
+    shoal_free(data);
+    return SHOAL_ENOSERVICE;
+  }
+  shoal_spin_lock(&s->lock);
+  int state = atomic_load(&s->state);
+  if (s->id != id || (state != S_CONNECTED && state != S_PACCEPT && state != S_CONNECTING) || s->closing ||
+      s->shut_write) {
+    shoal_spin_unlock(&s->lock);
+    shoal_free(data);
+    return SHOAL_ENOSERVICE;
+  }
+  size_t off = 0;
+  if (s->head == NULL && state == S_CONNECTED) {
+    /* Nothing queued: write now, from this thread. */
+    ssize_t n;
+    do {
+      n = write(s->fd, data, sz);
+    } while (n < 0 && errno == EINTR);
+    if (n > 0) {
+      off = (size_t)n;
+      atomic_fetch_add_explicit(&s->bytes_out, (uint64_t)n, memory_order_relaxed);
+    } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+      shoal_spin_unlock(&s->lock);
+      shoal_free(data);
+      return SHOAL_ENOSERVICE; /* the reader will see the error and report it */
+    }
+    if (off == sz) {
+      shoal_spin_unlock(&s->lock);
+      shoal_free(data);
+      return 0;
+    }
+  }
+  struct wbuf *w = shoal_malloc(sizeof(*w));
+  w->next = NULL;
+  w->data = data;
+  w->off = off;
+  w->sz = sz;
+  int first = s->head == NULL;
+  if (s->tail) s->tail->next = w;
+  else s->head = w;
+  s->tail = w;
+  s->wb_size += sz - off;
+  size_t buffered = s->wb_size;
+  int warn = 0, over = 0;
+  if (buffered > SS.limit_bytes) {
+    over = 1;
+  } else if (buffered > s->warn_mark) {
+    warn = 1;
+    s->warn_mark *= 2;
+  }
+  shoal_spin_unlock(&s->lock);
+  if (over) {
+    shoal_log(ctx, SHOAL_LOG_WARN, "socket %d (%s): write buffer %zu KB over the limit of %zu KB, closing it", id,
+              s->peer, buffered / 1024, SS.limit_bytes / 1024);
+    post(C_FORCE_CLOSE, id, 0, 0);
+    return SHOAL_EFULL;
+  }
+  if (warn) {
+    shoal_log(ctx, SHOAL_LOG_WARN, "socket %d (%s): write buffer at %zu KB (the peer is not reading)", id, s->peer,
+              buffered / 1024);
+    forward(s, SHOAL_SOCKET_WARNING, (int)(buffered / 1024), NULL, NULL);
+  }
+  if (first && state == S_CONNECTED) post(C_WRITE, id, 0, 0);
+  return 0;
+}
+
+void shoal_socket_close(struct shoal_context *ctx, int id) {
+  (void)ctx;
+  if (slot_of(id)) post(C_CLOSE, id, 0, 0);
+}
+
+void shoal_socket_shutdown(struct shoal_context *ctx, int id) {
+  (void)ctx;
+  if (slot_of(id)) post(C_SHUTDOWN, id, 0, 0);
+}
+
+void shoal_socket_nodelay(struct shoal_context *ctx, int id) {
+  (void)ctx;
+  struct sock *s = slot_of(id);
+  if (s == NULL) return;
+  shoal_spin_lock(&s->lock);
+  if (s->id == id && s->fd >= 0) {
+    int one = 1;
+    setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  }
+  shoal_spin_unlock(&s->lock);
+}
+
+int shoal_socket_udp(struct shoal_context *ctx, const char *host, int port) {
+  struct addrinfo *res = NULL;
+  int e = resolve(host && host[0] ? host : "0.0.0.0", port, SOCK_DGRAM, 1, &res);
+  if (e != 0) return SHOAL_EINVAL;
+  int fd = socket(res->ai_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0) {
+    shoal_log(ctx, SHOAL_LOG_ERROR, "socket: udp %s:%d: %s", host ? host : "", port, strerror(errno));
+    if (fd >= 0) close(fd);
+    freeaddrinfo(res);
+    return SHOAL_EINVAL;
+  }
+  struct sockaddr_storage sa;
+  socklen_t len = sizeof(sa);
+  getsockname(fd, (struct sockaddr *)&sa, &len);
+  freeaddrinfo(res);
+  struct sock *s = reserve();
+  if (s == NULL) {
+    close(fd);
+    return SHOAL_EFULL;
+  }
+  s->fd = fd;
+  addr_text((struct sockaddr *)&sa, s->peer, sizeof(s->peer));
+  atomic_store(&s->owner, shoal_self(ctx));
+  atomic_store(&s->state, S_UDP);
+  post(C_WATCH, s->id, 0, EPOLLIN);
+  return s->id;
+}
+
+int shoal_socket_udp_send(struct shoal_context *ctx, int id, const char *host, int port, void *data, size_t sz) {
+  (void)ctx;
+  struct sock *s = slot_of(id);
+  struct addrinfo *res = NULL;
+  if (s == NULL || resolve(host, port, SOCK_DGRAM, 0, &res) != 0) {
+    shoal_free(data);
+    return SHOAL_EINVAL;
+  }
+  int r = SHOAL_ENOSERVICE;
+  shoal_spin_lock(&s->lock);
+  if (s->id == id && atomic_load(&s->state) == S_UDP) {
+    ssize_t n = sendto(s->fd, data, sz, 0, res->ai_addr, res->ai_addrlen);
+    if (n == (ssize_t)sz) {
+      atomic_fetch_add_explicit(&s->bytes_out, (uint64_t)n, memory_order_relaxed);
+      r = 0;
+    } else {
+      r = SHOAL_EFULL;
+    }
+  }
+  shoal_spin_unlock(&s->lock);
+  freeaddrinfo(res);
+  shoal_free(data);
+  return r;
+}
