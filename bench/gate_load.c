@@ -423,22 +423,22 @@ static unsigned char *parse_hex(const char *s, size_t *len) {
 /* check-close: send DATA and see whether the server hangs up in time. */
 static int run_check_close(const char *hex) {
   struct sockaddr_in sa;
-  size_t len = 0;
+  size_t len = 0, sent = 0;
+  int closed = 0, connected = 0; /* -1: connect failed */
   unsigned char *data = parse_hex(hex, &len);
   if (!data) {
     fprintf(stderr, "gate_load: -x wants an even number of hex digits\n");
     return 2;
   }
-  if (make_addr(&sa) < 0) return 1;
   uint64_t deadline = now_ns() + (uint64_t)(opt_seconds * 1e9);
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0 || (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS)) {
+  if (make_addr(&sa) < 0) {
+    connected = -1;
+  } else if (fd < 0 || (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS)) {
     perror("gate_load: connect");
-    return 1;
+    connected = -1;
   }
-  int closed = 0, connected = 0;
-  size_t sent = 0;
-  while (!closed) {
+  while (connected >= 0 && !closed) {
     uint64_t t = now_ns();
     if (t >= deadline) break;
     struct pollfd p = {.fd = fd, .events = POLLIN | (!connected || sent < len ? POLLOUT : 0)};
@@ -451,7 +451,8 @@ static int run_check_close(const char *hex) {
       getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &sl);
       if (err) {
         fprintf(stderr, "gate_load: connect: %s\n", strerror(err));
-        return 1;
+        connected = -1;
+        break;
       }
       connected = 1;
     }
@@ -466,14 +467,14 @@ static int run_check_close(const char *hex) {
       if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR)) closed = 1;
     }
   }
-  if (!connected) {
-    fprintf(stderr, "gate_load: connect timed out\n");
+  if (fd >= 0) close(fd);
+  free(data);
+  if (connected <= 0) {
+    if (connected == 0) fprintf(stderr, "gate_load: connect timed out\n");
     return 1;
   }
   fprintf(stderr, "gate_load: sent %zu of %zu bytes\n", sent, len);
   printf("RESULT closed=%d\n", closed);
-  close(fd);
-  free(data);
   return 0;
 }
 

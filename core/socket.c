@@ -76,6 +76,7 @@ struct sock {
   int closing;                /* close once the write buffer is empty */
   int shut_write;             /* shutdown(SHUT_WR) once it is empty */
   int want_write;             /* EPOLLOUT registered (socket thread only) */
+  int peer_closed;            /* read EOF: the peer sends no more (socket thread only) */
   int read_size;              /* adaptive read size (socket thread only) */
   atomic_ullong bytes_in;     /* stats */
   atomic_ullong bytes_out;    /* stats */
@@ -139,7 +140,7 @@ static struct sock *reserve(void) {
       s->head = s->tail = NULL;
       s->wb_size = 0;
       s->warn_mark = SS.warn_bytes;
-      s->closing = s->shut_write = s->want_write = 0;
+      s->closing = s->shut_write = s->want_write = s->peer_closed = 0;
       s->read_size = MIN_READ;
       atomic_store(&s->bytes_in, 0);
       atomic_store(&s->bytes_out, 0);
@@ -207,7 +208,15 @@ static void watch(struct sock *s, int events) {
 }
 
 static int read_events(struct sock *s) {
-  return EPOLLIN | (s->want_write ? EPOLLOUT : 0);
+  return (s->peer_closed ? 0 : EPOLLIN) | (s->want_write ? EPOLLOUT : 0);
+}
+
+/* Registers interest, or leaves the epoll set when there is none: a
+ * half-closed socket would otherwise report EPOLLHUP again and again. */
+static void rewatch(struct sock *s) {
+  int events = read_events(s);
+  if (events) watch(s, events);
+  else epoll_ctl(SS.epfd, EPOLL_CTL_DEL, s->fd, NULL);
 }
 
 static void addr_text(const struct sockaddr *sa, char *out, size_t outlen) {
@@ -265,7 +274,7 @@ static void after_flush(struct sock *s) {
   }
   if (s->shut_write) shutdown(s->fd, SHUT_WR);
   s->want_write = 0;
-  watch(s, EPOLLIN);
+  rewatch(s);
 }
 
 static void on_writable(struct sock *s) {
@@ -293,20 +302,13 @@ static void on_readable(struct sock *s) {
     return;
   }
   if (n == 0) {
-    /* The peer closed (or half-closed) its side: no more data. Writes
-     * still pending are flushed before the socket goes. */
+    /* The peer closed (or half-closed) its side: no more data. The owner
+     * hears CLOSE and may still write (a reply to the last request) until
+     * it closes the socket. */
     shoal_free(buf);
-    shoal_spin_lock(&s->lock);
-    int pending = s->head != NULL;
-    s->closing = 1;
-    shoal_spin_unlock(&s->lock);
-    if (!pending) {
-      forward(s, SHOAL_SOCKET_CLOSE, 0, NULL, NULL);
-      close_socket(s);
-    } else {
-      s->want_write = 1;
-      watch(s, EPOLLOUT);
-    }
+    s->peer_closed = 1;
+    rewatch(s);
+    if (forward(s, SHOAL_SOCKET_CLOSE, 0, NULL, NULL) != 0) close_socket(s);
     return;
   }
   atomic_fetch_add_explicit(&s->bytes_in, (uint64_t)n, memory_order_relaxed);
@@ -414,7 +416,7 @@ static void on_event(uint32_t id, uint32_t events) {
         on_writable(s);
         if (s->id != (int)id) return;
       }
-      if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+      if (!s->peer_closed && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
         if ((events & EPOLLERR) && !(events & EPOLLIN)) {
           int err = 0;
           socklen_t len = sizeof(err);
@@ -458,7 +460,7 @@ static int on_command(const struct cmd *c) {
     case C_WRITE:
       if (state == S_CONNECTED && !s->want_write) {
         s->want_write = 1;
-        watch(s, EPOLLIN | EPOLLOUT);
+        rewatch(s);
       }
       break;
     case C_SHUTDOWN:
@@ -477,7 +479,7 @@ static int on_command(const struct cmd *c) {
       shoal_spin_unlock(&s->lock);
       if (pending) {
         s->want_write = 1;
-        watch(s, EPOLLIN | EPOLLOUT);
+        rewatch(s);
       } else {
         if (c->type == C_FORCE_CLOSE) forward(s, SHOAL_SOCKET_ERROR, 0, NULL, "write buffer over the hard limit");
         else forward(s, SHOAL_SOCKET_CLOSE, 0, NULL, NULL);
@@ -569,7 +571,7 @@ void shoal_socket_exit(void) {
 
 int shoal_socket_count(void) { return atomic_load(&SS.open); }
 
-int shoal_socket_list(struct shoal_socket_info *out, int max) {
+int shoal_socket_info_list(struct shoal_socket_info *out, int max) {
   int n = 0;
   for (int i = 0; SS.slots && i < SS.max && n < max; i++) {
     struct sock *s = &SS.slots[i];

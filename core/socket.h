@@ -10,16 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Per-socket figures for the console's `net` command. */
-struct shoal_socket_info {
-  int id;              /* socket id */
-  int kind;            /* 'L' listen, 'C' connected, 'c' connecting, 'U' udp, 'A' accepted (paused) */
-  uint32_t owner;      /* service receiving its events */
-  uint64_t bytes_in;   /* bytes read */
-  uint64_t bytes_out;  /* bytes written */
-  size_t buffered;     /* bytes waiting in the write buffer */
-  char peer[64];       /* peer or local address */
-};
+#include "shoal.h"
 
 /* Creates the epoll set and the command pipe; starts no thread. */
 int shoal_socket_init(void);
@@ -28,8 +19,6 @@ void shoal_socket_run(void);
 /* Asks the socket thread to stop, then closes every socket. */
 void shoal_socket_stop(void);
 void shoal_socket_exit(void);
-/* Copies up to max sockets' figures into out; returns the count. */
-int shoal_socket_list(struct shoal_socket_info *out, int max);
 /* Open sockets. */
 int shoal_socket_count(void);
 

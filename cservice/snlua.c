@@ -155,12 +155,21 @@ static int lua_cb(struct shoal_context *ctx, void *ud, int type, int session, ui
     }
   }
   lua_settop(L, 0);
+  /* Socket data the service did not take (no socket protocol, or an error
+   * before unpack) is freed here: the buffer belongs to the receiver. */
+  if (type == SHOAL_PTYPE_SOCKET && sz >= sizeof(struct shoal_socket_message)) {
+    struct shoal_socket_message *m = (struct shoal_socket_message *)msg;
+    if ((m->type == SHOAL_SOCKET_DATA || m->type == SHOAL_SOCKET_UDP) && m->buffer) {
+      shoal_free(m->buffer);
+      m->buffer = NULL;
+    }
+  }
   shoal_set_memory(ctx, l->mem);
   return 0;
 }
 
-/* The libraries every service needs are opened now; io, os, utf8 and
- * debug are opened on first use of their global name (or by require).
+/* The libraries every service needs are opened now; io, os, utf8, math
+ * and debug are opened on first use of their global name (or by require).
  * An idle service then does not pay ~5 KB for functions it never calls. */
 static const luaL_Reg eager_libs[] = {
     {LUA_GNAME, luaopen_base},        {LUA_LOADLIBNAME, luaopen_package},

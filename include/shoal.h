@@ -118,12 +118,13 @@ SHOAL_API int shoal_interrupt(uint32_t handle);
  * shoal_socket_message. Every function is safe from any thread. */
 
 enum shoal_socket_event {
-  SHOAL_SOCKET_DATA = 1,    /* bytes arrived: buffer/ud = data/size (receiver frees buffer) */
+  SHOAL_SOCKET_DATA = 1,    /* bytes arrived: buffer/ud = data/size (the receiver frees buffer) */
   SHOAL_SOCKET_CONNECT = 2, /* connect finished, or start() took effect; buffer: peer address */
   SHOAL_SOCKET_CLOSE = 3,   /* the peer closed, or close() finished */
   SHOAL_SOCKET_ACCEPT = 4,  /* listener accepted ud = new socket id; buffer: peer address */
   SHOAL_SOCKET_ERROR = 5,   /* the socket failed; buffer: reason; it is closed */
-  SHOAL_SOCKET_UDP = 6,     /* datagram: buffer/ud = data/size, address after the data */
+  SHOAL_SOCKET_UDP = 6,     /* datagram: buffer/ud = data/size, then the NUL-terminated sender
+                               address (the receiver frees buffer) */
   SHOAL_SOCKET_WARNING = 7, /* write buffer passed the high-water mark: ud = buffered KB */
 };
 
@@ -155,6 +156,18 @@ SHOAL_API int shoal_socket_udp(struct shoal_context *ctx, const char *host, int 
 /* Sends a datagram (data ownership moves). */
 SHOAL_API int shoal_socket_udp_send(struct shoal_context *ctx, int id, const char *host, int port,
                                     void *data, size_t sz);
+/* Per-socket figures (for the console's `net`). */
+struct shoal_socket_info {
+  int id;              /* socket id */
+  int kind;            /* 'L' listen, 'l' paused listen, 'C' connected, 'c' connecting, 'U' udp, 'A' accepted (paused) */
+  uint32_t owner;      /* service receiving its events */
+  uint64_t bytes_in;   /* bytes read */
+  uint64_t bytes_out;  /* bytes written */
+  size_t buffered;     /* bytes waiting in the write buffer */
+  char peer[64];       /* peer address, or the local one for listeners and UDP */
+};
+/* Copies up to max sockets' figures into out; returns the count. */
+SHOAL_API int shoal_socket_info_list(struct shoal_socket_info *out, int max);
 /* Disables Nagle on a TCP socket. */
 SHOAL_API void shoal_socket_nodelay(struct shoal_context *ctx, int id);
 

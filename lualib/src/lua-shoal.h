@@ -54,6 +54,9 @@ const struct shoal_lua_config *shoal_lua_config(void);
  * service start). Returns 1 and writes the file name to out, or 0. */
 int shoal_lua_findfile(const char *pathlist, const char *name, char *out, size_t outlen);
 
+/* shoal.socketdriver (lua-socket.c). */
+int luaopen_shoal_socketdriver(lua_State *L);
+
 /* Stores l in L's extra space; registers shoal.core in package.preload. */
 void shoal_lua_open(lua_State *L, struct snlua *l);
 /* Loads a Lua file through the process-wide bytecode cache (strip: drop

@@ -135,7 +135,8 @@ class SpawnDuringShutdown(NodeTestCase):
             code, took = n.stop(signal.SIGTERM, timeout=10)
             if code != 0:
                 bad.append("round %d: exit %d\n%s" % (i, code, tail(n.log(), 6)))
-        self.assertFalse(bad, "%d of %d rounds did not exit 0:\n%s" % (len(bad), rounds, "\n".join(bad)))
+        if bad:
+            self.fail("%d of %d rounds did not exit 0:\n%s" % (len(bad), rounds, "\n".join(bad)))
 
 
 class LogReopen(NodeTestCase):
