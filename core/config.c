@@ -94,6 +94,8 @@ int shoal_config_load(const char *path, char *err, size_t errlen) {
   if (r != LUA_OK) {
     const char *msg = lua_tostring(L, -1);
     if (r == LUA_ERRFILE) snprintf(err, errlen, "cannot read config '%s': %s", path, strerror(errno));
+    else if (msg && strstr(msg, "binary chunk"))
+      snprintf(err, errlen, "config '%s' is not a text file (a precompiled chunk?)", path);
     else snprintf(err, errlen, "config error: %s", msg ? msg : "?");
     lua_close(L);
     return -1;
@@ -112,7 +114,9 @@ int shoal_config_load(const char *path, char *err, size_t errlen) {
   lua_setupvalue(L, -3, 1); /* _ENV of the chunk */
   lua_insert(L, -2);        /* env below the chunk */
   if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
-    snprintf(err, errlen, "config error: %s", lua_tostring(L, -1));
+    const char *msg = lua_tostring(L, -1);
+    if (msg) snprintf(err, errlen, "config error: %s", msg);
+    else snprintf(err, errlen, "config error: '%s' raised a %s value", path, luaL_typename(L, -1));
     lua_close(L);
     return -1;
   }
@@ -162,7 +166,7 @@ static int check_int(const char *key, long lo, long hi, const char *path, char *
   const char *v = shoal_env_get(key);
   char *end = NULL;
   long n = v ? strtol(v, &end, 10) : 0;
-  if (v == NULL || end == v || *end != '\0' || n < lo || n > hi) {
+  if (v == NULL || end == v || *end != '\0' || n < lo || n > hi || (*v != '-' && (*v < '0' || *v > '9'))) {
     snprintf(err, errlen, "config '%s': %s must be an integer in %ld..%ld, got '%s'", path, key, lo, hi,
              v ? v : "nil");
     return -1;
@@ -200,6 +204,15 @@ int shoal_config_validate(const char *path, char *err, size_t errlen) {
   if (shoal_log_parse_level(level) < 0) {
     snprintf(err, errlen, "config '%s': loglevel must be debug, info, warn or error, got '%s'", path, level);
     return -1;
+  }
+  const char *logfile = shoal_env_get("logfile");
+  if (logfile && logfile[0]) {
+    FILE *f = fopen(logfile, "a");
+    if (f == NULL) {
+      snprintf(err, errlen, "config '%s': cannot open logfile '%s': %s", path, logfile, strerror(errno));
+      return -1;
+    }
+    fclose(f);
   }
   const char *cpath = shoal_env_get("cpath");
   if (!find_on_path(cpath, "snlua") || !find_on_path(cpath, "logger")) {

@@ -13,6 +13,7 @@ int main(int argc, char *argv[]) {
     fprintf(stderr, "usage: shoal CONFIG\n");
     return 2;
   }
+  shoal_start_signals();
   char err[1024];
   shoal_env_init();
   if (shoal_config_load(argv[1], err, sizeof(err)) != 0 || shoal_config_validate(argv[1], err, sizeof(err)) != 0) {

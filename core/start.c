@@ -342,7 +342,7 @@ static void *socket_main(void *arg) {
   return NULL;
 }
 
-static void install_signals(void) {
+void shoal_start_signals(void) {
   struct sigaction sa;
   memset(&sa, 0, sizeof(sa));
   sa.sa_handler = on_signal;
@@ -375,7 +375,6 @@ int shoal_start(void) {
     fprintf(stderr, "shoal: cannot start the socket server\n");
     return 1;
   }
-  install_signals();
 
   char err[512];
   const char *logfile = shoal_env_get("logfile");

@@ -6,6 +6,9 @@
 
 struct shoal_mq;
 
+/* Installs the signal handlers (first thing in main, so an early SIGTERM
+ * is a graceful shutdown too). */
+void shoal_start_signals(void);
 /* Starts the node from the already loaded configuration (env), runs until
  * it stops and returns the process exit code. */
 int shoal_start(void);

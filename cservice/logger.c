@@ -98,10 +98,7 @@ int logger_init(struct logger *l, struct shoal_context *ctx, const char *args) {
   if (args && args[0]) {
     l->path = shoal_strdup(args);
     int r = reopen(l);
-    if (r != 0) {
-      fprintf(stderr, "shoal: cannot open log file '%s': %s\n", args, strerror(-r));
-      return SHOAL_EINVAL;
-    }
+    if (r != 0) return SHOAL_EINVAL; /* the config check names the file */
   } else {
     l->out = stdout;
     setvbuf(stdout, NULL, _IOLBF, 0);

@@ -260,6 +260,12 @@ static int start_protected(lua_State *L) {
 static int first_cb(struct shoal_context *ctx, void *ud, int type, int session, uint32_t source,
                     const void *msg, size_t sz) {
   struct snlua *l = ud;
+  if (type == SHOAL_PTYPE_SYSTEM && sz == 4 && memcmp(msg, "EXIT", 4) == 0) {
+    /* Shutdown reached a service that was not started yet: nothing to run,
+     * just go (its START request is answered with an error). */
+    shoal_exit(ctx);
+    return 0;
+  }
   if (type != SHOAL_PTYPE_SYSTEM || sz < 5 || memcmp(msg, "START", 5) != 0) {
     shoal_log(ctx, SHOAL_LOG_WARN, "message type %d from :%08x before START: dropped", type, source);
     if (is_request(type, session)) {

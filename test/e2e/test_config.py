@@ -85,26 +85,23 @@ class BadConfig(NodeTestCase):
     def test_negative_shutdown_timeout(self):
         self.refused(self.config("sdt.lua", shutdown_timeout=-1), "sdt.lua", "shutdown_timeout", "-1")
 
-    # -- known bugs (see the e2e report); remove the marker once fixed
+    # -- bugs found by these tests, fixed
 
-    @unittest.expectedFailure
     def test_unopenable_logfile(self):
-        """BUG: the logger prints "shoal: cannot open log file ..." and
+        """Was a bug: the logger printed "shoal: cannot open log file ..." and
         start.c then prints "shoal: cannot start the logger: ..." (2 lines)."""
         bad = self.path("no_such_dir", "node.log")
         cfg = self.config("badlog.lua", logfile=bad, start="e2e_ticker", luaservice=nodeutil.e2e_luaservice())
         self.refused(cfg, bad)
 
-    @unittest.expectedFailure
     def test_config_raises_non_string(self):
-        """BUG: error({}) in a config prints "shoal: config error: (null)"
+        """Was a bug: error({}) in a config printed "shoal: config error: (null)"
         (lua_tostring -> NULL passed to %s) and does not name the file."""
         cfg = nodeutil.write_file(self.path("errtable.lua"), "error({})\n")
         self.refused(cfg, "errtable.lua")
 
-    @unittest.expectedFailure
     def test_binary_config(self):
-        """BUG: a binary chunk is refused with "attempt to load a binary
+        """Was a bug: a binary chunk was refused with "attempt to load a binary
         chunk (mode is 't')", which does not name the file."""
         cfg = nodeutil.write_file(self.path("binary.lua"), "\x1bLua")
         self.refused(cfg, "binary.lua")
