@@ -357,7 +357,12 @@ static int lwakeup(lua_State *L) {
 static int lstart(lua_State *L) {
   struct snlua *l = SERVICE(L);
   luaL_checktype(L, 1, LUA_TFUNCTION);
-  if (l->sched.started) return luaL_error(L, "shoal.start called twice");
+  if (l->sched.started) {
+    /* A hot reload re-runs the service file: its dispatch() calls have
+     * replaced the handlers; the start function does not run again. */
+    if (l->sched.reloading) return 0;
+    return luaL_error(L, "shoal.start called twice");
+  }
   l->sched.started = 1;
   int n = lua_gettop(L);
   lua_State *co = sched_get_co(L, l);
@@ -373,6 +378,12 @@ static int lstart(lua_State *L) {
   sched_resume(L, l, co, n);
   lua_settop(L, 0);
   if (l->sched.wake_head < l->sched.wake_tail || l->sched.fork_head < l->sched.fork_tail) sched_run_deferred(L, l);
+  return 0;
+}
+
+/* setreloading(flag): while set, shoal.start only returns (hot reload). */
+static int lsetreloading(lua_State *L) {
+  SERVICE(L)->sched.reloading = lua_toboolean(L, 1);
   return 0;
 }
 
@@ -429,6 +440,7 @@ void shoal_sched_register(lua_State *L) {
       {"wait", lwait},           {"wakeup", lwakeup},     {"start", lstart},
       {"dispatch", ldispatch},   {"register_protocol", lregister_protocol},
       {"onsystem", lonsystem},   {"exit", lexit},         {"waitsession", lwaitsession},
+      {"setreloading", lsetreloading},
       {NULL, NULL},
   };
   luaL_setfuncs(L, funcs, 0);

@@ -502,9 +502,23 @@ static void dispatch_system(lua_State *L, struct snlua *l) {
   }
 }
 
+/* The debug protocol (console commands: mem, gc, stat, run, reload) is
+ * loaded on the first DEBUG message, so services that are never inspected
+ * do not carry it. */
+static void load_debug_protocol(lua_State *L) {
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "shoal.debug");
+  lua_call(L, 1, 0);
+}
+
 static void dispatch_request(lua_State *L, struct snlua *l) {
   REG(L, l->sched.protos);
-  if (lua_rawgeti(L, -1, l->msg_type) != LUA_TTABLE) {
+  if (lua_rawgeti(L, -1, l->msg_type) != LUA_TTABLE && l->msg_type == SHOAL_PTYPE_DEBUG) {
+    lua_pop(L, 1);
+    load_debug_protocol(L);
+    lua_rawgeti(L, -1, l->msg_type);
+  }
+  if (lua_type(L, -1) != LUA_TTABLE) {
     char why[64];
     snprintf(why, sizeof(why), "unknown message type %d", l->msg_type);
     reply_unhandled(l, why);
@@ -633,6 +647,7 @@ void shoal_sched_init(lua_State *L, struct snlua *l) {
   s->start_co = NULL;
   s->started = 0;
   s->exiting = 0;
+  s->reloading = 0;
   /* the two built-in protocols */
   REG(L, s->protos);
   lua_createtable(L, 0, 3);

@@ -36,6 +36,7 @@ struct sched {
   lua_State *start_co;        /* coroutine running the start function */
   int started;                /* shoal.start was called */
   int exiting;                /* EXIT received or exit called */
+  int reloading;              /* a hot reload is re-running the service file */
 };
 
 /* Creates the scheduler's tables (called once per service). */
