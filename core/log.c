@@ -65,3 +65,9 @@ void shoal_log(struct shoal_context *ctx, int level, const char *fmt, ...) {
   if ((size_t)n >= sizeof(line)) n = sizeof(line) - 1;
   shoal_log_send(ctx ? shoal_self(ctx) : 0, level, line, (size_t)n);
 }
+
+int shoal_log_getlevel(void) { return shoal_log_level(); }
+
+void shoal_log_setlevel(int level) {
+  if (level >= SHOAL_LOG_DEBUG && level <= SHOAL_LOG_ERROR) shoal_log_set_level(level);
+}

@@ -172,6 +172,9 @@ SHOAL_API int shoal_socket_info_list(struct shoal_socket_info *out, int max);
 SHOAL_API void shoal_socket_nodelay(struct shoal_context *ctx, int id);
 
 SHOAL_API int shoal_log_enabled(int level);
+/* The node's log level (enum shoal_loglevel); set it at run time. */
+SHOAL_API int shoal_log_getlevel(void);
+SHOAL_API void shoal_log_setlevel(int level);
 SHOAL_API void shoal_log(struct shoal_context *ctx, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -453,6 +453,16 @@ static int ldebug(lua_State *L) { return log_args(L, SHOAL_LOG_DEBUG); }
 static int lwarn(lua_State *L) { return log_args(L, SHOAL_LOG_WARN); }
 static int lerror(lua_State *L) { return log_args(L, SHOAL_LOG_ERROR); }
 
+/* loglevel([name]) -> current level name; sets it when a name is given
+ * ("debug", "info", "warn", "error"); raises on an unknown name. */
+static int lsetloglevel(lua_State *L) {
+  static const char *names[] = {"debug", "info", "warn", "error", NULL};
+  if (!lua_isnoneornil(L, 1)) shoal_log_setlevel(luaL_checkoption(L, 1, NULL, names));
+  int level = shoal_log_getlevel();
+  lua_pushstring(L, level >= 0 && level <= 3 ? names[level] : "?");
+  return 1;
+}
+
 static int lloglevel(lua_State *L) {
   lua_pushboolean(L, shoal_log_enabled((int)luaL_checkinteger(L, 1)));
   return 1;
@@ -600,7 +610,7 @@ static int luaopen_shoal_core(lua_State *L) {
       {"print", lprint},       {"log", lprint},         {"info", lprint},
       {"debug", ldebug},       {"warn", lwarn},         {"error", lerror},
       {"name", lname},         {"query", lquery},       {"localname", lquery},       {"getenv", lgetenv},
-      {"logenabled", lloglevel}, {"unpack", lunpack},
+      {"logenabled", lloglevel}, {"loglevel", lsetloglevel}, {"unpack", lunpack},
       {"packstring", lpackstring}, {"tostring", ltostring}, {"stat", lstat},
       {"memory", lmemory},     {"setmemlimit", lsetmemlimit}, {"list", llist},
       {"interrupt", linterrupt}, {"traceback", ltraceback}, {"cacheclear", lcacheclear},
