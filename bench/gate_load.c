@@ -12,8 +12,12 @@
  *             -t MAX_SECONDS [-H 2|4] [-w WARMUP_ROUNDTRIPS]
  *   gate_load -m check-close -p PORT [-x HEX] [-t SECONDS]
  *
- * stdout carries only the result lines (BENCH ... and RESULT ...);
- * everything else goes to stderr. Exit status 0 means no errors, no
+ * stdout carries only the result lines; everything else goes to stderr:
+ *   BENCH gate_echo_rtt_per_s_c<C> <measured round trips per second> rt/s
+ *   BENCH gate_echo_p50_ms_c<C> / gate_echo_p99_ms_c<C> <latency> ms
+ *   RESULT ok=<verified round trips, warmup included> errors=<connections
+ *          lost to connect errors, resets, closes, timeouts> mismatches=<bad
+ *          replies> closed=<connections the server closed or reset> Exit status 0 means no errors, no
  * mismatches and every connection completed its rounds; 1 otherwise;
  * 2 for bad usage. In check-close mode the tool connects, sends the bytes
  * given by -x and prints RESULT closed=1 if the server closed (EOF or reset)

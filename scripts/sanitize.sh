@@ -74,7 +74,13 @@ run() {
   fi
   echo "==== $name: ctest ($*)"
   local log="$dir/sanitize-ctest.log"
-  (cd "$dir" && env "$@" ctest --output-on-failure -j "$JOBS" ${ctest_args[@]+"${ctest_args[@]}"}) 2>&1 | tee "$log"
+  local extra=()
+  # test_serial is single-threaded (TSan checks nothing there) and raises
+  # Lua errors by the hundred thousand: Debian's liblua longjmps through the
+  # fortified __longjmp_chk, which clang 14's TSan does not intercept, and
+  # its bookkeeping then grows until TSan itself crashes. It runs under ASan.
+  if [ "$name" = tsan ]; then extra=(-E '^test_serial$'); fi
+  (cd "$dir" && env "$@" ctest --output-on-failure -j "$JOBS" ${extra[@]+"${extra[@]}"} ${ctest_args[@]+"${ctest_args[@]}"}) 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]}
   local line failed
   line="$(grep -E '^[0-9]+% tests passed' "$log" | tail -n 1)"

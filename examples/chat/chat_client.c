@@ -20,6 +20,7 @@
  * all the time); a line longer than a frame holds is cut, with a warning.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
 #include <poll.h>
@@ -223,6 +224,8 @@ int main(int argc, char **argv) {
     }
   }
   signal(SIGPIPE, SIG_IGN);
+  /* With stdin closed the socket would become fd 0 and read as input. */
+  if (fcntl(STDIN_FILENO, F_GETFD) < 0 && open("/dev/null", O_RDONLY) != STDIN_FILENO) return 1;
   static struct conn c; /* 64 KB buffer: not on the stack */
   c.limit = LONG_MAX;
   c.fd = dial(argv[1], argv[2]);

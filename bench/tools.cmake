@@ -1,0 +1,7 @@
+# Standalone network tools (POSIX + libc only, no Shoal headers or libraries).
+# Included by bench/CMakeLists.txt; paths are relative to the source root so
+# the file works from whichever directory includes it.
+#   gate_load    closed-loop load generator / checker for a framed echo server
+#   chat_client  interactive and scripted client for the chat-room demo
+add_executable(gate_load ${CMAKE_SOURCE_DIR}/bench/gate_load.c)
+add_executable(chat_client ${CMAKE_SOURCE_DIR}/examples/chat/chat_client.c)
