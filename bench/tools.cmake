@@ -3,5 +3,9 @@
 # the file works from whichever directory includes it.
 #   gate_load    closed-loop load generator / checker for a framed echo server
 #   chat_client  interactive and scripted client for the chat-room demo
-add_executable(gate_load ${CMAKE_SOURCE_DIR}/bench/gate_load.c)
-add_executable(chat_client ${CMAKE_SOURCE_DIR}/examples/chat/chat_client.c)
+if(NOT TARGET gate_load)
+  add_executable(gate_load ${CMAKE_SOURCE_DIR}/bench/gate_load.c)
+endif()
+if(NOT TARGET chat_client)
+  add_executable(chat_client ${CMAKE_SOURCE_DIR}/examples/chat/chat_client.c)
+endif()
