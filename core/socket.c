@@ -638,8 +638,9 @@ int shoal_socket_listen(struct shoal_context *ctx, const char *host, int port, i
   addr_text((struct sockaddr *)&sa, s->peer, sizeof(s->peer));
   atomic_store(&s->owner, shoal_self(ctx));
   atomic_store(&s->state, S_PLISTEN);
-  post(C_WATCH, s->id, 0, 0); /* in the set, no events until start */
-  return s->id;
+  int id = s->id; /* read before posting: the socket thread may close it at once */
+  post(C_WATCH, id, 0, 0); /* in the set, no events until start */
+  return id;
 }
 
 int shoal_socket_start(struct shoal_context *ctx, int id) {
@@ -681,8 +682,9 @@ int shoal_socket_connect(struct shoal_context *ctx, const char *host, int port) 
   snprintf(s->peer, sizeof(s->peer), "%s", peer);
   atomic_store(&s->owner, shoal_self(ctx));
   atomic_store(&s->state, S_CONNECTING);
-  post(C_WATCH, s->id, 0, EPOLLOUT); /* writable = connected (or failed) */
-  return s->id;
+  int id = s->id; /* read before posting: a refused connect is closed at once */
+  post(C_WATCH, id, 0, EPOLLOUT); /* writable = connected (or failed) */
+  return id;
 }
 
 int shoal_socket_send(struct shoal_context *ctx, int id, void *data, size_t sz) {
@@ -800,8 +802,9 @@ int shoal_socket_udp(struct shoal_context *ctx, const char *host, int port) {
   addr_text((struct sockaddr *)&sa, s->peer, sizeof(s->peer));
   atomic_store(&s->owner, shoal_self(ctx));
   atomic_store(&s->state, S_UDP);
-  post(C_WATCH, s->id, 0, EPOLLIN);
-  return s->id;
+  int id = s->id;
+  post(C_WATCH, id, 0, EPOLLIN);
+  return id;
 }
 
 int shoal_socket_udp_send(struct shoal_context *ctx, int id, const char *host, int port, void *data, size_t sz) {

@@ -11,3 +11,6 @@ memlimit = tonumber(os.getenv("SHOAL_MEMLIMIT") or "0")
 monitor_stuck_ms = tonumber(os.getenv("SHOAL_MONITOR_MS") or "5000")
 monitor_interrupt = os.getenv("SHOAL_MONITOR_INTERRUPT") == "1"
 logfile = os.getenv("SHOAL_LOGFILE") -- nil: the log goes to stdout
+max_sockets = tonumber(os.getenv("SHOAL_MAX_SOCKETS") or "16384")
+socket_warn_kb = tonumber(os.getenv("SHOAL_SOCKET_WARN_KB") or "1024")
+socket_limit_kb = tonumber(os.getenv("SHOAL_SOCKET_LIMIT_KB") or "65536")
