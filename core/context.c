@@ -41,6 +41,7 @@ struct shoal_context {
   atomic_ullong messages;      /* dispatched messages (stats) */
   atomic_ullong cpu_ns;        /* callback time (stats) */
   atomic_size_t mem;           /* memory the module reported */
+  char label[64];              /* set once by the module at init (see shoal_set_label) */
 };
 
 static atomic_int total_contexts;
@@ -221,6 +222,7 @@ int shoal_stat(uint32_t handle, struct shoal_service_stat *out) {
   out->mqpeak = shoal_mq_peak(ctx->queue);
   out->mem = atomic_load_explicit(&ctx->mem, memory_order_relaxed);
   snprintf(out->module, sizeof(out->module), "%s", ctx->mod->name);
+  snprintf(out->label, sizeof(out->label), "%s", ctx->label[0] ? ctx->label : ctx->mod->name);
   context_unref(ctx);
   return 0;
 }
@@ -233,6 +235,11 @@ void shoal_callback(struct shoal_context *ctx, void *ud, shoal_cb cb) {
 }
 
 uint32_t shoal_self(struct shoal_context *ctx) { return ctx->handle; }
+
+/* Called by the module's init, before anyone can read the label. */
+void shoal_set_label(struct shoal_context *ctx, const char *label) {
+  snprintf(ctx->label, sizeof(ctx->label), "%s", label ? label : "");
+}
 
 void shoal_set_memory(struct shoal_context *ctx, size_t bytes) {
   atomic_store_explicit(&ctx->mem, bytes, memory_order_relaxed);

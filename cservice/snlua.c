@@ -311,6 +311,7 @@ static int first_cb(struct shoal_context *ctx, void *ud, int type, int session, 
 int snlua_init(struct snlua *l, struct shoal_context *ctx, const char *args) {
   l->ctx = ctx;
   l->args = strdup(args && args[0] ? args : "main");
+  shoal_set_label(ctx, l->args);
   l->L = lua_newstate(lalloc, l);
   if (l->L == NULL) return SHOAL_ENOMEM;
   /* Generational GC suits services: most garbage is per-message and young. */

@@ -82,6 +82,8 @@ SHOAL_API int shoal_sendname(struct shoal_context *ctx, uint32_t source, const c
                              int type, int session, void *data, size_t sz);
 SHOAL_API void shoal_callback(struct shoal_context *ctx, void *ud, shoal_cb cb);
 SHOAL_API uint32_t shoal_self(struct shoal_context *ctx);
+/* Sets the label shown in stats and the console's list (copied, cut at 63). */
+SHOAL_API void shoal_set_label(struct shoal_context *ctx, const char *label);
 /* Reports the service's own memory use (bytes) for stats. */
 SHOAL_API void shoal_set_memory(struct shoal_context *ctx, size_t bytes);
 
@@ -106,6 +108,7 @@ struct shoal_service_stat {
   size_t mqpeak;     /* highest queue length seen */
   size_t mem;        /* memory the service reported (Lua heap for snlua) */
   char module[32];   /* module name */
+  char label[64];    /* what the service calls itself (snlua: "name args") */
 };
 SHOAL_API int shoal_stat(uint32_t handle, struct shoal_service_stat *out);
 /* Copies up to max live local handles into out; returns the count. */

@@ -1,11 +1,15 @@
--- bootstrap: the first Lua service of a node. Starts the service manager
--- and the node's start service (config `start`, "name arg..."), then exits.
+-- bootstrap: the first Lua service of a node. Starts the service manager,
+-- the debug console when the config sets console = true, and the node's start
+-- service (config `start`, "name arg..."), then exits.
 -- If the start service fails the node stops with exit code 1.
 local shoal = require "shoal"
 
 shoal.start(function()
 	local mgr = shoal.newservice("service_mgr")
 	shoal.name(".service_mgr", mgr)
+	if shoal.getenv("console") == "1" then
+		shoal.newservice("debug_console") -- on console_host:console_port
+	end
 	local start = shoal.getenv("start") or "main"
 	local name, args = start:match("^(%S+)%s*(.*)$")
 	if args ~= "" then

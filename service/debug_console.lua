@@ -190,10 +190,10 @@ function COMMAND.list(out)
 		local st = shoal.stat(h)
 		if st then
 			n = n + 1
-			out(string_format("%-10s %-8s %s", addr(h), st.module, label(h) or "-"))
+			out(string_format("%-10s %-8s %s", addr(h), st.module, label(h) or st.label or "-"))
 		end
 	end
-	out(string_format("%d services (names are shown for the services `start` or `info` has seen)", n))
+	out(string_format("%d services", n))
 end
 
 local STAT_FORMAT = "%-10s %-8s %10s %9s %6s %6s %10s"
@@ -241,7 +241,7 @@ function COMMAND.mem(out, args)
 		return a.st.mem > b.st.mem or (a.st.mem == b.st.mem and a.h < b.h)
 	end)
 	for _, r in ipairs(rows) do
-		out(string_format("%-10s %-8s %10s  %s", addr(r.h), r.st.module, kb(r.st.mem), label(r.h) or ""))
+		out(string_format("%-10s %-8s %10s  %s", addr(r.h), r.st.module, kb(r.st.mem), label(r.h) or r.st.label or ""))
 	end
 	out(string_format("total %s in %d services (as reported after each one's last message)", kb(total), #rows))
 end

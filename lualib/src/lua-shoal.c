@@ -505,7 +505,7 @@ static int ltostring(lua_State *L) {
   return 1;
 }
 
-/* stat(handle?) -> {messages, cpu (s), mqlen, mqpeak, mem, module} | nil */
+/* stat(handle?) -> {messages, cpu (s), mqlen, mqpeak, mem, module, label} | nil */
 static int lstat(lua_State *L) {
   uint32_t h = lua_isnoneornil(L, 1) ? shoal_self(SERVICE(L)->ctx) : check_dest(L, 1);
   struct shoal_service_stat st;
@@ -523,6 +523,8 @@ static int lstat(lua_State *L) {
   lua_setfield(L, -2, "mem");
   lua_pushstring(L, st.module);
   lua_setfield(L, -2, "module");
+  lua_pushstring(L, st.label);
+  lua_setfield(L, -2, "label");
   return 1;
 }
 
