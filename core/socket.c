@@ -427,6 +427,13 @@ static void on_event(uint32_t id, uint32_t events) {
         }
       }
       break;
+    case S_PACCEPT:
+    case S_PLISTEN:
+      /* Paused sockets are in the set with no events, but epoll reports
+       * hang-ups and errors regardless, level-triggered: leave the set
+       * until start (watch() adds it back, and the condition is seen then). */
+      epoll_ctl(SS.epfd, EPOLL_CTL_DEL, s->fd, NULL);
+      break;
     default:
       break;
   }
