@@ -1,0 +1,784 @@
+/*
+ * gate - the C service that faces game clients.
+ *
+ * Launch (from a watchdog service, which owns the gate):
+ *
+ *   shoal.launch("gate", "watchdog=:0100000a host=0.0.0.0 port=8888 maxconn=1024 "
+ *                        "maxpacket=65535 header=2 idle=60000 nodelay=1 backlog=1024")
+ *
+ *   watchdog   handle (":0100000a" or decimal) or ".name" of the owner; required
+ *   host, port address to listen on (port 0: any free port; see "listen" below)
+ *   maxconn    connections open at once; one more is closed at once (default 1024)
+ *   maxpacket  largest frame body accepted (default 65535; at most 65535 with
+ *              header=2 and 64 MiB with header=4)
+ *   header     2 or 4: bytes of the big-endian length prefix (default 2)
+ *   idle       ms without a byte from the client before it is closed (default
+ *              60000; 0 disables)
+ *   nodelay    1: TCP_NODELAY on every connection (default 1)
+ *   backlog    listen backlog (default 1024)
+ *
+ * Wire format: every frame is a length header then that many body bytes; a
+ * zero-length frame is a valid empty message.
+ *
+ * Gate -> watchdog, TEXT messages (session 0):
+ *   "listen <addr>"          the gate listens on addr (host:port), sent once
+ *   "open <conn> <addr>"     a client connected; conn is its id (the gate's
+ *                            own, 16 and up, unique among open connections)
+ *   "close <conn> <reason>"  the connection is gone (reason is free text)
+ *
+ * Watchdog -> gate, TEXT commands:
+ *   "forward <conn> <agent>" frames of conn go to agent (handle, :hex or
+ *                            .name) as PTYPE_CLIENT, session = -conn,
+ *                            source = the gate
+ *   "accept <conn>"          frames of conn go to the watchdog (same form)
+ *   "kick <conn>"            close conn (pending writes are flushed first)
+ * Unknown commands are logged and ignored. A new connection is read at once
+ * (so a reset or a bad header is seen at once), but its frames are held in
+ * the gate, in order, until the first forward or accept: no frame reaches
+ * anyone before its agent is ready. At most maxpacket + 64 KiB may be held
+ * (counting 32 bytes a frame); a client that sends more before the answer
+ * is closed. A
+ * client that closes before the answer has its held frames delivered first.
+ *
+ * Anyone -> gate, PTYPE_CLIENT (a frame for a client):
+ *   session = -conn, payload = body            (C senders): the gate makes one
+ *                                              allocation for header + body
+ *   session = 0, payload = 4-byte big-endian conn, then the body (Lua senders,
+ *                                              whose API cannot send negative
+ *                                              sessions): the header is written
+ *                                              in place, no allocation
+ * Frames for connections that are gone are dropped.
+ *
+ * Copies: a frame's body is copied once, from the socket's read buffer into
+ * a body-sized payload (cservice/gate_frame.c), and that pointer is the
+ * message the agent gets.
+ *
+ * Failures close only the connection concerned, with a log line: a header
+ * announcing more than maxpacket, a stream that ends inside a frame, a
+ * connection over maxconn, a client silent for idle ms, a socket error (such
+ * as a write buffer past the node's socket_limit_kb because the client does
+ * not read), a forward target that is gone, too much sent before the
+ * watchdog answered. Per-connection log lines are
+ * limited to LOG_BURST per second; the rest are counted and summarised.
+ *
+ * The idle check runs on a periodic shoal_timeout (a tenth of idle, 10 ms to
+ * 1 s); connections sit in a list ordered by their last read, so a check
+ * only looks at the ones that expired.
+ *
+ * Known limits: one gate is one service, so its work (parsing every read,
+ * writing every frame) runs on one worker at a time; run several gates on
+ * several ports to spread it. A client dribbling one byte at a time keeps
+ * its connection from idling out, holding at most maxpacket bytes.
+ */
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gate_frame.h"
+#include "shoal.h"
+
+#define LOG_BURST 20        /* per-connection log lines per second before summarising */
+#define MAX_COMMAND 255     /* longest TEXT command accepted */
+#define DEFAULT_MAXCONN 1024
+#define DEFAULT_IDLE_MS 60000
+#define MAX_MAXCONN (1 << 20)
+/* Connection ids start here: as a session, -id must differ from
+ * SHOAL_SESSION_ALLOC (-1), and shoal_send's result (the session) from its
+ * error codes (-1 to -10). */
+#define FIRST_CONN_ID 16
+#define HELD_MIN (64 * 1024) /* held before the watchdog decides: this plus maxpacket */
+#define HELD_OVERHEAD 32     /* counted per held frame, so empty frames count too */
+
+/* A frame read before the watchdog decided where frames go. */
+struct held_frame {
+  struct held_frame *next; /* next frame, in arrival order */
+  void *body;              /* the payload (owned), NULL when empty */
+  uint32_t size;           /* body bytes */
+};
+
+struct conn {
+  int id;                  /* connection id (FIRST_CONN_ID and up), the gate's own */
+  int sock;                /* its socket id */
+  int decided;             /* forward/accept seen: frames go out as they come */
+  int peer_closed;         /* the client closed its side while undecided */
+  uint32_t agent;          /* frames go here; 0: to the watchdog */
+  struct held_frame *held, *held_tail; /* frames waiting for the decision */
+  size_t held_bytes;       /* their size, with HELD_OVERHEAD each */
+  uint64_t last;           /* node ms of the last read (or of the accept) */
+  struct conn *hnext;      /* hash chain by id */
+  struct conn *snext;      /* hash chain by socket id */
+  struct conn *prev, *next; /* idle list, least recently read first */
+  struct shoal_gate_frame parser; /* frames being read */
+  char addr[64];           /* peer address, for logs */
+};
+
+struct gate {
+  struct shoal_context *ctx; /* own context */
+  uint32_t watchdog;         /* owner: gets events and unforwarded frames */
+  int listen_id;             /* listener socket id, -1 when none */
+  char host[64];             /* listen host */
+  int port;                  /* listen port (as configured; 0 = any) */
+  int backlog;               /* listen backlog */
+  int header;                /* length header bytes: 2 or 4 */
+  uint32_t maxpacket;        /* largest body accepted */
+  int maxconn;               /* connections at once */
+  uint32_t idle_ms;          /* idle timeout, 0: none */
+  int nodelay;               /* TCP_NODELAY on connections */
+  int count;                 /* open connections */
+  struct conn **buckets;     /* connection id -> connection, chained */
+  struct conn **sbuckets;    /* socket id -> connection, chained */
+  uint32_t mask;             /* buckets - 1 (a power of two minus one) */
+  int next_id;               /* next connection id to try */
+  struct conn idle;          /* idle list sentinel */
+  int timer_session;         /* session of the pending tick, 0 if none */
+  int exiting;               /* EXIT seen */
+  uint64_t log_window;       /* start (node ms) of the current log second */
+  int log_count;             /* per-connection lines logged in that second */
+  int log_dropped;           /* lines suppressed in that second */
+  uint64_t opened, refused;  /* totals, for the exit line */
+};
+
+SHOAL_API void *gate_create(void);
+SHOAL_API int gate_init(struct gate *g, struct shoal_context *ctx, const char *args);
+SHOAL_API void gate_release(struct gate *g);
+
+/* ---- logging ---- */
+
+/* Logs a per-connection line, at most LOG_BURST a second; the lines over
+ * that are counted and reported once the second is over. */
+static void conn_log(struct gate *g, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void flush_log_window(struct gate *g, uint64_t now) {
+  if (now - g->log_window < 1000) return;
+  if (g->log_dropped > 0)
+    shoal_log(g->ctx, SHOAL_LOG_WARN, "gate: %d more connection log lines suppressed in the last second",
+              g->log_dropped);
+  g->log_window = now;
+  g->log_count = g->log_dropped = 0;
+}
+
+static void conn_log(struct gate *g, int level, const char *fmt, ...) {
+  if (!shoal_log_enabled(level)) return;
+  flush_log_window(g, shoal_now());
+  if (g->log_count >= LOG_BURST) {
+    g->log_dropped++;
+    return;
+  }
+  g->log_count++;
+  char text[320];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(text, sizeof(text), fmt, ap);
+  va_end(ap);
+  shoal_log(g->ctx, level, "%s", text);
+}
+
+/* ---- connections: hash by id, idle list ---- */
+
+static struct conn *find(struct gate *g, int id) {
+  struct conn *c = g->buckets[(uint32_t)id & g->mask];
+  while (c && c->id != id) c = c->hnext;
+  return c;
+}
+
+static struct conn *find_sock(struct gate *g, int sock) {
+  struct conn *c = g->sbuckets[(uint32_t)sock & g->mask];
+  while (c && c->sock != sock) c = c->snext;
+  return c;
+}
+
+/* A connection id not in use: ids grow, and after INT_MAX start again at
+ * FIRST_CONN_ID, skipping the ones still open. */
+static int new_conn_id(struct gate *g) {
+  for (;;) {
+    int id = g->next_id;
+    g->next_id = id == 0x7fffffff ? FIRST_CONN_ID : id + 1;
+    if (find(g, id) == NULL) return id;
+  }
+}
+
+static void idle_unlink(struct conn *c) {
+  c->prev->next = c->next;
+  c->next->prev = c->prev;
+}
+
+static void idle_append(struct gate *g, struct conn *c) {
+  c->prev = g->idle.prev;
+  c->next = &g->idle;
+  g->idle.prev->next = c;
+  g->idle.prev = c;
+}
+
+/* Sends a TEXT event to the watchdog; returns shoal_send's result. */
+static int notify(struct gate *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int notify(struct gate *g, const char *fmt, ...) {
+  char text[160];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(text, sizeof(text), fmt, ap);
+  va_end(ap);
+  if (n < 0) return SHOAL_EINVAL;
+  if ((size_t)n >= sizeof(text)) n = (int)sizeof(text) - 1;
+  char *data = shoal_malloc((size_t)n);
+  memcpy(data, text, (size_t)n);
+  return shoal_send(g->ctx, 0, g->watchdog, SHOAL_PTYPE_TEXT, 0, data, (size_t)n);
+}
+
+/* Forgets c. socket_open: the socket still exists and is closed here
+ * (after its pending writes); reason (may be NULL) goes to the watchdog. */
+static void drop_conn(struct gate *g, struct conn *c, int socket_open, const char *reason) {
+  if (socket_open) shoal_socket_close(g->ctx, c->sock);
+  if (reason && !g->exiting) notify(g, "close %d %s", c->id, reason);
+  struct conn **p = &g->buckets[(uint32_t)c->id & g->mask];
+  while (*p != c) p = &(*p)->hnext;
+  *p = c->hnext;
+  p = &g->sbuckets[(uint32_t)c->sock & g->mask];
+  while (*p != c) p = &(*p)->snext;
+  *p = c->snext;
+  idle_unlink(c);
+  shoal_gate_frame_reset(&c->parser);
+  while (c->held) {
+    struct held_frame *h = c->held;
+    c->held = h->next;
+    shoal_free(h->body);
+    shoal_free(h);
+  }
+  shoal_free(c);
+  g->count--;
+}
+
+/* ---- reading ---- */
+
+static int send_frame(struct gate *g, struct conn *c, void *body, uint32_t size);
+
+/* Hands a complete frame to the connection's agent (or the watchdog), or
+ * holds it until the watchdog decides where frames go. Returns 0, or -1
+ * when c has been dropped (its target is gone, or too much was held). */
+static int deliver(struct gate *g, struct conn *c, void *body, uint32_t size) {
+  if (c->decided) return send_frame(g, c, body, size);
+  size_t limit = (size_t)g->maxpacket + HELD_MIN; /* one frame of the largest size always fits */
+  if (c->held_bytes + size + HELD_OVERHEAD > limit) {
+    shoal_free(body);
+    conn_log(g, SHOAL_LOG_WARN, "gate: connection %d (%s) closed: more than %zu bytes sent before the watchdog answered",
+             c->id, c->addr, limit);
+    drop_conn(g, c, 1, "too much data before accept");
+    return -1;
+  }
+  struct held_frame *h = shoal_malloc(sizeof(*h));
+  h->next = NULL;
+  h->body = body;
+  h->size = size;
+  if (c->held_tail) c->held_tail->next = h;
+  else c->held = h;
+  c->held_tail = h;
+  c->held_bytes += size + HELD_OVERHEAD;
+  return 0;
+}
+
+/* Sends a frame to the connection's agent (or the watchdog). Returns 0,
+ * or -1 when the target is gone (c has then been dropped). */
+static int send_frame(struct gate *g, struct conn *c, void *body, uint32_t size) {
+  uint32_t dest = c->agent ? c->agent : g->watchdog;
+  /* The result is the session (-id) or a SHOAL_E* code; ids are chosen so
+   * the two never meet (FIRST_CONN_ID). */
+  if (shoal_send(g->ctx, 0, dest, SHOAL_PTYPE_CLIENT, -c->id, body, size) == -c->id) return 0;
+  conn_log(g, SHOAL_LOG_WARN, "gate: connection %d (%s) closed: its %s :%08x is gone", c->id, c->addr,
+           c->agent ? "agent" : "watchdog", dest);
+  drop_conn(g, c, 1, "agent gone");
+  return -1;
+}
+
+static void on_data(struct gate *g, struct conn *c, const char *buf, size_t n) {
+  c->last = shoal_now();
+  idle_unlink(c);
+  idle_append(g, c);
+  size_t off = 0;
+  while (off < n) {
+    size_t used;
+    void *body;
+    uint32_t size;
+    int r = shoal_gate_frame_feed(&c->parser, buf + off, n - off, &used, &body, &size);
+    off += used;
+    if (r == SHOAL_GATE_FRAME_READY) {
+      if (deliver(g, c, body, size) != 0) return;
+    } else if (r == SHOAL_GATE_FRAME_MORE) {
+      return;
+    } else {
+      if (r == SHOAL_GATE_FRAME_ETOOBIG)
+        conn_log(g, SHOAL_LOG_WARN, "gate: connection %d (%s) closed: oversized frame (header says %u bytes, maxpacket %u)",
+                 c->id, c->addr, c->parser.size, g->maxpacket);
+      else
+        conn_log(g, SHOAL_LOG_WARN, "gate: connection %d (%s) closed: %s", c->id, c->addr,
+                 shoal_gate_frame_strerror(r));
+      drop_conn(g, c, 1, r == SHOAL_GATE_FRAME_ETOOBIG ? "oversized frame" : "bad frame");
+      return;
+    }
+  }
+}
+
+/* The client closed its side. */
+static void on_eof(struct gate *g, struct conn *c) {
+  size_t pending = shoal_gate_frame_pending(&c->parser);
+  if (pending == 0 && !c->decided) {
+    c->peer_closed = 1; /* close once its held frames went out */
+    return;
+  }
+  if (pending > 0) {
+    conn_log(g, SHOAL_LOG_WARN, "gate: connection %d (%s) closed: truncated frame (%zu bytes of an unfinished frame)",
+             c->id, c->addr, pending);
+    drop_conn(g, c, 1, "truncated frame");
+  } else {
+    if (shoal_log_enabled(SHOAL_LOG_DEBUG))
+      shoal_log(g->ctx, SHOAL_LOG_DEBUG, "gate: connection %d (%s) closed by the client", c->id, c->addr);
+    drop_conn(g, c, 1, "closed by the client");
+  }
+}
+
+static void on_accept(struct gate *g, int sock, const char *addr) {
+  if (g->count >= g->maxconn) {
+    g->refused++;
+    conn_log(g, SHOAL_LOG_WARN, "gate: connection from %s refused: maxconn %d reached", addr ? addr : "?",
+             g->maxconn);
+    shoal_socket_close(g->ctx, sock);
+    return;
+  }
+  struct conn *c = shoal_malloc(sizeof(*c));
+  memset(c, 0, sizeof(*c));
+  c->id = new_conn_id(g);
+  c->sock = sock;
+  c->last = shoal_now();
+  snprintf(c->addr, sizeof(c->addr), "%s", addr ? addr : "?");
+  shoal_gate_frame_init(&c->parser, g->header, g->maxpacket, shoal_malloc, shoal_free);
+  uint32_t b = (uint32_t)c->id & g->mask;
+  c->hnext = g->buckets[b];
+  g->buckets[b] = c;
+  b = (uint32_t)sock & g->mask;
+  c->snext = g->sbuckets[b];
+  g->sbuckets[b] = c;
+  idle_append(g, c);
+  g->count++;
+  g->opened++;
+  if (g->nodelay) shoal_socket_nodelay(g->ctx, sock);
+  /* Read at once, so a reset or a bad header shows at once; the frames are
+   * held until the watchdog decides where they go. */
+  shoal_socket_start(g->ctx, sock);
+  if (notify(g, "open %d %s", c->id, c->addr) < 0) {
+    conn_log(g, SHOAL_LOG_ERROR, "gate: connection %d from %s closed: the watchdog :%08x is gone", c->id, c->addr,
+             g->watchdog);
+    drop_conn(g, c, 1, NULL);
+  }
+}
+
+static void on_socket(struct gate *g, const struct shoal_socket_message *m) {
+  struct conn *c = m->type == SHOAL_SOCKET_ACCEPT ? NULL : find_sock(g, m->id);
+  switch (m->type) {
+    case SHOAL_SOCKET_DATA:
+      if (c) on_data(g, c, m->buffer, (size_t)m->ud);
+      shoal_free(m->buffer);
+      break;
+    case SHOAL_SOCKET_UDP:
+      shoal_free(m->buffer);
+      break;
+    case SHOAL_SOCKET_ACCEPT:
+      if (m->id == g->listen_id && !g->exiting) on_accept(g, m->ud, m->buffer);
+      else shoal_socket_close(g->ctx, m->ud);
+      break;
+    case SHOAL_SOCKET_CLOSE:
+      if (c) on_eof(g, c);
+      else if (m->id == g->listen_id) {
+        shoal_log(g->ctx, SHOAL_LOG_ERROR, "gate: the listener on %s:%d closed", g->host, g->port);
+        g->listen_id = -1;
+      }
+      break;
+    case SHOAL_SOCKET_ERROR:
+      if (c) {
+        conn_log(g, SHOAL_LOG_WARN, "gate: connection %d (%s) closed: %s", c->id, c->addr,
+                 m->buffer ? m->buffer : "socket error");
+        char reason[96];
+        snprintf(reason, sizeof(reason), "error: %s", m->buffer ? m->buffer : "socket error");
+        drop_conn(g, c, 0, reason);
+      } else if (m->id == g->listen_id) {
+        shoal_log(g->ctx, SHOAL_LOG_ERROR, "gate: the listener on %s:%d failed: %s", g->host, g->port,
+                  m->buffer ? m->buffer : "?");
+        g->listen_id = -1;
+      }
+      break;
+    default: /* CONNECT (start took effect), WARNING (the socket server logs it) */
+      break;
+  }
+}
+
+/* ---- writing ---- */
+
+/* Fails a request (session > 0) now rather than at its caller's timeout. */
+static void refuse_request(struct gate *g, uint32_t source, int session) {
+  static const char why[] = "the gate answers no requests: send TEXT commands and CLIENT frames";
+  if (session <= 0) return;
+  char *copy = shoal_malloc(sizeof(why) - 1);
+  memcpy(copy, why, sizeof(why) - 1);
+  shoal_send(g->ctx, 0, source, SHOAL_PTYPE_ERROR, session, copy, sizeof(why) - 1);
+}
+
+static uint32_t get_be32(const unsigned char *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* A frame for a client. Returns 1 when the payload was kept (it went to the
+ * socket as is), 0 to let the runtime free it. */
+static int on_client(struct gate *g, int session, uint32_t source, void *msg, size_t sz) {
+  int id;
+  size_t n;
+  if (session < 0 && session != INT_MIN) {
+    id = -session;
+    n = sz;
+  } else if (session == 0 && sz >= 4 && get_be32(msg) > 0 && get_be32(msg) <= 0x7fffffffu) {
+    id = (int)get_be32(msg);
+    n = sz - 4;
+  } else {
+    shoal_log(g->ctx, SHOAL_LOG_WARN, "gate: client frame from :%08x without a connection id (session %d, %zu bytes), dropped",
+              source, session, sz);
+    refuse_request(g, source, session);
+    return 0;
+  }
+  struct conn *c = find(g, id);
+  if (c == NULL) {
+    if (shoal_log_enabled(SHOAL_LOG_DEBUG))
+      shoal_log(g->ctx, SHOAL_LOG_DEBUG, "gate: frame for connection %d, which is gone, dropped", id);
+    return 0;
+  }
+  unsigned char hdr[4];
+  size_t h = shoal_gate_frame_put_header(g->header, n, hdr);
+  if (h == 0) {
+    conn_log(g, SHOAL_LOG_WARN, "gate: frame of %zu bytes from :%08x for connection %d does not fit a %d-byte header, dropped",
+             n, source, id, g->header);
+    return 0;
+  }
+  if (session < 0) {
+    char *out = shoal_malloc(h + n);
+    memcpy(out, hdr, h);
+    if (n) memcpy(out + h, msg, n);
+    shoal_socket_send(g->ctx, c->sock, out, h + n);
+    return 0;
+  }
+  /* In place: the 4-byte id becomes the header (moving the body down when
+   * the header is shorter). */
+  unsigned char *p = msg;
+  if (h < 4 && n) memmove(p + h, p + 4, n);
+  memcpy(p, hdr, h);
+  shoal_socket_send(g->ctx, c->sock, p, h + n); /* the socket owns it now, even on error */
+  return 1;
+}
+
+/* ---- commands ---- */
+
+static uint32_t parse_handle(const char *s) {
+  if (s == NULL || s[0] == '\0') return 0;
+  if (s[0] == '.') return shoal_query(s);
+  char *end;
+  unsigned long v = s[0] == ':' ? strtoul(s + 1, &end, 16) : strtoul(s, &end, 10);
+  if (*end != '\0' || v == 0 || v > 0xffffffffUL) return 0;
+  return (uint32_t)v;
+}
+
+static int parse_conn(const char *s) {
+  if (s == NULL) return 0;
+  char *end;
+  long v = strtol(s, &end, 10);
+  if (*end != '\0' || v <= 0 || v > 0x7fffffffL) return 0;
+  return (int)v;
+}
+
+/* The watchdog decided where c's frames go: send what was held, in order,
+ * then finish a close that came meanwhile. */
+static void decide(struct gate *g, struct conn *c) {
+  if (c->decided) return;
+  c->decided = 1;
+  while (c->held) {
+    struct held_frame *h = c->held;
+    c->held = h->next;
+    if (c->held == NULL) c->held_tail = NULL;
+    c->held_bytes -= h->size + HELD_OVERHEAD;
+    void *body = h->body;
+    uint32_t size = h->size;
+    shoal_free(h);
+    if (send_frame(g, c, body, size) != 0) return;
+  }
+  if (c->peer_closed) on_eof(g, c);
+}
+
+static void on_command(struct gate *g, uint32_t source, const char *msg, size_t sz) {
+  char line[MAX_COMMAND + 1];
+  if (sz > MAX_COMMAND) {
+    shoal_log(g->ctx, SHOAL_LOG_WARN, "gate: command of %zu bytes from :%08x is too long, ignored", sz, source);
+    return;
+  }
+  memcpy(line, msg, sz);
+  line[sz] = '\0';
+  char *save = NULL;
+  char *cmd = strtok_r(line, " ", &save);
+  char *a1 = cmd ? strtok_r(NULL, " ", &save) : NULL;
+  char *a2 = a1 ? strtok_r(NULL, " ", &save) : NULL;
+  char *extra = a2 ? strtok_r(NULL, " ", &save) : NULL;
+  int known = cmd && (strcmp(cmd, "forward") == 0 || strcmp(cmd, "accept") == 0 || strcmp(cmd, "kick") == 0);
+  int want_args = known && strcmp(cmd, "forward") == 0 ? 2 : 1;
+  int got_args = (a1 != NULL) + (a2 != NULL);
+  if (!known || got_args != want_args || extra) {
+    memcpy(line, msg, sz); /* strtok cut it */
+    shoal_log(g->ctx, SHOAL_LOG_WARN, "gate: %s command '%s' from :%08x, ignored (forward CONN AGENT, accept CONN, kick CONN)",
+              known ? "malformed" : "unknown", line, source);
+    return;
+  }
+  int id = parse_conn(a1);
+  struct conn *c = id ? find(g, id) : NULL;
+  if (c == NULL) {
+    /* Normal when the client left while the watchdog was deciding. */
+    if (shoal_log_enabled(SHOAL_LOG_DEBUG))
+      shoal_log(g->ctx, SHOAL_LOG_DEBUG, "gate: %s %s: no such connection", cmd, a1);
+    return;
+  }
+  if (strcmp(cmd, "kick") == 0) {
+    if (shoal_log_enabled(SHOAL_LOG_DEBUG))
+      shoal_log(g->ctx, SHOAL_LOG_DEBUG, "gate: connection %d (%s) kicked by :%08x", c->id, c->addr, source);
+    drop_conn(g, c, 1, "kicked");
+  } else if (strcmp(cmd, "accept") == 0) {
+    c->agent = 0;
+    decide(g, c);
+  } else {
+    uint32_t agent = parse_handle(a2);
+    if (agent == 0) {
+      shoal_log(g->ctx, SHOAL_LOG_WARN, "gate: forward %d: bad agent '%s' from :%08x, connection closed", id, a2, source);
+      drop_conn(g, c, 1, "bad agent");
+      return;
+    }
+    c->agent = agent;
+    decide(g, c);
+  }
+}
+
+/* ---- timer, exit ---- */
+
+static uint32_t tick_ms(const struct gate *g) {
+  if (g->idle_ms == 0) return 1000;
+  uint32_t t = g->idle_ms / 10;
+  return t < 10 ? 10 : t > 1000 ? 1000 : t;
+}
+
+static void on_tick(struct gate *g) {
+  g->timer_session = 0;
+  if (g->exiting) return;
+  uint64_t now = shoal_now();
+  flush_log_window(g, now);
+  if (g->idle_ms) {
+    while (g->idle.next != &g->idle) {
+      struct conn *c = g->idle.next;
+      if (now - c->last < g->idle_ms) break;
+      conn_log(g, SHOAL_LOG_INFO, "gate: connection %d (%s) closed: idle for %llu ms (limit %u ms)", c->id,
+               c->addr, (unsigned long long)(now - c->last), g->idle_ms);
+      drop_conn(g, c, 1, "idle timeout");
+    }
+  }
+  int s = shoal_timeout(g->ctx, tick_ms(g));
+  g->timer_session = s > 0 ? s : 0;
+}
+
+/* The listener first: the socket thread runs commands in order, so no
+ * client can connect after it saw its connection close. */
+static void close_all(struct gate *g) {
+  if (g->listen_id >= 0) shoal_socket_close(g->ctx, g->listen_id);
+  g->listen_id = -1;
+  while (g->idle.next != &g->idle) drop_conn(g, g->idle.next, 1, NULL);
+}
+
+static void on_exit_request(struct gate *g) {
+  if (g->exiting) return;
+  shoal_log(g->ctx, SHOAL_LOG_INFO, "gate: stopping: %d connections open, %llu served, %llu refused", g->count,
+            (unsigned long long)g->opened, (unsigned long long)g->refused);
+  g->exiting = 1;
+  close_all(g);
+  shoal_exit(g->ctx);
+}
+
+static int gate_cb(struct shoal_context *ctx, void *ud, int type, int session, uint32_t source, const void *msg,
+                   size_t sz) {
+  struct gate *g = ud;
+  switch (type) {
+    case SHOAL_PTYPE_SOCKET:
+      if (sz >= sizeof(struct shoal_socket_message)) on_socket(g, msg);
+      return 0;
+    case SHOAL_PTYPE_CLIENT:
+      return on_client(g, session, source, (void *)msg, sz);
+    case SHOAL_PTYPE_TEXT:
+      on_command(g, source, msg, sz);
+      return 0;
+    case SHOAL_PTYPE_RESPONSE:
+      if (session == g->timer_session && session != 0) on_tick(g);
+      return 0;
+    case SHOAL_PTYPE_SYSTEM:
+      if (sz == 4 && memcmp(msg, "EXIT", 4) == 0) on_exit_request(g);
+      return 0;
+    case SHOAL_PTYPE_ERROR:
+      return 0;
+    default:
+      shoal_log(ctx, SHOAL_LOG_WARN, "gate: message of type %d from :%08x ignored", type, source);
+      refuse_request(g, source, session);
+      return 0;
+  }
+}
+
+/* ---- life cycle ---- */
+
+void *gate_create(void) {
+  struct gate *g = shoal_malloc(sizeof(*g));
+  memset(g, 0, sizeof(*g));
+  g->listen_id = -1;
+  g->idle.prev = g->idle.next = &g->idle;
+  return g;
+}
+
+void gate_release(struct gate *g) {
+  if (g->buckets && (g->listen_id >= 0 || g->count > 0)) {
+    /* Killed without EXIT: do not leak the sockets. */
+    shoal_log(NULL, SHOAL_LOG_INFO, "gate :%08x killed: closing its listener and %d connections", shoal_self(g->ctx),
+              g->count);
+    close_all(g);
+  }
+  shoal_free(g->buckets);
+  shoal_free(g->sbuckets);
+  shoal_free(g);
+}
+
+/* Parses "key=value ..." into g; logs and returns -1 on a bad one. */
+static int parse_args(struct gate *g, const char *args) {
+  char buf[512];
+  if (strlen(args) >= sizeof(buf)) {
+    shoal_log(g->ctx, SHOAL_LOG_ERROR, "gate: arguments too long");
+    return -1;
+  }
+  snprintf(buf, sizeof(buf), "%s", args);
+  const char *watchdog = NULL;
+  long maxpacket = -1, idle = g->idle_ms, header = g->header, port = 0, maxconn = g->maxconn;
+  long nodelay = g->nodelay, backlog = g->backlog;
+  const struct {
+    const char *name; /* key */
+    long lo, hi;      /* accepted range */
+    long *out;        /* where the value goes */
+  } keys[] = {{"port", 0, 65535, &port},         {"maxconn", 1, MAX_MAXCONN, &maxconn},
+              {"maxpacket", 0, SHOAL_GATE_FRAME_MAX4, &maxpacket}, {"header", 2, 4, &header},
+              {"idle", 0, 0x7fffffffL, &idle},   {"nodelay", 0, 1, &nodelay},
+              {"backlog", 1, 65535, &backlog}};
+  char *save = NULL;
+  for (char *tok = strtok_r(buf, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+    char *eq = strchr(tok, '=');
+    if (eq == NULL) {
+      shoal_log(g->ctx, SHOAL_LOG_ERROR, "gate: argument '%s' is not key=value", tok);
+      return -1;
+    }
+    *eq = '\0';
+    const char *key = tok, *val = eq + 1;
+    if (strcmp(key, "watchdog") == 0) {
+      watchdog = val;
+      g->watchdog = parse_handle(val);
+      continue;
+    }
+    if (strcmp(key, "host") == 0) {
+      snprintf(g->host, sizeof(g->host), "%s", val);
+      continue;
+    }
+    size_t k = 0, nkeys = sizeof(keys) / sizeof(keys[0]);
+    while (k < nkeys && strcmp(key, keys[k].name) != 0) k++;
+    if (k == nkeys) {
+      shoal_log(g->ctx, SHOAL_LOG_ERROR,
+                "gate: unknown argument '%s' (watchdog host port maxconn maxpacket header idle nodelay backlog)", key);
+      return -1;
+    }
+    char *end;
+    long num = strtol(val, &end, 10);
+    if (val[0] == '\0' || *end != '\0' || num < keys[k].lo || num > keys[k].hi) {
+      shoal_log(g->ctx, SHOAL_LOG_ERROR, "gate: %s=%s: expected a number in %ld..%ld", key, val, keys[k].lo,
+                keys[k].hi);
+      return -1;
+    }
+    *keys[k].out = num;
+  }
+  if (watchdog == NULL || g->watchdog == 0) {
+    shoal_log(g->ctx, SHOAL_LOG_ERROR, "gate: %s",
+              watchdog ? "watchdog= is not a handle or a known .name" : "watchdog=HANDLE|.name is required");
+    return -1;
+  }
+  if (header != 2 && header != 4) {
+    shoal_log(g->ctx, SHOAL_LOG_ERROR, "gate: header=%ld: expected 2 or 4", header);
+    return -1;
+  }
+  uint32_t cap = header == 2 ? SHOAL_GATE_FRAME_MAX2 : SHOAL_GATE_FRAME_MAX4;
+  if (maxpacket < 0) maxpacket = header == 2 ? SHOAL_GATE_FRAME_MAX2 : 1024 * 1024;
+  if ((uint32_t)maxpacket > cap) {
+    shoal_log(g->ctx, SHOAL_LOG_ERROR, "gate: maxpacket=%ld does not fit a %ld-byte header (at most %u)", maxpacket,
+              header, cap);
+    return -1;
+  }
+  g->port = (int)port;
+  g->maxconn = (int)maxconn;
+  g->maxpacket = (uint32_t)maxpacket;
+  g->header = (int)header;
+  g->idle_ms = (uint32_t)idle;
+  g->nodelay = (int)nodelay;
+  g->backlog = (int)backlog;
+  return 0;
+}
+
+/* The address the listener really got (port 0 picks one). */
+static void listen_address(struct gate *g, char *out, size_t outlen) {
+  snprintf(out, outlen, "%s:%d", g->host[0] ? g->host : "0.0.0.0", g->port);
+  if (g->port != 0) return;
+  for (int cap = 256; cap <= (1 << 21); cap *= 4) {
+    struct shoal_socket_info *list = shoal_malloc(sizeof(*list) * (size_t)cap);
+    int n = shoal_socket_info_list(list, cap);
+    int found = 0;
+    for (int i = 0; i < n; i++) {
+      if (list[i].id == g->listen_id) {
+        snprintf(out, outlen, "%s", list[i].peer);
+        found = 1;
+        break;
+      }
+    }
+    shoal_free(list);
+    if (found || n < cap) return;
+  }
+}
+
+int gate_init(struct gate *g, struct shoal_context *ctx, const char *args) {
+  g->ctx = ctx;
+  snprintf(g->host, sizeof(g->host), "0.0.0.0");
+  g->header = 2;
+  g->maxconn = DEFAULT_MAXCONN;
+  g->idle_ms = DEFAULT_IDLE_MS;
+  g->nodelay = 1;
+  g->backlog = 1024;
+  if (parse_args(g, args ? args : "") != 0) return SHOAL_EINVAL;
+  uint32_t nb = 16;
+  while (nb < (uint32_t)g->maxconn * 2) nb <<= 1;
+  g->buckets = shoal_malloc(sizeof(*g->buckets) * nb);
+  memset(g->buckets, 0, sizeof(*g->buckets) * nb);
+  g->sbuckets = shoal_malloc(sizeof(*g->sbuckets) * nb);
+  memset(g->sbuckets, 0, sizeof(*g->sbuckets) * nb);
+  g->mask = nb - 1;
+  g->next_id = FIRST_CONN_ID;
+  g->listen_id = shoal_socket_listen(ctx, g->host, g->port, g->backlog);
+  if (g->listen_id < 0) {
+    shoal_log(ctx, SHOAL_LOG_ERROR, "gate: cannot listen on %s:%d", g->host, g->port);
+    g->listen_id = -1;
+    return SHOAL_EINVAL;
+  }
+  shoal_callback(ctx, g, gate_cb);
+  shoal_socket_start(ctx, g->listen_id);
+  char addr[96];
+  listen_address(g, addr, sizeof(addr));
+  shoal_log(ctx, SHOAL_LOG_INFO, "gate: listening on %s (maxconn %d, maxpacket %u, header %d, idle %u ms)", addr,
+            g->maxconn, g->maxpacket, g->header, g->idle_ms);
+  notify(g, "listen %s", addr);
+  int s = shoal_timeout(ctx, tick_ms(g));
+  g->timer_session = s > 0 ? s : 0;
+  g->log_window = shoal_now();
+  return 0;
+}

@@ -1,0 +1,353 @@
+-- shoal/gateserver.lua - templates for the two Lua sides of a gate
+-- (cservice/gate.c; docs/gate.md): the watchdog that owns the gate, and the
+-- agents that serve its connections.
+--
+-- Watchdog (one per gate): launches the gate, gives every new connection an
+-- agent, tells agents when their connection closes.
+--
+--   local gateserver = require "shoal.gateserver"
+--   shoal.start(function()
+--       gateserver.watchdog {
+--           gate = { host = "0.0.0.0", port = 8888, maxconn = 1000 },  -- gate.c arguments
+--           agent = "my_agent",   -- a new agent service per connection (it exits on close)
+--       }
+--   end)
+--
+--   conf.agent      service name (one new agent per connection), or a
+--                   function(conn, addr) -> handle [, owned] choosing one
+--                   (shared agents, pools); nil: the watchdog reads the
+--                   frames itself through conf.message
+--   conf.open(conn, addr)      optional; return false to refuse (kick) it
+--   conf.close(conn, reason)   optional
+--   conf.message(conn, msg)    frames of connections without an agent
+--   conf.listen(addr)          optional; where the gate listens
+--   conf.command               optional table: more "lua" commands
+--   Returns the gate's handle (also in gateserver.gate_handle; its listen
+--   address arrives later in gateserver.address).
+--
+-- Agent (serves one or many connections):
+--
+--   gateserver.agent {
+--       open = function(conn, addr) end,         -- optional
+--       message = function(conn, msg) gateserver.write(conn, msg) end,
+--       close = function(conn, reason) end,      -- optional
+--       command = { ... },                       -- optional: more "lua" commands
+--   }
+--
+-- message() runs for one frame of a connection at a time, in order: frames
+-- that arrive while it waits (a call to a logic service) are queued, up to
+-- handler.max_queue (default 1024; past it the client is kicked). Set
+-- handler.concurrent = true to run every frame at once instead. close()
+-- runs after the frames still queued. An agent started per connection
+-- (owned) exits after close() has run.
+--
+--   gateserver.write(conn, data)          a frame to one of this agent's clients
+--   gateserver.send(gate, conn, data)     a frame to any client of any gate
+--   gateserver.kick(conn [, gate])        close a client's connection
+--   gateserver.gate(conn)                 the gate of a connection of this agent
+--
+-- Frames arrive as PTYPE_CLIENT messages whose session is -conn; they are
+-- handed to message() as strings. Writes go to the gate as PTYPE_CLIENT with
+-- the connection id in the first 4 bytes (the gate writes the header in
+-- place; see gate.c).
+
+local shoal = require "shoal"
+
+local string_pack = string.pack
+local PTYPE_CLIENT = shoal.PTYPE_CLIENT
+local PTYPE_TEXT = shoal.PTYPE_TEXT
+
+local gateserver = {}
+
+local client_handler -- function(conn, source, msg) for CLIENT frames
+
+shoal.register_protocol {
+	name = "client",
+	id = PTYPE_CLIENT,
+	unpack = shoal.tostring,
+	dispatch = function(session, source, msg)
+		if session >= 0 then
+			shoal.warn(string.format("gateserver: client frame from :%08x without a connection (session %d)", source,
+				session))
+			return
+		end
+		if client_handler then
+			client_handler(-session, source, msg)
+		end
+	end,
+}
+
+local function text(gate, line)
+	return shoal.sendraw(gate, PTYPE_TEXT, 0, line)
+end
+
+-- A frame to conn on gate. Returns true, or false and the reason.
+function gateserver.send(gate, conn, data)
+	local ok, err = shoal.sendraw(gate, PTYPE_CLIENT, 0, string_pack(">I4", conn) .. data)
+	if not ok then
+		return false, err
+	end
+	return true
+end
+
+-- Builds gate.c's argument string from a table.
+local function gate_args(t, watchdog)
+	local parts = { "watchdog=" .. shoal.address(watchdog) }
+	for _, k in ipairs { "host", "port", "maxconn", "maxpacket", "header", "idle", "nodelay", "backlog" } do
+		local v = t[k]
+		if v ~= nil then
+			if type(v) == "boolean" then
+				v = v and 1 or 0
+			end
+			parts[#parts + 1] = k .. "=" .. tostring(v)
+		end
+	end
+	return table.concat(parts, " ")
+end
+gateserver.args = gate_args
+
+-- ---- the watchdog ----
+
+function gateserver.watchdog(conf)
+	assert(type(conf) == "table", "gateserver.watchdog: a configuration table is required")
+	local gate
+	local conns = {} -- conn -> { addr =, agent =, owned = }
+	local ev = {}
+
+	local function kick(conn)
+		text(gate, "kick " .. conn)
+	end
+
+	local function choose_agent(conn, addr)
+		local a = conf.agent
+		if type(a) == "string" then
+			return shoal.newservice(a), true
+		elseif type(a) == "function" then
+			return a(conn, addr)
+		end
+		return nil
+	end
+
+	function ev.open(conn, addr)
+		local c = { addr = addr }
+		conns[conn] = c
+		if conf.open and conf.open(conn, addr) == false then
+			conns[conn] = nil
+			kick(conn)
+			return
+		end
+		local ok, agent, owned = pcall(choose_agent, conn, addr)
+		if not ok then
+			shoal.error(string.format("gateserver: no agent for connection %d (%s): %s", conn, addr, agent))
+			conns[conn] = nil
+			kick(conn)
+			return
+		end
+		if agent == nil then
+			if conns[conn] == c then
+				text(gate, "accept " .. conn)
+			end
+			return
+		end
+		c.agent, c.owned = agent, owned and true or false
+		local opened, err = pcall(shoal.call, agent, "lua", "gate_open", gate, conn, addr, c.owned)
+		if not opened then
+			shoal.error(string.format("gateserver: agent :%08x refused connection %d: %s", agent, conn, err))
+			if c.owned then
+				shoal.kill(agent)
+			end
+			if conns[conn] == c then
+				conns[conn] = nil
+				kick(conn)
+			end
+			return
+		end
+		if conns[conn] ~= c then
+			-- The client left while its agent was being made.
+			shoal.send(agent, "lua", "gate_close", conn, c.reason or "closed")
+			return
+		end
+		text(gate, string.format("forward %d :%08x", conn, agent))
+	end
+
+	function ev.close(conn, reason)
+		local c = conns[conn]
+		if c == nil then
+			return
+		end
+		conns[conn] = nil
+		c.reason = reason
+		if c.agent then
+			shoal.send(c.agent, "lua", "gate_close", conn, reason)
+		end
+		if conf.close then
+			conf.close(conn, reason)
+		end
+	end
+
+	function ev.listen(addr)
+		gateserver.address = addr
+		if conf.listen then
+			conf.listen(addr)
+		end
+	end
+
+	shoal.dispatch("text", function(_, source, line)
+		if source ~= gate then
+			shoal.warn(string.format("gateserver: text from :%08x ignored: %s", source, line))
+			return
+		end
+		local cmd, a, b = line:match("^(%S+) (%S+) ?(.*)$")
+		local f = ev[cmd]
+		if f == nil then
+			shoal.warn("gateserver: unknown gate event: " .. line)
+			return
+		end
+		if cmd == "listen" then
+			f(a)
+		else
+			f(math.tointeger(a), b)
+		end
+	end)
+
+	client_handler = function(conn, source, msg)
+		if source == gate and conf.message then
+			conf.message(conn, msg)
+		end
+	end
+
+	if conf.command then
+		shoal.dispatch("lua", function(_, _, cmd, ...)
+			local f = conf.command[cmd]
+			if f == nil then
+				error("watchdog: unknown command " .. tostring(cmd))
+			end
+			return f(...)
+		end)
+	end
+
+	-- At shutdown the gate gets its own EXIT and closes everything. If the
+	-- watchdog goes first, the gate keeps serving the forwarded connections
+	-- and closes new ones (it cannot tell anyone about them).
+	gate = shoal.launch("gate", gate_args(conf.gate or {}, shoal.self()))
+	gateserver.gate_handle = gate
+	return gate
+end
+
+-- ---- the agent ----
+
+local my_conns = {} -- conn -> gate (connections served by this agent)
+local default_gate
+
+function gateserver.write(conn, data)
+	local gate = my_conns[conn] or default_gate
+	if gate == nil then
+		return false, "unknown connection"
+	end
+	return gateserver.send(gate, conn, data)
+end
+
+function gateserver.kick(conn, gate)
+	gate = gate or my_conns[conn] or default_gate
+	if gate then
+		text(gate, "kick " .. conn)
+	end
+end
+
+function gateserver.gate(conn)
+	return my_conns[conn]
+end
+
+function gateserver.agent(handler)
+	assert(type(handler) == "table" and handler.message, "gateserver.agent: a handler with message() is required")
+	local owned = false
+	local command = {}
+	local max_queue = handler.max_queue or 1024
+	local queues = {} -- conn -> frames waiting while one of its frames is being handled
+
+	local function run(f, ...)
+		local ok, err = xpcall(f, shoal.traceback, ...)
+		if not ok then
+			shoal.error("gateserver: agent handler failed: " .. tostring(err))
+		end
+	end
+
+	local function closed(conn, reason)
+		if handler.close then
+			run(handler.close, conn, reason)
+		end
+		if owned and next(my_conns) == nil then
+			shoal.exit()
+		end
+	end
+
+	function command.gate_open(gate, conn, addr, is_owned)
+		my_conns[conn] = gate
+		default_gate = gate
+		owned = owned or is_owned
+		if handler.open then
+			handler.open(conn, addr)
+		end
+	end
+
+	function command.gate_close(conn, reason)
+		if my_conns[conn] == nil then
+			return
+		end
+		my_conns[conn] = nil
+		local q = queues[conn]
+		if q then
+			q.closed = reason or "closed" -- after the frames still queued
+			return
+		end
+		closed(conn, reason)
+	end
+
+	shoal.dispatch("lua", function(_, _, cmd, ...)
+		local f = command[cmd] or (handler.command and handler.command[cmd])
+		if f == nil then
+			error("agent: unknown command " .. tostring(cmd))
+		end
+		return f(...)
+	end)
+
+	-- Frames of one connection are handled one at a time, in order: a frame
+	-- that arrives while the previous one waits (on a call) is queued.
+	client_handler = function(conn, source, msg)
+		if my_conns[conn] ~= source then
+			return -- not (or no longer) ours
+		end
+		if handler.concurrent then
+			return handler.message(conn, msg)
+		end
+		local q = queues[conn]
+		if q then
+			if q.tail - q.head >= max_queue then
+				shoal.warn(string.format("gateserver: connection %d has %d frames waiting, kicked", conn,
+					q.tail - q.head))
+				gateserver.kick(conn)
+				return
+			end
+			q.tail = q.tail + 1
+			q[q.tail] = msg
+			return
+		end
+		q = { head = 0, tail = 0 } -- frames q[head+1 .. tail] wait
+		queues[conn] = q
+		run(handler.message, conn, msg)
+		while q.head < q.tail do
+			q.head = q.head + 1
+			local m = q[q.head]
+			q[q.head] = nil
+			if q.closed == nil then
+				run(handler.message, conn, m)
+			end
+		end
+		queues[conn] = nil
+		if q.closed then
+			closed(conn, q.closed)
+		end
+	end
+end
+
+return gateserver

@@ -1,0 +1,2 @@
+start = "leak_main"
+luaservice = "/tmp/leak/?.lua;" .. root .. "/service/?.lua"
