@@ -80,6 +80,11 @@ static void drop_message(uint32_t handle, struct shoal_message *m, const char *w
     snprintf(text, sizeof(text), "service :%08x %s", handle, why);
     shoal_context_reply_error(handle, m->source, m->session, text);
   }
+  /* A socket event's data is an allocation of its own (see shoal.h). */
+  if (m->type == SHOAL_PTYPE_SOCKET && m->data && m->size >= sizeof(struct shoal_socket_message)) {
+    struct shoal_socket_message *sm = m->data;
+    if (sm->type == SHOAL_SOCKET_DATA || sm->type == SHOAL_SOCKET_UDP) shoal_free(sm->buffer);
+  }
   shoal_free(m->data);
 }
 
@@ -257,7 +262,8 @@ int shoal_send(struct shoal_context *ctx, uint32_t source, uint32_t dest, int ty
     shoal_free(data);
     return SHOAL_ETOOBIG;
   }
-  if (session == SHOAL_SESSION_ALLOC) session = ctx ? new_session(ctx) : 0;
+  int alloc = session == SHOAL_SESSION_ALLOC;
+  if (alloc) session = ctx ? new_session(ctx) : 0;
   if (source == 0 && ctx) source = ctx->handle;
   struct shoal_message m = {source, session, data, (uint32_t)sz, (uint32_t)type};
   int r = shoal_context_push(dest, &m);
@@ -265,7 +271,9 @@ int shoal_send(struct shoal_context *ctx, uint32_t source, uint32_t dest, int ty
     shoal_free(data);
     return r;
   }
-  return session;
+  /* 0, or the new session: a caller-chosen session may be negative (a
+   * gate's -conn) and must not read as an error code. */
+  return alloc ? session : 0;
 }
 
 int shoal_sendname(struct shoal_context *ctx, uint32_t source, const char *dest, int type,

@@ -282,7 +282,7 @@ static int send_frame(struct gate *g, struct conn *c, void *body, uint32_t size)
   uint32_t dest = c->agent ? c->agent : g->watchdog;
   /* The result is the session (-id) or a SHOAL_E* code; ids are chosen so
    * the two never meet (FIRST_CONN_ID). */
-  if (shoal_send(g->ctx, 0, dest, SHOAL_PTYPE_CLIENT, -c->id, body, size) == -c->id) return 0;
+  if (shoal_send(g->ctx, 0, dest, SHOAL_PTYPE_CLIENT, -c->id, body, size) == 0) return 0;
   conn_log(g, SHOAL_LOG_WARN, "gate: connection %d (%s) closed: its %s :%08x is gone", c->id, c->addr,
            c->agent ? "agent" : "watchdog", dest);
   drop_conn(g, c, 1, "agent gone");

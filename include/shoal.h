@@ -73,8 +73,9 @@ typedef int (*shoal_cb)(struct shoal_context *ctx, void *ud, int type, int sessi
 SHOAL_API const char *shoal_strerror(int err);
 
 /* Sends a message. `data` ownership moves to the runtime even on error (it is
- * freed). session SHOAL_SESSION_ALLOC allocates a new session (returned);
- * otherwise the given session is used and returned. source 0 means ctx. */
+ * freed). session SHOAL_SESSION_ALLOC allocates a new session and returns
+ * it; any other session is sent as given and 0 is returned. A negative
+ * SHOAL_E* means it was not delivered. source 0 means ctx. */
 SHOAL_API int shoal_send(struct shoal_context *ctx, uint32_t source, uint32_t dest, int type,
                          int session, void *data, size_t sz);
 /* Same, with the destination given as a name (".local" or a handle ":%08x"). */

@@ -12,6 +12,7 @@
 #include <lualib.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
 
@@ -241,9 +242,11 @@ static int send_result(lua_State *L, int r) {
   return 2;
 }
 
+/* A session: -1 (SHOAL_SESSION_ALLOC) allocates one; negative values
+ * below it are caller-chosen (a gate's -conn), 0 is none. */
 static int session_arg(lua_State *L, int idx) {
   lua_Integer s = luaL_checkinteger(L, idx);
-  if (s < SHOAL_SESSION_ALLOC || s > 0x7fffffff) luaL_argerror(L, idx, "bad session");
+  if (s < INT32_MIN || s > INT32_MAX) luaL_argerror(L, idx, "session out of range");
   return (int)s;
 }
 
