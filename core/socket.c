@@ -103,6 +103,7 @@ static struct {
   atomic_int open;     /* sockets in use */
   size_t warn_bytes;   /* first WARNING mark */
   size_t limit_bytes;  /* hard limit of a write buffer */
+  int busy_polls;      /* empty polls before sleeping (config socket_busy_polls) */
 } SS = {.epfd = -1, .pipe_rd = -1, .pipe_wr = -1, .spare_fd = -1};
 
 /* ---- helpers ---- */
@@ -518,6 +519,7 @@ int shoal_socket_init(void) {
   atomic_store(&SS.open, 0);
   SS.warn_bytes = (size_t)shoal_env_int("socket_warn_kb", 1024) * 1024u;
   SS.limit_bytes = (size_t)shoal_env_int("socket_limit_kb", 65536) * 1024u;
+  SS.busy_polls = (int)shoal_env_int("socket_busy_polls", 0);
   SS.epfd = epoll_create1(EPOLL_CLOEXEC);
   int fds[2];
   if (SS.epfd < 0 || pipe2(fds, O_CLOEXEC) != 0) return SHOAL_ENOMEM;
@@ -532,8 +534,17 @@ int shoal_socket_init(void) {
 
 void shoal_socket_run(void) {
   struct epoll_event events[MAX_EVENTS];
+  int idle_polls = 0;
   for (;;) {
-    int n = epoll_wait(SS.epfd, events, MAX_EVENTS, -1);
+    /* Under load, poll a few times without sleeping before blocking: a
+     * reply is usually about to be written and the next request about to
+     * arrive, and each sleep/wake-up costs a context switch. */
+    int n = epoll_wait(SS.epfd, events, MAX_EVENTS, idle_polls < SS.busy_polls ? 0 : -1);
+    if (n == 0) {
+      idle_polls++;
+      continue;
+    }
+    idle_polls = 0;
     if (n < 0) {
       if (errno == EINTR) continue;
       shoal_log(NULL, SHOAL_LOG_ERROR, "socket: epoll_wait: %s", strerror(errno));
