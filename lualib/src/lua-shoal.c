@@ -27,7 +27,16 @@
 
 /* ---- bytecode cache ---- */
 
+/* FNV-1a: caches compare this first and strcmp only on a match, since
+ * every service start looks up its file and its modules. */
+static uint64_t hash_str(uint64_t h, const char *s) {
+  while (*s) h = (h ^ (unsigned char)*s++) * 1099511628211u;
+  return h;
+}
+#define HASH_SEED 14695981039346656037u
+
 struct cached_file {
+  uint64_t hash; /* hash_str of path */
   char *path;   /* file path, owned */
   char *code;   /* bytecode (with debug info), owned */
   size_t size;  /* bytecode bytes */
@@ -65,9 +74,10 @@ static int dump_writer(lua_State *L, const void *p, size_t sz, void *ud) {
 int shoal_lua_loadfile(lua_State *L, const char *path, int strip) {
   char chunkname[1100];
   snprintf(chunkname, sizeof(chunkname), "@%s", path);
+  uint64_t h = hash_str(HASH_SEED, path);
   pthread_mutex_lock(&cache.lock);
   for (int i = 0; i < cache.n; i++) {
-    if (strcmp(cache.files[i].path, path) == 0) {
+    if (cache.files[i].hash == h && strcmp(cache.files[i].path, path) == 0) {
       /* Loading under the lock keeps the bytes alive; it is short. */
       int r = luaL_loadbufferx(L, cache.files[i].code, cache.files[i].size, chunkname, "b");
       pthread_mutex_unlock(&cache.lock);
@@ -88,6 +98,7 @@ int shoal_lua_loadfile(lua_State *L, const char *path, int strip) {
     cache.files = realloc(cache.files, sizeof(struct cached_file) * (size_t)cache.cap);
     if (!cache.files) abort();
   }
+  cache.files[cache.n].hash = h;
   cache.files[cache.n].path = strdup(path);
   cache.files[cache.n].code = b.p;
   cache.files[cache.n].size = b.n;
@@ -135,8 +146,9 @@ const struct shoal_lua_config *shoal_lua_config(void) {
 }
 
 struct found_file {
-  char *key;  /* pathlist + '\n' + name */
-  char *file; /* resolved file */
+  uint64_t hash; /* of pathlist + '\n' + name */
+  char *key;     /* pathlist + '\n' + name */
+  char *file;    /* resolved file */
 };
 
 static struct {
@@ -167,21 +179,27 @@ static int search_path(const char *pathlist, const char *name, char *out, size_t
   return 0;
 }
 
+/* Does key equal pathlist + '\n' + name? */
+static int key_matches(const char *key, const char *pathlist, const char *name) {
+  size_t n = strlen(pathlist);
+  return strncmp(key, pathlist, n) == 0 && key[n] == '\n' && strcmp(key + n + 1, name) == 0;
+}
+
 int shoal_lua_findfile(const char *pathlist, const char *name, char *out, size_t outlen) {
-  size_t klen = strlen(pathlist) + strlen(name) + 2;
-  char *key = malloc(klen);
-  if (!key) return 0;
-  snprintf(key, klen, "%s\n%s", pathlist, name);
+  uint64_t h = hash_str(hash_str(hash_str(HASH_SEED, pathlist), "\n"), name);
   pthread_mutex_lock(&found.lock);
   for (int i = 0; i < found.n; i++) {
-    if (strcmp(found.items[i].key, key) == 0) {
+    if (found.items[i].hash == h && key_matches(found.items[i].key, pathlist, name)) {
       snprintf(out, outlen, "%s", found.items[i].file);
       pthread_mutex_unlock(&found.lock);
-      free(key);
       return 1;
     }
   }
   pthread_mutex_unlock(&found.lock);
+  size_t klen = strlen(pathlist) + strlen(name) + 2;
+  char *key = malloc(klen);
+  if (!key) return 0;
+  snprintf(key, klen, "%s\n%s", pathlist, name);
   if (!search_path(pathlist, name, out, outlen)) {
     free(key); /* not remembered: the file may appear later */
     return 0;
@@ -192,6 +210,7 @@ int shoal_lua_findfile(const char *pathlist, const char *name, char *out, size_t
     found.items = realloc(found.items, sizeof(*found.items) * (size_t)found.cap);
     if (!found.items) abort();
   }
+  found.items[found.n].hash = h;
   found.items[found.n].key = key;
   found.items[found.n].file = strdup(out);
   found.n++;
