@@ -625,19 +625,25 @@ static int resolve(const char *host, int port, int socktype, int passive, struct
   return getaddrinfo(host && host[0] ? host : NULL, ports, &hints, res);
 }
 
-int shoal_socket_listen(struct shoal_context *ctx, const char *host, int port, int backlog) {
+/* Creates a bound socket (TCP listening or UDP) on host:port and takes a
+ * slot for it in `state`, owned by ctx, with `events` to watch. Returns
+ * the id or a negative SHOAL_E* (the reason is logged). */
+static int open_bound(struct shoal_context *ctx, const char *what, const char *host, int port, int type,
+                      int backlog, int state, int events) {
   if (port < 0 || port > 65535) return SHOAL_EINVAL;
+  const char *h = host && host[0] ? host : "0.0.0.0";
   struct addrinfo *res = NULL;
-  int e = resolve(host && host[0] ? host : "0.0.0.0", port, SOCK_STREAM, 1, &res);
+  int e = resolve(h, port, type, 1, &res);
   if (e != 0) {
-    shoal_log(ctx, SHOAL_LOG_ERROR, "socket: listen %s:%d: %s", host ? host : "", port, gai_strerror(e));
+    shoal_log(ctx, SHOAL_LOG_ERROR, "socket: %s %s:%d: %s", what, h, port, gai_strerror(e));
     return SHOAL_EINVAL;
   }
-  int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = socket(res->ai_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   int one = 1;
-  if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, backlog > 0 ? backlog : 1024) != 0) {
-    shoal_log(ctx, SHOAL_LOG_ERROR, "socket: listen %s:%d: %s", host ? host : "", port, strerror(errno));
+  if (fd >= 0 && type == SOCK_STREAM) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0 ||
+      (type == SOCK_STREAM && listen(fd, backlog > 0 ? backlog : 1024) != 0)) {
+    shoal_log(ctx, SHOAL_LOG_ERROR, "socket: %s %s:%d: %s", what, h, port, strerror(errno));
     if (fd >= 0) close(fd);
     freeaddrinfo(res);
     return SHOAL_EINVAL;
@@ -655,10 +661,15 @@ int shoal_socket_listen(struct shoal_context *ctx, const char *host, int port, i
   s->fd = fd;
   addr_text((struct sockaddr *)&sa, s->peer, sizeof(s->peer));
   atomic_store(&s->owner, shoal_self(ctx));
-  atomic_store(&s->state, S_PLISTEN);
+  atomic_store(&s->state, state);
   int id = s->id; /* read before posting: the socket thread may close it at once */
-  post(C_WATCH, id, 0, 0); /* in the set, no events until start */
+  post(C_WATCH, id, 0, events);
   return id;
+}
+
+int shoal_socket_listen(struct shoal_context *ctx, const char *host, int port, int backlog) {
+  /* in the set with no events until start */
+  return open_bound(ctx, "listen", host, port, SOCK_STREAM, backlog, S_PLISTEN, 0);
 }
 
 int shoal_socket_start(struct shoal_context *ctx, int id) {
@@ -797,32 +808,7 @@ void shoal_socket_nodelay(struct shoal_context *ctx, int id) {
 }
 
 int shoal_socket_udp(struct shoal_context *ctx, const char *host, int port) {
-  struct addrinfo *res = NULL;
-  int e = resolve(host && host[0] ? host : "0.0.0.0", port, SOCK_DGRAM, 1, &res);
-  if (e != 0) return SHOAL_EINVAL;
-  int fd = socket(res->ai_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0) {
-    shoal_log(ctx, SHOAL_LOG_ERROR, "socket: udp %s:%d: %s", host ? host : "", port, strerror(errno));
-    if (fd >= 0) close(fd);
-    freeaddrinfo(res);
-    return SHOAL_EINVAL;
-  }
-  struct sockaddr_storage sa;
-  socklen_t len = sizeof(sa);
-  getsockname(fd, (struct sockaddr *)&sa, &len);
-  freeaddrinfo(res);
-  struct sock *s = reserve();
-  if (s == NULL) {
-    close(fd);
-    return SHOAL_EFULL;
-  }
-  s->fd = fd;
-  addr_text((struct sockaddr *)&sa, s->peer, sizeof(s->peer));
-  atomic_store(&s->owner, shoal_self(ctx));
-  atomic_store(&s->state, S_UDP);
-  int id = s->id;
-  post(C_WATCH, id, 0, EPOLLIN);
-  return id;
+  return open_bound(ctx, "udp", host, port, SOCK_DGRAM, 0, S_UDP, EPOLLIN);
 }
 
 int shoal_socket_udp_send(struct shoal_context *ctx, int id, const char *host, int port, void *data, size_t sz) {

@@ -12,7 +12,7 @@ shoal.start(function()
 			maxconn = 4096,
 			idle = 0,
 		},
-		agent = "bench_gate_agent",
+		agent = "gate_echo_agent", -- test/e2e/services: a Lua agent that echoes every frame
 		listen = function(addr)
 			io.write("GATE_LISTEN ", addr, "\n")
 			io.flush()
