@@ -5,8 +5,9 @@
 #   build-asan  CC=clang, -DSHOAL_SANITIZE=address,undefined
 #   build-tsan  CC=clang, -DSHOAL_SANITIZE=thread
 #
-# Usage: scripts/sanitize.sh [asan] [tsan] [-- CTEST_ARGS...]
-#   (no names: both). E.g. `scripts/sanitize.sh tsan -- -L e2e`.
+# Usage: scripts/sanitize.sh [asan] [tsan] [fuzz] [-- CTEST_ARGS...]
+#   (no names: all three; fuzz runs the two libFuzzer harnesses for
+#   FUZZ_SECONDS each, default 60). E.g. `scripts/sanitize.sh tsan -- -L e2e`.
 # Environment: JOBS (build/ctest parallelism, default nproc), CC (clang),
 #   SHOAL_E2E_TIME_SCALE (stretches the e2e waits, default 4 here).
 #
@@ -28,7 +29,7 @@ which=()
 ctest_args=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    asan | tsan) which+=("$1") ;;
+    asan | tsan | fuzz) which+=("$1") ;;
     --)
       shift
       ctest_args=("$@")
@@ -39,13 +40,13 @@ while [ $# -gt 0 ]; do
       exit 0
       ;;
     *)
-      echo "sanitize.sh: unknown argument '$1' (asan, tsan, -- CTEST_ARGS)" >&2
+      echo "sanitize.sh: unknown argument '$1' (asan, tsan, fuzz, -- CTEST_ARGS)" >&2
       exit 2
       ;;
   esac
   shift
 done
-[ ${#which[@]} -eq 0 ] && which=(asan tsan)
+[ ${#which[@]} -eq 0 ] && which=(asan tsan fuzz)
 
 if ! command -v "$CC_BIN" >/dev/null 2>&1; then
   echo "sanitize.sh: $CC_BIN not found (scripts/deps.sh installs clang)" >&2
@@ -103,6 +104,19 @@ for w in "${which[@]}"; do
     tsan)
       run tsan "thread" \
         TSAN_OPTIONS="suppressions=$ROOT/scripts/tsan.supp:halt_on_error=1:second_deadlock_stack=1${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
+      ;;
+    fuzz)
+      # libFuzzer (with ASan+UBSan) on the gate's frame parser and the
+      # console's command parser, FUZZ_SECONDS each (default 60).
+      for f in run console; do
+        echo "==== fuzz: fuzz/$f.sh ${FUZZ_SECONDS:-60}"
+        if bash "$ROOT/fuzz/$f.sh" "${FUZZ_SECONDS:-60}"; then
+          summary+=("fuzz/$f.sh: ok - ${FUZZ_SECONDS:-60} s, nothing found")
+        else
+          summary+=("fuzz/$f.sh: FAIL")
+          status=1
+        fi
+      done
       ;;
   esac
 done
