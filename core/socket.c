@@ -14,6 +14,9 @@
  * Socket ids grow monotonically; a slot is id % max_sockets and remembers
  * its id, so a stale id never reaches a new socket in the same slot.
  *
+ * One file on purpose (~840 lines): the socket thread and the senders share
+ * the slot table and its locking rules, which stay private to this file.
+ *
  * Limits: config `max_sockets` (default 16384) open sockets; a socket
  * whose write buffer passes `socket_warn_kb` (default 1024) sends its owner
  * a WARNING (and again at each doubling); past `socket_limit_kb` (default
