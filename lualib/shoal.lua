@@ -23,10 +23,23 @@
 
 local shoal = require "shoal.core"
 
+-- A name the table lacks: first the rest of the C API (shoal.coreextra),
+-- then the Lua part (shoal/more.lua).
 setmetatable(shoal, {
 	__index = function(t, k)
-		local more = rawget(t, "_more")
-		if more == nil then
+		if rawget(t, "_extra") == nil then
+			rawset(t, "_extra", true)
+			for name, v in pairs(require "shoal.coreextra") do
+				if rawget(t, name) == nil then
+					rawset(t, name, v)
+				end
+			end
+			local v = rawget(t, k)
+			if v ~= nil then
+				return v
+			end
+		end
+		if rawget(t, "_more") == nil then
 			rawset(t, "_more", true)
 			require "shoal.more"(t)
 			return rawget(t, k)

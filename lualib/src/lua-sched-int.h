@@ -15,7 +15,12 @@ struct snlua;
 #define REG(L, ref) lua_rawgeti(L, LUA_REGISTRYINDEX, (ref))
 #define PACK_REQ(source, session) (((lua_Integer)(source) << 32) | (lua_Integer)(uint32_t)(session))
 #define REQ_SOURCE(p) ((uint32_t)((uint64_t)(p) >> 32))
-#define REQ_SESSION(p) ((int)(uint32_t)((uint64_t)(p) & 0xffffffffu))
+#define REQ_SESSION(p) ((int)(uint32_t)((uint64_t)(p) & 0x7fffffffu))
+/* Request sessions are positive, so bit 31 of the packed value is free: it
+ * marks a request of a non-"lua" protocol (its table is in sched.rawproto),
+ * which spares every "lua" request a lookup there. */
+#define REQ_RAW_FLAG ((lua_Integer)0x80000000u)
+#define REQ_RAW(p) (((uint64_t)(p) & 0x80000000u) != 0)
 
 /* Pushes the value at idx as text (tostring for non-strings). */
 void sched_push_text(lua_State *L, int idx);

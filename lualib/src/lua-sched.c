@@ -158,7 +158,7 @@ static void finish(lua_State *L, struct snlua *l, int ok, int from) {
     sched_send_error(l, REQ_SOURCE(req), REQ_SESSION(req), text, n);
     lua_pop(L, 1);
   }
-  if (has_req) {
+  if (has_req && REQ_RAW(req)) {
     REG(L, l->sched.rawproto);
     lua_pushthread(L);
     if (lua_rawget(L, -2) == LUA_TTABLE) {
@@ -557,7 +557,8 @@ static void dispatch_request(lua_State *L, struct snlua *l) {
   if (l->msg_session > 0) {
     REG(L, l->sched.reqs);
     lua_pushvalue(L, base);
-    lua_pushinteger(L, PACK_REQ(l->msg_source, l->msg_session));
+    lua_pushinteger(L, PACK_REQ(l->msg_source, l->msg_session) |
+                           (l->msg_type != SHOAL_PTYPE_LUA ? REQ_RAW_FLAG : 0));
     lua_rawset(L, -3);
     lua_pop(L, 1);
     if (l->msg_type != SHOAL_PTYPE_LUA) {

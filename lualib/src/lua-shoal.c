@@ -613,8 +613,6 @@ static void push_constants(lua_State *L) {
   lua_setfield(L, -2, "PTYPE_" #name);
   SHOAL_PTYPE_LIST(PUSH_PTYPE)
 #undef PUSH_PTYPE
-  lua_pushinteger(L, SHOAL_SESSION_ALLOC);
-  lua_setfield(L, -2, "SESSION_ALLOC");
   lua_pushinteger(L, SHOAL_LOG_DEBUG);
   lua_setfield(L, -2, "LOG_DEBUG");
   lua_pushinteger(L, SHOAL_LOG_INFO);
@@ -625,23 +623,39 @@ static void push_constants(lua_State *L) {
   lua_setfield(L, -2, "LOG_ERROR");
 }
 
+/* shoal.core: what every service needs to start and to exchange messages.
+ * Registering a function costs each Lua state a table slot and its name
+ * string, so the rest is in shoal.coreextra, which shoal.lua loads on the
+ * first use of a name the table lacks. */
 static int luaopen_shoal_core(lua_State *L) {
   luaL_Reg funcs[] = {
-      {"sendraw", lsendraw},   {"sendstart", lsendstart},
-      {"self", lself},         {"now", lnow},
-      {"starttime", lstarttime}, {"hpc", lhpc},         {"launchservice", llaunch},
-      {"kill", lkill},         {"abort", labort},
-      {"print", lprint},       {"log", lprint},         {"info", lprint},
-      {"debug", ldebug},       {"warn", lwarn},         {"error", lerror},
-      {"name", lname},         {"query", lquery},       {"localname", lquery},       {"getenv", lgetenv},
-      {"logenabled", lloglevel}, {"loglevel", lsetloglevel}, {"unpack", lunpack},
-      {"packstring", lpackstring}, {"tostring", ltostring}, {"stat", lstat},
-      {"memory", lmemory},     {"setmemlimit", lsetmemlimit}, {"list", llist},
-      {"interrupt", linterrupt}, {"traceback", ltraceback}, {"cacheclear", lcacheclear},
+      {"sendraw", lsendraw}, {"sendstart", lsendstart}, {"self", lself},
+      {"now", lnow},         {"launchservice", llaunch}, {"kill", lkill},
+      {"abort", labort},     {"print", lprint},         {"name", lname},
+      {"getenv", lgetenv},   {"unpack", lunpack},       {"traceback", ltraceback},
       {NULL, NULL},
   };
-  luaL_newlib(L, funcs);
+  lua_createtable(L, 0, 32);
+  luaL_setfuncs(L, funcs, 0);
   shoal_sched_register(L);
+  lua_pushinteger(L, SHOAL_SESSION_ALLOC);
+  lua_setfield(L, -2, "SESSION_ALLOC");
+  return 1;
+}
+
+/* shoal.coreextra: the rest of the C API (stats, logging levels, names,
+ * buffers, constants). */
+static int luaopen_shoal_coreextra(lua_State *L) {
+  luaL_Reg funcs[] = {
+      {"starttime", lstarttime}, {"hpc", lhpc},           {"log", lprint},
+      {"info", lprint},          {"debug", ldebug},       {"warn", lwarn},
+      {"error", lerror},         {"query", lquery},       {"localname", lquery},
+      {"logenabled", lloglevel}, {"loglevel", lsetloglevel}, {"packstring", lpackstring},
+      {"tostring", ltostring},   {"stat", lstat},         {"memory", lmemory},
+      {"setmemlimit", lsetmemlimit}, {"list", llist},     {"interrupt", linterrupt},
+      {"cacheclear", lcacheclear}, {NULL, NULL},
+  };
+  luaL_newlib(L, funcs);
   push_constants(L);
   return 1;
 }
@@ -652,6 +666,8 @@ void shoal_lua_open(lua_State *L, struct snlua *l) {
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   lua_pushcfunction(L, luaopen_shoal_core);
   lua_setfield(L, -2, "shoal.core");
+  lua_pushcfunction(L, luaopen_shoal_coreextra);
+  lua_setfield(L, -2, "shoal.coreextra");
   lua_pushcfunction(L, luaopen_shoal_serial);
   lua_setfield(L, -2, "shoal.serial");
   lua_pushcfunction(L, luaopen_shoal_socketdriver);
