@@ -14,8 +14,8 @@
  * Socket ids grow monotonically; a slot is id % max_sockets and remembers
  * its id, so a stale id never reaches a new socket in the same slot.
  *
- * One file on purpose (~840 lines): the socket thread and the senders share
- * the slot table and its locking rules, which stay private to this file.
+ * Creating sockets (listen, connect, UDP, address resolution) is in
+ * socket_open.c; the slot table and its locking rules stay here.
  *
  * Limits: config `max_sockets` (default 16384) open sockets; a socket
  * whose write buffer passes `socket_warn_kb` (default 1024) sends its owner
@@ -43,57 +43,12 @@
 #include "context.h"
 #include "env.h"
 #include "shoal.h"
+#include "socket_int.h"
 #include "spinlock.h"
 
 #define MIN_READ 64
 #define MAX_READ (64 * 1024)
 #define MAX_EVENTS 64
-
-enum state {
-  S_FREE = 0,    /* unused slot */
-  S_RESERVED,    /* being set up by a caller */
-  S_PLISTEN,     /* listening, paused until start */
-  S_LISTEN,      /* listening, delivering ACCEPT */
-  S_CONNECTING,  /* connect in progress */
-  S_CONNECTED,   /* open, reading */
-  S_PACCEPT,     /* accepted, paused until start */
-  S_UDP,         /* bound UDP socket */
-};
-
-struct wbuf {
-  struct wbuf *next; /* next buffer to write */
-  char *data;        /* owned */
-  size_t off;        /* bytes already written */
-  size_t sz;         /* total bytes */
-};
-
-struct sock {
-  atomic_int state;           /* enum state */
-  int id;                     /* full id (slot = id % max) */
-  int fd;                     /* file descriptor */
-  atomic_uint owner;          /* service receiving events */
-  struct shoal_spinlock lock; /* guards the write side below */
-  struct wbuf *head, *tail;   /* write buffer */
-  size_t wb_size;             /* bytes in the write buffer */
-  size_t warn_mark;           /* next WARNING threshold */
-  int closing;                /* close once the write buffer is empty */
-  int shut_write;             /* shutdown(SHUT_WR) once it is empty */
-  int want_write;             /* EPOLLOUT registered (socket thread only) */
-  int peer_closed;            /* read EOF: the peer sends no more (socket thread only) */
-  int read_size;              /* adaptive read size (socket thread only) */
-  atomic_ullong bytes_in;     /* stats */
-  atomic_ullong bytes_out;    /* stats */
-  char peer[64];              /* peer address, or the local one for listeners */
-};
-
-enum cmd_type { C_START, C_CLOSE, C_SHUTDOWN, C_WRITE, C_WATCH, C_FORCE_CLOSE, C_EXIT };
-
-struct cmd {
-  int type;       /* enum cmd_type */
-  int id;         /* socket id */
-  uint32_t owner; /* new owner (C_START) */
-  int arg;        /* C_WATCH: epoll events */
-};
 
 static struct {
   int epfd;            /* epoll set */
@@ -111,12 +66,12 @@ static struct {
 
 /* ---- helpers ---- */
 
-static struct sock *slot_of(int id) {
+struct sock *socket_slot(int id) {
   if (id <= 0 || SS.slots == NULL) return NULL;
   return &SS.slots[id % SS.max];
 }
 
-static void post(int type, int id, uint32_t owner, int arg) {
+void socket_post(int type, int id, uint32_t owner, int arg) {
   struct cmd c = {type, id, owner, arg};
   for (;;) {
     ssize_t n = write(SS.pipe_wr, &c, sizeof(c));
@@ -128,7 +83,7 @@ static void post(int type, int id, uint32_t owner, int arg) {
 }
 
 /* Reserves a free slot; returns it with state S_RESERVED, or NULL. */
-static struct sock *reserve(void) {
+struct sock *socket_reserve(void) {
   for (int tries = 0; tries < SS.max; tries++) {
     int id = atomic_fetch_add(&SS.next_id, 1);
     if (id <= 0) { /* wrapped: restart the sequence */
@@ -223,7 +178,7 @@ static void rewatch(struct sock *s) {
   else epoll_ctl(SS.epfd, EPOLL_CTL_DEL, s->fd, NULL);
 }
 
-static void addr_text(const struct sockaddr *sa, char *out, size_t outlen) {
+void socket_addr_text(const struct sockaddr *sa, char *out, size_t outlen) {
   char host[INET6_ADDRSTRLEN] = "?";
   int port = 0;
   if (sa->sa_family == AF_INET) {
@@ -342,7 +297,7 @@ static void on_accept(struct sock *ls) {
       }
       return; /* EAGAIN: drained */
     }
-    struct sock *s = reserve();
+    struct sock *s = socket_reserve();
     if (s == NULL) {
       shoal_log(NULL, SHOAL_LOG_ERROR, "socket: limit of %d open sockets reached, connection refused on %s",
                 SS.max, ls->peer);
@@ -350,7 +305,7 @@ static void on_accept(struct sock *ls) {
       continue;
     }
     s->fd = fd;
-    addr_text((struct sockaddr *)&sa, s->peer, sizeof(s->peer));
+    socket_addr_text((struct sockaddr *)&sa, s->peer, sizeof(s->peer));
     atomic_store(&s->owner, atomic_load(&ls->owner));
     struct epoll_event ev = {.events = 0, .data.u64 = (uint64_t)(uint32_t)s->id};
     epoll_ctl(SS.epfd, EPOLL_CTL_ADD, fd, &ev); /* paused until start */
@@ -389,7 +344,7 @@ static void on_udp(struct sock *s) {
     ssize_t n = recvfrom(s->fd, buf, sizeof(buf), 0, (struct sockaddr *)&sa, &len);
     if (n < 0) return;
     char from[64];
-    addr_text((struct sockaddr *)&sa, from, sizeof(from));
+    socket_addr_text((struct sockaddr *)&sa, from, sizeof(from));
     size_t flen = strlen(from) + 1;
     char *data = shoal_malloc((size_t)n + flen);
     memcpy(data, buf, (size_t)n);
@@ -403,7 +358,7 @@ static void on_udp(struct sock *s) {
 }
 
 static void on_event(uint32_t id, uint32_t events) {
-  struct sock *s = slot_of((int)id);
+  struct sock *s = socket_slot((int)id);
   if (s == NULL || s->id != (int)id) return; /* closed earlier in this batch */
   switch (atomic_load(&s->state)) {
     case S_LISTEN:
@@ -445,7 +400,7 @@ static void on_event(uint32_t id, uint32_t events) {
 
 static int on_command(const struct cmd *c) {
   if (c->type == C_EXIT) return 1;
-  struct sock *s = slot_of(c->id);
+  struct sock *s = socket_slot(c->id);
   if (s == NULL || s->id != c->id) return 0; /* the socket went meanwhile */
   int state = atomic_load(&s->state);
   switch (c->type) {
@@ -569,7 +524,7 @@ void shoal_socket_run(void) {
   }
 }
 
-void shoal_socket_stop(void) { post(C_EXIT, 0, 0, 0); }
+void shoal_socket_stop(void) { socket_post(C_EXIT, 0, 0, 0); }
 
 void shoal_socket_exit(void) {
   if (SS.slots) {
@@ -591,6 +546,8 @@ void shoal_socket_exit(void) {
 }
 
 int shoal_socket_count(void) { return atomic_load(&SS.open); }
+
+int socket_max(void) { return SS.max; }
 
 int shoal_socket_info_list(struct shoal_socket_info *out, int max) {
   int n = 0;
@@ -616,111 +573,15 @@ int shoal_socket_info_list(struct shoal_socket_info *out, int max) {
 
 /* ---- the public API (any thread) ---- */
 
-/* Resolves host:port; returns 0 or an EAI error. */
-static int resolve(const char *host, int port, int socktype, int passive, struct addrinfo **res) {
-  struct addrinfo hints;
-  memset(&hints, 0, sizeof(hints));
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = socktype;
-  hints.ai_flags = passive ? AI_PASSIVE : 0;
-  char ports[16];
-  snprintf(ports, sizeof(ports), "%d", port);
-  return getaddrinfo(host && host[0] ? host : NULL, ports, &hints, res);
-}
-
-/* Creates a bound socket (TCP listening or UDP) on host:port and takes a
- * slot for it in `state`, owned by ctx, with `events` to watch. Returns
- * the id or a negative SHOAL_E* (the reason is logged). */
-static int open_bound(struct shoal_context *ctx, const char *what, const char *host, int port, int type,
-                      int backlog, int state, int events) {
-  if (port < 0 || port > 65535) return SHOAL_EINVAL;
-  const char *h = host && host[0] ? host : "0.0.0.0";
-  struct addrinfo *res = NULL;
-  int e = resolve(h, port, type, 1, &res);
-  if (e != 0) {
-    shoal_log(ctx, SHOAL_LOG_ERROR, "socket: %s %s:%d: %s", what, h, port, gai_strerror(e));
-    return SHOAL_EINVAL;
-  }
-  int fd = socket(res->ai_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  int one = 1;
-  if (fd >= 0 && type == SOCK_STREAM) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0 ||
-      (type == SOCK_STREAM && listen(fd, backlog > 0 ? backlog : 1024) != 0)) {
-    shoal_log(ctx, SHOAL_LOG_ERROR, "socket: %s %s:%d: %s", what, h, port, strerror(errno));
-    if (fd >= 0) close(fd);
-    freeaddrinfo(res);
-    return SHOAL_EINVAL;
-  }
-  struct sockaddr_storage sa;
-  socklen_t len = sizeof(sa);
-  getsockname(fd, (struct sockaddr *)&sa, &len);
-  freeaddrinfo(res);
-  struct sock *s = reserve();
-  if (s == NULL) {
-    close(fd);
-    shoal_log(ctx, SHOAL_LOG_ERROR, "socket: limit of %d open sockets reached", SS.max);
-    return SHOAL_EFULL;
-  }
-  s->fd = fd;
-  addr_text((struct sockaddr *)&sa, s->peer, sizeof(s->peer));
-  atomic_store(&s->owner, shoal_self(ctx));
-  atomic_store(&s->state, state);
-  int id = s->id; /* read before posting: the socket thread may close it at once */
-  post(C_WATCH, id, 0, events);
-  return id;
-}
-
-int shoal_socket_listen(struct shoal_context *ctx, const char *host, int port, int backlog) {
-  /* in the set with no events until start */
-  return open_bound(ctx, "listen", host, port, SOCK_STREAM, backlog, S_PLISTEN, 0);
-}
-
 int shoal_socket_start(struct shoal_context *ctx, int id) {
-  struct sock *s = slot_of(id);
+  struct sock *s = socket_slot(id);
   if (s == NULL || s->id != id) return SHOAL_ENOSERVICE;
-  post(C_START, id, shoal_self(ctx), 0);
+  socket_post(C_START, id, shoal_self(ctx), 0);
   return 0;
 }
 
-int shoal_socket_connect(struct shoal_context *ctx, const char *host, int port) {
-  if (port <= 0 || port > 65535) return SHOAL_EINVAL;
-  struct addrinfo *res = NULL;
-  int e = resolve(host, port, SOCK_STREAM, 0, &res);
-  if (e != 0) {
-    shoal_log(ctx, SHOAL_LOG_ERROR, "socket: connect %s:%d: %s", host ? host : "", port, gai_strerror(e));
-    return SHOAL_EINVAL;
-  }
-  int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    freeaddrinfo(res);
-    return SHOAL_EFULL;
-  }
-  int r = connect(fd, res->ai_addr, res->ai_addrlen);
-  char peer[64];
-  addr_text(res->ai_addr, peer, sizeof(peer));
-  freeaddrinfo(res);
-  if (r != 0 && errno != EINPROGRESS) {
-    shoal_log(ctx, SHOAL_LOG_WARN, "socket: connect %s: %s", peer, strerror(errno));
-    close(fd);
-    return SHOAL_EINVAL;
-  }
-  struct sock *s = reserve();
-  if (s == NULL) {
-    close(fd);
-    shoal_log(ctx, SHOAL_LOG_ERROR, "socket: limit of %d open sockets reached", SS.max);
-    return SHOAL_EFULL;
-  }
-  s->fd = fd;
-  snprintf(s->peer, sizeof(s->peer), "%s", peer);
-  atomic_store(&s->owner, shoal_self(ctx));
-  atomic_store(&s->state, S_CONNECTING);
-  int id = s->id; /* read before posting: a refused connect is closed at once */
-  post(C_WATCH, id, 0, EPOLLOUT); /* writable = connected (or failed) */
-  return id;
-}
-
 int shoal_socket_send(struct shoal_context *ctx, int id, void *data, size_t sz) {
-  struct sock *s = slot_of(id);
+  struct sock *s = socket_slot(id);
   if (s == NULL) {
     shoal_free(data);
     return SHOAL_ENOSERVICE;
@@ -776,7 +637,7 @@ int shoal_socket_send(struct shoal_context *ctx, int id, void *data, size_t sz) 
   if (over) {
     shoal_log(ctx, SHOAL_LOG_WARN, "socket %d (%s): write buffer %zu KB over the limit of %zu KB, closing it", id,
               s->peer, buffered / 1024, SS.limit_bytes / 1024);
-    post(C_FORCE_CLOSE, id, 0, 0);
+    socket_post(C_FORCE_CLOSE, id, 0, 0);
     return SHOAL_EFULL;
   }
   if (warn) {
@@ -784,23 +645,23 @@ int shoal_socket_send(struct shoal_context *ctx, int id, void *data, size_t sz) 
               buffered / 1024);
     forward(s, SHOAL_SOCKET_WARNING, (int)(buffered / 1024), NULL, NULL);
   }
-  if (first && state == S_CONNECTED) post(C_WRITE, id, 0, 0);
+  if (first && state == S_CONNECTED) socket_post(C_WRITE, id, 0, 0);
   return 0;
 }
 
 void shoal_socket_close(struct shoal_context *ctx, int id) {
   (void)ctx;
-  if (slot_of(id)) post(C_CLOSE, id, 0, 0);
+  if (socket_slot(id)) socket_post(C_CLOSE, id, 0, 0);
 }
 
 void shoal_socket_shutdown(struct shoal_context *ctx, int id) {
   (void)ctx;
-  if (slot_of(id)) post(C_SHUTDOWN, id, 0, 0);
+  if (socket_slot(id)) socket_post(C_SHUTDOWN, id, 0, 0);
 }
 
 void shoal_socket_nodelay(struct shoal_context *ctx, int id) {
   (void)ctx;
-  struct sock *s = slot_of(id);
+  struct sock *s = socket_slot(id);
   if (s == NULL) return;
   shoal_spin_lock(&s->lock);
   if (s->id == id && s->fd >= 0) {
@@ -808,33 +669,4 @@ void shoal_socket_nodelay(struct shoal_context *ctx, int id) {
     setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   }
   shoal_spin_unlock(&s->lock);
-}
-
-int shoal_socket_udp(struct shoal_context *ctx, const char *host, int port) {
-  return open_bound(ctx, "udp", host, port, SOCK_DGRAM, 0, S_UDP, EPOLLIN);
-}
-
-int shoal_socket_udp_send(struct shoal_context *ctx, int id, const char *host, int port, void *data, size_t sz) {
-  (void)ctx;
-  struct sock *s = slot_of(id);
-  struct addrinfo *res = NULL;
-  if (s == NULL || resolve(host, port, SOCK_DGRAM, 0, &res) != 0) {
-    shoal_free(data);
-    return SHOAL_EINVAL;
-  }
-  int r = SHOAL_ENOSERVICE;
-  shoal_spin_lock(&s->lock);
-  if (s->id == id && atomic_load(&s->state) == S_UDP) {
-    ssize_t n = sendto(s->fd, data, sz, 0, res->ai_addr, res->ai_addrlen);
-    if (n == (ssize_t)sz) {
-      atomic_fetch_add_explicit(&s->bytes_out, (uint64_t)n, memory_order_relaxed);
-      r = 0;
-    } else {
-      r = SHOAL_EFULL;
-    }
-  }
-  shoal_spin_unlock(&s->lock);
-  freeaddrinfo(res);
-  shoal_free(data);
-  return r;
 }
