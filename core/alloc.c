@@ -6,10 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#ifdef SHOAL_USE_JEMALLOC
-#include <jemalloc/jemalloc.h>
-#endif
 
 #ifdef SHOAL_USE_JEMALLOC
 /* jemalloc reads this at start-up (MALLOC_CONF still overrides it). A
@@ -43,34 +39,4 @@ char *shoal_strdup(const char *s) {
   char *d = shoal_malloc(n);
   memcpy(d, s, n);
   return d;
-}
-
-size_t shoal_alloc_total(void) {
-#ifdef SHOAL_USE_JEMALLOC
-  /* jemalloc caches statistics per epoch; bump it to read fresh numbers. */
-  uint64_t epoch = 1;
-  size_t esz = sizeof(epoch);
-  mallctl("epoch", &epoch, &esz, &epoch, esz);
-  size_t allocated = 0, sz = sizeof(allocated);
-  if (mallctl("stats.allocated", &allocated, &sz, NULL, 0) == 0) return allocated;
-#endif
-  return 0;
-}
-
-size_t shoal_alloc_resident(void) {
-  FILE *f = fopen("/proc/self/statm", "r");
-  if (!f) return 0;
-  unsigned long size = 0, resident = 0;
-  int n = fscanf(f, "%lu %lu", &size, &resident);
-  fclose(f);
-  if (n != 2) return 0;
-  return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
-}
-
-const char *shoal_alloc_name(void) {
-#ifdef SHOAL_USE_JEMALLOC
-  return "jemalloc";
-#else
-  return "libc";
-#endif
 }

@@ -174,22 +174,11 @@ static int check_int(const char *key, long lo, long hi, const char *path, char *
   return 0;
 }
 
-/* Finds name on a ';'-separated '?' path; returns 1 if a readable file exists. */
+/* Returns 1 if a readable file for name exists on the search path. */
 static int find_on_path(const char *pathlist, const char *name) {
-  const char *p = pathlist;
   char file[1024];
-  while (p && *p) {
-    const char *end = strchr(p, ';');
-    size_t plen = end ? (size_t)(end - p) : strlen(p);
-    const char *q = memchr(p, '?', plen);
-    if (q && plen + strlen(name) < sizeof(file)) {
-      size_t pre = (size_t)(q - p);
-      snprintf(file, sizeof(file), "%.*s%s%.*s", (int)pre, p, name, (int)(plen - pre - 1), q + 1);
-      if (access(file, R_OK) == 0) return 1;
-    }
-    if (!end) break;
-    p = end + 1;
-  }
+  for (const char *p = pathlist; (p = shoal_path_next(p, name, file, sizeof(file))) != NULL;)
+    if (access(file, R_OK) == 0) return 1;
   return 0;
 }
 

@@ -5,6 +5,7 @@
 #include "env.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,10 +85,20 @@ int64_t shoal_env_int(const char *key, int64_t def) {
   return (int64_t)n;
 }
 
-void shoal_env_foreach(void (*fn)(const char *key, const char *value, void *ud), void *ud) {
-  pthread_mutex_lock(&E.lock);
-  for (int i = 0; i < E.n; i++) fn(E.items[i].key, E.items[i].value, ud);
-  pthread_mutex_unlock(&E.lock);
-}
-
 const char *shoal_getenv(const char *key) { return shoal_env_get(key); }
+
+const char *shoal_path_next(const char *p, const char *name, char *out, size_t outlen) {
+  while (p && *p) {
+    const char *end = strchr(p, ';');
+    size_t plen = end ? (size_t)(end - p) : strlen(p);
+    const char *q = memchr(p, '?', plen);
+    const char *next = end ? end + 1 : p + plen;
+    if (q) {
+      size_t pre = (size_t)(q - p);
+      int n = snprintf(out, outlen, "%.*s%s%.*s", (int)pre, p, name, (int)(plen - pre - 1), q + 1);
+      if (n >= 0 && (size_t)n < outlen) return next;
+    }
+    p = next;
+  }
+  return NULL;
+}

@@ -15,7 +15,5 @@ void shoal_env_set(const char *key, const char *value);
 const char *shoal_env_get(const char *key);
 /* Integer value of key, or def when unset or not a number. */
 int64_t shoal_env_int(const char *key, int64_t def);
-/* Calls fn for every key in insertion order (for the console's config dump). */
-void shoal_env_foreach(void (*fn)(const char *key, const char *value, void *ud), void *ud);
 
 #endif

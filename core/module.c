@@ -41,34 +41,17 @@ void shoal_module_exit(void) {
 
 /* Tries each pattern of the path; returns the dlopen handle or NULL. */
 static void *try_open(const char *name) {
-  const char *p = M.path;
-  size_t nlen = strlen(name);
   char file[1024];
-  int tried = 0;
   M.err[0] = '\0';
-  while (*p) {
-    const char *end = strchr(p, ';');
-    size_t plen = end ? (size_t)(end - p) : strlen(p);
-    const char *q = memchr(p, '?', plen);
-    if (q && plen + nlen < sizeof(file)) {
-      size_t pre = (size_t)(q - p);
-      memcpy(file, p, pre);
-      memcpy(file + pre, name, nlen);
-      memcpy(file + pre + nlen, q + 1, plen - pre - 1);
-      file[plen - 1 + nlen] = '\0';
-      void *dl = dlopen(file, RTLD_NOW | RTLD_LOCAL);
-      if (dl) return dl;
-      tried++;
-      const char *why = dlerror();
-      /* Remember a real load error (bad symbol...), not a plain "no file". */
-      if (why && !strstr(why, "No such file")) snprintf(M.err, sizeof(M.err), "%s", why);
-    }
-    if (!end) break;
-    p = end + 1;
+  for (const char *p = M.path; (p = shoal_path_next(p, name, file, sizeof(file))) != NULL;) {
+    void *dl = dlopen(file, RTLD_NOW | RTLD_LOCAL);
+    if (dl) return dl;
+    const char *why = dlerror();
+    /* Remember a real load error (bad symbol...), not a plain "no file". */
+    if (why && !strstr(why, "No such file")) snprintf(M.err, sizeof(M.err), "%s", why);
   }
   if (M.err[0] == '\0')
     snprintf(M.err, sizeof(M.err), "module '%s' not found in cpath '%s'", name, M.path);
-  (void)tried;
   return NULL;
 }
 

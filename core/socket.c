@@ -58,7 +58,6 @@ static struct {
   int max;             /* slots */
   struct sock *slots;  /* max slots */
   atomic_int next_id;  /* next id to hand out */
-  atomic_int open;     /* sockets in use */
   size_t warn_bytes;   /* first WARNING mark */
   size_t limit_bytes;  /* hard limit of a write buffer */
   int busy_polls;      /* empty polls before sleeping (config socket_busy_polls) */
@@ -105,7 +104,6 @@ struct sock *socket_reserve(void) {
       atomic_store(&s->bytes_out, 0);
       s->peer[0] = '\0';
       shoal_spin_unlock(&s->lock);
-      atomic_fetch_add(&SS.open, 1);
       return s;
     }
   }
@@ -157,7 +155,6 @@ static void close_socket(struct sock *s) {
   s->id = 0;
   atomic_store(&s->state, S_FREE);
   shoal_spin_unlock(&s->lock);
-  atomic_fetch_sub(&SS.open, 1);
 }
 
 static void watch(struct sock *s, int events) {
@@ -474,7 +471,6 @@ int shoal_socket_init(void) {
     SS.slots[i].fd = -1;
   }
   atomic_store(&SS.next_id, 1);
-  atomic_store(&SS.open, 0);
   SS.warn_bytes = (size_t)shoal_env_int("socket_warn_kb", 1024) * 1024u;
   SS.limit_bytes = (size_t)shoal_env_int("socket_limit_kb", 65536) * 1024u;
   SS.busy_polls = (int)shoal_env_int("socket_busy_polls", 0);
@@ -544,8 +540,6 @@ void shoal_socket_exit(void) {
   if (SS.spare_fd >= 0) close(SS.spare_fd);
   SS.epfd = SS.pipe_rd = SS.pipe_wr = SS.spare_fd = -1;
 }
-
-int shoal_socket_count(void) { return atomic_load(&SS.open); }
 
 int socket_max(void) { return SS.max; }
 

@@ -19,7 +19,5 @@ void shoal_socket_run(void);
 /* Asks the socket thread to stop, then closes every socket. */
 void shoal_socket_stop(void);
 void shoal_socket_exit(void);
-/* Open sockets. */
-int shoal_socket_count(void);
 
 #endif

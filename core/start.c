@@ -74,7 +74,6 @@ static struct {
   pthread_mutex_t mutex;       /* guards the sleep condition */
   pthread_cond_t cond;         /* sleeping workers wait here */
   atomic_int sleeping;         /* workers inside cond wait */
-  atomic_int quit;             /* workers and helper threads stop */
   atomic_int shutdown_request; /* set by SIGTERM/SIGINT or shoal_abort */
   atomic_int reopen_request;   /* set by SIGHUP */
   atomic_int exit_code;        /* process exit code */
@@ -359,7 +358,6 @@ int shoal_start(void) {
   if (nthread > MAX_THREADS) nthread = MAX_THREADS;
   S.nworker = nthread;
   S.spin_ns = (uint64_t)shoal_env_int("spin_us", 50) * 1000u;
-  atomic_store(&S.quit, 0);
   atomic_store(&S.exit_code, 0);
 
   shoal_log_init(shoal_log_parse_level(shoal_env_get("loglevel")) >= 0

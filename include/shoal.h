@@ -97,6 +97,11 @@ SHOAL_API void shoal_exit(struct shoal_context *ctx);
 SHOAL_API int shoal_name(const char *name, uint32_t handle);
 SHOAL_API uint32_t shoal_query(const char *name); /* 0 when not found */
 SHOAL_API const char *shoal_getenv(const char *key); /* NULL when unset */
+/* Walks a search path ("a/?.lua;b/?.lua"): writes the next candidate file
+ * for name into out and returns where to continue (pass it back as
+ * pathlist), or NULL when no pattern is left. Patterns without '?' or too
+ * long for out are skipped. */
+SHOAL_API const char *shoal_path_next(const char *pathlist, const char *name, char *out, size_t outlen);
 SHOAL_API uint64_t shoal_now(void);                  /* ms since node start */
 SHOAL_API uint64_t shoal_starttime(void);            /* unix time (s) of node start */
 SHOAL_API void shoal_abort(int exit_code);           /* shut the node down */

@@ -159,22 +159,12 @@ static struct {
 } found = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static int search_path(const char *pathlist, const char *name, char *out, size_t outlen) {
-  const char *p = pathlist;
-  while (p && *p) {
-    const char *end = strchr(p, ';');
-    size_t plen = end ? (size_t)(end - p) : strlen(p);
-    const char *q = memchr(p, '?', plen);
-    if (q) {
-      size_t pre = (size_t)(q - p);
-      snprintf(out, outlen, "%.*s%s%.*s", (int)pre, p, name, (int)(plen - pre - 1), q + 1);
-      FILE *f = fopen(out, "r");
-      if (f) {
-        fclose(f);
-        return 1;
-      }
+  for (const char *p = pathlist; (p = shoal_path_next(p, name, out, outlen)) != NULL;) {
+    FILE *f = fopen(out, "r");
+    if (f) {
+      fclose(f);
+      return 1;
     }
-    if (!end) break;
-    p = end + 1;
   }
   return 0;
 }
