@@ -241,6 +241,12 @@ void shoal_callback(struct shoal_context *ctx, void *ud, shoal_cb cb) {
 
 uint32_t shoal_self(struct shoal_context *ctx) { return ctx->handle; }
 
+void shoal_reply_error(struct shoal_context *ctx, uint32_t to, int session, const char *text, size_t len) {
+  char *copy = shoal_malloc(len ? len : 1);
+  memcpy(copy, text, len);
+  shoal_send(ctx, 0, to, SHOAL_PTYPE_ERROR, session, copy, len);
+}
+
 /* Called by the module's init, before anyone can read the label. */
 void shoal_set_label(struct shoal_context *ctx, const char *label) {
   snprintf(ctx->label, sizeof(ctx->label), "%s", label ? label : "");

@@ -414,10 +414,7 @@ static void on_socket(struct gate *g, const struct shoal_socket_message *m) {
 /* Fails a request (session > 0) now rather than at its caller's timeout. */
 static void refuse_request(struct gate *g, uint32_t source, int session) {
   static const char why[] = "the gate answers no requests: send TEXT commands and CLIENT frames";
-  if (session <= 0) return;
-  char *copy = shoal_malloc(sizeof(why) - 1);
-  memcpy(copy, why, sizeof(why) - 1);
-  shoal_send(g->ctx, 0, source, SHOAL_PTYPE_ERROR, session, copy, sizeof(why) - 1);
+  if (session > 0) shoal_reply_error(g->ctx, source, session, why, sizeof(why) - 1);
 }
 
 static uint32_t get_be32(const unsigned char *p) {

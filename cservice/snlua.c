@@ -116,13 +116,6 @@ void snlua_signal(struct snlua *l, int signal) {
   }
 }
 
-static int traceback(lua_State *L) {
-  const char *msg = lua_tostring(L, 1);
-  if (msg == NULL && !lua_isnoneornil(L, 1)) msg = luaL_tolstring(L, 1, NULL);
-  luaL_traceback(L, L, msg, 1);
-  return 1;
-}
-
 static int is_request(int type, int session) {
   return session > 0 && type != SHOAL_PTYPE_RESPONSE && type != SHOAL_PTYPE_ERROR;
 }
@@ -138,21 +131,15 @@ static int lua_cb(struct shoal_context *ctx, void *ud, int type, int session, ui
   l->msg_size = sz;
   l->msg_started = shoal_now();
   atomic_store_explicit(&l->interrupts, 0, memory_order_relaxed);
-  lua_pushcfunction(L, traceback);
+  lua_pushcfunction(L, shoal_lua_traceback);
   lua_pushcfunction(L, shoal_sched_dispatch);
   int r = lua_pcall(L, 0, 0, -2);
   if (r != LUA_OK) {
-    const char *err = lua_tostring(L, -1);
-    if (err == NULL) err = "error object is not a string";
+    const char *err = luaL_tolstring(L, -1, NULL);
     shoal_log(ctx, SHOAL_LOG_ERROR, "message from :%08x (type %d, session %d) failed: %s", source, type,
               session, err);
     /* The dispatcher never answered: do it here so the caller does not wait. */
-    if (is_request(type, session)) {
-      size_t n = strlen(err);
-      char *copy = shoal_malloc(n);
-      memcpy(copy, err, n);
-      shoal_send(ctx, 0, source, SHOAL_PTYPE_ERROR, session, copy, n);
-    }
+    if (is_request(type, session)) shoal_reply_error(ctx, source, session, err, strlen(err));
   }
   lua_settop(L, 0);
   /* Socket data the service did not take (no socket protocol, or an error
@@ -268,12 +255,8 @@ static int first_cb(struct shoal_context *ctx, void *ud, int type, int session, 
   }
   if (type != SHOAL_PTYPE_SYSTEM || sz < 5 || memcmp(msg, "START", 5) != 0) {
     shoal_log(ctx, SHOAL_LOG_WARN, "message type %d from :%08x before START: dropped", type, source);
-    if (is_request(type, session)) {
-      const char *err = "service is not started yet";
-      char *copy = shoal_malloc(strlen(err));
-      memcpy(copy, err, strlen(err));
-      shoal_send(ctx, 0, source, SHOAL_PTYPE_ERROR, session, copy, strlen(err));
-    }
+    static const char why[] = "service is not started yet";
+    if (is_request(type, session)) shoal_reply_error(ctx, source, session, why, sizeof(why) - 1);
     return 0;
   }
   lua_State *L = l->L;
@@ -282,19 +265,15 @@ static int first_cb(struct shoal_context *ctx, void *ud, int type, int session, 
   l->msg_data = msg;
   l->msg_size = sz;
   shoal_callback(ctx, l, lua_cb); /* before the file runs: it may call shoal.start */
-  lua_pushcfunction(L, traceback);
+  lua_pushcfunction(L, shoal_lua_traceback);
   lua_pushcfunction(L, start_protected);
   lua_pushlightuserdata(L, l);
   int r = lua_pcall(L, 1, 0, -3);
   if (r != LUA_OK) {
-    const char *err = lua_tostring(L, -1);
-    if (err == NULL) err = "unknown error";
+    const char *err = luaL_tolstring(L, -1, NULL);
     shoal_log(ctx, SHOAL_LOG_ERROR, "service '%s' failed to start: %s", l->args, err);
     if (session > 0 && source) {
-      size_t n = strlen(err);
-      char *copy = shoal_malloc(n);
-      memcpy(copy, err, n);
-      shoal_send(ctx, 0, source, SHOAL_PTYPE_ERROR, session, copy, n);
+      shoal_reply_error(ctx, source, session, err, strlen(err));
     } else if (source == 0) {
       shoal_abort(1); /* the node's own start service failed */
     }

@@ -88,6 +88,9 @@ SHOAL_API void shoal_set_label(struct shoal_context *ctx, const char *label);
 /* Reports the service's own memory use (bytes) for stats. */
 SHOAL_API void shoal_set_memory(struct shoal_context *ctx, size_t bytes);
 
+/* Answers request `session` of `to` with an ERROR whose text is the len
+ * bytes at text (copied). Errors are ignored: the caller may be gone. */
+SHOAL_API void shoal_reply_error(struct shoal_context *ctx, uint32_t to, int session, const char *text, size_t len);
 /* Delivers a RESPONSE with a fresh session to ctx after ms milliseconds. */
 SHOAL_API int shoal_timeout(struct shoal_context *ctx, uint32_t ms);
 /* Starts a C service; returns its handle or a negative error. */

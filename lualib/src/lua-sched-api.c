@@ -16,7 +16,7 @@
 /* send(addr, proto, ...) -> true | false, err */
 static int lsend(lua_State *L) {
   struct snlua *l = SERVICE(L);
-  uint32_t dest = sched_check_dest(L, 1);
+  uint32_t dest = shoal_lua_check_dest(L, 1);
   int r;
   if (sched_is_lua_proto(L, 2)) {
     r = sched_send_values(L, l, dest, SHOAL_PTYPE_LUA, 0, 0, 3);
@@ -65,7 +65,7 @@ static int call_k(lua_State *L, int status, lua_KContext k) {
 
 static int do_call(lua_State *L, uint32_t ms, int addr) {
   struct snlua *l = SERVICE(L);
-  uint32_t dest = sched_check_dest(L, addr);
+  uint32_t dest = shoal_lua_check_dest(L, addr);
   int session;
   int nargs = lua_gettop(L);
   if (sched_is_lua_proto(L, addr + 1)) {
@@ -196,7 +196,7 @@ static int lresponder(lua_State *L) {
     sched_push_text(L, 2);
     size_t n;
     const char *text = lua_tolstring(L, -1, &n);
-    sched_send_error(l, REQ_SOURCE(req), REQ_SESSION(req), text, n);
+    shoal_reply_error(l->ctx, REQ_SOURCE(req), REQ_SESSION(req), text, n);
   }
   return 0;
 }

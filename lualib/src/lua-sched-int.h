@@ -11,7 +11,6 @@
 
 struct snlua;
 
-#define SERVICE(L) (*(struct snlua **)lua_getextraspace(L))
 #define REG(L, ref) lua_rawgeti(L, LUA_REGISTRYINDEX, (ref))
 #define PACK_REQ(source, session) (((lua_Integer)(source) << 32) | (lua_Integer)(uint32_t)(session))
 #define REQ_SOURCE(p) ((uint32_t)((uint64_t)(p) >> 32))
@@ -26,10 +25,6 @@ struct snlua;
 void sched_push_text(lua_State *L, int idx);
 /* Pushes ":0100000a" for a handle, the name for a name. */
 void sched_push_address(lua_State *L, int idx);
-/* A handle or a name at idx -> handle (0 when the name is unknown). */
-uint32_t sched_check_dest(lua_State *L, int idx);
-/* Sends an ERROR message with text to (to, session). */
-void sched_send_error(struct snlua *l, uint32_t to, int session, const char *text, size_t n);
 /* Pushes the protocol table named by the string at idx (raises if unknown). */
 void sched_push_proto(lua_State *L, struct snlua *l, int idx);
 /* Is the string at idx "lua"? */

@@ -53,19 +53,6 @@ void sched_push_address(lua_State *L, int idx) {
   }
 }
 
-uint32_t sched_check_dest(lua_State *L, int idx) {
-  if (lua_type(L, idx) == LUA_TSTRING) return shoal_query(lua_tostring(L, idx));
-  lua_Integer h = luaL_checkinteger(L, idx);
-  if (h < 0 || h > 0xffffffffLL) luaL_argerror(L, idx, "handle out of range");
-  return (uint32_t)h;
-}
-
-void sched_send_error(struct snlua *l, uint32_t to, int session, const char *text, size_t n) {
-  char *copy = shoal_malloc(n ? n : 1);
-  memcpy(copy, text, n);
-  shoal_send(l->ctx, 0, to, SHOAL_PTYPE_ERROR, session, copy, n);
-}
-
 static void log_error(struct snlua *l, const char *what, const char *text) {
   shoal_log(l->ctx, SHOAL_LOG_ERROR, "%s%s", what, text);
 }
@@ -128,13 +115,6 @@ int sched_send_values(lua_State *L, struct snlua *l, uint32_t dest, int type, in
 
 static int co_run(lua_State *L);
 
-static int traceback_msgh(lua_State *L) {
-  const char *msg = lua_tostring(L, 1);
-  if (msg == NULL) return 1; /* non-string errors pass through */
-  luaL_traceback(L, L, msg, 1);
-  return 1;
-}
-
 /* Answers the request co was serving, if any; the results are [from, top]
  * when ok, the error object is at top when not. */
 static void finish(lua_State *L, struct snlua *l, int ok, int from) {
@@ -155,7 +135,7 @@ static void finish(lua_State *L, struct snlua *l, int ok, int from) {
     sched_push_text(L, top);
     size_t n;
     const char *text = lua_tolstring(L, -1, &n);
-    sched_send_error(l, REQ_SOURCE(req), REQ_SESSION(req), text, n);
+    shoal_reply_error(l->ctx, REQ_SOURCE(req), REQ_SESSION(req), text, n);
     lua_pop(L, 1);
   }
   if (has_req && REQ_RAW(req)) {
@@ -217,7 +197,7 @@ static int co_done_k(lua_State *L, int status, lua_KContext k) {
 /* Stack: f, args... */
 static int co_run(lua_State *L) {
   int n = lua_gettop(L);
-  lua_pushcfunction(L, traceback_msgh);
+  lua_pushcfunction(L, shoal_lua_traceback);
   lua_insert(L, 1);
   int status = lua_pcallk(L, n - 1, LUA_MULTRET, 1, 0, co_done_k);
   return co_done_k(L, status, 0);
@@ -274,7 +254,7 @@ void sched_resume(lua_State *L, struct snlua *l, lua_State *co, int nargs) {
   lua_xmove(co, L, 1);
   if (lua_rawget(L, -2) == LUA_TNUMBER) {
     lua_Integer req = lua_tointeger(L, -1);
-    sched_send_error(l, REQ_SOURCE(req), REQ_SESSION(req), text, n);
+    shoal_reply_error(l->ctx, REQ_SOURCE(req), REQ_SESSION(req), text, n);
     lua_pushthread(co);
     lua_xmove(co, L, 1);
     lua_pushnil(L);
@@ -456,7 +436,7 @@ void sched_run_deferred(lua_State *L, struct snlua *l) {
 static void reply_unhandled(struct snlua *l, const char *why) {
   char text[160];
   int n = snprintf(text, sizeof(text), "service :%08x: %s", shoal_self(l->ctx), why);
-  if (l->msg_session > 0) sched_send_error(l, l->msg_source, l->msg_session, text, (size_t)n);
+  if (l->msg_session > 0) shoal_reply_error(l->ctx, l->msg_source, l->msg_session, text, (size_t)n);
   shoal_log(l->ctx, SHOAL_LOG_ERROR, "message from :%08x dropped: %s", l->msg_source, why);
 }
 
@@ -596,14 +576,14 @@ int shoal_sched_release(lua_State *L) {
   lua_pushnil(L);
   while (lua_next(L, -2)) {
     lua_Integer req = lua_tointeger(L, -1);
-    sched_send_error(l, REQ_SOURCE(req), REQ_SESSION(req), text, (size_t)n);
+    shoal_reply_error(l->ctx, REQ_SOURCE(req), REQ_SESSION(req), text, (size_t)n);
     lua_pop(L, 1);
   }
   REG(L, l->sched.deferred);
   lua_pushnil(L);
   while (lua_next(L, -2)) {
     lua_Integer req = lua_tointeger(L, -2);
-    sched_send_error(l, REQ_SOURCE(req), REQ_SESSION(req), text, (size_t)n);
+    shoal_reply_error(l->ctx, REQ_SOURCE(req), REQ_SESSION(req), text, (size_t)n);
     lua_pop(L, 1);
   }
   return 0;

@@ -20,10 +20,6 @@
 #include "lua-sched.h"
 #include "serial.h"
 
-/* The service is kept in the state's extra space (copied into every
- * coroutine), so the functions below are light C functions: registering
- * them costs no allocation in each of the thousands of Lua states. */
-#define SERVICE(L) (*(struct snlua **)lua_getextraspace(L))
 
 /* ---- bytecode cache ---- */
 
@@ -234,7 +230,7 @@ static int lsearcher(lua_State *L) {
 
 /* ---- messaging ---- */
 
-static uint32_t check_dest(lua_State *L, int idx) {
+uint32_t shoal_lua_check_dest(lua_State *L, int idx) {
   if (lua_type(L, idx) == LUA_TSTRING) return shoal_query(lua_tostring(L, idx));
   lua_Integer h = luaL_checkinteger(L, idx);
   if (h < 0 || h > 0xffffffffLL) luaL_argerror(L, idx, "handle out of range");
@@ -264,7 +260,7 @@ static int session_arg(lua_State *L, int idx) {
 /* sendraw(dest, type, session, string | lightuserdata, size) -> session | false, err */
 static int lsendraw(lua_State *L) {
   struct snlua *l = SERVICE(L);
-  uint32_t dest = check_dest(L, 1);
+  uint32_t dest = shoal_lua_check_dest(L, 1);
   int type = (int)luaL_checkinteger(L, 2);
   int session = session_arg(L, 3);
   void *data = NULL;
@@ -287,7 +283,7 @@ static int lsendraw(lua_State *L) {
 /* sendstart(dest, session, ...) -> session: the START message of a new service */
 static int lsendstart(lua_State *L) {
   struct snlua *l = SERVICE(L);
-  uint32_t dest = check_dest(L, 1);
+  uint32_t dest = shoal_lua_check_dest(L, 1);
   int session = session_arg(L, 2);
   size_t sz = 0;
   char *packed = shoal_serial_pack(L, 3, &sz);
@@ -400,7 +396,7 @@ static int llaunch(lua_State *L) {
 }
 
 static int lkill(lua_State *L) {
-  uint32_t h = check_dest(L, 1);
+  uint32_t h = shoal_lua_check_dest(L, 1);
   int r = h ? shoal_kill(h) : SHOAL_ENOSERVICE;
   if (r != 0) {
     lua_pushboolean(L, 0);
@@ -419,7 +415,7 @@ static int labort(lua_State *L) {
 /* name(".name" [, handle]) binds a local name (default: this service); raises on failure. */
 static int lname(lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
-  uint32_t h = lua_isnoneornil(L, 2) ? shoal_self(SERVICE(L)->ctx) : check_dest(L, 2);
+  uint32_t h = lua_isnoneornil(L, 2) ? shoal_self(SERVICE(L)->ctx) : shoal_lua_check_dest(L, 2);
   int r = shoal_name(name, h);
   if (r != 0)
     return luaL_error(L, "shoal.name %s: %s", name,
@@ -519,7 +515,7 @@ static int ltostring(lua_State *L) {
 
 /* stat(handle?) -> {messages, cpu (s), mqlen, mqpeak, mem, module, label} | nil */
 static int lstat(lua_State *L) {
-  uint32_t h = lua_isnoneornil(L, 1) ? shoal_self(SERVICE(L)->ctx) : check_dest(L, 1);
+  uint32_t h = lua_isnoneornil(L, 1) ? shoal_self(SERVICE(L)->ctx) : shoal_lua_check_dest(L, 1);
   struct shoal_service_stat st;
   if (h == 0 || shoal_stat(h, &st) != 0) return 0;
   lua_createtable(L, 0, 6);
@@ -576,13 +572,13 @@ static int llist(lua_State *L) {
 }
 
 static int linterrupt(lua_State *L) {
-  uint32_t h = check_dest(L, 1);
+  uint32_t h = shoal_lua_check_dest(L, 1);
   int r = h ? shoal_interrupt(h) : SHOAL_ENOSERVICE;
   lua_pushboolean(L, r == 0);
   return 1;
 }
 
-static int ltraceback(lua_State *L) {
+int shoal_lua_traceback(lua_State *L) {
   const char *msg = lua_tostring(L, 1);
   if (msg == NULL && !lua_isnoneornil(L, 1)) {
     lua_settop(L, 1);
@@ -622,7 +618,7 @@ static int luaopen_shoal_core(lua_State *L) {
       {"sendraw", lsendraw}, {"sendstart", lsendstart}, {"self", lself},
       {"now", lnow},         {"launchservice", llaunch}, {"kill", lkill},
       {"abort", labort},     {"print", lprint},         {"name", lname},
-      {"getenv", lgetenv},   {"unpack", lunpack},       {"traceback", ltraceback},
+      {"getenv", lgetenv},   {"unpack", lunpack},       {"traceback", shoal_lua_traceback},
       {NULL, NULL},
   };
   lua_createtable(L, 0, 32);

@@ -54,6 +54,18 @@ const struct shoal_lua_config *shoal_lua_config(void);
  * service start). Returns 1 and writes the file name to out, or 0. */
 int shoal_lua_findfile(const char *pathlist, const char *name, char *out, size_t outlen);
 
+/* The service is kept in the state's extra space (copied into every
+ * coroutine), so the C functions are light functions: registering them
+ * costs no allocation in each of the thousands of Lua states. */
+#define SERVICE(L) (*(struct snlua **)lua_getextraspace(L))
+
+/* A handle (integer) or a name (string) at idx -> handle; 0 when the name
+ * is unknown. Raises on other values. */
+uint32_t shoal_lua_check_dest(lua_State *L, int idx);
+/* Message handler for lua_pcall: adds a traceback to string errors and
+ * passes other error values through. */
+int shoal_lua_traceback(lua_State *L);
+
 /* shoal.socketdriver (lua-socket.c). */
 int luaopen_shoal_socketdriver(lua_State *L);
 

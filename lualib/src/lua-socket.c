@@ -13,8 +13,6 @@
 #include "lua-shoal.h"
 #include "shoal.h"
 
-#define SERVICE(L) (*(struct snlua **)lua_getextraspace(L))
-
 static int fail(lua_State *L, int err) {
   lua_pushnil(L);
   lua_pushstring(L, shoal_strerror(err));
