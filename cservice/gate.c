@@ -85,8 +85,9 @@
 #define DEFAULT_IDLE_MS 60000
 #define MAX_MAXCONN (1 << 20)
 /* Connection ids start here: as a session, -id must differ from
- * SHOAL_SESSION_ALLOC (-1), and shoal_send's result (the session) from its
- * error codes (-1 to -10). */
+ * SHOAL_SESSION_ALLOC (-1). (shoal_send returns 0 for a given session, so
+ * its error codes no longer constrain ids; 16 is kept so the ids seen in
+ * logs and tests stay the same.) */
 #define FIRST_CONN_ID 16
 #define HELD_MIN (64 * 1024) /* held before the watchdog decides: this plus maxpacket */
 #define HELD_OVERHEAD 32     /* counted per held frame, so empty frames count too */

@@ -183,20 +183,18 @@ local function closed_reason(s)
 	return s.err or "closed"
 end
 
--- Reads exactly n bytes, or (n nil) whatever has arrived (at least one
--- byte). Returns the data, or nil and the reason plus the bytes read so far
--- when the socket closed first or the timeout (ms) passed.
-function socket.read(id, n, timeout)
+-- Waits until got(s) returns data (returned), the socket closes (nil, the
+-- reason and the bytes read so far) or the timeout in ms passes (nil,
+-- "timeout").
+local function read_with(id, timeout, got)
 	local s = sockets[id]
 	if s == nil then
 		return nil, "unknown socket"
 	end
 	while true do
-		if n == nil and s.size > 0 then
-			return take(s)
-		end
-		if n ~= nil and s.size >= n then
-			return take(s, n)
+		local data = got(s)
+		if data then
+			return data
 		end
 		if s.closed then
 			return nil, closed_reason(s), take(s)
@@ -207,31 +205,35 @@ function socket.read(id, n, timeout)
 	end
 end
 
+-- Reads exactly n bytes, or (n nil) whatever has arrived (at least one
+-- byte). Returns the data, or nil and the reason plus the bytes read so far
+-- when the socket closed first or the timeout (ms) passed.
+function socket.read(id, n, timeout)
+	return read_with(id, timeout, function(s)
+		if n == nil then
+			return s.size > 0 and take(s) or nil
+		end
+		return s.size >= n and take(s, n) or nil
+	end)
+end
+
 -- Reads a line ending with sep (default "\n"); returns it without sep.
 function socket.readline(id, sep, timeout)
 	sep = sep or "\n"
-	local s = sockets[id]
-	if s == nil then
-		return nil, "unknown socket"
-	end
-	while true do
-		if s.size > 0 then
-			local all = table.concat(s.chunks)
-			local i = all:find(sep, 1, true)
-			if i then
-				s.chunks = { all:sub(i + #sep) }
-				s.size = #all - (i + #sep - 1)
-				return all:sub(1, i - 1)
-			end
+	return read_with(id, timeout, function(s)
+		if s.size == 0 then
+			return nil
+		end
+		local all = table.concat(s.chunks)
+		local i = all:find(sep, 1, true)
+		if i == nil then
 			s.chunks = { all }
+			return nil
 		end
-		if s.closed then
-			return nil, closed_reason(s), take(s)
-		end
-		if not suspend(s, timeout) then
-			return nil, "timeout"
-		end
-	end
+		s.chunks = { all:sub(i + #sep) }
+		s.size = #all - (i + #sep - 1)
+		return all:sub(1, i - 1)
+	end)
 end
 
 -- Reads until the peer closes; returns everything.

@@ -115,6 +115,14 @@ int sched_send_values(lua_State *L, struct snlua *l, uint32_t dest, int type, in
 
 static int co_run(lua_State *L);
 
+/* The start function failed: the service exits; if the node itself started
+ * it (no newservice caller), the node stops with exit code 1. */
+static void start_failed(struct snlua *l) {
+  if (l->start_source == 0) shoal_abort(1);
+  l->sched.exiting = 1;
+  shoal_exit(l->ctx);
+}
+
 /* Answers the request co was serving, if any; the results are [from, top]
  * when ok, the error object is at top when not. */
 static void finish(lua_State *L, struct snlua *l, int ok, int from) {
@@ -167,11 +175,7 @@ static void finish(lua_State *L, struct snlua *l, int ok, int from) {
   }
   if (L == l->sched.start_co) {
     l->sched.start_co = NULL;
-    if (!ok) {
-      if (l->start_source == 0) shoal_abort(1); /* the node's own start service */
-      l->sched.exiting = 1;
-      shoal_exit(l->ctx);
-    }
+    if (!ok) start_failed(l);
   }
 }
 
@@ -264,8 +268,7 @@ void sched_resume(lua_State *L, struct snlua *l, lua_State *co, int nargs) {
   log_error(l, "coroutine failed: ", text);
   if (co == l->sched.start_co) {
     l->sched.start_co = NULL;
-    if (l->start_source == 0) shoal_abort(1);
-    shoal_exit(l->ctx);
+    start_failed(l);
   }
   lua_settop(co, 0);
 }
@@ -600,6 +603,18 @@ void shoal_sched_free(struct snlua *l) {
   l->sched.nfifo = 0;
 }
 
+/* protos (on top) gets a {name=, id=} table under both keys. */
+static void add_protocol(lua_State *L, const char *name, int id) {
+  lua_createtable(L, 0, 3);
+  lua_pushstring(L, name);
+  lua_setfield(L, -2, "name");
+  lua_pushinteger(L, id);
+  lua_setfield(L, -2, "id");
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, name);
+  lua_rawseti(L, -2, id);
+}
+
 static int new_table_ref(lua_State *L) {
   lua_newtable(L);
   return luaL_ref(L, LUA_REGISTRYINDEX);
@@ -631,21 +646,7 @@ void shoal_sched_init(lua_State *L, struct snlua *l) {
   s->reloading = 0;
   /* the two built-in protocols */
   REG(L, s->protos);
-  lua_createtable(L, 0, 3);
-  lua_pushliteral(L, "lua");
-  lua_setfield(L, -2, "name");
-  lua_pushinteger(L, SHOAL_PTYPE_LUA);
-  lua_setfield(L, -2, "id");
-  lua_pushvalue(L, -1);
-  lua_setfield(L, -3, "lua");
-  lua_rawseti(L, -2, SHOAL_PTYPE_LUA);
-  lua_createtable(L, 0, 3);
-  lua_pushliteral(L, "text");
-  lua_setfield(L, -2, "name");
-  lua_pushinteger(L, SHOAL_PTYPE_TEXT);
-  lua_setfield(L, -2, "id");
-  lua_pushvalue(L, -1);
-  lua_setfield(L, -3, "text");
-  lua_rawseti(L, -2, SHOAL_PTYPE_TEXT);
+  add_protocol(L, "lua", SHOAL_PTYPE_LUA);
+  add_protocol(L, "text", SHOAL_PTYPE_TEXT);
   lua_pop(L, 1);
 }
