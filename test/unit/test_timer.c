@@ -16,16 +16,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "check.h"
 #include "shoal.h"
 #include "timer.h"
-
-#define CHECK(cond)                                                          \
-  do {                                                                       \
-    if (!(cond)) {                                                           \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      exit(1);                                                               \
-    }                                                                        \
-  } while (0)
 
 #define CHECKF(cond, ...)                                                    \
   do {                                                                       \
