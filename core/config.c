@@ -38,6 +38,11 @@ static const char *defaults[][2] = {
     {"monitor_stuck_ms", "5000"},
     {"monitor_interrupt", "0"},
     {"shutdown_timeout", "10000"},
+    {"heartbeat_ms", "1000"},
+    {"heartbeat_misses", "3"},
+    {"harbor_queue_kb", "16384"},
+    {"harbor_max_message_kb", "65536"},
+    {"cluster_secret_env", "SHOAL_CLUSTER_SECRET"},
 };
 
 /* Appends a Lua constructor for the table at idx (strings, numbers,
@@ -187,7 +192,11 @@ int shoal_config_validate(const char *path, char *err, size_t errlen) {
       check_int("call_timeout", 1, 86400000, path, err, errlen) ||
       check_int("memlimit", 0, (long)1 << 40, path, err, errlen) ||
       check_int("monitor_stuck_ms", 0, 86400000, path, err, errlen) ||
-      check_int("shutdown_timeout", 0, 86400000, path, err, errlen))
+      check_int("shutdown_timeout", 0, 86400000, path, err, errlen) ||
+      check_int("heartbeat_ms", 10, 600000, path, err, errlen) ||
+      check_int("heartbeat_misses", 1, 100, path, err, errlen) ||
+      check_int("harbor_queue_kb", 1, 1L << 30, path, err, errlen) ||
+      check_int("harbor_max_message_kb", 1, 4L << 20, path, err, errlen))
     return -1;
   const char *level = shoal_env_get("loglevel");
   if (shoal_log_parse_level(level) < 0) {

@@ -6,6 +6,8 @@
  * take a context reference for the global queue and schedule it. No copy:
  * the payload pointer moves into the queue slot.
  *
+ * A handle of another node goes to the harbor instead (remote.c).
+ *
  * Dispatch path: a worker pops a queue from the global queue, pops a batch,
  * calls the callback for each message and frees each payload afterwards
  * (unless the callback kept it), then re-schedules the queue or drops the
@@ -22,6 +24,7 @@
 #include "handle.h"
 #include "module.h"
 #include "monitor.h"
+#include "remote.h"
 #include "start.h"
 #include "clock.h"
 #include "timer.h"
@@ -84,6 +87,12 @@ static void drop_message(uint32_t handle, struct shoal_message *m, const char *w
   if (m->type == SHOAL_PTYPE_SOCKET && m->data && m->size >= sizeof(struct shoal_socket_message)) {
     struct shoal_socket_message *sm = m->data;
     if (sm->type == SHOAL_SOCKET_DATA || sm->type == SHOAL_SOCKET_UDP) shoal_free(sm->buffer);
+  }
+  /* A remote message waiting in a harbor that quit carries its payload. */
+  if (m->type == SHOAL_PTYPE_HARBOR && m->data && m->size == sizeof(struct shoal_remote_message)) {
+    struct shoal_remote_message *rm = m->data;
+    shoal_node_dequeued((int)(rm->dest >> SHOAL_HANDLE_REMOTE_SHIFT), rm->size);
+    shoal_free(rm->data);
   }
   shoal_free(m->data);
 }
@@ -155,6 +164,8 @@ int64_t shoal_context_new(const char *module, const char *args, char *err, size_
 }
 
 int shoal_context_push(uint32_t handle, struct shoal_message *m) {
+  if (shoal_remote_is_remote(handle)) return shoal_remote_push(handle, m);
+  if ((handle & SHOAL_HANDLE_MASK) == 0 && handle != 0) handle = shoal_remote_harbor(); /* node:0 is its harbor */
   struct shoal_context *ctx = shoal_handle_lock_find(handle);
   if (ctx == NULL) {
     shoal_handle_unlock();

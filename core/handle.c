@@ -3,6 +3,7 @@
  */
 #include "handle.h"
 
+#include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +14,7 @@
 #define INITIAL_SLOTS 64
 
 struct name_entry {
-  char *name;      /* owned, includes the leading '.' */
+  char *name;      /* owned: ".local", or a cluster-global name without the dot */
   uint32_t handle; /* bound handle */
 };
 
@@ -170,19 +171,35 @@ uint32_t shoal_handle_findname(const char *name) {
   return h;
 }
 
+/* A global name: letters, digits, '_', '-' and '.', not starting with '.'. */
+static int is_global_name(const char *name) {
+  for (const char *p = name; *p; p++)
+    if (!(isalnum((unsigned char)*p) || *p == '_' || *p == '-' || (*p == '.' && p != name))) return 0;
+  return 1;
+}
+
 int shoal_handle_bindname(uint32_t handle, const char *name) {
   size_t len = name ? strlen(name) : 0;
-  if (len < 2 || len >= SHOAL_NAME_MAX || name[0] != '.') return SHOAL_EINVAL;
+  int global = len > 0 && name[0] != '.';
+  if (len < (global ? 1 : 2) || len >= SHOAL_NAME_MAX || (global && !is_global_name(name))) return SHOAL_EINVAL;
+  uint32_t node = handle >> SHOAL_HANDLE_REMOTE_SHIFT;
+  int remote = node != 0 && node != (H.node_bits >> SHOAL_HANDLE_REMOTE_SHIFT);
+  if (remote && !global) return SHOAL_EINVAL; /* local names are for local services */
   pthread_rwlock_wrlock(&H.lock);
   uint32_t idx = handle & (uint32_t)(H.cap - 1);
-  if (handle == 0 || H.slot_handle[idx] != handle) {
+  if (!remote && (handle == 0 || H.slot_handle[idx] != handle)) {
     pthread_rwlock_unlock(&H.lock);
     return SHOAL_ENOSERVICE;
   }
   int i = search_name(name);
   if (i >= 0) {
+    /* A global name moves when a node announces it again (it restarted);
+     * two live local services cannot share one. */
+    uint32_t old = H.names[i].handle;
+    int old_remote = (old & ~SHOAL_HANDLE_MASK) != H.node_bits;
+    if (global && (remote || old_remote)) H.names[i].handle = handle;
     pthread_rwlock_unlock(&H.lock);
-    return SHOAL_ENAMEEXIST;
+    return global && (remote || old_remote) ? 0 : SHOAL_ENAMEEXIST;
   }
   int pos = -i - 1;
   if (H.nname == H.name_cap) {

@@ -1,6 +1,6 @@
 /*
  * handle.h - the handle table: 32-bit handles (high 8 bits node id, low 24
- * bits local id) to contexts, plus local names (".name" -> handle).
+ * bits local id) to contexts, plus names (".local" and cluster-global).
  *
  * One process-wide table behind a reader/writer lock. Senders look a handle
  * up and push into its queue while holding the read lock, so a context that
@@ -30,7 +30,10 @@ void *shoal_handle_lock_find(uint32_t handle);
 void shoal_handle_unlock(void);
 /* Name lookups: ".name" (local) or ":0100000a" (a handle in hex). */
 uint32_t shoal_handle_findname(const char *name);
-/* Binds name to handle. Returns 0, SHOAL_ENAMEEXIST or SHOAL_EINVAL. */
+/* Binds name to handle. ".name" binds a live local service; a name without
+ * the dot is cluster-global and may be bound to a remote handle (the harbor
+ * does that when a peer announces it), moving when announced again.
+ * Returns 0, SHOAL_ENAMEEXIST, SHOAL_ENOSERVICE or SHOAL_EINVAL. */
 int shoal_handle_bindname(uint32_t handle, const char *name);
 /* Writes up to max names bound to handle into out (pointers valid until the
  * name is removed); returns the count. */

@@ -434,10 +434,11 @@ static int on_command(const struct cmd *c) {
       if (empty && s->fd >= 0) shutdown(s->fd, SHUT_WR);
       break;
     case C_CLOSE:
-    case C_FORCE_CLOSE: {
+    case C_FORCE_CLOSE:
+    case C_ABORT: {
       shoal_spin_lock(&s->lock);
       s->closing = 1;
-      if (c->type == C_FORCE_CLOSE) free_wbufs(s);
+      if (c->type != C_CLOSE) free_wbufs(s);
       int pending = s->head != NULL && state == S_CONNECTED;
       shoal_spin_unlock(&s->lock);
       if (pending) {
@@ -646,6 +647,20 @@ int shoal_socket_send(struct shoal_context *ctx, int id, void *data, size_t sz) 
 void shoal_socket_close(struct shoal_context *ctx, int id) {
   (void)ctx;
   if (socket_slot(id)) socket_post(C_CLOSE, id, 0, 0);
+}
+
+void shoal_socket_abort(struct shoal_context *ctx, int id) {
+  (void)ctx;
+  if (socket_slot(id)) socket_post(C_ABORT, id, 0, 0);
+}
+
+size_t shoal_socket_buffered(int id) {
+  struct sock *s = socket_slot(id);
+  if (s == NULL) return 0;
+  shoal_spin_lock(&s->lock);
+  size_t n = s->id == id ? s->wb_size : 0;
+  shoal_spin_unlock(&s->lock);
+  return n;
 }
 
 void shoal_socket_shutdown(struct shoal_context *ctx, int id) {

@@ -50,7 +50,7 @@ struct sock {
   char peer[64];              /* peer address, or the local one for listeners */
 };
 
-enum cmd_type { C_START, C_CLOSE, C_SHUTDOWN, C_WRITE, C_WATCH, C_FORCE_CLOSE, C_EXIT };
+enum cmd_type { C_START, C_CLOSE, C_SHUTDOWN, C_WRITE, C_WATCH, C_FORCE_CLOSE, C_ABORT, C_EXIT };
 
 struct cmd {
   int type;       /* enum cmd_type */

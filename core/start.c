@@ -46,6 +46,7 @@
 #include "log.h"
 #include "module.h"
 #include "monitor.h"
+#include "remote.h"
 #include "mq.h"
 #include "socket.h"
 #include "spinlock.h"
@@ -364,6 +365,7 @@ int shoal_start(void) {
                      ? shoal_log_parse_level(shoal_env_get("loglevel"))
                      : SHOAL_LOG_INFO);
   shoal_handle_init((uint32_t)shoal_env_int("node", 1));
+  shoal_remote_init((uint32_t)shoal_env_int("node", 1));
   shoal_globalmq_init();
   shoal_context_init();
   shoal_module_init(shoal_env_get("cpath"));

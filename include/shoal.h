@@ -45,7 +45,8 @@ enum shoal_ptype {
   X(INIT, -7, "service init failed")                         \
   X(NAMEEXIST, -8, "name already registered")                \
   X(TOOBIG, -9, "message too big")                           \
-  X(FULL, -10, "resource limit reached")
+  X(FULL, -10, "resource limit reached")                     \
+  X(NODEDOWN, -11, "node unreachable")
 
 enum shoal_errno {
 #define SHOAL_ERRNO_ENUM(name, value, text) SHOAL_E##name = value,
@@ -161,6 +162,10 @@ SHOAL_API int shoal_socket_connect(struct shoal_context *ctx, const char *host, 
 SHOAL_API int shoal_socket_send(struct shoal_context *ctx, int id, void *data, size_t sz);
 /* Closes after the pending writes are flushed (CLOSE arrives). */
 SHOAL_API void shoal_socket_close(struct shoal_context *ctx, int id);
+/* Closes now, dropping unsent data (a peer that stopped reading); CLOSE arrives. */
+SHOAL_API void shoal_socket_abort(struct shoal_context *ctx, int id);
+/* Bytes waiting in the socket's write buffer (0 when it is gone). */
+SHOAL_API size_t shoal_socket_buffered(int id);
 /* Half-close: no more writes after the pending ones; reads go on. */
 SHOAL_API void shoal_socket_shutdown(struct shoal_context *ctx, int id);
 /* A UDP socket bound to host:port (port 0: any); UDP events go to ctx. */
@@ -182,6 +187,38 @@ struct shoal_socket_info {
 SHOAL_API int shoal_socket_info_list(struct shoal_socket_info *out, int max);
 /* Disables Nagle on a TCP socket. */
 SHOAL_API void shoal_socket_nodelay(struct shoal_context *ctx, int id);
+
+/* ---- cross-node messaging (core/remote.c), for the harbor service ----
+ * A handle's high 8 bits are its node id. A message for another node's
+ * handle reaches the node's harbor as a SHOAL_PTYPE_HARBOR message whose
+ * payload is a struct shoal_remote_message; its source and session are the
+ * original sender's. Handle (node << 24), local id 0, names that node's
+ * harbor. shoal_send to a node that is not up returns SHOAL_ENODEDOWN; over
+ * the per-node queue bound it returns SHOAL_EFULL. */
+struct shoal_remote_message {
+  uint32_t dest; /* remote handle */
+  int type;      /* the message's own type */
+  void *data;    /* its payload: the harbor must shoal_free it */
+  size_t size;
+};
+enum shoal_node_state {
+  SHOAL_NODE_UNKNOWN = 0,    /* no harbor knows it: sends fail */
+  SHOAL_NODE_CONNECTING = 1, /* first connection under way: sends queue */
+  SHOAL_NODE_UP = 2,         /* connected and answering */
+  SHOAL_NODE_LOST = 3,       /* was up or tried, now gone: sends fail fast */
+};
+SHOAL_API uint32_t shoal_node_self(void);
+/* Makes ctx the node's harbor; queue_limit bounds the bytes per node. */
+SHOAL_API int shoal_harbor_attach(struct shoal_context *ctx, size_t queue_limit);
+SHOAL_API void shoal_harbor_detach(struct shoal_context *ctx);
+SHOAL_API void shoal_node_set_state(int node, int state);
+SHOAL_API int shoal_node_get_state(int node);
+/* The harbor took `bytes` of node's queued payloads off its queue. */
+SHOAL_API void shoal_node_dequeued(int node, size_t bytes);
+/* Bytes the harbor holds for node in its own buffers and the socket's. */
+SHOAL_API void shoal_node_set_buffered(int node, size_t bytes);
+/* Bytes counted against node's bound now. */
+SHOAL_API size_t shoal_node_queued(int node);
 
 SHOAL_API int shoal_log_enabled(int level);
 /* The node's log level (enum shoal_loglevel); set it at run time. */

@@ -10,6 +10,7 @@ PKGS=(
   lua-cjson lua-cjson-dev
   lua-lpeg lua-lpeg-dev
   libjemalloc-dev libjemalloc2
+  libssl-dev
   clang libclang-rt-14-dev
   netcat-openbsd procps python3
 )

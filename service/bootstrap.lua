@@ -1,10 +1,13 @@
--- bootstrap: the first Lua service of a node. Starts the service manager,
--- the debug console when the config sets console = true, and the node's start
+-- bootstrap: the first Lua service of a node. Starts the harbor when the
+-- config has `cluster` (cross-node messaging), the service manager, the debug console when the config sets console = true, and the node's start
 -- service (config `start`, "name arg..."), then exits.
 -- If the start service fails the node stops with exit code 1.
 local shoal = require "shoal"
 
 shoal.start(function()
+	if (shoal.getenv("cluster") or "") ~= "" then
+		shoal.launch("harbor", "")
+	end
 	local mgr = shoal.newservice("service_mgr")
 	shoal.name(".service_mgr", mgr)
 	if shoal.getenv("console") == "1" then

@@ -82,6 +82,8 @@ static int do_call(lua_State *L, uint32_t ms, int addr) {
   }
   if (session < 0) {
     sched_push_address(L, addr);
+    if (session == SHOAL_ENODEDOWN)
+      return luaL_error(L, "call %s failed: node %d is unreachable", lua_tostring(L, -1), (int)(dest >> 24));
     return luaL_error(L, "call %s failed: %s", lua_tostring(L, -1), shoal_strerror(session));
   }
   (void)nargs;

@@ -53,8 +53,9 @@ static void test_names(void) {
   CHECK(shoal_handle_bindname(a, ".alpha") == 0);
   CHECK(shoal_handle_bindname(a, ".also_alpha") == 0);
   CHECK(shoal_handle_bindname(b, ".alpha") == SHOAL_ENAMEEXIST);
-  CHECK(shoal_handle_bindname(b, "noprefix") == SHOAL_EINVAL);
+  CHECK(shoal_handle_bindname(b, "bad name") == SHOAL_EINVAL);
   CHECK(shoal_handle_bindname(b, ".") == SHOAL_EINVAL);
+  CHECK(shoal_handle_bindname(0x02000005, ".remote_local") == SHOAL_EINVAL);
   CHECK(shoal_handle_bindname(0x01ffffff, ".ghost") == SHOAL_ENOSERVICE);
   CHECK(shoal_handle_findname(".alpha") == a);
   CHECK(shoal_handle_findname(".also_alpha") == a);
@@ -70,6 +71,26 @@ static void test_names(void) {
   CHECK(shoal_handle_findname(".alpha") == 0);
   CHECK(shoal_handle_bindname(b, ".alpha") == 0);
   CHECK(shoal_handle_findname(".alpha") == b);
+  shoal_handle_exit();
+}
+
+/* Names without the dot are cluster-global: they may name a handle of
+ * another node and move when that node announces them again, but two live
+ * local services cannot share one. */
+static void test_global_names(void) {
+  shoal_handle_init(1);
+  uint32_t a = shoal_handle_register(&dummy[1]);
+  uint32_t b = shoal_handle_register(&dummy[2]);
+  CHECK(shoal_handle_bindname(a, "login") == 0);
+  CHECK(shoal_handle_findname("login") == a);
+  CHECK(shoal_handle_bindname(b, "login") == SHOAL_ENAMEEXIST);
+  CHECK(shoal_handle_bindname(0x02000007, "db") == 0);
+  CHECK(shoal_handle_findname("db") == 0x02000007);
+  CHECK(shoal_handle_bindname(0x02000009, "db") == 0); /* node 2 restarted */
+  CHECK(shoal_handle_findname("db") == 0x02000009);
+  CHECK(shoal_handle_bindname(b, "db") == 0); /* now served here */
+  CHECK(shoal_handle_findname("db") == b);
+  CHECK(shoal_handle_bindname(0x01ffffff, "ghost") == SHOAL_ENOSERVICE);
   shoal_handle_exit();
 }
 
@@ -104,6 +125,7 @@ static void test_threads(void) {
 int main(void) {
   test_register_remove();
   test_names();
+  test_global_names();
   test_threads();
   printf("test_handle: ok\n");
   return 0;

@@ -1,0 +1,900 @@
+/*
+ * harbor - the C service that carries messages between nodes.
+ *
+ * Started by bootstrap when the config has `cluster` (see docs/cluster.md):
+ *
+ *   cluster = "1@127.0.0.1:7001,2@127.0.0.1:7002,3@127.0.0.1:7003"
+ *   cluster_secret_env = "SHOAL_CLUSTER_SECRET"   -- the secret's variable
+ *   heartbeat_ms = 1000  heartbeat_misses = 3     -- silent peer = lost
+ *   harbor_queue_kb = 16384                       -- bound per peer node
+ *   harbor_max_message_kb = 65536                 -- largest message
+ *
+ * The core hands every message for another node's handle to the harbor
+ * (core/remote.c); the harbor frames it (cservice/harbor_wire.h) onto the
+ * one TCP connection to that node. The lower node id dials, the higher
+ * accepts; both prove they know the secret (HMAC over both nonces) before a
+ * byte of traffic moves.
+ *
+ * No caller hangs on a dead node: the harbor records every request it
+ * forwards (harbor_pending.c) and, when the node is lost, answers each one
+ * with an ERROR naming the node, at once. A node is lost when its
+ * connection closes or fails, or when nothing (not even a PING) has come
+ * from it for heartbeat_ms * heartbeat_misses: a frozen process whose
+ * socket stays open is caught by that. Sends to a lost node fail in the
+ * sender (SHOAL_ENODEDOWN) until it is back; the dialer retries with
+ * backoff (100 ms doubling to 2 s).
+ *
+ * Writes are batched: frames for a peer go to a buffer, and a message the
+ * harbor sends itself (behind everything already queued) flushes all dirty
+ * buffers with one socket write each.
+ *
+ * TEXT commands (from local or remote services; a request gets an answer):
+ *   query NAME             -> ":%08x", the handle NAME has on this node
+ *   register NAME [HANDLE] bind a cluster-global name (default: the sender)
+ *                          and announce it to every node
+ *   peer NODE HOST:PORT    learn (or change) a node's address
+ *   nodes                  one line per peer node, for the console
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harbor_link.h"
+#include "harbor_pending.h"
+#include "harbor_wire.h"
+#include "shoal.h"
+
+#define MAX_NODE 255
+#define MAX_LINKS 512
+#define MAX_GLOBAL_NAMES 1024
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 2000
+#define FLUSH_EARLY (256 * 1024) /* flush a buffer this big without waiting */
+
+enum hs { HS_DIALING, HS_WAIT_HELLO, HS_WAIT_PROOF, HS_WAIT_WELCOME, HS_UP };
+
+struct link {
+  int sock;        /* socket id */
+  int node;        /* peer node, 0 until proven (acceptor side) */
+  int hs;          /* enum hs */
+  uint8_t mine[WIRE_NONCE], theirs[WIRE_NONCE];
+  uint64_t started_ms, last_recv_ms;
+  struct link_reader *reader;
+  char addr[64];
+};
+
+struct obuf {
+  uint8_t *data;
+  size_t len, cap;
+};
+
+struct peer {
+  int known;        /* configured or seen */
+  char host[64];
+  int port;
+  int state;        /* enum shoal_node_state, mirrored into the core */
+  struct link *link; /* the connection when UP or being set up */
+  uint64_t since_ms; /* state entered */
+  uint64_t next_dial_ms, last_ping_ms;
+  uint32_t backoff_ms;
+  struct obuf out;  /* frames not yet handed to the socket */
+  int dirty;        /* in the flush list */
+  struct pending_set *calls;
+  uint64_t rtt_us, msgs_in, msgs_out, bytes_in, bytes_out, failed;
+  char reason[96];  /* why it was last lost */
+};
+
+struct harbor {
+  struct shoal_context *ctx;
+  uint32_t self;
+  int node;
+  char secret[256];
+  size_t secretlen;
+  uint32_t heartbeat_ms, misses, call_timeout_ms;
+  size_t queue_limit, max_message;
+  int listen_sock;
+  int timer_session;
+  int flush_scheduled;
+  int stop_feed; /* set when a link dies inside a read */
+  uint64_t last_sweep_ms;
+  struct peer peers[MAX_NODE + 1];
+  struct link *links[MAX_LINKS];
+  int nlinks;
+  int dirty[MAX_NODE + 1];
+  int ndirty;
+  struct { char name[64]; uint32_t handle; } names[MAX_GLOBAL_NAMES];
+  int nnames;
+};
+
+SHOAL_API void *harbor_create(void);
+SHOAL_API int harbor_init(struct harbor *h, struct shoal_context *ctx, const char *args);
+SHOAL_API void harbor_release(struct harbor *h);
+
+static const char *state_name(int s) {
+  static const char *names[] = {"unknown", "connecting", "up", "lost"};
+  return s >= 0 && s < 4 ? names[s] : "?";
+}
+
+static uint64_t detect_ms(const struct harbor *h) { return (uint64_t)h->heartbeat_ms * h->misses; }
+
+/* ---- output ---- */
+
+static uint8_t *obuf_reserve(struct obuf *b, size_t n) {
+  if (b->len + n > b->cap) {
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + n) cap *= 2;
+    b->data = shoal_realloc(b->data, cap);
+    b->cap = cap;
+  }
+  uint8_t *p = b->data + b->len;
+  b->len += n;
+  return p;
+}
+
+static void update_gauge(struct harbor *h, int node) {
+  struct peer *p = &h->peers[node];
+  size_t sock = p->link && p->state == SHOAL_NODE_UP ? shoal_socket_buffered(p->link->sock) : 0;
+  shoal_node_set_buffered(node, p->out.len + sock);
+}
+
+/* Hands node's buffer to the socket (ownership moves). */
+static void flush_peer(struct harbor *h, int node) {
+  struct peer *p = &h->peers[node];
+  p->dirty = 0;
+  if (p->out.len == 0 || p->link == NULL || p->link->hs != HS_UP) return;
+  uint8_t *data = p->out.data;
+  size_t len = p->out.len;
+  memset(&p->out, 0, sizeof(p->out));
+  p->bytes_out += len;
+  shoal_socket_send(h->ctx, p->link->sock, data, len);
+  update_gauge(h, node);
+}
+
+static void flush_all(struct harbor *h) {
+  h->flush_scheduled = 0;
+  for (int i = 0; i < h->ndirty; i++) flush_peer(h, h->dirty[i]);
+  h->ndirty = 0;
+}
+
+/* Marks node's buffer for the next flush, which runs after every message
+ * already in the harbor's queue: a burst of sends becomes one write. */
+static void mark_dirty(struct harbor *h, int node) {
+  struct peer *p = &h->peers[node];
+  if (p->state != SHOAL_NODE_UP) return; /* held until the link is up */
+  if (p->out.len >= FLUSH_EARLY) {
+    flush_peer(h, node);
+    return;
+  }
+  if (!p->dirty) {
+    p->dirty = 1;
+    h->dirty[h->ndirty++] = node;
+  }
+  if (!h->flush_scheduled) {
+    h->flush_scheduled = 1;
+    shoal_send(h->ctx, 0, h->self, SHOAL_PTYPE_HARBOR, 0, NULL, 0);
+  }
+}
+
+/* Sends a small control frame on a link now (handshake, refusal). */
+static void send_frame_now(struct harbor *h, struct link *l, int kind, const void *body, size_t n) {
+  uint8_t *buf = shoal_malloc(5 + n);
+  wire_head(buf, kind, n);
+  if (n) memcpy(buf + 5, body, n);
+  shoal_socket_send(h->ctx, l->sock, buf, 5 + n);
+}
+
+/* Appends one message (split into FIRST + MOREs when large) to node's buffer. */
+static void encode_message(struct peer *p, int type, uint32_t source, uint32_t dest, int session, const uint8_t *data,
+                           size_t size) {
+  size_t first = size <= WIRE_CHUNK ? size : WIRE_CHUNK;
+  int big = size > WIRE_CHUNK;
+  size_t head = WIRE_MSG_HEAD + (big ? 4 : 0);
+  uint8_t *f = obuf_reserve(&p->out, 4 + head + first);
+  wire_head(f, big ? WIRE_FIRST : WIRE_MSG, head - 1 + first);
+  f[5] = (uint8_t)type;
+  wire_put32(f + 6, source);
+  wire_put32(f + 10, dest);
+  wire_put32(f + 14, (uint32_t)session);
+  if (big) wire_put32(f + 18, (uint32_t)size);
+  memcpy(f + 4 + head, data, first);
+  for (size_t off = first; off < size; off += WIRE_CHUNK) {
+    size_t part = size - off < WIRE_CHUNK ? size - off : WIRE_CHUNK;
+    uint8_t *m = obuf_reserve(&p->out, 5 + part);
+    wire_head(m, WIRE_MORE, part);
+    memcpy(m + 5, data + off, part);
+  }
+}
+
+/* ---- node states ---- */
+
+static void set_state(struct harbor *h, int node, int state) {
+  struct peer *p = &h->peers[node];
+  p->state = state;
+  p->since_ms = shoal_now();
+  shoal_node_set_state(node, state);
+}
+
+static int is_request(int type, int session) {
+  return session > 0 && type != SHOAL_PTYPE_RESPONSE && type != SHOAL_PTYPE_ERROR;
+}
+
+struct fail_ctx {
+  struct harbor *h;
+  int node;
+  const char *why;
+};
+
+static void fail_call(void *ud, uint32_t caller, int session) {
+  struct fail_ctx *f = ud;
+  char text[160];
+  int n = snprintf(text, sizeof(text), "node %d %s", f->node, f->why);
+  shoal_reply_error(f->h->ctx, caller, session, text, (size_t)n);
+  f->h->peers[f->node].failed++;
+}
+
+static void forget_call(void *ud, uint32_t caller, int session) {
+  (void)ud;
+  (void)caller;
+  (void)session;
+}
+
+static void link_free(struct harbor *h, struct link *l, int abort_socket) {
+  for (int i = 0; i < h->nlinks; i++) {
+    if (h->links[i] == l) {
+      h->links[i] = h->links[--h->nlinks];
+      break;
+    }
+  }
+  if (abort_socket) shoal_socket_abort(h->ctx, l->sock);
+  link_reader_free(l->reader);
+  shoal_free(l);
+}
+
+/* The node is gone: fail every call waiting on it, refuse new sends. */
+static void peer_lost(struct harbor *h, int node, const char *why) {
+  struct peer *p = &h->peers[node];
+  if (p->link) {
+    link_free(h, p->link, 1);
+    p->link = NULL;
+  }
+  char reason[120];
+  snprintf(reason, sizeof(reason), "lost: %s", why);
+  struct fail_ctx f = {h, node, reason};
+  size_t waiting = pending_count(p->calls);
+  pending_drain(p->calls, UINT64_MAX, fail_call, &f);
+  p->out.len = 0; /* the requests in it were failed above; one-way sends are dropped */
+  shoal_node_set_buffered(node, 0);
+  int was = p->state;
+  set_state(h, node, SHOAL_NODE_LOST);
+  snprintf(p->reason, sizeof(p->reason), "%s", why);
+  if (was != SHOAL_NODE_LOST)
+    shoal_log(h->ctx, SHOAL_LOG_WARN, "harbor: node %d lost: %s (%zu waiting calls failed)", node, why, waiting);
+  p->next_dial_ms = shoal_now() + p->backoff_ms;
+  p->backoff_ms = p->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : p->backoff_ms * 2;
+}
+
+static void announce_names(struct harbor *h, int node) {
+  struct peer *p = &h->peers[node];
+  for (int i = 0; i < h->nnames; i++) {
+    size_t n = strlen(h->names[i].name);
+    uint8_t *f = obuf_reserve(&p->out, 9 + n);
+    wire_head(f, WIRE_NAME, 4 + n);
+    wire_put32(f + 5, h->names[i].handle);
+    memcpy(f + 9, h->names[i].name, n);
+  }
+}
+
+/* A link finished its handshake: it becomes node's connection. */
+static void link_up(struct harbor *h, struct link *l) {
+  struct peer *p = &h->peers[l->node];
+  if (p->link && p->link != l) {
+    if (p->state == SHOAL_NODE_UP) peer_lost(h, l->node, "replaced by a new connection (the node restarted?)");
+    else link_free(h, p->link, 1);
+  }
+  p->link = l;
+  p->known = 1;
+  l->hs = HS_UP;
+  l->last_recv_ms = shoal_now();
+  p->last_ping_ms = 0;
+  p->backoff_ms = BACKOFF_MIN_MS;
+  shoal_socket_nodelay(h->ctx, l->sock);
+  shoal_log(h->ctx, SHOAL_LOG_INFO, "harbor: node %d up (%s)", l->node, l->addr);
+  announce_names(h, l->node);
+  set_state(h, l->node, SHOAL_NODE_UP);
+  flush_peer(h, l->node); /* what queued while connecting */
+}
+
+static struct link *link_new(struct harbor *h, int sock, int node, int hs, const char *addr) {
+  if (h->nlinks == MAX_LINKS) {
+    shoal_log(h->ctx, SHOAL_LOG_ERROR, "harbor: %d connections open, refusing %s", MAX_LINKS, addr);
+    shoal_socket_abort(h->ctx, sock);
+    return NULL;
+  }
+  struct link *l = shoal_malloc(sizeof(*l));
+  memset(l, 0, sizeof(*l));
+  l->sock = sock;
+  l->node = node;
+  l->hs = hs;
+  l->started_ms = shoal_now();
+  l->reader = link_reader_new(h->max_message);
+  snprintf(l->addr, sizeof(l->addr), "%s", addr);
+  h->links[h->nlinks++] = l;
+  return l;
+}
+
+static void dial(struct harbor *h, int node) {
+  struct peer *p = &h->peers[node];
+  if (p->link || p->port == 0) return;
+  int sock = shoal_socket_connect(h->ctx, p->host, p->port);
+  char addr[96];
+  snprintf(addr, sizeof(addr), "%s:%d", p->host, p->port);
+  if (sock < 0) {
+    peer_lost(h, node, "cannot open a socket to dial");
+    return;
+  }
+  p->link = link_new(h, sock, node, HS_DIALING, addr);
+}
+
+/* ---- handshake ---- */
+
+/* A link failed before or during its handshake (not a lost node). */
+static void refuse(struct harbor *h, struct link *l, const char *why, int tell_peer) {
+  if (l->node) shoal_log(h->ctx, SHOAL_LOG_ERROR, "harbor: connection with node %d (%s) refused: %s", l->node, l->addr, why);
+  else shoal_log(h->ctx, SHOAL_LOG_ERROR, "harbor: connection from %s refused: %s", l->addr, why);
+  if (tell_peer) send_frame_now(h, l, WIRE_REFUSE, why, strlen(why));
+  int node = l->node;
+  struct peer *p = node ? &h->peers[node] : NULL;
+  if (p && p->link == l) {
+    p->link = NULL;
+    h->stop_feed = 1;
+    link_free(h, l, !tell_peer);
+    if (tell_peer) shoal_socket_close(h->ctx, l->sock);
+    if (p->state != SHOAL_NODE_UP) peer_lost(h, node, why);
+    return;
+  }
+  h->stop_feed = 1;
+  int sock = l->sock;
+  link_free(h, l, !tell_peer);
+  if (tell_peer) shoal_socket_close(h->ctx, sock);
+}
+
+static void on_hello(struct harbor *h, struct link *l, const uint8_t *b, size_t n) {
+  if (l->hs != HS_WAIT_HELLO || n != 1 + WIRE_NONCE) return refuse(h, l, "unexpected HELLO", 1);
+  if (b[0] != l->node) {
+    char why[96];
+    snprintf(why, sizeof(why), "dialed node %d but node %d answered", l->node, b[0]);
+    return refuse(h, l, why, 1);
+  }
+  memcpy(l->theirs, b + 1, WIRE_NONCE);
+  uint8_t proof[1 + WIRE_NONCE + WIRE_MAC];
+  proof[0] = (uint8_t)h->node;
+  wire_nonce(l->mine);
+  memcpy(proof + 1, l->mine, WIRE_NONCE);
+  wire_mac(h->secret, h->secretlen, 'D', h->node, l->node, l->theirs, l->mine, proof + 1 + WIRE_NONCE);
+  send_frame_now(h, l, WIRE_PROOF, proof, sizeof(proof));
+  l->hs = HS_WAIT_WELCOME;
+}
+
+static void on_proof(struct harbor *h, struct link *l, const uint8_t *b, size_t n) {
+  if (l->hs != HS_WAIT_PROOF || n != 1 + WIRE_NONCE + WIRE_MAC) return refuse(h, l, "unexpected PROOF", 1);
+  int node = b[0];
+  if (node < 1 || node > MAX_NODE || node == h->node) return refuse(h, l, "bad node id in PROOF", 1);
+  memcpy(l->theirs, b + 1, WIRE_NONCE);
+  uint8_t want[WIRE_MAC];
+  wire_mac(h->secret, h->secretlen, 'D', node, h->node, l->mine, l->theirs, want);
+  if (!wire_mac_equal(want, b + 1 + WIRE_NONCE)) {
+    char why[96];
+    snprintf(why, sizeof(why), "node %d does not know the cluster secret (bad HMAC)", node);
+    return refuse(h, l, why, 1);
+  }
+  uint8_t mac[WIRE_MAC];
+  wire_mac(h->secret, h->secretlen, 'A', h->node, node, l->theirs, l->mine, mac);
+  send_frame_now(h, l, WIRE_WELCOME, mac, sizeof(mac));
+  l->node = node;
+  link_up(h, l);
+}
+
+static void on_welcome(struct harbor *h, struct link *l, const uint8_t *b, size_t n) {
+  if (l->hs != HS_WAIT_WELCOME || n != WIRE_MAC) return refuse(h, l, "unexpected WELCOME", 1);
+  uint8_t want[WIRE_MAC];
+  wire_mac(h->secret, h->secretlen, 'A', l->node, h->node, l->mine, l->theirs, want);
+  if (!wire_mac_equal(want, b)) return refuse(h, l, "the peer does not know the cluster secret (bad HMAC)", 1);
+  link_up(h, l);
+}
+
+/* ---- incoming ---- */
+
+static void on_command(struct harbor *h, uint32_t source, int session, const char *text, size_t sz);
+
+struct feed_ctx {
+  struct harbor *h;
+  struct link *l;
+};
+
+static void on_link_frame(void *ud, int kind, const uint8_t *b, size_t n) {
+  struct feed_ctx *f = ud;
+  struct harbor *h = f->h;
+  struct link *l = f->l;
+  if (kind == WIRE_HELLO) return on_hello(h, l, b, n);
+  if (kind == WIRE_PROOF) return on_proof(h, l, b, n);
+  if (kind == WIRE_WELCOME) return on_welcome(h, l, b, n);
+  if (kind == WIRE_REFUSE) {
+    char why[128];
+    snprintf(why, sizeof(why), "the peer refused us: %.*s", (int)(n < 100 ? n : 100), (const char *)b);
+    return refuse(h, l, why, 0);
+  }
+  if (l->hs != HS_UP) return refuse(h, l, "traffic before the handshake", 1);
+  struct peer *p = &h->peers[l->node];
+  if (kind == WIRE_PING && n == 8) {
+    uint8_t *o = obuf_reserve(&p->out, 13);
+    wire_head(o, WIRE_PONG, 8);
+    memcpy(o + 5, b, 8);
+    mark_dirty(h, l->node);
+  } else if (kind == WIRE_PONG && n == 8) {
+    uint64_t sent = wire_get64(b), now = shoal_now();
+    p->rtt_us = now >= sent ? (now - sent) * 1000 : 0;
+  } else if (kind == WIRE_NAME && n > 4 && n < 4 + 64) {
+    char name[64];
+    memcpy(name, b + 4, n - 4);
+    name[n - 4] = '\0';
+    uint32_t handle = wire_get32(b);
+    if ((handle >> 24) != (uint32_t)l->node || shoal_name(name, handle) != 0)
+      shoal_log(h->ctx, SHOAL_LOG_WARN, "harbor: node %d announced name '%s' for :%08x: refused", l->node, name, handle);
+  } else {
+    shoal_log(h->ctx, SHOAL_LOG_WARN, "harbor: node %d sent an unknown frame kind %d (%zu bytes), ignored", l->node,
+              kind, n);
+  }
+}
+
+static void on_link_message(void *ud, struct link_message *m) {
+  struct feed_ctx *f = ud;
+  struct harbor *h = f->h;
+  int node = f->l->node;
+  struct peer *p = &h->peers[node];
+  if (f->l->hs != HS_UP) {
+    shoal_free(m->data);
+    return refuse(h, f->l, "traffic before the handshake", 1);
+  }
+  p->msgs_in++;
+  if (!is_request(m->type, m->session) && m->session > 0) pending_remove(p->calls, m->dest, m->session);
+  uint32_t local = m->dest & 0xffffffu;
+  if (local == 0) { /* for the harbor itself */
+    if (m->type == SHOAL_PTYPE_TEXT) on_command(h, m->source, m->session, m->data, m->size);
+    shoal_free(m->data);
+    return;
+  }
+  uint32_t dest = (uint32_t)h->node << 24 | local;
+  int request = is_request(m->type, m->session);
+  int r = shoal_send(h->ctx, m->source, dest, m->type, m->session, m->data, m->size);
+  if (r < 0 && request) {
+    char text[128];
+    int n = snprintf(text, sizeof(text), "service :%08x on node %d: %s", dest, h->node, shoal_strerror(r));
+    shoal_reply_error(h->ctx, m->source, m->session, text, (size_t)n);
+  }
+}
+
+static struct link *find_link(struct harbor *h, int sock) {
+  for (int i = 0; i < h->nlinks; i++)
+    if (h->links[i]->sock == sock) return h->links[i];
+  return NULL;
+}
+
+static void link_closed(struct harbor *h, struct link *l, const char *why) {
+  struct peer *p = l->node ? &h->peers[l->node] : NULL;
+  if (p && p->link == l) {
+    peer_lost(h, l->node, why); /* frees l (the socket is gone already) */
+  } else {
+    shoal_log(h->ctx, SHOAL_LOG_INFO, "harbor: connection %s closed before its handshake: %s", l->addr, why);
+    link_free(h, l, 1);
+  }
+}
+
+static void on_socket(struct harbor *h, const struct shoal_socket_message *sm) {
+  if (sm->type == SHOAL_SOCKET_ACCEPT) {
+    struct link *l = link_new(h, sm->ud, 0, HS_WAIT_PROOF, sm->buffer ? sm->buffer : "?");
+    if (l == NULL) return;
+    uint8_t hello[1 + WIRE_NONCE];
+    hello[0] = (uint8_t)h->node;
+    wire_nonce(l->mine);
+    memcpy(hello + 1, l->mine, WIRE_NONCE);
+    shoal_socket_start(h->ctx, sm->ud);
+    send_frame_now(h, l, WIRE_HELLO, hello, sizeof(hello));
+    return;
+  }
+  struct link *l = find_link(h, sm->id);
+  if (l == NULL) {
+    if (sm->type == SHOAL_SOCKET_DATA) shoal_free(sm->buffer);
+    return;
+  }
+  switch (sm->type) {
+    case SHOAL_SOCKET_CONNECT:
+      if (l->hs == HS_DIALING) l->hs = HS_WAIT_HELLO;
+      break;
+    case SHOAL_SOCKET_DATA: {
+      char err[128];
+      struct feed_ctx f = {h, l};
+      struct link_handler lh = {on_link_frame, on_link_message};
+      l->last_recv_ms = shoal_now();
+      if (l->node) h->peers[l->node].bytes_in += (uint64_t)sm->ud;
+      h->stop_feed = 0;
+      int r = link_reader_feed(l->reader, (const uint8_t *)sm->buffer, (size_t)sm->ud, &lh, &f, &h->stop_feed, err,
+                               sizeof(err));
+      shoal_free(sm->buffer);
+      if (r != 0) {
+        char why[160];
+        snprintf(why, sizeof(why), "protocol error: %s", err);
+        if (l->hs == HS_UP) peer_lost(h, l->node, why);
+        else refuse(h, l, why, 0);
+      }
+      break;
+    }
+    case SHOAL_SOCKET_CLOSE:
+      link_closed(h, l, "connection closed by the peer");
+      break;
+    case SHOAL_SOCKET_ERROR: {
+      char why[128];
+      snprintf(why, sizeof(why), "%s %s", l->hs == HS_DIALING ? "connect failed:" : "socket error:",
+               sm->buffer ? sm->buffer : "?");
+      link_closed(h, l, why);
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+/* ---- outgoing (from local services, through the core) ---- */
+
+static void on_remote(struct harbor *h, uint32_t source, int session, struct shoal_remote_message *rm) {
+  int node = (int)(rm->dest >> 24);
+  shoal_node_dequeued(node, rm->size);
+  struct peer *p = &h->peers[node];
+  int request = is_request(rm->type, session);
+  if (p->state != SHOAL_NODE_UP && p->state != SHOAL_NODE_CONNECTING) {
+    if (request) {
+      char text[160];
+      int n = snprintf(text, sizeof(text), "node %d is %s%s%s", node, state_name(p->state), p->reason[0] ? ": " : "",
+                       p->reason);
+      shoal_reply_error(h->ctx, source, session, text, (size_t)n);
+    }
+    shoal_free(rm->data);
+    return;
+  }
+  if (rm->size > h->max_message) {
+    if (request) {
+      char text[128];
+      int n = snprintf(text, sizeof(text), "message of %zu bytes over the cluster limit of %zu", rm->size,
+                       h->max_message);
+      shoal_reply_error(h->ctx, source, session, text, (size_t)n);
+    }
+    shoal_free(rm->data);
+    return;
+  }
+  if (request) pending_add(p->calls, source, session, shoal_now());
+  encode_message(p, rm->type, source, rm->dest, session, rm->data, rm->size);
+  shoal_free(rm->data);
+  p->msgs_out++;
+  shoal_node_set_buffered(node, p->out.len);
+  mark_dirty(h, node);
+}
+
+/* ---- commands ---- */
+
+static void answer(struct harbor *h, uint32_t to, int session, const char *text) {
+  if (session <= 0) return;
+  size_t n = strlen(text);
+  char *copy = shoal_malloc(n + 1);
+  memcpy(copy, text, n + 1);
+  shoal_send(h->ctx, 0, to, SHOAL_PTYPE_RESPONSE, session, copy, n);
+}
+
+static void fail(struct harbor *h, uint32_t to, int session, const char *text) {
+  if (session > 0) shoal_reply_error(h->ctx, to, session, text, strlen(text));
+  else shoal_log(h->ctx, SHOAL_LOG_WARN, "%s", text);
+}
+
+static int parse_peer(struct harbor *h, const char *spec, int *node, char *host, size_t hostlen, int *port) {
+  char *end;
+  long n = strtol(spec, &end, 10);
+  if (end == spec || *end != '@' || n < 1 || n > MAX_NODE) return -1;
+  const char *addr = end + 1, *colon = strrchr(addr, ':');
+  if (colon == NULL || colon == addr || (size_t)(colon - addr) >= hostlen) return -1;
+  long pt = strtol(colon + 1, &end, 10);
+  if (*end != '\0' || pt < 1 || pt > 65535) return -1;
+  memcpy(host, addr, (size_t)(colon - addr));
+  host[colon - addr] = '\0';
+  *node = (int)n;
+  *port = (int)pt;
+  (void)h;
+  return 0;
+}
+
+static void add_peer(struct harbor *h, int node, const char *host, int port) {
+  struct peer *p = &h->peers[node];
+  int changed = strcmp(p->host, host) != 0 || p->port != port;
+  snprintf(p->host, sizeof(p->host), "%s", host);
+  p->port = port;
+  if (!p->known) {
+    p->known = 1;
+    p->backoff_ms = BACKOFF_MIN_MS;
+    set_state(h, node, SHOAL_NODE_CONNECTING);
+  }
+  if (changed && node < h->node && p->state != SHOAL_NODE_UP) p->next_dial_ms = 0;
+  if (node > h->node && p->link == NULL && (p->state != SHOAL_NODE_UP)) dial(h, node);
+}
+
+static void list_nodes(struct harbor *h, uint32_t to, int session) {
+  size_t cap = 128 + 200 * (MAX_NODE + 1), len = 0;
+  char *out = shoal_malloc(cap);
+  uint64_t now = shoal_now();
+  len += (size_t)snprintf(out, cap, "%-5s %-10s %-22s %9s %12s %12s %10s %7s %8s %s\n", "node", "state", "address",
+                          "rtt_ms", "bytes_in", "bytes_out", "queued", "calls", "since_s", "reason");
+  for (int i = 1; i <= MAX_NODE; i++) {
+    struct peer *p = &h->peers[i];
+    if (!p->known || i == h->node) continue;
+    char addr[96];
+    snprintf(addr, sizeof(addr), "%s:%d", p->host[0] ? p->host : "?", p->port);
+    len += (size_t)snprintf(out + len, cap - len, "%-5d %-10s %-22s %9.3f %12llu %12llu %10zu %7zu %8.1f %s\n", i,
+                            state_name(p->state), addr, (double)p->rtt_us / 1000.0,
+                            (unsigned long long)p->bytes_in, (unsigned long long)p->bytes_out,
+                            shoal_node_queued(i), pending_count(p->calls), (double)(now - p->since_ms) / 1000.0,
+                            p->state == SHOAL_NODE_LOST ? p->reason : "");
+  }
+  out[len] = '\0';
+  shoal_send(h->ctx, 0, to, SHOAL_PTYPE_RESPONSE, session, out, len);
+}
+
+static void register_name(struct harbor *h, uint32_t source, int session, const char *name, const char *handle_text) {
+  uint32_t handle = handle_text ? shoal_query(handle_text) : source;
+  if (handle == 0 || (handle >> 24) != (uint32_t)h->node) return fail(h, source, session, "harbor: register: not a local service");
+  int r = name[0] == '.' ? SHOAL_EINVAL : shoal_name(name, handle);
+  if (r != 0) {
+    char why[160];
+    snprintf(why, sizeof(why), "harbor: register %s: %s", name, name[0] == '.' ? "a global name has no leading dot" : shoal_strerror(r));
+    return fail(h, source, session, why);
+  }
+  int i = 0;
+  while (i < h->nnames && strcmp(h->names[i].name, name) != 0) i++;
+  if (i == h->nnames) {
+    if (h->nnames == MAX_GLOBAL_NAMES) return fail(h, source, session, "harbor: register: too many global names");
+    h->nnames++;
+  }
+  snprintf(h->names[i].name, sizeof(h->names[i].name), "%s", name);
+  h->names[i].handle = handle;
+  for (int node = 1; node <= MAX_NODE; node++) {
+    struct peer *p = &h->peers[node];
+    if (p->state != SHOAL_NODE_UP) continue;
+    size_t n = strlen(name);
+    uint8_t *f = obuf_reserve(&p->out, 9 + n);
+    wire_head(f, WIRE_NAME, 4 + n);
+    wire_put32(f + 5, handle);
+    memcpy(f + 9, name, n);
+    mark_dirty(h, node);
+  }
+  answer(h, source, session, "ok");
+}
+
+static void on_command(struct harbor *h, uint32_t source, int session, const char *text, size_t sz) {
+  char line[256], *save = NULL;
+  if (sz >= sizeof(line)) return fail(h, source, session, "harbor: command too long");
+  memcpy(line, text, sz);
+  line[sz] = '\0';
+  char *verb = strtok_r(line, " \t\r\n", &save);
+  char *a = verb ? strtok_r(NULL, " \t\r\n", &save) : NULL;
+  char *b = a ? strtok_r(NULL, " \t\r\n", &save) : NULL;
+  char reply[128];
+  if (verb && strcmp(verb, "query") == 0 && a) {
+    uint32_t handle = shoal_query(a);
+    if (handle == 0) {
+      snprintf(reply, sizeof(reply), "no service %s on node %d", a, h->node);
+      return fail(h, source, session, reply);
+    }
+    snprintf(reply, sizeof(reply), ":%08x", handle);
+    return answer(h, source, session, reply);
+  }
+  if (verb && strcmp(verb, "register") == 0 && a) return register_name(h, source, session, a, b);
+  if (verb && strcmp(verb, "nodes") == 0) return list_nodes(h, source, session);
+  if (verb && strcmp(verb, "peer") == 0 && a && b) {
+    char spec[128], host[64];
+    int node, port;
+    snprintf(spec, sizeof(spec), "%s@%s", a, b);
+    if (parse_peer(h, spec, &node, host, sizeof(host), &port) != 0 || node == h->node)
+      return fail(h, source, session, "harbor: peer NODE HOST:PORT: bad node or address");
+    add_peer(h, node, host, port);
+    return answer(h, source, session, "ok");
+  }
+  snprintf(reply, sizeof(reply), "harbor: unknown command '%.60s' (query register peer nodes)", verb ? verb : "");
+  fail(h, source, session, reply);
+}
+
+/* ---- the clock ---- */
+
+static void on_tick(struct harbor *h) {
+  uint64_t now = shoal_now();
+  for (int i = h->nlinks - 1; i >= 0; i--) {
+    struct link *l = h->links[i];
+    if (l->hs != HS_UP && now - l->started_ms > detect_ms(h) + 1000) {
+      h->stop_feed = 0;
+      refuse(h, l, "handshake timed out (the peer is frozen or not a harbor)", 0);
+    }
+  }
+  for (int node = 1; node <= MAX_NODE; node++) {
+    struct peer *p = &h->peers[node];
+    if (!p->known || node == h->node) continue;
+    if (p->state == SHOAL_NODE_UP) {
+      uint64_t silent = now - p->link->last_recv_ms;
+      if (silent > detect_ms(h)) {
+        char why[96];
+        snprintf(why, sizeof(why), "silent for %llu ms (%u heartbeats missed)", (unsigned long long)silent, h->misses);
+        peer_lost(h, node, why);
+        continue;
+      }
+      if (now - p->last_ping_ms >= h->heartbeat_ms) {
+        p->last_ping_ms = now;
+        uint8_t *o = obuf_reserve(&p->out, 13);
+        wire_head(o, WIRE_PING, 8);
+        wire_put64(o + 5, now);
+        mark_dirty(h, node);
+      }
+      update_gauge(h, node);
+    } else if (p->state == SHOAL_NODE_CONNECTING && now - p->since_ms > detect_ms(h) + 1000) {
+      peer_lost(h, node, p->port ? "no connection yet" : "no address known");
+    } else if (p->state == SHOAL_NODE_LOST && node > h->node && p->link == NULL && now >= p->next_dial_ms) {
+      dial(h, node);
+    }
+  }
+  if (now - h->last_sweep_ms > h->call_timeout_ms) {
+    /* callers gave up at their own timeout: forget their entries */
+    h->last_sweep_ms = now;
+    for (int node = 1; node <= MAX_NODE; node++)
+      if (h->peers[node].calls && now > 2ull * h->call_timeout_ms) {
+        pending_drain(h->peers[node].calls, now - 2ull * h->call_timeout_ms, forget_call, NULL);
+      }
+  }
+  int s = shoal_timeout(h->ctx, h->heartbeat_ms / 4 > 10 ? h->heartbeat_ms / 4 : 10);
+  h->timer_session = s > 0 ? s : 0;
+}
+
+static int harbor_cb(struct shoal_context *ctx, void *ud, int type, int session, uint32_t source, const void *msg,
+                     size_t sz) {
+  struct harbor *h = ud;
+  switch (type) {
+    case SHOAL_PTYPE_HARBOR:
+      if (sz == sizeof(struct shoal_remote_message)) on_remote(h, source, session, (void *)msg);
+      else if (sz == 0 && source == h->self) flush_all(h);
+      return 0;
+    case SHOAL_PTYPE_SOCKET:
+      if (sz >= sizeof(struct shoal_socket_message)) on_socket(h, msg);
+      return 0;
+    case SHOAL_PTYPE_TEXT:
+      on_command(h, source, session, msg, sz);
+      return 0;
+    case SHOAL_PTYPE_RESPONSE:
+      if (session == h->timer_session && session != 0) on_tick(h);
+      return 0;
+    case SHOAL_PTYPE_SYSTEM:
+      if (sz == 4 && memcmp(msg, "EXIT", 4) == 0) shoal_exit(ctx);
+      return 0;
+    default:
+      if (session > 0) fail(h, source, session, "harbor: unexpected message type");
+      return 0;
+  }
+}
+
+/* ---- life cycle ---- */
+
+void *harbor_create(void) {
+  struct harbor *h = shoal_malloc(sizeof(*h));
+  memset(h, 0, sizeof(*h));
+  h->listen_sock = -1;
+  return h;
+}
+
+void harbor_release(struct harbor *h) {
+  if (h->ctx) shoal_harbor_detach(h->ctx);
+  while (h->nlinks > 0) link_free(h, h->links[0], 1);
+  for (int i = 0; i <= MAX_NODE; i++) {
+    struct peer *p = &h->peers[i];
+    if (p->calls) {
+      struct fail_ctx f = {h, i, "lost: this node's harbor stopped"};
+      pending_drain(p->calls, UINT64_MAX, fail_call, &f);
+      pending_free(p->calls);
+    }
+    shoal_free(p->out.data);
+  }
+  if (h->listen_sock >= 0) shoal_socket_close(h->ctx, h->listen_sock);
+  shoal_free(h);
+}
+
+static long env_long(const char *key, long def, long lo, long hi) {
+  const char *v = shoal_getenv(key);
+  if (v == NULL || *v == '\0') return def;
+  char *end;
+  long n = strtol(v, &end, 10);
+  return *end == '\0' && n >= lo && n <= hi ? n : def; /* config.c has refused bad values already */
+}
+
+int harbor_init(struct harbor *h, struct shoal_context *ctx, const char *args) {
+  h->ctx = ctx;
+  h->self = shoal_self(ctx);
+  h->node = (int)shoal_node_self();
+  h->heartbeat_ms = (uint32_t)env_long("heartbeat_ms", 1000, 10, 600000);
+  h->misses = (uint32_t)env_long("heartbeat_misses", 3, 1, 100);
+  h->call_timeout_ms = (uint32_t)env_long("call_timeout", 30000, 1, INT_MAX);
+  h->queue_limit = (size_t)env_long("harbor_queue_kb", 16384, 1, 1L << 30) * 1024;
+  h->max_message = (size_t)env_long("harbor_max_message_kb", 65536, 1, 4L << 20) * 1024;
+  const char *envname = shoal_getenv("cluster_secret_env");
+  if (envname == NULL) envname = "SHOAL_CLUSTER_SECRET";
+  const char *secret = getenv(envname);
+  if (secret == NULL || *secret == '\0' || strlen(secret) >= sizeof(h->secret)) {
+    shoal_log(ctx, SHOAL_LOG_ERROR, "harbor: the cluster secret is missing: set the environment variable %s "
+              "(named by cluster_secret_env) to the same secret on every node", envname);
+    return SHOAL_EINVAL;
+  }
+  h->secretlen = strlen(secret);
+  memcpy(h->secret, secret, h->secretlen);
+  for (int i = 0; i <= MAX_NODE; i++) h->peers[i].calls = pending_new();
+  const char *cluster = args && *args ? args : shoal_getenv("cluster");
+  char listen_host[64] = "";
+  int listen_port = 0;
+  char list[4096];
+  snprintf(list, sizeof(list), "%s", cluster ? cluster : "");
+  char *save = NULL;
+  for (char *tok = strtok_r(list, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+    char host[64];
+    int node, port;
+    if (parse_peer(h, tok, &node, host, sizeof(host), &port) != 0) {
+      shoal_log(ctx, SHOAL_LOG_ERROR, "harbor: cluster entry '%s' is not NODE@HOST:PORT", tok);
+      return SHOAL_EINVAL;
+    }
+    if (node == h->node) {
+      snprintf(listen_host, sizeof(listen_host), "%s", host);
+      listen_port = port;
+    } else {
+      snprintf(h->peers[node].host, sizeof(h->peers[node].host), "%s", host);
+      h->peers[node].port = port;
+      h->peers[node].known = 1;
+    }
+  }
+  const char *listen = shoal_getenv("harbor");
+  if (listen && *listen) {
+    char spec[128];
+    snprintf(spec, sizeof(spec), "%d@%s", h->node, listen);
+    int node;
+    if (parse_peer(h, spec, &node, listen_host, sizeof(listen_host), &listen_port) != 0) {
+      shoal_log(ctx, SHOAL_LOG_ERROR, "harbor: harbor = '%s' is not HOST:PORT", listen);
+      return SHOAL_EINVAL;
+    }
+  }
+  if (listen_port == 0) {
+    shoal_log(ctx, SHOAL_LOG_ERROR, "harbor: no address to listen on: node %d is not in `cluster` and `harbor` is unset",
+              h->node);
+    return SHOAL_EINVAL;
+  }
+  h->listen_sock = shoal_socket_listen(ctx, listen_host, listen_port, 128);
+  if (h->listen_sock < 0) {
+    shoal_log(ctx, SHOAL_LOG_ERROR, "harbor: cannot listen on %s:%d", listen_host, listen_port);
+    h->listen_sock = -1;
+    return SHOAL_EINVAL;
+  }
+  if (shoal_harbor_attach(ctx, h->queue_limit) != 0) {
+    shoal_log(ctx, SHOAL_LOG_ERROR, "harbor: this node has a harbor already");
+    return SHOAL_EINVAL;
+  }
+  shoal_callback(ctx, h, harbor_cb);
+  shoal_socket_start(ctx, h->listen_sock);
+  shoal_log(ctx, SHOAL_LOG_INFO, "harbor: node %d listening on %s:%d (heartbeat %u ms x %u)", h->node, listen_host,
+            listen_port, h->heartbeat_ms, h->misses);
+  for (int node = 1; node <= MAX_NODE; node++) {
+    struct peer *p = &h->peers[node];
+    if (!p->known) continue;
+    p->backoff_ms = BACKOFF_MIN_MS;
+    set_state(h, node, SHOAL_NODE_CONNECTING);
+    if (node > h->node) dial(h, node);
+  }
+  h->last_sweep_ms = shoal_now();
+  int s = shoal_timeout(ctx, h->heartbeat_ms / 4 > 10 ? h->heartbeat_ms / 4 : 10);
+  h->timer_session = s > 0 ? s : 0;
+  return 0;
+}

@@ -1,0 +1,107 @@
+-- cluster.lua - calling services on other nodes.
+--
+-- A handle carries its node id (high 8 bits), so shoal.call/shoal.send to a
+-- handle of another node already cross the cluster through the harbor
+-- (cservice/harbor.c). This module adds names:
+--
+--   cluster.call(node, name, ...)    call service `name` (".local" or global) on node
+--   cluster.send(node, name, ...)    one-way; -> true | false, err
+--   cluster.query(node, name)        its handle (cached until the node is lost)
+--   cluster.register(name [, addr])  make `name` a cluster-global name for addr
+--                                    (default: this service); then
+--                                    shoal.call(name, ...) works on every node
+--   cluster.node()                   this node's id
+--   cluster.nodeof(handle)           the node a handle lives on
+--   cluster.nodes()                  the harbor's table of peers (text)
+--
+-- Every call has a timeout (config call_timeout; cluster.calltimeout takes
+-- one), and a call to a node that is lost fails at once with an error
+-- naming the node: no coroutine waits forever on a dead peer.
+local shoal = require "shoal"
+
+local cluster = {}
+
+local HARBOR_PROTO = "text"
+local cache = {} -- [node][name] = handle
+
+function cluster.node()
+	return tonumber(shoal.getenv("node")) or 1
+end
+
+function cluster.nodeof(handle)
+	return handle >> 24
+end
+
+-- The handle of node's harbor (local id 0).
+local function harbor(node)
+	return node << 24
+end
+
+function cluster.query(node, name)
+	local names = cache[node]
+	if names == nil then
+		names = {}
+		cache[node] = names
+	end
+	local handle = names[name]
+	if handle == nil then
+		local reply = shoal.call(harbor(node), HARBOR_PROTO, "query " .. name)
+		handle = tonumber(reply:sub(2), 16)
+		names[name] = handle
+	end
+	return handle
+end
+
+-- Errors after which a cached handle may be stale: the node restarted, or
+-- the service behind the name changed.
+local function forget(node, name, err)
+	local text = tostring(err)
+	if text:find("node", 1, true) or text:find("no such service", 1, true) then
+		if cache[node] then
+			cache[node][name] = nil
+		end
+	end
+end
+
+local function call(ms, node, name, ...)
+	local ok, handle = pcall(cluster.query, node, name)
+	if not ok then
+		error(handle, 3)
+	end
+	local result = table.pack(pcall(shoal.calltimeout, ms, handle, "lua", ...))
+	if not result[1] then
+		forget(node, name, result[2])
+		error(result[2], 3)
+	end
+	return table.unpack(result, 2, result.n)
+end
+
+function cluster.call(node, name, ...)
+	return call(tonumber(shoal.getenv("call_timeout")) or 30000, node, name, ...)
+end
+
+function cluster.calltimeout(ms, node, name, ...)
+	return call(ms, node, name, ...)
+end
+
+function cluster.send(node, name, ...)
+	local ok, handle = pcall(cluster.query, node, name)
+	if not ok then
+		return false, handle
+	end
+	return shoal.send(handle, "lua", ...)
+end
+
+function cluster.register(name, addr)
+	addr = addr or shoal.self()
+	if type(addr) == "string" then
+		addr = shoal.localname(addr) or error("no service " .. addr, 2)
+	end
+	shoal.call(harbor(cluster.node()), HARBOR_PROTO, string.format("register %s :%08x", name, addr))
+end
+
+function cluster.nodes()
+	return shoal.call(harbor(cluster.node()), HARBOR_PROTO, "nodes")
+end
+
+return cluster
