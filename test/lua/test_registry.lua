@@ -26,11 +26,14 @@ local function refused(reg, line, text)
 	return err
 end
 
+local log_start = 0 -- size of the log file when the test started (it appends)
+
 local function log_has(text)
 	local f = io.open(LOGFILE, "r")
 	if not f then
 		return false
 	end
+	f:seek("set", log_start)
 	local s = f:read("a")
 	f:close()
 	return s:find(text, 1, true) ~= nil
@@ -135,7 +138,8 @@ end
 local cases = {}
 
 function cases.events_in_order()
-	local reg = launch("interval=100 suspect=2 dead=4")
+	-- suspect=3: the steps below have 300 ms before a could be suspect
+	local reg = launch("interval=100 suspect=3 dead=5")
 	local events = collect(reg, {})
 	local a = registry.new(reg)
 	t.eq(a:register(component("game", "a", { status = { load = 1 } })), 1, "first life")
@@ -154,10 +158,10 @@ function cases.events_in_order()
 	for _, e in ipairs(events) do
 		if e.id == "a" and e.event == "suspect" then
 			t.eq(e.state, "suspect", "state in the suspect event")
-			t.ok(e.age_ms >= 200, "suspect after 2 intervals (age " .. e.age_ms .. " ms)")
+			t.ok(e.age_ms >= 300, "suspect after 3 intervals (age " .. e.age_ms .. " ms)")
 		elseif e.id == "a" and e.event == "dead" then
 			t.eq(e.state, "dead", "state in the dead event")
-			t.ok(e.age_ms >= 400, "dead after 4 intervals (age " .. e.age_ms .. " ms)")
+			t.ok(e.age_ms >= 500, "dead after 5 intervals (age " .. e.age_ms .. " ms)")
 		end
 		t.eq(e.watch, "", "the filter of the watch")
 	end
@@ -322,6 +326,37 @@ function cases.probe_recovers()
 	shoal.kill(reg)
 end
 
+function cases.keepalive_by_name()
+	local reg = launch("interval=100 suspect=5 dead=10")
+	shoal.name(".registry_ka", reg)
+	local events = collect(".registry_ka", { type = "ka" })
+	local r = registry.new(".registry_ka")
+	local ticks = 0
+	r:register(component("ka", "1", { interval = 100 }))
+	r:keepalive(function()
+		ticks = ticks + 1
+		return { tick = ticks }
+	end)
+	-- each heartbeat of the loop changes the status: a status event each
+	wait_event(events, "third heartbeat", function(e)
+		return e.event == "status" and e.status.tick == 3
+	end)
+	r:leave()
+	wait_event(events, "leave", event_is("1", "leave"))
+	-- the loop stopped: no heartbeat (which would register again) after the
+	-- leave, for 3 intervals
+	shoal.sleep(300)
+	local seen = names(events, "1")
+	t.ok(#seen >= 5, "join, 3 or more status, leave: got " .. table.concat(seen, " "))
+	t.eq(seen[1], "join", "first event")
+	t.eq(seen[#seen], "leave", "last event")
+	for i = 2, #seen - 1 do
+		t.eq(seen[i], "status", "event " .. i)
+	end
+	check_seq(events)
+	shoal.kill(reg)
+end
+
 function cases.bad_input()
 	local reg = launch()
 	local ok_reg = "register type=t id=x node=n addr=127.0.0.1 port=1"
@@ -373,6 +408,55 @@ function cases.bad_input()
 	t.eq(raw(reg, "query"), "[]", "no component after the bad requests")
 	t.eq(cjson.decode(raw(reg, ok_reg)).inc, 1, "a good request after the bad ones")
 	t.eq(raw(reg, "heartbeat type=t id=x inc=1 load=1"), '{"ok":true}', "a heartbeat after the bad requests")
+	shoal.kill(reg)
+end
+
+-- Random requests over the protocol's words: each one is answered with JSON
+-- or refused with one "registry: " line, and the registry stays whole.
+function cases.random_requests()
+	local reg = launch("interval=50 suspect=1 dead=2 probe=50")
+	local verbs = { "register", "heartbeat", "leave", "watch", "unwatch", "query", "bogus" }
+	local keys = { "type", "id", "node", "addr", "port", "eport", "eaddr", "tags", "interval", "inc", "tag",
+		"healthy", "load", "x" }
+	local values = { "game", "g1", "1", "2", "0", "-1", "65536", "abc", "a,b", "a,,b", "127.0.0.1", "1.5",
+		"99999999999999999999", 'x"y', "\u{e9}", "50" }
+	math.randomseed(7)
+	local answered, refusals = 0, 0
+	for n = 1, 600 do
+		local verb = verbs[math.random(#verbs)]
+		local parts = { verb }
+		if math.random(2) == 1 then -- half of them start well formed
+			if verb == "register" then
+				parts[2] = "type=game id=g" .. math.random(3) .. " node=n addr=127.0.0.1 port=1"
+			elseif verb == "heartbeat" or verb == "leave" then
+				parts[2] = "type=game id=g" .. math.random(3) .. " inc=" .. math.random(3)
+			end
+		end
+		for _ = 1, math.random(0, 6) do
+			parts[#parts + 1] = keys[math.random(#keys)] .. "=" .. values[math.random(#values)]
+		end
+		local line = table.concat(parts, " ")
+		if n % 10 == 0 then
+			shoal.send(reg, "text", line) -- one-way
+		else
+			local ok, reply = pcall(raw, reg, line)
+			if ok then
+				answered = answered + 1
+				t.ok(pcall(cjson.decode, reply), "JSON answer to '" .. line .. "': " .. reply)
+			else
+				refusals = refusals + 1
+				t.ok(reply:find("registry: ", 1, true) and not reply:find("\n"), "one error line: " .. reply)
+			end
+		end
+		if n % 50 == 0 then
+			shoal.sleep(20) -- let ticks and probes run between the requests
+		end
+	end
+	t.ok(answered > 50 and refusals > 50, string.format("%d answered, %d refused", answered, refusals))
+	shoal.log(string.format("random_requests: %d answered, %d refused", answered, refusals))
+	for _, c in ipairs(registry.new(reg):query({})) do
+		t.ok(c.type and c.id and c.inc and c.state, "a whole component")
+	end
 	shoal.kill(reg)
 end
 
@@ -460,6 +544,15 @@ function cases.bad_arguments()
 	wait_log("registry: bad arguments: 'noequals' is not key=value")
 end
 
+local function setup()
+	t.ok(LOGFILE, "SHOAL_LOGFILE is set")
+	local f = io.open(LOGFILE, "r")
+	if f then
+		log_start = f:seek("end")
+		f:close()
+	end
+end
+
 t.start(cases, {
 	"events_in_order",
 	"reregister_after_dead",
@@ -467,9 +560,11 @@ t.start(cases, {
 	"json_and_status",
 	"probe_marks_dead_ports",
 	"probe_recovers",
+	"keepalive_by_name",
 	"bad_input",
+	"random_requests",
 	"limits",
 	"watch_filters_and_unwatch",
 	"watcher_gone_is_dropped",
 	"bad_arguments",
-})
+}, setup)

@@ -1,7 +1,7 @@
 /*
  * test_kvline - the `VERB key=value ...` parser (cservice/kvline.c) that
  * reads the registry's requests and arguments: tokens, blanks, every
- * rejected form with its reason, UTF-8 checks, integers.
+ * rejected form with its reason, UTF-8 checks, integers, random lines.
  */
 #include <string.h>
 
@@ -85,10 +85,38 @@ static void test_int(void) {
   CHECK(shoal_kvline_int(NULL, 0, 1, &v) == -1);
 }
 
+/* Random lines over an alphabet of the characters that matter: parsing
+ * never crashes (the sanitizer builds watch), and an accepted line obeys
+ * the contract. */
+static void test_random(void) {
+  static const char alphabet[] = "ab=,= \t\r\n.-_0\x01\x7f\xc3\xa9\xff\xed\xa0\x80\xf0\x9f\x98\x80";
+  unsigned seed = 12345;
+  char line[96], err[160];
+  for (int n = 0; n < 200000; n++) {
+    size_t len = (seed = seed * 1103515245u + 12345u) >> 16 & 63;
+    for (size_t i = 0; i < len; i++) {
+      seed = seed * 1103515245u + 12345u;
+      line[i] = alphabet[(seed >> 16) % (sizeof(alphabet) - 1)];
+    }
+    struct shoal_kvline *kv = shoal_kvline_parse(line, len, n & 1 ? SHOAL_KVLINE_VERB : 0, err, sizeof(err));
+    if (kv == NULL) {
+      CHECK(err[0] != '\0');
+      continue;
+    }
+    for (int i = 0; i < shoal_kvline_count(kv); i++) {
+      const char *k = shoal_kvline_key(kv, i), *v = shoal_kvline_value(kv, i);
+      CHECK(k[0] != '\0' && v[0] != '\0' && strpbrk(v, " \t\r\n") == NULL);
+      CHECK(shoal_kvline_get(kv, k) == v);
+    }
+    shoal_kvline_free(kv);
+  }
+}
+
 int main(void) {
   test_tokens();
   test_refused();
   test_int();
+  test_random();
   printf("test_kvline: ok\n");
   return 0;
 }
