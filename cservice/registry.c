@@ -183,7 +183,8 @@ static int do_register(struct req *r) {
   c->inc = inc;
   regcomp_set(&c->node, node);
   regcomp_set(&c->addr, addr);
-  regcomp_set(&c->eaddr, shoal_kvline_get(r->kv, "eaddr") ? shoal_kvline_get(r->kv, "eaddr") : "");
+  const char *eaddr = shoal_kvline_get(r->kv, "eaddr");
+  regcomp_set(&c->eaddr, eaddr ? eaddr : "");
   c->port = (int)port;
   c->eport = (int)eport;
   c->interval = (uint32_t)interval;

@@ -13,6 +13,7 @@
 --                            -- register spec, default 1000) with status fn() (fn optional)
 --   r:leave()                -- also stops the keepalive loop
 --   local list = r:watch({type = "game"}, function(event) ... end)  -- or {tag = "eu"}, or {}
+--                            -- the matching components now; one callback per filter
 --   r:unwatch{type = "game"}
 --   local list = r:query{type = "game", tag = "eu", healthy = true}
 --
@@ -160,11 +161,12 @@ function client:heartbeat(status)
 end
 
 function client:keepalive(status_fn)
+	assert(self.spec, "registry: keepalive before register")
 	local token = {}
 	self.keeping = token
 	shoal.fork(function()
 		while true do
-			shoal.sleep(self.spec and self.spec.interval or 1000)
+			shoal.sleep(self.spec.interval or 1000)
 			if self.keeping ~= token then
 				return
 			end
@@ -219,11 +221,11 @@ function client:watch(filter, fn)
 	end
 	local h, text = self:handle(), filter_text(filter)
 	watches[h] = watches[h] or {}
+	local before = watches[h][text]
 	watches[h][text] = fn -- before the request: the first events may follow the reply at once
-	local parts = { "watch", text ~= "" and text or nil }
-	local ok, list = pcall(self.request, self, parts)
+	local ok, list = pcall(self.request, self, { "watch", text ~= "" and text or nil })
 	if not ok then
-		watches[h][text] = nil
+		watches[h][text] = before
 		error(list, 2)
 	end
 	for _, c in ipairs(list) do
@@ -243,7 +245,8 @@ end
 
 function client:query(filter)
 	filter = filter or {}
-	local parts = { "query", filter_text(filter) }
+	local text = filter_text(filter)
+	local parts = { "query", text ~= "" and text or nil }
 	if filter.healthy then
 		parts[#parts + 1] = "healthy=1"
 	end
