@@ -1,0 +1,66 @@
+/*
+ * registry_int.h - what cservice/registry.c (requests, watchers, events)
+ * and cservice/registry_health.c (the failure detector: heartbeat ages and
+ * active probes) share. Not for other services.
+ */
+#ifndef SHOAL_REGISTRY_INT_H
+#define SHOAL_REGISTRY_INT_H
+
+#include <stdint.h>
+
+#include "registry_table.h"
+
+struct shoal_context;
+struct shoal_json;
+struct shoal_socket_message;
+struct watcher;
+struct probe;
+
+struct registry {
+  struct shoal_context *ctx;  /* own context */
+  struct regtab *tab;         /* the components */
+  uint32_t interval;          /* default heartbeat interval, ms */
+  int suspect;                /* missed intervals (or failed probes) before suspect */
+  int dead;                   /* missed intervals (or failed probes) before dead */
+  uint32_t probe;             /* ms between probes of one component, 0: no probes */
+  uint32_t probe_timeout;     /* ms a probe's connect may take before it counts as failed */
+  int maxcomp;                /* components at most */
+  int maxwatch;               /* watchers at most */
+  uint32_t min_interval;      /* smallest heartbeat interval ever registered (sets the tick) */
+  struct watcher *watchers;   /* nwatch watchers, in order of their first watch */
+  int nwatch;
+  struct probe *probes;       /* PROBE slots, NULL when probes are off */
+  int nprobe;                 /* probes in flight */
+  int timer_session;          /* session of the pending tick, 0 if none */
+  int exiting;                /* EXIT seen: no more ticks */
+  struct shoal_json *out;     /* scratch for replies */
+  struct shoal_json *fields;  /* scratch for an event's component fields */
+  struct shoal_json *ev;      /* scratch for one event message */
+};
+
+/* registry.c: sends event (join, status, suspect, dead, leave) about c to
+ * every watcher it matches, dropping the watchers that are gone. */
+void registry_emit(struct registry *g, struct reg_comp *c, const char *event);
+
+/* registry_health.c */
+
+/* Allocates the probe slots when probes are on. */
+void health_init(struct registry *g);
+/* Moves c to the state its heartbeat age and failed probes call for,
+ * suspect always before dead, emitting suspect/dead. Dead is final (until
+ * c registers again). Returns 1 when c went back from suspect to alive:
+ * the caller emits that (as status), with any status change. */
+int health_judge(struct registry *g, struct reg_comp *c, uint64_t now);
+/* The timer: judges every component, times out and starts probes, and
+ * arms the next tick. */
+void health_tick(struct registry *g);
+/* Arms the first tick. */
+void health_start(struct registry *g);
+/* A SOCKET message: the outcome of a probe (anything else is dropped). */
+void health_on_socket(struct registry *g, const struct shoal_socket_message *m);
+/* Abandons c's probe in flight, if any (c leaves or starts a new life). */
+void health_forget(struct registry *g, struct reg_comp *c);
+/* Closes every probe in flight (exit, release). */
+void health_stop(struct registry *g);
+
+#endif

@@ -1,0 +1,260 @@
+-- shoal/registry.lua - the client of the heartbeat registry
+-- (cservice/registry.c; protocol and states in docs/registry.md).
+--
+--   local registry = require "shoal.registry"
+--   local r = registry.new(".registry")  -- handle or name of the registry service
+--   local inc = r:register{type = "game", id = "g1", node = "n1", addr = "10.0.0.5", port = 7000,
+--                          eaddr = "1.2.3.4", eport = 7000, tags = {"eu", "pvp"},
+--                          interval = 1000, status = {load = 0}}
+--   r:heartbeat{load = 0.5}  -- status changes (or nil); returns the inc. When the registry
+--                            -- forgot us, declared us dead or has a newer life of our
+--                            -- type/id, registers again (last status kept): the new inc
+--   r:keepalive(fn)          -- forks a loop: a heartbeat every `interval` ms (of the
+--                            -- register spec, default 1000) with status fn() (fn optional)
+--   r:leave()                -- also stops the keepalive loop
+--   local list = r:watch({type = "game"}, function(event) ... end)  -- or {tag = "eu"}, or {}
+--                            -- the matching components now; one callback per filter
+--   r:unwatch{type = "game"}
+--   local list = r:query{type = "game", tag = "eu", healthy = true}
+--
+-- A component is a table: type, id, inc, node, addr, port, eaddr, eport,
+-- tags = {...}, state ("alive", "suspect" or "dead"), age_ms (since its
+-- last heartbeat), status = {...}. An event is a component plus event
+-- ("join", "status", "suspect", "dead" or "leave") and seq (1, 2, 3, ...
+-- for each watch, so a gap would show).
+--
+-- Every request is a shoal.call, so none waits past the call timeout, and
+-- raises on an error (the text says why, starting with "registry: ").
+-- Values must be non-empty and contain no spaces.
+--
+-- Events arrive as one-way "text" messages. The first watch installs a
+-- dispatcher for the "text" protocol (shoal.dispatch("text", ...)). A
+-- service that needs "text" messages for something else sets its own
+-- dispatcher after its first watch and passes them on to
+-- registry.dispatch(source, msg), which returns false for messages that are
+-- not registry events. Callbacks run in the order of the events; a callback
+-- that waits (call, sleep) lets the next ones start meanwhile.
+
+local shoal = require "shoal"
+local cjson = require "cjson"
+
+local registry = {}
+local client = {}
+client.__index = client
+
+-- Keys of register that are not status fields (nor may status use them).
+local RESERVED = { type = true, id = true, inc = true, node = true, addr = true, port = true, eaddr = true,
+	eport = true, tags = true, interval = true }
+
+local watches = {} -- registry handle -> watch filter text -> callback
+local dispatching = false -- the "text" dispatcher is installed
+
+-- cjson decodes every number as a float: make whole ones integers again,
+-- so an inc or a port prints as 3, not 3.0.
+local function integers(t)
+	for k, v in pairs(t) do
+		if math.type(v) == "float" then
+			t[k] = math.tointeger(v) or v
+		end
+	end
+	return t
+end
+
+local function component(c)
+	integers(c)
+	integers(c.status)
+	return c
+end
+
+local function pair(k, v)
+	if math.type(v) == "float" then
+		v = math.tointeger(v) or v
+	end
+	if type(v) == "number" or type(v) == "boolean" then
+		v = tostring(v)
+	end
+	if type(v) ~= "string" or v == "" or v:find("%s") then
+		error(string.format("registry: %s=%s: a value must be a non-empty string or number without spaces", k,
+			tostring(v)), 3)
+	end
+	return k .. "=" .. v
+end
+
+-- Appends the status fields to the request, in key order.
+local function add_status(parts, status)
+	local keys = {}
+	for k in pairs(status or {}) do
+		if RESERVED[k] then
+			error("registry: status field '" .. k .. "' is a reserved key", 3)
+		end
+		keys[#keys + 1] = k
+	end
+	table.sort(keys)
+	for _, k in ipairs(keys) do
+		parts[#parts + 1] = pair(k, status[k])
+	end
+	return parts
+end
+
+-- The watch filter as the registry writes it in events ("type=T tag=X").
+local function filter_text(filter)
+	local parts = {}
+	if filter.type then
+		parts[#parts + 1] = pair("type", filter.type)
+	end
+	if filter.tag then
+		parts[#parts + 1] = pair("tag", filter.tag)
+	end
+	return table.concat(parts, " ")
+end
+
+function registry.new(addr)
+	return setmetatable({ addr = addr }, client)
+end
+
+-- Sends one request line; returns the decoded JSON reply.
+function client:request(parts)
+	return cjson.decode(shoal.call(self.addr, "text", table.concat(parts, " ")))
+end
+
+function client:register(spec)
+	-- Remembered (copied) for heartbeats and for registering again.
+	local copy, status = {}, {}
+	for k, v in pairs(spec) do
+		copy[k] = v
+	end
+	for k, v in pairs(spec.status or {}) do
+		status[k] = v
+	end
+	copy.status = status
+	self.spec = copy
+	local parts = { "register", pair("type", spec.type), pair("id", spec.id), pair("node", spec.node),
+		pair("addr", spec.addr), pair("port", spec.port) }
+	for _, k in ipairs({ "eaddr", "eport", "interval" }) do
+		if spec[k] ~= nil then
+			parts[#parts + 1] = pair(k, spec[k])
+		end
+	end
+	if spec.tags and #spec.tags > 0 then
+		parts[#parts + 1] = pair("tags", table.concat(spec.tags, ","))
+	end
+	self.inc = math.tointeger(self:request(add_status(parts, status)).inc)
+	return self.inc
+end
+
+function client:heartbeat(status)
+	local spec = assert(self.spec, "registry: heartbeat before register")
+	for k, v in pairs(status or {}) do
+		spec.status[k] = v
+	end
+	local parts = add_status({ "heartbeat", pair("type", spec.type), pair("id", spec.id), pair("inc", self.inc) },
+		status)
+	local ok, err = pcall(self.request, self, parts)
+	if ok then
+		return self.inc
+	end
+	err = tostring(err)
+	if err:find("register again", 1, true) or err:find("stale incarnation", 1, true) then
+		return self:register(spec)
+	end
+	error(err, 2)
+end
+
+function client:keepalive(status_fn)
+	assert(self.spec, "registry: keepalive before register")
+	local token = {}
+	self.keeping = token
+	shoal.fork(function()
+		while true do
+			shoal.sleep(self.spec.interval or 1000)
+			if self.keeping ~= token then
+				return
+			end
+			local ok, err = pcall(self.heartbeat, self, status_fn and status_fn())
+			if not ok then
+				shoal.warn(string.format("registry: heartbeat of %s/%s failed: %s", self.spec.type, self.spec.id, err))
+			end
+		end
+	end)
+end
+
+function client:leave()
+	self.keeping = nil
+	if self.inc then
+		self:request({ "leave", pair("type", self.spec.type), pair("id", self.spec.id), pair("inc", self.inc) })
+		self.inc = nil
+	end
+end
+
+-- Routes one "text" message; false when it is not a registry event.
+function registry.dispatch(source, msg)
+	local byfilter = watches[source]
+	if byfilter == nil or msg:sub(1, 7) ~= '{"seq":' then
+		return false
+	end
+	local ok, event = pcall(cjson.decode, msg)
+	if not ok or type(event) ~= "table" or event.watch == nil then
+		return false
+	end
+	local fn = byfilter[event.watch]
+	if fn then
+		fn(component(event))
+	end
+	return true
+end
+
+function client:handle()
+	local h = math.type(self.addr) == "integer" and self.addr or shoal.query(self.addr)
+	return h or error("registry: no service " .. tostring(self.addr), 3)
+end
+
+function client:watch(filter, fn)
+	filter = filter or {}
+	if not dispatching then
+		dispatching = true
+		shoal.dispatch("text", function(_, source, msg)
+			if not registry.dispatch(source, msg) then
+				shoal.warn(string.format("registry: text message from %s ignored: %s", shoal.address(source),
+					msg:sub(1, 80)))
+			end
+		end)
+	end
+	local h, text = self:handle(), filter_text(filter)
+	watches[h] = watches[h] or {}
+	local before = watches[h][text]
+	watches[h][text] = fn -- before the request: the first events may follow the reply at once
+	local ok, list = pcall(self.request, self, { "watch", text ~= "" and text or nil })
+	if not ok then
+		watches[h][text] = before
+		error(list, 2)
+	end
+	for _, c in ipairs(list) do
+		component(c)
+	end
+	return list
+end
+
+function client:unwatch(filter)
+	local text = filter_text(filter or {})
+	local byfilter = watches[self:handle()]
+	if byfilter then
+		byfilter[text] = nil
+	end
+	self:request({ "unwatch", text ~= "" and text or nil })
+end
+
+function client:query(filter)
+	filter = filter or {}
+	local text = filter_text(filter)
+	local parts = { "query", text ~= "" and text or nil }
+	if filter.healthy then
+		parts[#parts + 1] = "healthy=1"
+	end
+	local list = self:request(parts)
+	for _, c in ipairs(list) do
+		component(c)
+	end
+	return list
+end
+
+return registry
