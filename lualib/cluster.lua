@@ -14,6 +14,14 @@
 --   cluster.nodeof(handle)           the node a handle lives on
 --   cluster.nodes()                  the harbor's table of peers (text)
 --
+-- With the registry (service/clusterd.lua, docs/cluster.md):
+--   cluster.tags()                   this node's tags (config `tags`)
+--   cluster.set_status{k = v, ...}   status fields sent with the next heartbeat
+--   cluster.peers([tag])             healthy nodes (with the tag): component tables
+--   cluster.peer_status(node)        node's component (state, status, ...) or nil
+--   cluster.watch(filter, fn)        registry events: filter {type = ..} or {tag = ..}
+--   cluster.registry()               the registry client (shoal/registry.lua)
+--
 -- Every call has a timeout (config call_timeout; cluster.calltimeout takes
 -- one), and a call to a node that is lost fails at once with an error
 -- naming the node: no coroutine waits forever on a dead peer.
@@ -102,6 +110,44 @@ end
 
 function cluster.nodes()
 	return shoal.call(harbor(cluster.node()), HARBOR_PROTO, "nodes")
+end
+
+function cluster.tags()
+	local list = {}
+	for tag in (shoal.getenv("tags") or ""):gmatch("[^,%s]+") do
+		list[#list + 1] = tag
+	end
+	return list
+end
+
+-- One-way to clusterd, which merges fields until its next heartbeat.
+function cluster.set_status(fields)
+	return shoal.send(".clusterd", "lua", "status", fields)
+end
+
+local client
+function cluster.registry()
+	if client == nil then
+		local registry = require "shoal.registry"
+		client = registry.new(shoal.call(".clusterd", "lua", "registry"))
+	end
+	return client
+end
+
+function cluster.peers(tag)
+	return cluster.registry():query { type = "node", tag = tag, healthy = true }
+end
+
+function cluster.peer_status(node)
+	for _, c in ipairs(cluster.registry():query { type = "node" }) do
+		if tonumber(c.id) == node then
+			return c
+		end
+	end
+end
+
+function cluster.watch(filter, fn)
+	return cluster.registry():watch(filter, fn)
 end
 
 return cluster

@@ -1,17 +1,23 @@
--- bootstrap: the first Lua service of a node. Starts the harbor when the
--- config has `cluster` (cross-node messaging), the service manager, the debug console when the config sets console = true, and the node's start
--- service (config `start`, "name arg..."), then exits.
+-- bootstrap: the first Lua service of a node. Starts the harbor and
+-- clusterd when the config has `cluster` (cross-node messaging, registry
+-- membership), the service manager, the debug console when the config sets
+-- console = true, and the node's start service (config `start`,
+-- "name arg..."), then exits.
 -- If the start service fails the node stops with exit code 1.
 local shoal = require "shoal"
 
 shoal.start(function()
-	if (shoal.getenv("cluster") or "") ~= "" then
+	local clustered = (shoal.getenv("cluster") or "") ~= ""
+	if clustered then
 		shoal.launch("harbor", "")
 	end
 	local mgr = shoal.newservice("service_mgr")
 	shoal.name(".service_mgr", mgr)
 	if shoal.getenv("console") == "1" then
 		shoal.newservice("debug_console") -- on console_host:console_port
+	end
+	if clustered then
+		shoal.newservice("clusterd") -- registry membership (and the registry itself)
 	end
 	local start = shoal.getenv("start") or "main"
 	local name, args = start:match("^(%S+)%s*(.*)$")

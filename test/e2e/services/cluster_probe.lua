@@ -16,6 +16,11 @@
 --   flood NODE SIZE MAX   one-way SIZE-byte sends to .probe on NODE until one
 --                         fails or MAX were sent -> "sent K err=<why>"
 --   nodes                 the harbor's table, one line (";"-joined)
+--   watch                 start recording registry events of type node
+--   events                the recorded events: "id:event:inc:seq ..."
+--   peers [TAG]           healthy nodes (with TAG): "1 2 3"
+--   status K V            cluster.set_status{K = V}
+--   peerstatus NODE K     state and status field K of NODE: "alive 42"
 local shoal = require "shoal"
 local socket = require "shoal.socket"
 local cluster = require "cluster"
@@ -93,6 +98,41 @@ function commands.flood(node, size, max)
 		end
 	end
 	return "sent " .. max .. " err="
+end
+
+local events = {}
+
+function commands.watch()
+	cluster.watch({ type = "node" }, function(e)
+		events[#events + 1] = string.format("%s:%s:%d:%d", e.id, e.event, e.inc, e.seq)
+	end)
+	return "ok"
+end
+
+function commands.events()
+	return table.concat(events, " ")
+end
+
+function commands.peers(tag)
+	local ids = {}
+	for _, c in ipairs(cluster.peers(tag)) do
+		ids[#ids + 1] = tonumber(c.id)
+	end
+	table.sort(ids)
+	return table.concat(ids, " ")
+end
+
+function commands.status(k, v)
+	cluster.set_status { [k] = tonumber(v) or v }
+	return "ok"
+end
+
+function commands.peerstatus(node, k)
+	local c = cluster.peer_status(tonumber(node))
+	if not c then
+		return "none"
+	end
+	return c.state .. " " .. tostring(c.status[k])
 end
 
 function commands.nodes()

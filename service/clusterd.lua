@@ -1,0 +1,142 @@
+-- clusterd: this node's member of the cluster registry. Started by
+-- bootstrap after the harbor when the config has `cluster`.
+--
+-- * The node with `registry = true` runs the registry (cservice/registry.c)
+--   under the cluster-global name "registry"; every node finds it by that
+--   name once its harbor is connected to that node.
+-- * Registers this node as a component {type = "node", id = node id, addr
+--   and port of its harbor, tags = config `tags`} and heartbeats every
+--   heartbeat_ms with the status fields changed since the last heartbeat
+--   (cluster.set_status only marks them: one message per interval, not
+--   one per change). After the registry declared this node dead (it was
+--   frozen or cut off), the next heartbeat registers it again with a new
+--   incarnation.
+-- * Learns other nodes' addresses from the registry (join events), so a
+--   node needs only the registry node's address in `cluster`.
+--
+-- Requests (lua protocol, from lualib/cluster.lua):
+--   "status", fields   merge into the next heartbeat (one-way)
+--   "registry"         -> the registry's handle, waiting for it if need be
+local shoal = require "shoal"
+local registry = require "shoal.registry"
+
+local node = tonumber(shoal.getenv("node"))
+local interval = tonumber(shoal.getenv("heartbeat_ms"))
+local changed = {} -- status fields not yet sent
+local registry_handle -- once known
+local waiting = {} -- coroutines waiting for it
+
+local function tags()
+	local list = {}
+	for tag in (shoal.getenv("tags") or ""):gmatch("[^,%s]+") do
+		list[#list + 1] = tag
+	end
+	return list
+end
+
+-- Host and port of this node's harbor, from `harbor` or this node's
+-- entry in `cluster`.
+local function harbor_address()
+	local listen = shoal.getenv("harbor")
+	if listen and listen ~= "" then
+		return listen:match("^(.*):(%d+)$")
+	end
+	for n, host, port in (shoal.getenv("cluster") or ""):gmatch("(%d+)@([^,%s]+):(%d+)") do
+		if tonumber(n) == node then
+			return host, port
+		end
+	end
+end
+
+local function start_registry()
+	local args = string.format("interval=%d suspect=%s dead=%s probe=%s", interval,
+		shoal.getenv("registry_suspect") or "2", shoal.getenv("registry_dead") or "4",
+		shoal.getenv("registry_probe") or "0")
+	local handle = shoal.launch("registry", args)
+	shoal.call(node << 24, "text", string.format("register registry :%08x", handle))
+	shoal.name(".registry", handle)
+end
+
+-- Waits (bounded by nothing but the node's life: this is a daemon) until
+-- the harbor has learnt the global name "registry".
+local function find_registry()
+	while true do
+		local handle = shoal.localname("registry")
+		if handle then
+			return handle
+		end
+		shoal.sleep(interval // 4 + 1)
+	end
+end
+
+-- Tells the harbor where a node listens (registry join/status events).
+local function learn_peer(c)
+	local n = tonumber(c.id)
+	if c.type == "node" and n and n ~= node and c.addr and c.port then
+		pcall(shoal.call, node << 24, "text", string.format("peer %d %s:%d", n, c.addr, c.port))
+	end
+end
+
+local function member()
+	registry_handle = find_registry()
+	for _, co in ipairs(waiting) do
+		shoal.wakeup(co)
+	end
+	waiting = {}
+	local r = registry.new(registry_handle)
+	local host, port = harbor_address()
+	local spec = { type = "node", id = node, node = node, addr = host, port = port, tags = tags(), interval = interval }
+	while not pcall(r.register, r, spec) do
+		shoal.sleep(interval)
+	end
+	shoal.log(string.format("clusterd: node %d registered (incarnation %d)", node, r.inc))
+	-- (again after a re-registration: the registry drops watchers it could not reach)
+	local function watch()
+		local ok, list = pcall(r.watch, r, { type = "node" }, learn_peer)
+		for _, c in ipairs(ok and list or {}) do
+			learn_peer(c)
+		end
+	end
+	watch()
+	while true do
+		shoal.sleep(interval)
+		local batch = changed
+		changed = {}
+		local before = r.inc
+		local good, err = pcall(r.heartbeat, r, batch)
+		if not good then
+			for k, v in pairs(batch) do -- send them with the next one
+				if changed[k] == nil then
+					changed[k] = v
+				end
+			end
+			shoal.warn("clusterd: heartbeat failed: " .. tostring(err))
+		elseif r.inc ~= before then
+			shoal.log(string.format("clusterd: node %d registered again (incarnation %d)", node, r.inc))
+			watch()
+		end
+	end
+end
+
+shoal.start(function()
+	shoal.dispatch("lua", function(_, _, cmd, fields)
+		if cmd == "status" then
+			for k, v in pairs(fields) do
+				changed[k] = v
+			end
+			return
+		elseif cmd == "registry" then
+			if not registry_handle then
+				waiting[#waiting + 1] = coroutine.running()
+				shoal.wait()
+			end
+			return registry_handle
+		end
+		error("clusterd: unknown request " .. tostring(cmd))
+	end)
+	shoal.name(".clusterd", shoal.self())
+	if shoal.getenv("registry") == "1" or shoal.getenv("registry") == "true" then
+		start_registry()
+	end
+	shoal.fork(member)
+end)
