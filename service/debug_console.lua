@@ -401,6 +401,42 @@ function COMMAND.ping(out, args)
 	out(string_format("pong from %s in %.3f ms", addr(h), (shoal.hpc() - t0) / 1e6))
 end
 
+local function clustered()
+	if (shoal.getenv("cluster") or "") == "" then
+		fail("this node is not in a cluster (no `cluster` in its config)")
+	end
+end
+
+function COMMAND.nodes(out)
+	clustered()
+	local node = tonumber(shoal.getenv("node"))
+	local ok, text = pcall(shoal.call, node << 24, "text", "nodes")
+	if not ok then
+		fail("harbor: %s", tostring(text))
+	end
+	for line in text:gmatch("[^\n]+") do
+		out(line)
+	end
+end
+
+function COMMAND.registry(out)
+	clustered()
+	local cluster = require "cluster"
+	local ok, list = pcall(function()
+		return cluster.registry():query {}
+	end)
+	if not ok then
+		fail("registry: %s", tostring(list))
+	end
+	local f = "%-24s %5s %-8s %10s  %-22s %s"
+	out(string_format(f, "component", "inc", "state", "age_ms", "address", "tags"))
+	for _, c in ipairs(list) do
+		out(string_format(f, c.type .. "/" .. c.id, c.inc, c.state, c.age_ms, c.addr .. ":" .. c.port,
+			table.concat(c.tags, ",")))
+	end
+	out(string_format("%d components", #list))
+end
+
 function COMMAND.exit(out, _, s)
 	out("bye")
 	s.closing = true

@@ -38,6 +38,8 @@ local COMMANDS = {
 	{ "log", "[LEVEL]", "show or set the node log level: debug, info, warn or error" },
 	{ "net", "", "open sockets: id, kind, owner, bytes in/out, buffered, address" },
 	{ "ping", "SERVICE", "round-trip time of a debug ping to a Lua service" },
+	{ "nodes", "", "cluster peers: state, round trip, bytes in/out, queued bytes, waiting calls" },
+	{ "registry", "", "registry components: type/id, incarnation, state, last heartbeat age, address" },
 	{ "exit", "", "close this console session (the node keeps running)" },
 	{ "shutdown", "", "stop the whole node gracefully (exit code 0)" },
 }

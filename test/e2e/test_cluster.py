@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import sys
 import time
 
@@ -68,7 +69,8 @@ class ClusterCase(NodeTestCase):
 
     def setUp(self):
         super().setUp()
-        ports = free_ports(2 * len(self.NODES))
+        ports = free_ports(2 * len(self.NODES) + 1)
+        self.console_port = ports[-1]
         self.harbor_port = {n: ports[i] for i, n in enumerate(self.NODES)}
         self.probe_port = {n: ports[len(self.NODES) + i] for i, n in enumerate(self.NODES)}
         self.running = {}
@@ -103,6 +105,8 @@ class ClusterCase(NodeTestCase):
         )
         if n == 1:
             keys["registry"] = True
+            keys["console"] = True
+            keys["console_port"] = self.console_port
         keys.update(extra)
         cfg = self.config("node%d-%d.lua" % (n, life), **keys)
         node = self.node(cfg, name="node%d-%d" % (n, life), logfile=keys["logfile"], env={"SHOAL_CLUSTER_SECRET": secret})
@@ -255,6 +259,18 @@ class Registry(ClusterCase):
         self.assertEqual(self.ask(2, "peers none"), "")
         self.assertEqual(self.ask(3, "status load 42"), "ok")
         wait_until(lambda: self.ask(1, "peerstatus 3 load") == "alive 42", scaled(10), "node 3's status", 0.1)
+
+
+    def test_console_nodes_and_registry(self):
+        """`nodes` and `registry` in the debug console, through a real nc."""
+        wait_until(lambda: self.ask(1, "peers") == "1 2 3", scaled(10), "all three registered", 0.1)
+        out = subprocess.run(["nc", "-q", "5", "127.0.0.1", str(self.console_port)], input=b"nodes\nregistry\nexit\n",
+                             capture_output=True, timeout=scaled(20)).stdout.decode()
+        rows = dict(re.findall(r"^(?:shoal> )?([23])\s+(\w+)\s+127\.0\.0\.1:", out, re.M))
+        self.assertEqual(rows, {"2": "up", "3": "up"}, out)
+        for n in (1, 2, 3):
+            self.assertRegex(out, r"node/%d\s+1\s+alive\s+\d+\s+127\.0\.0\.1:%d" % (n, self.harbor_port[n]))
+        self.assertIn("3 components", out)
 
 
 class WrongSecret(NodeTestCase):
