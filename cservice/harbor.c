@@ -12,7 +12,9 @@
  * The core hands every message for another node's handle to the harbor
  * (core/remote.c); the harbor frames it (cservice/harbor_wire.h) onto the
  * one TCP connection to that node. The lower node id dials, the higher
- * accepts; both prove they know the secret (HMAC over both nonces) before a
+ * accepts (and dials too after a grace period, for a lower node that has
+ * not heard of it; of two connections both keep the one the lower id
+ * dialed); both prove they know the secret (HMAC over both nonces) before a
  * byte of traffic moves.
  *
  * No caller hangs on a dead node: the harbor records every request it
@@ -39,6 +41,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "harbor_link.h"
 #include "harbor_pending.h"
@@ -58,6 +62,8 @@ struct link {
   int sock;        /* socket id */
   int node;        /* peer node, 0 until proven (acceptor side) */
   int hs;          /* enum hs */
+  int dialed;      /* we dialed it (else accepted) */
+  uint8_t boot[WIRE_BOOT]; /* the peer process's boot id */
   uint8_t mine[WIRE_NONCE], theirs[WIRE_NONCE];
   uint64_t started_ms, last_recv_ms;
   struct link_reader *reader;
@@ -90,6 +96,7 @@ struct harbor {
   uint32_t self;
   int node;
   char secret[256];
+  uint8_t boot[WIRE_BOOT]; /* random per process: tells a restart from a second connection */
   size_t secretlen;
   uint32_t heartbeat_ms, misses, call_timeout_ms;
   size_t queue_limit, max_message;
@@ -114,6 +121,13 @@ SHOAL_API void harbor_release(struct harbor *h);
 static const char *state_name(int s) {
   static const char *names[] = {"unknown", "connecting", "up", "lost"};
   return s >= 0 && s < 4 ? names[s] : "?";
+}
+
+/* Microseconds of a monotonic clock: PING carries it, PONG brings it back. */
+static uint64_t now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 static uint64_t detect_ms(const struct harbor *h) { return (uint64_t)h->heartbeat_ms * h->misses; }
@@ -251,6 +265,14 @@ static void link_free(struct harbor *h, struct link *l, int abort_socket) {
   shoal_free(l);
 }
 
+/* When to dial node again. A higher node normally waits to be dialed, and
+ * dials itself only after a grace period: it may know a lower node (from
+ * the registry) that does not know it. */
+static void schedule_dial(struct harbor *h, int node) {
+  struct peer *p = &h->peers[node];
+  p->next_dial_ms = shoal_now() + p->backoff_ms + (node < h->node ? 1000 : 0);
+}
+
 /* The node is gone: fail every call waiting on it, refuse new sends. */
 static void peer_lost(struct harbor *h, int node, const char *why) {
   struct peer *p = &h->peers[node];
@@ -270,7 +292,7 @@ static void peer_lost(struct harbor *h, int node, const char *why) {
   snprintf(p->reason, sizeof(p->reason), "%s", why);
   if (was != SHOAL_NODE_LOST)
     shoal_log(h->ctx, SHOAL_LOG_WARN, "harbor: node %d lost: %s (%zu waiting calls failed)", node, why, waiting);
-  p->next_dial_ms = shoal_now() + p->backoff_ms;
+  schedule_dial(h, node);
   p->backoff_ms = p->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : p->backoff_ms * 2;
 }
 
@@ -288,9 +310,23 @@ static void announce_names(struct harbor *h, int node) {
 /* A link finished its handshake: it becomes node's connection. */
 static void link_up(struct harbor *h, struct link *l) {
   struct peer *p = &h->peers[l->node];
-  if (p->link && p->link != l) {
-    if (p->state == SHOAL_NODE_UP) peer_lost(h, l->node, "replaced by a new connection (the node restarted?)");
-    else link_free(h, p->link, 1);
+  struct link *old = p->link;
+  if (old && old != l) {
+    if (old->hs != HS_UP) {
+      link_free(h, old, 1); /* our dial, not needed any more */
+    } else if (memcmp(old->boot, l->boot, WIRE_BOOT) != 0) {
+      peer_lost(h, l->node, "it restarted (a connection from a new process)");
+    } else {
+      /* Both dialed: a second connection between the same processes. Both
+       * sides keep the one the lower node id dialed and close the other. */
+      int keep_new = h->node < l->node ? l->dialed : !l->dialed;
+      struct link *drop = keep_new ? old : l;
+      shoal_log(h->ctx, SHOAL_LOG_DEBUG, "harbor: node %d: closing a second connection", l->node);
+      h->stop_feed = 1;
+      link_free(h, drop, 1);
+      if (!keep_new) return;
+      p->link = NULL;
+    }
   }
   p->link = l;
   p->known = 1;
@@ -334,7 +370,9 @@ static void dial(struct harbor *h, int node) {
     return;
   }
   p->link = link_new(h, sock, node, HS_DIALING, addr);
+  if (p->link) p->link->dialed = 1;
 }
+
 
 /* ---- handshake ---- */
 
@@ -360,30 +398,33 @@ static void refuse(struct harbor *h, struct link *l, const char *why, int tell_p
 }
 
 static void on_hello(struct harbor *h, struct link *l, const uint8_t *b, size_t n) {
-  if (l->hs != HS_WAIT_HELLO || n != 1 + WIRE_NONCE) return refuse(h, l, "unexpected HELLO", 1);
+  if (l->hs != HS_WAIT_HELLO || n != 1 + WIRE_NONCE + WIRE_BOOT) return refuse(h, l, "unexpected HELLO", 1);
   if (b[0] != l->node) {
     char why[96];
     snprintf(why, sizeof(why), "dialed node %d but node %d answered", l->node, b[0]);
     return refuse(h, l, why, 1);
   }
   memcpy(l->theirs, b + 1, WIRE_NONCE);
-  uint8_t proof[1 + WIRE_NONCE + WIRE_MAC];
+  memcpy(l->boot, b + 1 + WIRE_NONCE, WIRE_BOOT);
+  uint8_t proof[1 + WIRE_NONCE + WIRE_BOOT + WIRE_MAC];
   proof[0] = (uint8_t)h->node;
   wire_nonce(l->mine);
   memcpy(proof + 1, l->mine, WIRE_NONCE);
-  wire_mac(h->secret, h->secretlen, 'D', h->node, l->node, l->theirs, l->mine, proof + 1 + WIRE_NONCE);
+  memcpy(proof + 1 + WIRE_NONCE, h->boot, WIRE_BOOT);
+  wire_mac(h->secret, h->secretlen, 'D', h->node, l->node, l->theirs, l->mine, proof + 1 + WIRE_NONCE + WIRE_BOOT);
   send_frame_now(h, l, WIRE_PROOF, proof, sizeof(proof));
   l->hs = HS_WAIT_WELCOME;
 }
 
 static void on_proof(struct harbor *h, struct link *l, const uint8_t *b, size_t n) {
-  if (l->hs != HS_WAIT_PROOF || n != 1 + WIRE_NONCE + WIRE_MAC) return refuse(h, l, "unexpected PROOF", 1);
+  if (l->hs != HS_WAIT_PROOF || n != 1 + WIRE_NONCE + WIRE_BOOT + WIRE_MAC) return refuse(h, l, "unexpected PROOF", 1);
   int node = b[0];
   if (node < 1 || node > MAX_NODE || node == h->node) return refuse(h, l, "bad node id in PROOF", 1);
   memcpy(l->theirs, b + 1, WIRE_NONCE);
+  memcpy(l->boot, b + 1 + WIRE_NONCE, WIRE_BOOT);
   uint8_t want[WIRE_MAC];
   wire_mac(h->secret, h->secretlen, 'D', node, h->node, l->mine, l->theirs, want);
-  if (!wire_mac_equal(want, b + 1 + WIRE_NONCE)) {
+  if (!wire_mac_equal(want, b + 1 + WIRE_NONCE + WIRE_BOOT)) {
     char why[96];
     snprintf(why, sizeof(why), "node %d does not know the cluster secret (bad HMAC)", node);
     return refuse(h, l, why, 1);
@@ -432,8 +473,8 @@ static void on_link_frame(void *ud, int kind, const uint8_t *b, size_t n) {
     memcpy(o + 5, b, 8);
     mark_dirty(h, l->node);
   } else if (kind == WIRE_PONG && n == 8) {
-    uint64_t sent = wire_get64(b), now = shoal_now();
-    p->rtt_us = now >= sent ? (now - sent) * 1000 : 0;
+    uint64_t sent = wire_get64(b), now = now_us();
+    p->rtt_us = now >= sent ? now - sent : 0;
   } else if (kind == WIRE_NAME && n > 4 && n < 4 + 64) {
     char name[64];
     memcpy(name, b + 4, n - 4);
@@ -494,10 +535,11 @@ static void on_socket(struct harbor *h, const struct shoal_socket_message *sm) {
   if (sm->type == SHOAL_SOCKET_ACCEPT) {
     struct link *l = link_new(h, sm->ud, 0, HS_WAIT_PROOF, sm->buffer ? sm->buffer : "?");
     if (l == NULL) return;
-    uint8_t hello[1 + WIRE_NONCE];
+    uint8_t hello[1 + WIRE_NONCE + WIRE_BOOT];
     hello[0] = (uint8_t)h->node;
     wire_nonce(l->mine);
     memcpy(hello + 1, l->mine, WIRE_NONCE);
+    memcpy(hello + 1 + WIRE_NONCE, h->boot, WIRE_BOOT);
     shoal_socket_start(h->ctx, sm->ud);
     send_frame_now(h, l, WIRE_HELLO, hello, sizeof(hello));
     return;
@@ -619,9 +661,11 @@ static void add_peer(struct harbor *h, int node, const char *host, int port) {
     p->known = 1;
     p->backoff_ms = BACKOFF_MIN_MS;
     set_state(h, node, SHOAL_NODE_CONNECTING);
+    schedule_dial(h, node);
+  } else if (changed && p->state != SHOAL_NODE_UP) {
+    schedule_dial(h, node);
   }
-  if (changed && node < h->node && p->state != SHOAL_NODE_UP) p->next_dial_ms = 0;
-  if (node > h->node && p->link == NULL && (p->state != SHOAL_NODE_UP)) dial(h, node);
+  if (node > h->node && p->link == NULL && p->state != SHOAL_NODE_UP) dial(h, node);
 }
 
 static void list_nodes(struct harbor *h, uint32_t to, int session) {
@@ -734,13 +778,15 @@ static void on_tick(struct harbor *h) {
         p->last_ping_ms = now;
         uint8_t *o = obuf_reserve(&p->out, 13);
         wire_head(o, WIRE_PING, 8);
-        wire_put64(o + 5, now);
+        wire_put64(o + 5, now_us());
         mark_dirty(h, node);
       }
       update_gauge(h, node);
     } else if (p->state == SHOAL_NODE_CONNECTING && now - p->since_ms > detect_ms(h) + 1000) {
       peer_lost(h, node, p->port ? "no connection yet" : "no address known");
-    } else if (p->state == SHOAL_NODE_LOST && node > h->node && p->link == NULL && now >= p->next_dial_ms) {
+    }
+    if (p->state != SHOAL_NODE_UP && p->link == NULL && p->port && now >= p->next_dial_ms) {
+      p->next_dial_ms = now + BACKOFF_MAX_MS; /* until this dial ends */
       dial(h, node);
     }
   }
@@ -833,6 +879,7 @@ int harbor_init(struct harbor *h, struct shoal_context *ctx, const char *args) {
     return SHOAL_EINVAL;
   }
   h->secretlen = strlen(secret);
+  if (getrandom(h->boot, WIRE_BOOT, 0) != WIRE_BOOT) return SHOAL_EINIT;
   memcpy(h->secret, secret, h->secretlen);
   for (int i = 0; i <= MAX_NODE; i++) h->peers[i].calls = pending_new();
   const char *cluster = args && *args ? args : shoal_getenv("cluster");
@@ -891,6 +938,7 @@ int harbor_init(struct harbor *h, struct shoal_context *ctx, const char *args) {
     if (!p->known) continue;
     p->backoff_ms = BACKOFF_MIN_MS;
     set_state(h, node, SHOAL_NODE_CONNECTING);
+    schedule_dial(h, node);
     if (node > h->node) dial(h, node);
   }
   h->last_sweep_ms = shoal_now();

@@ -4,8 +4,8 @@
  * Every frame: u32 length (big-endian, bytes after this field), u8 kind,
  * then the kind's body. Integers are big-endian.
  *
- *   HELLO  node u8, nonce[16]                    acceptor -> dialer, first
- *   PROOF  node u8, nonce[16], mac[32]           dialer -> acceptor
+ *   HELLO  node u8, nonce[16], boot[8]           acceptor -> dialer, first
+ *   PROOF  node u8, nonce[16], boot[8], mac[32]  dialer -> acceptor
  *   WELCOME mac[32]                              acceptor -> dialer: both proven
  *   REFUSE text                                  why the handshake failed
  *   MSG    ptype u8, source u32, dest u32, session i32, payload
@@ -43,6 +43,7 @@ enum wire_kind {
 
 #define WIRE_NONCE 16
 #define WIRE_MAC 32
+#define WIRE_BOOT 8 /* a process's random boot id */
 #define WIRE_CHUNK (64 * 1024)          /* largest payload part in one frame */
 #define WIRE_FRAME_MAX (WIRE_CHUNK + 64) /* largest frame body accepted */
 #define WIRE_MSG_HEAD 18                /* kind + ptype + source + dest + session */

@@ -83,8 +83,8 @@ class ClusterCase(NodeTestCase):
                 if a != b:
                     self.wait_reachable(a, b)
 
-    def cluster_spec(self):
-        return ",".join("%d@127.0.0.1:%d" % (n, self.harbor_port[n]) for n in self.NODES)
+    def cluster_spec(self, n):
+        return ",".join("%d@127.0.0.1:%d" % (m, self.harbor_port[m]) for m in self.NODES)
 
     def start_node(self, n, secret=SECRET, **extra):
         """Starts node n (again: a new log file, so waits see this run's lines)."""
@@ -94,7 +94,7 @@ class ClusterCase(NodeTestCase):
             thread=2,
             start="cluster_probe",
             luaservice=nodeutil.e2e_luaservice(),
-            cluster=self.cluster_spec(),
+            cluster=self.cluster_spec(n),
             heartbeat_ms=HEARTBEAT_MS,
             heartbeat_misses=MISSES,
             registry_suspect=2,
@@ -148,6 +148,18 @@ class RemoteCalls(ClusterCase):
         self.assertTrue(r.startswith("err") and "no service .nosuch on node 2" in r, r)
         r = self.ask(1, "ping 9 .probe")
         self.assertTrue(r.startswith("err") and "node 9 is unreachable" in r, r)
+
+
+class Discovery(ClusterCase):
+    """Nodes 2 and 3 know only node 1 (the registry's) and themselves: they
+    learn each other's address from the registry and connect."""
+
+    def cluster_spec(self, n):
+        return ",".join("%d@127.0.0.1:%d" % (m, self.harbor_port[m]) for m in sorted({1, n}))
+
+    def test_addresses_come_from_the_registry(self):
+        self.assertEqual(self.ask(2, "ping 3 .probe"), "ok pong from node 3")
+        self.assertEqual(self.ask(3, "ping 0 global:probe2"), "ok pong from node 2")
 
 
 class NodeFailures(ClusterCase):
