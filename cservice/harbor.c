@@ -55,6 +55,7 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
 #define FLUSH_EARLY (256 * 1024) /* flush a buffer this big without waiting */
+#define EXIT_GRACE_MS 300
 
 enum hs { HS_DIALING, HS_WAIT_HELLO, HS_WAIT_PROOF, HS_WAIT_WELCOME, HS_UP };
 
@@ -104,6 +105,7 @@ struct harbor {
   int timer_session;
   int flush_scheduled;
   int stop_feed; /* set when a link dies inside a read */
+  int exiting, exit_session; /* node shutdown under way */
   uint64_t last_sweep_ms;
   struct peer peers[MAX_NODE + 1];
   struct link *links[MAX_LINKS];
@@ -526,7 +528,8 @@ static void link_closed(struct harbor *h, struct link *l, const char *why) {
   if (p && p->link == l) {
     peer_lost(h, l->node, why); /* frees l (the socket is gone already) */
   } else {
-    shoal_log(h->ctx, SHOAL_LOG_INFO, "harbor: connection %s closed before its handshake: %s", l->addr, why);
+    /* a registry probe or a port scan: not worth a line at info */
+    shoal_log(h->ctx, SHOAL_LOG_DEBUG, "harbor: connection %s closed before its handshake: %s", l->addr, why);
     link_free(h, l, 1);
   }
 }
@@ -818,9 +821,15 @@ static int harbor_cb(struct shoal_context *ctx, void *ud, int type, int session,
       return 0;
     case SHOAL_PTYPE_RESPONSE:
       if (session == h->timer_session && session != 0) on_tick(h);
+      else if (h->exiting && session == h->exit_session) shoal_exit(ctx);
       return 0;
     case SHOAL_PTYPE_SYSTEM:
-      if (sz == 4 && memcmp(msg, "EXIT", 4) == 0) shoal_exit(ctx);
+      /* Node shutdown: stay a moment so other services' exit hooks (a
+       * registry leave, a last save) can still reach other nodes. */
+      if (sz == 4 && memcmp(msg, "EXIT", 4) == 0 && !h->exiting) {
+        h->exiting = 1;
+        h->exit_session = shoal_timeout(ctx, EXIT_GRACE_MS);
+      }
       return 0;
     default:
       if (session > 0) fail(h, source, session, "harbor: unexpected message type");

@@ -90,6 +90,9 @@ local function member()
 		shoal.sleep(interval)
 	end
 	shoal.log(string.format("clusterd: node %d registered (incarnation %d)", node, r.inc))
+	shoal.on_exit(function() -- graceful stop: a "leave" event instead of a death
+		pcall(r.leave, r)
+	end)
 	-- (again after a re-registration: the registry drops watchers it could not reach)
 	local function watch()
 		local ok, list = pcall(r.watch, r, { type = "node" }, learn_peer)

@@ -273,6 +273,16 @@ class Registry(ClusterCase):
         wait_until(lambda: self.ask(1, "peerstatus 3 load") == "alive 42", scaled(10), "node 3's status", 0.1)
 
 
+    def test_graceful_stop_leaves_the_registry(self):
+        """SIGTERM: clusterd's exit hook sends "leave" (the harbor waits for
+        it), the node exits 0 and the others see leave, not dead."""
+        self.assertEqual(self.ask(2, "watch"), "ok")
+        code, _ = self.running[3].stop(signal.SIGTERM, timeout=15)
+        self.assertEqual(code, 0, self.describe())
+        wait_until(lambda: "3:leave:1" in self.ask(2, "events"), scaled(10), "node 3 left", 0.05)
+        self.assertNotIn("3:dead", self.ask(2, "events"))
+        wait_until(lambda: self.ask(1, "peers") == "1 2", scaled(10), "node 3 gone from peers", 0.1)
+
     def test_console_nodes_and_registry(self):
         """`nodes` and `registry` in the debug console, through a real nc."""
         wait_until(lambda: self.ask(1, "peers") == "1 2 3", scaled(10), "all three registered", 0.1)
