@@ -139,6 +139,10 @@ class RemoteCalls(ClusterCase):
         ok, err, _, first = parse_done(self.ask(1, "call 2 .probe 100 10"))
         self.assertEqual((ok, err), (100, 0), first)
 
+    def test_one_way_sends_arrive_every_direction(self):
+        for a, b in ((1, 2), (2, 1), (3, 1), (2, 3)):
+            self.assertEqual(self.ask(a, "sends %d 1000" % b), "counted 1000")
+
     def test_one_megabyte_message_crosses_intact(self):
         self.assertEqual(self.ask(1, "big 3 1048576", timeout=30), "ok 1048576")
         self.assertEqual(self.ask(3, "big 2 1048576", timeout=30), "ok 1048576")

@@ -16,6 +16,8 @@
 --   flood NODE SIZE MAX   one-way SIZE-byte sends to .probe on NODE until one
 --                         fails or MAX were sent -> "sent K err=<why>"
 --   nodes                 the harbor's table, one line (";"-joined)
+--   sends NODE N          N one-way "count" sends to .probe on NODE, then a
+--                         call that returns how many it counted -> "counted K"
 --   watch                 start recording registry events of type node
 --   events                the recorded events: "id:event:inc:seq ..."
 --   peers [TAG]           healthy nodes (with TAG): "1 2 3"
@@ -101,6 +103,17 @@ function commands.flood(node, size, max)
 end
 
 local events = {}
+local counted = 0
+
+function commands.sends(node, n)
+	node = tonumber(node)
+	local before = cluster.call(node, ".probe", "counted")
+	for i = 1, tonumber(n) do
+		assert(cluster.send(node, ".probe", "count", i))
+	end
+	-- one link, in order: this call is answered after every send arrived
+	return "counted " .. (cluster.call(node, ".probe", "counted") - before)
+end
 
 function commands.watch()
 	cluster.watch({ type = "node" }, function(e)
@@ -173,6 +186,11 @@ shoal.start(function()
 			return "slept"
 		elseif cmd == "drop" then
 			return
+		elseif cmd == "count" then
+			counted = counted + 1
+			return
+		elseif cmd == "counted" then
+			return counted
 		end
 		error("cluster_probe: unknown command " .. tostring(cmd))
 	end)
