@@ -19,20 +19,13 @@
 --   "registry"         -> the registry's handle, waiting for it if need be
 local shoal = require "shoal"
 local registry = require "shoal.registry"
+local cluster = require "cluster"
 
 local node = tonumber(shoal.getenv("node"))
 local interval = tonumber(shoal.getenv("heartbeat_ms"))
 local changed = {} -- status fields not yet sent
 local registry_handle -- once known
 local waiting = {} -- coroutines waiting for it
-
-local function tags()
-	local list = {}
-	for tag in (shoal.getenv("tags") or ""):gmatch("[^,%s]+") do
-		list[#list + 1] = tag
-	end
-	return list
-end
 
 -- Host and port of this node's harbor, from `harbor` or this node's
 -- entry in `cluster`.
@@ -85,7 +78,7 @@ local function member()
 	waiting = {}
 	local r = registry.new(registry_handle)
 	local host, port = harbor_address()
-	local spec = { type = "node", id = node, node = node, addr = host, port = port, tags = tags(), interval = interval }
+	local spec = { type = "node", id = node, node = node, addr = host, port = port, tags = cluster.tags(), interval = interval }
 	while not pcall(r.register, r, spec) do
 		shoal.sleep(interval)
 	end

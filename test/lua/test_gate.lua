@@ -7,7 +7,6 @@ local shoal = require "shoal"
 local socket = require "shoal.socket"
 local t = require "testlib"
 
-local LOGFILE = os.getenv("SHOAL_LOGFILE")
 
 local events = {} -- TEXT lines from gates, oldest first: { source =, line = }
 local frames = {} -- CLIENT frames: { session =, source =, msg = }
@@ -48,24 +47,8 @@ local function wait_frame(ms)
 	return table.remove(frames, 1)
 end
 
-local log_start = 0 -- size of the log file when the test started (it appends)
-
-local function log_has(text)
-	local f = io.open(LOGFILE, "r")
-	if not f then
-		return false
-	end
-	f:seek("set", log_start)
-	local s = f:read("a")
-	f:close()
-	return s:find(text, 1, true) ~= nil
-end
-
-local function wait_log(text)
-	t.wait_until(function()
-		return log_has(text)
-	end, 3000, 10, "log line '" .. text .. "'")
-end
+local log = t.logfile()
+local wait_log = log.wait
 
 local function me()
 	return shoal.address(shoal.self())
@@ -391,12 +374,7 @@ t.start(cases, {
 	"idle_timeout",
 	"exit_and_kill_close_everything",
 }, function()
-	t.ok(LOGFILE, "SHOAL_LOGFILE is set")
-	local f = io.open(LOGFILE, "r")
-	if f then
-		log_start = f:seek("end")
-		f:close()
-	end
+	log.mark()
 	shoal.dispatch("text", function(_, source, line)
 		events[#events + 1] = { source = source, line = line }
 	end)

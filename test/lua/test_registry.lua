@@ -9,7 +9,6 @@ local registry = require "shoal.registry"
 local cjson = require "cjson"
 local t = require "testlib"
 
-local LOGFILE = os.getenv("SHOAL_LOGFILE")
 
 local function launch(args)
 	return shoal.launch("registry", args or "")
@@ -26,24 +25,8 @@ local function refused(reg, line, text)
 	return err
 end
 
-local log_start = 0 -- size of the log file when the test started (it appends)
-
-local function log_has(text)
-	local f = io.open(LOGFILE, "r")
-	if not f then
-		return false
-	end
-	f:seek("set", log_start)
-	local s = f:read("a")
-	f:close()
-	return s:find(text, 1, true) ~= nil
-end
-
-local function wait_log(text)
-	t.wait_until(function()
-		return log_has(text)
-	end, 3000, 10, "log line '" .. text .. "'")
-end
+local log = t.logfile()
+local wait_log = log.wait
 
 -- Watches reg with filter; returns the list the events are appended to,
 -- and the snapshot.
@@ -545,12 +528,7 @@ function cases.bad_arguments()
 end
 
 local function setup()
-	t.ok(LOGFILE, "SHOAL_LOGFILE is set")
-	local f = io.open(LOGFILE, "r")
-	if f then
-		log_start = f:seek("end")
-		f:close()
-	end
+	log.mark()
 end
 
 t.start(cases, {
