@@ -1,7 +1,7 @@
 -- cluster.lua - starts the nodes of a cluster layout that run on this machine.
 --
 --   lua5.4 scripts/cluster.lua LAYOUT print
---   lua5.4 scripts/cluster.lua LAYOUT start  [--machine NAME[,NAME]] [--dir RUNDIR] [--shoal PATH]
+--   lua5.4 scripts/cluster.lua LAYOUT start  [--machine NAME[,NAME]] [--dir RUNDIR] [--shoal PATH] [--check SECONDS]
 --   lua5.4 scripts/cluster.lua LAYOUT status [--machine NAME[,NAME]] [--dir RUNDIR]
 --   lua5.4 scripts/cluster.lua LAYOUT stop   [--machine NAME[,NAME]] [--dir RUNDIR] [--wait SECONDS]
 --
@@ -10,6 +10,7 @@
 --         starts the nodes of this machine in the background: the machines
 --         named by --machine, else those whose host is 127.0.0.1, localhost,
 --         ::1 or this host's name. Logs, pid and exit-code files go to RUNDIR.
+--         A node that exits within --check seconds (default 1) is reported.
 -- status  running / stopped for each node of this machine (and any other
 --         node with a pid file in RUNDIR)
 -- stop    SIGTERM to those nodes; after --wait seconds (default 15) SIGKILL
@@ -584,7 +585,9 @@ local function cmd_start(L, nodes, opts, paths)
 			end
 		end
 	end
-	sleep(1) -- a bad config, a port in use or a missing service ends a node at once
+	if opts.check > 0 then
+		sleep(opts.check) -- a bad config, a port in use or a missing service ends a node at once
+	end
 	for _, n in ipairs(started) do
 		local f = files(paths, n)
 		local pid = running_pid(f)
@@ -681,6 +684,7 @@ end
 local USAGE = [==[
 usage: lua5.4 scripts/cluster.lua LAYOUT print
        lua5.4 scripts/cluster.lua LAYOUT start  [--machine NAME[,NAME]] [--dir RUNDIR] [--shoal PATH]
+                                                [--check SECONDS]
        lua5.4 scripts/cluster.lua LAYOUT status [--machine NAME[,NAME]] [--dir RUNDIR]
        lua5.4 scripts/cluster.lua LAYOUT stop   [--machine NAME[,NAME]] [--dir RUNDIR] [--wait SECONDS]
 (the layout format: docs/cluster-layout.md)]==]
@@ -694,20 +698,23 @@ local function main(argv)
 		os.exit(2)
 	end
 	local root = dirname(dirname(absolute(arg[0])))
-	local opts = { dir = "cluster-run", shoal = root .. "/build/shoal", wait = 15 }
+	local opts = { dir = "cluster-run", shoal = root .. "/build/shoal", wait = 15, check = 1 }
 	local i = 3
 	while argv[i] do
 		local key, value = argv[i]:match("^%-%-(%a+)$"), argv[i + 1]
-		if not (key == "machine" or key == "dir" or key == "shoal" or key == "wait") or value == nil then
+		if not (key == "machine" or key == "dir" or key == "shoal" or key == "wait" or key == "check") or value == nil then
 			io.stderr:write("cluster: bad argument '", argv[i], "'\n", USAGE, "\n")
 			os.exit(2)
 		end
 		opts[key] = value
 		i = i + 2
 	end
-	opts.wait = tonumber(opts.wait)
+	opts.wait, opts.check = tonumber(opts.wait), tonumber(opts.check)
 	if not opts.wait or opts.wait <= 0 then
 		fail(2, "--wait takes a number of seconds > 0")
+	end
+	if not opts.check or opts.check < 0 then
+		fail(2, "--check takes a number of seconds >= 0")
 	end
 	local L, nodes = load_layout(layout)
 	local abs = absolute(layout)

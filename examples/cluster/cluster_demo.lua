@@ -34,9 +34,14 @@ end
 local function report()
 	local parts = {}
 	for _, tag in ipairs(ROLES) do
-		local peers = {}
+		local ids = {}
 		for _, peer in ipairs(cluster.peers(tag)) do
-			local name = tag .. peer.id
+			ids[#ids + 1] = tonumber(peer.id)
+		end
+		table.sort(ids) -- the registry lists them in the order they joined
+		local peers = {}
+		for _, id in ipairs(ids) do
+			local name = tag .. id
 			peers[#peers + 1] = name .. " " .. round_trip(name)
 		end
 		parts[#parts + 1] = tag .. ": " .. (#peers > 0 and table.concat(peers, ", ") or "none")

@@ -191,7 +191,8 @@ class StartStatusStop(Launcher):
         with socket.socket() as busy:  # node 3's port is taken
             busy.bind(("127.0.0.1", base + 2))
             busy.listen()
-            r = self.launcher(layout, "start", "--machine", "m2", "--dir", "run", "--shoal", nodeutil.SHOAL_BIN)
+            r = self.launcher(layout, "start", "--machine", "m2", "--dir", "run", "--shoal", nodeutil.SHOAL_BIN,
+                              "--check", str(scaled(1)))
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertRegex(r.stdout, r"node 3 baseapp 127\.0\.0\.1:%d exited at once \(exit 1\)" % (base + 2))
         self.assertIn("harbor: cannot listen on 127.0.0.1:%d" % (base + 2), r.stdout)
@@ -268,7 +269,8 @@ class BadLayouts(Launcher):
 
     def test_bad_command_lines(self):
         layout = self.write_layout(layout_text(7001, FOUR))
-        for args in ((), ("launch",), ("start", "--colour", "x"), ("start", "--dir"), ("stop", "--wait", "soon")):
+        for args in ((), ("launch",), ("start", "--colour", "x"), ("start", "--dir"), ("stop", "--wait", "soon"),
+                     ("start", "--check", "-1")):
             r = self.launcher(layout, *args)
             self.assertEqual(r.returncode, 2, "%s: %s%s" % (args, r.stdout, r.stderr))
         r = self.launcher(layout, "start", "--machine", "m9")
