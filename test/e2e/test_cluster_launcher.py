@@ -4,7 +4,8 @@ Runs the launcher with lua5.4 on layouts written into a temp dir: `print`
 computes the node table, `start` brings 4 real nodes up on 127.0.0.1 (they
 join each other and the registry, and the example's demo service makes a
 round trip to every peer), `status` and `stop` follow them through their
-pid files until the processes are gone. Bad layouts and a missing secret
+pid files until the processes are gone; a node that cannot start is
+reported, one that ignores SIGTERM is killed. Bad layouts and a missing secret
 are refused with exit code 2 and one line; a 255-node layout prints, and
 its node 255 starts with the whole 255-entry cluster list."""
 
@@ -185,7 +186,7 @@ class StartStatusStop(Launcher):
             self.assertIn("the cluster secret is missing: set the environment variable %s" % SECRET_ENV, r.stderr)
             self.assertFalse(os.path.exists(self.rundir), "nothing was started or written")
 
-    def test_a_node_that_cannot_start_is_reported(self):
+    def test_a_node_that_cannot_start_and_one_that_will_not_stop(self):
         base = free_port_run(4)
         layout = self.write_layout(layout_text(base, FOUR, FOUR_SETTINGS))
         with socket.socket() as busy:  # node 3's port is taken
@@ -198,9 +199,15 @@ class StartStatusStop(Launcher):
         self.assertIn("harbor: cannot listen on 127.0.0.1:%d" % (base + 2), r.stdout)
         self.assertRegex(r.stdout, r"node 4 cellapp 127\.0\.0\.1:%d pid \d+" % (base + 3))
         self.assertNotRegex(r.stdout, r"node [12] ", "--machine m2 starts m2's nodes only")
-        out = self.run_ok(layout, "stop", "--machine", "m2", "--dir", "run", "--wait", str(scaled(20)))
-        self.assertRegex(out, r"node 3 .* not running")
-        self.assertRegex(out, r"node 4 .* stopped \(exit 0\)")
+        # a node that ignores SIGTERM (frozen) is killed after --wait
+        pid = int(re.search(r"node 4 .* pid (\d+)", r.stdout).group(1))
+        os.kill(pid, signal.SIGSTOP)
+        r = self.launcher(layout, "stop", "--machine", "m2", "--dir", "run", "--wait", "1")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"node 3 .* not running")
+        self.assertRegex(r.stdout, r"node 4 .* \(pid %d\) did not stop within 1 s: sending SIGKILL" % pid)
+        self.assertRegex(r.stdout, r"node 4 .* stopped \(exit 137\)")
+        self.assertTrue(gone(pid))
 
 
 class BadLayouts(Launcher):
