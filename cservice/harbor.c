@@ -655,6 +655,33 @@ static int parse_peer(struct harbor *h, const char *spec, int *node, char *host,
   return 0;
 }
 
+/* Reads `cluster` ("N@HOST:PORT,..."; any length: a 255-node list is
+ * longer than any fixed buffer we would pick): this node's own entry is
+ * where it listens, the others are peers. */
+static int parse_cluster(struct harbor *h, const char *cluster, char *listen_host, size_t hostlen, int *listen_port) {
+  char *list = shoal_strdup(cluster), *save = NULL;
+  int r = 0;
+  for (char *tok = strtok_r(list, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+    char host[64];
+    int node, port;
+    if (parse_peer(h, tok, &node, host, sizeof(host), &port) != 0) {
+      shoal_log(h->ctx, SHOAL_LOG_ERROR, "harbor: cluster entry '%s' is not NODE@HOST:PORT", tok);
+      r = -1;
+      break;
+    }
+    if (node == h->node) {
+      snprintf(listen_host, hostlen, "%s", host);
+      *listen_port = port;
+    } else {
+      snprintf(h->peers[node].host, sizeof(h->peers[node].host), "%s", host);
+      h->peers[node].port = port;
+      h->peers[node].known = 1;
+    }
+  }
+  shoal_free(list);
+  return r;
+}
+
 static void add_peer(struct harbor *h, int node, const char *host, int port) {
   struct peer *p = &h->peers[node];
   int changed = strcmp(p->host, host) != 0 || p->port != port;
@@ -894,25 +921,8 @@ int harbor_init(struct harbor *h, struct shoal_context *ctx, const char *args) {
   const char *cluster = args && *args ? args : shoal_getenv("cluster");
   char listen_host[64] = "";
   int listen_port = 0;
-  char list[4096];
-  snprintf(list, sizeof(list), "%s", cluster ? cluster : "");
-  char *save = NULL;
-  for (char *tok = strtok_r(list, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
-    char host[64];
-    int node, port;
-    if (parse_peer(h, tok, &node, host, sizeof(host), &port) != 0) {
-      shoal_log(ctx, SHOAL_LOG_ERROR, "harbor: cluster entry '%s' is not NODE@HOST:PORT", tok);
-      return SHOAL_EINVAL;
-    }
-    if (node == h->node) {
-      snprintf(listen_host, sizeof(listen_host), "%s", host);
-      listen_port = port;
-    } else {
-      snprintf(h->peers[node].host, sizeof(h->peers[node].host), "%s", host);
-      h->peers[node].port = port;
-      h->peers[node].known = 1;
-    }
-  }
+  if (parse_cluster(h, cluster ? cluster : "", listen_host, sizeof(listen_host), &listen_port) != 0)
+    return SHOAL_EINVAL;
   const char *listen = shoal_getenv("harbor");
   if (listen && *listen) {
     char spec[128];
