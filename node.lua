@@ -1,2 +1,0 @@
-start = "leak_main"
-luaservice = "/tmp/leak/?.lua;" .. root .. "/service/?.lua"
