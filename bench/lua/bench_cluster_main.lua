@@ -60,7 +60,9 @@ local function call_1(peer, n)
 	end
 	local t0 = shoal.hpc()
 	for i = 1, n do
-		call(peer, "lua", "echo", i)
+		if call(peer, "lua", "echo", i) ~= i then
+			error("call_1: wrong echo for " .. i)
+		end
 	end
 	return per_s(n, shoal.hpc() - t0)
 end
@@ -72,7 +74,9 @@ local function call_n(peer, n, width)
 	local t0 = shoal.hpc()
 	parallel(width, function()
 		for i = 1, each do
-			call(peer, "lua", "echo", i)
+			if call(peer, "lua", "echo", i) ~= i then
+				error("call_n: wrong echo for " .. i)
+			end
 		end
 	end)
 	return per_s(each * width, shoal.hpc() - t0)
