@@ -25,6 +25,7 @@ static struct {
   atomic_size_t limit;              /* bytes per node */
   atomic_int state[NODES];          /* enum shoal_node_state */
   atomic_size_t queued[NODES];      /* payload bytes in the harbor's queue */
+  atomic_size_t messages[NODES];    /* messages in the harbor's queue */
   atomic_size_t buffered[NODES];    /* bytes in the harbor's buffers and socket */
 } R;
 
@@ -35,6 +36,7 @@ void shoal_remote_init(uint32_t local_node) {
   for (int i = 0; i < NODES; i++) {
     atomic_store(&R.state[i], SHOAL_NODE_UNKNOWN);
     atomic_store(&R.queued[i], 0);
+    atomic_store(&R.messages[i], 0);
     atomic_store(&R.buffered[i], 0);
   }
 }
@@ -60,9 +62,11 @@ int shoal_remote_push(uint32_t handle, struct shoal_message *m) {
   rm->data = m->data;
   rm->size = m->size;
   atomic_fetch_add_explicit(&R.queued[node], m->size, memory_order_relaxed);
+  atomic_fetch_add_explicit(&R.messages[node], 1, memory_order_relaxed);
   struct shoal_message hm = {m->source, m->session, rm, sizeof(*rm), SHOAL_PTYPE_HARBOR};
   if (shoal_context_push(harbor, &hm) != 0) {
     atomic_fetch_sub_explicit(&R.queued[node], m->size, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&R.messages[node], 1, memory_order_relaxed);
     shoal_free(rm);
     return SHOAL_ENODEDOWN;
   }
@@ -95,8 +99,10 @@ int shoal_node_get_state(int node) {
   return valid_node(node) ? atomic_load_explicit(&R.state[node], memory_order_acquire) : SHOAL_NODE_UNKNOWN;
 }
 
-void shoal_node_dequeued(int node, size_t bytes) {
-  if (valid_node(node)) atomic_fetch_sub_explicit(&R.queued[node], bytes, memory_order_relaxed);
+size_t shoal_node_dequeued(int node, size_t bytes) {
+  if (!valid_node(node)) return 0;
+  atomic_fetch_sub_explicit(&R.queued[node], bytes, memory_order_relaxed);
+  return atomic_fetch_sub_explicit(&R.messages[node], 1, memory_order_relaxed) - 1;
 }
 
 void shoal_node_set_buffered(int node, size_t bytes) {

@@ -54,6 +54,7 @@
 #include "timer.h"
 
 #define MAX_THREADS 64
+#define SPIN_MISSES 4              /* fruitless idle spins before a worker stops spinning */
 #define HANDOFF_STEAL_NS 5000u    /* a spinning worker may take a hand-off this old */
 #define HANDOFF_MAX_NS 1000000u   /* the timer thread releases a hand-off this old */
 #define HANDOFF_FAIR_RUNS 64      /* hand-offs in a row before the global queue comes first */
@@ -64,6 +65,7 @@ struct worker {
   pthread_t tid;                   /* thread */
   int weight;                      /* fairness weight, see shoal_mq_pop_batch */
   int runs;                        /* consecutive hand-off runs */
+  int spin_misses;                 /* idle spins in a row that found no work */
   struct shoal_monitor_slot *slot; /* this worker's monitor slot */
   char pad[64];                    /* keep workers' hot fields apart */
 };
@@ -177,8 +179,12 @@ static void *worker_main(void *arg) {
       shoal_context_dispatch(w->slot, q, w->weight);
       continue;
     }
-    /* Spin a little: new work usually arrives within microseconds. */
-    uint64_t until = shoal_clock_ns() + S.spin_ns;
+    /* Spin a little: new work usually arrives within microseconds. But
+     * spins that keep finding nothing (work comes from the network, later
+     * than spin_us) only take a core from the threads that would bring it:
+     * after SPIN_MISSES of them a worker sleeps at once, until a sleep
+     * shorter than spin_us shows that spinning would have paid. */
+    uint64_t until = shoal_clock_ns() + (w->spin_misses < SPIN_MISSES ? S.spin_ns : 0);
     int found = 0;
     while (!found) {
       for (int i = 0; i < 64 && !found; i++) {
@@ -191,7 +197,12 @@ static void *worker_main(void *arg) {
       }
       if (shoal_clock_ns() >= until) break;
     }
-    if (found) continue;
+    if (found) {
+      w->spin_misses = 0;
+      continue;
+    }
+    if (w->spin_misses < SPIN_MISSES) w->spin_misses++;
+    uint64_t slept_at = shoal_clock_ns();
     pthread_mutex_lock(&S.mutex);
     atomic_fetch_add(&S.sleeping, 1);
     if (!shoal_globalmq_nonempty() && !done()) {
@@ -206,6 +217,7 @@ static void *worker_main(void *arg) {
     }
     atomic_fetch_sub(&S.sleeping, 1);
     pthread_mutex_unlock(&S.mutex);
+    if (shoal_clock_ns() - slept_at < S.spin_ns) w->spin_misses = 0;
   }
   return NULL;
 }

@@ -154,10 +154,10 @@ static void update_gauge(struct harbor *h, int node) {
   shoal_node_set_buffered(node, p->out.len + sock);
 }
 
-/* Hands node's buffer to the socket (ownership moves). */
+/* Hands node's buffer to the socket (ownership moves). The node stays in
+ * the dirty list if it is there: the list's flush finds nothing to write. */
 static void flush_peer(struct harbor *h, int node) {
   struct peer *p = &h->peers[node];
-  p->dirty = 0;
   if (p->out.len == 0 || p->link == NULL || p->link->hs != HS_UP) return;
   uint8_t *data = p->out.data;
   size_t len = p->out.len;
@@ -169,7 +169,10 @@ static void flush_peer(struct harbor *h, int node) {
 
 static void flush_all(struct harbor *h) {
   h->flush_scheduled = 0;
-  for (int i = 0; i < h->ndirty; i++) flush_peer(h, h->dirty[i]);
+  for (int i = 0; i < h->ndirty; i++) {
+    h->peers[h->dirty[i]].dirty = 0;
+    flush_peer(h, h->dirty[i]);
+  }
   h->ndirty = 0;
 }
 
@@ -593,7 +596,7 @@ static void on_socket(struct harbor *h, const struct shoal_socket_message *sm) {
 
 static void on_remote(struct harbor *h, uint32_t source, int session, struct shoal_remote_message *rm) {
   int node = (int)(rm->dest >> 24);
-  shoal_node_dequeued(node, rm->size);
+  size_t behind = shoal_node_dequeued(node, rm->size);
   struct peer *p = &h->peers[node];
   int request = is_request(rm->type, session);
   if (p->state != SHOAL_NODE_UP && p->state != SHOAL_NODE_CONNECTING) {
@@ -621,7 +624,11 @@ static void on_remote(struct harbor *h, uint32_t source, int session, struct sho
   shoal_free(rm->data);
   p->msgs_out++;
   shoal_node_set_buffered(node, p->out.len);
-  mark_dirty(h, node);
+  /* The last message queued for node goes out now, with whatever is
+   * buffered before it; a burst still in the queue waits for the flush
+   * message behind it and becomes one write. */
+  if (behind == 0 && p->state == SHOAL_NODE_UP) flush_peer(h, node);
+  else mark_dirty(h, node);
 }
 
 /* ---- commands ---- */

@@ -213,8 +213,10 @@ SHOAL_API int shoal_harbor_attach(struct shoal_context *ctx, size_t queue_limit)
 SHOAL_API void shoal_harbor_detach(struct shoal_context *ctx);
 SHOAL_API void shoal_node_set_state(int node, int state);
 SHOAL_API int shoal_node_get_state(int node);
-/* The harbor took `bytes` of node's queued payloads off its queue. */
-SHOAL_API void shoal_node_dequeued(int node, size_t bytes);
+/* The harbor took one message of `bytes` payload for node off its queue;
+ * returns how many more for node are still queued (0: the last one, so a
+ * write now batches everything there is). */
+SHOAL_API size_t shoal_node_dequeued(int node, size_t bytes);
 /* Bytes the harbor holds for node in its own buffers and the socket's. */
 SHOAL_API void shoal_node_set_buffered(int node, size_t bytes);
 /* Bytes counted against node's bound now. */
