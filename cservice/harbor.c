@@ -44,83 +44,13 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "harbor_link.h"
-#include "harbor_pending.h"
-#include "harbor_wire.h"
-#include "shoal.h"
-
-#define MAX_NODE 255
-#define MAX_LINKS 512
-#define MAX_GLOBAL_NAMES 1024
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 2000
-#define FLUSH_EARLY (256 * 1024) /* flush a buffer this big without waiting */
-#define EXIT_GRACE_MS 300
-
-enum hs { HS_DIALING, HS_WAIT_HELLO, HS_WAIT_PROOF, HS_WAIT_WELCOME, HS_UP };
-
-struct link {
-  int sock;        /* socket id */
-  int node;        /* peer node, 0 until proven (acceptor side) */
-  int hs;          /* enum hs */
-  int dialed;      /* we dialed it (else accepted) */
-  uint8_t boot[WIRE_BOOT]; /* the peer process's boot id */
-  uint8_t mine[WIRE_NONCE], theirs[WIRE_NONCE];
-  uint64_t started_ms, last_recv_ms;
-  struct link_reader *reader;
-  char addr[64];
-};
-
-struct obuf {
-  uint8_t *data;
-  size_t len, cap;
-};
-
-struct peer {
-  int known;        /* configured or seen */
-  char host[64];
-  int port;
-  int state;        /* enum shoal_node_state, mirrored into the core */
-  struct link *link; /* the connection when UP or being set up */
-  uint64_t since_ms; /* state entered */
-  uint64_t next_dial_ms, last_ping_ms;
-  uint32_t backoff_ms;
-  struct obuf out;  /* frames not yet handed to the socket */
-  int dirty;        /* in the flush list */
-  struct pending_set *calls;
-  uint64_t rtt_us, msgs_in, msgs_out, bytes_in, bytes_out, failed;
-  char reason[96];  /* why it was last lost */
-};
-
-struct harbor {
-  struct shoal_context *ctx;
-  uint32_t self;
-  int node;
-  char secret[256];
-  uint8_t boot[WIRE_BOOT]; /* random per process: tells a restart from a second connection */
-  size_t secretlen;
-  uint32_t heartbeat_ms, misses, call_timeout_ms;
-  size_t queue_limit, max_message;
-  int listen_sock;
-  int timer_session;
-  int flush_scheduled;
-  int stop_feed; /* set when a link dies inside a read */
-  int exiting, exit_session; /* node shutdown under way */
-  uint64_t last_sweep_ms;
-  struct peer peers[MAX_NODE + 1];
-  struct link *links[MAX_LINKS];
-  int nlinks;
-  int dirty[MAX_NODE + 1];
-  int ndirty;
-  struct { char name[64]; uint32_t handle; } names[MAX_GLOBAL_NAMES];
-  int nnames;
-};
+#include "harbor_int.h"
 
 SHOAL_API void *harbor_create(void);
 SHOAL_API int harbor_init(struct harbor *h, struct shoal_context *ctx, const char *args);
 SHOAL_API void harbor_release(struct harbor *h);
 
-static const char *state_name(int s) {
+const char *harbor_state_name(int s) {
   static const char *names[] = {"unknown", "connecting", "up", "lost"};
   return s >= 0 && s < 4 ? names[s] : "?";
 }
@@ -136,7 +66,7 @@ static uint64_t detect_ms(const struct harbor *h) { return (uint64_t)h->heartbea
 
 /* ---- output ---- */
 
-static uint8_t *obuf_reserve(struct obuf *b, size_t n) {
+uint8_t *harbor_obuf_reserve(struct obuf *b, size_t n) {
   if (b->len + n > b->cap) {
     size_t cap = b->cap ? b->cap : 4096;
     while (cap < b->len + n) cap *= 2;
@@ -178,7 +108,7 @@ static void flush_all(struct harbor *h) {
 
 /* Marks node's buffer for the next flush, which runs after every message
  * already in the harbor's queue: a burst of sends becomes one write. */
-static void mark_dirty(struct harbor *h, int node) {
+void harbor_mark_dirty(struct harbor *h, int node) {
   struct peer *p = &h->peers[node];
   if (p->state != SHOAL_NODE_UP) return; /* held until the link is up */
   if (p->out.len >= FLUSH_EARLY) {
@@ -196,7 +126,7 @@ static void mark_dirty(struct harbor *h, int node) {
 }
 
 /* Sends a small control frame on a link now (handshake, refusal). */
-static void send_frame_now(struct harbor *h, struct link *l, int kind, const void *body, size_t n) {
+void harbor_send_frame_now(struct harbor *h, struct link *l, int kind, const void *body, size_t n) {
   uint8_t *buf = shoal_malloc(5 + n);
   wire_head(buf, kind, n);
   if (n) memcpy(buf + 5, body, n);
@@ -209,7 +139,7 @@ static void encode_message(struct peer *p, int type, uint32_t source, uint32_t d
   size_t first = size <= WIRE_CHUNK ? size : WIRE_CHUNK;
   int big = size > WIRE_CHUNK;
   size_t head = WIRE_MSG_HEAD + (big ? 4 : 0);
-  uint8_t *f = obuf_reserve(&p->out, 4 + head + first);
+  uint8_t *f = harbor_obuf_reserve(&p->out, 4 + head + first);
   wire_head(f, big ? WIRE_FIRST : WIRE_MSG, head - 1 + first);
   f[5] = (uint8_t)type;
   wire_put32(f + 6, source);
@@ -219,7 +149,7 @@ static void encode_message(struct peer *p, int type, uint32_t source, uint32_t d
   memcpy(f + 4 + head, data, first);
   for (size_t off = first; off < size; off += WIRE_CHUNK) {
     size_t part = size - off < WIRE_CHUNK ? size - off : WIRE_CHUNK;
-    uint8_t *m = obuf_reserve(&p->out, 5 + part);
+    uint8_t *m = harbor_obuf_reserve(&p->out, 5 + part);
     wire_head(m, WIRE_MORE, part);
     memcpy(m + 5, data + off, part);
   }
@@ -227,7 +157,7 @@ static void encode_message(struct peer *p, int type, uint32_t source, uint32_t d
 
 /* ---- node states ---- */
 
-static void set_state(struct harbor *h, int node, int state) {
+void harbor_set_state(struct harbor *h, int node, int state) {
   struct peer *p = &h->peers[node];
   p->state = state;
   p->since_ms = shoal_now();
@@ -258,7 +188,7 @@ static void forget_call(void *ud, uint32_t caller, int session) {
   (void)session;
 }
 
-static void link_free(struct harbor *h, struct link *l, int abort_socket) {
+void harbor_link_free(struct harbor *h, struct link *l, int abort_socket) {
   for (int i = 0; i < h->nlinks; i++) {
     if (h->links[i] == l) {
       h->links[i] = h->links[--h->nlinks];
@@ -273,16 +203,16 @@ static void link_free(struct harbor *h, struct link *l, int abort_socket) {
 /* When to dial node again. A higher node normally waits to be dialed, and
  * dials itself only after a grace period: it may know a lower node (from
  * the registry) that does not know it. */
-static void schedule_dial(struct harbor *h, int node) {
+void harbor_schedule_dial(struct harbor *h, int node) {
   struct peer *p = &h->peers[node];
   p->next_dial_ms = shoal_now() + p->backoff_ms + (node < h->node ? 1000 : 0);
 }
 
 /* The node is gone: fail every call waiting on it, refuse new sends. */
-static void peer_lost(struct harbor *h, int node, const char *why) {
+void harbor_peer_lost(struct harbor *h, int node, const char *why) {
   struct peer *p = &h->peers[node];
   if (p->link) {
-    link_free(h, p->link, 1);
+    harbor_link_free(h, p->link, 1);
     p->link = NULL;
   }
   char reason[120];
@@ -293,11 +223,11 @@ static void peer_lost(struct harbor *h, int node, const char *why) {
   p->out.len = 0; /* the requests in it were failed above; one-way sends are dropped */
   shoal_node_set_buffered(node, 0);
   int was = p->state;
-  set_state(h, node, SHOAL_NODE_LOST);
+  harbor_set_state(h, node, SHOAL_NODE_LOST);
   snprintf(p->reason, sizeof(p->reason), "%s", why);
   if (was != SHOAL_NODE_LOST)
     shoal_log(h->ctx, SHOAL_LOG_WARN, "harbor: node %d lost: %s (%zu waiting calls failed)", node, why, waiting);
-  schedule_dial(h, node);
+  harbor_schedule_dial(h, node);
   p->backoff_ms = p->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : p->backoff_ms * 2;
 }
 
@@ -305,7 +235,7 @@ static void announce_names(struct harbor *h, int node) {
   struct peer *p = &h->peers[node];
   for (int i = 0; i < h->nnames; i++) {
     size_t n = strlen(h->names[i].name);
-    uint8_t *f = obuf_reserve(&p->out, 9 + n);
+    uint8_t *f = harbor_obuf_reserve(&p->out, 9 + n);
     wire_head(f, WIRE_NAME, 4 + n);
     wire_put32(f + 5, h->names[i].handle);
     memcpy(f + 9, h->names[i].name, n);
@@ -313,14 +243,14 @@ static void announce_names(struct harbor *h, int node) {
 }
 
 /* A link finished its handshake: it becomes node's connection. */
-static void link_up(struct harbor *h, struct link *l) {
+void harbor_link_up(struct harbor *h, struct link *l) {
   struct peer *p = &h->peers[l->node];
   struct link *old = p->link;
   if (old && old != l) {
     if (old->hs != HS_UP) {
-      link_free(h, old, 1); /* our dial, not needed any more */
+      harbor_link_free(h, old, 1); /* our dial, not needed any more */
     } else if (memcmp(old->boot, l->boot, WIRE_BOOT) != 0) {
-      peer_lost(h, l->node, "it restarted (a connection from a new process)");
+      harbor_peer_lost(h, l->node, "it restarted (a connection from a new process)");
     } else {
       /* Both dialed: a second connection between the same processes. Both
        * sides keep the one the lower node id dialed and close the other. */
@@ -328,7 +258,7 @@ static void link_up(struct harbor *h, struct link *l) {
       struct link *drop = keep_new ? old : l;
       shoal_log(h->ctx, SHOAL_LOG_DEBUG, "harbor: node %d: closing a second connection", l->node);
       h->stop_feed = 1;
-      link_free(h, drop, 1);
+      harbor_link_free(h, drop, 1);
       if (!keep_new) return;
       p->link = NULL;
     }
@@ -342,7 +272,7 @@ static void link_up(struct harbor *h, struct link *l) {
   shoal_socket_nodelay(h->ctx, l->sock);
   shoal_log(h->ctx, SHOAL_LOG_INFO, "harbor: node %d up (%s)", l->node, l->addr);
   announce_names(h, l->node);
-  set_state(h, l->node, SHOAL_NODE_UP);
+  harbor_set_state(h, l->node, SHOAL_NODE_UP);
   flush_peer(h, l->node); /* what queued while connecting */
 }
 
@@ -364,14 +294,14 @@ static struct link *link_new(struct harbor *h, int sock, int node, int hs, const
   return l;
 }
 
-static void dial(struct harbor *h, int node) {
+void harbor_dial(struct harbor *h, int node) {
   struct peer *p = &h->peers[node];
   if (p->link || p->port == 0) return;
   int sock = shoal_socket_connect(h->ctx, p->host, p->port);
   char addr[96];
   snprintf(addr, sizeof(addr), "%s:%d", p->host, p->port);
   if (sock < 0) {
-    peer_lost(h, node, "cannot open a socket to dial");
+    harbor_peer_lost(h, node, "cannot open a socket to dial");
     return;
   }
   p->link = link_new(h, sock, node, HS_DIALING, addr);
@@ -381,77 +311,7 @@ static void dial(struct harbor *h, int node) {
 
 /* ---- handshake ---- */
 
-/* A link failed before or during its handshake (not a lost node). */
-static void refuse(struct harbor *h, struct link *l, const char *why, int tell_peer) {
-  if (l->node) shoal_log(h->ctx, SHOAL_LOG_ERROR, "harbor: connection with node %d (%s) refused: %s", l->node, l->addr, why);
-  else shoal_log(h->ctx, SHOAL_LOG_ERROR, "harbor: connection from %s refused: %s", l->addr, why);
-  if (tell_peer) send_frame_now(h, l, WIRE_REFUSE, why, strlen(why));
-  int node = l->node;
-  struct peer *p = node ? &h->peers[node] : NULL;
-  if (p && p->link == l) {
-    p->link = NULL;
-    h->stop_feed = 1;
-    link_free(h, l, !tell_peer);
-    if (tell_peer) shoal_socket_close(h->ctx, l->sock);
-    if (p->state != SHOAL_NODE_UP) peer_lost(h, node, why);
-    return;
-  }
-  h->stop_feed = 1;
-  int sock = l->sock;
-  link_free(h, l, !tell_peer);
-  if (tell_peer) shoal_socket_close(h->ctx, sock);
-}
-
-static void on_hello(struct harbor *h, struct link *l, const uint8_t *b, size_t n) {
-  if (l->hs != HS_WAIT_HELLO || n != 1 + WIRE_NONCE + WIRE_BOOT) return refuse(h, l, "unexpected HELLO", 1);
-  if (b[0] != l->node) {
-    char why[96];
-    snprintf(why, sizeof(why), "dialed node %d but node %d answered", l->node, b[0]);
-    return refuse(h, l, why, 1);
-  }
-  memcpy(l->theirs, b + 1, WIRE_NONCE);
-  memcpy(l->boot, b + 1 + WIRE_NONCE, WIRE_BOOT);
-  uint8_t proof[1 + WIRE_NONCE + WIRE_BOOT + WIRE_MAC];
-  proof[0] = (uint8_t)h->node;
-  wire_nonce(l->mine);
-  memcpy(proof + 1, l->mine, WIRE_NONCE);
-  memcpy(proof + 1 + WIRE_NONCE, h->boot, WIRE_BOOT);
-  wire_mac(h->secret, h->secretlen, 'D', h->node, l->node, l->theirs, l->mine, proof + 1 + WIRE_NONCE + WIRE_BOOT);
-  send_frame_now(h, l, WIRE_PROOF, proof, sizeof(proof));
-  l->hs = HS_WAIT_WELCOME;
-}
-
-static void on_proof(struct harbor *h, struct link *l, const uint8_t *b, size_t n) {
-  if (l->hs != HS_WAIT_PROOF || n != 1 + WIRE_NONCE + WIRE_BOOT + WIRE_MAC) return refuse(h, l, "unexpected PROOF", 1);
-  int node = b[0];
-  if (node < 1 || node > MAX_NODE || node == h->node) return refuse(h, l, "bad node id in PROOF", 1);
-  memcpy(l->theirs, b + 1, WIRE_NONCE);
-  memcpy(l->boot, b + 1 + WIRE_NONCE, WIRE_BOOT);
-  uint8_t want[WIRE_MAC];
-  wire_mac(h->secret, h->secretlen, 'D', node, h->node, l->mine, l->theirs, want);
-  if (!wire_mac_equal(want, b + 1 + WIRE_NONCE + WIRE_BOOT)) {
-    char why[96];
-    snprintf(why, sizeof(why), "node %d does not know the cluster secret (bad HMAC)", node);
-    return refuse(h, l, why, 1);
-  }
-  uint8_t mac[WIRE_MAC];
-  wire_mac(h->secret, h->secretlen, 'A', h->node, node, l->theirs, l->mine, mac);
-  send_frame_now(h, l, WIRE_WELCOME, mac, sizeof(mac));
-  l->node = node;
-  link_up(h, l);
-}
-
-static void on_welcome(struct harbor *h, struct link *l, const uint8_t *b, size_t n) {
-  if (l->hs != HS_WAIT_WELCOME || n != WIRE_MAC) return refuse(h, l, "unexpected WELCOME", 1);
-  uint8_t want[WIRE_MAC];
-  wire_mac(h->secret, h->secretlen, 'A', l->node, h->node, l->mine, l->theirs, want);
-  if (!wire_mac_equal(want, b)) return refuse(h, l, "the peer does not know the cluster secret (bad HMAC)", 1);
-  link_up(h, l);
-}
-
 /* ---- incoming ---- */
-
-static void on_command(struct harbor *h, uint32_t source, int session, const char *text, size_t sz);
 
 struct feed_ctx {
   struct harbor *h;
@@ -462,21 +322,21 @@ static void on_link_frame(void *ud, int kind, const uint8_t *b, size_t n) {
   struct feed_ctx *f = ud;
   struct harbor *h = f->h;
   struct link *l = f->l;
-  if (kind == WIRE_HELLO) return on_hello(h, l, b, n);
-  if (kind == WIRE_PROOF) return on_proof(h, l, b, n);
-  if (kind == WIRE_WELCOME) return on_welcome(h, l, b, n);
+  if (kind == WIRE_HELLO) return harbor_on_hello(h, l, b, n);
+  if (kind == WIRE_PROOF) return harbor_on_proof(h, l, b, n);
+  if (kind == WIRE_WELCOME) return harbor_on_welcome(h, l, b, n);
   if (kind == WIRE_REFUSE) {
     char why[128];
     snprintf(why, sizeof(why), "the peer refused us: %.*s", (int)(n < 100 ? n : 100), (const char *)b);
-    return refuse(h, l, why, 0);
+    return harbor_refuse(h, l, why, 0);
   }
-  if (l->hs != HS_UP) return refuse(h, l, "traffic before the handshake", 1);
+  if (l->hs != HS_UP) return harbor_refuse(h, l, "traffic before the handshake", 1);
   struct peer *p = &h->peers[l->node];
   if (kind == WIRE_PING && n == 8) {
-    uint8_t *o = obuf_reserve(&p->out, 13);
+    uint8_t *o = harbor_obuf_reserve(&p->out, 13);
     wire_head(o, WIRE_PONG, 8);
     memcpy(o + 5, b, 8);
-    mark_dirty(h, l->node);
+    harbor_mark_dirty(h, l->node);
   } else if (kind == WIRE_PONG && n == 8) {
     uint64_t sent = wire_get64(b), now = now_us();
     p->rtt_us = now >= sent ? now - sent : 0;
@@ -500,13 +360,13 @@ static void on_link_message(void *ud, struct link_message *m) {
   struct peer *p = &h->peers[node];
   if (f->l->hs != HS_UP) {
     shoal_free(m->data);
-    return refuse(h, f->l, "traffic before the handshake", 1);
+    return harbor_refuse(h, f->l, "traffic before the handshake", 1);
   }
   p->msgs_in++;
   if (!is_request(m->type, m->session) && m->session > 0) pending_remove(p->calls, m->dest, m->session);
   uint32_t local = m->dest & 0xffffffu;
   if (local == 0) { /* for the harbor itself */
-    if (m->type == SHOAL_PTYPE_TEXT) on_command(h, m->source, m->session, m->data, m->size);
+    if (m->type == SHOAL_PTYPE_TEXT) harbor_on_command(h, m->source, m->session, m->data, m->size);
     shoal_free(m->data);
     return;
   }
@@ -529,11 +389,11 @@ static struct link *find_link(struct harbor *h, int sock) {
 static void link_closed(struct harbor *h, struct link *l, const char *why) {
   struct peer *p = l->node ? &h->peers[l->node] : NULL;
   if (p && p->link == l) {
-    peer_lost(h, l->node, why); /* frees l (the socket is gone already) */
+    harbor_peer_lost(h, l->node, why); /* frees l (the socket is gone already) */
   } else {
     /* a registry probe or a port scan: not worth a line at info */
     shoal_log(h->ctx, SHOAL_LOG_DEBUG, "harbor: connection %s closed before its handshake: %s", l->addr, why);
-    link_free(h, l, 1);
+    harbor_link_free(h, l, 1);
   }
 }
 
@@ -547,7 +407,7 @@ static void on_socket(struct harbor *h, const struct shoal_socket_message *sm) {
     memcpy(hello + 1, l->mine, WIRE_NONCE);
     memcpy(hello + 1 + WIRE_NONCE, h->boot, WIRE_BOOT);
     shoal_socket_start(h->ctx, sm->ud);
-    send_frame_now(h, l, WIRE_HELLO, hello, sizeof(hello));
+    harbor_send_frame_now(h, l, WIRE_HELLO, hello, sizeof(hello));
     return;
   }
   struct link *l = find_link(h, sm->id);
@@ -572,8 +432,8 @@ static void on_socket(struct harbor *h, const struct shoal_socket_message *sm) {
       if (r != 0) {
         char why[160];
         snprintf(why, sizeof(why), "protocol error: %s", err);
-        if (l->hs == HS_UP) peer_lost(h, l->node, why);
-        else refuse(h, l, why, 0);
+        if (l->hs == HS_UP) harbor_peer_lost(h, l->node, why);
+        else harbor_refuse(h, l, why, 0);
       }
       break;
     }
@@ -602,7 +462,7 @@ static void on_remote(struct harbor *h, uint32_t source, int session, struct sho
   if (p->state != SHOAL_NODE_UP && p->state != SHOAL_NODE_CONNECTING) {
     if (request) {
       char text[160];
-      int n = snprintf(text, sizeof(text), "node %d is %s%s%s", node, state_name(p->state), p->reason[0] ? ": " : "",
+      int n = snprintf(text, sizeof(text), "node %d is %s%s%s", node, harbor_state_name(p->state), p->reason[0] ? ": " : "",
                        p->reason);
       shoal_reply_error(h->ctx, source, session, text, (size_t)n);
     }
@@ -628,166 +488,10 @@ static void on_remote(struct harbor *h, uint32_t source, int session, struct sho
    * buffered before it; a burst still in the queue waits for the flush
    * message behind it and becomes one write. */
   if (behind == 0 && p->state == SHOAL_NODE_UP) flush_peer(h, node);
-  else mark_dirty(h, node);
+  else harbor_mark_dirty(h, node);
 }
 
 /* ---- commands ---- */
-
-static void answer(struct harbor *h, uint32_t to, int session, const char *text) {
-  if (session <= 0) return;
-  size_t n = strlen(text);
-  char *copy = shoal_malloc(n + 1);
-  memcpy(copy, text, n + 1);
-  shoal_send(h->ctx, 0, to, SHOAL_PTYPE_RESPONSE, session, copy, n);
-}
-
-static void fail(struct harbor *h, uint32_t to, int session, const char *text) {
-  if (session > 0) shoal_reply_error(h->ctx, to, session, text, strlen(text));
-  else shoal_log(h->ctx, SHOAL_LOG_WARN, "%s", text);
-}
-
-static int parse_peer(struct harbor *h, const char *spec, int *node, char *host, size_t hostlen, int *port) {
-  char *end;
-  long n = strtol(spec, &end, 10);
-  if (end == spec || *end != '@' || n < 1 || n > MAX_NODE) return -1;
-  const char *addr = end + 1, *colon = strrchr(addr, ':');
-  if (colon == NULL || colon == addr || (size_t)(colon - addr) >= hostlen) return -1;
-  long pt = strtol(colon + 1, &end, 10);
-  if (*end != '\0' || pt < 1 || pt > 65535) return -1;
-  memcpy(host, addr, (size_t)(colon - addr));
-  host[colon - addr] = '\0';
-  *node = (int)n;
-  *port = (int)pt;
-  (void)h;
-  return 0;
-}
-
-/* Reads `cluster` ("N@HOST:PORT,..."; any length: a 255-node list is
- * longer than any fixed buffer we would pick): this node's own entry is
- * where it listens, the others are peers. */
-static int parse_cluster(struct harbor *h, const char *cluster, char *listen_host, size_t hostlen, int *listen_port) {
-  char *list = shoal_strdup(cluster), *save = NULL;
-  int r = 0;
-  for (char *tok = strtok_r(list, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
-    char host[64];
-    int node, port;
-    if (parse_peer(h, tok, &node, host, sizeof(host), &port) != 0) {
-      shoal_log(h->ctx, SHOAL_LOG_ERROR, "harbor: cluster entry '%s' is not NODE@HOST:PORT", tok);
-      r = -1;
-      break;
-    }
-    if (node == h->node) {
-      snprintf(listen_host, hostlen, "%s", host);
-      *listen_port = port;
-    } else {
-      snprintf(h->peers[node].host, sizeof(h->peers[node].host), "%s", host);
-      h->peers[node].port = port;
-      h->peers[node].known = 1;
-    }
-  }
-  shoal_free(list);
-  return r;
-}
-
-static void add_peer(struct harbor *h, int node, const char *host, int port) {
-  struct peer *p = &h->peers[node];
-  int changed = strcmp(p->host, host) != 0 || p->port != port;
-  snprintf(p->host, sizeof(p->host), "%s", host);
-  p->port = port;
-  if (!p->known) {
-    p->known = 1;
-    p->backoff_ms = BACKOFF_MIN_MS;
-    set_state(h, node, SHOAL_NODE_CONNECTING);
-    schedule_dial(h, node);
-  } else if (changed && p->state != SHOAL_NODE_UP) {
-    schedule_dial(h, node);
-  }
-  if (node > h->node && p->link == NULL && p->state != SHOAL_NODE_UP) dial(h, node);
-}
-
-static void list_nodes(struct harbor *h, uint32_t to, int session) {
-  size_t cap = 128 + 200 * (MAX_NODE + 1), len = 0;
-  char *out = shoal_malloc(cap);
-  uint64_t now = shoal_now();
-  len += (size_t)snprintf(out, cap, "%-5s %-10s %-22s %9s %12s %12s %10s %7s %8s %s\n", "node", "state", "address",
-                          "rtt_ms", "bytes_in", "bytes_out", "queued", "calls", "since_s", "reason");
-  for (int i = 1; i <= MAX_NODE; i++) {
-    struct peer *p = &h->peers[i];
-    if (!p->known || i == h->node) continue;
-    char addr[96];
-    snprintf(addr, sizeof(addr), "%s:%d", p->host[0] ? p->host : "?", p->port);
-    len += (size_t)snprintf(out + len, cap - len, "%-5d %-10s %-22s %9.3f %12llu %12llu %10zu %7zu %8.1f %s\n", i,
-                            state_name(p->state), addr, (double)p->rtt_us / 1000.0,
-                            (unsigned long long)p->bytes_in, (unsigned long long)p->bytes_out,
-                            shoal_node_queued(i), pending_count(p->calls), (double)(now - p->since_ms) / 1000.0,
-                            p->state == SHOAL_NODE_LOST ? p->reason : "");
-  }
-  out[len] = '\0';
-  shoal_send(h->ctx, 0, to, SHOAL_PTYPE_RESPONSE, session, out, len);
-}
-
-static void register_name(struct harbor *h, uint32_t source, int session, const char *name, const char *handle_text) {
-  uint32_t handle = handle_text ? shoal_query(handle_text) : source;
-  if (handle == 0 || (handle >> 24) != (uint32_t)h->node) return fail(h, source, session, "harbor: register: not a local service");
-  int r = name[0] == '.' ? SHOAL_EINVAL : shoal_name(name, handle);
-  if (r != 0) {
-    char why[160];
-    snprintf(why, sizeof(why), "harbor: register %s: %s", name, name[0] == '.' ? "a global name has no leading dot" : shoal_strerror(r));
-    return fail(h, source, session, why);
-  }
-  int i = 0;
-  while (i < h->nnames && strcmp(h->names[i].name, name) != 0) i++;
-  if (i == h->nnames) {
-    if (h->nnames == MAX_GLOBAL_NAMES) return fail(h, source, session, "harbor: register: too many global names");
-    h->nnames++;
-  }
-  snprintf(h->names[i].name, sizeof(h->names[i].name), "%s", name);
-  h->names[i].handle = handle;
-  for (int node = 1; node <= MAX_NODE; node++) {
-    struct peer *p = &h->peers[node];
-    if (p->state != SHOAL_NODE_UP) continue;
-    size_t n = strlen(name);
-    uint8_t *f = obuf_reserve(&p->out, 9 + n);
-    wire_head(f, WIRE_NAME, 4 + n);
-    wire_put32(f + 5, handle);
-    memcpy(f + 9, name, n);
-    mark_dirty(h, node);
-  }
-  answer(h, source, session, "ok");
-}
-
-static void on_command(struct harbor *h, uint32_t source, int session, const char *text, size_t sz) {
-  char line[256], *save = NULL;
-  if (sz >= sizeof(line)) return fail(h, source, session, "harbor: command too long");
-  memcpy(line, text, sz);
-  line[sz] = '\0';
-  char *verb = strtok_r(line, " \t\r\n", &save);
-  char *a = verb ? strtok_r(NULL, " \t\r\n", &save) : NULL;
-  char *b = a ? strtok_r(NULL, " \t\r\n", &save) : NULL;
-  char reply[128];
-  if (verb && strcmp(verb, "query") == 0 && a) {
-    uint32_t handle = shoal_query(a);
-    if (handle == 0) {
-      snprintf(reply, sizeof(reply), "no service %s on node %d", a, h->node);
-      return fail(h, source, session, reply);
-    }
-    snprintf(reply, sizeof(reply), ":%08x", handle);
-    return answer(h, source, session, reply);
-  }
-  if (verb && strcmp(verb, "register") == 0 && a) return register_name(h, source, session, a, b);
-  if (verb && strcmp(verb, "nodes") == 0) return list_nodes(h, source, session);
-  if (verb && strcmp(verb, "peer") == 0 && a && b) {
-    char spec[128], host[64];
-    int node, port;
-    snprintf(spec, sizeof(spec), "%s@%s", a, b);
-    if (parse_peer(h, spec, &node, host, sizeof(host), &port) != 0 || node == h->node)
-      return fail(h, source, session, "harbor: peer NODE HOST:PORT: bad node or address");
-    add_peer(h, node, host, port);
-    return answer(h, source, session, "ok");
-  }
-  snprintf(reply, sizeof(reply), "harbor: unknown command '%.60s' (query register peer nodes)", verb ? verb : "");
-  fail(h, source, session, reply);
-}
 
 /* ---- the clock ---- */
 
@@ -797,7 +501,7 @@ static void on_tick(struct harbor *h) {
     struct link *l = h->links[i];
     if (l->hs != HS_UP && now - l->started_ms > detect_ms(h) + 1000) {
       h->stop_feed = 0;
-      refuse(h, l, "handshake timed out (the peer is frozen or not a harbor)", 0);
+      harbor_refuse(h, l, "handshake timed out (the peer is frozen or not a harbor)", 0);
     }
   }
   for (int node = 1; node <= MAX_NODE; node++) {
@@ -808,23 +512,23 @@ static void on_tick(struct harbor *h) {
       if (silent > detect_ms(h)) {
         char why[96];
         snprintf(why, sizeof(why), "silent for %llu ms (%u heartbeats missed)", (unsigned long long)silent, h->misses);
-        peer_lost(h, node, why);
+        harbor_peer_lost(h, node, why);
         continue;
       }
       if (now - p->last_ping_ms >= h->heartbeat_ms) {
         p->last_ping_ms = now;
-        uint8_t *o = obuf_reserve(&p->out, 13);
+        uint8_t *o = harbor_obuf_reserve(&p->out, 13);
         wire_head(o, WIRE_PING, 8);
         wire_put64(o + 5, now_us());
-        mark_dirty(h, node);
+        harbor_mark_dirty(h, node);
       }
       update_gauge(h, node);
     } else if (p->state == SHOAL_NODE_CONNECTING && now - p->since_ms > detect_ms(h) + 1000) {
-      peer_lost(h, node, p->port ? "no connection yet" : "no address known");
+      harbor_peer_lost(h, node, p->port ? "no connection yet" : "no address known");
     }
     if (p->state != SHOAL_NODE_UP && p->link == NULL && p->port && now >= p->next_dial_ms) {
       p->next_dial_ms = now + BACKOFF_MAX_MS; /* until this dial ends */
-      dial(h, node);
+      harbor_dial(h, node);
     }
   }
   if (now - h->last_sweep_ms > h->call_timeout_ms) {
@@ -851,7 +555,7 @@ static int harbor_cb(struct shoal_context *ctx, void *ud, int type, int session,
       if (sz >= sizeof(struct shoal_socket_message)) on_socket(h, msg);
       return 0;
     case SHOAL_PTYPE_TEXT:
-      on_command(h, source, session, msg, sz);
+      harbor_on_command(h, source, session, msg, sz);
       return 0;
     case SHOAL_PTYPE_RESPONSE:
       if (session == h->timer_session && session != 0) on_tick(h);
@@ -866,7 +570,7 @@ static int harbor_cb(struct shoal_context *ctx, void *ud, int type, int session,
       }
       return 0;
     default:
-      if (session > 0) fail(h, source, session, "harbor: unexpected message type");
+      if (session > 0) harbor_fail(h, source, session, "harbor: unexpected message type");
       return 0;
   }
 }
@@ -882,7 +586,7 @@ void *harbor_create(void) {
 
 void harbor_release(struct harbor *h) {
   if (h->ctx) shoal_harbor_detach(h->ctx);
-  while (h->nlinks > 0) link_free(h, h->links[0], 1);
+  while (h->nlinks > 0) harbor_link_free(h, h->links[0], 1);
   for (int i = 0; i <= MAX_NODE; i++) {
     struct peer *p = &h->peers[i];
     if (p->calls) {
@@ -928,14 +632,14 @@ int harbor_init(struct harbor *h, struct shoal_context *ctx, const char *args) {
   const char *cluster = args && *args ? args : shoal_getenv("cluster");
   char listen_host[64] = "";
   int listen_port = 0;
-  if (parse_cluster(h, cluster ? cluster : "", listen_host, sizeof(listen_host), &listen_port) != 0)
+  if (harbor_parse_cluster(h, cluster ? cluster : "", listen_host, sizeof(listen_host), &listen_port) != 0)
     return SHOAL_EINVAL;
   const char *listen = shoal_getenv("harbor");
   if (listen && *listen) {
     char spec[128];
     snprintf(spec, sizeof(spec), "%d@%s", h->node, listen);
     int node;
-    if (parse_peer(h, spec, &node, listen_host, sizeof(listen_host), &listen_port) != 0) {
+    if (harbor_parse_peer(h, spec, &node, listen_host, sizeof(listen_host), &listen_port) != 0) {
       shoal_log(ctx, SHOAL_LOG_ERROR, "harbor: harbor = '%s' is not HOST:PORT", listen);
       return SHOAL_EINVAL;
     }
@@ -963,9 +667,9 @@ int harbor_init(struct harbor *h, struct shoal_context *ctx, const char *args) {
     struct peer *p = &h->peers[node];
     if (!p->known) continue;
     p->backoff_ms = BACKOFF_MIN_MS;
-    set_state(h, node, SHOAL_NODE_CONNECTING);
-    schedule_dial(h, node);
-    if (node > h->node) dial(h, node);
+    harbor_set_state(h, node, SHOAL_NODE_CONNECTING);
+    harbor_schedule_dial(h, node);
+    if (node > h->node) harbor_dial(h, node);
   }
   h->last_sweep_ms = shoal_now();
   int s = shoal_timeout(ctx, h->heartbeat_ms / 4 > 10 ? h->heartbeat_ms / 4 : 10);
