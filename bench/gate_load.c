@@ -239,8 +239,12 @@ static void conn_read(struct conn *c) {
       return;
     }
     if (c->rcvd == frame_len) {
-      complete_round(c); /* may finish c or start the next round */
-      if (c->state != C_RUNNING) return;
+      /* May finish c or start the next round. Either way stop here: the
+       * reply to the request just sent is almost never back yet, so one
+       * more recv would only return EAGAIN (a syscall per round trip);
+       * epoll is level-triggered and reports the reply when it comes. */
+      complete_round(c);
+      return;
     }
   }
 }

@@ -1,15 +1,29 @@
 /*
  * socket.c - the socket server (see socket.h and shoal.h).
  *
- * Threads: the socket thread owns epoll and every state change of every
- * socket; other threads ask it for changes through a pipe of fixed-size
- * commands (writes of <= PIPE_BUF bytes are atomic, so any thread may post).
+ * Threads: one thread at a time is *the poller*: it holds the poll token,
+ * calls epoll_wait and handles what is ready (reads, accepts, EPOLLOUT
+ * flushes, closes) and the commands that other threads post through a pipe
+ * of fixed-size commands (writes of <= PIPE_BUF bytes are atomic, so any
+ * thread may post). Every state change of every socket happens under the
+ * token, so the handlers below are single-threaded as a dedicated socket
+ * thread's would be. The poller is usually a worker that ran out of
+ * messages (like Go's netpoller): the events it reads become messages
+ * whose receivers it then runs itself, through its hand-off slot, with no
+ * thread switch between the read and the service. An idle worker blocks in
+ * epoll_wait instead of on the scheduler's condition variable (one at a
+ * time; shoal_socket_wake breaks the wait when work arrives). A worker
+ * that keeps finding messages polls between them once the last poll is
+ * some tens of microseconds old, and the timer thread polls when nobody
+ * did for a millisecond, so sockets are served even when every worker is
+ * busy (see start.c). There is no socket thread.
+ *
  * The one exception is sending: a worker that sends to a socket with an
  * empty write buffer writes to the kernel itself, under the socket's
- * spinlock, so a reply does not wait for the socket thread. What the kernel
- * does not take goes to the socket's write buffer, which the socket thread
- * drains on EPOLLOUT. The socket thread takes the same lock to close a
- * socket, so no sender ever writes to a closed (and maybe reused) fd.
+ * spinlock, so a reply does not wait for the poller. What the kernel does
+ * not take goes to the socket's write buffer, which the poller drains on
+ * EPOLLOUT. The poller takes the same lock to close a socket, so no sender
+ * ever writes to a closed (and maybe reused) fd.
  *
  * Socket ids grow monotonically; a slot is id % max_sockets and remembers
  * its id, so a stale id never reaches a new socket in the same slot.
@@ -40,19 +54,25 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "clock.h"
 #include "context.h"
 #include "env.h"
 #include "shoal.h"
 #include "socket_int.h"
 #include "spinlock.h"
 
-#define MIN_READ 64
+/* The smallest read. A read buffer only lives until the owner has handled
+ * its DATA message, so a small one saves no memory; but a message a few
+ * bytes longer than the read costs a second read, epoll event and DATA
+ * message for its tail. At 64, a client's 66-byte frames took two reads
+ * each (64, then 2: the short read shrank the size back to 64). */
+#define MIN_READ 512
 #define MAX_READ (64 * 1024)
 #define MAX_EVENTS 64
 
 static struct {
   int epfd;            /* epoll set */
-  int pipe_rd;         /* command pipe, read end (socket thread) */
+  int pipe_rd;         /* command pipe, read end (the poller) */
   int pipe_wr;         /* command pipe, write end (any thread) */
   int spare_fd;        /* kept open to recover from EMFILE in accept */
   int max;             /* slots */
@@ -60,7 +80,11 @@ static struct {
   atomic_int next_id;  /* next id to hand out */
   size_t warn_bytes;   /* first WARNING mark */
   size_t limit_bytes;  /* hard limit of a write buffer */
-  int busy_polls;      /* empty polls before sleeping (config socket_busy_polls) */
+  atomic_int token;    /* 1 while a thread is the poller */
+  atomic_int blocked;  /* 1 while the poller waits in epoll_wait with a timeout */
+  atomic_int wake_pending; /* a C_WAKE is in the pipe and not yet read */
+  atomic_int open;     /* slots in use: nothing to poll for while 0 */
+  atomic_ullong last_poll; /* clock ns of the last poll's start */
 } SS = {.epfd = -1, .pipe_rd = -1, .pipe_wr = -1, .spare_fd = -1};
 
 /* ---- helpers ---- */
@@ -92,6 +116,7 @@ struct sock *socket_reserve(void) {
     struct sock *s = &SS.slots[id % SS.max];
     int expected = S_FREE;
     if (atomic_compare_exchange_strong(&s->state, &expected, S_RESERVED)) {
+      atomic_fetch_add_explicit(&SS.open, 1, memory_order_relaxed);
       shoal_spin_lock(&s->lock);
       s->id = id;
       s->fd = -1;
@@ -145,7 +170,7 @@ static void free_wbufs(struct sock *s) {
   s->wb_size = 0;
 }
 
-/* Closes and frees a socket (socket thread). */
+/* Closes and frees a socket (the poller). */
 static void close_socket(struct sock *s) {
   if (s->fd >= 0) epoll_ctl(SS.epfd, EPOLL_CTL_DEL, s->fd, NULL);
   shoal_spin_lock(&s->lock);
@@ -155,6 +180,7 @@ static void close_socket(struct sock *s) {
   s->id = 0;
   atomic_store(&s->state, S_FREE);
   shoal_spin_unlock(&s->lock);
+  atomic_fetch_sub_explicit(&SS.open, 1, memory_order_relaxed);
 }
 
 static void watch(struct sock *s, int events) {
@@ -190,7 +216,7 @@ void socket_addr_text(const struct sockaddr *sa, char *out, size_t outlen) {
   snprintf(out, outlen, "%s:%d", host, port);
 }
 
-/* ---- the socket thread's handlers ---- */
+/* ---- the poller's handlers (the caller holds the token) ---- */
 
 static void fail(struct sock *s, const char *why) {
   char text[160];
@@ -395,10 +421,14 @@ static void on_event(uint32_t id, uint32_t events) {
   }
 }
 
-static int on_command(const struct cmd *c) {
-  if (c->type == C_EXIT) return 1;
+static void on_command(const struct cmd *c) {
+  if (c->type == C_WAKE) {
+    /* Cleared once the wake-up is read, so at most one is in the pipe. */
+    atomic_store(&SS.wake_pending, 0);
+    return;
+  }
   struct sock *s = socket_slot(c->id);
-  if (s == NULL || s->id != c->id) return 0; /* the socket went meanwhile */
+  if (s == NULL || s->id != c->id) return; /* the socket went meanwhile */
   int state = atomic_load(&s->state);
   switch (c->type) {
     case C_START:
@@ -454,7 +484,89 @@ static int on_command(const struct cmd *c) {
     default:
       break;
   }
-  return 0;
+}
+
+/* ---- the poller ---- */
+
+static int take_token(void) {
+  int expected = 0;
+  if (atomic_load_explicit(&SS.token, memory_order_relaxed) != 0) return 0;
+  return atomic_compare_exchange_strong_explicit(&SS.token, &expected, 1, memory_order_acquire,
+                                                 memory_order_relaxed);
+}
+
+static void drop_token(void) { atomic_store_explicit(&SS.token, 0, memory_order_release); }
+
+/* Handles n events from epoll_wait (the caller holds the token). */
+static void handle_events(const struct epoll_event *events, int n) {
+  for (int i = 0; i < n; i++) {
+    if (events[i].data.u64 == 0) {
+      /* At most 256 commands per round keeps socket events flowing. */
+      struct cmd c;
+      for (int k = 0; k < 256; k++) {
+        ssize_t r = read(SS.pipe_rd, &c, sizeof(c));
+        if (r != (ssize_t)sizeof(c)) break; /* EAGAIN: drained */
+        on_command(&c);
+      }
+    } else {
+      on_event((uint32_t)events[i].data.u64, events[i].events);
+    }
+  }
+}
+
+/* One round as the poller: waits up to timeout_ms (0: not at all), handles
+ * what is ready. The caller holds the token. Returns the events handled. */
+static int poll_once(int timeout_ms) {
+  struct epoll_event events[MAX_EVENTS];
+  atomic_store_explicit(&SS.last_poll, shoal_clock_ns(), memory_order_relaxed);
+  int n = epoll_wait(SS.epfd, events, MAX_EVENTS, timeout_ms);
+  if (timeout_ms != 0) atomic_store(&SS.blocked, 0);
+  if (n < 0) {
+    if (errno != EINTR) shoal_log(NULL, SHOAL_LOG_ERROR, "socket: epoll_wait: %s", strerror(errno));
+    return 0;
+  }
+  handle_events(events, n);
+  return n;
+}
+
+int shoal_socket_poll(uint64_t age_ns) {
+  /* Without sockets there is nothing to poll: commands only concern
+   * sockets, and a C_WAKE goes only to a poller that waits anyway. */
+  if (atomic_load_explicit(&SS.open, memory_order_relaxed) == 0) return 0;
+  if (age_ns) {
+    uint64_t last = atomic_load_explicit(&SS.last_poll, memory_order_relaxed);
+    if (shoal_clock_ns() - last < age_ns) return 0;
+  }
+  if (!take_token()) return 0;
+  int n = poll_once(0);
+  drop_token();
+  return n;
+}
+
+int shoal_socket_wait(int timeout_ms, int (*has_work)(void)) {
+  /* No socket open: the worker sleeps on the scheduler's condition, as a
+   * node without sockets always did; the timer thread's poll picks up the
+   * first socket's commands. */
+  if (atomic_load_explicit(&SS.open, memory_order_relaxed) == 0) return 0;
+  if (!take_token()) return 0;
+  /* Pairs with the fence in shoal_socket_wake: either the waker sees
+   * blocked, or we see its work and do not block. */
+  atomic_store(&SS.blocked, 1);
+  atomic_thread_fence(memory_order_seq_cst);
+  if (has_work()) {
+    atomic_store(&SS.blocked, 0);
+    poll_once(0);
+  } else {
+    poll_once(timeout_ms);
+  }
+  drop_token();
+  return 1;
+}
+
+void shoal_socket_wake(void) {
+  atomic_thread_fence(memory_order_seq_cst);
+  if (atomic_load_explicit(&SS.blocked, memory_order_relaxed) && !atomic_exchange(&SS.wake_pending, 1))
+    socket_post(C_WAKE, 0, 0, 0);
 }
 
 /* ---- life cycle ---- */
@@ -474,7 +586,11 @@ int shoal_socket_init(void) {
   atomic_store(&SS.next_id, 1);
   SS.warn_bytes = (size_t)shoal_env_int("socket_warn_kb", 1024) * 1024u;
   SS.limit_bytes = (size_t)shoal_env_int("socket_limit_kb", 65536) * 1024u;
-  SS.busy_polls = (int)shoal_env_int("socket_busy_polls", 0);
+  atomic_store(&SS.token, 0);
+  atomic_store(&SS.blocked, 0);
+  atomic_store(&SS.wake_pending, 0);
+  atomic_store(&SS.open, 0);
+  atomic_store(&SS.last_poll, 0);
   SS.epfd = epoll_create1(EPOLL_CLOEXEC);
   int fds[2];
   if (SS.epfd < 0 || pipe2(fds, O_CLOEXEC) != 0) return SHOAL_ENOMEM;
@@ -486,42 +602,6 @@ int shoal_socket_init(void) {
   SS.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   return 0;
 }
-
-void shoal_socket_run(void) {
-  struct epoll_event events[MAX_EVENTS];
-  int idle_polls = 0;
-  for (;;) {
-    /* Under load, poll a few times without sleeping before blocking: a
-     * reply is usually about to be written and the next request about to
-     * arrive, and each sleep/wake-up costs a context switch. */
-    int n = epoll_wait(SS.epfd, events, MAX_EVENTS, idle_polls < SS.busy_polls ? 0 : -1);
-    if (n == 0) {
-      idle_polls++;
-      continue;
-    }
-    idle_polls = 0;
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      shoal_log(NULL, SHOAL_LOG_ERROR, "socket: epoll_wait: %s", strerror(errno));
-      return;
-    }
-    for (int i = 0; i < n; i++) {
-      if (events[i].data.u64 == 0) {
-        /* At most 256 commands per round keeps socket events flowing. */
-        struct cmd c;
-        for (int k = 0; k < 256; k++) {
-          ssize_t r = read(SS.pipe_rd, &c, sizeof(c));
-          if (r != (ssize_t)sizeof(c)) break; /* EAGAIN: drained */
-          if (on_command(&c)) return;
-        }
-      } else {
-        on_event((uint32_t)events[i].data.u64, events[i].events);
-      }
-    }
-  }
-}
-
-void shoal_socket_stop(void) { socket_post(C_EXIT, 0, 0, 0); }
 
 void shoal_socket_exit(void) {
   if (SS.slots) {

@@ -1,5 +1,5 @@
 /*
- * socket_int.h - what core/socket.c (the socket thread and the operations
+ * socket_int.h - what core/socket.c (the poller and the operations
  * on open sockets) shares with core/socket_open.c (creating sockets and
  * resolving addresses). Private to those two files.
  */
@@ -42,15 +42,15 @@ struct sock {
   size_t warn_mark;           /* next WARNING threshold */
   int closing;                /* close once the write buffer is empty */
   int shut_write;             /* shutdown(SHUT_WR) once it is empty */
-  int want_write;             /* EPOLLOUT registered (socket thread only) */
-  int peer_closed;            /* read EOF: the peer sends no more (socket thread only) */
-  int read_size;              /* adaptive read size (socket thread only) */
+  int want_write;             /* EPOLLOUT registered (poller only) */
+  int peer_closed;            /* read EOF: the peer sends no more (poller only) */
+  int read_size;              /* adaptive read size (poller only) */
   atomic_ullong bytes_in;     /* stats */
   atomic_ullong bytes_out;    /* stats */
   char peer[64];              /* peer address, or the local one for listeners */
 };
 
-enum cmd_type { C_START, C_CLOSE, C_SHUTDOWN, C_WRITE, C_WATCH, C_FORCE_CLOSE, C_ABORT, C_EXIT };
+enum cmd_type { C_START, C_CLOSE, C_SHUTDOWN, C_WRITE, C_WATCH, C_FORCE_CLOSE, C_ABORT, C_WAKE };
 
 struct cmd {
   int type;       /* enum cmd_type */
@@ -63,7 +63,7 @@ struct cmd {
 struct sock *socket_slot(int id);
 /* Reserves a free slot in state S_RESERVED, or NULL when all are in use. */
 struct sock *socket_reserve(void);
-/* Posts a command to the socket thread (any thread). */
+/* Posts a command to the poller (any thread). */
 void socket_post(int type, int id, uint32_t owner, int arg);
 /* "ip:port" of an address. */
 void socket_addr_text(const struct sockaddr *sa, char *out, size_t outlen);

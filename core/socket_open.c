@@ -1,7 +1,7 @@
 /*
  * socket_open.c - creating sockets: listen, connect and UDP, with address
  * resolution. Each new socket takes a slot (socket_reserve) and is handed
- * to the socket thread with a C_WATCH command; see socket.c for the rest.
+ * to the poller with a C_WATCH command; see socket.c for the rest.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -67,7 +67,7 @@ static int open_bound(struct shoal_context *ctx, const char *what, const char *h
   socket_addr_text((struct sockaddr *)&sa, s->peer, sizeof(s->peer));
   atomic_store(&s->owner, shoal_self(ctx));
   atomic_store(&s->state, state);
-  int id = s->id; /* read before posting: the socket thread may close it at once */
+  int id = s->id; /* read before posting: the poller may close it at once */
   socket_post(C_WATCH, id, 0, events);
   return id;
 }

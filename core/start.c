@@ -18,6 +18,15 @@
  * futex round trip, which is what keeps request/response latency low. A
  * sender only signals the condition variable when some worker sleeps.
  *
+ * Workers also poll the sockets (socket.c's netpoller): a worker out of
+ * messages polls without blocking before it spins, and one idle worker at
+ * a time sleeps in epoll_wait instead of on the condition variable (a
+ * sender that finds nobody on the condition wakes it through the socket
+ * server). A socket event thus wakes the worker that will run its
+ * receiver, with no hop through another thread. A worker that keeps
+ * finding messages polls every POLL_BUSY_NS, and the timer thread polls
+ * when nobody did for POLL_FALLBACK_NS.
+ *
  * The timer thread advances the wheel every millisecond and also polls the
  * flags set by signal handlers (SIGTERM/SIGINT: shutdown, SIGHUP: reopen
  * the log) and drives the shutdown.
@@ -58,6 +67,9 @@
 #define HANDOFF_STEAL_NS 5000u    /* a spinning worker may take a hand-off this old */
 #define HANDOFF_MAX_NS 1000000u   /* the timer thread releases a hand-off this old */
 #define HANDOFF_FAIR_RUNS 64      /* hand-offs in a row before the global queue comes first */
+#define POLL_BUSY_NS 50000u       /* a worker busy with messages polls sockets this often */
+#define POLL_FALLBACK_NS 1000000u /* the timer thread polls when nobody did for this long */
+#define POLL_WAIT_MS 100          /* an idle worker's epoll_wait: a safety net, like the timed wait */
 
 struct worker {
   _Atomic(struct shoal_mq *) next; /* hand-off slot (holds a global-queue reference) */
@@ -100,6 +112,8 @@ void shoal_start_wakeup(void) {
     pthread_mutex_lock(&S.mutex);
     pthread_cond_signal(&S.cond);
     pthread_mutex_unlock(&S.mutex);
+  } else {
+    shoal_socket_wake(); /* the idle worker may be waiting in epoll instead */
   }
 }
 
@@ -107,6 +121,7 @@ void shoal_start_wakeup_all(void) {
   pthread_mutex_lock(&S.mutex);
   pthread_cond_broadcast(&S.cond);
   pthread_mutex_unlock(&S.mutex);
+  shoal_socket_wake();
 }
 
 static void on_signal(int sig) {
@@ -115,6 +130,9 @@ static void on_signal(int sig) {
 }
 
 static int done(void) { return shoal_context_total() == 0; }
+
+/* Whether an idle worker must not block: a queue waits or the node is done. */
+static int has_work(void) { return shoal_globalmq_nonempty() || done(); }
 
 int shoal_start_handoff(struct shoal_mq *q) {
   struct worker *w = current_worker;
@@ -177,8 +195,12 @@ static void *worker_main(void *arg) {
     struct shoal_mq *q = next_queue(w);
     if (q) {
       shoal_context_dispatch(w->slot, q, w->weight);
+      shoal_socket_poll(POLL_BUSY_NS);
       continue;
     }
+    /* Out of messages: the sockets first. What they bring is pushed from
+     * this thread, so it lands in this worker's hand-off slot. */
+    if (shoal_socket_poll(0) > 0) continue;
     /* Spin a little: new work usually arrives within microseconds. But
      * spins that keep finding nothing (work comes from the network, later
      * than spin_us) only take a core from the threads that would bring it:
@@ -203,6 +225,12 @@ static void *worker_main(void *arg) {
     }
     if (w->spin_misses < SPIN_MISSES) w->spin_misses++;
     uint64_t slept_at = shoal_clock_ns();
+    /* One idle worker sleeps in epoll_wait, so a socket event wakes the
+     * thread that will run its receiver; the others on the condition. */
+    if (shoal_socket_wait(POLL_WAIT_MS, has_work)) {
+      if (shoal_clock_ns() - slept_at < S.spin_ns) w->spin_misses = 0;
+      continue;
+    }
     pthread_mutex_lock(&S.mutex);
     atomic_fetch_add(&S.sleeping, 1);
     if (!shoal_globalmq_nonempty() && !done()) {
@@ -318,6 +346,7 @@ static void *timer_main(void *arg) {
   while (!done()) {
     shoal_timer_update();
     release_old_handoffs();
+    shoal_socket_poll(POLL_FALLBACK_NS); /* every worker is busy: do not leave the sockets unread */
     if (atomic_exchange(&S.reopen_request, 0)) {
       uint32_t logger = shoal_log_logger();
       if (logger) send_system(logger, "REOPEN");
@@ -345,12 +374,6 @@ static void *monitor_main(void *arg) {
     struct timespec ts = {0, 100 * 1000000L};
     nanosleep(&ts, NULL);
   }
-  return NULL;
-}
-
-static void *socket_main(void *arg) {
-  (void)arg;
-  shoal_socket_run();
   return NULL;
 }
 
@@ -408,7 +431,7 @@ int shoal_start(void) {
   send_system((uint32_t)boot, "START");
 
   struct shoal_monitor_slot *slots = shoal_monitor_create(nthread);
-  pthread_t timer_tid, monitor_tid, socket_tid;
+  pthread_t timer_tid, monitor_tid;
   struct monitor_arg ma = {slots, nthread};
   /* Weight 0: each turn drains a snapshot of the queue (at most 32). Config
    * `weight` (e.g. 1: half the queue) trades throughput for fairness. */
@@ -423,15 +446,12 @@ int shoal_start(void) {
   /* The timer thread reads the workers' hand-off slots: start it after. */
   pthread_create(&timer_tid, NULL, timer_main, NULL);
   pthread_create(&monitor_tid, NULL, monitor_main, &ma);
-  pthread_create(&socket_tid, NULL, socket_main, NULL);
   for (int i = 0; i < nthread; i++) {
     pthread_create(&workers[i].tid, NULL, worker_main, &workers[i]);
   }
   for (int i = 0; i < nthread; i++) pthread_join(workers[i].tid, NULL);
   pthread_join(timer_tid, NULL);
   pthread_join(monitor_tid, NULL);
-  shoal_socket_stop();
-  pthread_join(socket_tid, NULL);
   shoal_socket_exit();
 
   shoal_monitor_release(slots);

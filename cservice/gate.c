@@ -580,7 +580,7 @@ static void on_tick(struct gate *g) {
   g->timer_session = s > 0 ? s : 0;
 }
 
-/* The listener first: the socket thread runs commands in order, so no
+/* The listener first: the socket server runs commands in order, so no
  * client can connect after it saw its connection close. */
 static void close_all(struct gate *g) {
   if (g->listen_id >= 0) shoal_socket_close(g->ctx, g->listen_id);

@@ -126,7 +126,7 @@ SHOAL_API int shoal_list(uint32_t *out, int max);
 /* Asks a service stuck in a message to give up (snlua raises an error). */
 SHOAL_API int shoal_interrupt(uint32_t handle);
 
-/* ---- sockets (core/socket.c): one epoll thread; events arrive as
+/* ---- sockets (core/socket.c): epoll, polled by idle workers; events arrive as
  * SHOAL_PTYPE_SOCKET messages whose payload is a struct
  * shoal_socket_message. Every function is safe from any thread. */
 
