@@ -227,10 +227,7 @@ static void *worker_main(void *arg) {
     uint64_t slept_at = shoal_clock_ns();
     /* One idle worker sleeps in epoll_wait, so a socket event wakes the
      * thread that will run its receiver; the others on the condition. */
-    if (shoal_socket_wait(POLL_WAIT_MS, has_work)) {
-      if (shoal_clock_ns() - slept_at < S.spin_ns) w->spin_misses = 0;
-      continue;
-    }
+    if (shoal_socket_wait(POLL_WAIT_MS, has_work)) continue; /* (spinning never sees sockets) */
     pthread_mutex_lock(&S.mutex);
     atomic_fetch_add(&S.sleeping, 1);
     if (!shoal_globalmq_nonempty() && !done()) {
