@@ -228,19 +228,32 @@ class NodeFailures(ClusterCase):
         # back from the freeze: the link comes back by itself
         self.wait_reachable(1, 3)
 
+    def events(self, n, since=0):
+        """Node n's recorded registry events after the first `since`: (id, event, inc, seq)."""
+        out = []
+        for e in self.ask(n, "events").split()[since:]:
+            i, kind, inc, seq = e.split(":")
+            out.append((i, kind, int(inc), int(seq)))
+        return out
+
     def test_frozen_node_is_declared_dead_then_registers_again(self):
         self.assertEqual(self.ask(2, "watch"), "ok")
+        before = len(self.events(2))
         self.running[3].send_signal(signal.SIGSTOP)
         try:
-            wait_until(lambda: "3:dead:1" in self.ask(2, "events"), scaled(10), "node 3 declared dead", 0.05)
+            dead = wait_until(lambda: [e for e in self.events(2, before) if e[:2] == ("3", "dead")], scaled(10),
+                              "node 3 declared dead", 0.05)[0]
             self.assertEqual(self.ask(1, "peers"), "1 2")  # healthy only
         finally:
             self.running[3].send_signal(signal.SIGCONT)
-        wait_until(lambda: "3:join:2" in self.ask(2, "events"), scaled(15), "node 3 back with incarnation 2", 0.1)
-        mine = [e.split(":") for e in self.ask(2, "events").split() if e.startswith("3:")]
-        kinds = [k for _, k, _, _ in mine]
-        self.assertEqual(kinds[kinds.index("suspect"):kinds.index("suspect") + 3], ["suspect", "dead", "join"], mine)
-        seqs = [int(seq) for _, _, _, seq in (e.split(":") for e in self.ask(2, "events").split())]
+        wait_until(lambda: [e for e in self.events(2, before) if e[:2] == ("3", "join") and e[2] > dead[2]],
+                   scaled(15), "node 3 back with a new incarnation", 0.1)
+        mine = [e for e in self.events(2, before) if e[0] == "3"]
+        kinds = [e[1] for e in mine]
+        i = kinds.index("dead")
+        self.assertEqual(kinds[i - 1:i + 2], ["suspect", "dead", "join"], mine)
+        self.assertEqual(mine[i + 1][2], dead[2] + 1, "the new life has the next incarnation")
+        seqs = [e[3] for e in self.events(2)]
         self.assertEqual(seqs, list(range(seqs[0], seqs[0] + len(seqs))), "seq goes up by one")
         wait_until(lambda: self.ask(1, "peers") == "1 2 3", scaled(10), "node 3 healthy again", 0.1)
 
@@ -283,8 +296,10 @@ class Registry(ClusterCase):
         self.assertEqual(self.ask(2, "watch"), "ok")
         code, _ = self.running[3].stop(signal.SIGTERM, timeout=15)
         self.assertEqual(code, 0, self.describe())
-        wait_until(lambda: "3:leave:1" in self.ask(2, "events"), scaled(10), "node 3 left", 0.05)
-        self.assertNotIn("3:dead", self.ask(2, "events"))
+        wait_until(lambda: ":leave:" in self.ask(2, "events"), scaled(10), "node 3 left", 0.05)
+        mine = [e.split(":")[1] for e in self.ask(2, "events").split() if e.startswith("3:")]
+        self.assertEqual(mine[-1], "leave", mine)
+        self.assertNotIn("dead", mine[-3:], "a graceful stop is a leave, not a death: %s" % mine)
         wait_until(lambda: self.ask(1, "peers") == "1 2", scaled(10), "node 3 gone from peers", 0.1)
 
     def test_console_nodes_and_registry(self):
