@@ -38,6 +38,8 @@ static const char *defaults[][2] = {
     {"monitor_stuck_ms", "5000"},
     {"monitor_interrupt", "0"},
     {"shutdown_timeout", "10000"},
+    {"spin_us", "50"},
+    {"socket_spin_us", "20"},
     {"heartbeat_ms", "1000"},
     {"heartbeat_misses", "3"},
     {"harbor_queue_kb", "16384"},
@@ -193,6 +195,8 @@ int shoal_config_validate(const char *path, char *err, size_t errlen) {
       check_int("memlimit", 0, (long)1 << 40, path, err, errlen) ||
       check_int("monitor_stuck_ms", 0, 86400000, path, err, errlen) ||
       check_int("shutdown_timeout", 0, 86400000, path, err, errlen) ||
+      check_int("spin_us", 0, 100000, path, err, errlen) ||
+      check_int("socket_spin_us", 0, 100000, path, err, errlen) ||
       check_int("heartbeat_ms", 10, 600000, path, err, errlen) ||
       check_int("heartbeat_misses", 1, 100, path, err, errlen) ||
       check_int("harbor_queue_kb", 1, 1L << 30, path, err, errlen) ||
