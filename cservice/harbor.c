@@ -26,9 +26,11 @@
  * sender (SHOAL_ENODEDOWN) until it is back; the dialer retries with
  * backoff (100 ms doubling to 2 s).
  *
- * Writes are batched: frames for a peer go to a buffer, and a message the
- * harbor sends itself (behind everything already queued) flushes all dirty
- * buffers with one socket write each.
+ * Writes are batched: frames for a peer go to a buffer, written at once
+ * when no other message for that node waits in the harbor's queue (the
+ * core counts them); otherwise a message the harbor sends itself (behind
+ * everything already queued) flushes all dirty buffers with one socket
+ * write each.
  *
  * TEXT commands (from local or remote services; a request gets an answer):
  *   query NAME             -> ":%08x", the handle NAME has on this node
