@@ -12,7 +12,8 @@
 struct snlua;
 
 #define REG(L, ref) lua_rawgeti(L, LUA_REGISTRYINDEX, (ref))
-#define PACK_REQ(source, session) (((lua_Integer)(source) << 32) | (lua_Integer)(uint32_t)(session))
+/* Shifted as unsigned: a source of node 128 or more sets the top bit. */
+#define PACK_REQ(source, session) ((lua_Integer)(((uint64_t)(source) << 32) | (uint32_t)(session)))
 #define REQ_SOURCE(p) ((uint32_t)((uint64_t)(p) >> 32))
 #define REQ_SESSION(p) ((int)(uint32_t)((uint64_t)(p) & 0x7fffffffu))
 /* Request sessions are positive, so bit 31 of the packed value is free: it
