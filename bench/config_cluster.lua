@@ -8,6 +8,7 @@ heartbeat_ms = 200
 heartbeat_misses = 3
 start = node == 1 and ("bench_cluster_main " .. (os.getenv("BENCH_MODE") or "figures")) or "bench_cluster_peer"
 luaservice = root .. "/bench/lua/?.lua;" .. root .. "/service/?.lua"
+lualib = root .. "/lualib/?.lua;" .. root .. "/bench/lua/?.lua"
 loglevel = "warn"
 call_timeout = 60000
 monitor_stuck_ms = 0

@@ -7,38 +7,12 @@
 --   "sleep", ms     -> "slept" after ms; "sleepers" -> how many sleep now
 local shoal = require "shoal"
 
-local expected, received, done_at, waiter = 0, 0, nil, nil
 local sleepers = 0
 local command = {}
+require "bench_counter"(command) -- expect, ping, wait, received
 
 function command.echo(x)
 	return x
-end
-
-function command.ping()
-	received = received + 1
-	if received == expected then
-		done_at = shoal.hpc()
-		if waiter then
-			waiter(true, done_at)
-			waiter = nil
-		end
-	end
-end
-
-function command.expect(n)
-	expected, received, done_at = n, 0, nil
-end
-
-function command.wait()
-	if done_at then
-		return done_at
-	end
-	waiter = shoal.response()
-end
-
-function command.received()
-	return received
 end
 
 function command.sleep(ms)

@@ -1,30 +1,8 @@
 -- bench_peer: the two ends of the message benchmarks.
 local shoal = require "shoal"
 
-local expected, received, done_at, waiter = 0, 0, nil, nil
 local command = {}
-
-function command.expect(n)
-	expected, received, done_at = n, 0, nil
-end
-
-function command.ping()
-	received = received + 1
-	if received == expected then
-		done_at = shoal.hpc()
-		if waiter then
-			waiter(true, done_at)
-			waiter = nil
-		end
-	end
-end
-
-function command.wait()
-	if done_at then
-		return done_at
-	end
-	waiter = shoal.response()
-end
+require "bench_counter"(command) -- expect, ping, wait, received
 
 function command.flood(target, n)
 	local send = shoal.send
