@@ -545,6 +545,18 @@ static void on_tick(struct harbor *h) {
   h->timer_session = s > 0 ? s : 0;
 }
 
+/* Node shutdown: the harbor leaves last (but for the logger), so other
+ * services' exit hooks (a registry leave, a last save) can still reach other
+ * nodes; at the latest EXIT_GRACE_MS after the EXIT. */
+static void exit_when_alone(struct harbor *h) {
+  uint32_t live[4];
+  if (shoal_list(live, 4) <= 2 || shoal_now() >= h->exit_by_ms) {
+    shoal_exit(h->ctx);
+    return;
+  }
+  h->exit_session = shoal_timeout(h->ctx, 10);
+}
+
 static int harbor_cb(struct shoal_context *ctx, void *ud, int type, int session, uint32_t source, const void *msg,
                      size_t sz) {
   struct harbor *h = ud;
@@ -561,14 +573,15 @@ static int harbor_cb(struct shoal_context *ctx, void *ud, int type, int session,
       return 0;
     case SHOAL_PTYPE_RESPONSE:
       if (session == h->timer_session && session != 0) on_tick(h);
-      else if (h->exiting && session == h->exit_session) shoal_exit(ctx);
+      else if (h->exiting && session == h->exit_session) exit_when_alone(h);
       return 0;
     case SHOAL_PTYPE_SYSTEM:
       /* Node shutdown: stay a moment so other services' exit hooks (a
        * registry leave, a last save) can still reach other nodes. */
       if (sz == 4 && memcmp(msg, "EXIT", 4) == 0 && !h->exiting) {
         h->exiting = 1;
-        h->exit_session = shoal_timeout(ctx, EXIT_GRACE_MS);
+        h->exit_by_ms = shoal_now() + EXIT_GRACE_MS;
+        exit_when_alone(h);
       }
       return 0;
     default:

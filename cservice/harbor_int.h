@@ -21,7 +21,7 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
 #define FLUSH_EARLY (256 * 1024) /* flush a buffer this big without waiting */
-#define EXIT_GRACE_MS 300
+#define EXIT_GRACE_MS 3000 /* longest the harbor outlives the other services at shutdown */
 
 enum hs { HS_DIALING, HS_WAIT_HELLO, HS_WAIT_PROOF, HS_WAIT_WELCOME, HS_UP };
 
@@ -72,6 +72,7 @@ struct harbor {
   int flush_scheduled;
   int stop_feed; /* set when a link dies inside a read */
   int exiting, exit_session; /* node shutdown under way */
+  uint64_t exit_by_ms;       /* leave then at the latest */
   uint64_t last_sweep_ms;
   struct peer peers[MAX_NODE + 1];
   struct link *links[MAX_LINKS];
