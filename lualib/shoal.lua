@@ -12,6 +12,7 @@
 --
 --   shoal.start(fn, ...)                 run fn; answer newservice when it returns
 --   shoal.dispatch(proto, fn)            fn(session, source, ...) -> reply values
+--   shoal.dispatch_commands(t [, proto]) requests {name, ...} -> t[name](...)
 --   shoal.send(addr, proto, ...)         -> true | false, err (one-way)
 --   shoal.call(addr, proto, ...)         -> reply (raises on error/dead/timeout)
 --   shoal.calltimeout(ms, addr, proto, ...)

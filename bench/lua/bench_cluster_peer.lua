@@ -27,9 +27,7 @@ function command.sleepers()
 end
 
 shoal.start(function()
-	shoal.dispatch("lua", function(_, _, cmd, ...)
-		return command[cmd](...)
-	end)
+	shoal.dispatch_commands(command)
 	shoal.name(".bench", shoal.self())
 	io.write("PEER_READY\n")
 	io.flush()

@@ -27,7 +27,5 @@ function command.callloop(target, n)
 end
 
 shoal.start(function()
-	shoal.dispatch("lua", function(_, _, cmd, ...)
-		return command[cmd](...)
-	end)
+	shoal.dispatch_commands(command)
 end)

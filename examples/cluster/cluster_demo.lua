@@ -50,9 +50,7 @@ local function report()
 end
 
 shoal.start(function()
-	shoal.dispatch("lua", function(_, _, cmd, ...)
-		return command[cmd](...)
-	end)
+	shoal.dispatch_commands(command)
 	cluster.register(me)
 	cluster.set_status { role = role }
 	shoal.log("cluster_demo: " .. me .. " is up, tags " .. table.concat(cluster.tags(), ","))

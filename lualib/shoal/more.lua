@@ -18,6 +18,19 @@ return function(shoal)
 		return shoal.starttime() + shoal.now() / 1000
 	end
 
+	-- Serves requests of proto (default "lua") whose first value names a
+	-- function of `commands`: commands[name](...) gives the reply values.
+	-- An unknown name is an error the caller sees, naming it.
+	function shoal.dispatch_commands(commands, proto)
+		shoal.dispatch(proto or "lua", function(_, _, cmd, ...)
+			local f = commands[cmd]
+			if f == nil then
+				error(string_format("unknown command %q", tostring(cmd)), 0)
+			end
+			return f(...)
+		end)
+	end
+
 	-- Starts a C service; returns its handle or raises.
 	function shoal.launch(module, args)
 		local handle, err = shoal.launchservice(module, args)

@@ -56,7 +56,5 @@ function command.relay(addr, cmd, ...)
 end
 
 shoal.start(function()
-	shoal.dispatch("lua", function(_, _, cmd, ...)
-		return command[cmd](...)
-	end)
+	shoal.dispatch_commands(command)
 end)

@@ -44,7 +44,5 @@ function command.ping()
 end
 
 shoal.start(function()
-	shoal.dispatch("lua", function(_, _, cmd, ...)
-		return command[cmd](...)
-	end)
+	shoal.dispatch_commands(command)
 end)

@@ -52,7 +52,5 @@ end
 
 shoal.start(function()
 	shoal.setmemlimit(limit)
-	shoal.dispatch("lua", function(_, _, cmd, ...)
-		return command[cmd](...)
-	end)
+	shoal.dispatch_commands(command)
 end)
