@@ -64,10 +64,6 @@ const char *shoal_strerror(int err) {
   }
 }
 
-static int is_request(const struct shoal_message *m) {
-  return m->session > 0 && m->type != SHOAL_PTYPE_RESPONSE && m->type != SHOAL_PTYPE_ERROR;
-}
-
 void shoal_context_reply_error(uint32_t source, uint32_t to, int session, const char *text) {
   size_t n = strlen(text);
   struct shoal_message m = {source, session, shoal_malloc(n + 1), (uint32_t)n, SHOAL_PTYPE_ERROR};
@@ -78,7 +74,7 @@ void shoal_context_reply_error(uint32_t source, uint32_t to, int session, const 
 /* A message that will never be handled: answer a request with an error so
  * its caller fails now instead of at its timeout, then free the payload. */
 static void drop_message(uint32_t handle, struct shoal_message *m, const char *why) {
-  if (is_request(m) && m->source != 0) {
+  if (shoal_is_request((int)m->type, m->session) && m->source != 0) {
     char text[128];
     snprintf(text, sizeof(text), "service :%08x %s", handle, why);
     shoal_context_reply_error(handle, m->source, m->session, text);
@@ -164,11 +160,15 @@ int64_t shoal_context_new(const char *module, const char *args, char *err, size_
 }
 
 int shoal_context_push(uint32_t handle, struct shoal_message *m) {
-  if (shoal_remote_is_remote(handle)) return shoal_remote_push(handle, m);
-  if ((handle & SHOAL_HANDLE_MASK) == 0 && handle != 0) handle = shoal_remote_harbor(); /* node:0 is its harbor */
   struct shoal_context *ctx = shoal_handle_lock_find(handle);
   if (ctx == NULL) {
     shoal_handle_unlock();
+    /* Not a local service: another node's handle goes to the harbor, and
+     * (node << 24) is that node's harbor. Checked only here, so a local
+     * send pays nothing for the cluster. */
+    if (shoal_remote_is_remote(handle)) return shoal_remote_push(handle, m);
+    uint32_t harbor = shoal_remote_harbor();
+    if ((handle & SHOAL_HANDLE_MASK) == 0 && handle != 0 && harbor != 0) return shoal_context_push(harbor, m);
     return SHOAL_ENOSERVICE;
   }
   int schedule = shoal_mq_push(ctx->queue, m);

@@ -342,6 +342,17 @@ static void on_accept(struct sock *ls) {
   }
 }
 
+/* A connect finished or an accepted socket was started: read it, write
+ * what was queued meanwhile, tell the owner. */
+static void become_connected(struct sock *s) {
+  atomic_store(&s->state, S_CONNECTED);
+  shoal_spin_lock(&s->lock);
+  s->want_write = s->head != NULL;
+  shoal_spin_unlock(&s->lock);
+  watch(s, read_events(s));
+  forward(s, SHOAL_SOCKET_CONNECT, 0, NULL, s->peer);
+}
+
 static void on_connected(struct sock *s) {
   int err = 0;
   socklen_t len = sizeof(err);
@@ -352,12 +363,7 @@ static void on_connected(struct sock *s) {
     fail(s, why);
     return;
   }
-  atomic_store(&s->state, S_CONNECTED);
-  shoal_spin_lock(&s->lock);
-  s->want_write = s->head != NULL;
-  shoal_spin_unlock(&s->lock);
-  watch(s, read_events(s));
-  forward(s, SHOAL_SOCKET_CONNECT, 0, NULL, s->peer);
+  become_connected(s);
 }
 
 static void on_udp(struct sock *s) {
@@ -438,12 +444,7 @@ static void on_command(const struct cmd *c) {
         atomic_store(&s->state, S_LISTEN);
         watch(s, EPOLLIN);
       } else if (state == S_PACCEPT) {
-        atomic_store(&s->state, S_CONNECTED);
-        shoal_spin_lock(&s->lock);
-        s->want_write = s->head != NULL;
-        shoal_spin_unlock(&s->lock);
-        watch(s, read_events(s));
-        forward(s, SHOAL_SOCKET_CONNECT, 0, NULL, s->peer);
+        become_connected(s);
       }
       break;
     case C_WATCH: {

@@ -30,6 +30,25 @@ static int resolve(const char *host, int port, int socktype, int passive, struct
   return getaddrinfo(host && host[0] ? host : NULL, ports, &hints, res);
 }
 
+/* Gives fd a slot owned by ctx in `state` and has the poller watch
+ * `events`; returns the socket id, or SHOAL_EFULL (fd closed) when every
+ * slot is in use. */
+static int adopt(struct shoal_context *ctx, int fd, const char *peer, int state, int events) {
+  struct sock *s = socket_reserve();
+  if (s == NULL) {
+    close(fd);
+    shoal_log(ctx, SHOAL_LOG_ERROR, "socket: limit of %d open sockets reached", socket_max());
+    return SHOAL_EFULL;
+  }
+  s->fd = fd;
+  snprintf(s->peer, sizeof(s->peer), "%s", peer);
+  atomic_store(&s->owner, shoal_self(ctx));
+  atomic_store(&s->state, state);
+  int id = s->id; /* read before posting: the poller may close it at once */
+  socket_post(C_WATCH, id, 0, events);
+  return id;
+}
+
 /* Creates a bound socket (TCP listening or UDP) on host:port and takes a
  * slot for it in `state`, owned by ctx, with `events` to watch. Returns
  * the id or a negative SHOAL_E* (the reason is logged). */
@@ -57,19 +76,9 @@ static int open_bound(struct shoal_context *ctx, const char *what, const char *h
   socklen_t len = sizeof(sa);
   getsockname(fd, (struct sockaddr *)&sa, &len);
   freeaddrinfo(res);
-  struct sock *s = socket_reserve();
-  if (s == NULL) {
-    close(fd);
-    shoal_log(ctx, SHOAL_LOG_ERROR, "socket: limit of %d open sockets reached", socket_max());
-    return SHOAL_EFULL;
-  }
-  s->fd = fd;
-  socket_addr_text((struct sockaddr *)&sa, s->peer, sizeof(s->peer));
-  atomic_store(&s->owner, shoal_self(ctx));
-  atomic_store(&s->state, state);
-  int id = s->id; /* read before posting: the poller may close it at once */
-  socket_post(C_WATCH, id, 0, events);
-  return id;
+  char peer[64];
+  socket_addr_text((struct sockaddr *)&sa, peer, sizeof(peer));
+  return adopt(ctx, fd, peer, state, events);
 }
 
 int shoal_socket_listen(struct shoal_context *ctx, const char *host, int port, int backlog) {
@@ -99,19 +108,7 @@ int shoal_socket_connect(struct shoal_context *ctx, const char *host, int port) 
     close(fd);
     return SHOAL_EINVAL;
   }
-  struct sock *s = socket_reserve();
-  if (s == NULL) {
-    close(fd);
-    shoal_log(ctx, SHOAL_LOG_ERROR, "socket: limit of %d open sockets reached", socket_max());
-    return SHOAL_EFULL;
-  }
-  s->fd = fd;
-  snprintf(s->peer, sizeof(s->peer), "%s", peer);
-  atomic_store(&s->owner, shoal_self(ctx));
-  atomic_store(&s->state, S_CONNECTING);
-  int id = s->id; /* read before posting: a refused connect is closed at once */
-  socket_post(C_WATCH, id, 0, EPOLLOUT); /* writable = connected (or failed) */
-  return id;
+  return adopt(ctx, fd, peer, S_CONNECTING, EPOLLOUT); /* writable = connected (or failed) */
 }
 
 int shoal_socket_udp(struct shoal_context *ctx, const char *host, int port) {

@@ -166,10 +166,6 @@ void harbor_set_state(struct harbor *h, int node, int state) {
   shoal_node_set_state(node, state);
 }
 
-static int is_request(int type, int session) {
-  return session > 0 && type != SHOAL_PTYPE_RESPONSE && type != SHOAL_PTYPE_ERROR;
-}
-
 struct fail_ctx {
   struct harbor *h;
   int node;
@@ -266,7 +262,6 @@ void harbor_link_up(struct harbor *h, struct link *l) {
     }
   }
   p->link = l;
-  p->known = 1;
   l->hs = HS_UP;
   l->last_recv_ms = shoal_now();
   p->last_ping_ms = 0;
@@ -365,7 +360,8 @@ static void on_link_message(void *ud, struct link_message *m) {
     return harbor_refuse(h, f->l, "traffic before the handshake", 1);
   }
   p->msgs_in++;
-  if (!is_request(m->type, m->session) && m->session > 0) pending_remove(p->calls, m->dest, m->session);
+  int request = shoal_is_request(m->type, m->session);
+  if (!request && m->session > 0) pending_remove(p->calls, m->dest, m->session); /* an answer */
   uint32_t local = m->dest & 0xffffffu;
   if (local == 0) { /* for the harbor itself */
     if (m->type == SHOAL_PTYPE_TEXT) harbor_on_command(h, m->source, m->session, m->data, m->size);
@@ -373,7 +369,6 @@ static void on_link_message(void *ud, struct link_message *m) {
     return;
   }
   uint32_t dest = (uint32_t)h->node << 24 | local;
-  int request = is_request(m->type, m->session);
   int r = shoal_send(h->ctx, m->source, dest, m->type, m->session, m->data, m->size);
   if (r < 0 && request) {
     char text[128];
@@ -460,7 +455,7 @@ static void on_remote(struct harbor *h, uint32_t source, int session, struct sho
   int node = (int)(rm->dest >> 24);
   size_t behind = shoal_node_dequeued(node, rm->size);
   struct peer *p = &h->peers[node];
-  int request = is_request(rm->type, session);
+  int request = shoal_is_request(rm->type, session);
   if (p->state != SHOAL_NODE_UP && p->state != SHOAL_NODE_CONNECTING) {
     if (request) {
       char text[160];
@@ -508,7 +503,7 @@ static void on_tick(struct harbor *h) {
   }
   for (int node = 1; node <= MAX_NODE; node++) {
     struct peer *p = &h->peers[node];
-    if (!p->known || node == h->node) continue;
+    if (p->state == SHOAL_NODE_UNKNOWN || node == h->node) continue;
     if (p->state == SHOAL_NODE_UP) {
       uint64_t silent = now - p->link->last_recv_ms;
       if (silent > detect_ms(h)) {
@@ -654,7 +649,7 @@ int harbor_init(struct harbor *h, struct shoal_context *ctx, const char *args) {
     char spec[128];
     snprintf(spec, sizeof(spec), "%d@%s", h->node, listen);
     int node;
-    if (harbor_parse_peer(h, spec, &node, listen_host, sizeof(listen_host), &listen_port) != 0) {
+    if (harbor_parse_peer(spec, &node, listen_host, sizeof(listen_host), &listen_port) != 0) {
       shoal_log(ctx, SHOAL_LOG_ERROR, "harbor: harbor = '%s' is not HOST:PORT", listen);
       return SHOAL_EINVAL;
     }
@@ -680,11 +675,10 @@ int harbor_init(struct harbor *h, struct shoal_context *ctx, const char *args) {
             listen_port, h->heartbeat_ms, h->misses);
   for (int node = 1; node <= MAX_NODE; node++) {
     struct peer *p = &h->peers[node];
-    if (!p->known) continue;
-    p->backoff_ms = BACKOFF_MIN_MS;
-    harbor_set_state(h, node, SHOAL_NODE_CONNECTING);
-    harbor_schedule_dial(h, node);
-    if (node > h->node) harbor_dial(h, node);
+    if (p->port == 0) continue;
+    char host[sizeof(p->host)];
+    memcpy(host, p->host, sizeof(host));
+    harbor_add_peer(h, node, host, p->port);
   }
   h->last_sweep_ms = shoal_now();
   int s = shoal_timeout(ctx, h->heartbeat_ms / 4 > 10 ? h->heartbeat_ms / 4 : 10);

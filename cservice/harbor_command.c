@@ -21,7 +21,7 @@ void harbor_fail(struct harbor *h, uint32_t to, int session, const char *text) {
   else shoal_log(h->ctx, SHOAL_LOG_WARN, "%s", text);
 }
 
-int harbor_parse_peer(struct harbor *h, const char *spec, int *node, char *host, size_t hostlen, int *port) {
+int harbor_parse_peer(const char *spec, int *node, char *host, size_t hostlen, int *port) {
   char *end;
   long n = strtol(spec, &end, 10);
   if (end == spec || *end != '@' || n < 1 || n > MAX_NODE) return -1;
@@ -33,7 +33,6 @@ int harbor_parse_peer(struct harbor *h, const char *spec, int *node, char *host,
   host[colon - addr] = '\0';
   *node = (int)n;
   *port = (int)pt;
-  (void)h;
   return 0;
 }
 
@@ -46,7 +45,7 @@ int harbor_parse_cluster(struct harbor *h, const char *cluster, char *listen_hos
   for (char *tok = strtok_r(list, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
     char host[64];
     int node, port;
-    if (harbor_parse_peer(h, tok, &node, host, sizeof(host), &port) != 0) {
+    if (harbor_parse_peer(tok, &node, host, sizeof(host), &port) != 0) {
       shoal_log(h->ctx, SHOAL_LOG_ERROR, "harbor: cluster entry '%s' is not NODE@HOST:PORT", tok);
       r = -1;
       break;
@@ -56,8 +55,7 @@ int harbor_parse_cluster(struct harbor *h, const char *cluster, char *listen_hos
       *listen_port = port;
     } else {
       snprintf(h->peers[node].host, sizeof(h->peers[node].host), "%s", host);
-      h->peers[node].port = port;
-      h->peers[node].known = 1;
+      h->peers[node].port = port; /* harbor_init adds it once it can take events */
     }
   }
   shoal_free(list);
@@ -69,8 +67,7 @@ void harbor_add_peer(struct harbor *h, int node, const char *host, int port) {
   int changed = strcmp(p->host, host) != 0 || p->port != port;
   snprintf(p->host, sizeof(p->host), "%s", host);
   p->port = port;
-  if (!p->known) {
-    p->known = 1;
+  if (p->state == SHOAL_NODE_UNKNOWN) {
     p->backoff_ms = BACKOFF_MIN_MS;
     harbor_set_state(h, node, SHOAL_NODE_CONNECTING);
     harbor_schedule_dial(h, node);
@@ -88,7 +85,7 @@ static void list_nodes(struct harbor *h, uint32_t to, int session) {
                           "rtt_ms", "bytes_in", "bytes_out", "queued", "calls", "since_s", "reason");
   for (int i = 1; i <= MAX_NODE; i++) {
     struct peer *p = &h->peers[i];
-    if (!p->known || i == h->node) continue;
+    if (p->state == SHOAL_NODE_UNKNOWN || i == h->node) continue;
     char addr[96];
     snprintf(addr, sizeof(addr), "%s:%d", p->host[0] ? p->host : "?", p->port);
     len += (size_t)snprintf(out + len, cap - len, "%-5d %-10s %-22s %9.3f %12llu %12llu %10zu %7zu %8.1f %s\n", i,
@@ -155,7 +152,7 @@ void harbor_on_command(struct harbor *h, uint32_t source, int session, const cha
     char spec[128], host[64];
     int node, port;
     snprintf(spec, sizeof(spec), "%s@%s", a, b);
-    if (harbor_parse_peer(h, spec, &node, host, sizeof(host), &port) != 0 || node == h->node)
+    if (harbor_parse_peer(spec, &node, host, sizeof(host), &port) != 0 || node == h->node)
       return harbor_fail(h, source, session, "harbor: peer NODE HOST:PORT: bad node or address");
     harbor_add_peer(h, node, host, port);
     return answer(h, source, session, "ok");

@@ -43,10 +43,9 @@ struct obuf {
 };
 
 struct peer {
-  int known;        /* configured or seen */
   char host[64];
   int port;
-  int state;        /* enum shoal_node_state, mirrored into the core */
+  int state;        /* enum shoal_node_state, mirrored into the core; UNKNOWN: not a peer */
   struct link *link; /* the connection when UP or being set up */
   uint64_t since_ms; /* state entered */
   uint64_t next_dial_ms, last_ping_ms;
@@ -101,6 +100,6 @@ void harbor_on_command(struct harbor *h, uint32_t source, int session, const cha
 int harbor_parse_cluster(struct harbor *h, const char *cluster, char *listen_host, size_t hostlen, int *listen_port);
 void harbor_fail(struct harbor *h, uint32_t to, int session, const char *text);
 void harbor_add_peer(struct harbor *h, int node, const char *host, int port);
-int harbor_parse_peer(struct harbor *h, const char *spec, int *node, char *host, size_t hostlen, int *port);
+int harbor_parse_peer(const char *spec, int *node, char *host, size_t hostlen, int *port);
 
 #endif

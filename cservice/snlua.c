@@ -116,10 +116,6 @@ void snlua_signal(struct snlua *l, int signal) {
   }
 }
 
-static int is_request(int type, int session) {
-  return session > 0 && type != SHOAL_PTYPE_RESPONSE && type != SHOAL_PTYPE_ERROR;
-}
-
 static int lua_cb(struct shoal_context *ctx, void *ud, int type, int session, uint32_t source,
                   const void *msg, size_t sz) {
   struct snlua *l = ud;
@@ -139,7 +135,7 @@ static int lua_cb(struct shoal_context *ctx, void *ud, int type, int session, ui
     shoal_log(ctx, SHOAL_LOG_ERROR, "message from :%08x (type %d, session %d) failed: %s", source, type,
               session, err);
     /* The dispatcher never answered: do it here so the caller does not wait. */
-    if (is_request(type, session)) shoal_reply_error(ctx, source, session, err, strlen(err));
+    if (shoal_is_request(type, session)) shoal_reply_error(ctx, source, session, err, strlen(err));
   }
   lua_settop(L, 0);
   /* Socket data the service did not take (no socket protocol, or an error
@@ -256,7 +252,7 @@ static int first_cb(struct shoal_context *ctx, void *ud, int type, int session, 
   if (type != SHOAL_PTYPE_SYSTEM || sz < 5 || memcmp(msg, "START", 5) != 0) {
     shoal_log(ctx, SHOAL_LOG_WARN, "message type %d from :%08x before START: dropped", type, source);
     static const char why[] = "service is not started yet";
-    if (is_request(type, session)) shoal_reply_error(ctx, source, session, why, sizeof(why) - 1);
+    if (shoal_is_request(type, session)) shoal_reply_error(ctx, source, session, why, sizeof(why) - 1);
     return 0;
   }
   lua_State *L = l->L;

@@ -62,6 +62,12 @@ enum shoal_loglevel {
   SHOAL_LOG_ERROR = 3,
 };
 
+/* Is a message with this type and session a request, one that is owed an
+ * answer (RESPONSE or ERROR)? */
+static inline int shoal_is_request(int type, int session) {
+  return session > 0 && type != SHOAL_PTYPE_RESPONSE && type != SHOAL_PTYPE_ERROR;
+}
+
 /* Flags for shoal_send's session argument handling. */
 #define SHOAL_SESSION_ALLOC (-1) /* allocate a fresh session for a request */
 
