@@ -39,16 +39,12 @@
 local MAX_FUNCTIONS = 10000 -- functions visited per graph
 local MAX_TABLE_SCAN = 256 -- entries looked at per table
 
-local function is_code(v)
-	if type(v) == "function" then
-		return true
-	end
-	if type(v) ~= "table" then
-		return false
-	end
+-- Calls fn(f) for each function among the first MAX_TABLE_SCAN values of
+-- table t; stops early when fn returns true (and returns true then).
+local function each_function(t, fn)
 	local n = 0
-	for _, x in next, v do
-		if type(x) == "function" then
+	for _, x in next, t do
+		if type(x) == "function" and fn(x) then
 			return true
 		end
 		n = n + 1
@@ -57,6 +53,15 @@ local function is_code(v)
 		end
 	end
 	return false
+end
+
+local function is_code(v)
+	if type(v) == "function" then
+		return true
+	end
+	return type(v) == "table" and each_function(v, function()
+		return true
+	end)
 end
 
 -- Upvalues of the functions of the service's code (defined in one of
@@ -69,16 +74,9 @@ local function collect(roots, sources)
 			stack[#stack + 1] = v
 		elseif type(v) == "table" and not seen[v] then
 			seen[v] = true
-			local n = 0
-			for _, x in next, v do
-				if type(x) == "function" then
-					stack[#stack + 1] = x
-				end
-				n = n + 1
-				if n >= MAX_TABLE_SCAN then
-					break
-				end
-			end
+			each_function(v, function(f)
+				stack[#stack + 1] = f
+			end)
 		end
 	end
 	for _, v in ipairs(roots) do
