@@ -33,7 +33,7 @@ static int lsend(lua_State *L) {
     return 1;
   }
   lua_pushboolean(L, 0);
-  lua_pushstring(L, shoal_strerror(r));
+  shoal_lua_push_send_error(L, dest, r);
   return 2;
 }
 
@@ -82,9 +82,8 @@ static int do_call(lua_State *L, uint32_t ms, int addr) {
   }
   if (session < 0) {
     sched_push_address(L, addr);
-    if (session == SHOAL_ENODEDOWN)
-      return luaL_error(L, "call %s failed: node %d is unreachable", lua_tostring(L, -1), (int)(dest >> 24));
-    return luaL_error(L, "call %s failed: %s", lua_tostring(L, -1), shoal_strerror(session));
+    shoal_lua_push_send_error(L, dest, session);
+    return luaL_error(L, "call %s failed: %s", lua_tostring(L, -2), lua_tostring(L, -1));
   }
   (void)nargs;
   lua_settop(L, addr + 2); /* keep addr and the protocol for the continuation */

@@ -237,13 +237,18 @@ uint32_t shoal_lua_check_dest(lua_State *L, int idx) {
   return (uint32_t)h;
 }
 
-static int send_result(lua_State *L, int r) {
+void shoal_lua_push_send_error(lua_State *L, uint32_t dest, int r) {
+  if (r == SHOAL_ENODEDOWN) lua_pushfstring(L, "node %d is unreachable", (int)(dest >> 24));
+  else lua_pushstring(L, shoal_strerror(r));
+}
+
+static int send_result(lua_State *L, uint32_t dest, int r) {
   if (r >= 0) {
     lua_pushinteger(L, r);
     return 1;
   }
   lua_pushboolean(L, 0);
-  lua_pushstring(L, shoal_strerror(r));
+  shoal_lua_push_send_error(L, dest, r);
   return 2;
 }
 
@@ -275,9 +280,9 @@ static int lsendraw(lua_State *L) {
   }
   if (dest == 0) {
     shoal_free(data);
-    return send_result(L, SHOAL_ENOSERVICE);
+    return send_result(L, dest, SHOAL_ENOSERVICE);
   }
-  return send_result(L, shoal_send(l->ctx, 0, dest, type, session, data, sz));
+  return send_result(L, dest, shoal_send(l->ctx, 0, dest, type, session, data, sz));
 }
 
 /* sendstart(dest, session, ...) -> session: the START message of a new service */
@@ -291,7 +296,7 @@ static int lsendstart(lua_State *L) {
   memcpy(data, "START", 6);
   memcpy(data + 6, packed, sz);
   shoal_free(packed);
-  return send_result(L, shoal_send(l->ctx, 0, dest, SHOAL_PTYPE_SYSTEM, session, data, sz + 6));
+  return send_result(L, dest, shoal_send(l->ctx, 0, dest, SHOAL_PTYPE_SYSTEM, session, data, sz + 6));
 }
 
 /* callback(dispatch, release) installs the dispatcher and the release hook. */

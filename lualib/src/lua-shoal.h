@@ -62,6 +62,9 @@ int shoal_lua_findfile(const char *pathlist, const char *name, char *out, size_t
 /* A handle (integer) or a name (string) at idx -> handle; 0 when the name
  * is unknown. Raises on other values. */
 uint32_t shoal_lua_check_dest(lua_State *L, int idx);
+/* Pushes why a send to dest failed with r: the error text, naming the
+ * node when it is another node that cannot be reached. */
+void shoal_lua_push_send_error(lua_State *L, uint32_t dest, int r);
 /* Message handler for lua_pcall: adds a traceback to string errors and
  * passes other error values through. */
 int shoal_lua_traceback(lua_State *L);
