@@ -25,8 +25,9 @@
  * EPOLLOUT. The poller takes the same lock to close a socket, so no sender
  * ever writes to a closed (and maybe reused) fd.
  *
- * Socket ids grow monotonically; a slot is id % max_sockets and remembers
- * its id, so a stale id never reaches a new socket in the same slot.
+ * Socket ids grow monotonically from SOCKET_FIRST_ID; a slot is id %
+ * max_sockets and remembers its id, so a stale id never reaches a new
+ * socket in the same slot.
  *
  * Creating sockets (listen, connect, UDP, address resolution) is in
  * socket_open.c; the slot table and its locking rules stay here.
@@ -110,8 +111,8 @@ void socket_post(int type, int id, uint32_t owner, int arg) {
 struct sock *socket_reserve(void) {
   for (int tries = 0; tries < SS.max; tries++) {
     int id = atomic_fetch_add(&SS.next_id, 1);
-    if (id <= 0) { /* wrapped: restart the sequence */
-      atomic_store(&SS.next_id, 1);
+    if (id < SOCKET_FIRST_ID) { /* wrapped: restart the sequence */
+      atomic_store(&SS.next_id, SOCKET_FIRST_ID);
       continue;
     }
     struct sock *s = &SS.slots[id % SS.max];
@@ -126,6 +127,7 @@ struct sock *socket_reserve(void) {
       s->warn_mark = SS.warn_bytes;
       s->closing = s->shut_write = s->want_write = s->peer_closed = 0;
       s->read_size = MIN_READ;
+      s->frame_header = 0;
       atomic_store(&s->bytes_in, 0);
       atomic_store(&s->bytes_out, 0);
       s->peer[0] = '\0';
@@ -596,7 +598,7 @@ int shoal_socket_init(void) {
     shoal_spin_init(&SS.slots[i].lock);
     SS.slots[i].fd = -1;
   }
-  atomic_store(&SS.next_id, 1);
+  atomic_store(&SS.next_id, SOCKET_FIRST_ID);
   SS.warn_bytes = (size_t)shoal_env_int("socket_warn_kb", 1024) * 1024u;
   SS.limit_bytes = (size_t)shoal_env_int("socket_limit_kb", 65536) * 1024u;
   SS.spin_ns = (uint64_t)shoal_env_int("socket_spin_us", 20) * 1000u;

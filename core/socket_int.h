@@ -45,10 +45,16 @@ struct sock {
   int want_write;             /* EPOLLOUT registered (poller only) */
   int peer_closed;            /* read EOF: the peer sends no more (poller only) */
   int read_size;              /* adaptive read size (poller only) */
+  int frame_header;           /* 2 or 4: a framed socket (socket_frame.c); 0: raw */
   atomic_ullong bytes_in;     /* stats */
   atomic_ullong bytes_out;    /* stats */
   char peer[64];              /* peer address, or the local one for listeners */
 };
+
+/* The first socket id (and where ids start again after INT_MAX): a gate's
+ * connection id is its socket id, and as a session -id must never be
+ * SHOAL_SESSION_ALLOC (-1) nor look like a SHOAL_E* code. */
+#define SOCKET_FIRST_ID 16
 
 enum cmd_type { C_START, C_CLOSE, C_SHUTDOWN, C_WRITE, C_WATCH, C_FORCE_CLOSE, C_ABORT, C_WAKE };
 

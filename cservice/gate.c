@@ -22,8 +22,11 @@
  *
  * Gate -> watchdog, TEXT messages (session 0):
  *   "listen <addr>"          the gate listens on addr (host:port), sent once
- *   "open <conn> <addr>"     a client connected; conn is its id (the gate's
- *                            own, 16 and up, unique among open connections)
+ *   "open <conn> <addr>"     a client connected; conn is its id, which is
+ *                            its socket id (16 and up): the gate marks the
+ *                            socket framed, so an agent or logic service
+ *                            writes whole frames to it itself
+ *                            (shoal_socket_send_frame), no hop via the gate
  *   "close <conn> <reason>"  the connection is gone (reason is free text)
  *
  * Watchdog -> gate, TEXT commands:
@@ -40,18 +43,20 @@
  * is closed. A
  * client that closes before the answer has its held frames delivered first.
  *
+ * Writes: a service of this node writes a frame to a client's socket
+ * itself (shoal_socket_send_frame; gateserver.write/send in Lua). Services
+ * that cannot (C senders, other nodes) send it to the gate, which writes it:
  * Anyone -> gate, PTYPE_CLIENT (a frame for a client):
- *   session = -conn, payload = body            (C senders): the gate makes one
- *                                              allocation for header + body
- *   session = 0, payload = 4-byte big-endian conn, then the body (Lua senders,
- *                                              whose API cannot send negative
- *                                              sessions): the header is written
- *                                              in place, no allocation
+ *   session = -conn, payload = body
+ *   session = 0, payload = 4-byte big-endian conn, then the body (Lua
+ *                                  senders, whose API sends no negative
+ *                                  sessions)
  * Frames for connections that are gone are dropped.
  *
  * Copies: a frame's body is copied once, from the socket's read buffer into
  * a body-sized payload (cservice/gate_frame.c), and that pointer is the
- * message the agent gets.
+ * message the agent gets. A reply is copied once, into the buffer that
+ * holds its header and goes to the kernel.
  *
  * Failures close only the connection concerned, with a log line: a header
  * announcing more than maxpacket, a stream that ends inside a frame, a
@@ -84,11 +89,6 @@
 #define DEFAULT_MAXCONN 1024
 #define DEFAULT_IDLE_MS 60000
 #define MAX_MAXCONN (1 << 20)
-/* Connection ids start here: as a session, -id must differ from
- * SHOAL_SESSION_ALLOC (-1). (shoal_send returns 0 for a given session, so
- * its error codes no longer constrain ids; 16 is kept so the ids seen in
- * logs and tests stay the same.) */
-#define FIRST_CONN_ID 16
 #define HELD_MIN (64 * 1024) /* held before the watchdog decides: this plus maxpacket */
 #define HELD_OVERHEAD 32     /* counted per held frame, so empty frames count too */
 
@@ -100,8 +100,7 @@ struct held_frame {
 };
 
 struct conn {
-  int id;                  /* connection id (FIRST_CONN_ID and up), the gate's own */
-  int sock;                /* its socket id */
+  int id;                  /* connection id = its socket id (16 and up, see socket_int.h) */
   int decided;             /* forward/accept seen: frames go out as they come */
   int peer_closed;         /* the client closed its side while undecided */
   uint32_t agent;          /* frames go here; 0: to the watchdog */
@@ -109,7 +108,6 @@ struct conn {
   size_t held_bytes;       /* their size, with HELD_OVERHEAD each */
   uint64_t last;           /* node ms of the last read (or of the accept) */
   struct conn *hnext;      /* hash chain by id */
-  struct conn *snext;      /* hash chain by socket id */
   struct conn *prev, *next; /* idle list, least recently read first */
   struct shoal_gate_frame parser; /* frames being read */
   char addr[64];           /* peer address, for logs */
@@ -129,9 +127,7 @@ struct gate {
   int nodelay;               /* TCP_NODELAY on connections */
   int count;                 /* open connections */
   struct conn **buckets;     /* connection id -> connection, chained */
-  struct conn **sbuckets;    /* socket id -> connection, chained */
   uint32_t mask;             /* buckets - 1 (a power of two minus one) */
-  int next_id;               /* next connection id to try */
   struct conn idle;          /* idle list sentinel */
   int timer_session;         /* session of the pending tick, 0 if none */
   int exiting;               /* EXIT seen */
@@ -183,22 +179,6 @@ static struct conn *find(struct gate *g, int id) {
   return c;
 }
 
-static struct conn *find_sock(struct gate *g, int sock) {
-  struct conn *c = g->sbuckets[(uint32_t)sock & g->mask];
-  while (c && c->sock != sock) c = c->snext;
-  return c;
-}
-
-/* A connection id not in use: ids grow, and after INT_MAX start again at
- * FIRST_CONN_ID, skipping the ones still open. */
-static int new_conn_id(struct gate *g) {
-  for (;;) {
-    int id = g->next_id;
-    g->next_id = id == 0x7fffffff ? FIRST_CONN_ID : id + 1;
-    if (find(g, id) == NULL) return id;
-  }
-}
-
 static void idle_unlink(struct conn *c) {
   c->prev->next = c->next;
   c->next->prev = c->prev;
@@ -229,14 +209,11 @@ static int notify(struct gate *g, const char *fmt, ...) {
 /* Forgets c. socket_open: the socket still exists and is closed here
  * (after its pending writes); reason (may be NULL) goes to the watchdog. */
 static void drop_conn(struct gate *g, struct conn *c, int socket_open, const char *reason) {
-  if (socket_open) shoal_socket_close(g->ctx, c->sock);
+  if (socket_open) shoal_socket_close(g->ctx, c->id);
   if (reason && !g->exiting) notify(g, "close %d %s", c->id, reason);
   struct conn **p = &g->buckets[(uint32_t)c->id & g->mask];
   while (*p != c) p = &(*p)->hnext;
   *p = c->hnext;
-  p = &g->sbuckets[(uint32_t)c->sock & g->mask];
-  while (*p != c) p = &(*p)->snext;
-  *p = c->snext;
   idle_unlink(c);
   shoal_gate_frame_reset(&c->parser);
   while (c->held) {
@@ -281,8 +258,7 @@ static int deliver(struct gate *g, struct conn *c, void *body, uint32_t size) {
  * or -1 when the target is gone (c has then been dropped). */
 static int send_frame(struct gate *g, struct conn *c, void *body, uint32_t size) {
   uint32_t dest = c->agent ? c->agent : g->watchdog;
-  /* The result is the session (-id) or a SHOAL_E* code; ids are chosen so
-   * the two never meet (FIRST_CONN_ID). */
+  /* -id is never SHOAL_SESSION_ALLOC: socket ids start at 16. */
   if (shoal_send(g->ctx, 0, dest, SHOAL_PTYPE_CLIENT, -c->id, body, size) == 0) return 0;
   conn_log(g, SHOAL_LOG_WARN, "gate: connection %d (%s) closed: its %s :%08x is gone", c->id, c->addr,
            c->agent ? "agent" : "watchdog", dest);
@@ -346,21 +322,19 @@ static void on_accept(struct gate *g, int sock, const char *addr) {
   }
   struct conn *c = shoal_malloc(sizeof(*c));
   memset(c, 0, sizeof(*c));
-  c->id = new_conn_id(g);
-  c->sock = sock;
+  c->id = sock;
   c->last = shoal_now();
   snprintf(c->addr, sizeof(c->addr), "%s", addr ? addr : "?");
   shoal_gate_frame_init(&c->parser, g->header, g->maxpacket, shoal_malloc, shoal_free);
   uint32_t b = (uint32_t)c->id & g->mask;
   c->hnext = g->buckets[b];
   g->buckets[b] = c;
-  b = (uint32_t)sock & g->mask;
-  c->snext = g->sbuckets[b];
-  g->sbuckets[b] = c;
   idle_append(g, c);
   g->count++;
   g->opened++;
   if (g->nodelay) shoal_socket_nodelay(g->ctx, sock);
+  /* Framed: the agent and logic services write frames to it themselves. */
+  shoal_socket_set_frame(sock, g->header);
   /* Read at once, so a reset or a bad header shows at once; the frames are
    * held until the watchdog decides where they go. */
   shoal_socket_start(g->ctx, sock);
@@ -372,7 +346,7 @@ static void on_accept(struct gate *g, int sock, const char *addr) {
 }
 
 static void on_socket(struct gate *g, const struct shoal_socket_message *m) {
-  struct conn *c = m->type == SHOAL_SOCKET_ACCEPT ? NULL : find_sock(g, m->id);
+  struct conn *c = m->type == SHOAL_SOCKET_ACCEPT ? NULL : find(g, m->id);
   switch (m->type) {
     case SHOAL_SOCKET_DATA:
       if (c) on_data(g, c, m->buffer, (size_t)m->ud);
@@ -422,50 +396,32 @@ static uint32_t get_be32(const unsigned char *p) {
   return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-/* A frame for a client. Returns 1 when the payload was kept (it went to the
- * socket as is), 0 to let the runtime free it. */
-static int on_client(struct gate *g, int session, uint32_t source, void *msg, size_t sz) {
+/* A frame for a client from a service that does not write to the socket
+ * itself (a C service, or one on another node). */
+static void on_client(struct gate *g, int session, uint32_t source, const void *msg, size_t sz) {
   int id;
-  size_t n;
+  const char *body = msg;
+  size_t n = sz;
   if (session < 0 && session != INT_MIN) {
     id = -session;
-    n = sz;
   } else if (session == 0 && sz >= 4 && get_be32(msg) > 0 && get_be32(msg) <= 0x7fffffffu) {
     id = (int)get_be32(msg);
-    n = sz - 4;
+    body += 4;
+    n -= 4;
   } else {
     shoal_log(g->ctx, SHOAL_LOG_WARN, "gate: client frame from :%08x without a connection id (session %d, %zu bytes), dropped",
               source, session, sz);
     refuse_request(g, source, session);
-    return 0;
+    return;
   }
-  struct conn *c = find(g, id);
-  if (c == NULL) {
+  if (find(g, id) == NULL) {
     if (shoal_log_enabled(SHOAL_LOG_DEBUG))
       shoal_log(g->ctx, SHOAL_LOG_DEBUG, "gate: frame for connection %d, which is gone, dropped", id);
-    return 0;
+    return;
   }
-  unsigned char hdr[4];
-  size_t h = shoal_gate_frame_put_header(g->header, n, hdr);
-  if (h == 0) {
+  if (shoal_socket_send_frame(g->ctx, id, body, n) == SHOAL_EINVAL)
     conn_log(g, SHOAL_LOG_WARN, "gate: frame of %zu bytes from :%08x for connection %d does not fit a %d-byte header, dropped",
              n, source, id, g->header);
-    return 0;
-  }
-  if (session < 0) {
-    char *out = shoal_malloc(h + n);
-    memcpy(out, hdr, h);
-    if (n) memcpy(out + h, msg, n);
-    shoal_socket_send(g->ctx, c->sock, out, h + n);
-    return 0;
-  }
-  /* In place: the 4-byte id becomes the header (moving the body down when
-   * the header is shorter). */
-  unsigned char *p = msg;
-  if (h < 4 && n) memmove(p + h, p + 4, n);
-  memcpy(p, hdr, h);
-  shoal_socket_send(g->ctx, c->sock, p, h + n); /* the socket owns it now, even on error */
-  return 1;
 }
 
 /* ---- commands ---- */
@@ -605,7 +561,8 @@ static int gate_cb(struct shoal_context *ctx, void *ud, int type, int session, u
       if (sz >= sizeof(struct shoal_socket_message)) on_socket(g, msg);
       return 0;
     case SHOAL_PTYPE_CLIENT:
-      return on_client(g, session, source, (void *)msg, sz);
+      on_client(g, session, source, msg, sz);
+      return 0;
     case SHOAL_PTYPE_TEXT:
       on_command(g, source, msg, sz);
       return 0;
@@ -642,7 +599,6 @@ void gate_release(struct gate *g) {
     close_all(g);
   }
   shoal_free(g->buckets);
-  shoal_free(g->sbuckets);
   shoal_free(g);
 }
 
@@ -758,10 +714,7 @@ int gate_init(struct gate *g, struct shoal_context *ctx, const char *args) {
   while (nb < (uint32_t)g->maxconn * 2) nb <<= 1;
   g->buckets = shoal_malloc(sizeof(*g->buckets) * nb);
   memset(g->buckets, 0, sizeof(*g->buckets) * nb);
-  g->sbuckets = shoal_malloc(sizeof(*g->sbuckets) * nb);
-  memset(g->sbuckets, 0, sizeof(*g->sbuckets) * nb);
   g->mask = nb - 1;
-  g->next_id = FIRST_CONN_ID;
   g->listen_id = shoal_socket_listen(ctx, g->host, g->port, g->backlog);
   if (g->listen_id < 0) {
     shoal_log(ctx, SHOAL_LOG_ERROR, "gate: cannot listen on %s:%d", g->host, g->port);

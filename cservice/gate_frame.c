@@ -92,24 +92,6 @@ void shoal_gate_frame_reset(struct shoal_gate_frame *f) {
   f->failed = 0;
 }
 
-size_t shoal_gate_frame_put_header(int header, size_t size, unsigned char *out) {
-  if (header == 2) {
-    if (size > SHOAL_GATE_FRAME_MAX2) return 0;
-    out[0] = (unsigned char)(size >> 8);
-    out[1] = (unsigned char)size;
-    return 2;
-  }
-  if (header == 4) {
-    if (size > 0xffffffffu) return 0;
-    out[0] = (unsigned char)(size >> 24);
-    out[1] = (unsigned char)(size >> 16);
-    out[2] = (unsigned char)(size >> 8);
-    out[3] = (unsigned char)size;
-    return 4;
-  }
-  return 0;
-}
-
 const char *shoal_gate_frame_strerror(int result) {
   switch (result) {
     case SHOAL_GATE_FRAME_MORE: return "incomplete";

@@ -76,10 +76,6 @@ size_t shoal_gate_frame_pending(const struct shoal_gate_frame *f);
 /* Frees a partial body and clears any error: ready for a new stream. */
 void shoal_gate_frame_reset(struct shoal_gate_frame *f);
 
-/* Writes the header for a body of size bytes into out (header bytes: 2 or
- * 4). Returns the header size, or 0 if size does not fit in the header. */
-size_t shoal_gate_frame_put_header(int header, size_t size, unsigned char *out);
-
 /* Human-readable text of a result. */
 const char *shoal_gate_frame_strerror(int result);
 

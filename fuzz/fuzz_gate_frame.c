@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "gate_frame.h"
+#include "shoal.h" /* shoal_frame_header */
 
 static long live; /* bodies allocated and not freed */
 
@@ -125,7 +126,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   REQUIRE(shoal_gate_frame_pending(&f) == 0);
   /* header round trip */
   unsigned char h[4];
-  size_t hl = shoal_gate_frame_put_header(header, (size_t)seed & 0xffff, h);
+  size_t hl = shoal_frame_header(header, (size_t)seed & 0xffff, h);
   REQUIRE(hl == (size_t)header);
   (void)ref_done;
   return 0;

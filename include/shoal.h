@@ -194,6 +194,35 @@ SHOAL_API int shoal_socket_info_list(struct shoal_socket_info *out, int max);
 /* Disables Nagle on a TCP socket. */
 SHOAL_API void shoal_socket_nodelay(struct shoal_context *ctx, int id);
 
+/* Framed sockets (core/socket_frame.c): every write is one frame, a
+ * big-endian length header of 2 or 4 bytes then the body. The gate marks
+ * its client connections so; then any service of the node writes a frame
+ * to a client itself, in one call and one buffer. */
+/* Marks socket id framed with header (2 or 4) bytes of length. Returns 0,
+ * SHOAL_EINVAL for another header size, SHOAL_ENOSERVICE when it is gone. */
+SHOAL_API int shoal_socket_set_frame(int id, int header);
+/* Writes one frame of body[0..sz) (copied) to framed socket id. Returns 0;
+ * SHOAL_ENOSERVICE when the socket is gone or not framed; SHOAL_EINVAL when
+ * sz does not fit its header; SHOAL_EFULL as shoal_socket_send. */
+SHOAL_API int shoal_socket_send_frame(struct shoal_context *ctx, int id, const void *body, size_t sz);
+/* Writes the length header (2 or 4 bytes, big-endian) of a size-byte body
+ * into out; returns its length, or 0 when size does not fit. */
+static inline size_t shoal_frame_header(int header, size_t size, unsigned char out[4]) {
+  if (header == 2 && size <= 0xffffu) {
+    out[0] = (unsigned char)(size >> 8);
+    out[1] = (unsigned char)size;
+    return 2;
+  }
+  if (header == 4 && size <= 0xffffffffu) {
+    out[0] = (unsigned char)(size >> 24);
+    out[1] = (unsigned char)(size >> 16);
+    out[2] = (unsigned char)(size >> 8);
+    out[3] = (unsigned char)size;
+    return 4;
+  }
+  return 0;
+}
+
 /* ---- cross-node messaging (core/remote.c), for the harbor service ----
  * A handle's high 8 bits are its node id. A message for another node's
  * handle reaches the node's harbor as a SHOAL_PTYPE_HARBOR message whose

@@ -41,48 +41,65 @@
 -- runs after the frames still queued. An agent started per connection
 -- (owned) exits after close() has run.
 --
---   gateserver.write(conn, data)          a frame to one of this agent's clients
+--   gateserver.write(conn, data)          a frame to a client of this node (true | false, err)
 --   gateserver.send(gate, conn, data)     a frame to any client of any gate
 --   gateserver.kick(conn [, gate])        close a client's connection
 --   gateserver.gate(conn)                 the gate of a connection of this agent
 --
 -- Frames arrive as PTYPE_CLIENT messages whose session is -conn; they are
--- handed to message() as strings. Writes go to the gate as PTYPE_CLIENT with
--- the connection id in the first 4 bytes (the gate writes the header in
--- place; see gate.c).
+-- handed to message() as strings. A connection id is its socket id, and the
+-- gate marks the socket framed: write and send on the gate's node put the
+-- frame (header and body in one buffer) on the socket at once, with no hop
+-- through the gate (socketdriver.sendframe). So frames reach a client in
+-- the order they were written, whichever local services wrote them. A
+-- service on another node sends through the gate, as PTYPE_CLIENT with the
+-- connection id in the first 4 bytes; its frames keep their own order.
 
 local shoal = require "shoal"
+local driver = require "shoal.socketdriver"
 
 local string_pack = string.pack
+local sendframe = driver.sendframe
 local PTYPE_CLIENT = shoal.PTYPE_CLIENT
 local PTYPE_TEXT = shoal.PTYPE_TEXT
 
 local gateserver = {}
 
-local client_handler -- function(conn, source, msg) for CLIENT frames
+-- CLIENT frames arrive with session -conn. The watchdog and the agent each
+-- register their own handler, on_frame(conn, source, msg); this one only
+-- reports frames that come before either.
+local function frame_dispatcher(on_frame)
+	return function(session, source, msg)
+		if session < 0 then
+			return on_frame(-session, source, msg)
+		end
+		shoal.warn(string.format("gateserver: client frame from :%08x without a connection (session %d)", source,
+			session))
+	end
+end
 
-shoal.register_protocol {
-	name = "client",
-	id = PTYPE_CLIENT,
-	unpack = shoal.tostring,
-	dispatch = function(session, source, msg)
-		if session >= 0 then
-			shoal.warn(string.format("gateserver: client frame from :%08x without a connection (session %d)", source,
-				session))
-			return
-		end
-		if client_handler then
-			client_handler(-session, source, msg)
-		end
-	end,
-}
+local function register_client_protocol(on_frame)
+	shoal.register_protocol {
+		name = "client",
+		id = PTYPE_CLIENT,
+		unpack = shoal.tostring,
+		dispatch = frame_dispatcher(on_frame),
+	}
+end
+
+register_client_protocol(function() end)
 
 local function text(gate, line)
 	return shoal.sendraw(gate, PTYPE_TEXT, 0, line)
 end
 
+local my_node = shoal.self() >> 24
+
 -- A frame to conn on gate. Returns true, or false and the reason.
 function gateserver.send(gate, conn, data)
+	if gate >> 24 == my_node then
+		return sendframe(conn, data)
+	end
 	local ok, err = shoal.sendraw(gate, PTYPE_CLIENT, 0, string_pack(">I4", conn) .. data)
 	if not ok then
 		return false, err
@@ -210,11 +227,11 @@ function gateserver.watchdog(conf)
 		end
 	end)
 
-	client_handler = function(conn, source, msg)
+	register_client_protocol(function(conn, source, msg)
 		if source == gate and conf.message then
 			conf.message(conn, msg)
 		end
-	end
+	end)
 
 	if conf.command then
 		shoal.dispatch("lua", function(_, _, cmd, ...)
@@ -236,26 +253,28 @@ end
 
 -- ---- the agent ----
 
-local my_conns = {} -- conn -> gate (connections served by this agent)
+-- conn -> { gate =, busy =, head =, tail =, closed = }
+-- for the connections this agent serves: frames waiting while one is
+-- handled are [head+1 .. tail] of the same table.
+local my_conns = {}
 local default_gate
 
+-- A frame to a client of this node's gates (the agent's own, or any).
 function gateserver.write(conn, data)
-	local gate = my_conns[conn] or default_gate
-	if gate == nil then
-		return false, "unknown connection"
-	end
-	return gateserver.send(gate, conn, data)
+	return sendframe(conn, data)
 end
 
 function gateserver.kick(conn, gate)
-	gate = gate or my_conns[conn] or default_gate
+	local c = my_conns[conn]
+	gate = gate or c and c.gate or default_gate
 	if gate then
 		text(gate, "kick " .. conn)
 	end
 end
 
 function gateserver.gate(conn)
-	return my_conns[conn]
+	local c = my_conns[conn]
+	return c and c.gate
 end
 
 function gateserver.agent(handler)
@@ -263,12 +282,17 @@ function gateserver.agent(handler)
 	local owned = false
 	local command = {}
 	local max_queue = handler.max_queue or 1024
-	local queues = {} -- conn -> frames waiting while one of its frames is being handled
+	local message = handler.message
+	local traceback = shoal.traceback
+
+	local function failed(err)
+		shoal.error("gateserver: agent handler failed: " .. tostring(err))
+	end
 
 	local function run(f, ...)
-		local ok, err = xpcall(f, shoal.traceback, ...)
+		local ok, err = xpcall(f, traceback, ...)
 		if not ok then
-			shoal.error("gateserver: agent handler failed: " .. tostring(err))
+			failed(err)
 		end
 	end
 
@@ -282,7 +306,7 @@ function gateserver.agent(handler)
 	end
 
 	function command.gate_open(gate, conn, addr, is_owned)
-		my_conns[conn] = gate
+		my_conns[conn] = { gate = gate, busy = false, head = 0, tail = 0 }
 		default_gate = gate
 		owned = owned or is_owned
 		if handler.open then
@@ -291,13 +315,13 @@ function gateserver.agent(handler)
 	end
 
 	function command.gate_close(conn, reason)
-		if my_conns[conn] == nil then
+		local c = my_conns[conn]
+		if c == nil then
 			return
 		end
 		my_conns[conn] = nil
-		local q = queues[conn]
-		if q then
-			q.closed = reason or "closed" -- after the frames still queued
+		if c.busy then
+			c.closed = reason or "closed" -- after the frames still queued
 			return
 		end
 		closed(conn, reason)
@@ -312,42 +336,45 @@ function gateserver.agent(handler)
 	end)
 
 	-- Frames of one connection are handled one at a time, in order: a frame
-	-- that arrives while the previous one waits (on a call) is queued.
-	client_handler = function(conn, source, msg)
-		if my_conns[conn] ~= source then
+	-- that arrives while the previous one waits (on a call) is queued. This
+	-- runs for every frame, so it allocates nothing on the way.
+	register_client_protocol(function(conn, source, msg)
+		local c = my_conns[conn]
+		if c == nil or c.gate ~= source then
 			return -- not (or no longer) ours
 		end
 		if handler.concurrent then
-			return handler.message(conn, msg)
+			return message(conn, msg)
 		end
-		local q = queues[conn]
-		if q then
-			if q.tail - q.head >= max_queue then
+		if c.busy then
+			if c.tail - c.head >= max_queue then
 				shoal.warn(string.format("gateserver: connection %d has %d frames waiting, kicked", conn,
-					q.tail - q.head))
+					c.tail - c.head))
 				gateserver.kick(conn)
 				return
 			end
-			q.tail = q.tail + 1
-			q[q.tail] = msg
+			c.tail = c.tail + 1
+			c[c.tail] = msg
 			return
 		end
-		q = { head = 0, tail = 0 } -- frames q[head+1 .. tail] wait
-		queues[conn] = q
-		run(handler.message, conn, msg)
-		while q.head < q.tail do
-			q.head = q.head + 1
-			local m = q[q.head]
-			q[q.head] = nil
-			if q.closed == nil then
-				run(handler.message, conn, m)
+		c.busy = true
+		local ok, err = xpcall(message, traceback, conn, msg)
+		if not ok then
+			failed(err)
+		end
+		while c.head < c.tail do
+			c.head = c.head + 1
+			local m = c[c.head]
+			c[c.head] = nil
+			if c.closed == nil then
+				run(message, conn, m)
 			end
 		end
-		queues[conn] = nil
-		if q.closed then
-			closed(conn, q.closed)
+		c.head, c.tail, c.busy = 0, 0, false
+		if c.closed then
+			closed(conn, c.closed)
 		end
-	end
+	end)
 end
 
 return gateserver

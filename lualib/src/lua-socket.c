@@ -54,6 +54,17 @@ static int lconnect(lua_State *L) {
   return 1;
 }
 
+/* What send and sendframe return for shoal_socket_send's result r. */
+static int push_send_result(lua_State *L, int r) {
+  if (r < 0) {
+    lua_pushboolean(L, 0);
+    lua_pushstring(L, r == SHOAL_EFULL ? "write buffer over the limit" : "socket closed");
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 /* send(id, string | lightuserdata, size) -> true | false, err */
 static int lsend(lua_State *L) {
   int id = (int)luaL_checkinteger(L, 1);
@@ -68,13 +79,27 @@ static int lsend(lua_State *L) {
     memcpy(data, s, sz);
   }
   int r = shoal_socket_send(SERVICE(L)->ctx, id, data, sz);
-  if (r < 0) {
+  return push_send_result(L, r);
+}
+
+/* sendframe(id, string) -> true | false, err: one frame (length header
+ * and the string) to a framed socket, a gate's client connection
+ * (shoal_socket_send_frame). An agent or a logic service answers a client
+ * this way, without a hop through the gate. */
+static int lsendframe(lua_State *L) {
+  int id = (int)luaL_checkinteger(L, 1);
+  size_t sz;
+  const char *s = luaL_checklstring(L, 2, &sz);
+  int r = shoal_socket_send_frame(SERVICE(L)->ctx, id, s, sz);
+  if (r == SHOAL_EINVAL || r == SHOAL_ENOSERVICE) {
     lua_pushboolean(L, 0);
-    lua_pushstring(L, r == SHOAL_EFULL ? "write buffer over the limit" : "socket closed");
+    if (r == SHOAL_EINVAL)
+      lua_pushfstring(L, "a frame of %I bytes is too long for the connection's length header", (lua_Integer)sz);
+    else
+      lua_pushfstring(L, "no client connection %d (closed, or not a gate's)", id);
     return 2;
   }
-  lua_pushboolean(L, 1);
-  return 1;
+  return push_send_result(L, r);
 }
 
 static int lclose(lua_State *L) {
@@ -184,7 +209,7 @@ static int linfo(lua_State *L) {
 
 int luaopen_shoal_socketdriver(lua_State *L) {
   luaL_Reg funcs[] = {
-      {"listen", llisten}, {"start", lstart},       {"connect", lconnect}, {"send", lsend},
+      {"listen", llisten}, {"start", lstart},       {"connect", lconnect}, {"send", lsend}, {"sendframe", lsendframe},
       {"close", lclose},   {"shutdown", lshutdown}, {"nodelay", lnodelay}, {"udp", ludp},
       {"udpsend", ludpsend}, {"unpack", lunpack},   {"info", linfo},       {NULL, NULL},
   };

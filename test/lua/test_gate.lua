@@ -209,6 +209,46 @@ function cases.write_to_client()
 	shoal.kill(gate)
 end
 
+-- Services of the gate's node write frames to the socket themselves
+-- (socketdriver.sendframe, behind gateserver.write/send).
+function cases.direct_frames()
+	local driver = require "shoal.socketdriver"
+	local gate, host, port = launch()
+	local id, conn = client(host, port)
+	command(gate, "accept " .. conn)
+	t.eq(driver.sendframe(conn, "direct"), true, "sendframe")
+	t.eq(read_frame(id), "direct", "frame written by this service")
+	local big = string.rep("0123456789", 6553) .. "01234"
+	t.eq(driver.sendframe(conn, big), true, "65535 bytes")
+	t.eq(read_frame(id), big, "largest frame")
+	local ok, err = driver.sendframe(conn, big .. "x")
+	t.eq(ok, false, "65536 bytes refused")
+	t.eq(err, "a frame of 65536 bytes is too long for the connection's length header", "error")
+	-- this service's own client socket is not framed: no stray header in it
+	ok, err = driver.sendframe(id, "x")
+	t.eq(ok, false, "a socket that is not a gate connection")
+	t.eq(err, "no client connection " .. id .. " (closed, or not a gate's)", "error")
+	-- frames written through the gate and straight keep the writer's order
+	write(gate, conn, "via gate")
+	t.eq(read_frame(id), "via gate", "through the gate")
+	t.eq(driver.sendframe(conn, "after"), true, "then straight")
+	t.eq(read_frame(id), "after", "in order")
+	socket.close(id)
+	t.eq(wait_event("^close " .. conn .. " (.*)$"), "closed by the client", "closed")
+	t.wait_until(function()
+		for _, info in ipairs(socket.info()) do
+			if info.id == conn then
+				return false
+			end
+		end
+		return true
+	end, 2000, 10, "socket " .. conn .. " closed")
+	ok, err = driver.sendframe(conn, "late")
+	t.eq(ok, false, "a closed connection")
+	t.eq(err, "no client connection " .. conn .. " (closed, or not a gate's)", "error")
+	shoal.kill(gate)
+end
+
 function cases.header4()
 	local gate, host, port = launch("header=4 maxpacket=200000")
 	local id, conn = client(host, port)
@@ -219,6 +259,10 @@ function cases.header4()
 	write(gate, conn, big)
 	local h = assert(socket.read(id, 4, 2000))
 	t.eq(string.unpack(">I4", h), 150000, "4-byte header out")
+	t.eq(assert(socket.read(id, 150000, 2000)), big, "150 KB frame out")
+	t.eq(require("shoal.socketdriver").sendframe(conn, big), true, "sendframe, 4-byte header")
+	h = assert(socket.read(id, 4, 2000))
+	t.eq(string.unpack(">I4", h), 150000, "4-byte header written by sendframe")
 	t.eq(assert(socket.read(id, 150000, 2000)), big, "150 KB frame out")
 	socket.close(id)
 	shoal.kill(gate)
@@ -366,6 +410,7 @@ t.start(cases, {
 	"held_frames_survive_an_early_close",
 	"too_much_before_accept",
 	"write_to_client",
+	"direct_frames",
 	"header4",
 	"forward_kick_and_dead_agent",
 	"bad_commands_ignored",

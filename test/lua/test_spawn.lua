@@ -111,6 +111,7 @@ end
 local order = {
 	"spawn_and_exit",
 	"list_shows_every_live_service",
+	optional = { memory_returned_after_exit = true }, -- SHOAL_SPAWN_RSS=1
 }
 if os.getenv("SHOAL_SPAWN_RSS") == "1" then
 	order[#order + 1] = "memory_returned_after_exit"

@@ -14,6 +14,7 @@
 
 #include "check.h"
 #include "gate_frame.h"
+#include "shoal.h" /* shoal_frame_header */
 
 /* ---- a counting allocator ---- */
 
@@ -36,7 +37,7 @@ static void count_free(void *p) {
 
 /* Appends a frame (header + body) to buf at *len. */
 static void put_frame(unsigned char *buf, size_t *len, int header, const unsigned char *body, size_t n) {
-  size_t h = shoal_gate_frame_put_header(header, n, buf + *len);
+  size_t h = shoal_frame_header(header, n, buf + *len);
   CHECK(h == (size_t)header);
   memcpy(buf + *len + h, body, n);
   *len += h + n;
@@ -228,11 +229,11 @@ static void test_truncated_and_reset(void) {
 
 static void test_put_header(void) {
   unsigned char h[4];
-  CHECK(shoal_gate_frame_put_header(2, 0x1234, h) == 2 && h[0] == 0x12 && h[1] == 0x34);
-  CHECK(shoal_gate_frame_put_header(2, 65535, h) == 2 && h[0] == 0xff && h[1] == 0xff);
-  CHECK(shoal_gate_frame_put_header(2, 65536, h) == 0);
-  CHECK(shoal_gate_frame_put_header(4, 0x01020304, h) == 4 && h[0] == 1 && h[1] == 2 && h[2] == 3 && h[3] == 4);
-  CHECK(shoal_gate_frame_put_header(3, 1, h) == 0);
+  CHECK(shoal_frame_header(2, 0x1234, h) == 2 && h[0] == 0x12 && h[1] == 0x34);
+  CHECK(shoal_frame_header(2, 65535, h) == 2 && h[0] == 0xff && h[1] == 0xff);
+  CHECK(shoal_frame_header(2, 65536, h) == 0);
+  CHECK(shoal_frame_header(4, 0x01020304, h) == 4 && h[0] == 1 && h[1] == 2 && h[2] == 3 && h[3] == 4);
+  CHECK(shoal_frame_header(3, 1, h) == 0);
   CHECK(strcmp(shoal_gate_frame_strerror(SHOAL_GATE_FRAME_ETOOBIG), "oversized frame") == 0);
 }
 
