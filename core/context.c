@@ -206,6 +206,7 @@ int shoal_context_dispatch(struct shoal_monitor_slot *slot, struct shoal_mq *q, 
     shoal_monitor_leave(slot);
     if (!keep) shoal_free(m->data);
     done++;
+    shoal_start_flush_wakeup(0);
   }
   uint64_t t1 = shoal_clock_ns();
   atomic_store_explicit(&ctx->messages, atomic_load_explicit(&ctx->messages, memory_order_relaxed) + (uint64_t)done,

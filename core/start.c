@@ -68,6 +68,7 @@
 #define HANDOFF_MAX_NS 1000000u   /* the timer thread releases a hand-off this old */
 #define HANDOFF_FAIR_RUNS 64      /* hand-offs in a row before the global queue comes first */
 #define POLL_BUSY_NS 50000u       /* a worker busy with messages polls sockets this often */
+#define WAKE_DEFER_NS 20000u      /* how long a worker may put off waking another (see shoal_start_wakeup) */
 #define POLL_FALLBACK_NS 1000000u /* the timer thread polls when nobody did for this long */
 #define POLL_WAIT_MS 100          /* an idle worker's epoll_wait: a safety net, like the timed wait */
 
@@ -78,6 +79,8 @@ struct worker {
   int weight;                      /* fairness weight, see shoal_mq_pop_batch */
   int runs;                        /* consecutive hand-off runs */
   int spin_misses;                 /* idle spins in a row that found no work */
+  int wake_pending;                /* a wake-up this worker has put off (see shoal_start_wakeup) */
+  uint64_t wake_since;             /* when it was put off (monotonic ns) */
   struct shoal_monitor_slot *slot; /* this worker's monitor slot */
   char pad[64];                    /* keep workers' hot fields apart */
 };
@@ -104,7 +107,7 @@ void shoal_abort(int exit_code) {
   atomic_store(&S.shutdown_request, 1);
 }
 
-void shoal_start_wakeup(void) {
+static void wake_now(void) {
   /* Pairs with the sleeper's increment-then-check: either we see it
    * sleeping, or it sees the queue we just pushed. */
   atomic_thread_fence(memory_order_seq_cst);
@@ -115,6 +118,31 @@ void shoal_start_wakeup(void) {
   } else {
     shoal_socket_wake(); /* the idle worker may be waiting in epoll instead */
   }
+}
+
+/* A queue went to the global queue. From a worker the wake-up is put off
+ * until its current batch ends (or WAKE_DEFER_NS passes), and then made
+ * only if work is still waiting after the worker took its own next queue:
+ * a service that sends to thirty others wakes one sleeper once, not thirty
+ * times, and a message the sender's worker will run next wakes nobody.
+ * (A futex wake-up is a system call and, in a VM, an interrupt to another
+ * core: the most expensive thing on the path of a small message.) */
+void shoal_start_wakeup(void) {
+  struct worker *w = current_worker;
+  if (w == NULL) {
+    wake_now();
+  } else if (!w->wake_pending) {
+    w->wake_pending = 1;
+    w->wake_since = shoal_clock_ns();
+  }
+}
+
+void shoal_start_flush_wakeup(int force) {
+  struct worker *w = current_worker;
+  if (w == NULL || !w->wake_pending) return;
+  if (!force && shoal_clock_ns() - w->wake_since < WAKE_DEFER_NS) return;
+  w->wake_pending = 0;
+  if (shoal_globalmq_nonempty()) wake_now();
 }
 
 void shoal_start_wakeup_all(void) {
@@ -193,6 +221,7 @@ static void *worker_main(void *arg) {
   current_worker = w;
   while (!done()) {
     struct shoal_mq *q = next_queue(w);
+    shoal_start_flush_wakeup(1); /* before this worker may spin or sleep */
     if (q) {
       shoal_context_dispatch(w->slot, q, w->weight);
       shoal_socket_poll(POLL_BUSY_NS);
@@ -343,6 +372,10 @@ static void *timer_main(void *arg) {
   while (!done()) {
     shoal_timer_update();
     release_old_handoffs();
+    /* A worker puts off its wake-ups until its batch ends; a message that
+     * runs long would hold them, so every tick wakes a sleeper for work
+     * left waiting (cheap: nothing happens when nobody sleeps). */
+    if (shoal_globalmq_nonempty()) wake_now();
     shoal_socket_poll(POLL_FALLBACK_NS); /* every worker is busy: do not leave the sockets unread */
     if (atomic_exchange(&S.reopen_request, 0)) {
       uint32_t logger = shoal_log_logger();

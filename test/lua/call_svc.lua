@@ -9,6 +9,7 @@
 --   defer_twice          answers "once" at once, then a second answer raises (recorded)
 --   ret_oneway           (one-way) calls shoal.ret: raises, logged
 --   ret_oneway_caught    (one-way) calls shoal.ret under pcall, records the error
+--   send_then_spin ms targets...  (one-way) sends "woken" to each target, then busy for ms
 --   blob s               (one-way) keeps s
 --   blob_get             -> #blob, blob
 --   last_err             -> the last recorded error (and clears it)
@@ -73,6 +74,17 @@ end
 function command.ret_oneway_caught()
 	local ok, err = pcall(shoal.ret, "nobody asked")
 	last_err = ok and "ret in a one-way message did not raise" or err
+end
+
+-- (one-way) sends "woken" to each of targets, then keeps its worker busy
+-- for ms: what it sent must not wait for it (test_call.busy_sender...).
+function command.send_then_spin(ms, ...)
+	for _, target in ipairs { ... } do
+		shoal.send(target, "lua", "woken")
+	end
+	local stop = os.clock() + ms / 1000
+	while os.clock() < stop do
+	end
 end
 
 function command.blob(s)
