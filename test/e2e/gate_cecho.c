@@ -3,8 +3,10 @@
  *
  * Every PTYPE_CLIENT frame (session -conn, from the gate) goes straight
  * back to its sender with the same session and the same payload pointer:
- * the gate receives a frame for conn and writes it. No copy, no
- * allocation here. Requests (the watchdog template's "gate_open") are
+ * the gate receives a frame for conn and writes it. That is the path of
+ * writers that cannot reach the socket (other nodes), which the e2e tests
+ * cover through this agent; a local agent would rather write the frame
+ * itself with shoal_socket_send_frame. Requests (the watchdog template's "gate_open") are
  * answered with a RESPONSE of no values; anything else is ignored.
  */
 #include <string.h>
