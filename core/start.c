@@ -126,7 +126,12 @@ static void wake_now(void) {
  * a service that sends to thirty others wakes one sleeper once, not thirty
  * times, and a message the sender's worker will run next wakes nobody.
  * (A futex wake-up is a system call and, in a VM, an interrupt to another
- * core: the most expensive thing on the path of a small message.) */
+ * core: the most expensive thing on the path of a small message.) A
+ * message that runs long does not hold its sends back: a worker pushes to
+ * the global queue only when its hand-off slot is taken, and the timer
+ * thread releases a hand-off older than HANDOFF_MAX_NS with a wake-up of
+ * its own. (A tick that woke a sleeper for any waiting work was tried and
+ * cost a quarter of the gate benchmark's throughput on one worker.) */
 void shoal_start_wakeup(void) {
   struct worker *w = current_worker;
   if (w == NULL) {
@@ -372,10 +377,6 @@ static void *timer_main(void *arg) {
   while (!done()) {
     shoal_timer_update();
     release_old_handoffs();
-    /* A worker puts off its wake-ups until its batch ends; a message that
-     * runs long would hold them, so every tick wakes a sleeper for work
-     * left waiting (cheap: nothing happens when nobody sleeps). */
-    if (shoal_globalmq_nonempty()) wake_now();
     shoal_socket_poll(POLL_FALLBACK_NS); /* every worker is busy: do not leave the sockets unread */
     if (atomic_exchange(&S.reopen_request, 0)) {
       uint32_t logger = shoal_log_logger();

@@ -106,8 +106,8 @@ end
 -- call_svc sends to two targets (the first goes to the global queue, the
 -- second to its worker's hand-off slot), then keeps its worker busy for
 -- 2 s; both must arrive long before that (typically within 2 ms: the timer
--- thread wakes a sleeper for waiting work every millisecond and moves an
--- old hand-off; the bound is loose because other tests load the machine).
+-- thread moves a hand-off older than 1 ms to the global queue and wakes a
+-- sleeper; the bound is loose because other tests load the machine).
 function cases.busy_sender_does_not_hold_back_its_sends()
 	local other = shoal.newservice("trivial_svc")
 	local arrived, sleeper
