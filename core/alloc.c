@@ -1,5 +1,6 @@
 /*
- * alloc.c - allocation wrappers and memory figures.
+ * alloc.c - allocation wrappers (abort on out-of-memory) and the jemalloc
+ * settings.
  */
 #include "alloc.h"
 

@@ -1,7 +1,8 @@
 /*
- * alloc.h - allocation wrappers (abort on out-of-memory; declared in
- * shoal.h) and the jemalloc settings. jemalloc replaces malloc itself when linked, so every
- * allocation in the process, Lua states included, goes through it.
+ * alloc.h - the allocation wrappers are declared in shoal.h; this header
+ * stays so core files name what they use. jemalloc (settings in alloc.c)
+ * replaces malloc itself when linked, so every allocation in the process,
+ * Lua states included, goes through it.
  */
 #ifndef SHOAL_ALLOC_H
 #define SHOAL_ALLOC_H
@@ -9,6 +10,5 @@
 #include <stddef.h>
 
 #include "shoal.h"
-
 
 #endif

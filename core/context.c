@@ -64,11 +64,12 @@ const char *shoal_strerror(int err) {
   }
 }
 
-void shoal_context_reply_error(uint32_t source, uint32_t to, int session, const char *text) {
-  size_t n = strlen(text);
-  struct shoal_message m = {source, session, shoal_malloc(n + 1), (uint32_t)n, SHOAL_PTYPE_ERROR};
-  memcpy(m.data, text, n + 1);
-  if (shoal_context_push(to, &m) != 0) shoal_free(m.data);
+void shoal_context_reply_error(uint32_t source, uint32_t to, int session, const char *text, size_t len) {
+  char *copy = shoal_malloc(len + 1);
+  memcpy(copy, text, len);
+  copy[len] = '\0';
+  struct shoal_message m = {source, session, copy, (uint32_t)len, SHOAL_PTYPE_ERROR};
+  if (shoal_context_push(to, &m) != 0) shoal_free(copy);
 }
 
 /* A message that will never be handled: answer a request with an error so
@@ -77,13 +78,9 @@ static void drop_message(uint32_t handle, struct shoal_message *m, const char *w
   if (shoal_is_request((int)m->type, m->session) && m->source != 0) {
     char text[128];
     snprintf(text, sizeof(text), "service :%08x %s", handle, why);
-    shoal_context_reply_error(handle, m->source, m->session, text);
+    shoal_context_reply_error(handle, m->source, m->session, text, strlen(text));
   }
-  /* A socket event's data is an allocation of its own (see shoal.h). */
-  if (m->type == SHOAL_PTYPE_SOCKET && m->data && m->size >= sizeof(struct shoal_socket_message)) {
-    struct shoal_socket_message *sm = m->data;
-    if (sm->type == SHOAL_SOCKET_DATA || sm->type == SHOAL_SOCKET_UDP) shoal_free(sm->buffer);
-  }
+  shoal_socket_message_free((int)m->type, m->data, m->size); /* its data is an allocation of its own */
   /* A remote message waiting in a harbor that quit carries its payload. */
   if (m->type == SHOAL_PTYPE_HARBOR && m->data && m->size == sizeof(struct shoal_remote_message)) {
     struct shoal_remote_message *rm = m->data;
@@ -166,7 +163,7 @@ int shoal_context_push(uint32_t handle, struct shoal_message *m) {
     /* Not a local service: another node's handle goes to the harbor, and
      * (node << 24) is that node's harbor. Checked only here, so a local
      * send pays nothing for the cluster. */
-    if (shoal_remote_is_remote(handle)) return shoal_remote_push(handle, m);
+    if (shoal_handle_is_remote(handle)) return shoal_remote_push(handle, m);
     uint32_t harbor = shoal_remote_harbor();
     if ((handle & SHOAL_HANDLE_MASK) == 0 && handle != 0 && harbor != 0) return shoal_context_push(harbor, m);
     return SHOAL_ENOSERVICE;
@@ -204,9 +201,11 @@ int shoal_context_dispatch(struct shoal_monitor_slot *slot, struct shoal_mq *q, 
     shoal_monitor_enter(slot, m->source, ctx->handle);
     int keep = ctx->cb(ctx, ctx->cb_ud, (int)m->type, m->session, m->source, m->data, m->size);
     shoal_monitor_leave(slot);
-    if (!keep) shoal_free(m->data);
+    if (!keep) {
+      shoal_socket_message_free((int)m->type, m->data, m->size);
+      shoal_free(m->data);
+    }
     done++;
-    shoal_start_flush_wakeup(0);
   }
   uint64_t t1 = shoal_clock_ns();
   atomic_store_explicit(&ctx->messages, atomic_load_explicit(&ctx->messages, memory_order_relaxed) + (uint64_t)done,
@@ -254,9 +253,7 @@ void shoal_callback(struct shoal_context *ctx, void *ud, shoal_cb cb) {
 uint32_t shoal_self(struct shoal_context *ctx) { return ctx->handle; }
 
 void shoal_reply_error(struct shoal_context *ctx, uint32_t to, int session, const char *text, size_t len) {
-  char *copy = shoal_malloc(len ? len : 1);
-  memcpy(copy, text, len);
-  shoal_send(ctx, 0, to, SHOAL_PTYPE_ERROR, session, copy, len);
+  shoal_context_reply_error(ctx->handle, to, session, text, len);
 }
 
 /* Called by the module's init, before anyone can read the label. */

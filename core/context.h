@@ -36,7 +36,7 @@ int shoal_context_retire(uint32_t handle);
 int shoal_context_signal(uint32_t handle, int signal);
 /* Live contexts (the node stops when this drops to 0 during shutdown). */
 int shoal_context_total(void);
-/* Answers a request with an ERROR whose payload is `text` (copied). */
-void shoal_context_reply_error(uint32_t source, uint32_t to, int session, const char *text);
+/* Answers a request with an ERROR whose payload is text[0..len) (copied). */
+void shoal_context_reply_error(uint32_t source, uint32_t to, int session, const char *text, size_t len);
 
 #endif

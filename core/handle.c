@@ -61,6 +61,11 @@ void shoal_handle_exit(void) {
 
 uint32_t shoal_handle_node(void) { return H.node_bits >> SHOAL_HANDLE_REMOTE_SHIFT; }
 
+int shoal_handle_is_remote(uint32_t handle) {
+  uint32_t node_bits = handle & ~SHOAL_HANDLE_MASK;
+  return node_bits != 0 && node_bits != H.node_bits;
+}
+
 /* Doubles the table; ids keep their handles, slots are re-indexed. */
 static void grow(void) {
   int ncap = H.cap * 2;
@@ -181,9 +186,8 @@ static int is_global_name(const char *name) {
 int shoal_handle_bindname(uint32_t handle, const char *name) {
   size_t len = name ? strlen(name) : 0;
   int global = len > 0 && name[0] != '.';
-  if (len < (global ? 1 : 2) || len >= SHOAL_NAME_MAX || (global && !is_global_name(name))) return SHOAL_EINVAL;
-  uint32_t node = handle >> SHOAL_HANDLE_REMOTE_SHIFT;
-  int remote = node != 0 && node != (H.node_bits >> SHOAL_HANDLE_REMOTE_SHIFT);
+  if ((!global && len < 2) || len >= SHOAL_NAME_MAX || (global && !is_global_name(name))) return SHOAL_EINVAL;
+  int remote = shoal_handle_is_remote(handle);
   if (remote && !global) return SHOAL_EINVAL; /* local names are for local services */
   pthread_rwlock_wrlock(&H.lock);
   uint32_t idx = handle & (uint32_t)(H.cap - 1);
@@ -195,11 +199,10 @@ int shoal_handle_bindname(uint32_t handle, const char *name) {
   if (i >= 0) {
     /* A global name moves when a node announces it again (it restarted);
      * two live local services cannot share one. */
-    uint32_t old = H.names[i].handle;
-    int old_remote = (old & ~SHOAL_HANDLE_MASK) != H.node_bits;
-    if (global && (remote || old_remote)) H.names[i].handle = handle;
+    int move = global && (remote || shoal_handle_is_remote(H.names[i].handle));
+    if (move) H.names[i].handle = handle;
     pthread_rwlock_unlock(&H.lock);
-    return global && (remote || old_remote) ? 0 : SHOAL_ENAMEEXIST;
+    return move ? 0 : SHOAL_ENAMEEXIST;
   }
   int pos = -i - 1;
   if (H.nname == H.name_cap) {

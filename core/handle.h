@@ -20,6 +20,8 @@
 void shoal_handle_init(uint32_t node);
 void shoal_handle_exit(void);
 uint32_t shoal_handle_node(void);
+/* Is handle on another node? (node bits 0 mean "this node") */
+int shoal_handle_is_remote(uint32_t handle);
 /* Registers ctx; returns its handle (never 0), or 0 when the table is full. */
 uint32_t shoal_handle_register(void *ctx);
 /* Removes a handle and its names; returns the context it held, or NULL. */

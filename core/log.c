@@ -24,8 +24,11 @@ void shoal_log_init(int level) {
 
 void shoal_log_set_logger(uint32_t handle) { atomic_store(&logger_handle, handle); }
 uint32_t shoal_log_logger(void) { return atomic_load(&logger_handle); }
-int shoal_log_level(void) { return atomic_load_explicit(&log_level, memory_order_relaxed); }
-void shoal_log_set_level(int level) { atomic_store(&log_level, level); }
+int shoal_log_getlevel(void) { return atomic_load_explicit(&log_level, memory_order_relaxed); }
+
+void shoal_log_setlevel(int level) {
+  if (level >= SHOAL_LOG_DEBUG && level <= SHOAL_LOG_ERROR) atomic_store(&log_level, level);
+}
 
 int shoal_log_parse_level(const char *name) {
   if (name == NULL) return -1;
@@ -39,7 +42,7 @@ const char *shoal_log_level_name(int level) {
   return level >= 0 && level < 4 ? level_names[level] : "?";
 }
 
-int shoal_log_enabled(int level) { return level >= shoal_log_level(); }
+int shoal_log_enabled(int level) { return level >= shoal_log_getlevel(); }
 
 void shoal_log_send(uint32_t source, int level, const char *text, size_t len) {
   uint32_t logger = atomic_load_explicit(&logger_handle, memory_order_acquire);
@@ -64,10 +67,4 @@ void shoal_log(struct shoal_context *ctx, int level, const char *fmt, ...) {
   if (n < 0) return;
   if ((size_t)n >= sizeof(line)) n = sizeof(line) - 1;
   shoal_log_send(ctx ? shoal_self(ctx) : 0, level, line, (size_t)n);
-}
-
-int shoal_log_getlevel(void) { return shoal_log_level(); }
-
-void shoal_log_setlevel(int level) {
-  if (level >= SHOAL_LOG_DEBUG && level <= SHOAL_LOG_ERROR) shoal_log_set_level(level);
 }

@@ -16,8 +16,6 @@
 void shoal_log_init(int level);
 void shoal_log_set_logger(uint32_t handle);
 uint32_t shoal_log_logger(void);
-int shoal_log_level(void);
-void shoal_log_set_level(int level);
 /* "debug", "info", "warn", "error" -> level, or -1. */
 int shoal_log_parse_level(const char *name);
 const char *shoal_log_level_name(int level);

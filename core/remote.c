@@ -20,7 +20,6 @@
 #define NODES 256
 
 static struct {
-  uint32_t local;                   /* this node's id */
   atomic_uint harbor;               /* the harbor's handle, 0 if none */
   atomic_size_t limit;              /* bytes per node */
   atomic_int state[NODES];          /* enum shoal_node_state */
@@ -29,8 +28,7 @@ static struct {
   atomic_size_t buffered[NODES];    /* bytes in the harbor's buffers and socket */
 } R;
 
-void shoal_remote_init(uint32_t local_node) {
-  R.local = local_node & 0xffu;
+void shoal_remote_init(void) {
   atomic_store(&R.harbor, 0);
   atomic_store(&R.limit, 0);
   for (int i = 0; i < NODES; i++) {
@@ -41,11 +39,6 @@ void shoal_remote_init(uint32_t local_node) {
   }
 }
 
-int shoal_remote_is_remote(uint32_t handle) {
-  uint32_t node = handle >> SHOAL_HANDLE_REMOTE_SHIFT;
-  return node != 0 && node != R.local;
-}
-
 uint32_t shoal_remote_harbor(void) { return atomic_load_explicit(&R.harbor, memory_order_acquire); }
 
 int shoal_remote_push(uint32_t handle, struct shoal_message *m) {
@@ -53,9 +46,7 @@ int shoal_remote_push(uint32_t handle, struct shoal_message *m) {
   uint32_t harbor = shoal_remote_harbor();
   int state = atomic_load_explicit(&R.state[node], memory_order_acquire);
   if (harbor == 0 || state == SHOAL_NODE_UNKNOWN || state == SHOAL_NODE_LOST) return SHOAL_ENODEDOWN;
-  size_t used = atomic_load_explicit(&R.queued[node], memory_order_relaxed) +
-                atomic_load_explicit(&R.buffered[node], memory_order_relaxed);
-  if (used + m->size > atomic_load_explicit(&R.limit, memory_order_relaxed)) return SHOAL_EFULL;
+  if (shoal_node_queued(node) + m->size > atomic_load_explicit(&R.limit, memory_order_relaxed)) return SHOAL_EFULL;
   struct shoal_remote_message *rm = shoal_malloc(sizeof(*rm));
   rm->dest = handle;
   rm->type = (int)m->type;
@@ -75,12 +66,13 @@ int shoal_remote_push(uint32_t handle, struct shoal_message *m) {
 
 /* ---- the harbor's side (shoal.h) ---- */
 
-uint32_t shoal_node_self(void) { return R.local; }
+uint32_t shoal_node_self(void) { return shoal_handle_node(); }
 
 int shoal_harbor_attach(struct shoal_context *ctx, size_t queue_limit) {
   unsigned expected = 0;
+  if (!atomic_compare_exchange_strong(&R.harbor, &expected, shoal_self(ctx))) return SHOAL_ENAMEEXIST;
   atomic_store(&R.limit, queue_limit);
-  return atomic_compare_exchange_strong(&R.harbor, &expected, shoal_self(ctx)) ? 0 : SHOAL_ENAMEEXIST;
+  return 0;
 }
 
 void shoal_harbor_detach(struct shoal_context *ctx) {
@@ -93,10 +85,6 @@ static int valid_node(int node) { return node > 0 && node < NODES; }
 
 void shoal_node_set_state(int node, int state) {
   if (valid_node(node)) atomic_store_explicit(&R.state[node], state, memory_order_release);
-}
-
-int shoal_node_get_state(int node) {
-  return valid_node(node) ? atomic_load_explicit(&R.state[node], memory_order_acquire) : SHOAL_NODE_UNKNOWN;
 }
 
 size_t shoal_node_dequeued(int node, size_t bytes) {

@@ -16,9 +16,7 @@
 
 #include "mq.h"
 
-void shoal_remote_init(uint32_t local_node);
-/* Is handle on another node? (node 0 means "this node") */
-int shoal_remote_is_remote(uint32_t handle);
+void shoal_remote_init(void);
 /* Hands m to the harbor for handle's node. On success the payload belongs
  * to the harbor; on error (SHOAL_ENODEDOWN, SHOAL_EFULL) it is untouched. */
 int shoal_remote_push(uint32_t handle, struct shoal_message *m);

@@ -664,6 +664,15 @@ int shoal_socket_info_list(struct shoal_socket_info *out, int max) {
 
 /* ---- the public API (any thread) ---- */
 
+void shoal_socket_message_free(int ptype, void *msg, size_t sz) {
+  if (ptype != SHOAL_PTYPE_SOCKET || msg == NULL || sz < sizeof(struct shoal_socket_message)) return;
+  struct shoal_socket_message *m = msg;
+  if (m->type == SHOAL_SOCKET_DATA || m->type == SHOAL_SOCKET_UDP) {
+    shoal_free(m->buffer);
+    m->buffer = NULL;
+  }
+}
+
 int shoal_socket_start(struct shoal_context *ctx, int id) {
   struct sock *s = socket_slot(id);
   if (s == NULL || s->id != id) return SHOAL_ENOSERVICE;
@@ -740,14 +749,19 @@ int shoal_socket_send(struct shoal_context *ctx, int id, void *data, size_t sz) 
   return 0;
 }
 
+/* A command for socket id to the poller, if id can name a socket. */
+static void post_if_slot(int type, int id) {
+  if (socket_slot(id)) socket_post(type, id, 0, 0);
+}
+
 void shoal_socket_close(struct shoal_context *ctx, int id) {
   (void)ctx;
-  if (socket_slot(id)) socket_post(C_CLOSE, id, 0, 0);
+  post_if_slot(C_CLOSE, id);
 }
 
 void shoal_socket_abort(struct shoal_context *ctx, int id) {
   (void)ctx;
-  if (socket_slot(id)) socket_post(C_ABORT, id, 0, 0);
+  post_if_slot(C_ABORT, id);
 }
 
 size_t shoal_socket_buffered(int id) {
@@ -761,7 +775,7 @@ size_t shoal_socket_buffered(int id) {
 
 void shoal_socket_shutdown(struct shoal_context *ctx, int id) {
   (void)ctx;
-  if (socket_slot(id)) socket_post(C_SHUTDOWN, id, 0, 0);
+  post_if_slot(C_SHUTDOWN, id);
 }
 
 void shoal_socket_nodelay(struct shoal_context *ctx, int id) {

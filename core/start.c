@@ -68,9 +68,8 @@
 #define HANDOFF_MAX_NS 1000000u   /* the timer thread releases a hand-off this old */
 #define HANDOFF_FAIR_RUNS 64      /* hand-offs in a row before the global queue comes first */
 #define POLL_BUSY_NS 50000u       /* a worker busy with messages polls sockets this often */
-#define WAKE_DEFER_NS 20000u      /* how long a worker may put off waking another (see shoal_start_wakeup) */
 #define POLL_FALLBACK_NS 1000000u /* the timer thread polls when nobody did for this long */
-#define POLL_WAIT_MS 100          /* an idle worker's epoll_wait: a safety net, like the timed wait */
+#define POLL_WAIT_MS 100          /* an idle worker's epoll_wait or timed wait: a safety net */
 
 struct worker {
   _Atomic(struct shoal_mq *) next; /* hand-off slot (holds a global-queue reference) */
@@ -80,7 +79,6 @@ struct worker {
   int runs;                        /* consecutive hand-off runs */
   int spin_misses;                 /* idle spins in a row that found no work */
   int wake_pending;                /* a wake-up this worker has put off (see shoal_start_wakeup) */
-  uint64_t wake_since;             /* when it was put off (monotonic ns) */
   struct shoal_monitor_slot *slot; /* this worker's monitor slot */
   char pad[64];                    /* keep workers' hot fields apart */
 };
@@ -121,7 +119,7 @@ static void wake_now(void) {
 }
 
 /* A queue went to the global queue. From a worker the wake-up is put off
- * until its current batch ends (or WAKE_DEFER_NS passes), and then made
+ * until its current batch ends, and then made
  * only if work is still waiting after the worker took its own next queue:
  * a service that sends to thirty others wakes one sleeper once, not thirty
  * times, and a message the sender's worker will run next wakes nobody.
@@ -136,16 +134,14 @@ void shoal_start_wakeup(void) {
   struct worker *w = current_worker;
   if (w == NULL) {
     wake_now();
-  } else if (!w->wake_pending) {
+  } else {
     w->wake_pending = 1;
-    w->wake_since = shoal_clock_ns();
   }
 }
 
-void shoal_start_flush_wakeup(int force) {
-  struct worker *w = current_worker;
-  if (w == NULL || !w->wake_pending) return;
-  if (!force && shoal_clock_ns() - w->wake_since < WAKE_DEFER_NS) return;
+/* The wake-up w put off, now that it took its next queue. */
+static void flush_wakeup(struct worker *w) {
+  if (!w->wake_pending) return;
   w->wake_pending = 0;
   if (shoal_globalmq_nonempty()) wake_now();
 }
@@ -226,7 +222,7 @@ static void *worker_main(void *arg) {
   current_worker = w;
   while (!done()) {
     struct shoal_mq *q = next_queue(w);
-    shoal_start_flush_wakeup(1); /* before this worker may spin or sleep */
+    flush_wakeup(w); /* before this worker may spin or sleep */
     if (q) {
       shoal_context_dispatch(w->slot, q, w->weight);
       shoal_socket_poll(POLL_BUSY_NS);
@@ -267,7 +263,7 @@ static void *worker_main(void *arg) {
     if (!shoal_globalmq_nonempty() && !done()) {
       struct timespec ts;
       clock_gettime(CLOCK_REALTIME, &ts);
-      ts.tv_nsec += 100 * 1000000L; /* a safety net, not the wake-up path */
+      ts.tv_nsec += POLL_WAIT_MS * 1000000L; /* a safety net, not the wake-up path */
       if (ts.tv_nsec >= 1000000000L) {
         ts.tv_sec++;
         ts.tv_nsec -= 1000000000L;
@@ -431,7 +427,7 @@ int shoal_start(void) {
                      ? shoal_log_parse_level(shoal_env_get("loglevel"))
                      : SHOAL_LOG_INFO);
   shoal_handle_init((uint32_t)shoal_env_int("node", 1));
-  shoal_remote_init((uint32_t)shoal_env_int("node", 1));
+  shoal_remote_init();
   shoal_globalmq_init();
   shoal_context_init();
   shoal_module_init(shoal_env_get("cpath"));

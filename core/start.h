@@ -19,9 +19,6 @@ int shoal_start(void);
 int shoal_start_handoff(struct shoal_mq *q);
 /* Wakes one sleeping worker if any sleeps (cheap when none does). */
 void shoal_start_wakeup(void);
-/* Makes a wake-up put off by this worker now if WAKE_DEFER_NS passed (or
- * at once with force); called between messages. */
-void shoal_start_flush_wakeup(int force);
 /* Wakes every worker (used when the node may be done). */
 void shoal_start_wakeup_all(void);
 

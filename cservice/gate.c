@@ -350,10 +350,6 @@ static void on_socket(struct gate *g, const struct shoal_socket_message *m) {
   switch (m->type) {
     case SHOAL_SOCKET_DATA:
       if (c) on_data(g, c, m->buffer, (size_t)m->ud);
-      shoal_free(m->buffer);
-      break;
-    case SHOAL_SOCKET_UDP:
-      shoal_free(m->buffer);
       break;
     case SHOAL_SOCKET_ACCEPT:
       if (m->id == g->listen_id && !g->exiting) on_accept(g, m->ud, m->buffer);
@@ -379,7 +375,7 @@ static void on_socket(struct gate *g, const struct shoal_socket_message *m) {
         g->listen_id = -1;
       }
       break;
-    default: /* CONNECT (start took effect), WARNING (the socket server logs it) */
+    default: /* CONNECT (start took effect), WARNING (the socket server logs it), UDP */
       break;
   }
 }

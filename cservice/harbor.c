@@ -408,10 +408,7 @@ static void on_socket(struct harbor *h, const struct shoal_socket_message *sm) {
     return;
   }
   struct link *l = find_link(h, sm->id);
-  if (l == NULL) {
-    if (sm->type == SHOAL_SOCKET_DATA) shoal_free(sm->buffer);
-    return;
-  }
+  if (l == NULL) return;
   switch (sm->type) {
     case SHOAL_SOCKET_CONNECT:
       if (l->hs == HS_DIALING) l->hs = HS_WAIT_HELLO;
@@ -425,7 +422,6 @@ static void on_socket(struct harbor *h, const struct shoal_socket_message *sm) {
       h->stop_feed = 0;
       int r = link_reader_feed(l->reader, (const uint8_t *)sm->buffer, (size_t)sm->ud, &lh, &f, &h->stop_feed, err,
                                sizeof(err));
-      shoal_free(sm->buffer);
       if (r != 0) {
         char why[160];
         snprintf(why, sizeof(why), "protocol error: %s", err);

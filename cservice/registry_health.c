@@ -153,10 +153,7 @@ static void expire_probes(struct registry *g, uint64_t now) {
 }
 
 void health_on_socket(struct registry *g, const struct shoal_socket_message *m) {
-  if (m->type == SHOAL_SOCKET_DATA || m->type == SHOAL_SOCKET_UDP) {
-    shoal_free(m->buffer); /* a probed peer that talks: not listened to */
-    return;
-  }
+  if (m->type == SHOAL_SOCKET_DATA || m->type == SHOAL_SOCKET_UDP) return; /* a probed peer that talks: not listened to */
   struct probe *p = find_probe(g, m->id);
   if (p == NULL) return; /* a probe already judged (timed out, forgotten) */
   struct reg_comp *c = p->c;

@@ -138,15 +138,6 @@ static int lua_cb(struct shoal_context *ctx, void *ud, int type, int session, ui
     if (shoal_is_request(type, session)) shoal_reply_error(ctx, source, session, err, strlen(err));
   }
   lua_settop(L, 0);
-  /* Socket data the service did not take (no socket protocol, or an error
-   * before unpack) is freed here: the buffer belongs to the receiver. */
-  if (type == SHOAL_PTYPE_SOCKET && sz >= sizeof(struct shoal_socket_message)) {
-    struct shoal_socket_message *m = (struct shoal_socket_message *)msg;
-    if ((m->type == SHOAL_SOCKET_DATA || m->type == SHOAL_SOCKET_UDP) && m->buffer) {
-      shoal_free(m->buffer);
-      m->buffer = NULL;
-    }
-  }
   shoal_set_memory(ctx, l->mem);
   return 0;
 }

@@ -1,7 +1,9 @@
-# fuzz/common.sh - what fuzz/run.sh and fuzz/console.sh share; sourced.
+# fuzz/common.sh - what the fuzz/*.sh scripts share; sourced.
 #   fuzz_prepare NAME SECONDS   sets HERE ROOT SECONDS_TO_RUN CC_BIN OUT bin,
 #                               checks the compiler, seeds OUT/corpus from
 #                               fuzz/corpus_NAME/
+#   fuzz_build ARGS...          compiles $bin with libFuzzer, ASan and UBSan
+#                               (ARGS: sources, flags, libraries)
 #   fuzz_run MAX_LEN [ARGS...]  runs $bin bounded by SECONDS_TO_RUN
 # Environment: CC (default clang), FUZZ_JOBS (parallel fuzzing processes,
 # default 1), FUZZ_OUT (work dir, default fuzz/out/NAME).
@@ -23,6 +25,11 @@ fuzz_prepare() {
   mkdir -p "$OUT/corpus"
   cp -n "$HERE/corpus_$name"/* "$OUT/corpus/" 2>/dev/null || true
   bin="$OUT/fuzz_$name"
+}
+
+fuzz_build() {
+  "$CC_BIN" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+    -I"$ROOT/cservice" -I"$ROOT/include" "$@" -o "$bin"
 }
 
 fuzz_run() {

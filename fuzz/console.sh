@@ -13,8 +13,7 @@ if [ ! -f /usr/include/lua5.4/lua.h ]; then
   echo "fuzz/console.sh: Lua 5.4 headers not found (scripts/deps.sh installs liblua5.4-dev)" >&2
   exit 2
 fi
-"$CC_BIN" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-  -DCONSOLE_LUA="\"$ROOT/lualib/shoal/console.lua\"" -I/usr/include/lua5.4 \
-  "$HERE/fuzz_console.c" -llua5.4 -lm -o "$bin"
+fuzz_build -DCONSOLE_LUA="\"$ROOT/lualib/shoal/console.lua\"" -I/usr/include/lua5.4 \
+  "$HERE/fuzz_console.c" -llua5.4 -lm
 # Lines up to twice the console's limit, so "line too long" is reached.
 fuzz_run 8192 -dict="$HERE/console.dict"

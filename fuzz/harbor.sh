@@ -9,6 +9,5 @@
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 fuzz_prepare harbor_link "${1:-60}"
-"$CC_BIN" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-  -I"$ROOT/cservice" -I"$ROOT/include" "$HERE/fuzz_harbor_link.c" "$ROOT/cservice/harbor_link.c" -o "$bin"
+fuzz_build "$HERE/fuzz_harbor_link.c" "$ROOT/cservice/harbor_link.c"
 fuzz_run 200000

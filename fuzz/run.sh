@@ -8,6 +8,5 @@
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 fuzz_prepare gate_frame "${1:-60}"
-"$CC_BIN" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-  -I"$ROOT/cservice" -I"$ROOT/include" "$HERE/fuzz_gate_frame.c" "$ROOT/cservice/gate_frame.c" -o "$bin"
+fuzz_build "$HERE/fuzz_gate_frame.c" "$ROOT/cservice/gate_frame.c"
 fuzz_run 4096

@@ -154,6 +154,13 @@ struct shoal_socket_message {
   char *buffer; /* see the event; NUL-terminated text for CONNECT/ACCEPT/ERROR */
 };
 
+/* Frees the buffer a SOCKET message (ptype, msg, sz as delivered) owns,
+ * DATA and UDP events, and clears it; anything else is left alone. The
+ * runtime calls it after the receiver's callback returns 0 (and for a
+ * message dropped undelivered), so a receiver reads the buffer in its
+ * callback and frees nothing; one that keeps the buffer sets it to NULL. */
+SHOAL_API void shoal_socket_message_free(int ptype, void *msg, size_t sz);
+
 /* Listens on host:port (host NULL or "" = 0.0.0.0). The socket is paused:
  * shoal_socket_start makes it deliver ACCEPT events to ctx. Returns the
  * socket id or a negative SHOAL_E* (the reason is logged). */
@@ -247,7 +254,6 @@ SHOAL_API uint32_t shoal_node_self(void);
 SHOAL_API int shoal_harbor_attach(struct shoal_context *ctx, size_t queue_limit);
 SHOAL_API void shoal_harbor_detach(struct shoal_context *ctx);
 SHOAL_API void shoal_node_set_state(int node, int state);
-SHOAL_API int shoal_node_get_state(int node);
 /* The harbor took one message of `bytes` payload for node off its queue;
  * returns how many more for node are still queued (0: the last one, so a
  * write now batches everything there is). */

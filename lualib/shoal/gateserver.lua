@@ -285,14 +285,10 @@ function gateserver.agent(handler)
 	local message = handler.message
 	local traceback = shoal.traceback
 
-	local function failed(err)
-		shoal.error("gateserver: agent handler failed: " .. tostring(err))
-	end
-
 	local function run(f, ...)
 		local ok, err = xpcall(f, traceback, ...)
 		if not ok then
-			failed(err)
+			shoal.error("gateserver: agent handler failed: " .. tostring(err))
 		end
 	end
 
@@ -358,10 +354,7 @@ function gateserver.agent(handler)
 			return
 		end
 		c.busy = true
-		local ok, err = xpcall(message, traceback, conn, msg)
-		if not ok then
-			failed(err)
-		end
+		run(message, conn, msg)
 		while c.head < c.tail do
 			c.head = c.head + 1
 			local m = c[c.head]

@@ -147,7 +147,8 @@ static int ludpsend(lua_State *L) {
 }
 
 /* unpack(msg, size) -> type, id, ud, data [, from]: the data of DATA/UDP
- * events is copied into a Lua string and its buffer freed here. */
+ * events is copied into a Lua string (the runtime frees the buffer after
+ * the message). */
 static int lunpack(lua_State *L) {
   struct shoal_socket_message *m = lua_touserdata(L, 1);
   if (m == NULL || (size_t)luaL_checkinteger(L, 2) < sizeof(*m)) return luaL_error(L, "bad socket message");
@@ -157,14 +158,10 @@ static int lunpack(lua_State *L) {
   switch (m->type) {
     case SHOAL_SOCKET_DATA:
       lua_pushlstring(L, m->buffer, (size_t)m->ud);
-      shoal_free(m->buffer);
-      m->buffer = NULL;
       return 4;
     case SHOAL_SOCKET_UDP:
       lua_pushlstring(L, m->buffer, (size_t)m->ud);
       lua_pushstring(L, m->buffer + m->ud);
-      shoal_free(m->buffer);
-      m->buffer = NULL;
       return 5;
     default:
       if (m->buffer) lua_pushstring(L, m->buffer);

@@ -77,6 +77,13 @@ local function client(host, port)
 	return id, math.tointeger(conn), addr
 end
 
+-- A client whose frames the gate sends to this service (the watchdog).
+local function accepted_client(gate, host, port)
+	local id, conn = client(host, port)
+	command(gate, "accept " .. conn)
+	return id, conn
+end
+
 local function read_frame(id)
 	local h, err = socket.read(id, 2, 2000)
 	t.ok(h, "frame header: " .. tostring(err))
@@ -189,8 +196,7 @@ end
 
 function cases.write_to_client()
 	local gate, host, port = launch()
-	local id, conn = client(host, port)
-	command(gate, "accept " .. conn)
+	local id, conn = accepted_client(gate, host, port)
 	write(gate, conn, "hello")
 	t.eq(read_frame(id), "hello", "frame written by the gate")
 	write(gate, conn, "")
@@ -214,8 +220,7 @@ end
 function cases.direct_frames()
 	local driver = require "shoal.socketdriver"
 	local gate, host, port = launch()
-	local id, conn = client(host, port)
-	command(gate, "accept " .. conn)
+	local id, conn = accepted_client(gate, host, port)
 	t.eq(driver.sendframe(conn, "direct"), true, "sendframe")
 	t.eq(read_frame(id), "direct", "frame written by this service")
 	local big = string.rep("0123456789", 6553) .. "01234"
@@ -251,8 +256,7 @@ end
 
 function cases.header4()
 	local gate, host, port = launch("header=4 maxpacket=200000")
-	local id, conn = client(host, port)
-	command(gate, "accept " .. conn)
+	local id, conn = accepted_client(gate, host, port)
 	local big = string.rep("z", 150000)
 	socket.write(id, string.pack(">s4", big))
 	t.eq(wait_frame().msg, big, "150 KB frame in")
@@ -326,8 +330,7 @@ end
 
 function cases.oversized_and_truncated()
 	local gate, host, port = launch("maxpacket=10")
-	local id, conn = client(host, port)
-	command(gate, "accept " .. conn)
+	local id, conn = accepted_client(gate, host, port)
 	socket.write(id, string.pack(">I2", 11) .. "01234567890")
 	t.eq(wait_event("^close " .. conn .. " (.*)$"), "oversized frame", "close reason")
 	wait_log("closed: oversized frame (header says 11 bytes, maxpacket 10)")
@@ -374,8 +377,7 @@ end
 function cases.idle_timeout()
 	local gate, host, port = launch("idle=200")
 	local t0 = shoal.now()
-	local id, conn = client(host, port)
-	command(gate, "accept " .. conn)
+	local id, conn = accepted_client(gate, host, port)
 	t.eq(wait_event("^close " .. conn .. " (.*)$", 3000), "idle timeout", "close reason")
 	t.between(shoal.now() - t0, 190, 1500, "ms to the idle close")
 	wait_log("closed: idle for")
@@ -385,8 +387,7 @@ end
 
 function cases.exit_and_kill_close_everything()
 	local gate, host, port = launch()
-	local id, conn = client(host, port)
-	command(gate, "accept " .. conn)
+	local id, conn = accepted_client(gate, host, port)
 	assert(shoal.sendraw(gate, shoal.PTYPE_SYSTEM, 0, "EXIT"))
 	assert_closed(id)
 	t.wait_until(function()
