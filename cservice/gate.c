@@ -424,9 +424,9 @@ static void on_client(struct gate *g, int session, uint32_t source, const void *
 
 static uint32_t parse_handle(const char *s) {
   if (s == NULL || s[0] == '\0') return 0;
-  if (s[0] == '.') return shoal_query(s);
+  if (s[0] == '.' || s[0] == ':') return shoal_query(s);
   char *end;
-  unsigned long v = s[0] == ':' ? strtoul(s + 1, &end, 16) : strtoul(s, &end, 10);
+  unsigned long v = strtoul(s, &end, 10);
   if (*end != '\0' || v == 0 || v > 0xffffffffUL) return 0;
   return (uint32_t)v;
 }
@@ -514,6 +514,12 @@ static uint32_t tick_ms(const struct gate *g) {
   return t < 10 ? 10 : t > 1000 ? 1000 : t;
 }
 
+/* timer_session 0 when shoal_timeout failed: no session matches it */
+static void arm_tick(struct gate *g) {
+  int s = shoal_timeout(g->ctx, tick_ms(g));
+  g->timer_session = s > 0 ? s : 0;
+}
+
 static void on_tick(struct gate *g) {
   g->timer_session = 0;
   if (g->exiting) return;
@@ -528,8 +534,7 @@ static void on_tick(struct gate *g) {
       drop_conn(g, c, 1, "idle timeout");
     }
   }
-  int s = shoal_timeout(g->ctx, tick_ms(g));
-  g->timer_session = s > 0 ? s : 0;
+  arm_tick(g);
 }
 
 /* The listener first: the socket server runs commands in order, so no
@@ -724,8 +729,7 @@ int gate_init(struct gate *g, struct shoal_context *ctx, const char *args) {
   shoal_log(ctx, SHOAL_LOG_INFO, "gate: listening on %s (maxconn %d, maxpacket %u, header %d, idle %u ms)", addr,
             g->maxconn, g->maxpacket, g->header, g->idle_ms);
   notify(g, "listen %s", addr);
-  int s = shoal_timeout(ctx, tick_ms(g));
-  g->timer_session = s > 0 ? s : 0;
+  arm_tick(g);
   g->log_window = shoal_now();
   return 0;
 }

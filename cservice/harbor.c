@@ -127,6 +127,15 @@ void harbor_mark_dirty(struct harbor *h, int node) {
   }
 }
 
+/* Appends a NAME frame: handle, then the name (no NUL). */
+void harbor_put_name(struct obuf *b, const char *name, uint32_t handle) {
+  size_t n = strlen(name);
+  uint8_t *f = harbor_obuf_reserve(b, 9 + n);
+  wire_head(f, WIRE_NAME, 4 + n);
+  wire_put32(f + 5, handle);
+  memcpy(f + 9, name, n);
+}
+
 /* Sends a small control frame on a link now (handshake, refusal). */
 void harbor_send_frame_now(struct harbor *h, struct link *l, int kind, const void *body, size_t n) {
   uint8_t *buf = shoal_malloc(5 + n);
@@ -177,13 +186,6 @@ static void fail_call(void *ud, uint32_t caller, int session) {
   char text[160];
   int n = snprintf(text, sizeof(text), "node %d %s", f->node, f->why);
   shoal_reply_error(f->h->ctx, caller, session, text, (size_t)n);
-  f->h->peers[f->node].failed++;
-}
-
-static void forget_call(void *ud, uint32_t caller, int session) {
-  (void)ud;
-  (void)caller;
-  (void)session;
 }
 
 void harbor_link_free(struct harbor *h, struct link *l, int abort_socket) {
@@ -231,13 +233,7 @@ void harbor_peer_lost(struct harbor *h, int node, const char *why) {
 
 static void announce_names(struct harbor *h, int node) {
   struct peer *p = &h->peers[node];
-  for (int i = 0; i < h->nnames; i++) {
-    size_t n = strlen(h->names[i].name);
-    uint8_t *f = harbor_obuf_reserve(&p->out, 9 + n);
-    wire_head(f, WIRE_NAME, 4 + n);
-    wire_put32(f + 5, h->names[i].handle);
-    memcpy(f + 9, h->names[i].name, n);
-  }
+  for (int i = 0; i < h->nnames; i++) harbor_put_name(&p->out, h->names[i].name, h->names[i].handle);
 }
 
 /* A link finished its handshake: it becomes node's connection. */
@@ -258,7 +254,6 @@ void harbor_link_up(struct harbor *h, struct link *l) {
       h->stop_feed = 1;
       harbor_link_free(h, drop, 1);
       if (!keep_new) return;
-      p->link = NULL;
     }
   }
   p->link = l;
@@ -304,9 +299,6 @@ void harbor_dial(struct harbor *h, int node) {
   p->link = link_new(h, sock, node, HS_DIALING, addr);
   if (p->link) p->link->dialed = 1;
 }
-
-
-/* ---- handshake ---- */
 
 /* ---- incoming ---- */
 
@@ -359,7 +351,6 @@ static void on_link_message(void *ud, struct link_message *m) {
     shoal_free(m->data);
     return harbor_refuse(h, f->l, "traffic before the handshake", 1);
   }
-  p->msgs_in++;
   int request = shoal_is_request(m->type, m->session);
   if (!request && m->session > 0) pending_remove(p->calls, m->dest, m->session); /* an answer */
   uint32_t local = m->dest & 0xffffffu;
@@ -475,18 +466,24 @@ static void on_remote(struct harbor *h, uint32_t source, int session, struct sho
   if (request) pending_add(p->calls, source, session, shoal_now());
   encode_message(p, rm->type, source, rm->dest, session, rm->data, rm->size);
   shoal_free(rm->data);
-  p->msgs_out++;
-  shoal_node_set_buffered(node, p->out.len);
   /* The last message queued for node goes out now, with whatever is
    * buffered before it; a burst still in the queue waits for the flush
-   * message behind it and becomes one write. */
-  if (behind == 0 && p->state == SHOAL_NODE_UP) flush_peer(h, node);
-  else harbor_mark_dirty(h, node);
+   * message behind it and becomes one write. flush_peer sets the gauge. */
+  if (behind == 0 && p->state == SHOAL_NODE_UP) {
+    flush_peer(h, node);
+  } else {
+    shoal_node_set_buffered(node, p->out.len);
+    harbor_mark_dirty(h, node);
+  }
 }
 
-/* ---- commands ---- */
-
 /* ---- the clock ---- */
+
+/* timer_session 0 when shoal_timeout failed: no session matches it */
+static void arm_tick(struct harbor *h) {
+  int s = shoal_timeout(h->ctx, h->heartbeat_ms / 4 > 10 ? h->heartbeat_ms / 4 : 10);
+  h->timer_session = s > 0 ? s : 0;
+}
 
 static void on_tick(struct harbor *h) {
   uint64_t now = shoal_now();
@@ -529,11 +526,10 @@ static void on_tick(struct harbor *h) {
     h->last_sweep_ms = now;
     for (int node = 1; node <= MAX_NODE; node++)
       if (h->peers[node].calls && now > 2ull * h->call_timeout_ms) {
-        pending_drain(h->peers[node].calls, now - 2ull * h->call_timeout_ms, forget_call, NULL);
+        pending_drain(h->peers[node].calls, now - 2ull * h->call_timeout_ms, NULL, NULL);
       }
   }
-  int s = shoal_timeout(h->ctx, h->heartbeat_ms / 4 > 10 ? h->heartbeat_ms / 4 : 10);
-  h->timer_session = s > 0 ? s : 0;
+  arm_tick(h);
 }
 
 /* Node shutdown: the harbor leaves last (but for the logger), so other
@@ -621,7 +617,7 @@ int harbor_init(struct harbor *h, struct shoal_context *ctx, const char *args) {
   h->heartbeat_ms = (uint32_t)env_long("heartbeat_ms", 1000, 10, 600000);
   h->misses = (uint32_t)env_long("heartbeat_misses", 3, 1, 100);
   h->call_timeout_ms = (uint32_t)env_long("call_timeout", 30000, 1, INT_MAX);
-  h->queue_limit = (size_t)env_long("harbor_queue_kb", 16384, 1, 1L << 30) * 1024;
+  size_t queue_limit = (size_t)env_long("harbor_queue_kb", 16384, 1, 1L << 30) * 1024;
   h->max_message = (size_t)env_long("harbor_max_message_kb", 65536, 1, 4L << 20) * 1024;
   const char *envname = shoal_getenv("cluster_secret_env");
   if (envname == NULL) envname = "SHOAL_CLUSTER_SECRET";
@@ -661,7 +657,7 @@ int harbor_init(struct harbor *h, struct shoal_context *ctx, const char *args) {
     h->listen_sock = -1;
     return SHOAL_EINVAL;
   }
-  if (shoal_harbor_attach(ctx, h->queue_limit) != 0) {
+  if (shoal_harbor_attach(ctx, queue_limit) != 0) {
     shoal_log(ctx, SHOAL_LOG_ERROR, "harbor: this node has a harbor already");
     return SHOAL_EINVAL;
   }
@@ -677,7 +673,6 @@ int harbor_init(struct harbor *h, struct shoal_context *ctx, const char *args) {
     harbor_add_peer(h, node, host, p->port);
   }
   h->last_sweep_ms = shoal_now();
-  int s = shoal_timeout(ctx, h->heartbeat_ms / 4 > 10 ? h->heartbeat_ms / 4 : 10);
-  h->timer_session = s > 0 ? s : 0;
+  arm_tick(h);
   return 0;
 }

@@ -118,11 +118,7 @@ static void register_name(struct harbor *h, uint32_t source, int session, const 
   for (int node = 1; node <= MAX_NODE; node++) {
     struct peer *p = &h->peers[node];
     if (p->state != SHOAL_NODE_UP) continue;
-    size_t n = strlen(name);
-    uint8_t *f = harbor_obuf_reserve(&p->out, 9 + n);
-    wire_head(f, WIRE_NAME, 4 + n);
-    wire_put32(f + 5, handle);
-    memcpy(f + 9, name, n);
+    harbor_put_name(&p->out, name, handle);
     harbor_mark_dirty(h, node);
   }
   answer(h, source, session, "ok");

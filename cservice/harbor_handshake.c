@@ -8,25 +8,22 @@
 
 #include "harbor_int.h"
 
-/* A link failed before or during its handshake (not a lost node). */
+/* A link failed, mostly before or during its handshake. When it was the
+ * node's connection, the node is lost with it. */
 void harbor_refuse(struct harbor *h, struct link *l, const char *why, int tell_peer) {
   if (l->node) shoal_log(h->ctx, SHOAL_LOG_ERROR, "harbor: connection with node %d (%s) refused: %s", l->node, l->addr, why);
   else shoal_log(h->ctx, SHOAL_LOG_ERROR, "harbor: connection from %s refused: %s", l->addr, why);
   if (tell_peer) harbor_send_frame_now(h, l, WIRE_REFUSE, why, strlen(why));
-  int node = l->node;
+  int node = l->node, sock = l->sock; /* l is freed below */
   struct peer *p = node ? &h->peers[node] : NULL;
-  if (p && p->link == l) {
-    p->link = NULL;
-    h->stop_feed = 1;
-    harbor_link_free(h, l, !tell_peer);
-    if (tell_peer) shoal_socket_close(h->ctx, l->sock);
-    if (p->state != SHOAL_NODE_UP) harbor_peer_lost(h, node, why);
-    return;
-  }
+  int was = p && p->link == l;
+  if (was) p->link = NULL;
   h->stop_feed = 1;
-  int sock = l->sock;
   harbor_link_free(h, l, !tell_peer);
   if (tell_peer) shoal_socket_close(h->ctx, sock);
+  /* Also when the node was up: an UP peer without a link would have its
+   * NULL link read by the tick. */
+  if (was) harbor_peer_lost(h, node, why);
 }
 
 void harbor_on_hello(struct harbor *h, struct link *l, const uint8_t *b, size_t n) {

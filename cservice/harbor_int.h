@@ -53,7 +53,7 @@ struct peer {
   struct obuf out;  /* frames not yet handed to the socket */
   int dirty;        /* in the flush list */
   struct pending_set *calls;
-  uint64_t rtt_us, msgs_in, msgs_out, bytes_in, bytes_out, failed;
+  uint64_t rtt_us, bytes_in, bytes_out;
   char reason[96];  /* why it was last lost */
 };
 
@@ -65,7 +65,7 @@ struct harbor {
   uint8_t boot[WIRE_BOOT]; /* random per process: tells a restart from a second connection */
   size_t secretlen;
   uint32_t heartbeat_ms, misses, call_timeout_ms;
-  size_t queue_limit, max_message;
+  size_t max_message;
   int listen_sock;
   int timer_session;
   int flush_scheduled;
@@ -91,6 +91,7 @@ void harbor_schedule_dial(struct harbor *h, int node);
 void harbor_dial(struct harbor *h, int node);
 const char *harbor_state_name(int s);
 uint8_t *harbor_obuf_reserve(struct obuf *b, size_t n);
+void harbor_put_name(struct obuf *b, const char *name, uint32_t handle);
 void harbor_mark_dirty(struct harbor *h, int node);
 void harbor_refuse(struct harbor *h, struct link *l, const char *why, int tell_peer);
 void harbor_on_hello(struct harbor *h, struct link *l, const uint8_t *b, size_t n);

@@ -8,6 +8,7 @@
  */
 #include "harbor_link.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -36,8 +37,12 @@ void link_reader_free(struct link_reader *r) {
   shoal_free(r);
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, unsigned long a, unsigned long b) {
-  snprintf(err, errlen, fmt, a, b);
+static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
   return -1;
 }
 
@@ -47,8 +52,8 @@ static int on_frame(struct link_reader *r, const uint8_t *b, size_t len, const s
   int kind = b[0];
   if (kind == WIRE_MSG || kind == WIRE_FIRST) {
     size_t head = WIRE_MSG_HEAD + (kind == WIRE_FIRST ? 4 : 0);
-    if (len < head) return fail(err, errlen, "short message frame (%lu bytes)%.0lu", len, 0);
-    if (r->big.data) return fail(err, errlen, "a new message before the last one ended%.0lu%.0lu", 0, 0);
+    if (len < head) return fail(err, errlen, "short message frame (%zu bytes)", len);
+    if (r->big.data) return fail(err, errlen, "a new message before the last one ended");
     struct link_message m;
     m.type = b[1];
     m.source = wire_get32(b + 2);
@@ -57,8 +62,8 @@ static int on_frame(struct link_reader *r, const uint8_t *b, size_t len, const s
     size_t part = len - head;
     m.size = kind == WIRE_FIRST ? wire_get32(b + 14) : part;
     if (m.size > r->max_message)
-      return fail(err, errlen, "message of %lu bytes over the limit of %lu", m.size, r->max_message);
-    if (part > m.size) return fail(err, errlen, "first part %lu longer than the message %lu", part, m.size);
+      return fail(err, errlen, "message of %zu bytes over the limit of %zu", m.size, r->max_message);
+    if (part > m.size) return fail(err, errlen, "first part %zu longer than the message %zu", part, m.size);
     m.data = shoal_malloc(m.size ? m.size : 1);
     memcpy(m.data, b + head, part);
     if (part == m.size) {
@@ -71,9 +76,9 @@ static int on_frame(struct link_reader *r, const uint8_t *b, size_t len, const s
   }
   if (kind == WIRE_MORE) {
     size_t part = len - 1;
-    if (r->big.data == NULL) return fail(err, errlen, "continuation without a first part%.0lu%.0lu", 0, 0);
+    if (r->big.data == NULL) return fail(err, errlen, "continuation without a first part");
     if (part > r->big.size - r->big_have)
-      return fail(err, errlen, "continuation of %lu bytes past the message end (%lu)", part, r->big.size);
+      return fail(err, errlen, "continuation of %zu bytes past the message end (%zu)", part, r->big.size);
     memcpy((uint8_t *)r->big.data + r->big_have, b + 1, part);
     r->big_have += part;
     if (r->big_have == r->big.size) {
@@ -116,7 +121,7 @@ int link_reader_feed(struct link_reader *r, const uint8_t *data, size_t n, const
     if (r->part_len == 4) {
       uint32_t flen = wire_get32(r->part);
       if (flen == 0 || flen > WIRE_FRAME_MAX)
-        return fail(err, errlen, "frame of %lu bytes (limit %lu)", flen, WIRE_FRAME_MAX);
+        return fail(err, errlen, "frame of %u bytes (limit %d)", flen, WIRE_FRAME_MAX);
       continue;
     }
     if (r->part_len >= 4 && r->part_len == 4 + (size_t)wire_get32(r->part)) {
@@ -127,7 +132,7 @@ int link_reader_feed(struct link_reader *r, const uint8_t *data, size_t n, const
   }
   while (n >= 4) {
     uint32_t flen = wire_get32(data);
-    if (flen == 0 || flen > WIRE_FRAME_MAX) return fail(err, errlen, "frame of %lu bytes (limit %lu)", flen, WIRE_FRAME_MAX);
+    if (flen == 0 || flen > WIRE_FRAME_MAX) return fail(err, errlen, "frame of %u bytes (limit %d)", flen, WIRE_FRAME_MAX);
     if (n - 4 < flen) break;
     if (on_frame(r, data + 4, flen, h, ud, err, errlen) != 0) return -1;
     data += 4 + flen;

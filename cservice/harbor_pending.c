@@ -106,7 +106,7 @@ void pending_drain(struct pending_set *p, uint64_t before_ms,
   if (p->count == 0) return;
   if (before_ms == UINT64_MAX) {
     for (size_t i = 0; i < p->cap; i++)
-      if (p->slot[i].key) fn(ud, (uint32_t)(p->slot[i].key >> 32), (int)(uint32_t)p->slot[i].key);
+      if (p->slot[i].key && fn) fn(ud, (uint32_t)(p->slot[i].key >> 32), (int)(uint32_t)p->slot[i].key);
     memset(p->slot, 0, sizeof(struct entry) * p->cap);
     p->count = 0;
     return;
@@ -114,7 +114,7 @@ void pending_drain(struct pending_set *p, uint64_t before_ms,
   /* Deleting shifts entries backwards, so re-check the same slot. */
   for (size_t i = 0; i < p->cap;) {
     if (p->slot[i].key && p->slot[i].added_ms < before_ms) {
-      fn(ud, (uint32_t)(p->slot[i].key >> 32), (int)(uint32_t)p->slot[i].key);
+      if (fn) fn(ud, (uint32_t)(p->slot[i].key >> 32), (int)(uint32_t)p->slot[i].key);
       delete_at(p, i);
     } else {
       i++;

@@ -21,8 +21,9 @@ void pending_add(struct pending_set *p, uint32_t caller, int session, uint64_t n
 /* Returns 1 if it was there. */
 int pending_remove(struct pending_set *p, uint32_t caller, int session);
 size_t pending_count(const struct pending_set *p);
-/* Calls fn for every entry added before `before_ms` (all: UINT64_MAX) and
- * removes it. fn must not touch the set. */
+/* Calls fn (unless NULL: the entries are just forgotten) for every entry
+ * added before `before_ms` (all: UINT64_MAX) and removes it. fn must not
+ * touch the set. */
 void pending_drain(struct pending_set *p, uint64_t before_ms,
                    void (*fn)(void *ud, uint32_t caller, int session), void *ud);
 

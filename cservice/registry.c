@@ -345,12 +345,6 @@ static const struct verb {
     {"watch", do_watch, filter_keys}, {"unwatch", do_unwatch, filter_keys}, {"query", do_query, query_keys},
 };
 
-static int known_key(const char *const *keys, const char *key) {
-  for (; *keys; keys++)
-    if (strcmp(*keys, key) == 0) return 1;
-  return 0;
-}
-
 static int word_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
          c == '.';
@@ -389,7 +383,7 @@ static int run_request(struct req *r, const char *msg, size_t sz) {
   r->kv = kv;
   int rc = 0;
   for (int i = 0; rc == 0 && v->keys && i < shoal_kvline_count(kv); i++)
-    if (!known_key(v->keys, shoal_kvline_key(kv, i)))
+    if (!regtab_key_listed(v->keys, shoal_kvline_key(kv, i)))
       rc = fail(r, "%s: unknown key '%s'", v->name, shoal_kvline_key(kv, i));
   if (rc == 0) rc = v->run(r);
   shoal_kvline_free(kv);

@@ -52,7 +52,7 @@ static enum reg_state state_for(const struct registry *g, uint64_t missed) {
 }
 
 /* Why c is judged worse than alive, for the log. */
-static void reason(const struct registry *g, const struct reg_comp *c, uint64_t age, char *out, size_t len) {
+static void reason(const struct reg_comp *c, uint64_t age, char *out, size_t len) {
   if ((uint64_t)c->probe_missed > age / c->interval)
     snprintf(out, len, "probe of %s:%d failed %d times in a row", c->addr, c->port, c->probe_missed);
   else
@@ -72,7 +72,7 @@ int health_judge(struct registry *g, struct reg_comp *c, uint64_t now) {
     return 1;
   }
   char why[160];
-  reason(g, c, age, why, sizeof(why));
+  reason(c, age, why, sizeof(why));
   if (c->state == REG_ALIVE) {
     c->state = REG_SUSPECT;
     shoal_log(g->ctx, SHOAL_LOG_WARN, "registry: %s/%s inc %u is suspect: %s", c->type, c->id, c->inc, why);

@@ -195,9 +195,9 @@ static struct reg_field *find_field(const struct reg_comp *c, const char *key) {
   return NULL;
 }
 
-static int skipped(const char *key, const char *const *skip) {
-  for (; *skip; skip++)
-    if (strcmp(key, *skip) == 0) return 1;
+int regtab_key_listed(const char *const *keys, const char *key) {
+  for (; *keys; keys++)
+    if (strcmp(*keys, key) == 0) return 1;
   return 0;
 }
 
@@ -209,7 +209,7 @@ int regcomp_merge_status(struct reg_comp *c, const struct shoal_kvline *kv, cons
   for (int i = 0; i < c->nstatus; i++) bytes += strlen(c->status[i].key) + strlen(c->status[i].val);
   for (int i = 0; i < n; i++) {
     const char *key = shoal_kvline_key(kv, i), *val = shoal_kvline_value(kv, i);
-    if (skipped(key, skip)) continue;
+    if (regtab_key_listed(skip, key)) continue;
     const struct reg_field *f = find_field(c, key);
     if (f) {
       bytes = bytes - strlen(f->val) + strlen(val);
@@ -229,7 +229,7 @@ int regcomp_merge_status(struct reg_comp *c, const struct shoal_kvline *kv, cons
   if (added > 0) c->status = shoal_realloc(c->status, sizeof(*c->status) * (size_t)(c->nstatus + added));
   for (int i = 0; i < n; i++) {
     const char *key = shoal_kvline_key(kv, i), *val = shoal_kvline_value(kv, i);
-    if (skipped(key, skip)) continue;
+    if (regtab_key_listed(skip, key)) continue;
     struct reg_field *f = find_field(c, key);
     if (f && strcmp(f->val, val) == 0) continue;
     if (f == NULL) {

@@ -69,6 +69,9 @@ int regtab_count(const struct regtab *t);
 struct reg_comp *regtab_first(const struct regtab *t);
 struct reg_comp *regtab_next(const struct regtab *t, const struct reg_comp *c);
 
+/* 1 when key is in keys (a NULL-terminated list), else 0. */
+int regtab_key_listed(const char *const *keys, const char *key);
+
 /* Replaces *field with a copy of s. */
 void regcomp_set(char **field, const char *s);
 /* Replaces the tags with the comma-separated csv (duplicates dropped).
