@@ -46,7 +46,7 @@ local function start_registry()
 		shoal.getenv("registry_suspect") or "2", shoal.getenv("registry_dead") or "4",
 		shoal.getenv("registry_probe") or "0")
 	local handle = shoal.launch("registry", args)
-	shoal.call(node << 24, "text", string.format("register registry :%08x", handle))
+	cluster.register("registry", handle)
 	shoal.name(".registry", handle)
 end
 
@@ -114,22 +114,24 @@ local function member()
 	end
 end
 
+local command = {}
+
+function command.status(fields)
+	for k, v in pairs(fields) do
+		changed[k] = v
+	end
+end
+
+function command.registry()
+	if not registry_handle then
+		waiting[#waiting + 1] = coroutine.running()
+		shoal.wait()
+	end
+	return registry_handle
+end
+
 shoal.start(function()
-	shoal.dispatch("lua", function(_, _, cmd, fields)
-		if cmd == "status" then
-			for k, v in pairs(fields) do
-				changed[k] = v
-			end
-			return
-		elseif cmd == "registry" then
-			if not registry_handle then
-				waiting[#waiting + 1] = coroutine.running()
-				shoal.wait()
-			end
-			return registry_handle
-		end
-		error("clusterd: unknown request " .. tostring(cmd))
-	end)
+	shoal.dispatch_commands(command)
 	shoal.name(".clusterd", shoal.self())
 	if shoal.getenv("registry") == "1" or shoal.getenv("registry") == "true" then
 		start_registry()

@@ -29,7 +29,6 @@
 
 local shoal = require "shoal"
 local socket = require "shoal.socket"
-local driver = require "shoal.socketdriver"
 local console = require "shoal.console"
 require "shoal.debug" -- the "debug" protocol: we call services with it
 
@@ -67,9 +66,7 @@ local function first_line(text)
 	return (tostring(text):match("^[^\n]*"))
 end
 
-local function addr(h)
-	return string_format(":%08x", h)
-end
+local addr = shoal.address
 
 local function kb(bytes)
 	return string_format("%.1f KB", bytes / 1024)
@@ -151,19 +148,24 @@ local function debug_call_all(handles, ...)
 	return results
 end
 
+-- {h =, st =} for every live service, in handle order.
 local function all_services()
 	local hs = shoal.list()
 	table.sort(hs)
-	local live = {}
+	local live, rows = {}, {}
 	for _, h in ipairs(hs) do
 		live[h] = true
+		local st = shoal.stat(h)
+		if st then
+			rows[#rows + 1] = { h = h, st = st }
+		end
 	end
 	for h in pairs(labels) do
 		if not live[h] then
 			labels[h] = nil -- gone: its handle may be reused
 		end
 	end
-	return hs
+	return rows
 end
 
 local function label(h)
@@ -184,16 +186,12 @@ function COMMAND.help(out, args)
 end
 
 function COMMAND.list(out)
-	local n = 0
 	out(string_format("%-10s %-8s %s", "handle", "module", "name"))
-	for _, h in ipairs(all_services()) do
-		local st = shoal.stat(h)
-		if st then
-			n = n + 1
-			out(string_format("%-10s %-8s %s", addr(h), st.module, label(h) or st.label or "-"))
-		end
+	local rows = all_services()
+	for _, r in ipairs(rows) do
+		out(string_format("%-10s %-8s %s", addr(r.h), r.st.module, label(r.h) or r.st.label or "-"))
 	end
-	out(string_format("%d services", n))
+	out(string_format("%d services", #rows))
 end
 
 local STAT_FORMAT = "%-10s %-8s %10s %9s %6s %6s %10s"
@@ -210,15 +208,13 @@ function COMMAND.stat(out, args)
 		stat_row(out, h, st)
 		return
 	end
-	local n, messages, cpu, mem = 0, 0, 0, 0
-	for _, h in ipairs(all_services()) do
-		local st = shoal.stat(h)
-		if st then
-			stat_row(out, h, st)
-			n, messages, cpu, mem = n + 1, messages + st.messages, cpu + st.cpu, mem + st.mem
-		end
+	local rows = all_services()
+	local messages, cpu, mem = 0, 0, 0
+	for _, r in ipairs(rows) do
+		stat_row(out, r.h, r.st)
+		messages, cpu, mem = messages + r.st.messages, cpu + r.st.cpu, mem + r.st.mem
 	end
-	out(string_format(STAT_FORMAT, "total", n .. " svc", messages, string_format("%.3f", cpu), "", "", kb(mem)))
+	out(string_format(STAT_FORMAT, "total", #rows .. " svc", messages, string_format("%.3f", cpu), "", "", kb(mem)))
 end
 
 function COMMAND.mem(out, args)
@@ -229,13 +225,9 @@ function COMMAND.mem(out, args)
 			limit > 0 and kb(limit) or "none"))
 		return
 	end
-	local rows, total = {}, 0
-	for _, h in ipairs(all_services()) do
-		local st = shoal.stat(h)
-		if st then
-			rows[#rows + 1] = { h = h, st = st }
-			total = total + st.mem
-		end
+	local rows, total = all_services(), 0
+	for _, r in ipairs(rows) do
+		total = total + r.st.mem
 	end
 	table.sort(rows, function(a, b)
 		return a.st.mem > b.st.mem or (a.st.mem == b.st.mem and a.h < b.h)
@@ -254,10 +246,9 @@ function COMMAND.gc(out, args)
 		return
 	end
 	local handles = {}
-	for _, h in ipairs(all_services()) do
-		local st = shoal.stat(h)
-		if st and st.module == "snlua" then
-			handles[#handles + 1] = h
+	for _, r in ipairs(all_services()) do
+		if r.st.module == "snlua" then
+			handles[#handles + 1] = r.h
 		end
 	end
 	local results = debug_call_all(handles, "gc")
@@ -381,7 +372,7 @@ local KIND = {
 }
 
 function COMMAND.net(out)
-	local list = driver.info()
+	local list = socket.info()
 	table.sort(list, function(a, b)
 		return a.id < b.id
 	end)
@@ -409,8 +400,8 @@ end
 
 function COMMAND.nodes(out)
 	clustered()
-	local node = tonumber(shoal.getenv("node"))
-	local ok, text = pcall(shoal.call, node << 24, "text", "nodes")
+	local cluster = require "cluster"
+	local ok, text = pcall(cluster.nodes)
 	if not ok then
 		fail("harbor: %s", tostring(text))
 	end
@@ -617,7 +608,7 @@ shoal.start(function()
 	listener = id
 	socket.start(id, on_accept)
 	local where = host .. ":" .. port
-	for _, i in ipairs(driver.info()) do
+	for _, i in ipairs(socket.info()) do
 		if i.id == id then
 			where = i.peer
 		end

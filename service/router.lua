@@ -108,11 +108,5 @@ end
 
 shoal.start(function()
 	shoal.name(".router")
-	shoal.dispatch("lua", function(_, _, cmd, ...)
-		local f = command[cmd]
-		if f == nil then
-			error("router: unknown command " .. tostring(cmd))
-		end
-		return f(...)
-	end)
+	shoal.dispatch_commands(command)
 end)

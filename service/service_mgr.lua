@@ -51,11 +51,5 @@ function command.query(name)
 end
 
 shoal.start(function()
-	shoal.dispatch("lua", function(_, _, cmd, ...)
-		local f = command[cmd]
-		if f == nil then
-			error("service_mgr: unknown command " .. tostring(cmd))
-		end
-		return f(...)
-	end)
+	shoal.dispatch_commands(command)
 end)

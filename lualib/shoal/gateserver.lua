@@ -121,7 +121,6 @@ local function gate_args(t, watchdog)
 	end
 	return table.concat(parts, " ")
 end
-gateserver.args = gate_args
 
 -- ---- the watchdog ----
 
@@ -234,13 +233,7 @@ function gateserver.watchdog(conf)
 	end)
 
 	if conf.command then
-		shoal.dispatch("lua", function(_, _, cmd, ...)
-			local f = conf.command[cmd]
-			if f == nil then
-				error("watchdog: unknown command " .. tostring(cmd))
-			end
-			return f(...)
-		end)
+		shoal.dispatch_commands(conf.command)
 	end
 
 	-- At shutdown the gate gets its own EXIT and closes everything. If the
@@ -282,6 +275,7 @@ function gateserver.agent(handler)
 	local owned = false
 	local command = {}
 	local max_queue = handler.max_queue or 1024
+	local concurrent = handler.concurrent
 	local message = handler.message
 	local traceback = shoal.traceback
 
@@ -323,13 +317,10 @@ function gateserver.agent(handler)
 		closed(conn, reason)
 	end
 
-	shoal.dispatch("lua", function(_, _, cmd, ...)
-		local f = command[cmd] or (handler.command and handler.command[cmd])
-		if f == nil then
-			error("agent: unknown command " .. tostring(cmd))
-		end
-		return f(...)
-	end)
+	if handler.command then
+		setmetatable(command, { __index = handler.command })
+	end
+	shoal.dispatch_commands(command)
 
 	-- Frames of one connection are handled one at a time, in order: a frame
 	-- that arrives while the previous one waits (on a call) is queued. This
@@ -339,7 +330,7 @@ function gateserver.agent(handler)
 		if c == nil or c.gate ~= source then
 			return -- not (or no longer) ours
 		end
-		if handler.concurrent then
+		if concurrent then
 			return message(conn, msg)
 		end
 		if c.busy then

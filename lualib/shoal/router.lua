@@ -259,7 +259,6 @@ end
 
 function router.serve(hs, opts)
 	opts = opts or {}
-	install(opts.command)
 	local ids = {}
 	for id, fn in pairs(hs) do
 		handlers[id] = fn

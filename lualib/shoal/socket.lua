@@ -76,11 +76,10 @@ handler[driver.DATA] = function(id, size, data)
 	wake(s)
 end
 
-handler[driver.CONNECT] = function(id, _, addr)
+handler[driver.CONNECT] = function(id)
 	local s = sockets[id]
 	if s then
 		s.connected = true
-		s.addr = addr
 		wake(s)
 	end
 end

@@ -149,27 +149,11 @@ static lua_Integer take_request(lua_State *L, struct snlua *l, const char *who) 
   return req;
 }
 
-/* Pushes the raw protocol of the running coroutine's request (or nil) and
- * forgets it. */
-static void take_rawproto(lua_State *L, struct snlua *l, lua_Integer req) {
-  if (!REQ_RAW(req)) {
-    lua_pushnil(L);
-    return;
-  }
-  REG(L, l->sched.rawproto);
-  lua_pushthread(L);
-  lua_rawget(L, -2);
-  lua_pushthread(L);
-  lua_pushnil(L);
-  lua_rawset(L, -4);
-  lua_remove(L, -2);
-}
-
 /* ret(...) answers the current request now. */
 static int lret(lua_State *L) {
   struct snlua *l = SERVICE(L);
   lua_Integer req = take_request(L, l, "shoal.ret");
-  take_rawproto(L, l, req);
+  sched_take_rawproto(L, l, req);
   int pidx = lua_isnil(L, -1) ? 0 : 1;
   lua_insert(L, 1);
   sched_send_values(L, l, REQ_SOURCE(req), SHOAL_PTYPE_RESPONSE, pidx, REQ_SESSION(req), 2);
@@ -213,7 +197,7 @@ static int lresponse(lua_State *L) {
   lua_rawset(L, -3);
   lua_pop(L, 1);
   lua_pushinteger(L, req);
-  take_rawproto(L, l, req);
+  sched_take_rawproto(L, l, req);
   lua_pushcclosure(L, lresponder, 2);
   return 1;
 }

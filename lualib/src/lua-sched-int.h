@@ -32,6 +32,10 @@ void sched_push_proto(lua_State *L, struct snlua *l, int idx);
 int sched_is_lua_proto(lua_State *L, int idx);
 /* Sends values [from, top] with protocol table pidx (0: "lua"). */
 int sched_send_values(lua_State *L, struct snlua *l, uint32_t dest, int type, int pidx, int session, int from);
+/* Pushes the raw protocol table of the running coroutine's request req
+ * (nil for a "lua" request, or if it has none) and forgets it; returns
+ * whether it pushed a table. */
+int sched_take_rawproto(lua_State *L, struct snlua *l, lua_Integer req);
 /* Pushes a pooled or new coroutine and returns it. */
 lua_State *sched_get_co(lua_State *L, struct snlua *l);
 /* Resumes a runtime coroutine with nargs values from L's top. */

@@ -100,15 +100,28 @@ int sched_send_values(lua_State *L, struct snlua *l, uint32_t dest, int type, in
     data = lua_touserdata(L, t - 1);
     sz = (size_t)lua_tointeger(L, t);
   } else if (!lua_isnil(L, t - 1)) {
-    const char *s = luaL_checklstring(L, t - 1, &sz);
-    data = shoal_malloc(sz ? sz : 1);
-    memcpy(data, s, sz);
+    data = shoal_lua_copystring(L, t - 1, &sz);
   }
   if (dest == 0) {
     shoal_free(data);
     return SHOAL_ENOSERVICE;
   }
   return shoal_send(l->ctx, 0, dest, type, session, data, sz);
+}
+
+int sched_take_rawproto(lua_State *L, struct snlua *l, lua_Integer req) {
+  if (!REQ_RAW(req)) {
+    lua_pushnil(L);
+    return 0;
+  }
+  REG(L, l->sched.rawproto);
+  lua_pushthread(L);
+  int t = lua_rawget(L, -2);
+  lua_pushthread(L);
+  lua_pushnil(L);
+  lua_rawset(L, -4);
+  lua_remove(L, -2);
+  return t == LUA_TTABLE;
 }
 
 /* ---- coroutines ---- */
@@ -147,17 +160,10 @@ static void finish(lua_State *L, struct snlua *l, int ok, int from) {
     lua_pop(L, 1);
   }
   if (has_req && REQ_RAW(req)) {
-    REG(L, l->sched.rawproto);
-    lua_pushthread(L);
-    if (lua_rawget(L, -2) == LUA_TTABLE) {
-      lua_pushthread(L);
-      lua_pushnil(L);
-      lua_rawset(L, -4);
-      lua_remove(L, -2);
+    if (sched_take_rawproto(L, l, req))
       pidx = lua_gettop(L);
-    } else {
-      lua_pop(L, 2);
-    }
+    else
+      lua_pop(L, 1);
   }
   if (has_req && ok) {
     if (pidx) {
@@ -496,16 +502,19 @@ static void load_debug_protocol(lua_State *L) {
 
 static void dispatch_request(lua_State *L, struct snlua *l) {
   REG(L, l->sched.protos);
-  if (lua_rawgeti(L, -1, l->msg_type) != LUA_TTABLE && l->msg_type == SHOAL_PTYPE_DEBUG) {
-    lua_pop(L, 1);
-    load_debug_protocol(L);
-    lua_rawgeti(L, -1, l->msg_type);
-  }
-  if (lua_type(L, -1) != LUA_TTABLE) {
-    char why[64];
-    snprintf(why, sizeof(why), "unknown message type %d", l->msg_type);
-    reply_unhandled(l, why);
-    return;
+  if (lua_rawgeti(L, -1, l->msg_type) != LUA_TTABLE) {
+    int t = LUA_TNIL;
+    if (l->msg_type == SHOAL_PTYPE_DEBUG) {
+      lua_pop(L, 1);
+      load_debug_protocol(L);
+      t = lua_rawgeti(L, -1, l->msg_type);
+    }
+    if (t != LUA_TTABLE) {
+      char why[64];
+      snprintf(why, sizeof(why), "unknown message type %d", l->msg_type);
+      reply_unhandled(l, why);
+      return;
+    }
   }
   int p = lua_gettop(L);
   if (lua_getfield(L, p, "dispatch") != LUA_TFUNCTION) {

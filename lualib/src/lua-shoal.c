@@ -237,6 +237,13 @@ uint32_t shoal_lua_check_dest(lua_State *L, int idx) {
   return (uint32_t)h;
 }
 
+void *shoal_lua_copystring(lua_State *L, int idx, size_t *sz) {
+  const char *s = luaL_checklstring(L, idx, sz);
+  void *data = shoal_malloc(*sz ? *sz : 1);
+  memcpy(data, s, *sz);
+  return data;
+}
+
 void shoal_lua_push_send_error(lua_State *L, uint32_t dest, int r) {
   if (r == SHOAL_ENODEDOWN) lua_pushfstring(L, "node %d is unreachable", (int)(dest >> 24));
   else lua_pushstring(L, shoal_strerror(r));
@@ -274,9 +281,7 @@ static int lsendraw(lua_State *L) {
     data = lua_touserdata(L, 4);
     sz = (size_t)luaL_checkinteger(L, 5);
   } else if (!lua_isnoneornil(L, 4)) {
-    const char *s = luaL_checklstring(L, 4, &sz);
-    data = shoal_malloc(sz ? sz : 1);
-    memcpy(data, s, sz);
+    data = shoal_lua_copystring(L, 4, &sz);
   }
   if (dest == 0) {
     shoal_free(data);

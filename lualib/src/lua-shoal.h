@@ -68,6 +68,10 @@ void shoal_lua_push_send_error(lua_State *L, uint32_t dest, int r);
 /* Message handler for lua_pcall: adds a traceback to string errors and
  * passes other error values through. */
 int shoal_lua_traceback(lua_State *L);
+/* The string at idx (raises if it is not one) copied into a buffer of the
+ * runtime's allocator (shoal_malloc; at least 1 byte), for a message or a
+ * socket write to own; its length goes to *sz. */
+void *shoal_lua_copystring(lua_State *L, int idx, size_t *sz);
 
 /* shoal.socketdriver (lua-socket.c). */
 int luaopen_shoal_socketdriver(lua_State *L);

@@ -74,9 +74,7 @@ static int lsend(lua_State *L) {
     data = lua_touserdata(L, 2);
     sz = (size_t)luaL_checkinteger(L, 3);
   } else {
-    const char *s = luaL_checklstring(L, 2, &sz);
-    data = shoal_malloc(sz ? sz : 1);
-    memcpy(data, s, sz);
+    data = shoal_lua_copystring(L, 2, &sz);
   }
   int r = shoal_socket_send(SERVICE(L)->ctx, id, data, sz);
   return push_send_result(L, r);
@@ -133,9 +131,7 @@ static int ludpsend(lua_State *L) {
   const char *host = luaL_checkstring(L, 2);
   int port = check_port(L, 3);
   size_t sz;
-  const char *s = luaL_checklstring(L, 4, &sz);
-  void *data = shoal_malloc(sz ? sz : 1);
-  memcpy(data, s, sz);
+  void *data = shoal_lua_copystring(L, 4, &sz);
   int r = shoal_socket_udp_send(SERVICE(L)->ctx, id, host, port, data, sz);
   if (r < 0) {
     lua_pushboolean(L, 0);
