@@ -84,7 +84,7 @@ static void drop_message(uint32_t handle, struct shoal_message *m, const char *w
   /* A remote message waiting in a harbor that quit carries its payload. */
   if (m->type == SHOAL_PTYPE_HARBOR && m->data && m->size == sizeof(struct shoal_remote_message)) {
     struct shoal_remote_message *rm = m->data;
-    shoal_node_dequeued((int)(rm->dest >> SHOAL_HANDLE_REMOTE_SHIFT), rm->size);
+    shoal_node_dequeued((int)(rm->dest >> SHOAL_HANDLE_NODE_SHIFT), rm->size);
     shoal_free(rm->data);
   }
   shoal_free(m->data);
@@ -165,7 +165,7 @@ int shoal_context_push(uint32_t handle, struct shoal_message *m) {
      * send pays nothing for the cluster. */
     if (shoal_handle_is_remote(handle)) return shoal_remote_push(handle, m);
     uint32_t harbor = shoal_remote_harbor();
-    if ((handle & SHOAL_HANDLE_MASK) == 0 && handle != 0 && harbor != 0) return shoal_context_push(harbor, m);
+    if ((handle & SHOAL_HANDLE_LOCAL_MASK) == 0 && handle != 0 && harbor != 0) return shoal_context_push(harbor, m);
     return SHOAL_ENOSERVICE;
   }
   int schedule = shoal_mq_push(ctx->queue, m);

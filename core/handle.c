@@ -36,7 +36,7 @@ void shoal_handle_init(uint32_t node) {
   pthread_rwlockattr_init(&attr);
   pthread_rwlock_init(&H.lock, &attr);
   pthread_rwlockattr_destroy(&attr);
-  H.node_bits = (node & 0xffu) << SHOAL_HANDLE_REMOTE_SHIFT;
+  H.node_bits = (node & 0xffu) << SHOAL_HANDLE_NODE_SHIFT;
   H.next_id = 1;
   H.count = 0;
   H.cap = INITIAL_SLOTS;
@@ -59,10 +59,10 @@ void shoal_handle_exit(void) {
   pthread_rwlock_destroy(&H.lock);
 }
 
-uint32_t shoal_handle_node(void) { return H.node_bits >> SHOAL_HANDLE_REMOTE_SHIFT; }
+uint32_t shoal_handle_node(void) { return H.node_bits >> SHOAL_HANDLE_NODE_SHIFT; }
 
 int shoal_handle_is_remote(uint32_t handle) {
-  uint32_t node_bits = handle & ~SHOAL_HANDLE_MASK;
+  uint32_t node_bits = handle & ~SHOAL_HANDLE_LOCAL_MASK;
   return node_bits != 0 && node_bits != H.node_bits;
 }
 
@@ -91,19 +91,19 @@ uint32_t shoal_handle_register(void *ctx) {
   for (;;) {
     uint32_t mask = (uint32_t)H.cap - 1;
     for (int i = 0; i < H.cap; i++) {
-      uint32_t id = (H.next_id + (uint32_t)i) & SHOAL_HANDLE_MASK;
+      uint32_t id = (H.next_id + (uint32_t)i) & SHOAL_HANDLE_LOCAL_MASK;
       if (id == 0) continue;
       if (H.slot_handle[id & mask] == 0) {
         uint32_t handle = H.node_bits | id;
         H.slot[id & mask] = ctx;
         H.slot_handle[id & mask] = handle;
-        H.next_id = (id + 1) & SHOAL_HANDLE_MASK;
+        H.next_id = (id + 1) & SHOAL_HANDLE_LOCAL_MASK;
         H.count++;
         pthread_rwlock_unlock(&H.lock);
         return handle;
       }
     }
-    if ((uint32_t)H.cap * 2 > SHOAL_HANDLE_MASK + 1u) {
+    if ((uint32_t)H.cap * 2 > SHOAL_HANDLE_LOCAL_MASK + 1u) {
       pthread_rwlock_unlock(&H.lock);
       return 0;
     }

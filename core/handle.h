@@ -13,8 +13,8 @@
 
 #include <stdint.h>
 
-#define SHOAL_HANDLE_MASK 0xffffffu
-#define SHOAL_HANDLE_REMOTE_SHIFT 24
+#include "shoal.h"
+
 #define SHOAL_NAME_MAX 64
 
 void shoal_handle_init(uint32_t node);

@@ -42,7 +42,7 @@ void shoal_remote_init(void) {
 uint32_t shoal_remote_harbor(void) { return atomic_load_explicit(&R.harbor, memory_order_acquire); }
 
 int shoal_remote_push(uint32_t handle, struct shoal_message *m) {
-  int node = (int)(handle >> SHOAL_HANDLE_REMOTE_SHIFT);
+  int node = (int)(handle >> SHOAL_HANDLE_NODE_SHIFT);
   uint32_t harbor = shoal_remote_harbor();
   int state = atomic_load_explicit(&R.state[node], memory_order_acquire);
   if (harbor == 0 || state == SHOAL_NODE_UNKNOWN || state == SHOAL_NODE_LOST) return SHOAL_ENODEDOWN;

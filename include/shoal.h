@@ -54,6 +54,17 @@ enum shoal_errno {
 #undef SHOAL_ERRNO_ENUM
 };
 
+/* Handle layout: the high 8 bits are the node id, the low 24 bits the
+ * local id. Lua sees these same numbers, pushed from C (shoal.HANDLE_*). */
+#define SHOAL_HANDLE_NODE_SHIFT 24
+#define SHOAL_HANDLE_LOCAL_MASK 0xffffffu
+static inline int shoal_handle_node_of(uint32_t handle) { return (int)(handle >> SHOAL_HANDLE_NODE_SHIFT); }
+static inline uint32_t shoal_handle_local_of(uint32_t handle) { return handle & SHOAL_HANDLE_LOCAL_MASK; }
+/* The handle of local id `local` on node `node` (local 0: that node's harbor). */
+static inline uint32_t shoal_handle_make(int node, uint32_t local) {
+  return ((uint32_t)node & 0xffu) << SHOAL_HANDLE_NODE_SHIFT | (local & SHOAL_HANDLE_LOCAL_MASK);
+}
+
 /* Log levels, lowest first. */
 enum shoal_loglevel {
   SHOAL_LOG_DEBUG = 0,
