@@ -11,10 +11,17 @@
 #define SHOAL_CONFIG_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 /* Returns 0, or -1 with one line describing the problem in err. */
 int shoal_config_load(const char *path, char *err, size_t errlen);
 /* Checks the loaded values (ranges, paths, the start service); 0 or -1. */
 int shoal_config_validate(const char *path, char *err, size_t errlen);
+
+/* Logs the warnings of shoal_config_load (unknown keys); call once the
+ * logger runs. */
+void shoal_config_log_warnings(void);
+/* Writes the schema as the README's markdown table (`shoal --config-keys`). */
+void shoal_config_print_keys(FILE *out);
 
 #endif

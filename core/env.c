@@ -85,7 +85,6 @@ int64_t shoal_env_int(const char *key, int64_t def) {
   return (int64_t)n;
 }
 
-const char *shoal_getenv(const char *key) { return shoal_env_get(key); }
 
 const char *shoal_path_next(const char *p, const char *name, char *out, size_t outlen) {
   while (p && *p) {

@@ -9,8 +9,12 @@
 #include "start.h"
 
 int main(int argc, char *argv[]) {
+  if (argc == 2 && strcmp(argv[1], "--config-keys") == 0) {
+    shoal_config_print_keys(stdout);
+    return 0;
+  }
   if (argc != 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-    fprintf(stderr, "usage: shoal CONFIG\n");
+    fprintf(stderr, "usage: shoal CONFIG | shoal --config-keys\n");
     return 2;
   }
   shoal_start_signals();

@@ -127,7 +127,7 @@ int shoal_mq_push(struct shoal_mq *q, const struct shoal_message *m) {
 
 int shoal_mq_pop_batch(struct shoal_mq *q, struct shoal_message *out, int max, int shift) {
   shoal_spin_lock(&q->lock);
-  uint32_t n = shift < 0 ? 1 : q->count >> shift;
+  uint32_t n = shift < 0 ? 1 : shift >= 32 ? 0 : q->count >> shift; /* >> 32 is undefined */
   if (n == 0) n = 1;
   if (n > (uint32_t)max) n = (uint32_t)max;
   if (n > q->count) n = q->count;

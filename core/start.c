@@ -51,6 +51,7 @@
 #include "alloc.h"
 #include "context.h"
 #include "env.h"
+#include "config.h"
 #include "handle.h"
 #include "log.h"
 #include "module.h"
@@ -325,7 +326,7 @@ static void shutdown_step(struct shutdown_state *st) {
   uint64_t now = shoal_now();
   if (!st->active) {
     st->active = 1;
-    st->deadline = now + (uint64_t)shoal_env_int("shutdown_timeout", 10000);
+    st->deadline = now + (uint64_t)shoal_config_int("shutdown_timeout");
     shoal_log(NULL, SHOAL_LOG_INFO, "node shutting down (%d services)", shoal_context_total());
     shutdown_scan(st);
     st->next_scan = now + 200;
@@ -394,8 +395,8 @@ struct monitor_arg {
 
 static void *monitor_main(void *arg) {
   struct monitor_arg *ma = arg;
-  uint64_t threshold = (uint64_t)shoal_env_int("monitor_stuck_ms", 5000);
-  int interrupt = shoal_env_int("monitor_interrupt", 0) != 0;
+  uint64_t threshold = (uint64_t)shoal_config_int("monitor_stuck_ms");
+  int interrupt = shoal_config_bool("monitor_interrupt");
   while (!done()) {
     if (threshold > 0) shoal_monitor_check(ma->slots, ma->n, threshold, interrupt);
     struct timespec ts = {0, 100 * 1000000L};
@@ -416,21 +417,19 @@ void shoal_start_signals(void) {
 }
 
 int shoal_start(void) {
-  int nthread = (int)shoal_env_int("thread", 2);
-  if (nthread < 1) nthread = 1;
-  if (nthread > MAX_THREADS) nthread = MAX_THREADS;
+  int nthread = (int)shoal_config_int("thread"); /* 1..64 by the schema */
+  if (nthread < 1 || nthread > MAX_THREADS) nthread = nthread < 1 ? 1 : MAX_THREADS;
   S.nworker = nthread;
-  S.spin_ns = (uint64_t)shoal_env_int("spin_us", 50) * 1000u;
+  S.spin_ns = (uint64_t)shoal_config_int("spin_us") * 1000u;
   atomic_store(&S.exit_code, 0);
 
-  shoal_log_init(shoal_log_parse_level(shoal_env_get("loglevel")) >= 0
-                     ? shoal_log_parse_level(shoal_env_get("loglevel"))
-                     : SHOAL_LOG_INFO);
-  shoal_handle_init((uint32_t)shoal_env_int("node", 1));
+  int level = shoal_log_parse_level(shoal_config_string("loglevel"));
+  shoal_log_init(level >= 0 ? level : SHOAL_LOG_INFO);
+  shoal_handle_init((uint32_t)shoal_config_int("node"));
   shoal_remote_init();
   shoal_globalmq_init();
   shoal_context_init();
-  shoal_module_init(shoal_env_get("cpath"));
+  shoal_module_init(shoal_config_string("cpath"));
   shoal_clock_init();
   shoal_timer_init(timer_fire);
   if (shoal_socket_init() != 0) {
@@ -439,17 +438,16 @@ int shoal_start(void) {
   }
 
   char err[512];
-  const char *logfile = shoal_env_get("logfile");
-  int64_t logger = shoal_context_new("logger", logfile ? logfile : "", err, sizeof(err));
+  int64_t logger = shoal_context_new("logger", shoal_config_string("logfile"), err, sizeof(err));
   if (logger < 0) {
     fprintf(stderr, "shoal: cannot start the logger: %s\n", err);
     return 1;
   }
   shoal_handle_bindname((uint32_t)logger, ".logger");
   shoal_log_set_logger((uint32_t)logger);
+  shoal_config_log_warnings();
 
-  const char *bootstrap = shoal_env_get("bootstrap");
-  int64_t boot = shoal_context_new("snlua", bootstrap ? bootstrap : "bootstrap", err, sizeof(err));
+  int64_t boot = shoal_context_new("snlua", shoal_config_string("bootstrap"), err, sizeof(err));
   if (boot < 0) {
     fprintf(stderr, "shoal: cannot start the bootstrap service: %s\n", err);
     return 1;
@@ -462,7 +460,7 @@ int shoal_start(void) {
   struct monitor_arg ma = {slots, nthread};
   /* Weight 0: each turn drains a snapshot of the queue (at most 32). Config
    * `weight` (e.g. 1: half the queue) trades throughput for fairness. */
-  int weight = (int)shoal_env_int("weight", 0);
+  int weight = (int)shoal_config_int("weight");
   for (int i = 0; i < nthread; i++) {
     workers[i].weight = weight;
     workers[i].slot = &slots[i];

@@ -117,7 +117,17 @@ SHOAL_API int shoal_kill(uint32_t handle);
 SHOAL_API void shoal_exit(struct shoal_context *ctx);
 SHOAL_API int shoal_name(const char *name, uint32_t handle);
 SHOAL_API uint32_t shoal_query(const char *name); /* 0 when not found */
-SHOAL_API const char *shoal_getenv(const char *key); /* NULL when unset */
+/* Settings: every key of the config schema (core/config_keys.h), checked
+ * at start, read with its type (a value the file did not set is the
+ * schema's default; a key not in the schema aborts: a reader's typo). */
+enum shoal_config_type { SHOAL_CONFIG_INT, SHOAL_CONFIG_BOOL, SHOAL_CONFIG_STRING };
+SHOAL_API int64_t shoal_config_int(const char *key);
+SHOAL_API int shoal_config_bool(const char *key);
+SHOAL_API const char *shoal_config_string(const char *key); /* never NULL; valid until exit */
+/* The key's enum shoal_config_type, or -1 when the schema has no such key. */
+SHOAL_API int shoal_config_type(const char *key);
+/* A raw setting as text, also the game's own keys (NULL when unset). */
+SHOAL_API const char *shoal_getenv(const char *key);
 /* Walks a search path ("a/?.lua;b/?.lua"): writes the next candidate file
  * for name into out and returns where to continue (pass it back as
  * pathlist), or NULL when no pattern is left. Patterns without '?' or too

@@ -19,7 +19,7 @@
 --   shoal.ret(...)  shoal.response()     answer now / later
 --   shoal.fork(fn, ...)  shoal.sleep(ms)  shoal.yield()  shoal.timeout(ms, fn)
 --   shoal.wait()  shoal.wakeup(co)
---   shoal.self() now() hpc() getenv(k) name(n [,h]) localname(n) kill(a) exit() abort(code)
+--   shoal.self() now() hpc() config(k) getenv(k) name(n [,h]) localname(n) kill(a) exit() abort(code)
 --   shoal.log/info/debug/warn/error(...) stat([h]) memory() setmemlimit(n) list()
 
 local shoal = require "shoal.core"

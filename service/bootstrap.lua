@@ -7,19 +7,19 @@
 local shoal = require "shoal"
 
 shoal.start(function()
-	local clustered = (shoal.getenv("cluster") or "") ~= ""
+	local clustered = shoal.config("cluster") ~= ""
 	if clustered then
 		shoal.launch("harbor", "")
 	end
 	local mgr = shoal.newservice("service_mgr")
 	shoal.name(".service_mgr", mgr)
-	if shoal.getenv("console") == "1" then
+	if shoal.config("console") then
 		shoal.newservice("debug_console") -- on console_host:console_port
 	end
 	if clustered then
 		shoal.newservice("clusterd") -- registry membership (and the registry itself)
 	end
-	local start = shoal.getenv("start") or "main"
+	local start = shoal.config("start")
 	local name, args = start:match("^(%S+)%s*(.*)$")
 	if args ~= "" then
 		shoal.newservice(name, args)

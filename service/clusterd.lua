@@ -21,8 +21,8 @@ local shoal = require "shoal"
 local registry = require "shoal.registry"
 local cluster = require "cluster"
 
-local node = tonumber(shoal.getenv("node"))
-local interval = tonumber(shoal.getenv("heartbeat_ms"))
+local node = shoal.config("node")
+local interval = shoal.config("heartbeat_ms")
 local changed = {} -- status fields not yet sent
 local registry_handle -- once known
 local waiting = {} -- coroutines waiting for it
@@ -30,11 +30,11 @@ local waiting = {} -- coroutines waiting for it
 -- Host and port of this node's harbor, from `harbor` or this node's
 -- entry in `cluster`.
 local function harbor_address()
-	local listen = shoal.getenv("harbor")
-	if listen and listen ~= "" then
+	local listen = shoal.config("harbor")
+	if listen ~= "" then
 		return listen:match("^(.*):(%d+)$")
 	end
-	for n, host, port in (shoal.getenv("cluster") or ""):gmatch("(%d+)@([^,%s]+):(%d+)") do
+	for n, host, port in shoal.config("cluster"):gmatch("(%d+)@([^,%s]+):(%d+)") do
 		if tonumber(n) == node then
 			return host, port
 		end
@@ -42,9 +42,8 @@ local function harbor_address()
 end
 
 local function start_registry()
-	local args = string.format("interval=%d suspect=%s dead=%s probe=%s", interval,
-		shoal.getenv("registry_suspect") or "2", shoal.getenv("registry_dead") or "4",
-		shoal.getenv("registry_probe") or "0")
+	local args = string.format("interval=%d suspect=%d dead=%d probe=%d", interval,
+		shoal.config("registry_suspect"), shoal.config("registry_dead"), shoal.config("registry_probe"))
 	local handle = shoal.launch("registry", args)
 	cluster.register("registry", handle)
 	shoal.name(".registry", handle)
@@ -133,7 +132,7 @@ end
 shoal.start(function()
 	shoal.dispatch_commands(command)
 	shoal.name(".clusterd", shoal.self())
-	if shoal.getenv("registry") == "1" or shoal.getenv("registry") == "true" then
+	if shoal.config("registry") then
 		start_registry()
 	end
 	shoal.fork(member)

@@ -393,7 +393,7 @@ function COMMAND.ping(out, args)
 end
 
 local function clustered()
-	if (shoal.getenv("cluster") or "") == "" then
+	if shoal.config("cluster") == "" then
 		fail("this node is not in a cluster (no `cluster` in its config)")
 	end
 end
@@ -515,7 +515,7 @@ end
 
 local function serve(s)
 	send(s, string_format("Shoal debug console, node %s, service %s (type help; exit to leave)\n%s",
-		shoal.getenv("node") or "?", addr(shoal.self()), PROMPT))
+		shoal.config("node"), addr(shoal.self()), PROMPT))
 	while not s.closing do
 		local line = next_line(s)
 		if line == nil then
@@ -575,8 +575,8 @@ local function settings(...)
 			words[#words + 1] = w
 		end
 	end
-	local host = shoal.getenv("console_host") or "127.0.0.1"
-	local port = shoal.getenv("console_port")
+	local host = shoal.config("console_host")
+	local port = shoal.config("console_port")
 	if #words == 1 then
 		port = words[1]
 	elseif #words == 2 then
@@ -584,12 +584,12 @@ local function settings(...)
 	elseif #words > 2 then
 		error("debug_console: arguments are [HOST] PORT", 0)
 	end
-	if port == nil then
+	if port == -1 then
 		error("debug_console: no port: set console_port in the config or pass one", 0)
 	end
 	port = integer_setting("console_port", port, 0, 65535)
-	timeout = integer_setting("console_timeout", shoal.getenv("console_timeout") or 3000, 1, 3600000)
-	max_sessions = integer_setting("console_max_sessions", shoal.getenv("console_max_sessions") or 16, 1, 1000)
+	timeout = shoal.config("console_timeout")
+	max_sessions = shoal.config("console_max_sessions")
 	return host, port
 end
 

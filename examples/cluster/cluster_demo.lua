@@ -54,7 +54,7 @@ shoal.start(function()
 	cluster.register(me)
 	cluster.set_status { role = role }
 	shoal.log("cluster_demo: " .. me .. " is up, tags " .. table.concat(cluster.tags(), ","))
-	if shoal.getenv("registry") == "1" then
+	if shoal.config("registry") then
 		local every = tonumber(shoal.getenv("cluster_demo_report_ms")) or 3000
 		shoal.fork(function()
 			while true do

@@ -124,16 +124,13 @@ static struct shoal_lua_config config;
 static pthread_once_t config_once = PTHREAD_ONCE_INIT;
 
 static void load_config(void) {
-  const char *v;
-  config.memlimit = (v = shoal_getenv("memlimit")) ? (size_t)strtoull(v, NULL, 10) : 0;
-  config.stuck_ms = (v = shoal_getenv("monitor_stuck_ms")) ? strtoull(v, NULL, 10) : 0;
-  long ms = (v = shoal_getenv("call_timeout")) ? strtol(v, NULL, 10) : 30000;
-  config.call_timeout = ms > 0 && ms <= 0x7fffffff ? (uint32_t)ms : 30000;
-  v = shoal_getenv("lualib_debuginfo");
-  config.lualib_debuginfo = v != NULL && strcmp(v, "0") != 0;
-  config.lualib = (v = shoal_getenv("lualib")) ? v : "./lualib/?.lua";
-  config.lua_cpath = shoal_getenv("lua_cpath");
-  config.luaservice = (v = shoal_getenv("luaservice")) ? v : "./service/?.lua";
+  config.memlimit = (size_t)shoal_config_int("memlimit");
+  config.stuck_ms = (uint64_t)shoal_config_int("monitor_stuck_ms");
+  config.call_timeout = (uint32_t)shoal_config_int("call_timeout");
+  config.lualib_debuginfo = shoal_config_bool("lualib_debuginfo");
+  config.lualib = shoal_config_string("lualib");
+  config.lua_cpath = shoal_config_string("lua_cpath");
+  config.luaservice = shoal_config_string("luaservice");
 }
 
 const struct shoal_lua_config *shoal_lua_config(void) {
@@ -441,6 +438,26 @@ static int lquery(lua_State *L) {
   return 1;
 }
 
+/* shoal.config(key): a setting of the schema with its type (integer,
+ * boolean or string); a key the schema does not have is an error (the
+ * game's own keys are read with shoal.getenv). */
+static int lconfig(lua_State *L) {
+  const char *key = luaL_checkstring(L, 1);
+  switch (shoal_config_type(key)) {
+    case SHOAL_CONFIG_INT:
+      lua_pushinteger(L, (lua_Integer)shoal_config_int(key));
+      return 1;
+    case SHOAL_CONFIG_BOOL:
+      lua_pushboolean(L, shoal_config_bool(key));
+      return 1;
+    case SHOAL_CONFIG_STRING:
+      lua_pushstring(L, shoal_config_string(key));
+      return 1;
+  }
+  return luaL_error(L, "shoal.config: '%s' is not a config key of the schema (core/config_keys.h); "
+                    "the game's own keys are read with shoal.getenv", key);
+}
+
 static int lgetenv(lua_State *L) {
   const char *v = shoal_getenv(luaL_checkstring(L, 1));
   if (v == NULL) lua_pushnil(L);
@@ -628,7 +645,7 @@ static int luaopen_shoal_core(lua_State *L) {
       {"sendraw", lsendraw}, {"sendstart", lsendstart}, {"self", lself},
       {"now", lnow},         {"launchservice", llaunch}, {"kill", lkill},
       {"abort", labort},     {"print", lprint},         {"name", lname},
-      {"getenv", lgetenv},   {"unpack", lunpack},       {"traceback", shoal_lua_traceback},
+      {"getenv", lgetenv},   {"config", lconfig},   {"unpack", lunpack},       {"traceback", shoal_lua_traceback},
       {NULL, NULL},
   };
   lua_createtable(L, 0, 32);

@@ -107,6 +107,64 @@ class BadConfig(NodeTestCase):
         self.refused(cfg, "binary.lua")
 
 
+class BadValues(BadConfig):
+    """Hardening: every bad value of a schema key exits 1 with one line
+    naming the key (before, a table value aborted the node, and 0 or
+    negative limits were taken as they were)."""
+
+    def raw(self, name, text):
+        return nodeutil.write_file(self.path(name), text)
+
+    def test_table_for_a_known_key(self):
+        self.refused(self.raw("t1.lua", "thread = {port = 1}\n"), "t1.lua", "thread", "a table")
+        self.refused(self.raw("t2.lua", "start = {}\n"), "t2.lua", "start", "a table")
+
+    def test_socket_limits(self):
+        for key, value in (("socket_limit_kb", 0), ("socket_limit_kb", -1), ("socket_warn_kb", 0),
+                           ("max_sockets", 0)):
+            self.refused(self.config("%s%d.lua" % (key, value), **{key: value}), key, "'%d'" % value)
+        self.refused(self.config("warn_over_limit.lua", socket_warn_kb=2048, socket_limit_kb=1024),
+                     "socket_warn_kb", "socket_limit_kb")
+
+    def test_weight_is_a_shift(self):
+        for value in (32, 100, -2):
+            self.refused(self.config("weight%d.lua" % value, weight=value), "weight", "'%d'" % value)
+
+    def test_booleans_and_strings(self):
+        self.refused(self.config("b.lua", monitor_interrupt="maybe"), "monitor_interrupt", "true or false")
+        self.refused(self.raw("s.lua", "loglevel = true\n"), "loglevel", "string")
+
+    def test_a_table_for_an_unknown_key_is_kept(self):
+        """The example of the issue: `gate = {port = 1}` aborted the node
+        (lua_pushfstring has no %q). Now it is a game setting like any
+        other, kept as a Lua constructor, with a warning naming the
+        closest known key."""
+        log = self.path("node.log")
+        cfg = self.raw("gate.lua", 'gate = {port = 1, ["a b"] = "c"}\nthraed = 2\nstart = "hello_main"\n'
+                       'luaservice = "%s/examples/hello/?.lua;%s/service/?.lua"\nlogfile = "%s"\n'
+                       % (nodeutil.SOURCE_DIR, nodeutil.SOURCE_DIR, log))
+        r = run_shoal([cfg], timeout=20, cwd=self.tmp)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        text = nodeutil.read_text(log)
+        self.assertIn("unknown key 'thraed' (the closest known key is 'thread')", text)
+        self.assertIn("unknown key 'gate'", text)
+
+
+class Schema(NodeTestCase):
+    def test_readme_table_is_the_schema(self):
+        """The README's table of keys is `shoal --config-keys`: regenerate
+        it with scripts/config_keys.sh when a key changes."""
+        r = run_shoal(["--config-keys"], timeout=CONFIG_TIMEOUT, cwd=self.tmp)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        readme = nodeutil.read_text(os.path.join(nodeutil.SOURCE_DIR, "README.md"))
+        begin, end = "<!-- config-keys: begin -->\n", "<!-- config-keys: end -->"
+        self.assertIn(begin, readme)
+        table = readme.split(begin, 1)[1].split(end, 1)[0]
+        self.assertEqual(table, r.stdout, "README.md's table of config keys differs from the schema: "
+                         "run scripts/config_keys.sh")
+        self.assertGreater(r.stdout.count("\n| `"), 30)
+
+
 class CommandLine(NodeTestCase):
     def test_no_args_prints_usage(self):
         r = run_shoal([], timeout=CONFIG_TIMEOUT, cwd=self.tmp)

@@ -510,11 +510,11 @@ class Robustness(ConsoleTestCase):
         settings.update(keys)
         n = self.node(self.config(**settings), logfile=log)
         self.assertEqual(n.wait(20), 1, n.describe())
-        return n.log()
+        return n.log() + n.stderr()  # a bad value in the config: stderr; at the console's start: the log
 
     def test_bad_settings_stop_the_start(self):
         self.assertIn("no port: set console_port", self.start_node_expect_failure())
-        self.assertIn("console_port must be an integer in 0..65535, got 'http'",
+        self.assertIn("console_port must be an integer in -1..65535, got 'http'",
                       self.start_node_expect_failure(console_port="http"))
         self.assertIn("console_timeout must be an integer",
                       self.start_node_expect_failure(console_port=0, console_timeout=0))

@@ -36,8 +36,8 @@ local cases = {}
 
 function cases.config()
 	t.ok(LOGFILE, "SHOAL_LOGFILE is set")
-	t.eq(shoal.getenv("monitor_stuck_ms"), "300", "monitor_stuck_ms")
-	t.eq(shoal.getenv("monitor_interrupt"), "1", "monitor_interrupt")
+	t.eq(shoal.config("monitor_stuck_ms"), 300, "monitor_stuck_ms")
+	t.eq(shoal.config("monitor_interrupt"), true, "monitor_interrupt")
 end
 
 function cases.stuck_call_is_interrupted()

@@ -79,7 +79,7 @@ function cases.late_reply_is_ignored()
 end
 
 function cases.default_timeout()
-	t.eq(shoal.getenv("call_timeout"), "5000", "test config call_timeout")
+	t.eq(shoal.config("call_timeout"), 5000, "test config call_timeout")
 	local ms, r = t.timed(shoal.call, svc, "lua", "hang")
 	t.eq(r[1], false, "call to a service that never answers")
 	t.contains(r[2], "timed out after 5000 ms", "error")

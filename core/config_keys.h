@@ -1,0 +1,68 @@
+/*
+ * config_keys.h - every config key of the node and of the services that
+ * ship with Shoal, in one table: the schema. Nothing else writes a default.
+ *
+ * X(name, type, default, min, max, doc)
+ *   type     INT, BOOL or STRING (enum shoal_config_type)
+ *   default  text; a leading "$root/" or "$build/" is the source or build tree
+ *   min/max  the range of an INT (inclusive); unused for the others
+ *   doc      one line, shown in the README's table (`shoal --config-keys`)
+ *
+ * core/config.c validates every key at start against this table (a key of
+ * the wrong type or out of range exits 1 with one line naming it; an unknown
+ * key gets a warning naming the closest known one); C reads values through
+ * shoal_config_int/bool/string, Lua through shoal.config(name). A service
+ * added later declares its keys here, in its own group.
+ */
+#ifndef SHOAL_CONFIG_KEYS_H
+#define SHOAL_CONFIG_KEYS_H
+
+#define SHOAL_CONFIG_KEYS(X)                                                                                         \
+  /* ---- the node */                                                                                                \
+  X(thread, INT, "2", 1, 64, "worker threads")                                                                       \
+  X(node, INT, "1", 1, 255, "node id, the high 8 bits of every handle")                                              \
+  X(start, STRING, "main", 0, 0, "the start service and its arguments, e.g. `\"game 42\"`")                        \
+  X(bootstrap, STRING, "bootstrap", 0, 0, "the first Lua service (starts clusterd, the console and `start`)")        \
+  X(luaservice, STRING, "$root/service/?.lua", 0, 0, "where Lua services are found")                                 \
+  X(lualib, STRING, "$root/lualib/?.lua", 0, 0, "`package.path` of services")                                        \
+  X(cpath, STRING, "$build/cservice/?.so", 0, 0, "where C services are found")                                       \
+  X(lua_cpath, STRING, "/usr/lib/x86_64-linux-gnu/lua/5.4/?.so;/usr/local/lib/lua/5.4/?.so", 0, 0,                   \
+    "`package.cpath` of services (cjson, lpeg)")                                                                     \
+  X(lualib_debuginfo, BOOL, "false", 0, 0, "keep debug info of lualib modules (tracebacks name their lines)")        \
+  X(logfile, STRING, "", 0, 0, "log file (empty: stdout; SIGHUP reopens it)")                                        \
+  X(loglevel, STRING, "info", 0, 0, "debug, info, warn or error")                                                    \
+  X(call_timeout, INT, "30000", 1, 86400000, "default timeout of every call, ms")                                    \
+  X(memlimit, INT, "0", 0, 1099511627776, "per-service Lua memory limit in bytes (0: none)")                         \
+  X(monitor_stuck_ms, INT, "5000", 0, 86400000, "report a service stuck in one message this long, ms (0: off)")      \
+  X(monitor_interrupt, BOOL, "false", 0, 0, "also interrupt a stuck service (its message fails with an error)")      \
+  X(shutdown_timeout, INT, "10000", 0, 86400000, "ms to wait for services to exit on SIGTERM")                       \
+  X(spin_us, INT, "50", 0, 100000, "how long an idle worker spins before it sleeps, us")                             \
+  X(weight, INT, "0", -1, 31, "batch per turn: the queue length >> weight (-1: one message)")                        \
+  /* ---- sockets */                                                                                                 \
+  X(socket_spin_us, INT, "20", 0, 100000, "how long the polling worker busy-polls epoll_wait before it blocks, us")  \
+  X(max_sockets, INT, "16384", 16, 1048576, "open sockets; past it listen/connect/accept fail with a logged error")   \
+  X(socket_warn_kb, INT, "1024", 1, 1048576, "a socket's write buffer past this warns its owner (again at doubling)") \
+  X(socket_limit_kb, INT, "65536", 1, 4194304, "past this a socket's write buffer closes the connection")             \
+  /* ---- the cluster */                                                                                             \
+  X(cluster, STRING, "", 0, 0, "the peers, `\"1@127.0.0.1:7001,2@127.0.0.1:7002\"` (empty: no cluster)")             \
+  X(harbor, STRING, "", 0, 0, "HOST:PORT this node's harbor listens on, if not its entry in `cluster`")              \
+  X(cluster_secret_env, STRING, "SHOAL_CLUSTER_SECRET", 0, 0, "the environment variable holding the cluster secret") \
+  X(heartbeat_ms, INT, "1000", 10, 600000, "harbor heartbeat and registry status interval, ms")                      \
+  X(heartbeat_misses, INT, "3", 1, 100, "a peer silent this many heartbeats is lost")                                \
+  X(harbor_queue_kb, INT, "16384", 1, 1073741824, "bytes queued for one peer node; past it sends fail (full)")       \
+  X(harbor_max_message_kb, INT, "65536", 1, 4194304, "largest message across nodes")                                 \
+  X(tags, STRING, "", 0, 0, "this node's tags, comma separated (cluster.peers(tag))")                                \
+  X(registry, BOOL, "false", 0, 0, "run the cluster registry on this node")                                          \
+  X(registry_suspect, INT, "2", 1, 1000, "missed heartbeats before a component is suspect")                          \
+  X(registry_dead, INT, "4", 1, 1000, "missed heartbeats before a component is dead")                                \
+  X(registry_probe, INT, "0", 0, 86400000, "the registry's TCP probe interval, ms (0: off)")                         \
+  /* ---- the debug console (service/debug_console.lua) */                                                           \
+  X(console, BOOL, "false", 0, 0, "start the debug console from bootstrap")                                          \
+  X(console_port, INT, "-1", -1, 65535, "the console's TCP port (0: a free one, logged; -1: none)")                                            \
+  X(console_host, STRING, "127.0.0.1", 0, 0, "the address the console binds to")                                     \
+  X(console_timeout, INT, "3000", 1, 3600000, "timeout of the calls a console command makes, ms")                    \
+  X(console_max_sessions, INT, "16", 1, 1000, "console sessions at once")                                            \
+  /* ---- routing (lualib/shoal/router.lua) */                                                                       \
+  X(router_cache_ms, INT, "1000", 0, 3600000, "how long an agent caches the router's table, ms")
+
+#endif
