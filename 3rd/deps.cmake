@@ -1,0 +1,17 @@
+# deps.cmake - every system package Shoal builds against, found once (the
+# find modules beside this file, CMake's own FindOpenSSL). Debian packages
+# only (scripts/deps.sh installs them); no source is copied in.
+#   Shoal::lua        Lua 5.4 (liblua5.4-dev)
+#   Shoal::jemalloc   jemalloc (libjemalloc-dev), when SHOAL_JEMALLOC
+#   OpenSSL::Crypto   OpenSSL's libcrypto (libssl-dev): HMAC, and later AEAD and KDFs
+#   cjson, lpeg       Lua modules services require at run time (lua-cjson, lua-lpeg)
+list(APPEND CMAKE_MODULE_PATH ${CMAKE_CURRENT_LIST_DIR})
+find_package(Threads REQUIRED)
+find_package(Lua54 REQUIRED)
+if(SHOAL_JEMALLOC)
+  find_package(Jemalloc REQUIRED)
+endif()
+find_package(OpenSSL REQUIRED COMPONENTS Crypto)
+include(FindLuaModule)
+shoal_find_lua_module(cjson lua-cjson)
+shoal_find_lua_module(lpeg lua-lpeg)
