@@ -67,7 +67,7 @@ class Launcher(NodeTestCase):
     def setUp(self):
         super().setUp()
         if LUA is None:
-            self.skipTest("lua5.4 is not installed")
+            self.fail("lua5.4 is not installed: the launcher needs it (scripts/deps.sh installs it)")
         self.script = os.path.join(nodeutil.SOURCE_DIR, "scripts", "cluster.lua")
         self.rundir = self.path("run")
 
