@@ -3,11 +3,20 @@
 Each test starts a node whose start service is the console (config
 `start = "debug_console"`, `console_port = 0`: the log tells the port) and
 drives it with a real client: `nc` (netcat-openbsd) for a scripted
-session, Python sockets for the rest. The console's services come from
-the test's temp dir (counter.lua, rewritten to test hot reload)."""
+session, the real `telnet` client in a pty, Python sockets for the rest.
+The console's services come from the test's temp dir (counter.lua,
+rewritten to test hot reload).
+
+Run one class with its name as the argument (test/e2e/CMakeLists.txt
+registers each class as its own ctest; Hostile carries the `hostile`
+label): hostile input (HTTP from a browser, paths out of the luaservice
+path, idle sockets, control characters in log lines) must get a clear
+error and never take the node down."""
 
 import os
+import pty
 import re
+import select
 import shutil
 import signal
 import socket
@@ -15,7 +24,6 @@ import subprocess
 import sys
 import threading
 import time
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nodeutil  # noqa: E402
@@ -61,9 +69,13 @@ def call_file(cmd, *args):
 class Console:
     """One console session over a Python socket."""
 
-    def __init__(self, port, host="127.0.0.1"):
+    def __init__(self, port, host="127.0.0.1", first=None):
+        """first: a command sent with the connection, before the banner is
+        read (its answer is left to read_until)."""
         self.sock = socket.create_connection((host, port), timeout=scaled(10))
         self.buf = b""
+        if first is not None:
+            self.send(first)
         self.banner = self.read_until(PROMPT)
 
     def read_until(self, marker):
@@ -90,7 +102,10 @@ class Console:
 
     def read_to_eof(self):
         while True:
-            data = self.sock.recv(65536)
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                raise AssertionError("the console did not close the session; got so far: %r" % self.buf)
             if not data:
                 text, self.buf = self.buf, b""
                 return text.decode("utf-8", "replace")
@@ -191,7 +206,7 @@ class NetcatSession(ConsoleTestCase):
         self.assertEqual(bad, "error: unknown command 'frobnicate' (type help for the list)\n")
         self.assertEqual(bye, "bye\n")
         self.assertNotIn("\xff", out)
-        self.assertIn("console 127.0.0.1:", n.log(), "commands are logged")
+        n.wait_log(r"console 127\.0\.0\.1:\d+: exit$")  # commands are logged
 
     def test_nc_eof_ends_the_session(self):
         """Without exit, the client's EOF ends the session; a last line
@@ -210,14 +225,97 @@ class NetcatSession(ConsoleTestCase):
         s = self.session(port)
         self.assertIn("2 sockets", s.cmd("net"), "the listener and this session only")
 
-    @unittest.skipUnless(shutil.which("telnet"), "telnet is not installed (nc covers the same bytes)")
     def test_telnet_client(self):
+        """The real telnet client (Debian package telnet, installed by
+        scripts/deps.sh) in a pty, as an operator types: each command is
+        sent once the prompt is there, the answers are checked, exit ends
+        telnet cleanly."""
+        telnet = shutil.which("telnet")
+        self.assertTrue(telnet, "telnet is not installed: scripts/deps.sh installs the Debian package `telnet`")
         n, port = self.start_node()
-        r = subprocess.run(
-            ["telnet", "127.0.0.1", str(port)], input=b"list\r\nexit\r\n", stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, timeout=scaled(15),
-        )
-        self.assertIn(b"debug_console", r.stdout)
+        t = TelnetPty(telnet, port)
+        try:
+            banner = t.read_until(PROMPT)
+            self.assertIn("Connected to 127.0.0.1.", banner)
+            self.assertIn("Shoal debug console, node 1", banner)
+            self.assertRegex(t.cmd("list"), r"(?m)^:[0-9a-f]{8} +snlua +debug_console$")
+            self.assertEqual(t.cmd("log"), "log level info\n")
+            self.assertEqual(t.cmd("ping :01000001"),
+                             "error: :01000001 is a C service (logger): it has no debug protocol\n")
+            self.assertRegex(t.cmd("net"), r"(?m)^2 sockets$")
+            t.send("exit")
+            rest = t.read_to_eof()
+            self.assertIn("bye\n", rest)
+            self.assertIn("Connection closed by foreign host.", rest)
+            self.assertEqual(t.wait(), 0, "telnet's exit code")
+        finally:
+            t.close()
+        n.wait_log(r"console 127\.0\.0\.1:\d+: net$")
+
+
+class TelnetPty:
+    """The telnet client on a pseudo-terminal: it reads the keyboard from
+    the pty (a pipe would make it quit at EOF before the answers come) and
+    writes what it receives there; the tty echoes what we type."""
+
+    def __init__(self, telnet, port):
+        self.master, slave = pty.openpty()
+        self.proc = subprocess.Popen([telnet, "127.0.0.1", str(port)], stdin=slave, stdout=slave, stderr=slave,
+                                     close_fds=True, start_new_session=True)
+        os.close(slave)
+        self.buf = b""
+
+    def read_more(self, deadline):
+        left = deadline - time.monotonic()
+        ready = select.select([self.master], [], [], max(0, left))[0] if left > 0 else []
+        if not ready:
+            return None
+        try:
+            return os.read(self.master, 65536)
+        except OSError:  # EIO: telnet exited and the pty closed
+            return b""
+
+    def read_until(self, marker):
+        deadline = time.monotonic() + scaled(10)
+        while marker not in self.buf:
+            data = self.read_more(deadline)
+            if data is None:
+                raise AssertionError("no %r from telnet within 10 s; got so far: %r" % (marker, self.buf))
+            if not data:
+                raise AssertionError("telnet ended before %r; got: %r" % (marker, self.buf))
+            self.buf += data
+        text, self.buf = self.buf.split(marker, 1)
+        return text.replace(b"\r\n", b"\n").decode("utf-8", "replace")
+
+    def read_to_eof(self):
+        deadline = time.monotonic() + scaled(10)
+        while True:
+            data = self.read_more(deadline)
+            if data is None:
+                raise AssertionError("telnet did not end within 10 s; got so far: %r" % self.buf)
+            if not data:
+                text, self.buf = self.buf, b""
+                return text.replace(b"\r\n", b"\n").decode("utf-8", "replace")
+            self.buf += data
+
+    def send(self, line):
+        os.write(self.master, line.encode() + b"\n")
+
+    def cmd(self, line):
+        """Types a command; returns the answer (without the echoed line)."""
+        self.send(line)
+        echoed, _, answer = self.read_until(PROMPT).partition("\n")
+        assert echoed == line, "the tty echo %r is not the typed %r" % (echoed, line)
+        return answer
+
+    def wait(self):
+        return self.proc.wait(timeout=scaled(10))
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+        os.close(self.master)
 
 
 class Commands(ConsoleTestCase):
@@ -433,26 +531,6 @@ class Robustness(ConsoleTestCase):
             t.join(scaled(60))
         self.assertEqual(errors, [], n.describe())
 
-    def test_session_limit(self):
-        n, port = self.start_node(console_max_sessions=2)
-        a, b = self.session(port), self.session(port)
-        extra = socket.create_connection(("127.0.0.1", port), timeout=scaled(10))
-        data = b""
-        while True:
-            chunk = extra.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-        extra.close()
-        self.assertEqual(data, b"error: too many console sessions (at most 2)\n")
-        self.assertUsable(a)
-        a.send("exit")
-        a.read_to_eof()
-        wait_until(lambda: "closed" in n.log(), scaled(5), "the session to close")
-        c = self.session(port)
-        self.assertUsable(c)
-        self.assertUsable(b)
-
     def test_log_level(self):
         """log LEVEL changes what the node logs, at once."""
         n, port = self.start_node()
@@ -550,6 +628,223 @@ class Stopping(ConsoleTestCase):
         n.send_signal(signal.SIGTERM)
         self.assertEqual(b.read_to_eof(), "\nthe node is shutting down\n")
         self.assertEqual(n.wait(15), 0, n.describe())
+
+
+# Lua for inject: holds the debug request (so the session stays busy, not
+# idle) until the test creates the file, bounded by a deadline.
+WAIT_FOR_FILE = """\
+local shoal = require "shoal"
+local deadline = shoal.now() + %d
+while shoal.now() < deadline do
+	local f = io.open(%s)
+	if f then
+		f:close()
+		return "released"
+	end
+	shoal.sleep(20)
+end
+return "never released"
+"""
+
+CUT_MARK = "...[cut: line over 8192 bytes]"
+
+
+def log_text(line):
+    """The text of a log line, after "DATE TIME LEVEL [:handle] "."""
+    m = re.match(r"^\S+ \S+ \w+ +\[:[0-9a-f]{8}\] (.*)$", line)
+    assert m, "not a log line: %r" % line[:200]
+    return m.group(1)
+
+
+class Hostile(ConsoleTestCase):
+    """Hostile input: each gets a clear error, and the node stays up."""
+
+    def pipelined(self, port, line):
+        """A fresh session that sends line at once (so no idle deadline can
+        pass before it is read); returns the answer."""
+        c = socket.create_connection(("127.0.0.1", port), timeout=scaled(10))
+        try:
+            c.sendall(line.encode() + b"\n")
+            data = b""
+            while data.count(PROMPT) < 2:
+                chunk = c.recv(65536)
+                if not chunk:
+                    raise AssertionError("the console closed the session: %r" % data)
+                data += chunk
+            return data.split(PROMPT)[1].decode("utf-8", "replace")
+        finally:
+            c.close()
+
+    def raw(self, port, data):
+        """Sends data on a new connection; returns all it gets back until
+        the console closes the connection."""
+        c = socket.create_connection(("127.0.0.1", port), timeout=scaled(10))
+        try:
+            c.sendall(data)
+            got = b""
+            while True:
+                try:
+                    chunk = c.recv(65536)
+                except socket.timeout:
+                    raise AssertionError("the console kept the connection open; got: %r" % got)
+                if not chunk:
+                    return got.decode("utf-8", "replace")
+                got += chunk
+        finally:
+            c.close()
+
+    def test_http_post_with_shutdown_runs_nothing(self):
+        """A browser on a web page can POST to the console (a cross-protocol
+        request) with "shutdown" in its body. A session whose line looks
+        like HTTP (a request line, a line starting with GET/POST/...  and a
+        space, a Host:/Origin: header) is closed at once: nothing it sent
+        runs, the node stays up, the log says why."""
+        n, port = self.start_node()
+        body = b"shutdown\n"
+        post = (b"POST / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nOrigin: http://attacker.example\r\n"
+                b"Content-Type: text/plain\r\nContent-Length: %d\r\n\r\n" % (port, len(body))) + body
+        requests = [
+            post,
+            b"GET /?cmd=shutdown HTTP/1.0\r\n\r\nshutdown\r\n",
+            b"OPTIONS * HTTP/1.1\r\nshutdown\r\n",
+            b"put /x\nshutdown\n",
+            b"BREW /pot HTTP/1.1\nshutdown\n",
+            b"list\nHost: 127.0.0.1\nshutdown\n",
+        ]
+        for req in requests:
+            reply = self.raw(port, req)
+            self.assertIn("error: this is a debug console, not an HTTP server: session closed, nothing it sent was "
+                          "run\n", reply, req)
+            self.assertNotIn("shutting down", reply, req)
+            self.assertTrue(n.running(), "the node stopped after %r\n%s" % (req, n.describe()))
+        n.wait_log(r"WARN .*closed the session from 127\.0\.0\.1:\d+: it sent HTTP \('POST / HTTP/1\.1'\)")
+        n.wait_log(r"it sent HTTP \('Host: 127\.0\.0\.1'\)")
+        self.assertIn("services", self.pipelined(port, "list"), "the node still answers")
+        self.assertNotIn("shutdown requested", n.log())
+        self.assertTrue(n.running(), n.describe())
+
+    def test_start_refuses_paths_outside_the_service_path(self):
+        """`start NAME` finds NAME in the luaservice path: a name with "..",
+        ".", an empty part or an absolute path is refused with a clear
+        error, and a file outside the path's directories never runs."""
+        svc = self.path("svc")
+        os.makedirs(os.path.join(svc, "sub"))
+        self.file("svc/sub/ok.lua", 'local shoal = require "shoal"\nshoal.start(function() end)\n')
+        ran = self.path("evil-ran")
+        self.file("evil.lua", 'local shoal = require "shoal"\nio.open(%s, "w"):close()\nshoal.start(function() end)\n'
+                  % nodeutil.lua_value(ran))
+        n, port = self.start_node(luaservice="%s/?.lua;%s/service/?.lua" % (svc, nodeutil.SOURCE_DIR))
+        s = self.session(port)
+        cases = [
+            ("start sub/../../evil", "bad service name 'sub/../../evil': no '..' parts"),
+            ("start sub/../../evil arg", "no '..' parts"),
+            ("start sub/./../../evil", "no '.' parts"),
+            ("start %s" % self.path("evil"), "an absolute path is not allowed"),
+            ("start sub//ok", "an empty part between slashes"),
+            ("start ..", "no '..' parts"),
+            ("start .hidden", "it starts with a letter, a digit or _"),
+        ]
+        for line, fragment in cases:
+            self.assertError(s.cmd(line), fragment)
+        self.assertFalse(os.path.exists(ran), "a file outside the luaservice path ran")
+        self.handle(s.cmd("start sub/ok"))  # a nested name inside the path is fine
+        self.assertUsable(s)
+
+    def test_idle_sessions_are_closed(self):
+        """A session that sends no whole line for console_idle_ms is closed
+        with a message; a partial line ("shutdown" without its newline) is
+        not run; a session running a command is not idle."""
+        idle_ms = max(100, int(300 * nodeutil.TIME_SCALE))
+        n, port = self.start_node(console_idle_ms=idle_ms, console_timeout=int(30000 * nodeutil.TIME_SCALE))
+        # every command is sent with the connection, before the banner is
+        # read, so none can wait idle_ms however slow this machine is
+        h = self.handle(self.pipelined(port, "start counter"))
+        release = self.path("release")
+        self.file("wait.lua", WAIT_FOR_FILE % (int(30000 * nodeutil.TIME_SCALE), nodeutil.lua_value(release)))
+        busy = Console(port, first="inject %s wait.lua" % h)
+        self.sessions.append(busy)
+        n.wait_log(r"console 127\.0\.0\.1:%d: inject" % busy.sock.getsockname()[1])
+        t0 = time.monotonic()
+        silent = self.session(port)
+        partial = self.session(port)
+        partial.sock.sendall(b"shutdown")
+        closed = "\nerror: session closed: no command for %.1f s (console_idle_ms)\n" % (idle_ms / 1000)
+        self.assertEqual(silent.read_to_eof(), closed)
+        self.assertGreaterEqual(time.monotonic() - t0, idle_ms / 1000)
+        self.assertEqual(partial.read_to_eof(), closed)
+        n.wait_log(r"session from 127\.0\.0\.1:%d closed: idle for" % partial.sock.getsockname()[1])
+        # the busy session has been running its command for over idle_ms
+        self.file("release", "")
+        self.assertEqual(busy.read_until(PROMPT), "released\n")
+        self.assertIn("services", self.pipelined(port, "list"), "the node still answers")
+        self.assertNotIn("shutdown requested", n.log())
+        self.assertTrue(n.running(), n.describe())
+
+    def test_idle_sessions_cannot_lock_operators_out(self):
+        """With every console_max_sessions place taken, a new connection
+        takes the place of the session that has waited longest for a line;
+        only when every session is running a command is it refused."""
+        n, port = self.start_node(console_max_sessions=2, console_timeout=int(30000 * nodeutil.TIME_SCALE))
+        a, b = self.session(port), self.session(port)
+        h = self.handle(b.cmd("start counter"))  # a has waited longer
+        c = self.session(port)
+        text = a.read_to_eof()
+        self.assertRegex(text, r"^\nerror: session closed: idle for [\d.]+ s and a new session needs the place "
+                               r"\(console_max_sessions = 2\)\n$")
+        n.wait_log(r"WARN .*debug console: 2 sessions open: closed the one from 127\.0\.0\.1:%d"
+                   % a.sock.getsockname()[1])
+        self.assertUsable(c)
+        self.assertUsable(b)
+        # both sessions busy: the newcomer is refused, the sessions go on
+        release = self.path("release")
+        self.file("wait.lua", WAIT_FOR_FILE % (int(30000 * nodeutil.TIME_SCALE), nodeutil.lua_value(release)))
+        for s in (b, c):
+            s.send("inject %s wait.lua" % h)
+            n.wait_log(r"console 127\.0\.0\.1:%d: inject" % s.sock.getsockname()[1])
+        self.assertEqual(self.raw(port, b""), "error: too many console sessions (at most 2), all running a command\n")
+        n.wait_log(r"WARN .*refused 127\.0\.0\.1:\d+: 2 sessions open, all running a command")
+        self.file("release", "")
+        self.assertEqual(b.read_until(PROMPT), "released\n")
+        self.assertEqual(c.read_until(PROMPT), "released\n")
+        self.assertUsable(b)
+        self.assertUsable(c)
+
+    def test_log_lines_are_escaped_and_cut(self):
+        """Control characters in a log message are shown escaped, so one
+        message is one line (no forged lines, no terminal escapes), and a
+        line over 8192 bytes is cut with a mark: from shoal.log in Lua, and
+        from a TEXT message sent straight to the logger."""
+        n, port = self.start_node()
+        s = self.session(port)
+        me = re.search(r"service (:[0-9a-f]{8})", s.banner).group(1)
+        self.file("logs.lua", r"""
+local shoal = require "shoal"
+shoal.log("m1 one\nFORGED 2026-01-01 00:00:00.000 ERROR [:01000001] fake\r\27[31mred\tend\127")
+shoal.send(0x01000001, "text", "\3m2 direct\nFORGED-direct\27]0;title\7\0nul")
+shoal.log("m3 " .. string.rep("x", 20000))
+shoal.send(0x01000001, "text", "m4 " .. string.rep("\n", 100000) .. ".")
+shoal.log("m5 caf\195\169 \226\130\172 latin1 caf\233 c1 \194\155")
+shoal.log("m6 done")
+""")
+        self.assertEqual(s.cmd("inject %s logs.lua" % me), "(no values)\n")
+        n.wait_log(r"m6 done$")
+        lines = n.log().splitlines()
+        self.assertEqual([l for l in lines if l.startswith("FORGED")], [], "a message made a line of its own")
+        self.assertEqual(len([l for l in lines if "FORGED" in l]), 2)
+        texts = {}
+        for l in lines:
+            t = log_text(l)
+            texts[t.split(" ", 1)[0]] = t
+        self.assertEqual(texts["m1"], r"m1 one\nFORGED 2026-01-01 00:00:00.000 ERROR [:01000001] fake\r\x1b[31mred"
+                                      r"\tend\x7f")
+        self.assertEqual(texts["m2"], r"m2 direct\nFORGED-direct\x1b]0;title\x07\x00nul")
+        self.assertRegex(n.log(), r"(?m)^\S+ \S+ ERROR +\[%s\] m2 direct" % me)
+        self.assertEqual(texts["m3"], "m3 " + "x" * (8192 - 3) + CUT_MARK)
+        self.assertEqual(texts["m4"], "m4 " + r"\n" * ((8192 - 3) // 2) + CUT_MARK)
+        self.assertEqual(texts["m5"], "m5 caf\u00e9 \u20ac latin1 caf\\xe9 c1 \\xc2\\x9b")
+        for l in lines:
+            self.assertIsNone(re.search(r"[\x00-\x1f\x7f]", l), "a control character in %r" % l[:100])
+        self.assertUsable(s)
 
 
 if __name__ == "__main__":
