@@ -596,6 +596,8 @@ class Robustness(ConsoleTestCase):
                       self.start_node_expect_failure(console_port="http"))
         self.assertIn("console_timeout must be an integer",
                       self.start_node_expect_failure(console_port=0, console_timeout=0))
+        self.assertIn("console_idle_ms must be an integer in 100..86400000, got '5'",
+                      self.start_node_expect_failure(console_port=0, console_idle_ms=5))
         # the port is taken
         busy = socket.socket()
         busy.bind(("127.0.0.1", 0))
