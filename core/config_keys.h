@@ -61,7 +61,9 @@
   X(console_port, INT, "-1", -1, 65535, "the console's TCP port (0: a free one, logged; -1: none)")                                            \
   X(console_host, STRING, "127.0.0.1", 0, 0, "the address the console binds to")                                     \
   X(console_timeout, INT, "3000", 1, 3600000, "timeout of the calls a console command makes, ms")                    \
-  X(console_max_sessions, INT, "16", 1, 1000, "console sessions at once")                                            \
+  X(console_max_sessions, INT, "16", 1, 1000, "console sessions at once; when full, a newcomer takes the place of "  \
+    "the session idle longest")                                                                                      \
+  X(console_idle_ms, INT, "300000", 100, 86400000, "a console session that sends no whole line this long is closed, ms") \
   /* ---- routing (lualib/shoal/router.lua) */                                                                       \
   X(router_cache_ms, INT, "1000", 0, 3600000, "how long an agent caches the router's table, ms")
 

@@ -11,8 +11,6 @@
 
 #include "shoal.h"
 
-#define SHOAL_LOG_LINE_MAX 8192
-
 void shoal_log_init(int level);
 void shoal_log_set_logger(uint32_t handle);
 uint32_t shoal_log_logger(void);

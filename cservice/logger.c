@@ -2,6 +2,8 @@
  * logger - the logger service. Writes one line per message:
  *   2026-11-21 10:00:00.123 INFO [:01000002] text
  * to the file named in its argument (appending), or to stdout when none.
+ * Every line is escaped and capped by shoal_log_escape (see shoal.h), so a
+ * message, whoever sent it, is exactly one printable line.
  * SYSTEM "REOPEN" (sent on SIGHUP) reopens the file, for log rotation.
  * SYSTEM "EXIT" flushes and exits (the node stops the logger last).
  */
@@ -17,6 +19,7 @@
 struct logger {
   FILE *out;   /* stdout or the log file */
   char *path;  /* log file path, NULL for stdout */
+  char *line;  /* SHOAL_LOG_ESCAPED_MAX bytes: the escaped text of one line */
 };
 
 SHOAL_API void *logger_create(void);
@@ -27,6 +30,7 @@ void *logger_create(void) {
   struct logger *l = shoal_malloc(sizeof(*l));
   l->out = NULL;
   l->path = NULL;
+  l->line = shoal_malloc(SHOAL_LOG_ESCAPED_MAX);
   return l;
 }
 
@@ -34,6 +38,7 @@ void logger_release(struct logger *l) {
   if (l->out && l->out != stdout) fclose(l->out);
   else if (l->out) fflush(stdout);
   shoal_free(l->path);
+  shoal_free(l->line);
   shoal_free(l);
 }
 
@@ -49,9 +54,9 @@ static void write_line(struct logger *l, int level, uint32_t source, const char 
   localtime_r(&tv.tv_sec, &tm);
   char stamp[32];
   strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
-  while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r')) len--;
+  size_t n = shoal_log_escape(l->line, text, len);
   fprintf(l->out, "%s.%03d %-5s [:%08x] %.*s\n", stamp, (int)(tv.tv_usec / 1000), level_name(level),
-          source, (int)len, text);
+          source, (int)n, l->line);
 }
 
 static int reopen(struct logger *l) {

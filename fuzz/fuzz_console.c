@@ -8,10 +8,13 @@
  *  - parses the input as one line: parse must return a known command and
  *    an argument table of the documented types, or nil and a one-line
  *    error of at most 200 bytes, or nil for a blank line, and never raise;
+ *    a service name never leaves the luaservice path (no absolute path,
+ *    no "." or ".." or empty part);
  *  - runs the input through the telnet filter whole and cut in two at a
  *    point chosen by the input's first byte: the output must not depend on
  *    the cut and must hold no CR or NUL; each of its lines is parsed too;
- *  - asks help() about the input (no error).
+ *  - asks help() about the input (no error), and http() whether it looks
+ *    like HTTP (a boolean, no error).
  * Any Lua error (a raise inside console.lua or a broken invariant) prints
  * the message and aborts, which libFuzzer reports as a crash.
  *
@@ -34,7 +37,7 @@
 
 static const char checker[] =
     "local console = ...\n"
-    "local parse, telnet, help = console.parse, console.telnet, console.help\n"
+    "local parse, telnet, help, http = console.parse, console.telnet, console.help, console.http\n"
     "local LEVELS = { debug = true, info = true, warn = true, error = true }\n"
     "local function check(line)\n"
     "  local c, a = parse(line)\n"
@@ -55,7 +58,11 @@ static const char checker[] =
     "      or (type(s) == 'string' and s:sub(1, 1) == '.' and #s >= 2 and #s <= 63), 'bad service')\n"
     "  end\n"
     "  if a.level ~= nil then assert(LEVELS[a.level], 'bad level') end\n"
-    "  if a.name ~= nil then assert(type(a.name) == 'string' and #a.name <= 127, 'bad name') end\n"
+    "  if a.name ~= nil then\n"
+    "    assert(type(a.name) == 'string' and #a.name <= 127, 'bad name')\n"
+    "    local parts = '/' .. a.name .. '/'\n"
+    "    assert(a.name:sub(1, 1) ~= '/' and not parts:find('/%.?%.?/'), 'a name out of the service path')\n"
+    "  end\n"
     "  if a.file ~= nil then assert(type(a.file) == 'string', 'bad file') end\n"
     "  if a.args ~= nil then\n"
     "    for i, v in ipairs(a.args) do assert(type(v) == 'string', 'bad arg ' .. i) end\n"
@@ -68,7 +75,10 @@ static const char checker[] =
     "  local pieces = f(data:sub(1, cut)) .. f(data:sub(cut + 1))\n"
     "  assert(pieces == whole, 'the telnet filter depends on where the input is cut')\n"
     "  assert(not whole:find('[\\r\\0]'), 'CR or NUL left by the telnet filter')\n"
-    "  for line in (whole .. '\\n'):gmatch('([^\\n]*)\\n') do check(line) end\n"
+    "  for line in (whole .. '\\n'):gmatch('([^\\n]*)\\n') do\n"
+    "    check(line)\n"
+    "    assert(type(http(line)) == 'boolean', 'http')\n"
+    "  end\n"
     "  assert(type(help(data)) == 'table', 'help')\n"
     "end\n";
 

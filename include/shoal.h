@@ -290,6 +290,22 @@ SHOAL_API int shoal_log_getlevel(void);
 SHOAL_API void shoal_log_setlevel(int level);
 SHOAL_API void shoal_log(struct shoal_context *ctx, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* One log message is one line of at most SHOAL_LOG_LINE_MAX bytes of text
+ * (after escaping); a longer one is cut and ends with SHOAL_LOG_CUT_MARK. */
+#define SHOAL_LOG_LINE_MAX 8192
+#define SHOAL_LOG_CUT_MARK "...[cut: line over 8192 bytes]"
+/* Room shoal_log_escape needs: the text, the mark and a NUL. */
+#define SHOAL_LOG_ESCAPED_MAX (SHOAL_LOG_LINE_MAX + sizeof(SHOAL_LOG_CUT_MARK))
+/* Writes the len bytes at text into out (SHOAL_LOG_ESCAPED_MAX bytes) as
+ * one printable line, so no message can start a forged line or drive the
+ * terminal that shows the log: \n \r \t stay visible as those two
+ * characters, other control bytes (and DEL and the C1 controls) become
+ * \xHH, bytes that are not UTF-8 become \xHH; valid UTF-8 and backslashes
+ * are kept; line ends at the very end are dropped. Over SHOAL_LOG_LINE_MAX bytes the line is cut (never inside an
+ * escape or a character) and SHOAL_LOG_CUT_MARK added. Returns the length
+ * written; out is NUL-terminated. The logger calls it on every line it
+ * writes, so each line is escaped exactly once, whoever sent it. */
+SHOAL_API size_t shoal_log_escape(char *out, const char *text, size_t len);
 
 /* Allocation: aborts on out-of-memory. */
 SHOAL_API void *shoal_malloc(size_t sz);

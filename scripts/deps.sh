@@ -12,7 +12,7 @@ PKGS=(
   libjemalloc-dev libjemalloc2
   libssl-dev
   clang libclang-rt-14-dev
-  netcat-openbsd procps python3
+  netcat-openbsd telnet procps python3
 )
 
 missing=()

@@ -13,6 +13,8 @@
 --   console_port          port (0: any free port; the log line tells which)
 --   console_timeout       ms to wait for a service's answer (default 3000)
 --   console_max_sessions  concurrent sessions (default 16)
+--   console_idle_ms       a session waiting this long for a line is closed
+--                         (default 300000: 5 minutes)
 --
 -- It logs "debug console listening on HOST:PORT". Anyone who can connect
 -- can run any code in the node (inject), so bind it to a public address
@@ -26,6 +28,16 @@
 -- (shoal.abort(0)), as SIGTERM would. Each session is a coroutine, so a
 -- slow command in one session does not hold up the others, and every call
 -- into a service is bounded by console_timeout ("error: timeout: ...").
+--
+-- Idle sessions cannot lock operators out: a session that waits
+-- console_idle_ms for a whole line is closed, and when all
+-- console_max_sessions are taken, a new connection takes the place of the
+-- session that has waited longest for its next line (one running a command
+-- is never dropped; if all are, the newcomer is refused).
+--
+-- A browser can be tricked into posting to the console (a cross-protocol
+-- request: its body is "shutdown"). A line that looks like HTTP (see
+-- console.http) closes the session at once; nothing after it runs.
 
 local shoal = require "shoal"
 local socket = require "shoal.socket"
@@ -38,6 +50,7 @@ local BATCH = 128 -- services asked at once by `gc`
 
 local timeout -- ms, console_timeout
 local max_sessions
+local idle_ms -- console_idle_ms
 local sessions = {} -- socket id -> session
 local nsessions = 0
 local labels = {} -- handle -> service name, for the services we have seen
@@ -474,7 +487,9 @@ local function run_line(s, line)
 end
 
 -- The next line (without its end), false for a line that was too long,
--- nil when the peer has closed.
+-- nil when the peer has closed or the console dropped the session
+-- (s.dropped). A partial line is run at the peer's close only, never when
+-- the console itself ends the session.
 local function next_line(s)
 	while true do
 		local i = s.buf:find("\n", s.pos, true)
@@ -494,6 +509,9 @@ local function next_line(s)
 			s.buf, s.skipping = "", true
 		end
 		local data = socket.read(s.id)
+		if s.dropped then
+			return nil
+		end
 		if data == nil then
 			local rest = s.buf
 			s.buf = ""
@@ -513,12 +531,25 @@ local function send(s, text)
 	end
 end
 
+local function seconds(ms)
+	return string_format("%.1f s", ms / 1000)
+end
+
 local function serve(s)
 	send(s, string_format("Shoal debug console, node %s, service %s (type help; exit to leave)\n%s",
 		shoal.config("node"), addr(shoal.self()), PROMPT))
 	while not s.closing do
+		s.waiting_since = shoal.hpc() -- ns: sessions are ordered by it even within a millisecond
 		local line = next_line(s)
+		s.waiting_since = nil
 		if line == nil then
+			break
+		end
+		if line ~= false and console.http(line) then
+			send(s, "error: this is a debug console, not an HTTP server: session closed, nothing it sent was run\n")
+			shoal.warn(string_format("debug console: closed the session from %s: it sent HTTP ('%s'), as a "
+				.. "browser does when a web page posts to the console; nothing it sent was run", s.peer,
+				printable(line)))
 			break
 		end
 		local text
@@ -531,25 +562,105 @@ local function serve(s)
 	end
 end
 
+-- Forgets a session (once: a dropped session's own coroutine ends later).
+local function forget(s)
+	if sessions[s.id] == s then
+		sessions[s.id] = nil
+		nsessions = nsessions - 1
+	end
+end
+
+-- Ends a session waiting for its next line, from outside its coroutine:
+-- tells the peer why and closes the socket, which wakes the coroutine; it
+-- sees s.dropped and ends without running anything it has read.
+local function drop(s, why)
+	s.dropped = true
+	forget(s)
+	socket.write(s.id, "\nerror: session closed: " .. why .. "\n")
+	socket.close(s.id)
+end
+
+-- The session that has waited longest for its next line, or nil when
+-- every session is running a command.
+local function longest_idle()
+	local oldest
+	for _, s in pairs(sessions) do
+		if s.waiting_since and (oldest == nil or s.waiting_since < oldest.waiting_since
+			or (s.waiting_since == oldest.waiting_since and s.id < oldest.id)) then
+			oldest = s
+		end
+	end
+	return oldest
+end
+
+-- Makes room for a new session; false when every session is busy.
+local function make_room(peer)
+	local s = longest_idle()
+	if s == nil then
+		return false
+	end
+	local idle = seconds((shoal.hpc() - s.waiting_since) / 1e6)
+	drop(s, string_format("idle for %s and a new session needs the place (console_max_sessions = %d)", idle,
+		max_sessions))
+	shoal.warn(string_format("debug console: %d sessions open: closed the one from %s (idle for %s) for %s",
+		max_sessions, s.peer, idle, peer))
+	return true
+end
+
+-- One timer for all sessions, while there are any: closes those that have
+-- waited console_idle_ms for a line (checked every tenth of it, at most
+-- every second), so an idle session ends within about 1.1 * console_idle_ms.
+local sweeping = false
+local sweep
+
+local function arm_sweep()
+	sweeping = true
+	shoal.timeout(math.max(50, math.min(1000, idle_ms // 10)), sweep)
+end
+
+function sweep()
+	local now = shoal.hpc()
+	local idle = {}
+	for _, s in pairs(sessions) do
+		if s.waiting_since and now - s.waiting_since >= idle_ms * 1000000 then
+			idle[#idle + 1] = s
+		end
+	end
+	for _, s in ipairs(idle) do
+		drop(s, string_format("no command for %s (console_idle_ms)", seconds(idle_ms)))
+		shoal.log(string_format("debug console: session from %s closed: idle for %s", s.peer, seconds(idle_ms)))
+	end
+	sweeping = false
+	if nsessions > 0 then
+		arm_sweep()
+	end
+end
+
 local function on_accept(id, peer)
 	socket.start(id)
-	if nsessions >= max_sessions then
-		socket.write(id, string_format("error: too many console sessions (at most %d)\n", max_sessions))
+	if nsessions >= max_sessions and not make_room(peer) then
+		socket.write(id, string_format("error: too many console sessions (at most %d), all running a command\n",
+			max_sessions))
 		socket.close(id)
-		shoal.warn(string_format("debug console: refused %s: %d sessions open", peer, nsessions))
+		shoal.warn(string_format("debug console: refused %s: %d sessions open, all running a command", peer,
+			nsessions))
 		return
 	end
 	local s = { id = id, peer = peer, buf = "", pos = 1, filter = console.telnet() }
 	sessions[id] = s
 	nsessions = nsessions + 1
+	if not sweeping then
+		arm_sweep()
+	end
 	shoal.log(string_format("debug console: session from %s", peer))
 	local ok, err = xpcall(serve, shoal.traceback, s)
 	if not ok then
 		shoal.error("debug console: session " .. peer .. " failed: " .. tostring(err))
 	end
-	sessions[id] = nil
-	nsessions = nsessions - 1
-	socket.close(id)
+	forget(s)
+	if not s.dropped then
+		socket.close(id) -- a dropped session's id is closed already, and may be reused
+	end
 	shoal.log(string_format("debug console: session from %s closed", peer))
 	if s.shutdown then
 		shoal.log("debug console: shutdown requested from " .. peer)
@@ -590,6 +701,7 @@ local function settings(...)
 	port = integer_setting("console_port", port, 0, 65535)
 	timeout = shoal.config("console_timeout")
 	max_sessions = shoal.config("console_max_sessions")
+	idle_ms = shoal.config("console_idle_ms")
 	return host, port
 end
 

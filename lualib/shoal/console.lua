@@ -9,6 +9,11 @@
 --   console.telnet()     -> filter         filter(chunk) -> the chunk without telnet
 --                                          negotiation (IAC ...), CR and NUL bytes
 --   console.help([cmd])  -> lines          the command list, or one command's usage
+--   console.http(line)   -> boolean        does the line look like HTTP (a request line
+--                                          "METHOD target HTTP/x.y", a line starting with
+--                                          GET/POST/PUT/... and a space, or a Host:,
+--                                          Origin:, ... header)? The console then closes
+--                                          the session: a browser sent it (see docs/console.md)
 --   console.MAX_LINE                       longest accepted line, in bytes
 --
 -- A SERVICE argument is a handle ":0100000a", a number (decimal or 0x hex)
@@ -116,9 +121,30 @@ function KIND.SERVICE(w)
 	return v
 end
 
+-- A service name is looked up in the luaservice path (each "?" replaced by
+-- it), so it must stay inside those directories: no absolute path, and no
+-- "." or ".." or empty part between slashes.
 function KIND.NAME(w)
-	if #w > 127 or not w:find("^[%w_][%w_%-%./]*$") then
+	if #w > 127 then
+		return fail("bad service name %s: at most 127 bytes", show(w))
+	end
+	if w:sub(1, 1) == "/" then
+		return fail("bad service name %s: an absolute path is not allowed (services are found in the luaservice path)",
+			show(w))
+	end
+	if not w:find("^[%w_%-%./]+$") then
 		return fail("bad service name %s: letters, digits and _ - . / only", show(w))
+	end
+	for part in (w .. "/"):gmatch("([^/]*)/") do
+		if part == "." or part == ".." then
+			return fail("bad service name %s: no '%s' parts (a service is found only inside the luaservice "
+				.. "path's directories)", show(w), part)
+		elseif part == "" then
+			return fail("bad service name %s: an empty part between slashes", show(w))
+		end
+	end
+	if not w:find("^[%w_]") then
+		return fail("bad service name %s: it starts with a letter, a digit or _", show(w))
 	end
 	return w
 end
@@ -260,6 +286,39 @@ function console.parse(line)
 		return fail("too many arguments; usage: %s", cmd.usage)
 	end
 	return name, args
+end
+
+-- HTTP request methods: a browser tricked into posting to the console
+-- (a cross-protocol request) starts with one of these.
+local HTTP_METHODS = { "GET", "POST", "PUT", "HEAD", "OPTIONS", "DELETE", "CONNECT", "PATCH", "TRACE", "PRI" }
+local HTTP_HEADERS = { "host", "origin", "user-agent", "referer", "content-type", "content-length" }
+
+function console.http(line)
+	if type(line) ~= "string" then
+		return false
+	end
+	if line:find("^%S+ %S+ HTTP/%d%.%d%s*$") then
+		return true -- METHOD SP target SP HTTP/x.y
+	end
+	local word = line:match("^(%a+) ")
+	if word then
+		word = word:upper()
+		for _, m in ipairs(HTTP_METHODS) do
+			if word == m then
+				return true
+			end
+		end
+	end
+	local header = line:match("^([%a%-]+):")
+	if header then
+		header = header:lower()
+		for _, h in ipairs(HTTP_HEADERS) do
+			if header == h then
+				return true
+			end
+		end
+	end
+	return false
 end
 
 function console.help(topic)

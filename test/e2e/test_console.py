@@ -3,11 +3,18 @@
 Each test starts a node whose start service is the console (config
 `start = "debug_console"`, `console_port = 0`: the log tells the port) and
 drives it with a real client: `nc` (netcat-openbsd) for a scripted
-session, Python sockets for the rest. The console's services come from
-the test's temp dir (counter.lua, rewritten to test hot reload)."""
+session, the real `telnet` client in a pty, Python sockets for the rest.
+The console's services come from the test's temp dir (counter.lua,
+rewritten to test hot reload).
+
+Run one class with its name as the argument (test/e2e/CMakeLists.txt
+registers each class as its own ctest). Hostile input is in
+test_console_hostile.py."""
 
 import os
+import pty
 import re
+import select
 import shutil
 import signal
 import socket
@@ -15,7 +22,6 @@ import subprocess
 import sys
 import threading
 import time
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nodeutil  # noqa: E402
@@ -61,9 +67,13 @@ def call_file(cmd, *args):
 class Console:
     """One console session over a Python socket."""
 
-    def __init__(self, port, host="127.0.0.1"):
+    def __init__(self, port, host="127.0.0.1", first=None):
+        """first: a command sent with the connection, before the banner is
+        read (its answer is left to read_until)."""
         self.sock = socket.create_connection((host, port), timeout=scaled(10))
         self.buf = b""
+        if first is not None:
+            self.send(first)
         self.banner = self.read_until(PROMPT)
 
     def read_until(self, marker):
@@ -90,7 +100,10 @@ class Console:
 
     def read_to_eof(self):
         while True:
-            data = self.sock.recv(65536)
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                raise AssertionError("the console did not close the session; got so far: %r" % self.buf)
             if not data:
                 text, self.buf = self.buf, b""
                 return text.decode("utf-8", "replace")
@@ -191,7 +204,7 @@ class NetcatSession(ConsoleTestCase):
         self.assertEqual(bad, "error: unknown command 'frobnicate' (type help for the list)\n")
         self.assertEqual(bye, "bye\n")
         self.assertNotIn("\xff", out)
-        self.assertIn("console 127.0.0.1:", n.log(), "commands are logged")
+        n.wait_log(r"console 127\.0\.0\.1:\d+: exit$")  # commands are logged
 
     def test_nc_eof_ends_the_session(self):
         """Without exit, the client's EOF ends the session; a last line
@@ -210,14 +223,97 @@ class NetcatSession(ConsoleTestCase):
         s = self.session(port)
         self.assertIn("2 sockets", s.cmd("net"), "the listener and this session only")
 
-    @unittest.skipUnless(shutil.which("telnet"), "telnet is not installed (nc covers the same bytes)")
     def test_telnet_client(self):
+        """The real telnet client (Debian package telnet, installed by
+        scripts/deps.sh) in a pty, as an operator types: each command is
+        sent once the prompt is there, the answers are checked, exit ends
+        telnet cleanly."""
+        telnet = shutil.which("telnet")
+        self.assertTrue(telnet, "telnet is not installed: scripts/deps.sh installs the Debian package `telnet`")
         n, port = self.start_node()
-        r = subprocess.run(
-            ["telnet", "127.0.0.1", str(port)], input=b"list\r\nexit\r\n", stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, timeout=scaled(15),
-        )
-        self.assertIn(b"debug_console", r.stdout)
+        t = TelnetPty(telnet, port)
+        try:
+            banner = t.read_until(PROMPT)
+            self.assertIn("Connected to 127.0.0.1.", banner)
+            self.assertIn("Shoal debug console, node 1", banner)
+            self.assertRegex(t.cmd("list"), r"(?m)^:[0-9a-f]{8} +snlua +debug_console$")
+            self.assertEqual(t.cmd("log"), "log level info\n")
+            self.assertEqual(t.cmd("ping :01000001"),
+                             "error: :01000001 is a C service (logger): it has no debug protocol\n")
+            self.assertRegex(t.cmd("net"), r"(?m)^2 sockets$")
+            t.send("exit")
+            rest = t.read_to_eof()
+            self.assertIn("bye\n", rest)
+            self.assertIn("Connection closed by foreign host.", rest)
+            self.assertEqual(t.wait(), 0, "telnet's exit code")
+        finally:
+            t.close()
+        n.wait_log(r"console 127\.0\.0\.1:\d+: net$")
+
+
+class TelnetPty:
+    """The telnet client on a pseudo-terminal: it reads the keyboard from
+    the pty (a pipe would make it quit at EOF before the answers come) and
+    writes what it receives there; the tty echoes what we type."""
+
+    def __init__(self, telnet, port):
+        self.master, slave = pty.openpty()
+        self.proc = subprocess.Popen([telnet, "127.0.0.1", str(port)], stdin=slave, stdout=slave, stderr=slave,
+                                     close_fds=True, start_new_session=True)
+        os.close(slave)
+        self.buf = b""
+
+    def read_more(self, deadline):
+        left = deadline - time.monotonic()
+        ready = select.select([self.master], [], [], max(0, left))[0] if left > 0 else []
+        if not ready:
+            return None
+        try:
+            return os.read(self.master, 65536)
+        except OSError:  # EIO: telnet exited and the pty closed
+            return b""
+
+    def read_until(self, marker):
+        deadline = time.monotonic() + scaled(10)
+        while marker not in self.buf:
+            data = self.read_more(deadline)
+            if data is None:
+                raise AssertionError("no %r from telnet within 10 s; got so far: %r" % (marker, self.buf))
+            if not data:
+                raise AssertionError("telnet ended before %r; got: %r" % (marker, self.buf))
+            self.buf += data
+        text, self.buf = self.buf.split(marker, 1)
+        return text.replace(b"\r\n", b"\n").decode("utf-8", "replace")
+
+    def read_to_eof(self):
+        deadline = time.monotonic() + scaled(10)
+        while True:
+            data = self.read_more(deadline)
+            if data is None:
+                raise AssertionError("telnet did not end within 10 s; got so far: %r" % self.buf)
+            if not data:
+                text, self.buf = self.buf, b""
+                return text.replace(b"\r\n", b"\n").decode("utf-8", "replace")
+            self.buf += data
+
+    def send(self, line):
+        os.write(self.master, line.encode() + b"\n")
+
+    def cmd(self, line):
+        """Types a command; returns the answer (without the echoed line)."""
+        self.send(line)
+        echoed, _, answer = self.read_until(PROMPT).partition("\n")
+        assert echoed == line, "the tty echo %r is not the typed %r" % (echoed, line)
+        return answer
+
+    def wait(self):
+        return self.proc.wait(timeout=scaled(10))
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+        os.close(self.master)
 
 
 class Commands(ConsoleTestCase):
@@ -433,26 +529,6 @@ class Robustness(ConsoleTestCase):
             t.join(scaled(60))
         self.assertEqual(errors, [], n.describe())
 
-    def test_session_limit(self):
-        n, port = self.start_node(console_max_sessions=2)
-        a, b = self.session(port), self.session(port)
-        extra = socket.create_connection(("127.0.0.1", port), timeout=scaled(10))
-        data = b""
-        while True:
-            chunk = extra.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-        extra.close()
-        self.assertEqual(data, b"error: too many console sessions (at most 2)\n")
-        self.assertUsable(a)
-        a.send("exit")
-        a.read_to_eof()
-        wait_until(lambda: "closed" in n.log(), scaled(5), "the session to close")
-        c = self.session(port)
-        self.assertUsable(c)
-        self.assertUsable(b)
-
     def test_log_level(self):
         """log LEVEL changes what the node logs, at once."""
         n, port = self.start_node()
@@ -518,6 +594,8 @@ class Robustness(ConsoleTestCase):
                       self.start_node_expect_failure(console_port="http"))
         self.assertIn("console_timeout must be an integer",
                       self.start_node_expect_failure(console_port=0, console_timeout=0))
+        self.assertIn("console_idle_ms must be an integer in 100..86400000, got '5'",
+                      self.start_node_expect_failure(console_port=0, console_idle_ms=5))
         # the port is taken
         busy = socket.socket()
         busy.bind(("127.0.0.1", 0))
