@@ -12,11 +12,19 @@
 
 #include "harbor_link.h"
 #include "harbor_pending.h"
+#include "harbor_resolve.h"
 #include "harbor_wire.h"
 #include "shoal.h"
 
 #define MAX_NODE 255
-#define MAX_LINKS 512
+/* One link per peer node, plus the accepted connections that have not
+ * proven the secret yet (at most HARBOR_UNPROVEN_MAX): strangers can never
+ * take the slots of this node's own dials. */
+#define HARBOR_UNPROVEN_MAX 256
+#define HARBOR_UNPROVEN_DEFAULT 64 /* harbor_max_unproven */
+#define MAX_LINKS (MAX_NODE + HARBOR_UNPROVEN_MAX)
+#define HARBOR_HANDSHAKE_MS 2000 /* an accepted connection proves the secret within this, or is closed */
+#define HARBOR_REFUSE_TEXT_MAX 100 /* bytes of a peer's REFUSE text that are logged */
 #define MAX_GLOBAL_NAMES 1024
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
@@ -69,7 +77,13 @@ struct harbor {
   int listen_sock;
   int timer_session;
   int flush_scheduled;
-  int stop_feed; /* set when a link dies inside a read */
+  int stop_feed;         /* set when the link being read is freed inside its read */
+  struct link *reading;  /* the link whose bytes are being fed, or NULL */
+  int max_unproven;      /* harbor_max_unproven: accepted links not yet proven */
+  uint8_t accepts[256];  /* message types this node takes from other nodes (1 = yes) */
+  uint64_t quiet_since_ms; /* rate limit of the log lines strangers can cause */
+  unsigned quiet_count;    /* lines left out since quiet_since_ms */
+  struct harbor_resolver *resolver; /* host names resolved off the worker */
   int exiting, exit_session; /* node shutdown under way */
   uint64_t exit_by_ms;       /* leave then at the latest */
   uint64_t last_sweep_ms;
@@ -82,6 +96,11 @@ struct harbor {
   int nnames;
 };
 
+struct link *harbor_link_new(struct harbor *h, int sock, int node, int hs, const char *addr);
+void harbor_accept(struct harbor *h, int sock, const char *addr);
+void harbor_handshake_tick(struct harbor *h, uint64_t now);
+void harbor_on_refuse(struct harbor *h, struct link *l, const uint8_t *b, size_t n);
+void harbor_quiet_log(struct harbor *h, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void harbor_send_frame_now(struct harbor *h, struct link *l, int kind, const void *body, size_t n);
 void harbor_link_free(struct harbor *h, struct link *l, int abort_socket);
 void harbor_peer_lost(struct harbor *h, int node, const char *why);

@@ -47,6 +47,7 @@ enum wire_kind {
 #define WIRE_CHUNK (64 * 1024)          /* largest payload part in one frame */
 #define WIRE_FRAME_MAX (WIRE_CHUNK + 64) /* largest frame body accepted */
 #define WIRE_MSG_HEAD 18                /* kind + ptype + source + dest + session */
+#define WIRE_HANDSHAKE_FRAME_MAX 512    /* largest frame body before the handshake (HELLO..REFUSE) */
 
 static inline void wire_put32(uint8_t *p, uint32_t v) {
   p[0] = (uint8_t)(v >> 24);
