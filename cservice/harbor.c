@@ -157,6 +157,7 @@ static void encode_message(struct peer *p, int type, uint32_t source, uint32_t d
   wire_put32(f + 10, dest);
   wire_put32(f + 14, (uint32_t)session);
   if (big) wire_put32(f + 18, (uint32_t)size);
+  wire_put32(f + head, 0); /* the 4 reserved bytes before the payload: never heap garbage on the wire */
   memcpy(f + 4 + head, data, first);
   for (size_t off = first; off < size; off += WIRE_CHUNK) {
     size_t part = size - off < WIRE_CHUNK ? size - off : WIRE_CHUNK;
@@ -376,7 +377,7 @@ static void refuse_type(struct harbor *h, int node, struct link_message *m) {
   char text[160];
   int n = snprintf(text, sizeof(text), "node %d refuses messages of type %d (%s) from other nodes%s", h->node, m->type,
                    ptype_name(m->type), m->type == SHOAL_PTYPE_DEBUG ? " (remote_debug is off)" : "");
-  harbor_quiet_log(h, SHOAL_LOG_WARN, "harbor: node %d sent :%08x -> :%08x: %s", node, m->source, m->dest, text);
+  harbor_quiet_log(h, &h->refused[m->type & 0xff], SHOAL_LOG_WARN, "harbor: node %d sent :%08x -> :%08x: %s", node, m->source, m->dest, text);
   if (shoal_is_request(m->type, m->session)) shoal_reply_error(h->ctx, m->source, m->session, text, (size_t)n);
   shoal_free(m->data);
 }

@@ -17,13 +17,13 @@
 
 #include "harbor_int.h"
 
-/* Logs a line a stranger can cause: the first of every second, the others
- * counted and the count told in the next line, so a flood of connections
- * cannot flood the log. */
-void harbor_quiet_log(struct harbor *h, int level, const char *fmt, ...) {
+/* Logs a line another party can cause at will: the first of every second
+ * (per q), the others counted and the count told in the next line, so a
+ * flood of connections or messages cannot flood the log. */
+void harbor_quiet_log(struct harbor *h, struct harbor_quiet *q, int level, const char *fmt, ...) {
   uint64_t now = shoal_now();
-  if (h->quiet_since_ms != 0 && now - h->quiet_since_ms < 1000) {
-    h->quiet_count++;
+  if (q->since_ms != 0 && now - q->since_ms < 1000) {
+    q->count++;
     return;
   }
   char line[400];
@@ -31,10 +31,10 @@ void harbor_quiet_log(struct harbor *h, int level, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(line, sizeof(line), fmt, ap);
   va_end(ap);
-  if (h->quiet_count) shoal_log(h->ctx, level, "%s (and %u such lines left out)", line, h->quiet_count);
+  if (q->count) shoal_log(h->ctx, level, "%s (and %u such lines left out)", line, q->count);
   else shoal_log(h->ctx, level, "%s", line);
-  h->quiet_since_ms = now;
-  h->quiet_count = 0;
+  q->since_ms = now;
+  q->count = 0;
 }
 
 /* An accepted connection that has not proven the secret. */
@@ -43,7 +43,7 @@ static int unproven(const struct link *l) { return !l->dialed && l->hs != HS_UP;
 /* A link failed, mostly before or during its handshake. When it was the
  * node's connection, the node is lost with it. */
 void harbor_refuse(struct harbor *h, struct link *l, const char *why, int tell_peer) {
-  if (unproven(l)) harbor_quiet_log(h, SHOAL_LOG_ERROR, "harbor: connection from %s refused: %s", l->addr, why);
+  if (unproven(l)) harbor_quiet_log(h, &h->strangers, SHOAL_LOG_ERROR, "harbor: connection from %s refused: %s", l->addr, why);
   else shoal_log(h->ctx, SHOAL_LOG_ERROR, "harbor: connection with node %d (%s) refused: %s", l->node, l->addr, why);
   if (tell_peer) harbor_send_frame_now(h, l, WIRE_REFUSE, why, strlen(why));
   int node = l->node, sock = l->sock; /* l is freed below */
