@@ -8,6 +8,8 @@
  *   heartbeat_ms = 1000  heartbeat_misses = 3     -- silent peer = lost
  *   harbor_queue_kb = 16384                       -- bound per peer node
  *   harbor_max_message_kb = 65536                 -- largest message
+ *   harbor_max_unproven = 64                      -- accepted, not yet proven
+ *   remote_debug = false                          -- DEBUG from other nodes
  *
  * The core hands every message for another node's handle to the harbor
  * (core/remote.c); the harbor frames it (cservice/harbor_wire.h) onto the
@@ -301,6 +303,7 @@ void harbor_dial(struct harbor *h, int node) {
   char ip[64];
   if (!harbor_host_is_numeric(host)) {
     char err[96];
+    if (h->resolver == NULL) h->resolver = harbor_resolver_new(); /* the first peer known by name */
     int r = harbor_resolver_get(h->resolver, node, host, ip, sizeof(ip), err, sizeof(err));
     if (r == 0) {
       p->next_dial_ms = shoal_now(); /* being resolved: the next tick asks again */
@@ -662,7 +665,6 @@ int harbor_init(struct harbor *h, struct shoal_context *ctx, const char *args) {
   h->accepts[SHOAL_PTYPE_HARBOR] = 0; /* payload: a pointer (struct shoal_remote_message) */
   h->accepts[SHOAL_PTYPE_SYSTEM] = 0; /* the runtime's own signals (EXIT) */
   h->accepts[SHOAL_PTYPE_DEBUG] = (uint8_t)debug_ok; /* inspect and run code: only when the config says so */
-  h->resolver = harbor_resolver_new();
   const char *envname = shoal_getenv("cluster_secret_env");
   if (envname == NULL) envname = "SHOAL_CLUSTER_SECRET";
   const char *secret = getenv(envname);
