@@ -8,6 +8,8 @@
  *   heartbeat_ms = 1000  heartbeat_misses = 3     -- silent peer = lost
  *   harbor_queue_kb = 16384                       -- bound per peer node
  *   harbor_max_message_kb = 65536                 -- largest message
+ *   harbor_max_unproven = 64                      -- accepted, not yet proven
+ *   remote_debug = false                          -- DEBUG from other nodes
  *
  * The core hands every message for another node's handle to the harbor
  * (core/remote.c); the harbor frames it (cservice/harbor_wire.h) onto the
@@ -157,6 +159,7 @@ static void encode_message(struct peer *p, int type, uint32_t source, uint32_t d
   wire_put32(f + 10, dest);
   wire_put32(f + 14, (uint32_t)session);
   if (big) wire_put32(f + 18, (uint32_t)size);
+  wire_put32(f + head, 0); /* the 4 reserved bytes before the payload: never heap garbage on the wire */
   memcpy(f + 4 + head, data, first);
   for (size_t off = first; off < size; off += WIRE_CHUNK) {
     size_t part = size - off < WIRE_CHUNK ? size - off : WIRE_CHUNK;
@@ -188,7 +191,14 @@ static void fail_call(void *ud, uint32_t caller, int session) {
   shoal_reply_error(f->h->ctx, caller, session, text, (size_t)n);
 }
 
+/* Frees l. When l is the link being read, its reader stops after the
+ * frame at hand (the reader's memory goes with l); any other link's freeing
+ * leaves that read alone. */
 void harbor_link_free(struct harbor *h, struct link *l, int abort_socket) {
+  if (l == h->reading) {
+    h->stop_feed = 1;
+    h->reading = NULL;
+  }
   for (int i = 0; i < h->nlinks; i++) {
     if (h->links[i] == l) {
       h->links[i] = h->links[--h->nlinks];
@@ -251,13 +261,13 @@ void harbor_link_up(struct harbor *h, struct link *l) {
       int keep_new = h->node < l->node ? l->dialed : !l->dialed;
       struct link *drop = keep_new ? old : l;
       shoal_log(h->ctx, SHOAL_LOG_DEBUG, "harbor: node %d: closing a second connection", l->node);
-      h->stop_feed = 1;
       harbor_link_free(h, drop, 1);
       if (!keep_new) return;
     }
   }
   p->link = l;
   l->hs = HS_UP;
+  link_reader_allow_messages(l->reader); /* also the frames after WELCOME in this read */
   l->last_recv_ms = shoal_now();
   p->last_ping_ms = 0;
   p->backoff_ms = BACKOFF_MIN_MS;
@@ -268,7 +278,7 @@ void harbor_link_up(struct harbor *h, struct link *l) {
   flush_peer(h, l->node); /* what queued while connecting */
 }
 
-static struct link *link_new(struct harbor *h, int sock, int node, int hs, const char *addr) {
+struct link *harbor_link_new(struct harbor *h, int sock, int node, int hs, const char *addr) {
   if (h->nlinks == MAX_LINKS) {
     shoal_log(h->ctx, SHOAL_LOG_ERROR, "harbor: %d connections open, refusing %s", MAX_LINKS, addr);
     shoal_socket_abort(h->ctx, sock);
@@ -289,14 +299,32 @@ static struct link *link_new(struct harbor *h, int sock, int node, int hs, const
 void harbor_dial(struct harbor *h, int node) {
   struct peer *p = &h->peers[node];
   if (p->link || p->port == 0) return;
-  int sock = shoal_socket_connect(h->ctx, p->host, p->port);
+  const char *host = p->host;
+  char ip[64];
+  if (!harbor_host_is_numeric(host)) {
+    char err[96];
+    if (h->resolver == NULL) h->resolver = harbor_resolver_new(); /* the first peer known by name */
+    int r = harbor_resolver_get(h->resolver, node, host, ip, sizeof(ip), err, sizeof(err));
+    if (r == 0) {
+      p->next_dial_ms = shoal_now(); /* being resolved: the next tick asks again */
+      return;
+    }
+    if (r < 0) {
+      char why[200];
+      snprintf(why, sizeof(why), "cannot resolve %s: %s", host, err);
+      harbor_peer_lost(h, node, why);
+      return;
+    }
+    host = ip;
+  }
+  int sock = shoal_socket_connect(h->ctx, host, p->port);
   char addr[96];
   snprintf(addr, sizeof(addr), "%s:%d", p->host, p->port);
   if (sock < 0) {
     harbor_peer_lost(h, node, "cannot open a socket to dial");
     return;
   }
-  p->link = link_new(h, sock, node, HS_DIALING, addr);
+  p->link = harbor_link_new(h, sock, node, HS_DIALING, addr);
   if (p->link) p->link->dialed = 1;
 }
 
@@ -314,11 +342,7 @@ static void on_link_frame(void *ud, int kind, const uint8_t *b, size_t n) {
   if (kind == WIRE_HELLO) return harbor_on_hello(h, l, b, n);
   if (kind == WIRE_PROOF) return harbor_on_proof(h, l, b, n);
   if (kind == WIRE_WELCOME) return harbor_on_welcome(h, l, b, n);
-  if (kind == WIRE_REFUSE) {
-    char why[128];
-    snprintf(why, sizeof(why), "the peer refused us: %.*s", (int)(n < 100 ? n : 100), (const char *)b);
-    return harbor_refuse(h, l, why, 0);
-  }
+  if (kind == WIRE_REFUSE) return harbor_on_refuse(h, l, b, n);
   if (l->hs != HS_UP) return harbor_refuse(h, l, "traffic before the handshake", 1);
   struct peer *p = &h->peers[l->node];
   if (kind == WIRE_PING && n == 8) {
@@ -334,7 +358,7 @@ static void on_link_frame(void *ud, int kind, const uint8_t *b, size_t n) {
     memcpy(name, b + 4, n - 4);
     name[n - 4] = '\0';
     uint32_t handle = wire_get32(b);
-    if ((handle >> 24) != (uint32_t)l->node || shoal_name(name, handle) != 0)
+    if (shoal_handle_node_of(handle) != l->node || shoal_name(name, handle) != 0)
       shoal_log(h->ctx, SHOAL_LOG_WARN, "harbor: node %d announced name '%s' for :%08x: refused", l->node, name, handle);
   } else {
     shoal_log(h->ctx, SHOAL_LOG_WARN, "harbor: node %d sent an unknown frame kind %d (%zu bytes), ignored", l->node,
@@ -342,24 +366,44 @@ static void on_link_frame(void *ud, int kind, const uint8_t *b, size_t n) {
   }
 }
 
+/* The name of a message type, for log lines. */
+static const char *ptype_name(int type) {
+#define PTYPE_NAME(name, value) value == type ? #name :
+  return SHOAL_PTYPE_LIST(PTYPE_NAME) "user";
+#undef PTYPE_NAME
+}
+
+/* A peer sent a type this node does not take from other nodes (their
+ * payloads are pointers or runtime plumbing, or remote debugging is off):
+ * dropped, logged, and a request answered so its caller does not wait. */
+static void refuse_type(struct harbor *h, int node, struct link_message *m) {
+  char text[160];
+  int n = snprintf(text, sizeof(text), "node %d refuses messages of type %d (%s) from other nodes%s", h->node, m->type,
+                   ptype_name(m->type), m->type == SHOAL_PTYPE_DEBUG ? " (remote_debug is off)" : "");
+  harbor_quiet_log(h, &h->refused[m->type & 0xff], SHOAL_LOG_WARN, "harbor: node %d sent :%08x -> :%08x: %s", node, m->source, m->dest, text);
+  if (shoal_is_request(m->type, m->session)) shoal_reply_error(h->ctx, m->source, m->session, text, (size_t)n);
+  shoal_free(m->data);
+}
+
 static void on_link_message(void *ud, struct link_message *m) {
   struct feed_ctx *f = ud;
   struct harbor *h = f->h;
   int node = f->l->node;
   struct peer *p = &h->peers[node];
-  if (f->l->hs != HS_UP) {
+  if (f->l->hs != HS_UP) { /* the reader refuses messages before the handshake: not reached */
     shoal_free(m->data);
     return harbor_refuse(h, f->l, "traffic before the handshake", 1);
   }
+  if (!h->accepts[m->type & 0xff]) return refuse_type(h, node, m);
   int request = shoal_is_request(m->type, m->session);
   if (!request && m->session > 0) pending_remove(p->calls, m->dest, m->session); /* an answer */
-  uint32_t local = m->dest & 0xffffffu;
+  uint32_t local = shoal_handle_local_of(m->dest);
   if (local == 0) { /* for the harbor itself */
     if (m->type == SHOAL_PTYPE_TEXT) harbor_on_command(h, m->source, m->session, m->data, m->size);
     shoal_free(m->data);
     return;
   }
-  uint32_t dest = (uint32_t)h->node << 24 | local;
+  uint32_t dest = shoal_handle_make(h->node, local);
   int r = shoal_send(h->ctx, m->source, dest, m->type, m->session, m->data, m->size);
   if (r < 0 && request) {
     char text[128];
@@ -386,18 +430,7 @@ static void link_closed(struct harbor *h, struct link *l, const char *why) {
 }
 
 static void on_socket(struct harbor *h, const struct shoal_socket_message *sm) {
-  if (sm->type == SHOAL_SOCKET_ACCEPT) {
-    struct link *l = link_new(h, sm->ud, 0, HS_WAIT_PROOF, sm->buffer ? sm->buffer : "?");
-    if (l == NULL) return;
-    uint8_t hello[1 + WIRE_NONCE + WIRE_BOOT];
-    hello[0] = (uint8_t)h->node;
-    wire_nonce(l->mine);
-    memcpy(hello + 1, l->mine, WIRE_NONCE);
-    memcpy(hello + 1 + WIRE_NONCE, h->boot, WIRE_BOOT);
-    shoal_socket_start(h->ctx, sm->ud);
-    harbor_send_frame_now(h, l, WIRE_HELLO, hello, sizeof(hello));
-    return;
-  }
+  if (sm->type == SHOAL_SOCKET_ACCEPT) return harbor_accept(h, sm->ud, sm->buffer ? sm->buffer : "?");
   struct link *l = find_link(h, sm->id);
   if (l == NULL) return;
   switch (sm->type) {
@@ -411,9 +444,11 @@ static void on_socket(struct harbor *h, const struct shoal_socket_message *sm) {
       l->last_recv_ms = shoal_now();
       if (l->node) h->peers[l->node].bytes_in += (uint64_t)sm->ud;
       h->stop_feed = 0;
+      h->reading = l;
       int r = link_reader_feed(l->reader, (const uint8_t *)sm->buffer, (size_t)sm->ud, &lh, &f, &h->stop_feed, err,
                                sizeof(err));
-      if (r != 0) {
+      h->reading = NULL;
+      if (r != 0) { /* l is alive: a freed link stops its read with 0 */
         char why[160];
         snprintf(why, sizeof(why), "protocol error: %s", err);
         if (l->hs == HS_UP) harbor_peer_lost(h, l->node, why);
@@ -439,7 +474,7 @@ static void on_socket(struct harbor *h, const struct shoal_socket_message *sm) {
 /* ---- outgoing (from local services, through the core) ---- */
 
 static void on_remote(struct harbor *h, uint32_t source, int session, struct shoal_remote_message *rm) {
-  int node = (int)(rm->dest >> 24);
+  int node = shoal_handle_node_of(rm->dest);
   size_t behind = shoal_node_dequeued(node, rm->size);
   struct peer *p = &h->peers[node];
   int request = shoal_is_request(rm->type, session);
@@ -450,6 +485,14 @@ static void on_remote(struct harbor *h, uint32_t source, int session, struct sho
                        p->reason);
       shoal_reply_error(h->ctx, source, session, text, (size_t)n);
     }
+    shoal_free(rm->data);
+    return;
+  }
+  if ((unsigned)rm->type > 255) { /* the wire has one byte for it: 261 would arrive as 5 (SOCKET) */
+    char text[128];
+    int n = snprintf(text, sizeof(text), "message type %d cannot cross nodes (types 0..255)", rm->type);
+    shoal_log(h->ctx, SHOAL_LOG_WARN, "harbor: :%08x -> :%08x: %s", source, rm->dest, text);
+    if (request) shoal_reply_error(h->ctx, source, session, text, (size_t)n);
     shoal_free(rm->data);
     return;
   }
@@ -487,13 +530,7 @@ static void arm_tick(struct harbor *h) {
 
 static void on_tick(struct harbor *h) {
   uint64_t now = shoal_now();
-  for (int i = h->nlinks - 1; i >= 0; i--) {
-    struct link *l = h->links[i];
-    if (l->hs != HS_UP && now - l->started_ms > detect_ms(h) + 1000) {
-      h->stop_feed = 0;
-      harbor_refuse(h, l, "handshake timed out (the peer is frozen or not a harbor)", 0);
-    }
-  }
+  harbor_handshake_tick(h, now);
   for (int node = 1; node <= MAX_NODE; node++) {
     struct peer *p = &h->peers[node];
     if (p->state == SHOAL_NODE_UNKNOWN || node == h->node) continue;
@@ -588,6 +625,7 @@ void *harbor_create(void) {
 
 void harbor_release(struct harbor *h) {
   if (h->ctx) shoal_harbor_detach(h->ctx);
+  harbor_resolver_free(h->resolver);
   while (h->nlinks > 0) harbor_link_free(h, h->links[0], 1);
   for (int i = 0; i <= MAX_NODE; i++) {
     struct peer *p = &h->peers[i];
@@ -619,6 +657,14 @@ int harbor_init(struct harbor *h, struct shoal_context *ctx, const char *args) {
   h->call_timeout_ms = (uint32_t)env_long("call_timeout", 30000, 1, INT_MAX);
   size_t queue_limit = (size_t)env_long("harbor_queue_kb", 16384, 1, 1L << 30) * 1024;
   h->max_message = (size_t)env_long("harbor_max_message_kb", 65536, 1, 4L << 20) * 1024;
+  h->max_unproven = (int)env_long("harbor_max_unproven", HARBOR_UNPROVEN_DEFAULT, 1, HARBOR_UNPROVEN_MAX);
+  const char *remote_debug = shoal_getenv("remote_debug");
+  int debug_ok = remote_debug && (strcmp(remote_debug, "1") == 0 || strcmp(remote_debug, "true") == 0);
+  memset(h->accepts, 1, sizeof(h->accepts));
+  h->accepts[SHOAL_PTYPE_SOCKET] = 0; /* payload: a pointer into the sender's memory */
+  h->accepts[SHOAL_PTYPE_HARBOR] = 0; /* payload: a pointer (struct shoal_remote_message) */
+  h->accepts[SHOAL_PTYPE_SYSTEM] = 0; /* the runtime's own signals (EXIT) */
+  h->accepts[SHOAL_PTYPE_DEBUG] = (uint8_t)debug_ok; /* inspect and run code: only when the config says so */
   const char *envname = shoal_getenv("cluster_secret_env");
   if (envname == NULL) envname = "SHOAL_CLUSTER_SECRET";
   const char *secret = getenv(envname);

@@ -2,6 +2,7 @@
  * harbor_command.c - the harbor's TEXT commands (query, register, peer,
  * nodes; see harbor.c) and the parsing of the cluster list.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,30 +78,43 @@ void harbor_add_peer(struct harbor *h, int node, const char *host, int port) {
   if (node > h->node && p->link == NULL && p->state != SHOAL_NODE_UP) harbor_dial(h, node);
 }
 
+/* Appends printf output to b, growing it to fit (a row's hosts and
+ * reasons have no length a fixed buffer could count on). */
+static void obuf_printf(struct obuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void obuf_printf(struct obuf *b, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (n <= 0) return;
+  char *at = (char *)harbor_obuf_reserve(b, (size_t)n + 1);
+  va_start(ap, fmt);
+  vsnprintf(at, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  b->len--; /* the NUL stays in the buffer, past len */
+}
+
 static void list_nodes(struct harbor *h, uint32_t to, int session) {
-  size_t cap = 128 + 200 * (MAX_NODE + 1), len = 0;
-  char *out = shoal_malloc(cap);
+  struct obuf out = {0};
   uint64_t now = shoal_now();
-  len += (size_t)snprintf(out, cap, "%-5s %-10s %-22s %9s %12s %12s %10s %7s %8s %s\n", "node", "state", "address",
-                          "rtt_ms", "bytes_in", "bytes_out", "queued", "calls", "since_s", "reason");
+  obuf_printf(&out, "%-5s %-10s %-22s %9s %12s %12s %10s %7s %8s %s\n", "node", "state", "address", "rtt_ms",
+              "bytes_in", "bytes_out", "queued", "calls", "since_s", "reason");
   for (int i = 1; i <= MAX_NODE; i++) {
     struct peer *p = &h->peers[i];
     if (p->state == SHOAL_NODE_UNKNOWN || i == h->node) continue;
     char addr[96];
     snprintf(addr, sizeof(addr), "%s:%d", p->host[0] ? p->host : "?", p->port);
-    len += (size_t)snprintf(out + len, cap - len, "%-5d %-10s %-22s %9.3f %12llu %12llu %10zu %7zu %8.1f %s\n", i,
-                            harbor_state_name(p->state), addr, (double)p->rtt_us / 1000.0,
-                            (unsigned long long)p->bytes_in, (unsigned long long)p->bytes_out,
-                            shoal_node_queued(i), pending_count(p->calls), (double)(now - p->since_ms) / 1000.0,
-                            p->state == SHOAL_NODE_LOST ? p->reason : "");
+    obuf_printf(&out, "%-5d %-10s %-22s %9.3f %12llu %12llu %10zu %7zu %8.1f %s\n", i, harbor_state_name(p->state),
+                addr, (double)p->rtt_us / 1000.0, (unsigned long long)p->bytes_in, (unsigned long long)p->bytes_out,
+                shoal_node_queued(i), pending_count(p->calls), (double)(now - p->since_ms) / 1000.0,
+                p->state == SHOAL_NODE_LOST ? p->reason : "");
   }
-  out[len] = '\0';
-  shoal_send(h->ctx, 0, to, SHOAL_PTYPE_RESPONSE, session, out, len);
+  shoal_send(h->ctx, 0, to, SHOAL_PTYPE_RESPONSE, session, out.data, out.len);
 }
 
 static void register_name(struct harbor *h, uint32_t source, int session, const char *name, const char *handle_text) {
   uint32_t handle = handle_text ? shoal_query(handle_text) : source;
-  if (handle == 0 || (handle >> 24) != (uint32_t)h->node) return harbor_fail(h, source, session, "harbor: register: not a local service");
+  if (handle == 0 || shoal_handle_node_of(handle) != h->node) return harbor_fail(h, source, session, "harbor: register: not a local service");
   int r = name[0] == '.' ? SHOAL_EINVAL : shoal_name(name, handle);
   if (r != 0) {
     char why[160];

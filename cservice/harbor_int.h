@@ -12,11 +12,19 @@
 
 #include "harbor_link.h"
 #include "harbor_pending.h"
+#include "harbor_resolve.h"
 #include "harbor_wire.h"
 #include "shoal.h"
 
 #define MAX_NODE 255
-#define MAX_LINKS 512
+/* One link per peer node, plus the accepted connections that have not
+ * proven the secret yet (at most HARBOR_UNPROVEN_MAX): strangers can never
+ * take the slots of this node's own dials. */
+#define HARBOR_UNPROVEN_MAX 256
+#define HARBOR_UNPROVEN_DEFAULT 64 /* harbor_max_unproven */
+#define MAX_LINKS (MAX_NODE + HARBOR_UNPROVEN_MAX)
+#define HARBOR_HANDSHAKE_MS 2000 /* an accepted connection proves the secret within this, or is closed */
+#define HARBOR_REFUSE_TEXT_MAX 100 /* bytes of a peer's REFUSE text that are logged */
 #define MAX_GLOBAL_NAMES 1024
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
@@ -57,6 +65,12 @@ struct peer {
   char reason[96];  /* why it was last lost */
 };
 
+/* Rate limit of one kind of log line (harbor_quiet_log). */
+struct harbor_quiet {
+  uint64_t since_ms; /* when the last line was written */
+  unsigned count;    /* lines left out since */
+};
+
 struct harbor {
   struct shoal_context *ctx;
   uint32_t self;
@@ -69,7 +83,13 @@ struct harbor {
   int listen_sock;
   int timer_session;
   int flush_scheduled;
-  int stop_feed; /* set when a link dies inside a read */
+  int stop_feed;         /* set when the link being read is freed inside its read */
+  struct link *reading;  /* the link whose bytes are being fed, or NULL */
+  int max_unproven;      /* harbor_max_unproven: accepted links not yet proven */
+  uint8_t accepts[256];  /* message types this node takes from other nodes (1 = yes) */
+  struct harbor_quiet strangers;  /* log lines that connections not proven can cause */
+  struct harbor_quiet refused[256]; /* a message type refused from another node, per type */
+  struct harbor_resolver *resolver; /* host names resolved off the worker */
   int exiting, exit_session; /* node shutdown under way */
   uint64_t exit_by_ms;       /* leave then at the latest */
   uint64_t last_sweep_ms;
@@ -82,6 +102,12 @@ struct harbor {
   int nnames;
 };
 
+struct link *harbor_link_new(struct harbor *h, int sock, int node, int hs, const char *addr);
+void harbor_accept(struct harbor *h, int sock, const char *addr);
+void harbor_handshake_tick(struct harbor *h, uint64_t now);
+void harbor_on_refuse(struct harbor *h, struct link *l, const uint8_t *b, size_t n);
+void harbor_quiet_log(struct harbor *h, struct harbor_quiet *q, int level, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 void harbor_send_frame_now(struct harbor *h, struct link *l, int kind, const void *body, size_t n);
 void harbor_link_free(struct harbor *h, struct link *l, int abort_socket);
 void harbor_peer_lost(struct harbor *h, int node, const char *why);

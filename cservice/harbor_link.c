@@ -17,6 +17,7 @@
 
 struct link_reader {
   size_t max_message;
+  int messages_allowed; /* the link proved the secret: messages and big frames are read */
   uint8_t *part; /* a frame cut by the end of a read */
   size_t part_len, part_cap;
   struct link_message big; /* a FIRST in assembly (big.data != NULL) */
@@ -29,6 +30,8 @@ struct link_reader *link_reader_new(size_t max_message) {
   r->max_message = max_message;
   return r;
 }
+
+void link_reader_allow_messages(struct link_reader *r) { r->messages_allowed = 1; }
 
 void link_reader_free(struct link_reader *r) {
   if (r == NULL) return;
@@ -50,6 +53,8 @@ static int fail(char *err, size_t errlen, const char *fmt, ...) {
 static int on_frame(struct link_reader *r, const uint8_t *b, size_t len, const struct link_handler *h, void *ud,
                     char *err, size_t errlen) {
   int kind = b[0];
+  if (!r->messages_allowed && (kind == WIRE_MSG || kind == WIRE_FIRST || kind == WIRE_MORE))
+    return fail(err, errlen, "message frame (kind %d) before the handshake", kind);
   if (kind == WIRE_MSG || kind == WIRE_FIRST) {
     size_t head = WIRE_MSG_HEAD + (kind == WIRE_FIRST ? 4 : 0);
     if (len < head) return fail(err, errlen, "short message frame (%zu bytes)", len);
@@ -92,6 +97,16 @@ static int on_frame(struct link_reader *r, const uint8_t *b, size_t len, const s
   return 0;
 }
 
+/* A frame length the reader refuses: 1 (with the reason in err). Before the
+ * handshake only small frames are read, so a stranger's partial frame
+ * costs at most WIRE_HANDSHAKE_FRAME_MAX bytes. */
+static int bad_length(const struct link_reader *r, uint32_t flen, char *err, size_t errlen) {
+  size_t limit = r->messages_allowed ? WIRE_FRAME_MAX : WIRE_HANDSHAKE_FRAME_MAX;
+  if (flen != 0 && flen <= limit) return 0;
+  fail(err, errlen, "frame of %u bytes (limit %zu%s)", flen, limit, r->messages_allowed ? "" : " before the handshake");
+  return 1;
+}
+
 static void keep_part(struct link_reader *r, const uint8_t *p, size_t n) {
   if (r->part_len + n > r->part_cap) {
     size_t cap = r->part_cap ? r->part_cap : 256;
@@ -119,9 +134,7 @@ int link_reader_feed(struct link_reader *r, const uint8_t *data, size_t n, const
     data += take;
     n -= take;
     if (r->part_len == 4) {
-      uint32_t flen = wire_get32(r->part);
-      if (flen == 0 || flen > WIRE_FRAME_MAX)
-        return fail(err, errlen, "frame of %u bytes (limit %d)", flen, WIRE_FRAME_MAX);
+      if (bad_length(r, wire_get32(r->part), err, errlen)) return -1;
       continue;
     }
     if (r->part_len >= 4 && r->part_len == 4 + (size_t)wire_get32(r->part)) {
@@ -132,7 +145,7 @@ int link_reader_feed(struct link_reader *r, const uint8_t *data, size_t n, const
   }
   while (n >= 4) {
     uint32_t flen = wire_get32(data);
-    if (flen == 0 || flen > WIRE_FRAME_MAX) return fail(err, errlen, "frame of %u bytes (limit %d)", flen, WIRE_FRAME_MAX);
+    if (bad_length(r, flen, err, errlen)) return -1;
     if (n - 4 < flen) break;
     if (on_frame(r, data + 4, flen, h, ud, err, errlen) != 0) return -1;
     data += 4 + flen;

@@ -5,6 +5,12 @@
  * The reader keeps at most one partial frame and one message in assembly;
  * a frame body over WIRE_FRAME_MAX or a message over the configured maximum
  * is a protocol error, reported once, after which the link must be closed.
+ *
+ * A new reader is for a connection that has not proven the secret: it
+ * refuses message frames (MSG, FIRST, MORE) and any frame body over
+ * WIRE_HANDSHAKE_FRAME_MAX at once, so a stranger cannot make it allocate
+ * more than one small frame. link_reader_allow_messages lifts both limits
+ * when the handshake succeeds.
  */
 #ifndef SHOAL_HARBOR_LINK_H
 #define SHOAL_HARBOR_LINK_H
@@ -30,6 +36,9 @@ struct link_handler {
 };
 
 struct link_reader *link_reader_new(size_t max_message);
+/* The link is proven: message frames and full-size frames are read from
+ * now on (also for the rest of the buffer being fed). */
+void link_reader_allow_messages(struct link_reader *r);
 void link_reader_free(struct link_reader *r);
 /* Feeds bytes; returns 0, or -1 with a reason in err (the link is broken).
  * Stops early (returning 0) when *stop becomes non-zero in a callback. */

@@ -4,6 +4,7 @@
  */
 #include "harbor_wire.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <sys/random.h>
@@ -28,7 +29,5 @@ void wire_mac(const char *secret, size_t secretlen, char role, int from, int to,
 }
 
 int wire_mac_equal(const uint8_t a[WIRE_MAC], const uint8_t b[WIRE_MAC]) {
-  uint8_t diff = 0;
-  for (int i = 0; i < WIRE_MAC; i++) diff |= (uint8_t)(a[i] ^ b[i]);
-  return diff == 0;
+  return CRYPTO_memcmp(a, b, WIRE_MAC) == 0; /* constant time: no timing hint of how much matched */
 }

@@ -8,8 +8,8 @@
  *   PROOF  node u8, nonce[16], boot[8], mac[32]  dialer -> acceptor
  *   WELCOME mac[32]                              acceptor -> dialer: both proven
  *   REFUSE text                                  why the handshake failed
- *   MSG    ptype u8, source u32, dest u32, session i32, payload
- *   FIRST  ptype u8, source u32, dest u32, session i32, total u32, payload part
+ *   MSG    ptype u8, source u32, dest u32, session i32, reserved u32, payload
+ *   FIRST  ptype u8, source u32, dest u32, session i32, total u32, reserved u32, payload part
  *   MORE   payload part                          (a FIRST's continuation)
  *   PING   t u64 / PONG t u64                     heartbeat and round trip
  *   NAME   handle u32, name                      a cluster-global name
@@ -46,7 +46,8 @@ enum wire_kind {
 #define WIRE_BOOT 8 /* a process's random boot id */
 #define WIRE_CHUNK (64 * 1024)          /* largest payload part in one frame */
 #define WIRE_FRAME_MAX (WIRE_CHUNK + 64) /* largest frame body accepted */
-#define WIRE_MSG_HEAD 18                /* kind + ptype + source + dest + session */
+#define WIRE_MSG_HEAD 18                /* kind + ptype + source + dest + session + reserved (0) */
+#define WIRE_HANDSHAKE_FRAME_MAX 512    /* largest frame body before the handshake (HELLO..REFUSE) */
 
 static inline void wire_put32(uint8_t *p, uint32_t v) {
   p[0] = (uint8_t)(v >> 24);

@@ -3,7 +3,9 @@
  * (cservice/harbor_link.c): the bytes a peer node sends. Build and run
  * with fuzz/harbor.sh.
  *
- * Input: bytes 0-1 seed the cutting of the stream; the rest is the stream.
+ * Input: bytes 0-1 seed the cutting of the stream (the top bit of byte 0
+ * says whether the link is proven: messages are read, else refused as
+ * before a handshake); the rest is the stream.
  * It is read once whole and once in pieces of 0 to 300 bytes: both reads
  * must agree (same messages and control frames, same bytes, an error in
  * both or in neither), nothing may leak (ASan) and every message handed
@@ -47,8 +49,9 @@ static void on_message(void *ud, struct link_message *m) {
 
 static const struct link_handler handler = {on_frame, on_message};
 
-static int read_all(const uint8_t *d, size_t n, uint32_t seed, struct seen *out) {
+static int read_all(const uint8_t *d, size_t n, uint32_t seed, int proven, struct seen *out) {
   struct link_reader *r = link_reader_new(1 << 20);
+  if (proven) link_reader_allow_messages(r);
   int stop = 0, rc = 0;
   char err[128];
   memset(out, 0, sizeof(*out));
@@ -68,8 +71,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 2) return 0;
   uint32_t seed = (uint32_t)data[0] << 8 | data[1] | 1u;
   struct seen whole, cut;
-  int a = read_all(data + 2, size - 2, 0, &whole);
-  int b = read_all(data + 2, size - 2, seed, &cut);
+  int proven = (data[0] & 0x80) != 0;
+  int a = read_all(data + 2, size - 2, 0, proven, &whole);
+  int b = read_all(data + 2, size - 2, seed, proven, &cut);
   REQUIRE(a == b);
   if (a == 0) REQUIRE(whole.sum == cut.sum && whole.messages == cut.messages && whole.frames == cut.frames);
   return 0;

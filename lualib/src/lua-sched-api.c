@@ -393,6 +393,11 @@ static int lregister_protocol(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   if (lua_getfield(L, 1, "name") != LUA_TSTRING) return luaL_error(L, "register_protocol: name must be a string");
   if (lua_getfield(L, 1, "id") != LUA_TNUMBER) return luaL_error(L, "register_protocol: id must be a number");
+  int isint;
+  lua_Integer id = lua_tointegerx(L, -1, &isint);
+  /* a message type is one byte between nodes: 261 would arrive as 5 (SOCKET) */
+  if (!isint || id < 0 || id > 255)
+    return luaL_error(L, "register_protocol: id %s out of range (an integer 0..255)", lua_tostring(L, -1));
   REG(L, l->sched.protos);
   lua_pushvalue(L, -3);
   lua_pushvalue(L, 1);

@@ -5,7 +5,9 @@
  * Reader: a stream of messages (small, empty, one split into FIRST + MORE
  * frames) and control frames comes out the same whatever way it is cut,
  * including at every byte boundary; each malformed stream gives its own
- * error. Pending set: random adds and removes against a plain array.
+ * error. Before the handshake the reader refuses message frames and big
+ * frames at once (a stranger cannot make it allocate). Pending set: random
+ * adds and removes against a plain array.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -92,10 +94,12 @@ static void on_message(void *ud, struct link_message *m) {
 
 static const struct link_handler handler = {on_frame, on_message};
 
-/* Feeds the stream in pieces; returns the reader's result. */
-static int feed_cut(const struct stream *st, size_t max_message, const size_t *cuts, int ncuts, struct seen *out,
-                    char *err, size_t errlen) {
+/* Feeds the stream in pieces to a reader of a proven link (or of one
+ * still in its handshake); returns the reader's result. */
+static int feed_cut_as(int proven, const struct stream *st, size_t max_message, const size_t *cuts, int ncuts,
+                       struct seen *out, char *err, size_t errlen) {
   struct link_reader *r = link_reader_new(max_message);
+  if (proven) link_reader_allow_messages(r);
   int stop = 0, rc = 0;
   size_t at = 0;
   memset(out, 0, sizeof(*out));
@@ -106,6 +110,11 @@ static int feed_cut(const struct stream *st, size_t max_message, const size_t *c
   }
   link_reader_free(r);
   return rc;
+}
+
+static int feed_cut(const struct stream *st, size_t max_message, const size_t *cuts, int ncuts, struct seen *out,
+                    char *err, size_t errlen) {
+  return feed_cut_as(1, st, max_message, cuts, ncuts, out, err, errlen);
 }
 
 static struct stream sample(size_t bigsize) {
@@ -216,6 +225,70 @@ static void test_malformed(void) {
   free(s.data);
 }
 
+/* Message frames before the handshake: refused by the frame that starts
+ * them, before any allocation for the message; also a frame header that
+ * announces more than a handshake frame. Handshake frames pass. */
+static void test_before_handshake(void) {
+  struct seen out;
+  char err[128];
+  uint8_t hello[1 + WIRE_NONCE + WIRE_BOOT] = {2};
+  struct stream s = {0};
+  put_frame(&s, WIRE_HELLO, hello, sizeof(hello));
+  CHECK(feed_cut_as(0, &s, 1 << 20, NULL, 0, &out, err, sizeof(err)) == 0 && out.frames == 1);
+  free(s.data);
+  static const int kinds[] = {WIRE_MSG, WIRE_FIRST, WIRE_MORE};
+  for (int k = 0; k < 3; k++) {
+    memset(&s, 0, sizeof(s));
+    uint8_t body[WIRE_MSG_HEAD + 4 + 8] = {SHOAL_PTYPE_LUA};
+    wire_put32(body + 13, 64u << 20); /* a FIRST claiming 64 MiB */
+    put_frame(&s, kinds[k], body, sizeof(body));
+    for (size_t cut = 0; cut <= s.len; cut += 7) {
+      size_t cuts[1] = {cut};
+      CHECK(feed_cut_as(0, &s, 64u << 20, cuts, 1, &out, err, sizeof(err)) == -1);
+      CHECK(strstr(err, "before the handshake") != NULL && out.messages == 0);
+    }
+    free(s.data);
+  }
+  /* only the header of a 60 KB frame: refused without waiting for the body */
+  uint8_t head[5];
+  wire_head(head, WIRE_HELLO, 60000);
+  memset(&s, 0, sizeof(s));
+  memcpy(grow(&s, 5), head, 5);
+  CHECK(feed_cut_as(0, &s, 1 << 20, NULL, 0, &out, err, sizeof(err)) == -1 && strstr(err, "before the handshake"));
+  size_t at2[1] = {2};
+  CHECK(feed_cut_as(0, &s, 1 << 20, at2, 1, &out, err, sizeof(err)) == -1 && strstr(err, "before the handshake"));
+  free(s.data);
+}
+
+/* The link proves itself inside a read (the WELCOME frame): the messages
+ * after it in the same buffer are read. */
+static int proving_done;
+static struct link_reader *proving_reader;
+static void proving_frame(void *ud, int kind, const uint8_t *b, size_t n) {
+  on_frame(ud, kind, b, n);
+  if (kind == WIRE_WELCOME) {
+    link_reader_allow_messages(proving_reader);
+    proving_done = 1;
+  }
+}
+
+static void test_proven_mid_read(void) {
+  struct stream s = {0};
+  uint8_t mac[WIRE_MAC] = {0};
+  put_frame(&s, WIRE_WELCOME, mac, sizeof(mac));
+  put_msg(&s, SHOAL_PTYPE_LUA, 0x02000005, 0x01000007, 9, (const uint8_t *)"hello", 5);
+  const struct link_handler proving = {proving_frame, on_message};
+  struct seen out;
+  memset(&out, 0, sizeof(out));
+  char err[128];
+  int stop = 0;
+  proving_reader = link_reader_new(1 << 20);
+  CHECK(link_reader_feed(proving_reader, s.data, s.len, &proving, &out, &stop, err, sizeof(err)) == 0);
+  CHECK(proving_done && out.frames == 1 && out.messages == 1 && out.last_session == 9);
+  link_reader_free(proving_reader);
+  free(s.data);
+}
+
 /* ---- pending set ---- */
 
 static uint32_t ref_caller[5000];
@@ -284,6 +357,8 @@ int main(void) {
   test_every_cut();
   test_big_message();
   test_malformed();
+  test_before_handshake();
+  test_proven_mid_read();
   test_pending();
   printf("test_harbor_link: ok\n");
   return 0;

@@ -23,6 +23,8 @@
 --   peers [TAG]           healthy nodes (with TAG): "1 2 3"
 --   status K V            cluster.set_status{K = V}
 --   peerstatus NODE K     state and status field K of NODE: "alive 42"
+--   proto ID NODE         register a protocol with id ID and send "ping" with
+--                         it to .probe on NODE -> "refused <why>" | "sent"
 local shoal = require "shoal"
 local socket = require "shoal.socket"
 local cluster = require "cluster"
@@ -146,6 +148,17 @@ function commands.peerstatus(node, k)
 		return "none"
 	end
 	return c.state .. " " .. tostring(c.status[k])
+end
+
+function commands.proto(id, node)
+	local name = "p" .. id
+	local ok, err = pcall(shoal.register_protocol,
+		{ name = name, id = tonumber(id), pack = shoal.packstring, unpack = shoal.unpack })
+	if not ok then
+		return "refused " .. tostring(err)
+	end
+	local sent, why = shoal.send(cluster.query(tonumber(node), ".probe"), name, "ping")
+	return sent and "sent" or ("not sent " .. tostring(why))
 end
 
 function commands.nodes()
