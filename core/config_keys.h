@@ -51,6 +51,9 @@
   X(heartbeat_misses, INT, "3", 1, 100, "a peer silent this many heartbeats is lost")                                \
   X(harbor_queue_kb, INT, "16384", 1, 1073741824, "bytes queued for one peer node; past it sends fail (full)")       \
   X(harbor_max_message_kb, INT, "65536", 1, 4194304, "largest message across nodes")                                 \
+  X(harbor_max_unproven, INT, "64", 1, 256, "accepted connections that may wait at once to prove the secret; "      \
+    "one more closes the oldest")                                                                                    \
+  X(remote_debug, BOOL, "false", 0, 0, "accept DEBUG messages (inspect, run code) from other nodes")                 \
   X(tags, STRING, "", 0, 0, "this node's tags, comma separated (cluster.peers(tag))")                                \
   X(registry, BOOL, "false", 0, 0, "run the cluster registry on this node")                                          \
   X(registry_suspect, INT, "2", 1, 1000, "missed heartbeats before a component is suspect")                          \

@@ -640,33 +640,25 @@ void harbor_release(struct harbor *h) {
   shoal_free(h);
 }
 
-static long env_long(const char *key, long def, long lo, long hi) {
-  const char *v = shoal_getenv(key);
-  if (v == NULL || *v == '\0') return def;
-  char *end;
-  long n = strtol(v, &end, 10);
-  return *end == '\0' && n >= lo && n <= hi ? n : def; /* config.c has refused bad values already */
-}
-
 int harbor_init(struct harbor *h, struct shoal_context *ctx, const char *args) {
   h->ctx = ctx;
   h->self = shoal_self(ctx);
   h->node = (int)shoal_node_self();
-  h->heartbeat_ms = (uint32_t)env_long("heartbeat_ms", 1000, 10, 600000);
-  h->misses = (uint32_t)env_long("heartbeat_misses", 3, 1, 100);
-  h->call_timeout_ms = (uint32_t)env_long("call_timeout", 30000, 1, INT_MAX);
-  size_t queue_limit = (size_t)env_long("harbor_queue_kb", 16384, 1, 1L << 30) * 1024;
-  h->max_message = (size_t)env_long("harbor_max_message_kb", 65536, 1, 4L << 20) * 1024;
-  h->max_unproven = (int)env_long("harbor_max_unproven", HARBOR_UNPROVEN_DEFAULT, 1, HARBOR_UNPROVEN_MAX);
-  const char *remote_debug = shoal_getenv("remote_debug");
-  int debug_ok = remote_debug && (strcmp(remote_debug, "1") == 0 || strcmp(remote_debug, "true") == 0);
+  /* The schema (core/config_keys.h) has checked the ranges. */
+  h->heartbeat_ms = (uint32_t)shoal_config_int("heartbeat_ms");
+  h->misses = (uint32_t)shoal_config_int("heartbeat_misses");
+  h->call_timeout_ms = (uint32_t)shoal_config_int("call_timeout");
+  size_t queue_limit = (size_t)shoal_config_int("harbor_queue_kb") * 1024;
+  h->max_message = (size_t)shoal_config_int("harbor_max_message_kb") * 1024;
+  h->max_unproven = (int)shoal_config_int("harbor_max_unproven");
+  if (h->max_unproven < 1 || h->max_unproven > HARBOR_UNPROVEN_MAX) h->max_unproven = HARBOR_UNPROVEN_MAX;
+  int debug_ok = shoal_config_bool("remote_debug");
   memset(h->accepts, 1, sizeof(h->accepts));
   h->accepts[SHOAL_PTYPE_SOCKET] = 0; /* payload: a pointer into the sender's memory */
   h->accepts[SHOAL_PTYPE_HARBOR] = 0; /* payload: a pointer (struct shoal_remote_message) */
   h->accepts[SHOAL_PTYPE_SYSTEM] = 0; /* the runtime's own signals (EXIT) */
   h->accepts[SHOAL_PTYPE_DEBUG] = (uint8_t)debug_ok; /* inspect and run code: only when the config says so */
-  const char *envname = shoal_getenv("cluster_secret_env");
-  if (envname == NULL) envname = "SHOAL_CLUSTER_SECRET";
+  const char *envname = shoal_config_string("cluster_secret_env");
   const char *secret = getenv(envname);
   if (secret == NULL || *secret == '\0' || strlen(secret) >= sizeof(h->secret)) {
     shoal_log(ctx, SHOAL_LOG_ERROR, "harbor: the cluster secret is missing: set the environment variable %s "
@@ -677,13 +669,13 @@ int harbor_init(struct harbor *h, struct shoal_context *ctx, const char *args) {
   if (getrandom(h->boot, WIRE_BOOT, 0) != WIRE_BOOT) return SHOAL_EINIT;
   memcpy(h->secret, secret, h->secretlen);
   for (int i = 0; i <= MAX_NODE; i++) h->peers[i].calls = pending_new();
-  const char *cluster = args && *args ? args : shoal_getenv("cluster");
+  const char *cluster = args && *args ? args : shoal_config_string("cluster");
   char listen_host[64] = "";
   int listen_port = 0;
   if (harbor_parse_cluster(h, cluster ? cluster : "", listen_host, sizeof(listen_host), &listen_port) != 0)
     return SHOAL_EINVAL;
-  const char *listen = shoal_getenv("harbor");
-  if (listen && *listen) {
+  const char *listen = shoal_config_string("harbor");
+  if (*listen) {
     char spec[128];
     snprintf(spec, sizeof(spec), "%d@%s", h->node, listen);
     int node;

@@ -21,7 +21,6 @@
  * proven the secret yet (at most HARBOR_UNPROVEN_MAX): strangers can never
  * take the slots of this node's own dials. */
 #define HARBOR_UNPROVEN_MAX 256
-#define HARBOR_UNPROVEN_DEFAULT 64 /* harbor_max_unproven */
 #define MAX_LINKS (MAX_NODE + HARBOR_UNPROVEN_MAX)
 #define HARBOR_HANDSHAKE_MS 2000 /* an accepted connection proves the secret within this, or is closed */
 #define HARBOR_REFUSE_TEXT_MAX 100 /* bytes of a peer's REFUSE text that are logged */

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "harbor_wire.h"
+#include "config_keys.h"
 
 struct fake F;
 
@@ -100,6 +101,28 @@ const char *shoal_getenv(const char *key) {
     if (strcmp(F.env[i][0], key) == 0) return F.env[i][1];
   return NULL;
 }
+/* The config getters over F.env, falling back to the schema's defaults. */
+static const struct {
+  const char *name, *def;
+} fake_keys[] = {
+#define FAKE_KEY(name, type, def, min, max, doc) {#name, def},
+    SHOAL_CONFIG_KEYS(FAKE_KEY)
+#undef FAKE_KEY
+};
+static const char *fake_config(const char *key) {
+  const char *v = shoal_getenv(key);
+  if (v) return v;
+  for (size_t i = 0; i < sizeof(fake_keys) / sizeof(fake_keys[0]); i++)
+    if (strcmp(fake_keys[i].name, key) == 0) return fake_keys[i].def;
+  fprintf(stderr, "harbor_fake: config key '%s' is not in the schema\n", key);
+  abort();
+}
+int64_t shoal_config_int(const char *key) { return strtoll(fake_config(key), NULL, 10); }
+int shoal_config_bool(const char *key) {
+  const char *v = fake_config(key);
+  return strcmp(v, "true") == 0 || strcmp(v, "1") == 0;
+}
+const char *shoal_config_string(const char *key) { return fake_config(key); }
 const char *shoal_strerror(int err) { return err ? "an error" : "ok"; }
 
 void shoal_log(struct shoal_context *ctx, int level, const char *fmt, ...) {
