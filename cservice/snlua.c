@@ -116,6 +116,22 @@ void snlua_signal(struct snlua *l, int signal) {
   }
 }
 
+/* Why a service name would leave the luaservice path's directories (NULL
+ * when it stays inside): an absolute path, or a '.', '..' or empty part
+ * between slashes. The console's parser refuses the same names early
+ * (lualib/shoal/console.lua); this is the check every caller goes through. */
+static const char *path_escapes(const char *name) {
+  if (name[0] == '/') return "an absolute path is not allowed";
+  for (const char *part = name;;) {
+    const char *slash = strchr(part, '/');
+    size_t n = slash ? (size_t)(slash - part) : strlen(part);
+    if (n == 0) return "an empty part between slashes";
+    if ((n == 1 && part[0] == '.') || (n == 2 && part[0] == '.' && part[1] == '.')) return "no '.' or '..' parts";
+    if (slash == NULL) return NULL;
+    part = slash + 1;
+  }
+}
+
 static int lua_cb(struct shoal_context *ctx, void *ud, int type, int session, uint32_t source,
                   const void *msg, size_t sz) {
   struct snlua *l = ud;
@@ -211,6 +227,8 @@ static int start_protected(lua_State *L) {
   if (nlen == 0 || nlen >= sizeof(name)) return luaL_error(L, "bad service name '%s'", l->args);
   memcpy(name, l->args, nlen);
   name[nlen] = '\0';
+  const char *why = path_escapes(name);
+  if (why) return luaL_error(L, "bad service name '%s': %s (a service is found on the luaservice path)", name, why);
   lua_pushstring(L, name);
   lua_setglobal(L, "SERVICE_NAME");
   char file[1024];

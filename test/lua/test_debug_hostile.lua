@@ -87,4 +87,18 @@ function cases.http_random_input()
 	end
 end
 
-t.start(cases, { "names_stay_in_the_service_path", "http_lines", "http_random_input" })
+-- The loader itself (snlua) refuses the same names from any caller, not
+-- only from the console: shoal.newservice("x/../../p") loaded any file.
+function cases.loader_refuses_paths_outside_the_service_path()
+	local shoal = require "shoal"
+	for _, name in ipairs({ "x/../../p", "../test_smoke", "/etc/passwd", "a/./b", "a//b" }) do
+		local ok, err = pcall(shoal.newservice, name)
+		t.eq(ok, false, "newservice " .. name)
+		t.contains(tostring(err), "bad service name '" .. name .. "'", "error for " .. name)
+	end
+	-- a name inside the path still starts
+	t.ok(pcall(shoal.newservice, "trivial_svc"), "trivial_svc starts")
+end
+
+t.start(cases, { "names_stay_in_the_service_path", "http_lines", "http_random_input",
+	"loader_refuses_paths_outside_the_service_path" })
