@@ -185,7 +185,7 @@ static void fail_call(void *ud, uint32_t caller, int session) {
   struct fail_ctx *f = ud;
   char text[160];
   int n = snprintf(text, sizeof(text), "node %d %s", f->node, f->why);
-  shoal_reply_error(f->h->ctx, caller, session, text, (size_t)n);
+  shoal_reply_error(f->h->ctx, caller, session, SHOAL_ENODEDOWN, text, (size_t)n);
 }
 
 void harbor_link_free(struct harbor *h, struct link *l, int abort_socket) {
@@ -334,7 +334,7 @@ static void on_link_frame(void *ud, int kind, const uint8_t *b, size_t n) {
     memcpy(name, b + 4, n - 4);
     name[n - 4] = '\0';
     uint32_t handle = wire_get32(b);
-    if ((handle >> 24) != (uint32_t)l->node || shoal_name(name, handle) != 0)
+    if (shoal_handle_node_of(handle) != l->node || shoal_name(name, handle) != 0)
       shoal_log(h->ctx, SHOAL_LOG_WARN, "harbor: node %d announced name '%s' for :%08x: refused", l->node, name, handle);
   } else {
     shoal_log(h->ctx, SHOAL_LOG_WARN, "harbor: node %d sent an unknown frame kind %d (%zu bytes), ignored", l->node,
@@ -353,18 +353,18 @@ static void on_link_message(void *ud, struct link_message *m) {
   }
   int request = shoal_is_request(m->type, m->session);
   if (!request && m->session > 0) pending_remove(p->calls, m->dest, m->session); /* an answer */
-  uint32_t local = m->dest & 0xffffffu;
+  uint32_t local = shoal_handle_local_of(m->dest);
   if (local == 0) { /* for the harbor itself */
     if (m->type == SHOAL_PTYPE_TEXT) harbor_on_command(h, m->source, m->session, m->data, m->size);
     shoal_free(m->data);
     return;
   }
-  uint32_t dest = (uint32_t)h->node << 24 | local;
+  uint32_t dest = shoal_handle_make(h->node, local);
   int r = shoal_send(h->ctx, m->source, dest, m->type, m->session, m->data, m->size);
   if (r < 0 && request) {
     char text[128];
     int n = snprintf(text, sizeof(text), "service :%08x on node %d: %s", dest, h->node, shoal_strerror(r));
-    shoal_reply_error(h->ctx, m->source, m->session, text, (size_t)n);
+    shoal_reply_error(h->ctx, m->source, m->session, r, text, (size_t)n);
   }
 }
 
@@ -439,7 +439,7 @@ static void on_socket(struct harbor *h, const struct shoal_socket_message *sm) {
 /* ---- outgoing (from local services, through the core) ---- */
 
 static void on_remote(struct harbor *h, uint32_t source, int session, struct shoal_remote_message *rm) {
-  int node = (int)(rm->dest >> 24);
+  int node = shoal_handle_node_of(rm->dest);
   size_t behind = shoal_node_dequeued(node, rm->size);
   struct peer *p = &h->peers[node];
   int request = shoal_is_request(rm->type, session);
@@ -448,7 +448,7 @@ static void on_remote(struct harbor *h, uint32_t source, int session, struct sho
       char text[160];
       int n = snprintf(text, sizeof(text), "node %d is %s%s%s", node, harbor_state_name(p->state), p->reason[0] ? ": " : "",
                        p->reason);
-      shoal_reply_error(h->ctx, source, session, text, (size_t)n);
+      shoal_reply_error(h->ctx, source, session, SHOAL_ENODEDOWN, text, (size_t)n);
     }
     shoal_free(rm->data);
     return;
@@ -458,7 +458,7 @@ static void on_remote(struct harbor *h, uint32_t source, int session, struct sho
       char text[128];
       int n = snprintf(text, sizeof(text), "message of %zu bytes over the cluster limit of %zu", rm->size,
                        h->max_message);
-      shoal_reply_error(h->ctx, source, session, text, (size_t)n);
+      shoal_reply_error(h->ctx, source, session, SHOAL_ETOOBIG, text, (size_t)n);
     }
     shoal_free(rm->data);
     return;
@@ -565,7 +565,7 @@ static int harbor_cb(struct shoal_context *ctx, void *ud, int type, int session,
     case SHOAL_PTYPE_SYSTEM:
       /* Node shutdown: stay a moment so other services' exit hooks (a
        * registry leave, a last save) can still reach other nodes. */
-      if (sz == 4 && memcmp(msg, "EXIT", 4) == 0 && !h->exiting) {
+      if (shoal_system_is(msg, sz, SHOAL_SYSTEM_EXIT) && !h->exiting) {
         h->exiting = 1;
         h->exit_by_ms = shoal_now() + EXIT_GRACE_MS;
         exit_when_alone(h);

@@ -17,7 +17,7 @@ static void answer(struct harbor *h, uint32_t to, int session, const char *text)
 }
 
 void harbor_fail(struct harbor *h, uint32_t to, int session, const char *text) {
-  if (session > 0) shoal_reply_error(h->ctx, to, session, text, strlen(text));
+  if (session > 0) shoal_reply_error(h->ctx, to, session, SHOAL_EINVAL, text, strlen(text));
   else shoal_log(h->ctx, SHOAL_LOG_WARN, "%s", text);
 }
 
@@ -100,7 +100,7 @@ static void list_nodes(struct harbor *h, uint32_t to, int session) {
 
 static void register_name(struct harbor *h, uint32_t source, int session, const char *name, const char *handle_text) {
   uint32_t handle = handle_text ? shoal_query(handle_text) : source;
-  if (handle == 0 || (handle >> 24) != (uint32_t)h->node) return harbor_fail(h, source, session, "harbor: register: not a local service");
+  if (handle == 0 || shoal_handle_node_of(handle) != h->node) return harbor_fail(h, source, session, "harbor: register: not a local service");
   int r = name[0] == '.' ? SHOAL_EINVAL : shoal_name(name, handle);
   if (r != 0) {
     char why[160];
