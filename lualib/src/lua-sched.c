@@ -472,6 +472,9 @@ static void dispatch_response(lua_State *L, struct snlua *l) {
     } else {
       size_t len;
       const char *text = shoal_error_text(l->msg_data, l->msg_size, &len);
+      if (l->msg_size == 0 || ((const unsigned char *)l->msg_data)[0] == 0)
+        shoal_log(l->ctx, SHOAL_LOG_WARN, "ERROR from :%08x (session %d) has no code byte: read as a raised error",
+                  l->msg_source, l->msg_session);
       lua_pushboolean(L, 0);
       lua_pushlstring(L, text, len);
       lua_pushinteger(L, shoal_error_code(l->msg_data, l->msg_size));
