@@ -7,8 +7,11 @@
 --                        is `payload` (a forged or foreign ERROR)
 --   exit_now             exits inside the handler: the request is failed
 --                        by the release hook
--- It handles no "text" requests.
+-- It handles no "text" requests, unless started as errors_svc("text"):
+-- then a text request s is answered "text:" .. s.
 local shoal = require "shoal"
+
+local mode = ...
 
 local kept = {} -- responders taken by raw_error, never used
 
@@ -31,6 +34,11 @@ function command.exit_now()
 end
 
 shoal.start(function()
+	if mode == "text" then
+		shoal.dispatch("text", function(_, _, s)
+			return "text:" .. s
+		end)
+	end
 	shoal.dispatch("lua", function(session, source, cmd, ...)
 		if cmd == "raw_error" then
 			kept[#kept + 1] = shoal.response() -- so no answer of the scheduler's follows

@@ -6,6 +6,7 @@
 local shoal = require "shoal"
 local router = require "shoal.router"
 local cluster = require "cluster"
+require "shoal.debug" -- the "debug" protocol, to call with it
 local t = require "testlib"
 
 local E = shoal.errors
@@ -81,6 +82,12 @@ function cases.trycall_returns_the_code()
 		"responder(false, text)")
 	-- the runtime's own failures
 	expect_failure(try(svc, "text", "hello"), E.INVAL, "no handler for protocol text", "an unhandled protocol")
+	-- other protocols: one with an unpack function (debug), one without (text)
+	t.values(try(svc, "debug", "ping"), table.pack(true, "pong"), "a debug call")
+	local texter = shoal.newservice("errors_svc", "text")
+	t.values(try(texter, "text", "hi"), table.pack(true, "text:hi"), "a text call")
+	t.values(table.pack(shoal.trycalltimeout(1000, texter, "text", "yo")), table.pack(true, "text:yo"), "trycalltimeout")
+	shoal.kill(texter)
 	expect_failure(try(".no_such_name", "lua", "ping"), E.NOSERVICE, "no such service", "an unknown name")
 	expect_failure(try(0x01fedcba, "lua", "ping"), E.NOSERVICE, "no such service", "an unknown handle")
 	local hang = shoal.newservice("hang_svc")
