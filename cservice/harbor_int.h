@@ -15,7 +15,7 @@
 #include "harbor_wire.h"
 #include "shoal.h"
 
-#define MAX_NODE 255
+#define MAX_NODE SHOAL_HANDLE_NODE_MAX
 #define MAX_LINKS 512
 #define MAX_GLOBAL_NAMES 1024
 #define BACKOFF_MIN_MS 100

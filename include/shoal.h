@@ -85,6 +85,7 @@ static inline const char *shoal_error_text(const void *msg, size_t sz, size_t *l
  * local id. Lua sees these same numbers, pushed from C (shoal.HANDLE_*). */
 #define SHOAL_HANDLE_NODE_SHIFT 24
 #define SHOAL_HANDLE_LOCAL_MASK 0xffffffu
+#define SHOAL_HANDLE_NODE_MAX ((int)(0xffffffffu >> SHOAL_HANDLE_NODE_SHIFT)) /* highest node id: 255 */
 static inline int shoal_handle_node_of(uint32_t handle) { return (int)(handle >> SHOAL_HANDLE_NODE_SHIFT); }
 static inline uint32_t shoal_handle_local_of(uint32_t handle) { return handle & SHOAL_HANDLE_LOCAL_MASK; }
 /* The handle of local id `local` on node `node` (local 0: that node's harbor). */

@@ -640,7 +640,7 @@ static uint32_t check_handle(lua_State *L, int idx) {
 
 static int check_node(lua_State *L, int idx) {
   lua_Integer n = luaL_checkinteger(L, idx);
-  luaL_argcheck(L, n >= 0 && n <= (lua_Integer)(0xffffffffu >> SHOAL_HANDLE_NODE_SHIFT), idx, "node id out of range");
+  luaL_argcheck(L, n >= 0 && n <= SHOAL_HANDLE_NODE_MAX, idx, "node id out of range");
   return (int)n;
 }
 
@@ -695,6 +695,8 @@ static void push_constants(lua_State *L) {
   lua_setfield(L, -2, "HANDLE_NODE_SHIFT");
   lua_pushinteger(L, SHOAL_HANDLE_LOCAL_MASK);
   lua_setfield(L, -2, "HANDLE_LOCAL_MASK");
+  lua_pushinteger(L, SHOAL_HANDLE_NODE_MAX);
+  lua_setfield(L, -2, "HANDLE_NODE_MAX");
   /* shoal.errors.NOSERVICE == -1 ...: what trycall's code is compared to. */
   lua_createtable(L, 0, 16);
 #define PUSH_ERRNO(name, value, text) \

@@ -50,6 +50,7 @@ end
 function cases.other_constants_pushed_from_c()
 	t.eq(shoal.HANDLE_NODE_SHIFT, 24, "node shift")
 	t.eq(shoal.HANDLE_LOCAL_MASK, 0xffffff, "local mask")
+	t.eq(shoal.HANDLE_NODE_MAX, 255, "highest node id")
 	local me = shoal.self()
 	t.eq(shoal.nodeof(me), tonumber(shoal.getenv("node")) or 1, "nodeof(self)")
 	t.eq(shoal.makehandle(shoal.nodeof(me), shoal.localof(me)), me, "makehandle(nodeof, localof)")

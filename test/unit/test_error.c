@@ -95,7 +95,7 @@ static void test_system_words(void) {
 }
 
 static void test_handle_layout(void) {
-  CHECK(SHOAL_HANDLE_NODE_SHIFT == 24 && SHOAL_HANDLE_LOCAL_MASK == 0xffffffu);
+  CHECK(SHOAL_HANDLE_NODE_SHIFT == 24 && SHOAL_HANDLE_LOCAL_MASK == 0xffffffu && SHOAL_HANDLE_NODE_MAX == 255);
   CHECK(shoal_handle_make(3, 0) == 0x03000000u);
   CHECK(shoal_handle_make(255, 0x123456) == 0xff123456u);
   CHECK(shoal_handle_make(256 + 2, 0x1000005) == 0x02000005u); /* both parts cut to their width */
