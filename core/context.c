@@ -15,6 +15,7 @@
  */
 #include "context.h"
 
+#include <assert.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,27 +65,43 @@ const char *shoal_strerror(int err) {
   }
 }
 
-void shoal_context_reply_error(uint32_t source, uint32_t to, int session, const char *text, size_t len) {
-  char *copy = shoal_malloc(len + 1);
-  memcpy(copy, text, len);
-  copy[len] = '\0';
-  struct shoal_message m = {source, session, copy, (uint32_t)len, SHOAL_PTYPE_ERROR};
-  if (shoal_context_push(to, &m) != 0) shoal_free(copy);
+/* The code byte of an ERROR holds -code: every code must fit in it. */
+#define SHOAL_ERRNO_FITS(name, value, text) _Static_assert((value) < 0 && (value) >= -255, "SHOAL_E" #name);
+SHOAL_ERRNO_LIST(SHOAL_ERRNO_FITS)
+#undef SHOAL_ERRNO_FITS
+
+void *shoal_context_error_payload(int code, const char *text, size_t len, size_t *size) {
+  assert(code < 0 && code >= -255);
+  if (code >= 0 || code < -255) code = SHOAL_ERAISED;
+  unsigned char *p = shoal_malloc(len + 2);
+  p[0] = (unsigned char)-code;
+  if (len) memcpy(p + 1, text, len);
+  p[len + 1] = '\0';
+  *size = len + 1;
+  return p;
 }
 
-/* A message that will never be handled: answer a request with an error so
- * its caller fails now instead of at its timeout, then free the payload. */
-static void drop_message(uint32_t handle, struct shoal_message *m, const char *why) {
+void shoal_context_reply_error(uint32_t source, uint32_t to, int session, int code, const char *text, size_t len) {
+  size_t size;
+  void *payload = shoal_context_error_payload(code, text, len, &size);
+  struct shoal_message m = {source, session, payload, (uint32_t)size, SHOAL_PTYPE_ERROR};
+  if (shoal_context_push(to, &m) != 0) shoal_free(payload);
+}
+
+/* A message that will never be handled: answer a request with an error of
+ * code so its caller fails now instead of at its timeout, then free the
+ * payload. */
+static void drop_message(uint32_t handle, struct shoal_message *m, int code, const char *why) {
   if (shoal_is_request((int)m->type, m->session) && m->source != 0) {
     char text[128];
     snprintf(text, sizeof(text), "service :%08x %s", handle, why);
-    shoal_context_reply_error(handle, m->source, m->session, text, strlen(text));
+    shoal_context_reply_error(handle, m->source, m->session, code, text, strlen(text));
   }
   shoal_socket_message_free((int)m->type, m->data, m->size); /* its data is an allocation of its own */
   /* A remote message waiting in a harbor that quit carries its payload. */
   if (m->type == SHOAL_PTYPE_HARBOR && m->data && m->size == sizeof(struct shoal_remote_message)) {
     struct shoal_remote_message *rm = m->data;
-    shoal_node_dequeued((int)(rm->dest >> SHOAL_HANDLE_NODE_SHIFT), rm->size);
+    shoal_node_dequeued(shoal_handle_node_of(rm->dest), rm->size);
     shoal_free(rm->data);
   }
   shoal_free(m->data);
@@ -95,7 +112,7 @@ static void context_free(struct shoal_context *ctx) {
   struct shoal_message batch[DISPATCH_BATCH];
   int n, dropped = 0;
   while ((n = shoal_mq_pop_batch(ctx->queue, batch, DISPATCH_BATCH, 0)) > 0) {
-    for (int i = 0; i < n; i++) drop_message(ctx->handle, &batch[i], "exited");
+    for (int i = 0; i < n; i++) drop_message(ctx->handle, &batch[i], SHOAL_EEXITING, "exited");
     dropped += n;
   }
   if (dropped) shoal_log(NULL, SHOAL_LOG_INFO, "service :%08x exited with %d messages unhandled", ctx->handle, dropped);
@@ -161,11 +178,11 @@ int shoal_context_push(uint32_t handle, struct shoal_message *m) {
   if (ctx == NULL) {
     shoal_handle_unlock();
     /* Not a local service: another node's handle goes to the harbor, and
-     * (node << 24) is that node's harbor. Checked only here, so a local
-     * send pays nothing for the cluster. */
+     * shoal_handle_make(node, 0) is that node's harbor. Checked only here,
+     * so a local send pays nothing for the cluster. */
     if (shoal_handle_is_remote(handle)) return shoal_remote_push(handle, m);
     uint32_t harbor = shoal_remote_harbor();
-    if ((handle & SHOAL_HANDLE_LOCAL_MASK) == 0 && handle != 0 && harbor != 0) return shoal_context_push(harbor, m);
+    if (shoal_handle_local_of(handle) == 0 && handle != 0 && harbor != 0) return shoal_context_push(harbor, m);
     return SHOAL_ENOSERVICE;
   }
   int schedule = shoal_mq_push(ctx->queue, m);
@@ -195,7 +212,9 @@ int shoal_context_dispatch(struct shoal_monitor_slot *slot, struct shoal_mq *q, 
   for (int i = 0; i < n; i++) {
     struct shoal_message *m = &batch[i];
     if (atomic_load_explicit(&ctx->exiting, memory_order_relaxed) || ctx->cb == NULL) {
-      drop_message(ctx->handle, m, ctx->cb ? "exited" : "has no callback");
+      /* Exiting: gone for its callers. No callback: it never serves. */
+      if (ctx->cb) drop_message(ctx->handle, m, SHOAL_EEXITING, "exited");
+      else drop_message(ctx->handle, m, SHOAL_ENOSERVICE, "has no callback");
       continue;
     }
     shoal_monitor_enter(slot, m->source, ctx->handle);
@@ -252,8 +271,8 @@ void shoal_callback(struct shoal_context *ctx, void *ud, shoal_cb cb) {
 
 uint32_t shoal_self(struct shoal_context *ctx) { return ctx->handle; }
 
-void shoal_reply_error(struct shoal_context *ctx, uint32_t to, int session, const char *text, size_t len) {
-  shoal_context_reply_error(ctx->handle, to, session, text, len);
+void shoal_reply_error(struct shoal_context *ctx, uint32_t to, int session, int code, const char *text, size_t len) {
+  shoal_context_reply_error(ctx->handle, to, session, code, text, len);
 }
 
 /* Called by the module's init, before anyone can read the label. */

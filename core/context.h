@@ -36,7 +36,12 @@ int shoal_context_retire(uint32_t handle);
 int shoal_context_signal(uint32_t handle, int signal);
 /* Live contexts (the node stops when this drops to 0 during shutdown). */
 int shoal_context_total(void);
-/* Answers a request with an ERROR whose payload is text[0..len) (copied). */
-void shoal_context_reply_error(uint32_t source, uint32_t to, int session, const char *text, size_t len);
+/* The payload of an ERROR message (see shoal.h): the code byte, then
+ * text[0..len) (copied) and a NUL the size does not count. The caller
+ * owns it (shoal_free). A code outside -255..-1 is a programmer error;
+ * it is sent as SHOAL_ERAISED. */
+void *shoal_context_error_payload(int code, const char *text, size_t len, size_t *size);
+/* Answers a request with an ERROR of code and text[0..len) (copied). */
+void shoal_context_reply_error(uint32_t source, uint32_t to, int session, int code, const char *text, size_t len);
 
 #endif

@@ -9,6 +9,8 @@
 #ifndef SHOAL_MODULE_H
 #define SHOAL_MODULE_H
 
+#include "shoal.h" /* enum shoal_signal: what NAME_signal receives */
+
 struct shoal_context;
 
 typedef void *(*shoal_module_create_fn)(void);
@@ -23,12 +25,6 @@ struct shoal_module {
   shoal_module_init_fn init;        /* required */
   shoal_module_release_fn release;  /* may be NULL */
   shoal_module_signal_fn signal;    /* may be NULL */
-};
-
-/* Signals a module may receive from other threads (must be async-safe). */
-enum shoal_signal {
-  SHOAL_SIGNAL_INTERRUPT = 0, /* break out of a stuck message (snlua) */
-  SHOAL_SIGNAL_STATS = 1,     /* log internal stats */
 };
 
 void shoal_module_init(const char *path);

@@ -385,7 +385,7 @@ static void on_socket(struct gate *g, const struct shoal_socket_message *m) {
 /* Fails a request (session > 0) now rather than at its caller's timeout. */
 static void refuse_request(struct gate *g, uint32_t source, int session) {
   static const char why[] = "the gate answers no requests: send TEXT commands and CLIENT frames";
-  if (session > 0) shoal_reply_error(g->ctx, source, session, why, sizeof(why) - 1);
+  if (session > 0) shoal_reply_error(g->ctx, source, session, SHOAL_EINVAL, why, sizeof(why) - 1);
 }
 
 static uint32_t get_be32(const unsigned char *p) {
@@ -571,7 +571,7 @@ static int gate_cb(struct shoal_context *ctx, void *ud, int type, int session, u
       if (session == g->timer_session && session != 0) on_tick(g);
       return 0;
     case SHOAL_PTYPE_SYSTEM:
-      if (sz == 4 && memcmp(msg, "EXIT", 4) == 0) on_exit_request(g);
+      if (shoal_system_is(msg, sz, SHOAL_SYSTEM_EXIT)) on_exit_request(g);
       return 0;
     case SHOAL_PTYPE_ERROR:
       return 0;

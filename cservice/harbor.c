@@ -188,7 +188,7 @@ static void fail_call(void *ud, uint32_t caller, int session) {
   struct fail_ctx *f = ud;
   char text[160];
   int n = snprintf(text, sizeof(text), "node %d %s", f->node, f->why);
-  shoal_reply_error(f->h->ctx, caller, session, text, (size_t)n);
+  shoal_reply_error(f->h->ctx, caller, session, SHOAL_ENODEDOWN, text, (size_t)n);
 }
 
 /* Frees l. When l is the link being read, its reader stops after the
@@ -381,7 +381,7 @@ static void refuse_type(struct harbor *h, int node, struct link_message *m) {
   int n = snprintf(text, sizeof(text), "node %d refuses messages of type %d (%s) from other nodes%s", h->node, m->type,
                    ptype_name(m->type), m->type == SHOAL_PTYPE_DEBUG ? " (remote_debug is off)" : "");
   harbor_quiet_log(h, &h->refused[m->type & 0xff], SHOAL_LOG_WARN, "harbor: node %d sent :%08x -> :%08x: %s", node, m->source, m->dest, text);
-  if (shoal_is_request(m->type, m->session)) shoal_reply_error(h->ctx, m->source, m->session, text, (size_t)n);
+  if (shoal_is_request(m->type, m->session)) shoal_reply_error(h->ctx, m->source, m->session, SHOAL_EINVAL, text, (size_t)n);
   shoal_free(m->data);
 }
 
@@ -408,7 +408,7 @@ static void on_link_message(void *ud, struct link_message *m) {
   if (r < 0 && request) {
     char text[128];
     int n = snprintf(text, sizeof(text), "service :%08x on node %d: %s", dest, h->node, shoal_strerror(r));
-    shoal_reply_error(h->ctx, m->source, m->session, text, (size_t)n);
+    shoal_reply_error(h->ctx, m->source, m->session, r, text, (size_t)n);
   }
 }
 
@@ -483,7 +483,7 @@ static void on_remote(struct harbor *h, uint32_t source, int session, struct sho
       char text[160];
       int n = snprintf(text, sizeof(text), "node %d is %s%s%s", node, harbor_state_name(p->state), p->reason[0] ? ": " : "",
                        p->reason);
-      shoal_reply_error(h->ctx, source, session, text, (size_t)n);
+      shoal_reply_error(h->ctx, source, session, SHOAL_ENODEDOWN, text, (size_t)n);
     }
     shoal_free(rm->data);
     return;
@@ -492,7 +492,7 @@ static void on_remote(struct harbor *h, uint32_t source, int session, struct sho
     char text[128];
     int n = snprintf(text, sizeof(text), "message type %d cannot cross nodes (types 0..255)", rm->type);
     shoal_log(h->ctx, SHOAL_LOG_WARN, "harbor: :%08x -> :%08x: %s", source, rm->dest, text);
-    if (request) shoal_reply_error(h->ctx, source, session, text, (size_t)n);
+    if (request) shoal_reply_error(h->ctx, source, session, SHOAL_EINVAL, text, (size_t)n);
     shoal_free(rm->data);
     return;
   }
@@ -501,7 +501,7 @@ static void on_remote(struct harbor *h, uint32_t source, int session, struct sho
       char text[128];
       int n = snprintf(text, sizeof(text), "message of %zu bytes over the cluster limit of %zu", rm->size,
                        h->max_message);
-      shoal_reply_error(h->ctx, source, session, text, (size_t)n);
+      shoal_reply_error(h->ctx, source, session, SHOAL_ETOOBIG, text, (size_t)n);
     }
     shoal_free(rm->data);
     return;
@@ -602,7 +602,7 @@ static int harbor_cb(struct shoal_context *ctx, void *ud, int type, int session,
     case SHOAL_PTYPE_SYSTEM:
       /* Node shutdown: stay a moment so other services' exit hooks (a
        * registry leave, a last save) can still reach other nodes. */
-      if (sz == 4 && memcmp(msg, "EXIT", 4) == 0 && !h->exiting) {
+      if (shoal_system_is(msg, sz, SHOAL_SYSTEM_EXIT) && !h->exiting) {
         h->exiting = 1;
         h->exit_by_ms = shoal_now() + EXIT_GRACE_MS;
         exit_when_alone(h);

@@ -18,7 +18,7 @@ static void answer(struct harbor *h, uint32_t to, int session, const char *text)
 }
 
 void harbor_fail(struct harbor *h, uint32_t to, int session, const char *text) {
-  if (session > 0) shoal_reply_error(h->ctx, to, session, text, strlen(text));
+  if (session > 0) shoal_reply_error(h->ctx, to, session, SHOAL_EINVAL, text, strlen(text));
   else shoal_log(h->ctx, SHOAL_LOG_WARN, "%s", text);
 }
 

@@ -16,7 +16,7 @@
 #include "harbor_wire.h"
 #include "shoal.h"
 
-#define MAX_NODE 255
+#define MAX_NODE SHOAL_HANDLE_NODE_MAX
 /* One link per peer node, plus the accepted connections that have not
  * proven the secret yet (at most HARBOR_UNPROVEN_MAX): strangers can never
  * take the slots of this node's own dials. */

@@ -82,7 +82,7 @@ static int logger_cb(struct shoal_context *ctx, void *ud, int type, int session,
     }
     write_line(l, level, source, text, sz);
   } else if (type == SHOAL_PTYPE_SYSTEM) {
-    if (sz == 6 && memcmp(text, "REOPEN", 6) == 0) {
+    if (shoal_system_is(text, sz, SHOAL_SYSTEM_REOPEN)) {
       int r = reopen(l);
       if (r != 0) {
         char why[160];
@@ -91,7 +91,7 @@ static int logger_cb(struct shoal_context *ctx, void *ud, int type, int session,
       } else {
         write_line(l, SHOAL_LOG_INFO, shoal_self(ctx), "logger: reopened", 16);
       }
-    } else if (sz == 4 && memcmp(text, "EXIT", 4) == 0) {
+    } else if (shoal_system_is(text, sz, SHOAL_SYSTEM_EXIT)) {
       fflush(l->out);
       shoal_exit(ctx);
     }

@@ -400,7 +400,7 @@ static void on_request(struct registry *g, uint32_t source, int session, const c
     return;
   }
   if (rc != 0) {
-    shoal_reply_error(g->ctx, source, session, r.err, strlen(r.err));
+    shoal_reply_error(g->ctx, source, session, SHOAL_EINVAL, r.err, strlen(r.err));
     return;
   }
   size_t len;
@@ -422,7 +422,7 @@ static int registry_cb(struct shoal_context *ctx, void *ud, int type, int sessio
       if (sz >= sizeof(struct shoal_socket_message)) health_on_socket(g, msg);
       return 0;
     case SHOAL_PTYPE_SYSTEM:
-      if (sz == 4 && memcmp(msg, "EXIT", 4) == 0 && !g->exiting) {
+      if (shoal_system_is(msg, sz, SHOAL_SYSTEM_EXIT) && !g->exiting) {
         g->exiting = 1;
         health_stop(g);
         shoal_exit(ctx);
@@ -433,7 +433,7 @@ static int registry_cb(struct shoal_context *ctx, void *ud, int type, int sessio
     default: {
       static const char why[] = "registry: requests are TEXT lines (register heartbeat leave watch unwatch query)";
       shoal_log(ctx, SHOAL_LOG_WARN, "registry: message of type %d from :%08x ignored", type, source);
-      if (session > 0) shoal_reply_error(ctx, source, session, why, sizeof(why) - 1);
+      if (session > 0) shoal_reply_error(ctx, source, session, SHOAL_EINVAL, why, sizeof(why) - 1);
       return 0;
     }
   }

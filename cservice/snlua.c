@@ -26,7 +26,6 @@ SHOAL_API int snlua_init(struct snlua *l, struct shoal_context *ctx, const char 
 SHOAL_API void snlua_release(struct snlua *l);
 SHOAL_API void snlua_signal(struct snlua *l, int signal);
 
-#define SIGNAL_INTERRUPT 0
 #define DEFAULT_WARN_MARK (32u * 1024u * 1024u)
 
 /* The Lua allocator: counts every byte, refuses to grow past the limit
@@ -107,10 +106,10 @@ static void interrupt_hook(lua_State *L, lua_Debug *ar) {
 
 /* May run on another thread (the monitor): lua_sethook is async-safe. */
 void snlua_signal(struct snlua *l, int signal) {
-  if (signal == SIGNAL_INTERRUPT && l->L) {
+  if (signal == SHOAL_SIGNAL_INTERRUPT && l->L) {
     lua_State *co = atomic_load(&l->active);
     lua_sethook(co ? co : l->L, interrupt_hook, LUA_MASKCOUNT, 1);
-  } else if (signal == 1) {
+  } else if (signal == SHOAL_SIGNAL_STATS) {
     shoal_log(l->ctx, SHOAL_LOG_INFO, "snlua stats: lua memory %zu bytes, limit %zu, refused %d", l->mem,
               l->mem_limit, l->mem_refused);
   }
@@ -150,8 +149,11 @@ static int lua_cb(struct shoal_context *ctx, void *ud, int type, int session, ui
     const char *err = luaL_tolstring(L, -1, NULL);
     shoal_log(ctx, SHOAL_LOG_ERROR, "message from :%08x (type %d, session %d) failed: %s", source, type,
               session, err);
-    /* The dispatcher never answered: do it here so the caller does not wait. */
-    if (shoal_is_request(type, session)) shoal_reply_error(ctx, source, session, err, strlen(err));
+    /* The dispatcher never answered: do it here so the caller does not
+     * wait. It failed on the message itself (a payload that does not
+     * unpack) or for want of memory; the service lives on. */
+    int code = r == LUA_ERRMEM ? SHOAL_ENOMEM : SHOAL_EINVAL;
+    if (shoal_is_request(type, session)) shoal_reply_error(ctx, source, session, code, err, strlen(err));
   }
   lua_settop(L, 0);
   shoal_set_memory(ctx, l->mem);
@@ -243,7 +245,8 @@ static int start_protected(lua_State *L) {
     lua_pushstring(L, sp + 1);
     nargs++;
   }
-  if (l->msg_size > 6) nargs += shoal_serial_unpack(L, (const char *)l->msg_data + 6, l->msg_size - 6);
+  const size_t cmd = sizeof(SHOAL_SYSTEM_START); /* the word and its NUL, then the arguments */
+  if (l->msg_size > cmd) nargs += shoal_serial_unpack(L, (const char *)l->msg_data + cmd, l->msg_size - cmd);
   lua_call(L, nargs, 0);
   if (!l->sched.started) return luaL_error(L, "service '%s' did not call shoal.start", name);
   return 0;
@@ -252,16 +255,16 @@ static int start_protected(lua_State *L) {
 static int first_cb(struct shoal_context *ctx, void *ud, int type, int session, uint32_t source,
                     const void *msg, size_t sz) {
   struct snlua *l = ud;
-  if (type == SHOAL_PTYPE_SYSTEM && sz == 4 && memcmp(msg, "EXIT", 4) == 0) {
+  if (type == SHOAL_PTYPE_SYSTEM && shoal_system_is(msg, sz, SHOAL_SYSTEM_EXIT)) {
     /* Shutdown reached a service that was not started yet: nothing to run,
      * just go (its START request is answered with an error). */
     shoal_exit(ctx);
     return 0;
   }
-  if (type != SHOAL_PTYPE_SYSTEM || sz < 5 || memcmp(msg, "START", 5) != 0) {
+  if (type != SHOAL_PTYPE_SYSTEM || !shoal_system_is(msg, sz, SHOAL_SYSTEM_START)) {
     shoal_log(ctx, SHOAL_LOG_WARN, "message type %d from :%08x before START: dropped", type, source);
     static const char why[] = "service is not started yet";
-    if (shoal_is_request(type, session)) shoal_reply_error(ctx, source, session, why, sizeof(why) - 1);
+    if (shoal_is_request(type, session)) shoal_reply_error(ctx, source, session, SHOAL_EINIT, why, sizeof(why) - 1);
     return 0;
   }
   lua_State *L = l->L;
@@ -278,7 +281,7 @@ static int first_cb(struct shoal_context *ctx, void *ud, int type, int session, 
     const char *err = luaL_tolstring(L, -1, NULL);
     shoal_log(ctx, SHOAL_LOG_ERROR, "service '%s' failed to start: %s", l->args, err);
     if (session > 0 && source) {
-      shoal_reply_error(ctx, source, session, err, strlen(err));
+      shoal_reply_error(ctx, source, session, SHOAL_EINIT, err, strlen(err));
     } else if (source == 0) {
       shoal_abort(1); /* the node's own start service failed */
     }

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define SHOAL_API __attribute__((visibility("default")))
 
@@ -34,7 +35,9 @@ enum shoal_ptype {
   SHOAL_PTYPE_COUNT
 };
 
-/* Errors: 0 or a negative SHOAL_E* code everywhere. Listed once. */
+/* Errors: 0 or a negative SHOAL_E* code everywhere. Listed once; Lua sees
+ * them as shoal.errors.NAME (pushed from C). Every code is in -255..-1: it
+ * travels as one byte at the head of an ERROR message (below). */
 #define SHOAL_ERRNO_LIST(X)                                  \
   X(NOSERVICE, -1, "no such service")                        \
   X(INVAL, -2, "invalid argument")                           \
@@ -46,7 +49,8 @@ enum shoal_ptype {
   X(NAMEEXIST, -8, "name already registered")                \
   X(TOOBIG, -9, "message too big")                           \
   X(FULL, -10, "resource limit reached")                     \
-  X(NODEDOWN, -11, "node unreachable")
+  X(NODEDOWN, -11, "node unreachable")                       \
+  X(RAISED, -12, "the callee raised an error")
 
 enum shoal_errno {
 #define SHOAL_ERRNO_ENUM(name, value, text) SHOAL_E##name = value,
@@ -54,10 +58,34 @@ enum shoal_errno {
 #undef SHOAL_ERRNO_ENUM
 };
 
+/* An ERROR message (the answer to a failed request) carries a code and a
+ * text: byte 0 is -code (1..255), the text follows (not NUL-terminated in
+ * size; the runtime's own allocation has a NUL after it). The code says
+ * what failed, so no reader ever matches the text: SHOAL_ERAISED for an
+ * error a handler raised (its text is the handler's, the callee is
+ * alive), any other SHOAL_E* for one the runtime made (dead service, lost
+ * node, timeout...). ERROR messages cross nodes unchanged. A payload
+ * without a code byte (empty, or byte 0) reads as SHOAL_ERAISED: a forged
+ * or foreign ERROR can never pass for a dead service. */
+static inline int shoal_error_code(const void *msg, size_t sz) {
+  const unsigned char *p = (const unsigned char *)msg;
+  return sz > 0 && p != NULL && p[0] != 0 ? -(int)p[0] : SHOAL_ERAISED;
+}
+/* The text of an ERROR payload (never NULL); its length goes to *len. */
+static inline const char *shoal_error_text(const void *msg, size_t sz, size_t *len) {
+  if (sz == 0 || msg == NULL) {
+    *len = 0;
+    return "";
+  }
+  *len = sz - 1;
+  return (const char *)msg + 1;
+}
+
 /* Handle layout: the high 8 bits are the node id, the low 24 bits the
  * local id. Lua sees these same numbers, pushed from C (shoal.HANDLE_*). */
 #define SHOAL_HANDLE_NODE_SHIFT 24
 #define SHOAL_HANDLE_LOCAL_MASK 0xffffffu
+#define SHOAL_HANDLE_NODE_MAX ((int)(0xffffffffu >> SHOAL_HANDLE_NODE_SHIFT)) /* highest node id: 255 */
 static inline int shoal_handle_node_of(uint32_t handle) { return (int)(handle >> SHOAL_HANDLE_NODE_SHIFT); }
 static inline uint32_t shoal_handle_local_of(uint32_t handle) { return handle & SHOAL_HANDLE_LOCAL_MASK; }
 /* The handle of local id `local` on node `node` (local 0: that node's harbor). */
@@ -65,13 +93,45 @@ static inline uint32_t shoal_handle_make(int node, uint32_t local) {
   return ((uint32_t)node & 0xffu) << SHOAL_HANDLE_NODE_SHIFT | (local & SHOAL_HANDLE_LOCAL_MASK);
 }
 
-/* Log levels, lowest first. */
+/* Log levels, lowest first, with the names the config and the console use.
+ * Lua sees them as shoal.LOG_NAME. */
+#define SHOAL_LOGLEVEL_LIST(X) \
+  X(DEBUG, 0, "debug")         \
+  X(INFO, 1, "info")           \
+  X(WARN, 2, "warn")           \
+  X(ERROR, 3, "error")
+
 enum shoal_loglevel {
-  SHOAL_LOG_DEBUG = 0,
-  SHOAL_LOG_INFO = 1,
-  SHOAL_LOG_WARN = 2,
-  SHOAL_LOG_ERROR = 3,
+#define SHOAL_LOGLEVEL_ENUM(name, value, text) SHOAL_LOG_##name = value,
+  SHOAL_LOGLEVEL_LIST(SHOAL_LOGLEVEL_ENUM)
+#undef SHOAL_LOGLEVEL_ENUM
 };
+
+/* Signals a module's NAME_signal may receive, from any thread (so it must
+ * be async-safe). Lua sees them as shoal.SIGNAL_NAME. */
+#define SHOAL_SIGNAL_LIST(X) \
+  X(INTERRUPT, 0)            /* break out of a stuck message (snlua) */ \
+  X(STATS, 1)                /* log internal stats */
+
+enum shoal_signal {
+#define SHOAL_SIGNAL_ENUM(name, value) SHOAL_SIGNAL_##name = value,
+  SHOAL_SIGNAL_LIST(SHOAL_SIGNAL_ENUM)
+#undef SHOAL_SIGNAL_ENUM
+};
+
+/* The commands of SYSTEM messages: the payload is the word, START followed
+ * by a NUL and the serialized arguments of a Lua service. Lua sees them as
+ * shoal.SYSTEM_NAME. */
+#define SHOAL_SYSTEM_START "START" /* start the service (snlua: run its file) */
+#define SHOAL_SYSTEM_EXIT "EXIT"   /* graceful shutdown: finish and exit */
+#define SHOAL_SYSTEM_REOPEN "REOPEN" /* the logger: reopen its file (SIGHUP) */
+
+/* Is the SYSTEM payload msg/sz the command cmd (a SHOAL_SYSTEM_*), alone or
+ * followed by a NUL and arguments? */
+static inline int shoal_system_is(const void *msg, size_t sz, const char *cmd) {
+  size_t n = strlen(cmd);
+  return msg != NULL && sz >= n && memcmp(msg, cmd, n) == 0 && (sz == n || ((const char *)msg)[n] == '\0');
+}
 
 /* Is a message with this type and session a request, one that is owed an
  * answer (RESPONSE or ERROR)? */
@@ -106,9 +166,12 @@ SHOAL_API void shoal_set_label(struct shoal_context *ctx, const char *label);
 /* Reports the service's own memory use (bytes) for stats. */
 SHOAL_API void shoal_set_memory(struct shoal_context *ctx, size_t bytes);
 
-/* Answers request `session` of `to` with an ERROR whose text is the len
- * bytes at text (copied). Errors are ignored: the caller may be gone. */
-SHOAL_API void shoal_reply_error(struct shoal_context *ctx, uint32_t to, int session, const char *text, size_t len);
+/* Answers request `session` of `to` with an ERROR of code (a SHOAL_E*:
+ * SHOAL_ERAISED when the request itself failed, another code when the
+ * runtime or a resource failed it) and the len bytes at text (copied).
+ * Errors are ignored: the caller may be gone. */
+SHOAL_API void shoal_reply_error(struct shoal_context *ctx, uint32_t to, int session, int code, const char *text,
+                                 size_t len);
 /* Delivers a RESPONSE with a fresh session to ctx after ms milliseconds. */
 SHOAL_API int shoal_timeout(struct shoal_context *ctx, uint32_t ms);
 /* Starts a C service; returns its handle or a negative error. */
@@ -255,8 +318,8 @@ static inline size_t shoal_frame_header(int header, size_t size, unsigned char o
  * A handle's high 8 bits are its node id. A message for another node's
  * handle reaches the node's harbor as a SHOAL_PTYPE_HARBOR message whose
  * payload is a struct shoal_remote_message; its source and session are the
- * original sender's. Handle (node << 24), local id 0, names that node's
- * harbor. shoal_send to a node that is not up returns SHOAL_ENODEDOWN; over
+ * original sender's. shoal_handle_make(node, 0) (local id 0) names that
+ * node's harbor. shoal_send to a node that is not up returns SHOAL_ENODEDOWN; over
  * the per-node queue bound it returns SHOAL_EFULL. */
 struct shoal_remote_message {
   uint32_t dest; /* remote handle */

@@ -37,12 +37,12 @@ function cluster.node()
 end
 
 function cluster.nodeof(handle)
-	return handle >> 24
+	return shoal.nodeof(handle)
 end
 
 -- The handle of node's harbor (local id 0).
 local function harbor(node)
-	return node << 24
+	return shoal.harbor_of(node)
 end
 
 function cluster.query(node, name)
@@ -60,14 +60,15 @@ function cluster.query(node, name)
 	return handle
 end
 
--- Errors after which a cached handle may be stale: the node restarted, or
--- the service behind the name changed.
-local function forget(node, name, err)
-	local text = tostring(err)
-	if text:find("node", 1, true) or text:find("no such service", 1, true) then
-		if cache[node] then
-			cache[node][name] = nil
-		end
+-- The codes after which a cached handle may be stale: the node restarted
+-- or was lost, or the service behind the name is gone. A handler's own
+-- error (SHOAL_ERAISED) keeps the handle, whatever its text says.
+local E = shoal.errors
+local STALE = { [E.NODEDOWN] = true, [E.NOSERVICE] = true, [E.EXITING] = true }
+
+local function forget(node, name, code)
+	if STALE[code] and cache[node] then
+		cache[node][name] = nil
 	end
 end
 
@@ -76,10 +77,11 @@ local function call(ms, node, name, ...)
 	if not ok then
 		error(handle, 3)
 	end
-	local result = table.pack(pcall(shoal.calltimeout, ms, handle, "lua", ...))
+	local result = table.pack(shoal.trycalltimeout(ms, handle, "lua", ...))
 	if not result[1] then
-		forget(node, name, result[2])
-		error(result[2], 3)
+		local code, why = result[2], result[3]
+		forget(node, name, code)
+		error(string.format("call %s failed: %s", shoal.address(handle), why), 3)
 	end
 	return table.unpack(result, 2, result.n)
 end

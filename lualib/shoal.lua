@@ -16,11 +16,16 @@
 --   shoal.send(addr, proto, ...)         -> true | false, err (one-way)
 --   shoal.call(addr, proto, ...)         -> reply (raises on error/dead/timeout)
 --   shoal.calltimeout(ms, addr, proto, ...)
+--   shoal.trycall(addr, proto, ...)      -> true, reply... | false, code, text
+--   shoal.trycalltimeout(ms, addr, proto, ...)   (code: one of shoal.errors)
 --   shoal.ret(...)  shoal.response()     answer now / later
 --   shoal.fork(fn, ...)  shoal.sleep(ms)  shoal.yield()  shoal.timeout(ms, fn)
 --   shoal.wait()  shoal.wakeup(co)
 --   shoal.self() now() hpc() config(k) getenv(k) name(n [,h]) localname(n) kill(a) exit() abort(code)
 --   shoal.log/info/debug/warn/error(...) stat([h]) memory() setmemlimit(n) list()
+--   shoal.errors.NAME  errname(code)  strerror(code)   codes pushed from C
+--   shoal.nodeof(h) localof(h) makehandle(node, local) harbor_of(node)
+--   shoal.HANDLE_* PTYPE_* LOG_* SIGNAL_* SYSTEM_*      constants pushed from C
 
 local shoal = require "shoal.core"
 

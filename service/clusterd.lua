@@ -65,7 +65,7 @@ end
 local function learn_peer(c)
 	local n = tonumber(c.id)
 	if c.type == "node" and n and n ~= node and c.addr and c.port then
-		pcall(shoal.call, node << 24, "text", string.format("peer %d %s:%d", n, c.addr, c.port))
+		pcall(shoal.call, shoal.harbor_of(node), "text", string.format("peer %d %s:%d", n, c.addr, c.port))
 	end
 end
 

@@ -113,30 +113,42 @@ local function lua_service(spec)
 	return h, st
 end
 
--- A call's error as one line.
-local function call_error(h, err)
-	err = first_line(err)
-	local ms = err:match("timed out after (%d+) ms")
-	if ms then
-		return string_format("timeout: %s did not answer within %s ms", addr(h), ms)
+-- A failed call (shoal.trycall's code and text) as one line. The code
+-- says what failed; the text is only shown, never matched (a service's
+-- own error may say anything).
+local function call_error(h, code, err)
+	if code == shoal.errors.TIMEOUT then
+		return string_format("timeout: %s did not answer within %d ms", addr(h), timeout)
 	end
-	if err:find("no such service", 1, true) then
+	if code == shoal.errors.NOSERVICE then
 		return "no such service " .. addr(h)
 	end
-	return (err:gsub("^call %S+ failed: ", ""))
+	return first_line(err)
 end
 
--- Calls a service's debug protocol, bounded by the console timeout.
+-- A call of h's debug protocol, bounded by the console timeout: true,
+-- results... | false, code, text. An error of the call itself (a bad
+-- argument) comes back the same way, without a code, so a parallel batch
+-- always counts its answers.
+local function try_debug(h, ...)
+	local r = table.pack(pcall(shoal.trycalltimeout, timeout, h, "debug", ...))
+	if r[1] then
+		return table.unpack(r, 2, r.n)
+	end
+	return false, nil, r[2]
+end
+
+-- Calls a service's debug protocol; fails with the call's error.
 local function debug_call(h, ...)
-	local r = table.pack(pcall(shoal.calltimeout, timeout, h, "debug", ...))
+	local r = table.pack(try_debug(h, ...))
 	if not r[1] then
-		fail("%s", call_error(h, r[2]))
+		fail("%s", call_error(h, r[2], r[3]))
 	end
 	return table.unpack(r, 2, r.n)
 end
 
 -- Calls every handle's debug protocol, BATCH at a time in parallel; returns
--- one table.pack(pcall(...)) per handle. Each call is bounded, so this is.
+-- one table.pack(try_debug(...)) per handle. Each call is bounded, so this is.
 local function debug_call_all(handles, ...)
 	local results = {}
 	local me = coroutine.running()
@@ -146,7 +158,7 @@ local function debug_call_all(handles, ...)
 		local parked = false
 		for i = first, last do
 			shoal.fork(function(...)
-				results[i] = table.pack(pcall(shoal.calltimeout, timeout, handles[i], "debug", ...))
+				results[i] = table.pack(try_debug(handles[i], ...))
 				left = left - 1
 				if left == 0 and parked then
 					shoal.wakeup(me)
@@ -270,7 +282,7 @@ function COMMAND.gc(out, args)
 		if r[1] then
 			before, after = before + r[2], after + r[3]
 		else
-			failed[#failed + 1] = string_format("  %s failed: %s", addr(handles[i]), call_error(handles[i], r[2]))
+			failed[#failed + 1] = string_format("  %s failed: %s", addr(handles[i]), call_error(handles[i], r[2], r[3]))
 		end
 	end
 	out(string_format("gc: %d Lua services, %s -> %s (freed %s)", #handles - #failed, kb(before), kb(after),

@@ -23,7 +23,7 @@ local function find_peer(limit_ms)
 	local deadline = shoal.now() + limit_ms
 	local why
 	while shoal.now() < deadline do
-		local ok, reply = pcall(shoal.calltimeout, 1000, PEER_NODE << 24, "text", "query .bench")
+		local ok, reply = pcall(shoal.calltimeout, 1000, shoal.harbor_of(PEER_NODE), "text", "query .bench")
 		if ok then
 			return tonumber(reply:sub(2), 16)
 		end

@@ -93,11 +93,12 @@ local function text(gate, line)
 	return shoal.sendraw(gate, PTYPE_TEXT, 0, line)
 end
 
-local my_node = shoal.self() >> 24
+local NODE_SHIFT = shoal.HANDLE_NODE_SHIFT
+local my_node = shoal.self() >> NODE_SHIFT
 
 -- A frame to conn on gate. Returns true, or false and the reason.
 function gateserver.send(gate, conn, data)
-	if gate >> 24 == my_node then
+	if gate >> NODE_SHIFT == my_node then
 		return sendframe(conn, data)
 	end
 	local ok, err = shoal.sendraw(gate, PTYPE_CLIENT, 0, string_pack(">I4", conn) .. data)

@@ -41,13 +41,19 @@
 --
 -- Known limit: an agent learns of new instances when its cache entry expires,
 -- so for up to router_cache_ms after a change agents may still route by the
--- old instance list; a dead instance is dropped at once on the first failed
--- call to it.
+-- old instance list; a dead instance is dropped at once on the first call
+-- to it that fails with a dead-service code (shoal.errors.NOSERVICE or
+-- EXITING). A handler's own error (SHOAL_ERAISED), whatever its text, or a
+-- timeout leaves the instance registered.
 
 local shoal = require "shoal"
 
 local string_byte = string.byte
 local math_floor = math.floor
+local E = shoal.errors
+
+-- The codes of a call that say its target is gone (not that it failed).
+local DEAD = { [E.NOSERVICE] = true, [E.EXITING] = true }
 
 local router = {}
 
@@ -159,7 +165,7 @@ function router.route(uid, id, body, ctx)
 		if target == nil then
 			return false, string.format("protocol %s: no instance for uid %s", tostring(id), tostring(uid))
 		end
-		local called, reply, update = pcall(shoal.call, target, "lua", ROUTE_CMD, id, body, ctx, uid)
+		local called, reply, update = shoal.trycall(target, "lua", ROUTE_CMD, id, body, ctx, uid)
 		if called then
 			if type(update) == "table" then
 				for k, v in pairs(update) do
@@ -168,8 +174,9 @@ function router.route(uid, id, body, ctx)
 			end
 			return true, reply
 		end
-		if not tostring(reply):find("no such service", 1, true) then
-			return false, reply
+		local code, why = reply, update -- a failed trycall: false, code, text
+		if not DEAD[code] then
+			return false, string.format("call %s failed: %s", shoal.address(target), why)
 		end
 		-- The instance is gone: forget it everywhere, then try the new list.
 		pcall(shoal.call, service(), "lua", "unregister", target)

@@ -1,8 +1,8 @@
 /*
  * lua-sched-api.c - the Lua functions of the scheduler: send, call,
- * calltimeout, ret, response, fork, timeout, sleep, yield, wait, wakeup,
- * start, dispatch, register_protocol, onsystem, exit, waitsession.
- * The machinery they use is in lua-sched.c.
+ * calltimeout, trycall, trycalltimeout, ret, response, fork, timeout,
+ * sleep, yield, wait, wakeup, start, dispatch, register_protocol,
+ * onsystem, exit, waitsession. The machinery they use is in lua-sched.c.
  */
 #include <lauxlib.h>
 #include <stdio.h>
@@ -37,33 +37,51 @@ static int lsend(lua_State *L) {
   return 2;
 }
 
+/* The continuation context of a call: the address's stack index in bits
+ * 0-7, the protocol's in bits 8-15, and CALL_TRY for trycall, which
+ * returns the failure (false, code, text) instead of raising it. */
+#define CALL_ADDR(k) ((int)((k) & 0xff))
+#define CALL_PIDX(k) ((int)(((k) >> 8) & 0xff))
+#define CALL_TRY ((lua_KContext)1 << 16)
+
 /* Continuation of call: the three resume values are on top; the protocol
  * (or nil) sits just above the original arguments. */
 static int call_k(lua_State *L, int status, lua_KContext k) {
   (void)status;
-  int addr = (int)(k & 0xff);
-  int pidx = (int)(k >> 8);
+  int addr = CALL_ADDR(k);
+  int pidx = CALL_PIDX(k);
+  int try = (k & CALL_TRY) != 0;
   int top = lua_gettop(L);
   if (!lua_toboolean(L, top - 2)) {
+    if (try) {
+      lua_pushboolean(L, 0);
+      lua_pushvalue(L, top);     /* the code */
+      sched_push_text(L, top - 1);
+      return 3;
+    }
     sched_push_address(L, addr);
     sched_push_text(L, top - 1);
     return luaL_error(L, "call %s failed: %s", lua_tostring(L, -2), lua_tostring(L, -1));
   }
   const void *msg = lua_touserdata(L, top - 1);
   size_t sz = (size_t)lua_tointeger(L, top);
-  if (lua_isnil(L, pidx)) return shoal_serial_unpack(L, msg, sz);
+  if (try) lua_pushboolean(L, 1);
+  if (lua_isnil(L, pidx)) return try + shoal_serial_unpack(L, msg, sz);
   if (lua_getfield(L, pidx, "unpack") != LUA_TFUNCTION) {
+    lua_pop(L, 1);
     lua_pushlstring(L, msg ? msg : "", sz);
-    return 1;
+    return try + 1;
   }
-  int before = lua_gettop(L) - 1;
+  int before = lua_gettop(L) - 1 - try;
   lua_pushlightuserdata(L, (void *)msg);
   lua_pushinteger(L, (lua_Integer)sz);
   lua_call(L, 2, LUA_MULTRET);
   return lua_gettop(L) - before;
 }
 
-static int do_call(lua_State *L, uint32_t ms, int addr) {
+/* Sends the request of a call (addr at stack index addr, the protocol and
+ * the values after it) and yields until its answer; try: see CALL_TRY. */
+static int do_call(lua_State *L, uint32_t ms, int addr, int try) {
   struct snlua *l = SERVICE(L);
   uint32_t dest = shoal_lua_check_dest(L, addr);
   int session;
@@ -81,6 +99,12 @@ static int do_call(lua_State *L, uint32_t ms, int addr) {
     session = sched_send_values(L, l, dest, type, addr + 2, SHOAL_SESSION_ALLOC, addr + 3);
   }
   if (session < 0) {
+    if (try) {
+      lua_pushboolean(L, 0);
+      lua_pushinteger(L, session); /* the SHOAL_E* shoal_send returned */
+      shoal_lua_push_send_error(L, dest, session);
+      return 3;
+    }
     sched_push_address(L, addr);
     shoal_lua_push_send_error(L, dest, session);
     return luaL_error(L, "call %s failed: %s", lua_tostring(L, -2), lua_tostring(L, -1));
@@ -92,19 +116,31 @@ static int do_call(lua_State *L, uint32_t ms, int addr) {
   lua_rawseti(L, -2, session);
   lua_pop(L, 1);
   sched_track(L, l, session, ms);
-  return lua_yieldk(L, 0, (lua_KContext)(addr | ((addr + 2) << 8)), call_k);
+  lua_KContext k = (lua_KContext)(addr | ((addr + 2) << 8));
+  return lua_yieldk(L, 0, try ? k | CALL_TRY : k, call_k);
 }
 
 /* call(addr, proto, ...) -> the reply; raises on error, dead callee, timeout */
-static int lcall(lua_State *L) { return do_call(L, SERVICE(L)->sched.default_timeout, 1); }
+static int lcall(lua_State *L) { return do_call(L, SERVICE(L)->sched.default_timeout, 1, 0); }
 
-/* calltimeout(ms, addr, proto, ...) */
-static int lcalltimeout(lua_State *L) {
+/* The ms argument of calltimeout and trycalltimeout. */
+static uint32_t check_call_ms(lua_State *L, const char *who) {
   lua_Number ms = lua_type(L, 1) == LUA_TNUMBER ? lua_tonumber(L, 1) : 0;
   if (!(ms >= 1 && ms <= 0x7fffffff))
-    return luaL_error(L, "calltimeout: timeout must be a positive number of ms (1..2147483647)");
-  return do_call(L, (uint32_t)ms, 2);
+    luaL_error(L, "%s: timeout must be a positive number of ms (1..2147483647)", who);
+  return (uint32_t)ms;
 }
+
+/* calltimeout(ms, addr, proto, ...) */
+static int lcalltimeout(lua_State *L) { return do_call(L, check_call_ms(L, "calltimeout"), 2, 0); }
+
+/* trycall(addr, proto, ...) -> true, reply... | false, code, text: a call
+ * that returns its failure; code is a SHOAL_E* (shoal.errors), so the
+ * caller tells a dead callee from a raised error without reading text. */
+static int ltrycall(lua_State *L) { return do_call(L, SERVICE(L)->sched.default_timeout, 1, 1); }
+
+/* trycalltimeout(ms, addr, proto, ...) -> as trycall */
+static int ltrycalltimeout(lua_State *L) { return do_call(L, check_call_ms(L, "trycalltimeout"), 2, 1); }
 
 static int waitsession_k(lua_State *L, int status, lua_KContext k) {
   (void)status;
@@ -116,11 +152,12 @@ static int waitsession_k(lua_State *L, int status, lua_KContext k) {
   }
   lua_pushboolean(L, 0);
   sched_push_text(L, top - 1);
-  return 2;
+  lua_pushvalue(L, top); /* the code */
+  return 3;
 }
 
-/* waitsession(session [, ms]) -> true | false, err: waits for a response
- * to a request sent by other means (newservice's START). */
+/* waitsession(session [, ms]) -> true | false, err, code: waits for a
+ * response to a request sent by other means (newservice's START). */
 static int lwaitsession(lua_State *L) {
   struct snlua *l = SERVICE(L);
   int session = (int)luaL_checkinteger(L, 1);
@@ -181,7 +218,7 @@ static int lresponder(lua_State *L) {
     sched_push_text(L, 2);
     size_t n;
     const char *text = lua_tolstring(L, -1, &n);
-    shoal_reply_error(l->ctx, REQ_SOURCE(req), REQ_SESSION(req), text, n);
+    shoal_reply_error(l->ctx, REQ_SOURCE(req), REQ_SESSION(req), SHOAL_ERAISED, text, n);
   }
   return 0;
 }
@@ -249,8 +286,8 @@ static int sleep_k(lua_State *L, int status, lua_KContext k) {
   lua_rawset(L, -3);
   lua_pop(L, 1);
   int top = lua_gettop(L);
-  const char *reason = lua_tostring(L, top - 1);
-  if (!lua_toboolean(L, top - 2) && reason && strcmp(reason, "BREAK") == 0) {
+  /* Woken (wakeup), not the timer's RESPONSE nor a stray ERROR. */
+  if (!lua_toboolean(L, top - 2) && lua_isinteger(L, top) && lua_tointeger(L, top) == SCHED_WOKEN) {
     lua_pushliteral(L, "BREAK");
     return 1;
   }
@@ -435,6 +472,15 @@ void shoal_sched_register(lua_State *L) {
       {"dispatch", ldispatch},   {"register_protocol", lregister_protocol},
       {"onsystem", lonsystem},   {"exit", lexit},         {"waitsession", lwaitsession},
       {"setreloading", lsetreloading},
+      {NULL, NULL},
+  };
+  luaL_setfuncs(L, funcs, 0);
+}
+
+void shoal_sched_register_extra(lua_State *L) {
+  luaL_Reg funcs[] = {
+      {"trycall", ltrycall},
+      {"trycalltimeout", ltrycalltimeout},
       {NULL, NULL},
   };
   luaL_setfuncs(L, funcs, 0);

@@ -22,6 +22,11 @@ struct snlua;
 #define REQ_RAW_FLAG ((lua_Integer)0x80000000u)
 #define REQ_RAW(p) (((uint64_t)(p) & 0x80000000u) != 0)
 
+/* The code a wakeup resumes a sleeping or waiting coroutine with (see
+ * lua-sched.c): not an error code, so no ERROR message (whose code is
+ * always negative) can pass for a wakeup. */
+#define SCHED_WOKEN 0
+
 /* Pushes the value at idx as text (tostring for non-strings). */
 void sched_push_text(lua_State *L, int idx);
 /* Pushes ":0100000a" for a handle, the name for a name. */

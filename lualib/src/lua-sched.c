@@ -2,10 +2,12 @@
  * lua-sched.c - the coroutine scheduler of a Lua service (see lua-sched.h).
  *
  * Resume protocol: every coroutine suspended by the runtime (call, sleep,
- * wait, newservice) is resumed with exactly three values: ok, payload, size.
- * A response resumes it with (true, msg, size), an error with (false, text,
- * 0), a timeout with (false, "timed out after N ms", 0), a wakeup with
- * (false, "BREAK", 0).
+ * wait, newservice) is resumed with exactly three values: ok, payload, size
+ * or code. A response resumes it with (true, msg, size), an ERROR with
+ * (false, text, code) where code is the SHOAL_E* the ERROR carries, a
+ * timeout with (false, "timed out after N ms", SHOAL_ETIMEOUT), a wakeup
+ * with (false, "BREAK", SCHED_WOKEN). Callers test the code, never the
+ * text.
  *
  * The coroutine body is a C function: it runs the handler under
  * lua_pcallk (so handlers may yield), answers the request with the
@@ -153,10 +155,12 @@ static void finish(lua_State *L, struct snlua *l, int ok, int from) {
   lua_pop(L, 1);
   int pidx = 0;
   if (has_req && !ok) {
+    /* The handler raised: whatever its text says (even "no such
+     * service"), the callee is alive and the code says so. */
     sched_push_text(L, top);
     size_t n;
     const char *text = lua_tolstring(L, -1, &n);
-    shoal_reply_error(l->ctx, REQ_SOURCE(req), REQ_SESSION(req), text, n);
+    shoal_reply_error(l->ctx, REQ_SOURCE(req), REQ_SESSION(req), SHOAL_ERAISED, text, n);
     lua_pop(L, 1);
   }
   if (has_req && REQ_RAW(req)) {
@@ -264,7 +268,8 @@ void sched_resume(lua_State *L, struct snlua *l, lua_State *co, int nargs) {
   lua_xmove(co, L, 1);
   if (lua_rawget(L, -2) == LUA_TNUMBER) {
     lua_Integer req = lua_tointeger(L, -1);
-    shoal_reply_error(l->ctx, REQ_SOURCE(req), REQ_SESSION(req), text, n);
+    int code = status == LUA_ERRMEM ? SHOAL_ENOMEM : SHOAL_ERAISED;
+    shoal_reply_error(l->ctx, REQ_SOURCE(req), REQ_SESSION(req), code, text, n);
     lua_pushthread(co);
     lua_xmove(co, L, 1);
     lua_pushnil(L);
@@ -279,11 +284,11 @@ void sched_resume(lua_State *L, struct snlua *l, lua_State *co, int nargs) {
   lua_settop(co, 0);
 }
 
-/* Pushes the three resume values for a failure with text. */
-static void push_failure(lua_State *L, const char *text) {
+/* Pushes the three resume values for a failure with text and code. */
+static void push_failure(lua_State *L, const char *text, int code) {
   lua_pushboolean(L, 0);
   lua_pushstring(L, text);
-  lua_pushinteger(L, 0);
+  lua_pushinteger(L, code);
 }
 
 /* ---- call timeouts ---- */
@@ -397,7 +402,7 @@ static void fifo_expire(lua_State *L, struct snlua *l, struct call_fifo *f) {
   snprintf(reason, sizeof(reason), "timed out after %u ms", f->ms);
   for (int i = 0; i < nexpired; i++) {
     lua_State *co = lua_tothread(L, sessions + 1 + i);
-    push_failure(L, reason);
+    push_failure(L, reason, SHOAL_ETIMEOUT);
     sched_resume(L, l, co, 3);
   }
   lua_settop(L, base);
@@ -414,7 +419,7 @@ void sched_run_deferred(lua_State *L, struct snlua *l) {
       lua_pushnil(L);
       lua_rawseti(L, -3, s->wake_head++);
       lua_State *co = lua_tothread(L, -1);
-      push_failure(L, "BREAK");
+      push_failure(L, "BREAK", SCHED_WOKEN);
       sched_resume(L, l, co, 3);
       lua_pop(L, 2);
     } else if (s->fork_head < s->fork_tail) {
@@ -442,10 +447,13 @@ void sched_run_deferred(lua_State *L, struct snlua *l) {
 
 /* ---- the dispatcher ---- */
 
+/* A request this service has no handler for: the service is alive, the
+ * request is wrong (SHOAL_EINVAL). */
 static void reply_unhandled(struct snlua *l, const char *why) {
   char text[160];
   int n = snprintf(text, sizeof(text), "service :%08x: %s", shoal_self(l->ctx), why);
-  if (l->msg_session > 0) shoal_reply_error(l->ctx, l->msg_source, l->msg_session, text, (size_t)n);
+  if (n >= (int)sizeof(text)) n = (int)sizeof(text) - 1;
+  if (l->msg_session > 0) shoal_reply_error(l->ctx, l->msg_source, l->msg_session, SHOAL_EINVAL, text, (size_t)n);
   shoal_log(l->ctx, SHOAL_LOG_ERROR, "message from :%08x dropped: %s", l->msg_source, why);
 }
 
@@ -462,9 +470,14 @@ static void dispatch_response(lua_State *L, struct snlua *l) {
       lua_pushlightuserdata(L, (void *)l->msg_data);
       lua_pushinteger(L, (lua_Integer)l->msg_size);
     } else {
+      size_t len;
+      const char *text = shoal_error_text(l->msg_data, l->msg_size, &len);
+      if (l->msg_size == 0 || ((const unsigned char *)l->msg_data)[0] == 0)
+        shoal_log(l->ctx, SHOAL_LOG_WARN, "ERROR from :%08x (session %d) has no code byte: read as a raised error",
+                  l->msg_source, l->msg_session);
       lua_pushboolean(L, 0);
-      lua_pushlstring(L, l->msg_data ? l->msg_data : "", l->msg_size);
-      lua_pushinteger(L, 0);
+      lua_pushlstring(L, text, len);
+      lua_pushinteger(L, shoal_error_code(l->msg_data, l->msg_size));
     }
     sched_resume(L, l, co, 3);
   } else if (t == LUA_TLIGHTUSERDATA) {
@@ -477,13 +490,13 @@ static void dispatch_response(lua_State *L, struct snlua *l) {
 }
 
 static void dispatch_system(lua_State *L, struct snlua *l) {
-  if (l->msg_size == 4 && memcmp(l->msg_data, "EXIT", 4) == 0) {
+  if (shoal_system_is(l->msg_data, l->msg_size, SHOAL_SYSTEM_EXIT)) {
     if (l->sched.exiting) return;
     l->sched.exiting = 1;
     if (REG(L, l->sched.onsystem) == LUA_TFUNCTION) {
       lua_State *co = sched_get_co(L, l);
       lua_pushvalue(L, -2);
-      lua_pushliteral(L, "EXIT");
+      lua_pushliteral(L, SHOAL_SYSTEM_EXIT);
       sched_resume(L, l, co, 2);
     } else {
       shoal_exit(l->ctx);
@@ -588,14 +601,14 @@ int shoal_sched_release(lua_State *L) {
   lua_pushnil(L);
   while (lua_next(L, -2)) {
     lua_Integer req = lua_tointeger(L, -1);
-    shoal_reply_error(l->ctx, REQ_SOURCE(req), REQ_SESSION(req), text, (size_t)n);
+    shoal_reply_error(l->ctx, REQ_SOURCE(req), REQ_SESSION(req), SHOAL_EEXITING, text, (size_t)n);
     lua_pop(L, 1);
   }
   REG(L, l->sched.deferred);
   lua_pushnil(L);
   while (lua_next(L, -2)) {
     lua_Integer req = lua_tointeger(L, -2);
-    shoal_reply_error(l->ctx, REQ_SOURCE(req), REQ_SESSION(req), text, (size_t)n);
+    shoal_reply_error(l->ctx, REQ_SOURCE(req), REQ_SESSION(req), SHOAL_EEXITING, text, (size_t)n);
     lua_pop(L, 1);
   }
   return 0;

@@ -43,6 +43,9 @@ struct sched {
 void shoal_sched_init(lua_State *L, struct snlua *l);
 /* Adds the scheduler's functions to the table on top of the stack. */
 void shoal_sched_register(lua_State *L);
+/* Adds the ones few services use (trycall, trycalltimeout) to the table
+ * on top of the stack (shoal.coreextra). */
+void shoal_sched_register_extra(lua_State *L);
 /* Handles the message described in l->msg_*. Runs inside lua_pcall. */
 int shoal_sched_dispatch(lua_State *L);
 /* Fails every caller still waiting on this service. Runs inside lua_pcall. */

@@ -242,7 +242,7 @@ void *shoal_lua_copystring(lua_State *L, int idx, size_t *sz) {
 }
 
 void shoal_lua_push_send_error(lua_State *L, uint32_t dest, int r) {
-  if (r == SHOAL_ENODEDOWN) lua_pushfstring(L, "node %d is unreachable", (int)(dest >> 24));
+  if (r == SHOAL_ENODEDOWN) lua_pushfstring(L, "node %d is unreachable", shoal_handle_node_of(dest));
   else lua_pushstring(L, shoal_strerror(r));
 }
 
@@ -294,11 +294,12 @@ static int lsendstart(lua_State *L) {
   int session = session_arg(L, 2);
   size_t sz = 0;
   char *packed = shoal_serial_pack(L, 3, &sz);
-  char *data = shoal_malloc(sz + 6);
-  memcpy(data, "START", 6);
-  memcpy(data + 6, packed, sz);
+  const size_t cmd = sizeof(SHOAL_SYSTEM_START); /* the word and its NUL */
+  char *data = shoal_malloc(sz + cmd);
+  memcpy(data, SHOAL_SYSTEM_START, cmd);
+  memcpy(data + cmd, packed, sz);
   shoal_free(packed);
-  return send_result(L, dest, shoal_send(l->ctx, 0, dest, SHOAL_PTYPE_SYSTEM, session, data, sz + 6));
+  return send_result(L, dest, shoal_send(l->ctx, 0, dest, SHOAL_PTYPE_SYSTEM, session, data, sz + cmd));
 }
 
 /* callback(dispatch, release) installs the dispatcher and the release hook. */
@@ -491,10 +492,16 @@ static int lerror(lua_State *L) { return log_args(L, SHOAL_LOG_ERROR); }
 /* loglevel([name]) -> current level name; sets it when a name is given
  * ("debug", "info", "warn", "error"); raises on an unknown name. */
 static int lsetloglevel(lua_State *L) {
-  static const char *names[] = {"debug", "info", "warn", "error", NULL};
+  static const char *names[] = {
+#define LOGLEVEL_NAME(name, value, text) [value] = text,
+      SHOAL_LOGLEVEL_LIST(LOGLEVEL_NAME)
+#undef LOGLEVEL_NAME
+      NULL,
+  };
   if (!lua_isnoneornil(L, 1)) shoal_log_setlevel(luaL_checkoption(L, 1, NULL, names));
   int level = shoal_log_getlevel();
-  lua_pushstring(L, level >= 0 && level <= 3 ? names[level] : "?");
+  int nlevels = (int)(sizeof(names) / sizeof(names[0])) - 1;
+  lua_pushstring(L, level >= 0 && level < nlevels ? names[level] : "?");
   return 1;
 }
 
@@ -620,20 +627,101 @@ static int lcacheclear(lua_State *L) {
   return 0;
 }
 
+/* ---- errors and handles: the numbers of shoal.h, pushed from C ---- */
+
+/* errname(code) -> "NOSERVICE" for shoal.errors.NOSERVICE, nil for a code
+ * that is not a SHOAL_E*. */
+static int lerrname(lua_State *L) {
+  lua_Integer code = luaL_checkinteger(L, 1);
+  switch (code) {
+#define ERRNO_NAME(name, value, text) \
+  case value: lua_pushliteral(L, #name); return 1;
+    SHOAL_ERRNO_LIST(ERRNO_NAME)
+#undef ERRNO_NAME
+    default: return 0;
+  }
+}
+
+/* strerror(code) -> "no such service" (shoal_strerror). */
+static int lstrerror(lua_State *L) {
+  lua_Integer code = luaL_checkinteger(L, 1);
+  lua_pushstring(L, code >= INT32_MIN && code <= INT32_MAX ? shoal_strerror((int)code) : "unknown error");
+  return 1;
+}
+
+static uint32_t check_handle(lua_State *L, int idx) {
+  lua_Integer h = luaL_checkinteger(L, idx);
+  luaL_argcheck(L, h >= 0 && h <= 0xffffffffLL, idx, "handle out of range");
+  return (uint32_t)h;
+}
+
+static int check_node(lua_State *L, int idx) {
+  lua_Integer n = luaL_checkinteger(L, idx);
+  luaL_argcheck(L, n >= 0 && n <= SHOAL_HANDLE_NODE_MAX, idx, "node id out of range");
+  return (int)n;
+}
+
+/* nodeof(handle) -> the node id the handle lives on */
+static int lnodeof(lua_State *L) {
+  lua_pushinteger(L, shoal_handle_node_of(check_handle(L, 1)));
+  return 1;
+}
+
+/* localof(handle) -> its local id on its node */
+static int llocalof(lua_State *L) {
+  lua_pushinteger(L, shoal_handle_local_of(check_handle(L, 1)));
+  return 1;
+}
+
+/* makehandle(node, local) -> the handle of local id `local` on node */
+static int lmakehandle(lua_State *L) {
+  int node = check_node(L, 1);
+  lua_Integer local = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, local >= 0 && local <= SHOAL_HANDLE_LOCAL_MASK, 2, "local id out of range");
+  lua_pushinteger(L, shoal_handle_make(node, (uint32_t)local));
+  return 1;
+}
+
+/* harbor_of(node) -> the handle of node's harbor (local id 0) */
+static int lharbor_of(lua_State *L) {
+  lua_pushinteger(L, shoal_handle_make(check_node(L, 1), 0));
+  return 1;
+}
+
 static void push_constants(lua_State *L) {
 #define PUSH_PTYPE(name, value)      \
   lua_pushinteger(L, value);         \
   lua_setfield(L, -2, "PTYPE_" #name);
   SHOAL_PTYPE_LIST(PUSH_PTYPE)
 #undef PUSH_PTYPE
-  lua_pushinteger(L, SHOAL_LOG_DEBUG);
-  lua_setfield(L, -2, "LOG_DEBUG");
-  lua_pushinteger(L, SHOAL_LOG_INFO);
-  lua_setfield(L, -2, "LOG_INFO");
-  lua_pushinteger(L, SHOAL_LOG_WARN);
-  lua_setfield(L, -2, "LOG_WARN");
-  lua_pushinteger(L, SHOAL_LOG_ERROR);
-  lua_setfield(L, -2, "LOG_ERROR");
+#define PUSH_LOGLEVEL(name, value, text) \
+  lua_pushinteger(L, value);             \
+  lua_setfield(L, -2, "LOG_" #name);
+  SHOAL_LOGLEVEL_LIST(PUSH_LOGLEVEL)
+#undef PUSH_LOGLEVEL
+#define PUSH_SIGNAL(name, value) \
+  lua_pushinteger(L, value);     \
+  lua_setfield(L, -2, "SIGNAL_" #name);
+  SHOAL_SIGNAL_LIST(PUSH_SIGNAL)
+#undef PUSH_SIGNAL
+  lua_pushliteral(L, SHOAL_SYSTEM_START);
+  lua_setfield(L, -2, "SYSTEM_START");
+  lua_pushliteral(L, SHOAL_SYSTEM_EXIT);
+  lua_setfield(L, -2, "SYSTEM_EXIT");
+  lua_pushinteger(L, SHOAL_HANDLE_NODE_SHIFT);
+  lua_setfield(L, -2, "HANDLE_NODE_SHIFT");
+  lua_pushinteger(L, SHOAL_HANDLE_LOCAL_MASK);
+  lua_setfield(L, -2, "HANDLE_LOCAL_MASK");
+  lua_pushinteger(L, SHOAL_HANDLE_NODE_MAX);
+  lua_setfield(L, -2, "HANDLE_NODE_MAX");
+  /* shoal.errors.NOSERVICE == -1 ...: what trycall's code is compared to. */
+  lua_createtable(L, 0, 16);
+#define PUSH_ERRNO(name, value, text) \
+  lua_pushinteger(L, value);          \
+  lua_setfield(L, -2, #name);
+  SHOAL_ERRNO_LIST(PUSH_ERRNO)
+#undef PUSH_ERRNO
+  lua_setfield(L, -2, "errors");
 }
 
 /* shoal.core: what every service needs to start and to exchange messages.
@@ -666,9 +754,12 @@ static int luaopen_shoal_coreextra(lua_State *L) {
       {"logenabled", lloglevel}, {"loglevel", lsetloglevel}, {"packstring", lpackstring},
       {"tostring", ltostring},   {"stat", lstat},         {"memory", lmemory},
       {"setmemlimit", lsetmemlimit}, {"list", llist},     {"interrupt", linterrupt},
-      {"cacheclear", lcacheclear}, {NULL, NULL},
+      {"cacheclear", lcacheclear}, {"errname", lerrname}, {"strerror", lstrerror},
+      {"nodeof", lnodeof},       {"localof", llocalof},   {"makehandle", lmakehandle},
+      {"harbor_of", lharbor_of}, {NULL, NULL},
   };
   luaL_newlib(L, funcs);
+  shoal_sched_register_extra(L);
   push_constants(L);
   return 1;
 }

@@ -388,7 +388,7 @@ end
 function cases.exit_and_kill_close_everything()
 	local gate, host, port = launch()
 	local id, conn = accepted_client(gate, host, port)
-	assert(shoal.sendraw(gate, shoal.PTYPE_SYSTEM, 0, "EXIT"))
+	assert(shoal.sendraw(gate, shoal.PTYPE_SYSTEM, 0, shoal.SYSTEM_EXIT))
 	assert_closed(id)
 	t.wait_until(function()
 		return shoal.stat(gate) == nil

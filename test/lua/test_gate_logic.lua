@@ -1,7 +1,9 @@
 -- test_gate_logic INDEX ROUTE IDS [SPACES]: a logic service for
 -- test_gate_router. Handles the protocol ids IDS with route ROUTE; replies
 -- "i=INDEX uid=UID body=BODY"; protocol 12 raises; protocol 13 sets
--- ctx.level (a ctx update). Its own "lua" command "whoami" returns INDEX.
+-- ctx.level (a ctx update); protocol 14 raises the body itself as its error
+-- (client data in an error's text). Its own "lua" command "whoami" returns
+-- INDEX.
 local shoal = require "shoal"
 local router = require "shoal.router"
 
@@ -18,6 +20,8 @@ shoal.start(function()
 		router.handle(id, function(ctx, body, pid)
 			if pid == 12 then
 				error("logic failure on purpose")
+			elseif pid == 14 then
+				error(body, 0)
 			elseif pid == 13 then
 				return "levelled", { level = (ctx.level or 0) + 1 }
 			end

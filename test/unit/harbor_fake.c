@@ -168,8 +168,9 @@ int shoal_send(struct shoal_context *ctx, uint32_t source, uint32_t dest, int ty
   return 0;
 }
 
-void shoal_reply_error(struct shoal_context *ctx, uint32_t to, int session, const char *text, size_t len) {
+void shoal_reply_error(struct shoal_context *ctx, uint32_t to, int session, int code, const char *text, size_t len) {
   (void)ctx;
+  (void)code;
   record(F.self, to, SHOAL_PTYPE_ERROR, session, text, len, 1);
 }
 
