@@ -17,7 +17,7 @@
 #include "handle.h"
 #include "shoal.h"
 
-#define NODES 256
+#define NODES (SHOAL_HANDLE_NODE_MAX + 1) /* indexed by node id */
 
 static struct {
   atomic_uint harbor;               /* the harbor's handle, 0 if none */

@@ -317,7 +317,7 @@ static void shutdown_scan(struct shutdown_state *st) {
     if (list[i] == logger || was_sent(st, list[i])) continue;
     st->sent = shoal_realloc(st->sent, sizeof(uint32_t) * (size_t)(st->nsent + 1));
     st->sent[st->nsent++] = list[i];
-    send_system(list[i], "EXIT");
+    send_system(list[i], SHOAL_SYSTEM_EXIT);
   }
   shoal_free(list);
 }
@@ -363,7 +363,7 @@ static void shutdown_step(struct shutdown_state *st) {
     st->logger_told = 1;
     if (logger) {
       shoal_log(NULL, SHOAL_LOG_INFO, "node stopped");
-      send_system(logger, "EXIT");
+      send_system(logger, SHOAL_SYSTEM_EXIT);
     }
   }
 }
@@ -377,7 +377,7 @@ static void *timer_main(void *arg) {
     shoal_socket_poll(POLL_FALLBACK_NS); /* every worker is busy: do not leave the sockets unread */
     if (atomic_exchange(&S.reopen_request, 0)) {
       uint32_t logger = shoal_log_logger();
-      if (logger) send_system(logger, "REOPEN");
+      if (logger) send_system(logger, SHOAL_SYSTEM_REOPEN);
     }
     if (atomic_load(&S.shutdown_request)) shutdown_step(&st);
     struct timespec ts = {0, 1000000};
@@ -453,7 +453,7 @@ int shoal_start(void) {
     return 1;
   }
   /* The first message of a Lua service starts it (see snlua.c). */
-  send_system((uint32_t)boot, "START");
+  send_system((uint32_t)boot, SHOAL_SYSTEM_START);
 
   struct shoal_monitor_slot *slots = shoal_monitor_create(nthread);
   pthread_t timer_tid, monitor_tid;

@@ -33,7 +33,7 @@ local HARBOR_PROTO = "text"
 local cache = {} -- [node][name] = handle
 
 function cluster.node()
-	return tonumber(shoal.getenv("node")) or 1
+	return shoal.config("node")
 end
 
 function cluster.nodeof(handle)
@@ -87,7 +87,7 @@ local function call(ms, node, name, ...)
 end
 
 function cluster.call(node, name, ...)
-	return call(tonumber(shoal.getenv("call_timeout")) or 30000, node, name, ...)
+	return call(shoal.config("call_timeout"), node, name, ...)
 end
 
 function cluster.calltimeout(ms, node, name, ...)
@@ -116,7 +116,7 @@ end
 
 function cluster.tags()
 	local list = {}
-	for tag in (shoal.getenv("tags") or ""):gmatch("[^,%s]+") do
+	for tag in shoal.config("tags"):gmatch("[^,%s]+") do
 		list[#list + 1] = tag
 	end
 	return list

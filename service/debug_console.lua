@@ -95,8 +95,8 @@ local function resolve(spec)
 		if not h then
 			fail("no service named %s", spec)
 		end
-	elseif spec < 0x1000000 then
-		h = (shoal.self() & 0xff000000) | spec -- a local id on this node
+	elseif spec <= shoal.HANDLE_LOCAL_MASK then
+		h = shoal.makehandle(shoal.nodeof(shoal.self()), spec) -- a local id on this node
 	end
 	local st = shoal.stat(h)
 	if not st then

@@ -132,7 +132,7 @@ end
 -- ---- the agent side ----
 
 local cache = {} -- id -> { entry =, at = node ms }
-local cache_ms = math.tointeger(tonumber(shoal.getenv("router_cache_ms") or "")) or 1000
+local cache_ms = shoal.config("router_cache_ms")
 
 function router.lookup(id)
 	local c = cache[id]
