@@ -57,7 +57,13 @@ static void *lalloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   return p;
 }
 
+/* For the deserializer: decoding in a service stays under its memlimit. */
+static size_t lalloc_memlimit(void *ud) { return ((struct snlua *)ud)->mem_limit; }
+
 void *snlua_create(void) {
+  /* Idempotent; here rather than in a constructor so that nothing runs at
+   * dlopen time. */
+  shoal_serial_set_memlimit_fn(lalloc, lalloc_memlimit);
   struct snlua *l = calloc(1, sizeof(*l));
   if (!l) abort();
   const struct shoal_lua_config *cfg = shoal_lua_config();
