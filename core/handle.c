@@ -197,9 +197,12 @@ int shoal_handle_bindname(uint32_t handle, const char *name) {
   }
   int i = search_name(name);
   if (i >= 0) {
-    /* A global name moves when a node announces it again (it restarted);
-     * two live local services cannot share one. */
-    int move = global && (remote || shoal_handle_is_remote(H.names[i].handle));
+    /* A global name bound to another node moves when it is announced again
+     * (that node restarted) or taken by a local service. A name bound here
+     * stays: its service is alive (names leave with their service), so
+     * neither a second local service nor a peer's announcement may take it
+     * (a peer could otherwise steal "db" and receive its calls). */
+    int move = global && shoal_handle_is_remote(H.names[i].handle);
     if (move) H.names[i].handle = handle;
     pthread_rwlock_unlock(&H.lock);
     return move ? 0 : SHOAL_ENAMEEXIST;

@@ -34,7 +34,9 @@ void shoal_handle_unlock(void);
 uint32_t shoal_handle_findname(const char *name);
 /* Binds name to handle. ".name" binds a live local service; a name without
  * the dot is cluster-global and may be bound to a remote handle (the harbor
- * does that when a peer announces it), moving when announced again.
+ * does that when a peer announces it), moving when announced again. A name
+ * bound to a local service is never moved: binding it again (from here or
+ * from a peer) returns SHOAL_ENAMEEXIST.
  * Returns 0, SHOAL_ENAMEEXIST, SHOAL_ENOSERVICE or SHOAL_EINVAL. */
 int shoal_handle_bindname(uint32_t handle, const char *name);
 /* Writes up to max names bound to handle into out (pointers valid until the

@@ -294,32 +294,37 @@ static void timer_fire(uint32_t handle, int session) {
 struct shutdown_state {
   int active;             /* shutdown begun */
   uint64_t deadline;      /* node time when we stop waiting */
-  uint32_t *sent;         /* handles already told to exit */
-  int nsent;
+  uint32_t *told;         /* live handles already told to exit, ascending */
+  int ntold;
   int logger_told;        /* logger got EXIT */
   uint64_t next_scan;     /* next time to look for new services */
   uint64_t force_at;      /* when to exit even if services remain (0: not yet) */
 };
 
-static int was_sent(struct shutdown_state *st, uint32_t h) {
-  for (int i = 0; i < st->nsent; i++)
-    if (st->sent[i] == h) return 1;
-  return 0;
-}
-
-/* Tells every service not yet told (except the logger) to exit. */
+/* Tells every service not told yet (except the logger) to exit. Both lists
+ * are ascending, so one merge finds the new handles (a scan costs O(n), not
+ * O(n^2), with tens of thousands of services); the current list then
+ * becomes the told list, which forgets the services that are gone. A
+ * service launched after the list was taken is told at the next scan. */
 static void shutdown_scan(struct shutdown_state *st) {
   int cap = shoal_handle_count() + 16;
   uint32_t *list = shoal_malloc(sizeof(uint32_t) * (size_t)cap);
   int n = shoal_handle_list(list, cap);
-  uint32_t logger = shoal_log_logger();
-  for (int i = 0; i < n; i++) {
-    if (list[i] == logger || was_sent(st, list[i])) continue;
-    st->sent = shoal_realloc(st->sent, sizeof(uint32_t) * (size_t)(st->nsent + 1));
-    st->sent[st->nsent++] = list[i];
-    send_system(list[i], SHOAL_SYSTEM_EXIT);
+  while (n == cap) { /* services launched meanwhile: the list is complete only when it has room left */
+    cap *= 2;
+    list = shoal_realloc(list, sizeof(uint32_t) * (size_t)cap);
+    n = shoal_handle_list(list, cap);
   }
-  shoal_free(list);
+  uint32_t logger = shoal_log_logger();
+  int j = 0;
+  for (int i = 0; i < n; i++) {
+    while (j < st->ntold && st->told[j] < list[i]) j++;
+    if (j < st->ntold && st->told[j] == list[i]) continue;
+    if (list[i] != logger) send_system(list[i], SHOAL_SYSTEM_EXIT);
+  }
+  shoal_free(st->told);
+  st->told = list;
+  st->ntold = n;
 }
 
 static void shutdown_step(struct shutdown_state *st) {
@@ -383,7 +388,7 @@ static void *timer_main(void *arg) {
     struct timespec ts = {0, 1000000};
     nanosleep(&ts, NULL);
   }
-  shoal_free(st.sent);
+  shoal_free(st.told);
   shoal_start_wakeup_all();
   return NULL;
 }

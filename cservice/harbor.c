@@ -358,8 +358,11 @@ static void on_link_frame(void *ud, int kind, const uint8_t *b, size_t n) {
     memcpy(name, b + 4, n - 4);
     name[n - 4] = '\0';
     uint32_t handle = wire_get32(b);
-    if (shoal_handle_node_of(handle) != l->node || shoal_name(name, handle) != 0)
-      shoal_log(h->ctx, SHOAL_LOG_WARN, "harbor: node %d announced name '%s' for :%08x: refused", l->node, name, handle);
+    /* A name a live local service holds is not moved (shoal_name refuses). */
+    int r = shoal_handle_node_of(handle) != l->node ? SHOAL_EINVAL : shoal_name(name, handle);
+    if (r != 0)
+      shoal_log(h->ctx, SHOAL_LOG_WARN, "harbor: node %d announced name '%s' for :%08x: refused (%s)", l->node, name,
+                handle, r == SHOAL_ENAMEEXIST ? "the name is bound to a live service here" : shoal_strerror(r));
   } else {
     shoal_log(h->ctx, SHOAL_LOG_WARN, "harbor: node %d sent an unknown frame kind %d (%zu bytes), ignored", l->node,
               kind, n);

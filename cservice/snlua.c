@@ -11,9 +11,12 @@
  * Files are compiled once per process and kept as bytecode (see
  * lua-shoal.c), so starting the ten-thousandth service costs no parsing.
  */
+#include <errno.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,7 +59,128 @@ static void *lalloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   return p;
 }
 
+/* ---- interrupts ----
+ *
+ * The monitor (and shoal.interrupt) asks from another thread to interrupt
+ * the message a service is running. That thread must not call lua_sethook
+ * on the service's Lua state: lua_sethook walks the call frames of the
+ * coroutine, which the running thread changes under it, and the coroutine
+ * may have finished and been collected in between (a write into freed
+ * memory). Lua allows lua_sethook in a signal handler on the thread that
+ * runs the state (lua.c does it on SIGINT): snlua_signal records the
+ * request and sends INTERRUPT_SIGNAL to the worker running the service;
+ * the handler, on that worker, hooks the coroutine running there and then.
+ *
+ * Under ThreadSanitizer a signal is held until the thread enters the
+ * runtime, which a loop in (uninstrumented) Lua code never does; there the
+ * service carries a count hook instead that polls the request every
+ * POLL_EVERY instructions. Both ways, only the service's own thread touches
+ * its Lua state. */
+#if defined(__SANITIZE_THREAD__)
+#define INTERRUPT_BY_POLLING 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define INTERRUPT_BY_POLLING 1
+#endif
+#endif
+#define INTERRUPT_SIGNAL SIGURG /* ignored by default; sockets send it only with F_SETOWN */
+#define POLL_EVERY 1000
+
+/* The service whose message this thread runs now, for the signal handler.
+ * initial-exec: no lazy TLS allocation (malloc) inside a signal handler. */
+static _Thread_local struct snlua *volatile running_here __attribute__((tls_model("initial-exec")));
+
+/* Raises the interrupt inside the running Lua code (on the service's thread). */
+static void interrupt_now(lua_State *L, struct snlua *l) {
+  /* The request may come just after the slow message ended; do not fail a
+   * fresh message for it. */
+  if (l->stuck_ms && shoal_now() - l->msg_started < l->stuck_ms / 2) return;
+  /* First an error the code can see. If the message is still stuck at the
+   * next report (the error was caught and the loop went on), suspend the
+   * coroutine for good: lresume then fails the request (see lua-shoal.c). */
+  if (atomic_fetch_add(&l->interrupts, 1) >= 1 && lua_isyieldable(L)) {
+    l->killing = 1;
+    lua_yield(L, 0);
+    return;
+  }
+  luaL_error(L, "interrupted: the service was stuck in one message");
+}
+
+#ifdef INTERRUPT_BY_POLLING
+static void poll_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  struct snlua *l = SERVICE(L);
+  if (l && atomic_exchange_explicit(&l->interrupt_request, 0, memory_order_relaxed)) interrupt_now(L, l);
+}
+#else
+/* Set by the signal handler: fires at the next instruction, once. */
+static void interrupt_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  lua_sethook(L, NULL, 0, 0);
+  struct snlua *l = SERVICE(L);
+  if (l) interrupt_now(L, l);
+}
+
+/* Async-signal-safe: a thread-local read, atomics and lua_sethook. */
+static void on_interrupt_signal(int sig) {
+  (void)sig;
+  int saved = errno;
+  struct snlua *l = running_here;
+  if (l && atomic_exchange_explicit(&l->interrupt_request, 0, memory_order_relaxed)) {
+    lua_State *co = atomic_load_explicit(&l->active, memory_order_relaxed);
+    lua_sethook(co ? co : l->L, interrupt_hook, LUA_MASKCOUNT, 1);
+  }
+  errno = saved;
+}
+
+static void install_interrupt_signal(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_interrupt_signal;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(INTERRUPT_SIGNAL, &sa, NULL) != 0) abort(); /* cannot fail for a valid signal */
+}
+#endif
+
+/* Marks l as running a message on this thread (clears stale requests). */
+static void message_begins(struct snlua *l) {
+  atomic_store_explicit(&l->interrupts, 0, memory_order_relaxed);
+  atomic_store_explicit(&l->interrupt_request, 0, memory_order_relaxed);
+  atomic_store_explicit(&l->worker, pthread_self(), memory_order_relaxed);
+  running_here = l;
+}
+
+static void message_ends(void) { running_here = NULL; }
+
+/* May run on any thread (the monitor's, another service's). */
+void snlua_signal(struct snlua *l, int signal) {
+  if (signal == SHOAL_SIGNAL_INTERRUPT && l->L) {
+    atomic_store_explicit(&l->interrupt_request, 1, memory_order_relaxed);
+#ifndef INTERRUPT_BY_POLLING
+    /* A stale thread (the message ended, the service moved) finds another
+     * service or none running there and does nothing; the monitor asks
+     * again at its next report if the service is still stuck. */
+    pthread_t worker = atomic_load_explicit(&l->worker, memory_order_relaxed);
+    if (worker) pthread_kill(worker, INTERRUPT_SIGNAL);
+#endif
+  } else if (signal == SHOAL_SIGNAL_STATS) {
+    shoal_log(l->ctx, SHOAL_LOG_INFO, "snlua stats: lua memory %zu bytes, limit %zu, refused %d", l->mem,
+              l->mem_limit, l->mem_refused);
+  }
+}
+
+/* For the deserializer: decoding in a service stays under its memlimit. */
+static size_t lalloc_memlimit(void *ud) { return ((struct snlua *)ud)->mem_limit; }
+
 void *snlua_create(void) {
+  /* Idempotent; here rather than in a constructor so that nothing runs at
+   * dlopen time. */
+  shoal_serial_set_memlimit_fn(lalloc, lalloc_memlimit);
+#ifndef INTERRUPT_BY_POLLING
+  static pthread_once_t signal_once = PTHREAD_ONCE_INIT;
+  pthread_once(&signal_once, install_interrupt_signal);
+#endif
   struct snlua *l = calloc(1, sizeof(*l));
   if (!l) abort();
   const struct shoal_lua_config *cfg = shoal_lua_config();
@@ -65,6 +189,9 @@ void *snlua_create(void) {
   l->mem_warn = l->mem_limit ? l->mem_limit / 10 * 8 : DEFAULT_WARN_MARK;
   l->stuck_ms = cfg->stuck_ms;
   atomic_init(&l->active, NULL);
+  atomic_init(&l->interrupts, 0);
+  atomic_init(&l->interrupt_request, 0);
+  atomic_init(&l->worker, (pthread_t)0);
   return l;
 }
 
@@ -84,35 +211,6 @@ void snlua_release(struct snlua *l) {
   }
   free(l->args);
   free(l);
-}
-
-static void interrupt_hook(lua_State *L, lua_Debug *ar) {
-  (void)ar;
-  lua_sethook(L, NULL, 0, 0);
-  /* The monitor may signal just after the slow message ended; do not fail
-   * a fresh message for it. */
-  struct snlua *l = *(struct snlua **)lua_getextraspace(L);
-  if (l && l->stuck_ms && shoal_now() - l->msg_started < l->stuck_ms / 2) return;
-  /* First an error the code can see. If the message is still stuck at the
-   * next report (the error was caught and the loop went on), suspend the
-   * coroutine for good: lresume then fails the request (see lua-shoal.c). */
-  if (l && atomic_fetch_add(&l->interrupts, 1) >= 1 && lua_isyieldable(L)) {
-    l->killing = 1;
-    lua_yield(L, 0);
-    return;
-  }
-  luaL_error(L, "interrupted: the service was stuck in one message");
-}
-
-/* May run on another thread (the monitor): lua_sethook is async-safe. */
-void snlua_signal(struct snlua *l, int signal) {
-  if (signal == SHOAL_SIGNAL_INTERRUPT && l->L) {
-    lua_State *co = atomic_load(&l->active);
-    lua_sethook(co ? co : l->L, interrupt_hook, LUA_MASKCOUNT, 1);
-  } else if (signal == SHOAL_SIGNAL_STATS) {
-    shoal_log(l->ctx, SHOAL_LOG_INFO, "snlua stats: lua memory %zu bytes, limit %zu, refused %d", l->mem,
-              l->mem_limit, l->mem_refused);
-  }
 }
 
 /* Why a service name would leave the luaservice path's directories (NULL
@@ -141,10 +239,11 @@ static int lua_cb(struct shoal_context *ctx, void *ud, int type, int session, ui
   l->msg_data = msg;
   l->msg_size = sz;
   l->msg_started = shoal_now();
-  atomic_store_explicit(&l->interrupts, 0, memory_order_relaxed);
+  message_begins(l);
   lua_pushcfunction(L, shoal_lua_traceback);
   lua_pushcfunction(L, shoal_sched_dispatch);
   int r = lua_pcall(L, 0, 0, -2);
+  message_ends();
   if (r != LUA_OK) {
     const char *err = luaL_tolstring(L, -1, NULL);
     shoal_log(ctx, SHOAL_LOG_ERROR, "message from :%08x (type %d, session %d) failed: %s", source, type,
@@ -272,11 +371,14 @@ static int first_cb(struct shoal_context *ctx, void *ud, int type, int session, 
   l->start_session = session;
   l->msg_data = msg;
   l->msg_size = sz;
+  l->msg_started = shoal_now();
   shoal_callback(ctx, l, lua_cb); /* before the file runs: it may call shoal.start */
   lua_pushcfunction(L, shoal_lua_traceback);
   lua_pushcfunction(L, start_protected);
   lua_pushlightuserdata(L, l);
+  message_begins(l);
   int r = lua_pcall(L, 1, 0, -3);
+  message_ends();
   if (r != LUA_OK) {
     const char *err = luaL_tolstring(L, -1, NULL);
     shoal_log(ctx, SHOAL_LOG_ERROR, "service '%s' failed to start: %s", l->args, err);
@@ -301,6 +403,10 @@ int snlua_init(struct snlua *l, struct shoal_context *ctx, const char *args) {
   shoal_set_label(ctx, l->args);
   l->L = lua_newstate(lalloc, l);
   if (l->L == NULL) return SHOAL_ENOMEM;
+  SERVICE(l->L) = l; /* the hooks read it; shoal_lua_open sets it again */
+#ifdef INTERRUPT_BY_POLLING
+  lua_sethook(l->L, poll_hook, LUA_MASKCOUNT, POLL_EVERY); /* coroutines inherit it */
+#endif
   /* Generational GC suits services: most garbage is per-message and young. */
   lua_gc(l->L, LUA_GCGEN, 0, 0);
   shoal_callback(ctx, l, first_cb);

@@ -13,8 +13,7 @@
 #
 # Node processes report to their stderr; ctest shows it for failed tests
 # (the e2e tests show the tail of a node's stderr in their failure text).
-# TSan uses scripts/tsan.supp, which suppresses only the documented benign
-# race (lua_sethook from the monitor thread in snlua_signal).
+# TSan uses scripts/tsan.supp (empty: no race is suppressed).
 #
 # Exits non-zero if any configure, build or test step fails; the last line
 # is a summary.

@@ -7,6 +7,7 @@
 #define SHOAL_LUA_SHOAL_H
 
 #include <lua.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -34,6 +35,8 @@ struct snlua {
   uint64_t msg_started;           /* node time the current message began */
   uint64_t stuck_ms;              /* the monitor's threshold (config) */
   atomic_int interrupts;          /* interrupts delivered to this message */
+  atomic_int interrupt_request;   /* an interrupt asked for (any thread), taken on the service's */
+  _Atomic(pthread_t) worker;      /* thread running the current message, signalled to interrupt it */
   int killing;                    /* the interrupt hook suspended a coroutine for good */
   struct sched sched;             /* the coroutine scheduler (lua-sched.c) */
 };

@@ -1,26 +1,7 @@
 /*
- * serial.c - fast binary serializer for Lua values (see serial.h).
- *
- * Wire format. A message is a varint count of values followed by that many
- * values. Each value starts with a tag byte:
- *
- *   0x00-0x7f  integer 0..127 (the tag itself)
- *   0x80-0xbf  string of 0..63 bytes (length in the low 6 bits), then bytes
- *   0xc0-0xce  table with 0..14 array items (count in the low 4 bits)
- *   0xcf       table, array item count as a varint
- *              (a table tag is followed by a varint count of hash pairs,
- *              the array items 1..n, then the key/value pairs)
- *   0xd0 nil, 0xd1 false, 0xd2 true
- *   0xd3/d4/d5/d6  integer in 1/2/4/8 bytes, two's complement
- *   0xd7/d8    float as an IEEE single (only when exact) / double
- *   0xd9/da/db/dc  string, length in 1/2/4/8 bytes, then bytes
- *   0xdd-0xdf  reserved (rejected)
- *   0xe0-0xff  integer -32..-1 (the tag as a signed byte)
- *
- * Multi-byte numbers are little-endian; varints are unsigned LEB128.
- * The layout keeps the common cases (small integers, short keys, small
- * tables) at one tag byte, and the leading count lets unpack reject
- * trailing garbage and check the Lua stack once.
+ * serial.c - fast binary serializer for Lua values (see serial.h): pack,
+ * the process-wide size limit and the Lua module; unpack is in
+ * serial_unpack.c, the wire format in serial_int.h.
  *
  * Known limits: the array part is 1..lua_rawlen(t), so a sparse array whose
  * border is far out costs one byte per nil up to that border; keys are
@@ -40,36 +21,11 @@
 
 #include <lauxlib.h>
 
-enum {
-  TAG_FIXSTR = 0x80,   /* | length (0..63) */
-  TAG_FIXTABLE = 0xc0, /* | array count (0..14) */
-  TAG_TABLE = 0xcf,
-  TAG_NIL = 0xd0,
-  TAG_FALSE = 0xd1,
-  TAG_TRUE = 0xd2,
-  TAG_INT8 = 0xd3,
-  TAG_INT16 = 0xd4,
-  TAG_INT32 = 0xd5,
-  TAG_INT64 = 0xd6,
-  TAG_FLOAT32 = 0xd7,
-  TAG_FLOAT64 = 0xd8,
-  TAG_STR8 = 0xd9,
-  TAG_STR16 = 0xda,
-  TAG_STR32 = 0xdb,
-  TAG_STR64 = 0xdc,
-  TAG_NEGFIX = 0xe0, /* first tag of the -32..-1 range */
-};
+#include "serial_int.h"
 
-#define FIXSTR_MAX 63
-#define FIXTABLE_MAX 14
-#define FIXINT_MIN (-32)
-#define FIXINT_MAX 127
 /* Small messages (the vast majority) never touch the heap until the final
  * exact-size copy. */
 #define PACK_STACK_BUF 256
-/* Lua stack slots per nesting level: pack keeps a key and a value per level,
- * unpack a table, a key and a value. Checked once per call, not per level. */
-#define STACK_PER_LEVEL 3
 
 static _Atomic size_t serial_limit = SHOAL_SERIAL_DEFAULT_LIMIT;
 
@@ -231,16 +187,16 @@ static inline void put_varint(struct packer *b, uint64_t v) {
 }
 
 static inline void pack_integer(struct packer *b, lua_Integer v) {
-  if (v >= FIXINT_MIN && v <= FIXINT_MAX)
+  if (v >= SERIAL_FIXINT_MIN && v <= SERIAL_FIXINT_MAX)
     put_byte(b, (unsigned char)v); /* -32..-1 wrap to 0xe0..0xff */
   else if (v >= INT8_MIN && v <= INT8_MAX)
-    put_tagged(b, TAG_INT8, (uint64_t)v, 1);
+    put_tagged(b, SERIAL_TAG_INT8, (uint64_t)v, 1);
   else if (v >= INT16_MIN && v <= INT16_MAX)
-    put_tagged(b, TAG_INT16, (uint64_t)v, 2);
+    put_tagged(b, SERIAL_TAG_INT16, (uint64_t)v, 2);
   else if (v >= INT32_MIN && v <= INT32_MAX)
-    put_tagged(b, TAG_INT32, (uint64_t)v, 4);
+    put_tagged(b, SERIAL_TAG_INT32, (uint64_t)v, 4);
   else
-    put_tagged(b, TAG_INT64, (uint64_t)v, 8);
+    put_tagged(b, SERIAL_TAG_INT64, (uint64_t)v, 8);
 }
 
 static inline void pack_float(struct packer *b, lua_Number x) {
@@ -252,31 +208,31 @@ static inline void pack_float(struct packer *b, lua_Number x) {
     float f = (float)d;
     uint32_t u;
     memcpy(&u, &f, sizeof(u));
-    put_tagged(b, TAG_FLOAT32, u, 4);
+    put_tagged(b, SERIAL_TAG_FLOAT32, u, 4);
   } else {
     uint64_t u;
     memcpy(&u, &d, sizeof(u));
-    put_tagged(b, TAG_FLOAT64, u, 8);
+    put_tagged(b, SERIAL_TAG_FLOAT64, u, 8);
   }
 }
 
 static inline void pack_string(struct packer *b, const char *s, size_t n) {
-  if (n <= FIXSTR_MAX) {
+  if (n <= SERIAL_FIXSTR_MAX) {
     /* Covers the usual key; also checks n + 1 without overflow. */
     unsigned char *p = pack_reserve(b, n + 1);
-    p[0] = (unsigned char)(TAG_FIXSTR | n);
+    p[0] = (unsigned char)(SERIAL_TAG_FIXSTR | n);
     memcpy(p + 1, s, n);
     b->len += n + 1;
     return;
   }
   if (n <= UINT8_MAX)
-    put_tagged(b, TAG_STR8, n, 1);
+    put_tagged(b, SERIAL_TAG_STR8, n, 1);
   else if (n <= UINT16_MAX)
-    put_tagged(b, TAG_STR16, n, 2);
+    put_tagged(b, SERIAL_TAG_STR16, n, 2);
   else if (n <= UINT32_MAX)
-    put_tagged(b, TAG_STR32, n, 4);
+    put_tagged(b, SERIAL_TAG_STR32, n, 4);
   else
-    put_tagged(b, TAG_STR64, n, 8);
+    put_tagged(b, SERIAL_TAG_STR64, n, 8);
   memcpy(pack_reserve(b, n), s, n);
   b->len += n;
 }
@@ -300,10 +256,10 @@ static void pack_table(struct packer *b, int idx) {
   lv->key = 0;
 
   lua_Unsigned narr = lua_rawlen(L, idx);
-  if (narr <= FIXTABLE_MAX) {
-    put_byte(b, (unsigned char)(TAG_FIXTABLE | narr));
+  if (narr <= SERIAL_FIXTABLE_MAX) {
+    put_byte(b, (unsigned char)(SERIAL_TAG_FIXTABLE | narr));
   } else {
-    put_byte(b, TAG_TABLE);
+    put_byte(b, SERIAL_TAG_TABLE);
     put_varint(b, narr);
   }
   size_t hpos = b->len;
@@ -349,10 +305,10 @@ static void pack_value(struct packer *b, int idx, int as_key) {
   int t = lua_type(L, idx);
   switch (t) {
     case LUA_TNIL:
-      put_byte(b, TAG_NIL);
+      put_byte(b, SERIAL_TAG_NIL);
       return;
     case LUA_TBOOLEAN:
-      put_byte(b, lua_toboolean(L, idx) ? TAG_TRUE : TAG_FALSE);
+      put_byte(b, lua_toboolean(L, idx) ? SERIAL_TAG_TRUE : SERIAL_TAG_FALSE);
       return;
     case LUA_TNUMBER:
       /* lua_isinteger, not lua_tointegerx: the latter accepts 1.0. */
@@ -393,7 +349,7 @@ static void pack_all(struct packer *b, lua_State *L, int from) {
   b->from = from;
   b->arg = 0;
   b->depth = 0;
-  if (!lua_checkstack(L, STACK_PER_LEVEL * (SHOAL_SERIAL_MAX_DEPTH + 1) + 4))
+  if (!lua_checkstack(L, SERIAL_STACK_PER_LEVEL * (SHOAL_SERIAL_MAX_DEPTH + 1) + 4))
     luaL_error(L, "serialize: Lua stack overflow");
   put_varint(b, from > top ? 0 : (uint64_t)(top - from + 1));
   for (int i = from; i <= top; i++) {
@@ -420,177 +376,6 @@ void *shoal_serial_pack(lua_State *L, int from, size_t *sz) {
   }
   *sz = b.len;
   return out;
-}
-
-/* ---- unpack ----------------------------------------------------------- */
-
-struct reader {
-  lua_State *L;
-  const unsigned char *start; /* for error offsets */
-  const unsigned char *p;     /* next byte to read */
-  const unsigned char *end;   /* one past the last byte */
-  int depth;                  /* tables currently open */
-};
-
-__attribute__((noreturn)) static void unpack_fail(struct reader *r, const char *what) {
-  luaL_error(r->L, "unserialize: %s at byte %d", what, (int)(r->p - r->start));
-  __builtin_unreachable();
-}
-
-static inline size_t remaining(const struct reader *r) { return (size_t)(r->end - r->p); }
-
-static inline uint64_t load_le(const unsigned char *p, int n) {
-  uint64_t v = 0;
-  for (int i = 0; i < n; i++) v |= (uint64_t)p[i] << (8 * i);
-  return v;
-}
-
-static inline uint64_t read_fixed(struct reader *r, int n) {
-  if (remaining(r) < (size_t)n) unpack_fail(r, "truncated number");
-  uint64_t v = load_le(r->p, n);
-  r->p += n;
-  return v;
-}
-
-static uint64_t read_varint(struct reader *r) {
-  uint64_t v = 0;
-  for (int shift = 0;; shift += 7) {
-    if (r->p >= r->end) unpack_fail(r, "truncated length");
-    unsigned c = *r->p++;
-    if (shift == 63 && c > 1) unpack_fail(r, "length overflow");
-    v |= (uint64_t)(c & 0x7f) << shift;
-    if (!(c & 0x80)) return v;
-  }
-}
-
-static inline void read_string(struct reader *r, uint64_t n) {
-  if (n > remaining(r)) unpack_fail(r, "truncated string");
-  lua_pushlstring(r->L, (const char *)r->p, (size_t)n);
-  r->p += n;
-}
-
-static void read_value(struct reader *r);
-
-static void read_table(struct reader *r, uint64_t narr) {
-  lua_State *L = r->L;
-  if (r->depth >= SHOAL_SERIAL_MAX_DEPTH) unpack_fail(r, "tables nested too deep");
-  uint64_t nhash = read_varint(r);
-  /* Every item takes at least one byte and every pair two, so counts that
-   * cannot fit in the rest of the buffer are rejected before allocating. */
-  size_t rest = remaining(r);
-  if (narr > rest || nhash > (rest - narr) / 2) unpack_fail(r, "table size exceeds the buffer");
-  lua_createtable(L, narr > INT_MAX ? INT_MAX : (int)narr, nhash > INT_MAX ? INT_MAX : (int)nhash);
-  r->depth++;
-  for (uint64_t i = 1; i <= narr; i++) {
-    read_value(r);
-    lua_rawseti(L, -2, (lua_Integer)i);
-  }
-  for (uint64_t i = 0; i < nhash; i++) {
-    read_value(r);
-    int kt = lua_type(L, -1);
-    if (kt == LUA_TNIL) unpack_fail(r, "nil table key");
-    if (kt == LUA_TNUMBER && !lua_isinteger(L, -1) && isnan(lua_tonumber(L, -1)))
-      unpack_fail(r, "NaN table key");
-    read_value(r);
-    lua_rawset(L, -3);
-  }
-  r->depth--;
-}
-
-static void read_value(struct reader *r) {
-  lua_State *L = r->L;
-  if (r->p >= r->end) unpack_fail(r, "truncated value");
-  unsigned tag = *r->p++;
-  if (tag <= FIXINT_MAX) {
-    lua_pushinteger(L, (lua_Integer)tag);
-    return;
-  }
-  if (tag >= TAG_NEGFIX) {
-    lua_pushinteger(L, (lua_Integer)tag - 256);
-    return;
-  }
-  if (tag < TAG_FIXTABLE) {
-    read_string(r, tag & FIXSTR_MAX);
-    return;
-  }
-  if (tag < TAG_TABLE) {
-    read_table(r, tag & 0x0f);
-    return;
-  }
-  switch (tag) {
-    case TAG_TABLE:
-      read_table(r, read_varint(r));
-      return;
-    case TAG_NIL:
-      lua_pushnil(L);
-      return;
-    case TAG_FALSE:
-      lua_pushboolean(L, 0);
-      return;
-    case TAG_TRUE:
-      lua_pushboolean(L, 1);
-      return;
-    case TAG_INT8:
-      lua_pushinteger(L, (int8_t)read_fixed(r, 1));
-      return;
-    case TAG_INT16:
-      lua_pushinteger(L, (int16_t)read_fixed(r, 2));
-      return;
-    case TAG_INT32:
-      lua_pushinteger(L, (int32_t)read_fixed(r, 4));
-      return;
-    case TAG_INT64:
-      lua_pushinteger(L, (lua_Integer)read_fixed(r, 8));
-      return;
-    case TAG_FLOAT32: {
-      uint32_t u = (uint32_t)read_fixed(r, 4);
-      float f;
-      memcpy(&f, &u, sizeof(f));
-      lua_pushnumber(L, (lua_Number)f);
-      return;
-    }
-    case TAG_FLOAT64: {
-      uint64_t u = read_fixed(r, 8);
-      double d;
-      memcpy(&d, &u, sizeof(d));
-      lua_pushnumber(L, (lua_Number)d);
-      return;
-    }
-    case TAG_STR8:
-      read_string(r, read_fixed(r, 1));
-      return;
-    case TAG_STR16:
-      read_string(r, read_fixed(r, 2));
-      return;
-    case TAG_STR32:
-      read_string(r, read_fixed(r, 4));
-      return;
-    case TAG_STR64:
-      read_string(r, read_fixed(r, 8));
-      return;
-    default:
-      r->p--;
-      unpack_fail(r, "unknown tag");
-  }
-}
-
-int shoal_serial_unpack(lua_State *L, const void *buf, size_t sz) {
-  /* NULL + 0 is undefined in C, so an absent buffer reads as empty. */
-  static const unsigned char empty[1];
-  struct reader r;
-  r.L = L;
-  r.start = r.p = buf ? buf : empty;
-  r.end = r.p + (buf ? sz : 0);
-  r.depth = 0;
-  uint64_t n = read_varint(&r);
-  /* Each value takes at least a byte; this also bounds n for the int cast. */
-  if (n > remaining(&r)) unpack_fail(&r, "value count exceeds the buffer");
-  if (n > INT_MAX - 256 ||
-      !lua_checkstack(L, (int)n + STACK_PER_LEVEL * (SHOAL_SERIAL_MAX_DEPTH + 1) + 4))
-    unpack_fail(&r, "too many values for the Lua stack");
-  for (uint64_t i = 0; i < n; i++) read_value(&r);
-  if (r.p != r.end) unpack_fail(&r, "trailing garbage");
-  return (int)n;
 }
 
 /* ---- Lua module ------------------------------------------------------- */

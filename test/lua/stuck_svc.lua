@@ -3,6 +3,7 @@
 --   spin_in_fork         (one-way) forks a coroutine that loops forever
 --   spin_in_coroutine    loops forever inside a coroutine.wrap coroutine
 --   spin_under_pcall     loops forever, restarting under pcall when interrupted
+--   churn ms             runs short-lived coroutines (collected as it goes) for ms -> how many
 --   ping                 -> "pong"
 local shoal = require "shoal"
 
@@ -21,6 +22,21 @@ end
 
 function command.spin_in_coroutine()
 	coroutine.wrap(command.spin)()
+end
+
+function command.churn(ms)
+	local deadline = shoal.now() + ms
+	local n = 0
+	local function body()
+		return 1
+	end
+	while shoal.now() < deadline do
+		for _ = 1, 50 do
+			n = n + coroutine.wrap(body)()
+		end
+		collectgarbage("step", 0)
+	end
+	return n
 end
 
 function command.spin_under_pcall()

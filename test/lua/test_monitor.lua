@@ -95,6 +95,35 @@ function cases.stuck_again_after_pcall_is_interrupted_again()
 	t.between(ms, 250, 4999, "elapsed ms")
 end
 
+-- Interrupts aimed at a service while its coroutines finish and are
+-- collected by the thousand. Each must act only on the coroutine running
+-- at that moment, on the service's own thread: before, the asking thread
+-- called lua_sethook on whichever coroutine it had last seen running, which
+-- may have been freed meanwhile (ASan: heap-use-after-free). The messages
+-- take 40 ms, under half the monitor's threshold, so no interrupt fails
+-- them: the service must simply go on answering.
+function cases.interrupts_while_coroutines_come_and_go()
+	local svc = shoal.newservice("stuck_svc")
+	local deadline = shoal.now() + 1500
+	local asked, rounds, churned = 0, 0, 0
+	while shoal.now() < deadline and rounds < 60 do
+		rounds = rounds + 1
+		local session = shoal.sendraw(svc, shoal.PTYPE_LUA, shoal.SESSION_ALLOC, shoal.packstring("churn", 40))
+		local stop = shoal.now() + 40
+		while shoal.now() < stop do
+			shoal.interrupt(svc)
+			asked = asked + 1
+		end
+		local ok = shoal.waitsession(session, 3000)
+		t.ok(ok, "churn round " .. rounds .. " answered (not interrupted)")
+		churned = churned + 1
+	end
+	t.ok(asked > 100, "interrupts asked: " .. asked)
+	t.ok(churned >= 5, "churn rounds: " .. churned)
+	t.eq(shoal.call(svc, "lua", "ping"), "pong", "service answers after the interrupts")
+	shoal.kill(svc)
+end
+
 -- Each case sees only its own log lines; on a failure the log (which does
 -- not go to the console in this test) is copied to stderr.
 for name, f in pairs(cases) do
@@ -113,6 +142,7 @@ t.start(cases, {
 	"stuck_call_is_interrupted",
 	"stuck_oneway_is_interrupted",
 	"stuck_fork_is_interrupted",
+	"interrupts_while_coroutines_come_and_go",
 	"stuck_start_is_interrupted",
 	"stuck_in_user_coroutine_is_interrupted",
 	"stuck_again_after_pcall_is_interrupted_again",

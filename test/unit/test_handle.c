@@ -94,6 +94,35 @@ static void test_global_names(void) {
   shoal_handle_exit();
 }
 
+/* Hostile: a peer announces a global name that a live local service holds
+ * (the harbor binds what a NAME frame says). The announcement is refused and
+ * the name keeps naming the local service; it stays refused on a repeat and
+ * for any handle of that node. Once the local service is gone, the name is
+ * free and a later announcement binds it. */
+static void test_peer_cannot_steal_local_name(void) {
+  shoal_handle_init(1);
+  uint32_t db = shoal_handle_register(&dummy[1]);
+  CHECK(shoal_handle_bindname(db, "db") == 0);
+  uint32_t peer_db = shoal_handle_make(2, 5);
+  CHECK(shoal_handle_bindname(peer_db, "db") == SHOAL_ENAMEEXIST);
+  CHECK(shoal_handle_findname("db") == db);
+  CHECK(shoal_handle_bindname(peer_db, "db") == SHOAL_ENAMEEXIST);
+  CHECK(shoal_handle_bindname(shoal_handle_make(3, 9), "db") == SHOAL_ENAMEEXIST);
+  CHECK(shoal_handle_findname("db") == db);
+  const char *names[4];
+  CHECK(shoal_handle_names(db, names, 4) == 1 && strcmp(names[0], "db") == 0);
+  /* a peer's own names still move between its handles (it restarted) */
+  CHECK(shoal_handle_bindname(shoal_handle_make(2, 7), "login") == 0);
+  CHECK(shoal_handle_bindname(peer_db, "login") == 0);
+  CHECK(shoal_handle_findname("login") == peer_db);
+  /* the local service exits: its name leaves with it and is free again */
+  CHECK(shoal_handle_remove(db) == &dummy[1]);
+  CHECK(shoal_handle_findname("db") == 0);
+  CHECK(shoal_handle_bindname(peer_db, "db") == 0);
+  CHECK(shoal_handle_findname("db") == peer_db);
+  shoal_handle_exit();
+}
+
 /* Concurrent register/lookup/remove from 4 threads, with the table growing. */
 static void *churn(void *arg) {
   int base = (int)(intptr_t)arg;
@@ -126,6 +155,7 @@ int main(void) {
   test_register_remove();
   test_names();
   test_global_names();
+  test_peer_cannot_steal_local_name();
   test_threads();
   printf("test_handle: ok\n");
   return 0;
