@@ -67,6 +67,7 @@ struct req {
   uint32_t source;               /* who sent it */
   uint64_t now;                  /* node ms when it arrived */
   char err[320];                 /* the error line when a handler fails */
+  int code;                      /* its SHOAL_E* code (SHOAL_EINVAL unless said) */
 };
 
 SHOAL_API void *registry_create(void);
@@ -114,10 +115,12 @@ static struct reg_comp *find_life(struct req *r, const char *unknown_hint) {
   struct reg_comp *c = regtab_find(r->g->tab, type, id);
   if (c == NULL) {
     fail(r, "unknown component %s/%s%s", type, id, unknown_hint);
+    r->code = SHOAL_ESTALE; /* the registry restarted or forgot it: register again */
     return NULL;
   }
   if ((uint32_t)inc != c->inc) {
     fail(r, "stale incarnation %lld of %s/%s (current %u)", inc, type, id, c->inc);
+    r->code = SHOAL_ESTALE;
     return NULL;
   }
   return c;
@@ -209,7 +212,10 @@ static int do_heartbeat(struct req *r) {
   /* Judged first: a heartbeat that comes after the dead limit but before
    * the tick noticed must not bring the component back. */
   health_judge(g, c, r->now);
-  if (c->state == REG_DEAD) return fail(r, "%s/%s was declared dead, register again", c->type, c->id);
+  if (c->state == REG_DEAD) {
+    r->code = SHOAL_ESTALE;
+    return fail(r, "%s/%s was declared dead, register again", c->type, c->id);
+  }
   char why[160];
   int changed = 0;
   if (regcomp_merge_status(c, r->kv, life_keys, &changed, why, sizeof(why)) != 0)
@@ -393,6 +399,7 @@ static int run_request(struct req *r, const char *msg, size_t sz) {
 static void on_request(struct registry *g, uint32_t source, int session, const char *msg, size_t sz) {
   struct req r = {.g = g, .kv = NULL, .source = source, .now = shoal_now()};
   r.err[0] = '\0';
+  r.code = SHOAL_EINVAL;
   shoal_json_reset(g->out);
   int rc = run_request(&r, msg, sz);
   if (session <= 0) {
@@ -400,7 +407,7 @@ static void on_request(struct registry *g, uint32_t source, int session, const c
     return;
   }
   if (rc != 0) {
-    shoal_reply_error(g->ctx, source, session, SHOAL_EINVAL, r.err, strlen(r.err));
+    shoal_reply_error(g->ctx, source, session, r.code, r.err, strlen(r.err));
     return;
   }
   size_t len;

@@ -50,7 +50,8 @@ enum shoal_ptype {
   X(TOOBIG, -9, "message too big")                           \
   X(FULL, -10, "resource limit reached")                     \
   X(NODEDOWN, -11, "node unreachable")                       \
-  X(RAISED, -12, "the callee raised an error")
+  X(RAISED, -12, "the callee raised an error")               \
+  X(STALE, -13, "stale registration (register again)")
 
 enum shoal_errno {
 #define SHOAL_ERRNO_ENUM(name, value, text) SHOAL_E##name = value,

@@ -117,6 +117,15 @@ function client:request(parts)
 	return cjson.decode(shoal.call(self.addr, "text", table.concat(parts, " ")))
 end
 
+-- The same as a trycall: true, reply | false, code, text.
+local function try_request(self, parts)
+	local ok, reply_or_code, text = shoal.trycall(self.addr, "text", table.concat(parts, " "))
+	if not ok then
+		return false, reply_or_code, text
+	end
+	return true, cjson.decode(reply_or_code)
+end
+
 function client:register(spec)
 	-- Remembered (copied) for heartbeats and for registering again.
 	local copy, status = {}, {}
@@ -149,15 +158,14 @@ function client:heartbeat(status)
 	end
 	local parts = add_status({ "heartbeat", pair("type", spec.type), pair("id", spec.id), pair("inc", self.inc) },
 		status)
-	local ok, err = pcall(self.request, self, parts)
+	local ok, code, text = try_request(self, parts)
 	if ok then
 		return self.inc
 	end
-	err = tostring(err)
-	if err:find("register again", 1, true) or err:find("stale incarnation", 1, true) then
+	if code == shoal.errors.STALE then -- the registry forgot this life (restarted, or declared it dead)
 		return self:register(spec)
 	end
-	error(err, 2)
+	error(text, 2)
 end
 
 function client:keepalive(status_fn)
