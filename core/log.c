@@ -121,6 +121,12 @@ void shoal_log_send(uint32_t source, int level, const char *text, size_t len) {
   shoal_free(line);
 }
 
+void shoal_log_text(struct shoal_context *ctx, int level, const char *text, size_t len) {
+  if (!shoal_log_enabled(level)) return;
+  if (len > SHOAL_LOG_LINE_MAX + 1) len = SHOAL_LOG_LINE_MAX + 1; /* the logger marks the cut */
+  shoal_log_send(ctx ? shoal_self(ctx) : 0, level, text, len);
+}
+
 void shoal_log(struct shoal_context *ctx, int level, const char *fmt, ...) {
   if (!shoal_log_enabled(level)) return;
   /* One byte over the line's limit, so the logger sees the text is too

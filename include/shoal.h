@@ -352,6 +352,9 @@ SHOAL_API int shoal_log_enabled(int level);
 /* The node's log level (enum shoal_loglevel); set it at run time. */
 SHOAL_API int shoal_log_getlevel(void);
 SHOAL_API void shoal_log_setlevel(int level);
+/* Logs len bytes of text as they are (NUL bytes included; the logger escapes
+ * them and cuts the line at SHOAL_LOG_LINE_MAX). */
+SHOAL_API void shoal_log_text(struct shoal_context *ctx, int level, const char *text, size_t len);
 SHOAL_API void shoal_log(struct shoal_context *ctx, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* One log message is one line of at most SHOAL_LOG_LINE_MAX bytes of text

@@ -480,7 +480,7 @@ static int log_args(lua_State *L, int level) {
   luaL_pushresult(&b);
   size_t len;
   const char *s = lua_tolstring(L, -1, &len);
-  shoal_log(SERVICE(L)->ctx, level, "%.*s", (int)len, s);
+  shoal_log_text(SERVICE(L)->ctx, level, s, len); /* all of it: "%.*s" stopped at a NUL */
   return 0;
 }
 
