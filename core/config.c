@@ -95,6 +95,19 @@ int shoal_config_type(const char *name) {
   return k ? (int)k->type : -1;
 }
 
+/* Appends string.format("%q", value at idx) to b: lua_pushfstring knows no
+ * %q (it raised an unprotected error, and the node aborted on a table). */
+static void add_quoted(lua_State *L, luaL_Buffer *b, int idx) {
+  idx = lua_absindex(L, idx);
+  lua_getglobal(L, "string");
+  lua_getfield(L, -1, "format");
+  lua_pushliteral(L, "%q");
+  lua_pushvalue(L, idx);
+  lua_call(L, 2, 1);
+  lua_remove(L, -2);
+  luaL_addvalue(b);
+}
+
 /* Appends a Lua constructor for the table at idx (strings, numbers,
  * booleans and nested tables; other values are skipped). */
 static void table_to_source(lua_State *L, int idx, luaL_Buffer *b, int depth) {
@@ -107,27 +120,10 @@ static void table_to_source(lua_State *L, int idx, luaL_Buffer *b, int depth) {
       if ((kt == LUA_TSTRING || kt == LUA_TNUMBER) &&
           (vt == LUA_TSTRING || vt == LUA_TNUMBER || vt == LUA_TBOOLEAN || vt == LUA_TTABLE)) {
         luaL_addchar(b, '[');
-        /* string.format("%q"): lua_pushfstring knows no %q (it raised an
-         * unprotected error, and the node aborted on a table value). */
-        lua_getglobal(L, "string");
-        lua_getfield(L, -1, "format");
-        lua_pushliteral(L, "%q");
-        lua_pushvalue(L, -5);
-        lua_call(L, 2, 1);
-        lua_remove(L, -2);
-        luaL_addvalue(b);
+        add_quoted(L, b, -2);
         luaL_addstring(b, "]=");
-        if (vt == LUA_TTABLE) {
-          table_to_source(L, -1, b, depth + 1);
-        } else {
-          lua_getglobal(L, "string");
-          lua_getfield(L, -1, "format");
-          lua_pushliteral(L, "%q");
-          lua_pushvalue(L, -4);
-          lua_call(L, 2, 1);
-          lua_remove(L, -2);
-          luaL_addvalue(b);
-        }
+        if (vt == LUA_TTABLE) table_to_source(L, -1, b, depth + 1);
+        else add_quoted(L, b, -1);
         luaL_addchar(b, ',');
       }
       lua_pop(L, 1);
