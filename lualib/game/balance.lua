@@ -365,19 +365,27 @@ function balance.consistent_hash(list, opts, account, cache)
 	if not ok then
 		return nil, code, why
 	end
-	local ids = {}
-	for i, rec in ipairs(list) do
-		ids[i] = rec.id
+	-- The cached ring fits when it was built for the same vnodes and the
+	-- same set of ids (check guarantees the ids are distinct).
+	local ring = cache and cache.ring
+	if ring and (cache.vnodes ~= opts.vnodes or cache.n ~= #list) then
+		ring = nil
 	end
-	table.sort(ids)
-	local sig = table.concat(ids, "\0") .. "\0" .. opts.vnodes
-	local ring
-	if cache and cache.sig == sig then
-		ring = cache.ring
-	else
+	for _, rec in ipairs(ring and list or {}) do
+		if not cache.ids[rec.id] then
+			ring = nil
+			break
+		end
+	end
+	if ring == nil then
+		local ids, set = {}, {}
+		for i, rec in ipairs(list) do
+			ids[i], set[rec.id] = rec.id, true
+		end
+		table.sort(ids)
 		ring = balance.ring(ids, opts.vnodes)
 		if cache then
-			cache.sig, cache.ring = sig, ring
+			cache.ring, cache.ids, cache.n, cache.vnodes = ring, set, #list, opts.vnodes
 		end
 	end
 	local accept = {}

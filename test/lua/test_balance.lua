@@ -146,6 +146,14 @@ function cases.consistent_hash()
 			t.eq(id, first[a], "account " .. a .. " stays")
 		end
 	end
+	-- The cache follows the set of ids: b4 replacing b3 (same count) and
+	-- another vnodes count both rebuild the ring.
+	local other = { rec("b1"), rec("b2"), rec("b4") }
+	local fewer = options { vnodes = 7 }
+	for a = 1, 300 do
+		t.eq(balance.consistent_hash(other, opts, a, cache).id, balance.consistent_hash(other, opts, a).id, "b4 in")
+		t.eq(balance.consistent_hash(list, fewer, a, cache).id, balance.consistent_hash(list, fewer, a).id, "vnodes")
+	end
 	t.raises("needs an account", balance.consistent_hash, list, opts, nil)
 	local b = balance.new(options { strategy = "consistent_hash" })
 	t.eq(b:pick(list, "alice").id, b:pick(list, "alice").id, "the balancer: same account, same baseapp")
