@@ -68,6 +68,23 @@
     "the session idle longest")                                                                                      \
   X(console_idle_ms, INT, "300000", 100, 86400000, "a console session that sends no whole line this long is closed, ms") \
   /* ---- routing (lualib/shoal/router.lua) */                                                                       \
-  X(router_cache_ms, INT, "1000", 0, 3600000, "how long an agent caches the router's table, ms")
+  X(router_cache_ms, INT, "1000", 0, 3600000, "how long an agent caches the router's table, ms")                   \
+  /* ---- baseappmgr (lualib/game/balance.lua, service/baseappmgr.lua) */                                            \
+  X(baseappmgr_strategy, STRING, "score", 0, 0,                                                                      \
+    "round_robin, least_connections, weighted_random, consistent_hash or score")                                     \
+  X(baseappmgr_vnodes, INT, "160", 1, 4096, "consistent_hash: points of each baseapp on the ring")                   \
+  X(baseappmgr_weights, STRING, "", 0, 0, "weighted_random: `\"id=w,...\"` for baseapps whose status has no weight " \
+    "(others: 1)")                                                                                                   \
+  X(baseappmgr_max_online, INT, "5000", 1, 100000000, "players a baseapp holds at most, unless its status says "     \
+    "max_online")                                                                                                    \
+  X(baseappmgr_max_mem_mb, INT, "0", 0, 1048576, "memory a baseapp may use, MB, unless its status says max_mem "     \
+    "(0: no limit)")                                                                                                 \
+  X(baseappmgr_max_cpu, INT, "100", 1, 100000, "CPU a baseapp may use, percent of one core")                        \
+  X(baseappmgr_high_water, INT, "90", 1, 100, "percent of a limit past which a baseapp gets no new players")        \
+  X(baseappmgr_score_cpu, INT, "30", 0, 1000, "score: weight of CPU use")                                           \
+  X(baseappmgr_score_mem, INT, "20", 0, 1000, "score: weight of memory use")                                        \
+  X(baseappmgr_score_online, INT, "50", 0, 1000, "score: weight of the online count")                               \
+  X(baseappmgr_starting_penalty, INT, "50", 0, 100000, "score: points added for a baseapp still starting")          \
+  X(baseappmgr_candidates, INT, "8", 1, 1024, "gates in the candidate list a client gets at login")
 
 #endif

@@ -61,6 +61,39 @@ function benches.spawn()
 	end
 end
 
+-- (d) baseappmgr's choice (lualib/game/balance.lua): picks per second of
+-- a balancer over 10 baseapp records, for the score and the consistent-hash
+-- strategies (the hash one: a distinct account per pick, the ring cached).
+-- Every pick goes through the balancer as the service makes it: input
+-- checks, the pending count, the high-water rule.
+function benches.balance()
+	local balance = require "game.balance"
+	local n = tonumber(shoal.getenv("bench_balance_n")) or 200000
+	local list = {}
+	for i = 1, 10 do
+		list[i] = { id = "baseapp-" .. i, node = i, host = "127.0.0.1", port = 7000 + i, state = "alive",
+			online = 100 * i, cpu = 5 * i, mem = 50 * i, starting = false, max_online = 100000 }
+	end
+	for _, s in ipairs({ "score", "consistent_hash" }) do
+		local opts = balance.config(shoal.config)
+		opts.strategy = s
+		local b = balance.new(opts)
+		local t0 = shoal.hpc()
+		for i = 1, n do
+			local rec = b:pick(list, i)
+			if rec == nil then
+				error("bench balance: no pick")
+			end
+			if i % 1000 == 0 then -- a status report, as from the heartbeats
+				b:reported(rec.id)
+			end
+		end
+		local t1 = shoal.hpc()
+		report("balance_picks_per_s_" .. (s == "score" and "score" or "hash"), math.floor(n / ((t1 - t0) / 1e9)),
+			"picks/s")
+	end
+end
+
 local order = { "oneway", "call", "spawn" }
 
 shoal.start(function()

@@ -1,0 +1,112 @@
+-- baseappmgr [registry]: chooses the baseapp that takes a player
+-- (lualib/game/balance.lua, docs/baseappmgr.md). Keeps the live list of
+-- baseapps from the registry's watch events (type "baseapp": join, status,
+-- suspect, dead, leave) and answers, in the "lua" protocol:
+--   pick(account)      -> {id, node, host, port} | nil, code, why (code: balance.NO_BASEAPP/OVER_CAPACITY)
+--   candidates()       -> {{id, host, port, online, mem, healthy}, ...} best first
+--   capacity()         -> {live, full, over}
+--   subscribe(handle)  capacity events: handle gets "capacity", {live, full, over} (one-way "lua")
+--                      each time over changes
+-- registry: the registry's handle or name (default: the cluster's, through clusterd).
+-- Not yet: the active/standby lease (a second baseappmgr waits until the
+-- active one is declared dead); today every instance answers.
+local shoal = require "shoal"
+local balance = require "game.balance"
+
+local registry_addr = ...
+
+local b = balance.new(balance.config(shoal.config))
+local known = {} -- id -> record, in no order
+local list = {} -- the records, sorted by id (rebuilt on change)
+local over = false -- every live baseapp is full (the last capacity event)
+local subscribers = {} -- handle -> true
+
+local function rebuild()
+	list = {}
+	for _, rec in pairs(known) do
+		list[#list + 1] = rec
+	end
+	table.sort(list, function(x, y)
+		return x.id < y.id
+	end)
+end
+
+-- An alert and a capacity event when "every baseapp is full" changes.
+local function check_capacity()
+	local cap = b:capacity(list)
+	if cap.over == over then
+		return cap
+	end
+	over = cap.over
+	if over then
+		shoal.error(string.format("ALERT baseappmgr: over capacity: all %d live baseapps are full", cap.live))
+	else
+		shoal.log(string.format("baseappmgr: capacity back: %d of %d live baseapps have room", cap.live - cap.full,
+			cap.live))
+	end
+	for h in pairs(subscribers) do
+		if not shoal.send(h, "lua", "capacity", cap) then
+			subscribers[h] = nil
+		end
+	end
+	return cap
+end
+
+-- One component (from the watch's snapshot or an event).
+local function learn(c)
+	local id = tostring(c.id)
+	if c.event == "leave" or c.state == "dead" then
+		known[id] = nil
+		b:reported(id)
+	else
+		local rec, err = balance.from_registry(c)
+		if rec then
+			known[id] = rec
+			b:reported(id) -- its online count is fresh
+		else
+			known[id] = nil
+			shoal.warn("baseappmgr: " .. err)
+		end
+	end
+	rebuild()
+	check_capacity()
+end
+
+local command = {}
+
+function command.pick(account)
+	local rec, code, why = b:pick(list, account)
+	if not rec then
+		if code == balance.OVER_CAPACITY then
+			check_capacity()
+		end
+		return nil, code, why
+	end
+	return { id = rec.id, node = rec.node, host = rec.host, port = rec.port }
+end
+
+function command.candidates()
+	return b:candidates(list)
+end
+
+function command.capacity()
+	return b:capacity(list)
+end
+
+function command.subscribe(handle)
+	subscribers[handle] = true
+	return b:capacity(list)
+end
+
+shoal.start(function()
+	shoal.dispatch_commands(command)
+	local r
+	if registry_addr then
+		r = require("shoal.registry").new(registry_addr)
+	else
+		r = require("cluster").registry()
+	end
+	for _, c in ipairs(r:watch({ type = "baseapp" }, learn)) do
+		learn(c)
+	end
+end)
