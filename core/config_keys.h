@@ -68,6 +68,14 @@
     "the session idle longest")                                                                                      \
   X(console_idle_ms, INT, "300000", 100, 86400000, "a console session that sends no whole line this long is closed, ms") \
   /* ---- routing (lualib/shoal/router.lua) */                                                                       \
-  X(router_cache_ms, INT, "1000", 0, 3600000, "how long an agent caches the router's table, ms")
+  X(router_cache_ms, INT, "1000", 0, 3600000, "how long an agent caches the router's table, ms")                     \
+  /* ---- crypto (lualib/src/lua-crypto.c, docs/crypto.md) */                                                        \
+  X(crypto_kdf, STRING, "scrypt", 0, 0, "password hash of new hashes: `scrypt` or `pbkdf2-sha256`")                   \
+  X(crypto_scrypt_n, INT, "16384", 2, 1048576, "scrypt cost N (a power of two; 128 * r * N bytes at most 256 MiB)")   \
+  X(crypto_scrypt_r, INT, "8", 1, 32, "scrypt block size r")                                                         \
+  X(crypto_scrypt_p, INT, "1", 1, 16, "scrypt parallelism p")                                                        \
+  X(crypto_pbkdf2_iter, INT, "600000", 1, 10000000, "PBKDF2-HMAC-SHA256 iterations")                                \
+  X(crypto_threads, INT, "2", 1, 64, "helper threads that hash passwords (off the workers)")                         \
+  X(crypto_queue, INT, "256", 1, 1000000, "password jobs that may wait; past it hash/verify fail at once (FULL)")
 
 #endif
