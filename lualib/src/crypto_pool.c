@@ -23,6 +23,8 @@ static struct {
   int users;                /* references (acquire - release) */
   int nthreads;
   int stopping;
+  long long done;           /* jobs run, since the process started */
+  long long dropped;        /* jobs cancelled before they ran */
   pthread_t threads[POOL_MAX_THREADS];
   const void *running[POOL_MAX_THREADS]; /* owner of the job each thread runs, or NULL */
 } P = {.lock = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER, .idle = PTHREAD_COND_INITIALIZER};
@@ -42,6 +44,7 @@ static void *helper(void *arg) {
     job->run(job); /* job is run's now: do not touch it after */
     pthread_mutex_lock(&P.lock);
     P.running[self] = NULL;
+    P.done++;
     pthread_cond_broadcast(&P.idle);
   }
   pthread_mutex_unlock(&P.lock);
@@ -121,6 +124,7 @@ void shoal_crypto_pool_cancel(const void *owner) {
     if (j->owner == owner) {
       *pp = j->next;
       P.queued--;
+      P.dropped++;
       j->next = dropped;
       dropped = j;
     } else {
@@ -144,4 +148,11 @@ int shoal_crypto_pool_pending(void) {
   for (int i = 0; i < P.nthreads; i++) n += P.running[i] != NULL;
   pthread_mutex_unlock(&P.lock);
   return n;
+}
+
+void shoal_crypto_pool_totals(long long *done, long long *dropped) {
+  pthread_mutex_lock(&P.lock);
+  *done = P.done;
+  *dropped = P.dropped;
+  pthread_mutex_unlock(&P.lock);
 }

@@ -36,5 +36,7 @@ int shoal_crypto_pool_submit(struct shoal_crypto_job *job);
 void shoal_crypto_pool_cancel(const void *owner);
 /* Jobs waiting and running now (for tests and stats). */
 int shoal_crypto_pool_pending(void);
+/* Jobs run and jobs dropped by cancel since the process started. */
+void shoal_crypto_pool_totals(long long *done, long long *dropped);
 
 #endif

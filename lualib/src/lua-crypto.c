@@ -496,10 +496,15 @@ static int lneeds_rehash(lua_State *L) {
   return 1;
 }
 
-/* pending() -> password jobs queued or running in the whole process */
+/* pending() -> password jobs queued or running in the whole process,
+ * then the totals: jobs run, jobs dropped (their service went away) */
 static int lpending(lua_State *L) {
+  long long done, dropped;
   lua_pushinteger(L, shoal_crypto_pool_pending());
-  return 1;
+  shoal_crypto_pool_totals(&done, &dropped);
+  lua_pushinteger(L, (lua_Integer)done);
+  lua_pushinteger(L, (lua_Integer)dropped);
+  return 3;
 }
 
 int luaopen_shoal_crypto(lua_State *L) {

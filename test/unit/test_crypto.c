@@ -359,8 +359,13 @@ static void test_pool(void) {
   CHECK(shoal_crypto_pool_submit(&extra->job) == SHOAL_EFULL);
   free(extra);
   /* Cancel a's four queued jobs: dropped, never run; b's two still run. */
+  long long total_done, total_dropped;
+  shoal_crypto_pool_totals(&total_done, &total_dropped);
+  CHECK(total_dropped == 0 && total_done == 200);
   shoal_crypto_pool_cancel(&owner_a);
   CHECK(atomic_load(&dropped) == 4);
+  shoal_crypto_pool_totals(&total_done, &total_dropped);
+  CHECK(total_dropped == 4);
   atomic_store(&gate, 1);
   WAIT_FOR(atomic_load(&done) == 202);
   CHECK(shoal_crypto_pool_pending() == 0);
