@@ -85,6 +85,14 @@
   X(baseappmgr_score_mem, INT, "20", 0, 1000, "score: weight of memory use")                                        \
   X(baseappmgr_score_online, INT, "50", 0, 1000, "score: weight of the online count")                               \
   X(baseappmgr_starting_penalty, INT, "50", 0, 100000, "score: points added for a baseapp still starting")          \
-  X(baseappmgr_candidates, INT, "8", 1, 1024, "gates in the candidate list a client gets at login")
+  X(baseappmgr_candidates, INT, "8", 1, 1024, "gates in the candidate list a client gets at login") \
+  /* ---- crypto (lualib/src/lua-crypto.c, docs/crypto.md) */                                                        \
+  X(crypto_kdf, STRING, "scrypt", 0, 0, "password hash of new hashes: `scrypt` or `pbkdf2-sha256`")                   \
+  X(crypto_scrypt_n, INT, "16384", 2, 1048576, "scrypt cost N (a power of two; 128 * r * N bytes at most 256 MiB)")   \
+  X(crypto_scrypt_r, INT, "8", 1, 32, "scrypt block size r")                                                         \
+  X(crypto_scrypt_p, INT, "1", 1, 16, "scrypt parallelism p")                                                        \
+  X(crypto_pbkdf2_iter, INT, "600000", 1, 10000000, "PBKDF2-HMAC-SHA256 iterations")                                \
+  X(crypto_threads, INT, "2", 1, 64, "helper threads that hash passwords (off the workers)")                         \
+  X(crypto_queue, INT, "256", 1, 1000000, "password jobs that may wait; past it hash/verify fail at once (FULL)")
 
 #endif

@@ -94,6 +94,48 @@ function benches.balance()
 	end
 end
 
+-- (e) shoal.crypto: password hashes per second through the helper pool
+-- (config crypto_threads, 2 by default) at the default cost and at a low
+-- test cost, n hashes in flight at once from n coroutines (n under the
+-- queue bound, crypto_queue); and 64-byte
+-- AEAD frames sealed then opened, one at a time, in this service.
+local function kdf_rate(name, opts, n)
+	local crypto = require "shoal.crypto"
+	local me, left = coroutine.running(), n
+	local t0 = shoal.hpc()
+	for _ = 1, n do
+		shoal.fork(function()
+			local ok, enc, code = pcall(crypto.hash_password, "bench password", opts)
+			left = left - 1
+			if not (ok and enc) then
+				shoal.error("bench crypto: hash failed: " .. tostring(code or enc))
+				shoal.abort(1)
+			end
+			if left == 0 then
+				shoal.wakeup(me)
+			end
+		end)
+	end
+	shoal.wait()
+	report("kdf_hashes_per_s_" .. name, string.format("%.1f", n / ((shoal.hpc() - t0) / 1e9)), "hashes/s")
+end
+
+function benches.crypto()
+	local crypto = require "shoal.crypto"
+	kdf_rate("scrypt_n16384_r8_p1", nil, tonumber(shoal.getenv("bench_kdf_n")) or 16)
+	kdf_rate("scrypt_n1024_r1_p1", { kdf = "scrypt", n = 1024, r = 1, p = 1 }, 200)
+	kdf_rate("pbkdf2_600000", { kdf = "pbkdf2-sha256", iter = 600000 }, 4)
+	local key = crypto.random(32)
+	local tx, rx = crypto.sealer(key), crypto.opener(key)
+	local payload = crypto.random(64)
+	local n = tonumber(shoal.getenv("bench_aead_n")) or 200000
+	local t0 = shoal.hpc()
+	for _ = 1, n do
+		assert(rx:open(tx:seal(payload)))
+	end
+	report("aead_frames_per_s_64b", math.floor(n / ((shoal.hpc() - t0) / 1e9)), "frames/s")
+end
+
 local order = { "oneway", "call", "spawn" }
 
 shoal.start(function()
