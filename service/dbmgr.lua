@@ -13,5 +13,5 @@ shoal.start(function()
 		error(err)
 	end
 	shoal.log(string.format("dbmgr started as %s (:%08x)", name, h))
-	shoal.exit() -- the C service lives on by itself
+	shoal.fork(shoal.exit) -- after answering newservice; the C service lives on by itself
 end)

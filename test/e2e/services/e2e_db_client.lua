@@ -1,5 +1,5 @@
 -- e2e_db_client MODE N: a client of the dbmgr for test/e2e/test_dbmgr.py.
--- It launches the dbmgr (config db_*) as .dbmgr, then:
+-- It starts the dbmgr (service/dbmgr.lua; config db_*) as .dbmgr, then:
 --   write N  saves entities ("unit", 1..N) from 8 writers with 64 writes
 --            in flight each; logs "e2e db acked K" as acknowledgements come
 --            and "e2e db all acked N" at the end, then idles (the test kills it)
@@ -58,7 +58,7 @@ end
 
 shoal.start(function()
 	assert(n, "usage: e2e_db_client write|send|check N")
-	assert(shoal.launch("dbmgr", "name=.dbmgr"))
+	shoal.newservice("dbmgr") -- service/dbmgr.lua: the C dbmgr as .dbmgr
 	local d = db.new(".dbmgr")
 	shoal.fork(function()
 		if mode == "write" then
