@@ -78,6 +78,6 @@
   X(db_queue_max, INT, "65536", 1, 16777216, "writes queued or uncommitted at most; past it a write fails (full)")   \
   X(db_read_timeout_ms, INT, "5000", 1, 86400000, "a database read not answered this long fails (timeout), ms")     \
   X(db_max_value_kb, INT, "1024", 1, 65536, "the largest entity value the dbmgr stores, KB")                         \
-  X(db_test_hooks, BOOL, "false", 0, 0, "allow the dbmgr's test commands (stall)")
+  X(db_test_hooks, BOOL, "false", 0, 0, "allow the dbmgr's test commands (stall, fail_commits)")
 
 #endif

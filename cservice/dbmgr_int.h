@@ -41,7 +41,8 @@
   X(DIR_GET, "dir_get", 0, "i")                                   \
   X(CAS_LOGIN, "cas_login", 1, "iis")                             \
   X(DIR_SET_STATE, "dir_set_state", 1, "iis")                     \
-  X(STALL, "stall", 0, "i") /* test hook (db_test_hooks): the thread sleeps ms */
+  X(STALL, "stall", 0, "i")               /* test hook (db_test_hooks): the thread sleeps ms */ \
+  X(FAIL_COMMITS, "fail_commits", 0, "i") /* test hook: the next n commits fail as if the database were away */
 
 enum dbmgr_op {
 #define DBMGR_OP_ENUM(id, name, write, args) DBMGR_OP_##id,
@@ -86,11 +87,17 @@ struct dbmgr_config {
   int test_hooks;          /* the stall command is allowed */
 };
 
+/* What a backend returns when the database is away (a lost connection, a
+ * lock held elsewhere, a full disk): the queue rolls back, waits and runs
+ * the batch again; nothing is answered meanwhile. */
+#define DBMGR_RETRY 1
+
 /* A database backend. Every call runs on the database thread, in order,
  * so a backend needs no locks. exec runs one request; for a write it is
  * inside begin .. commit. It writes the answer's values into reply and
  * returns 0, or returns a SHOAL_E* with one line in err (the request's
- * ERROR); a failed write leaves the transaction usable for the others. */
+ * ERROR); a failed write leaves the transaction usable for the others.
+ * Any call but close may return DBMGR_RETRY (err says why). */
 struct dbmgr_backend {
   const char *name;
   void *(*open)(const struct dbmgr_config *cfg, char *err, size_t errlen);

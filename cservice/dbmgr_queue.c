@@ -45,6 +45,10 @@ struct dbmgr_queue {
   struct dbmgr_req *batch_tail;
   int batch_n;
   uint64_t batch_deadline;      /* ms (monotonic) when the batch must commit */
+  int fail_commits;             /* the test hook: commits to fail as if the database were away */
+  uint64_t away_since;          /* ms (monotonic) the outage began; 0 when the database is there */
+  unsigned backoff;             /* ms to wait before the next try while away */
+  char away[512];               /* why the database is unavailable, for the alert */
 };
 
 static uint64_t mono_ms(void) {
@@ -74,38 +78,109 @@ static void answer(struct dbmgr_queue *q, struct dbmgr_req *req) {
 }
 
 static void set_error(struct dbmgr_req *req, int code, const char *text) {
-  shoal_free(req->reply);
+  shoal_free(req->reply); /* also a RESPONSE from an earlier run of the batch */
   req->reply_sz = strlen(text);
   req->reply = shoal_malloc(req->reply_sz + 1);
   memcpy(req->reply, text, req->reply_sz + 1);
   req->reply_code = code;
 }
 
-/* Runs req on the backend; its answer waits in req. */
-static void run(struct dbmgr_queue *q, struct dbmgr_req *req) {
+/* Runs req on the backend; its answer waits in req. Returns the
+ * backend's code (DBMGR_RETRY: the database is away, req must run again). */
+static int run(struct dbmgr_queue *q, struct dbmgr_req *req) {
   char err[512];
-  if (req->op == DBMGR_OP_STALL) { /* the test hook: hold the thread as a slow disk would */
-    usleep((useconds_t)req->arg[0].i * 1000);
-  }
   struct dbmgr_wire_buf b;
   dbmgr_wire_init(&b);
-  int r = req->op == DBMGR_OP_STALL ? (dbmgr_wire_bool(&b, 1), 0) : q->be->exec(q->db, req, &b, err, sizeof(err));
+  int r;
+  if (req->op == DBMGR_OP_STALL) { /* the test hooks: hold the thread as a slow disk would */
+    usleep((useconds_t)req->arg[0].i * 1000);
+    dbmgr_wire_bool(&b, 1);
+    r = 0;
+  } else if (req->op == DBMGR_OP_FAIL_COMMITS) { /* ... or fail commits as a database gone away */
+    q->fail_commits = (int)req->arg[0].i;
+    dbmgr_wire_bool(&b, 1);
+    r = 0;
+  } else {
+    r = q->be->exec(q->db, req, &b, err, sizeof(err));
+  }
   if (r == 0) {
+    shoal_free(req->reply);
     req->reply = dbmgr_wire_finish(&b, &req->reply_sz);
     req->reply_code = 0;
   } else {
     dbmgr_wire_discard(&b);
-    set_error(req, r, err);
+    if (r != DBMGR_RETRY) set_error(req, r, err);
+    else snprintf(q->away, sizeof(q->away), "%s", err);
+  }
+  return r;
+}
+
+/* The database is away: one alert per outage, then a rollback and a
+ * backoff (10 ms doubling to 1 s) before the next try. */
+static void outage(struct dbmgr_queue *q) {
+  if (q->away_since == 0) {
+    q->away_since = mono_ms();
+    q->backoff = 10;
+    shoal_log(q->ctx, SHOAL_LOG_ERROR, "dbmgr: the database is unavailable (%s): %d writes wait, retrying", q->away,
+              q->batch_n);
+  }
+  q->be->rollback(q->db);
+  usleep(q->backoff * 1000);
+  if (q->backoff < 1000) q->backoff = q->backoff * 2 > 1000 ? 1000 : q->backoff * 2;
+}
+
+/* The outage (if any) is over: one line says how long it took. */
+static void back(struct dbmgr_queue *q) {
+  if (q->away_since == 0) return;
+  shoal_log(q->ctx, SHOAL_LOG_WARN, "dbmgr: the database is back after %llu ms; %d writes committed",
+            (unsigned long long)(mono_ms() - q->away_since), q->batch_n);
+  q->away_since = 0;
+}
+
+/* The database went away in the middle of the open batch (a statement, a
+ * BEGIN or the COMMIT said DBMGR_RETRY). Nothing of the batch is
+ * acknowledged yet, so it is rolled back and run again from its first
+ * write after a backoff, until the backend takes every statement; new
+ * requests queue meanwhile (bounded: past db_queue_max writes fail with
+ * FULL). On return the transaction holds the whole batch again (or begin
+ * failed for good, and the commit reports it). */
+static void recover(struct dbmgr_queue *q) {
+  for (;;) {
+    outage(q);
+    char err[512];
+    int r = q->be->begin(q->db, err, sizeof(err));
+    if (r == DBMGR_RETRY) {
+      snprintf(q->away, sizeof(q->away), "%s", err);
+      continue;
+    }
+    if (r != 0) return;
+    struct dbmgr_req *req = q->batch_head;
+    while (req && run(q, req) != DBMGR_RETRY) req = req->next;
+    if (req == NULL) return;
   }
 }
 
 /* Commits the open batch and answers its writes: with their answers when
  * the commit held, with the commit's error when it did not (nothing of
- * the batch is in the database then). */
+ * the batch is in the database then). A database that is away is waited
+ * for (recover). */
 static void commit(struct dbmgr_queue *q) {
   if (q->batch_n == 0) return;
   char err[512];
-  int r = q->be->commit(q->db, err, sizeof(err));
+  int r;
+  for (;;) {
+    if (q->fail_commits > 0) {
+      q->fail_commits--;
+      snprintf(err, sizeof(err), "dbmgr: commit failed by the fail_commits test hook");
+      r = DBMGR_RETRY;
+    } else {
+      r = q->be->commit(q->db, err, sizeof(err));
+    }
+    if (r != DBMGR_RETRY) break;
+    snprintf(q->away, sizeof(q->away), "%s", err);
+    recover(q);
+  }
+  back(q);
   if (r != 0) {
     q->be->rollback(q->db);
     shoal_log(q->ctx, SHOAL_LOG_ERROR, "dbmgr: commit of %d writes failed: %s", q->batch_n, err);
@@ -130,38 +205,52 @@ static void commit(struct dbmgr_queue *q) {
 }
 
 static void run_write(struct dbmgr_queue *q, struct dbmgr_req *req) {
-  if (q->batch_n == 0) {
+  req->next = NULL;
+  if (q->batch_tail) q->batch_tail->next = req;
+  else q->batch_head = req;
+  q->batch_tail = req;
+  int r = 0;
+  if (++q->batch_n == 1) {
     char err[512];
-    int r = q->be->begin(q->db, err, sizeof(err));
-    if (r != 0) {
+    r = q->be->begin(q->db, err, sizeof(err));
+    if (r != 0 && r != DBMGR_RETRY) {
       char text[600];
       snprintf(text, sizeof(text), "dbmgr: cannot begin a transaction: %s", err);
       set_error(req, r, text);
+      q->batch_head = q->batch_tail = NULL;
+      q->batch_n = 0;
       answer(q, req);
       pthread_mutex_lock(&q->lock);
       q->writes--;
       pthread_mutex_unlock(&q->lock);
       return;
     }
+    if (r == DBMGR_RETRY) snprintf(q->away, sizeof(q->away), "%s", err);
     q->batch_deadline = mono_ms() + (uint64_t)q->cfg.batch_ms;
   }
-  run(q, req);
-  req->next = NULL;
-  if (q->batch_tail) q->batch_tail->next = req;
-  else q->batch_head = req;
-  q->batch_tail = req;
-  if (++q->batch_n >= q->cfg.batch_max) commit(q);
+  if (r == 0) r = run(q, req);
+  if (r == DBMGR_RETRY) recover(q);
+  if (q->batch_n >= q->cfg.batch_max) commit(q);
 }
 
+/* A read runs at its turn; one that waited past db_read_timeout_ms is
+ * answered TIMEOUT unrun. While the database is away it is tried again
+ * with a backoff until its timeout, then answered TIMEOUT. */
 static void run_read(struct dbmgr_queue *q, struct dbmgr_req *req) {
-  uint64_t waited = shoal_now() - req->arrival;
-  if (waited > (uint64_t)q->cfg.read_timeout_ms) {
-    char text[160];
-    snprintf(text, sizeof(text), "dbmgr: the read waited %llu ms, over db_read_timeout_ms=%d",
-             (unsigned long long)waited, q->cfg.read_timeout_ms);
-    set_error(req, SHOAL_ETIMEOUT, text);
-  } else {
-    run(q, req);
+  unsigned backoff = 10;
+  for (;;) {
+    uint64_t waited = shoal_now() - req->arrival;
+    if (waited > (uint64_t)q->cfg.read_timeout_ms) {
+      char text[700];
+      snprintf(text, sizeof(text), "dbmgr: the read waited %llu ms, over db_read_timeout_ms=%d%s%s",
+               (unsigned long long)waited, q->cfg.read_timeout_ms, backoff > 10 ? "; the database is unavailable: " : "",
+               backoff > 10 ? q->away : "");
+      set_error(req, SHOAL_ETIMEOUT, text);
+      break;
+    }
+    if (run(q, req) != DBMGR_RETRY) break;
+    usleep(backoff * 1000);
+    if (backoff < 1000) backoff *= 2;
   }
   answer(q, req);
   pthread_mutex_lock(&q->lock);

@@ -69,9 +69,20 @@ struct sqlite_db {
 #undef SQLITE_STMT_FIELD
 };
 
+/* A failed call: DBMGR_RETRY when the database is away for now (the file
+ * locked by another process past the busy timeout, a full disk, an I/O
+ * error), so the batch waits and runs again; SHOAL_EINVAL otherwise. */
 static int fail(sqlite3 *db, char *err, size_t errlen, const char *what) {
   snprintf(err, errlen, "dbmgr: sqlite: %s: %s", what, sqlite3_errmsg(db));
-  return SHOAL_EINVAL;
+  switch (sqlite3_errcode(db) & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+      return DBMGR_RETRY;
+    default:
+      return SHOAL_EINVAL;
+  }
 }
 
 static void sqlite_close(void *ud) {

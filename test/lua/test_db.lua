@@ -9,6 +9,7 @@ local db = require "game.db"
 local t = require "testlib"
 
 local E = shoal.errors
+local log = t.logfile() -- SHOAL_LOGFILE (test/lua/CMakeLists.txt)
 local files = {}
 
 local function tmpfile()
@@ -302,6 +303,45 @@ function cases.flush_on_kill()
 	end
 end
 
+-- The database goes away (the fail_commits hook: the next commits fail as
+-- a lost server's would): writes wait and are retried with a backoff, land
+-- in order when it is back, nothing acknowledged early; past db_queue_max
+-- writes fail at once with FULL; one alert is logged, and the return.
+function cases.database_away()
+	local f = assert(io.open(os.getenv("SHOAL_LOGFILE"), "r"))
+	local from = f:seek("end")
+	f:close()
+	local d = db.new(launch("queue_max=4 batch_ms=0"))
+	assert(d:save("x", 0, {})) -- asks the type's indexed columns once
+	assert(d:request("fail_commits", 6)) -- about 10+20+...+320 = 630 ms away
+	local done, order = 0, {}
+	local t0 = shoal.now()
+	for i = 1, 4 do
+		fork_sent(function()
+			assert(d:save("x", 1, { v = i }))
+			order[#order + 1] = i
+			done = done + 1
+		end)
+	end
+	local ok, code = d:save("x", 2, {})
+	t.eq(ok, nil, "a write past the bound while the database is away")
+	t.eq(code, E.FULL, "FULL at once")
+	t.ok(done == 0, "nothing acknowledged while the database is away")
+	log.wait("dbmgr: the database is unavailable (dbmgr: commit failed by the fail_commits test hook)")
+	t.wait_until(function()
+		return done == 4
+	end, 5000, 10, "the writes land once the database is back")
+	t.ok(shoal.now() - t0 >= 500, "they waited for the backoff")
+	t.same(order, { 1, 2, 3, 4 }, "answered in order")
+	t.same(d:load("x", 1), { v = 4 }, "landed in order: the last write wins")
+	log.wait("dbmgr: the database is back after")
+	f = assert(io.open(os.getenv("SHOAL_LOGFILE"), "r"))
+	f:seek("set", from)
+	local _, alerts = f:read("a"):gsub("the database is unavailable", "")
+	f:close()
+	t.eq(alerts, 1, "one alert per outage")
+end
+
 function cases.bad_launch()
 	for _, args in ipairs({ "path=/nonexistent-dir/x.db", "bogus=1", "sync=sometimes", "backend=oracle",
 		"batch_max=0", "queue_max=x" }) do
@@ -310,9 +350,9 @@ function cases.bad_launch()
 end
 
 local order = { "accounts", "entities", "indexed_query", "cas_login", "bad_input", "full_queue", "read_timeout",
-	"batching", "flush_on_kill", "bad_launch" }
+	"batching", "flush_on_kill", "database_away", "bad_launch" }
 
-t.start(cases, order)
+t.start(cases, order, log.mark)
 
 -- Leave no temp files behind (the node exits right after the last case).
 shoal.on_exit(function()
