@@ -5,12 +5,15 @@ that makes 10,000 acknowledged writes; the test kills the node with SIGKILL
 once they are acknowledged, restarts it on the same file, and the client
 finds all 10,000 (the file is also read with Python's sqlite3). Also: a kill
 in the middle of the writes keeps every write acknowledged before it, and
-SIGTERM commits the open batch before the node exits."""
+SIGTERM commits the open batch before the node exits; another process
+holding the write lock makes the writes wait, and they all land after it."""
 
 import os
+import re
 import signal
 import sqlite3
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nodeutil  # noqa: E402
@@ -64,10 +67,39 @@ class Durability(NodeTestCase):
         w.wait(10)
         # Every log line was written after its writes were acknowledged;
         # the last one seen before the kill is a lower bound.
-        acked = max(int(x) for x in __import__("re").findall(r"e2e db acked (\d+)$", w.log(), __import__("re").M))
+        acked = max(int(x) for x in re.findall(r"e2e db acked (\d+)$", w.log(), re.M))
         self.assertGreaterEqual(acked, int(m.group(1)))
         got = len(self.rows())
         self.assertGreaterEqual(got, acked, "every acknowledged write is in the file\n" + w.describe())
+
+    def test_database_locked_by_another_process(self):
+        """Another process holds SQLite's write lock (about 2.5 s): the dbmgr's
+        writes wait (one alert), none is acknowledged meanwhile, and all
+        land when the lock goes."""
+        n = 600
+        w = self.start_client("writer", "slow", n)
+        w.wait_log(r"e2e db acked 100$", timeout=30)
+        con = sqlite3.connect(self.path("game.db"), timeout=10, isolation_level=None)
+        try:
+            con.execute("BEGIN EXCLUSIVE")
+            w.wait_log(r"dbmgr: the database is unavailable", timeout=10)
+            before = w.log().count("e2e db acked")
+            # Hold it a while longer: no write may be acknowledged meanwhile.
+            deadline = time.monotonic() + 1.5
+            while time.monotonic() < deadline:
+                self.assertTrue(w.running(), w.describe())
+                time.sleep(0.05)
+            self.assertEqual(w.log().count("e2e db acked"), before, "acknowledged while locked\n" + w.describe())
+        finally:
+            con.execute("COMMIT")
+            con.close()
+        w.wait_log(r"e2e db all acked %d$|e2e db write failed" % n, timeout=60)
+        self.assertNotIn("e2e db write failed", w.log(), w.describe())
+        self.assertRegex(w.log(), r"dbmgr: the database is back after \d+ ms", w.describe())
+        self.assertEqual(w.log().count("dbmgr: the database is unavailable"), 1, "one alert")
+        w.send_signal(signal.SIGKILL)
+        w.wait(10)
+        self.assertEqual(len(self.rows()), n, "every write landed")
 
     def test_sigterm_commits_the_open_batch(self):
         n = 500

@@ -5,6 +5,8 @@
 --            and "e2e db all acked N" at the end, then idles (the test kills it)
 --   send N   sends N saves without waiting, then one read (it runs after
 --            them), logs "e2e db sent N" and idles (the test stops the node)
+--   slow N   saves ("unit", 1..N) one at a time, 5 ms apart, logging
+--            "e2e db acked K" every 100 and "e2e db all acked N"
 --   check N  loads ("unit", 1..N) and logs "e2e db check ok N" or
 --            "e2e db check failed: ..."
 local shoal = require "shoal"
@@ -44,6 +46,21 @@ local function write_all(d)
 	shoal.log("e2e db all acked " .. n)
 end
 
+local function write_slowly(d)
+	for i = 1, n do
+		local ok, code, text = d:save("unit", i, value(i))
+		if not ok then
+			shoal.error("e2e db write failed", i, code, text)
+			return
+		end
+		if i % 100 == 0 then
+			shoal.log("e2e db acked " .. i)
+		end
+		shoal.sleep(5)
+	end
+	shoal.log("e2e db all acked " .. n)
+end
+
 local function check(d)
 	for i = 1, n do
 		local v, code, text = d:load("unit", i)
@@ -63,6 +80,8 @@ shoal.start(function()
 	shoal.fork(function()
 		if mode == "write" then
 			write_all(d)
+		elseif mode == "slow" then
+			write_slowly(d)
 		elseif mode == "send" then
 			for i = 1, n do
 				shoal.send(".dbmgr", "lua", "entity_save", "unit", i, shoal.packstring(value(i)))
