@@ -142,18 +142,17 @@ static void back(struct dbmgr_queue *q) {
  * acknowledged yet, so it is rolled back and run again from its first
  * write after a backoff, until the backend takes every statement; new
  * requests queue meanwhile (bounded: past db_queue_max writes fail with
- * FULL). On return the transaction holds the whole batch again (or begin
- * failed for good, and the commit reports it). */
+ * FULL). On return the transaction holds the whole batch again. */
 static void recover(struct dbmgr_queue *q) {
   for (;;) {
     outage(q);
     char err[512];
-    int r = q->be->begin(q->db, err, sizeof(err));
-    if (r == DBMGR_RETRY) {
+    /* Any failure to begin keeps the outage going: running the batch
+     * outside a transaction would commit its statements one by one. */
+    if (q->be->begin(q->db, err, sizeof(err)) != 0) {
       snprintf(q->away, sizeof(q->away), "%s", err);
       continue;
     }
-    if (r != 0) return;
     struct dbmgr_req *req = q->batch_head;
     while (req && run(q, req) != DBMGR_RETRY) req = req->next;
     if (req == NULL) return;
