@@ -4,6 +4,7 @@
 #   Shoal::lua        Lua 5.4 (liblua5.4-dev)
 #   Shoal::jemalloc   jemalloc (libjemalloc-dev), when SHOAL_JEMALLOC
 #   OpenSSL::Crypto   OpenSSL's libcrypto (libssl-dev): HMAC, and later AEAD and KDFs
+#   SQLite::SQLite3   SQLite 3 (libsqlite3-dev): the dbmgr's embedded database (CMake's FindSQLite3)
 #   cjson, lpeg       Lua modules services require at run time (lua-cjson, lua-lpeg)
 list(APPEND CMAKE_MODULE_PATH ${CMAKE_CURRENT_LIST_DIR})
 find_package(Threads REQUIRED)
@@ -12,6 +13,7 @@ if(SHOAL_JEMALLOC)
   find_package(Jemalloc REQUIRED)
 endif()
 find_package(OpenSSL REQUIRED COMPONENTS Crypto)
+find_package(SQLite3 REQUIRED)
 include(FindLuaModule)
 shoal_find_lua_module(cjson lua-cjson)
 shoal_find_lua_module(lpeg lua-lpeg)

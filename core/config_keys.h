@@ -93,6 +93,16 @@
   X(crypto_scrypt_p, INT, "1", 1, 16, "scrypt parallelism p")                                                        \
   X(crypto_pbkdf2_iter, INT, "600000", 1, 10000000, "PBKDF2-HMAC-SHA256 iterations")                                \
   X(crypto_threads, INT, "2", 1, 64, "helper threads that hash passwords (off the workers)")                         \
-  X(crypto_queue, INT, "256", 1, 1000000, "password jobs that may wait; past it hash/verify fail at once (FULL)")
+  X(crypto_queue, INT, "256", 1, 1000000, "password jobs that may wait; past it hash/verify fail at once (FULL)") \
+  /* ---- persistence (cservice/dbmgr.c, docs/dbmgr.md) */                                                          \
+  X(db_backend, STRING, "sqlite", 0, 0, "the dbmgr's database: sqlite")                                              \
+  X(db_path, STRING, "shoal.db", 0, 0, "the SQLite database file")                                                   \
+  X(db_synchronous, STRING, "full", 0, 0, "SQLite synchronous: full (a commit is on the disk) or normal")           \
+  X(db_batch_max, INT, "1024", 1, 65536, "writes per transaction at most")                                           \
+  X(db_batch_ms, INT, "2", 0, 10000, "a batch commits this long after its first write at the latest, ms")           \
+  X(db_queue_max, INT, "65536", 1, 16777216, "writes queued or uncommitted at most; past it a write fails (full)")   \
+  X(db_read_timeout_ms, INT, "5000", 1, 86400000, "a database read not answered this long fails (timeout), ms")     \
+  X(db_max_value_kb, INT, "1024", 1, 65536, "the largest entity value the dbmgr stores, KB")                         \
+  X(db_test_hooks, BOOL, "false", 0, 0, "allow the dbmgr's test commands (stall, fail_commits)")
 
 #endif

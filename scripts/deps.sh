@@ -11,6 +11,7 @@ PKGS=(
   lua-lpeg lua-lpeg-dev
   libjemalloc-dev libjemalloc2
   libssl-dev
+  libsqlite3-dev
   clang libclang-rt-14-dev
   netcat-openbsd telnet procps python3
 )
