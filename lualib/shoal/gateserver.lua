@@ -36,10 +36,12 @@
 --
 -- message() runs for one frame of a connection at a time, in order: frames
 -- that arrive while it waits (a call to a logic service) are queued, up to
--- handler.max_queue (default 1024; past it the client is kicked). Set
--- handler.concurrent = true to run every frame at once instead. close()
--- runs after the frames still queued. An agent started per connection
--- (owned) exits after close() has run.
+-- handler.max_queue frames (default 1024) and handler.max_queue_bytes
+-- (default 1 MiB). A client past either is kicked, once, with one log line,
+-- and its queued and later frames are dropped. Set handler.concurrent =
+-- true to run every frame at once instead. close() runs after the frames
+-- still queued. An agent started per connection (owned) exits after
+-- close() has run.
 --
 --   gateserver.write(conn, data)          a frame to a client of this node (true | false, err)
 --   gateserver.send(gate, conn, data)     a frame to any client of any gate
@@ -246,9 +248,9 @@ end
 
 -- ---- the agent ----
 
--- conn -> { gate =, busy =, head =, tail =, closed = }
+-- conn -> { gate =, busy =, head =, tail =, bytes =, closed =, kicked = }
 -- for the connections this agent serves: frames waiting while one is
--- handled are [head+1 .. tail] of the same table.
+-- handled are [head+1 .. tail] of the same table, bytes their size.
 local my_conns = {}
 local default_gate
 
@@ -275,6 +277,7 @@ function gateserver.agent(handler)
 	local owned = false
 	local command = {}
 	local max_queue = handler.max_queue or 1024
+	local max_queue_bytes = handler.max_queue_bytes or 1024 * 1024
 	local concurrent = handler.concurrent
 	local message = handler.message
 	local traceback = shoal.traceback
@@ -296,7 +299,7 @@ function gateserver.agent(handler)
 	end
 
 	function command.gate_open(gate, conn, addr, is_owned)
-		my_conns[conn] = { gate = gate, busy = false, head = 0, tail = 0 }
+		my_conns[conn] = { gate = gate, busy = false, head = 0, tail = 0, bytes = 0 }
 		default_gate = gate
 		owned = owned or is_owned
 		if handler.open then
@@ -322,26 +325,40 @@ function gateserver.agent(handler)
 	end
 	shoal.dispatch_commands(command)
 
+	-- A client over its queue limits is kicked once; what it queued and
+	-- what it sends until the gate has closed it are dropped.
+	local function kick_queue(conn, c, size)
+		c.kicked = true
+		shoal.warn(string.format("gateserver: connection %d kicked: %d frames (%d bytes) wait for its handler, "
+			.. "one more (%d bytes) is over the limit of %d frames or %d bytes", conn, c.tail - c.head, c.bytes,
+			size, max_queue, max_queue_bytes))
+		gateserver.kick(conn)
+		for i = c.head + 1, c.tail do
+			c[i] = nil
+		end
+		c.head, c.tail, c.bytes = 0, 0, 0
+	end
+
 	-- Frames of one connection are handled one at a time, in order: a frame
 	-- that arrives while the previous one waits (on a call) is queued. This
 	-- runs for every frame, so it allocates nothing on the way.
 	register_client_protocol(function(conn, source, msg)
 		local c = my_conns[conn]
-		if c == nil or c.gate ~= source then
+		if c == nil or c.gate ~= source or c.kicked then
 			return -- not (or no longer) ours
 		end
 		if concurrent then
 			return message(conn, msg)
 		end
 		if c.busy then
-			if c.tail - c.head >= max_queue then
-				shoal.warn(string.format("gateserver: connection %d has %d frames waiting, kicked", conn,
-					c.tail - c.head))
-				gateserver.kick(conn)
+			local size = #msg
+			if c.tail - c.head >= max_queue or c.bytes + size > max_queue_bytes then
+				kick_queue(conn, c, size)
 				return
 			end
 			c.tail = c.tail + 1
 			c[c.tail] = msg
+			c.bytes = c.bytes + size
 			return
 		end
 		c.busy = true
@@ -350,6 +367,7 @@ function gateserver.agent(handler)
 			c.head = c.head + 1
 			local m = c[c.head]
 			c[c.head] = nil
+			c.bytes = c.bytes - #m
 			if c.closed == nil then
 				run(message, conn, m)
 			end
