@@ -15,8 +15,12 @@
 
 /* Read window of every client socket: DATA messages (each at most 64 KiB)
  * that may wait in the gate's mailbox or be held for a connection. It
- * bounds the gate's queue at about GATE_READ_WINDOW per connection. */
+ * bounds the gate's queue at about GATE_READ_WINDOW per connection. The
+ * gate reports what it consumed GATE_REPORT_EVERY events at a time (one
+ * call less per event): with fewer than that unreported, a full window
+ * always has events in the gate still to consume, whose report reopens it. */
 #define GATE_READ_WINDOW 4
+#define GATE_REPORT_EVERY 2
 /* Frames delivered to a connection's target between two looks at the
  * target's mailbox: the look (shoal_stat) costs more than a frame. */
 #define GATE_CHECK_EVERY 64
@@ -46,6 +50,7 @@ struct gate_conn {
   int waiting;             /* on the wait list: its target is behind, its input is held */
   uint32_t agent;          /* frames go here; 0: to the watchdog */
   uint32_t since_check;    /* frames delivered since the last look at the target's mailbox */
+  int unreported;          /* DATA events consumed and not yet reported to the socket server */
   struct gate_held_frame *held, *held_tail; /* frames waiting for the decision */
   size_t held_bytes;       /* their size, with GATE_HELD_OVERHEAD each */
   struct gate_chunk *chunks, *chunks_tail; /* input held while waiting, not yet consumed */

@@ -11,8 +11,8 @@
  * GATE_READ_WINDOW DATA messages (shoal_socket_set_window): the socket
  * server reads no further ahead of the gate than that, so the gate's
  * mailbox holds at most that many reads per connection however fast a
- * client sends. The gate reports a DATA event consumed once every frame in
- * it has gone out. And every GATE_CHECK_EVERY frames it looks at the
+ * client sends. The gate counts a DATA event consumed once every frame in
+ * it has gone out (and reports the count two at a time). And every GATE_CHECK_EVERY frames it looks at the
  * target's mailbox: with gate_agent_backlog messages waiting there, the
  * target is behind, so the connection waits. Its unparsed input is kept as
  * it came (the read buffers, not yet cut into messages), nothing more of
@@ -143,6 +143,13 @@ static long feed(struct gate *g, struct gate_conn *c, const char *data, size_t n
   return (long)n;
 }
 
+/* One more DATA event of c is consumed; reported a few at a time. */
+static void report_consumed(struct gate_conn *c) {
+  if (++c->unreported < GATE_REPORT_EVERY) return;
+  shoal_socket_consumed(c->id, c->unreported);
+  c->unreported = 0;
+}
+
 /* Keeps data[off..len) (a DATA buffer, owned from now on) for later. */
 static void hold_input(struct gate_conn *c, char *data, size_t off, size_t len) {
   struct gate_chunk *k = shoal_malloc(sizeof(*k));
@@ -169,7 +176,7 @@ void gate_read_data(struct gate *g, struct gate_conn *c, struct shoal_socket_mes
     m->buffer = NULL;
     return;
   }
-  shoal_socket_consumed(c->id, 1);
+  report_consumed(c);
 }
 
 /* c's target caught up: parse the input held for it, where it stopped,
@@ -185,7 +192,7 @@ static void resume(struct gate *g, struct gate_conn *c) {
     if (c->chunks == NULL) c->chunks_tail = NULL;
     shoal_free(k->data);
     shoal_free(k);
-    shoal_socket_consumed(c->id, 1);
+    report_consumed(c);
     if (c->waiting) return;
   }
   if (c->peer_closed) gate_read_eof(g, c);

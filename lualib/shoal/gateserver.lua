@@ -248,9 +248,10 @@ end
 
 -- ---- the agent ----
 
--- conn -> { gate =, busy =, head =, tail =, bytes =, closed =, kicked = }
+-- conn -> { gate =, busy =, head =, tail =, bytes =, closed = }
 -- for the connections this agent serves: frames waiting while one is
--- handled are [head+1 .. tail] of the same table, bytes their size.
+-- handled are [head+1 .. tail] of the same table, bytes their size. A
+-- connection kicked for its queue has gate = false.
 local my_conns = {}
 local default_gate
 
@@ -269,7 +270,7 @@ end
 
 function gateserver.gate(conn)
 	local c = my_conns[conn]
-	return c and c.gate
+	return c and c.gate or nil
 end
 
 function gateserver.agent(handler)
@@ -326,13 +327,15 @@ function gateserver.agent(handler)
 	shoal.dispatch_commands(command)
 
 	-- A client over its queue limits is kicked once; what it queued and
-	-- what it sends until the gate has closed it are dropped.
+	-- what it sends until the gate has closed it are dropped: with gate
+	-- false its frames match no gate, so the per-frame path stays one
+	-- comparison.
 	local function kick_queue(conn, c, size)
-		c.kicked = true
 		shoal.warn(string.format("gateserver: connection %d kicked: %d frames (%d bytes) wait for its handler, "
 			.. "one more (%d bytes) is over the limit of %d frames or %d bytes", conn, c.tail - c.head, c.bytes,
 			size, max_queue, max_queue_bytes))
 		gateserver.kick(conn)
+		c.gate = false
 		for i = c.head + 1, c.tail do
 			c[i] = nil
 		end
@@ -344,7 +347,7 @@ function gateserver.agent(handler)
 	-- runs for every frame, so it allocates nothing on the way.
 	register_client_protocol(function(conn, source, msg)
 		local c = my_conns[conn]
-		if c == nil or c.gate ~= source or c.kicked then
+		if c == nil or c.gate ~= source then
 			return -- not (or no longer) ours
 		end
 		if concurrent then
