@@ -657,7 +657,10 @@ int shoal_socket_init(void) {
   }
   atomic_store(&SS.next_id, SOCKET_FIRST_ID);
   socket_write_init();
-  SS.close_timeout_ns = (uint64_t)shoal_env_int("socket_close_timeout_ms", DEFAULT_CLOSE_TIMEOUT_MS) * 1000000u;
+  /* 0..1 h (0: a close with data still queued is aborted at the next poll). */
+  int64_t close_ms = shoal_env_int("socket_close_timeout_ms", DEFAULT_CLOSE_TIMEOUT_MS);
+  if (close_ms < 0 || close_ms > 3600000) close_ms = DEFAULT_CLOSE_TIMEOUT_MS;
+  SS.close_timeout_ns = (uint64_t)close_ms * 1000000u;
   SS.linger_head = SS.linger_tail = NULL;
   SS.spin_ns = (uint64_t)shoal_env_int("socket_spin_us", 20) * 1000u;
   atomic_store(&SS.token, 0);

@@ -22,7 +22,9 @@ loop is bounded in bytes and time. A node whose RSS runs far past a bound is
 killed at once, so a regression cannot exhaust the machine's memory. Under
 AddressSanitizer freed memory waits in a quarantine (256 MB by default)
 that RSS counts: the nodes of this runner get a small one, so the RSS
-bounds mean the same there (other builds ignore ASAN_OPTIONS).
+bounds mean the same there (other builds ignore ASAN_OPTIONS). Under
+ThreadSanitizer every allocation and lock also costs shadow memory and
+metadata, so the RSS bounds are multiplied by TSAN_MEM_SCALE.
 """
 
 import os
@@ -42,6 +44,19 @@ from test_gate import GateCase, connect, echo, frame, recv_frame, vm_kb  # noqa:
 
 os.environ["ASAN_OPTIONS"] = ":".join(
     o for o in (os.environ.get("ASAN_OPTIONS"), "quarantine_size_mb=4", "thread_local_quarantine_size_kb=64") if o)
+
+TSAN_MEM_SCALE = 8
+_mem_scale = None
+
+
+def mem_scale():
+    """How much more memory the node binary needs than a plain build."""
+    global _mem_scale
+    if _mem_scale is None:
+        with open(nodeutil.SHOAL_BIN, "rb") as f:
+            _mem_scale = TSAN_MEM_SCALE if b"__tsan_init" in f.read() else 1
+    return _mem_scale
+
 
 # The defaults these tests rely on (core/socket.c, cservice/gate.c).
 WRITE_LIMIT_KB = 1024  # gate_write_limit_kb
@@ -188,7 +203,7 @@ class HostileCase(GateCase):
         the bound: past it the node is known broken, and it must not eat
         the machine's memory."""
         rss = self.rss_kb()
-        if rss - rss0 > 2 * bound_kb:
+        if rss - rss0 > 2 * bound_kb * mem_scale():
             self.gate_node.kill()
             self.fail("RSS grew by %d KB, past twice the bound of %d KB: node killed" % (rss - rss0, bound_kb))
         return rss
@@ -234,7 +249,7 @@ class SlowReaders(HostileCase):
         self.assertEqual(self.log_count(r"socket \d+ .*over the limit"), 0, "the socket server logged it too")
         print("write cap: sent %d KB before the reset; RSS %d -> peak %d KB" % (sender.sent // 1024, rss0, peak),
               file=sys.stderr)
-        self.assertLess(peak - rss0, 8 * 1024, "RSS grew by %d KB" % (peak - rss0))
+        self.assertLess(peak - rss0, 8 * 1024 * mem_scale(), "RSS grew by %d KB" % (peak - rss0))
         s.close()
         echo(other, b"after")
         other.close()
@@ -356,7 +371,7 @@ class SlowReaders(HostileCase):
         print("50 slow readers: %d connects, at most %d client sockets, %d sitting, RSS %d -> peak %d KB"
               % (connects, most, sitting, rss0, peak), file=sys.stderr)
         self.assertLessEqual(most, maxconn, "more client sockets than maxconn")
-        self.assertLess(peak - rss0, bound_kb, "RSS grew by %d KB" % (peak - rss0))
+        self.assertLess(peak - rss0, bound_kb * mem_scale(), "RSS grew by %d KB" % (peak - rss0))
         # Nobody reads, nobody closes: the node must let go by itself.
         bound = scaled(1.0 + CLOSE_TIMEOUT_S + 6)
         t0 = time.monotonic()
@@ -396,12 +411,13 @@ class Flood(HostileCase):
 
     def test_tiny_frame_flood(self):
         """20 connections send 3-byte frames as fast as they can for 4 s
-        (and read their echoes). The gate stops reading a connection whose
-        agent is behind (gate_agent_backlog) and goes on once it caught up;
-        its queue stays within READ_WINDOW reads a connection (mqpeak, the
-        highest it ever was), the node's RSS within a bound, and 3 other
-        clients keep echoing meanwhile. Before: the gate read without limit,
-        its queue and its agents' queues grew with the flood."""
+        (0.3 s under ThreadSanitizer), and read their echoes. The gate stops
+        reading a connection whose agent is behind (gate_agent_backlog) and
+        goes on once it caught up; its queue stays within READ_WINDOW reads
+        a connection (mqpeak, the highest it ever was), the node's RSS
+        within a bound, and 3 other clients keep echoing meanwhile. Before:
+        the gate read without limit, its queue and its agents' queues grew
+        with the flood."""
         self.start_hostile()
         _, rss0 = self.baseline()
         normal = [connect(self.port) for _ in range(3)]
@@ -423,10 +439,16 @@ class Flood(HostileCase):
         echoer.start()
         bound_kb = 64 * 1024
         peak = rss0
-        t_end = time.monotonic() + 4.0
+        # Under ThreadSanitizer the flood is shorter: its runtime (clang 14)
+        # crashes by itself (SEGV in TraceSwitchPartImpl, in the monitor
+        # thread) after some seconds of that many synchronisations, with the
+        # base code as well.
+        t_end = time.monotonic() + (4.0 if mem_scale() == 1 else 0.3)
+        hard_end = time.monotonic() + scaled(30)
         budget = 64 * 1024 * 1024  # bytes a flooder sends at most
         try:
-            while time.monotonic() < t_end:
+            # Until the time is up and the normal clients echoed twice each.
+            while time.monotonic() < hard_end and (time.monotonic() < t_end or results["echoes"] < 2 * len(normal)):
                 for key, ev in sel.select(timeout=0.05):
                     s, st = key.fileobj, key.data
                     if ev & selectors.EVENT_READ:
@@ -460,11 +482,11 @@ class Flood(HostileCase):
               % (sent // 1024, got // 1024, mqpeak, rss0, peak, results["echoes"], results["worst"]),
               file=sys.stderr)
         self.assertIsNone(results["error"], "a normal client failed during the flood")
-        self.assertGreater(results["echoes"], 3, "the normal clients hardly echoed")
+        self.assertGreaterEqual(results["echoes"], 2 * len(normal), "the normal clients hardly echoed")
         self.assertLess(results["worst"], scaled(5.0), "an echo took %.2f s" % results["worst"])
         queue_bound = READ_WINDOW * (len(floods) + len(normal)) + 64
         self.assertLessEqual(mqpeak, queue_bound, "the gate's queue reached %d" % mqpeak)
-        self.assertLess(peak - rss0, bound_kb, "RSS grew by %d KB" % (peak - rss0))
+        self.assertLess(peak - rss0, bound_kb * mem_scale(), "RSS grew by %d KB" % (peak - rss0))
         for s, _ in floods:
             sel.unregister(s)
             s.close()
@@ -477,13 +499,13 @@ class Flood(HostileCase):
         self.assertTrue(m and int(m.group(1)) > 0, "no connection ever waited for its agent")
 
     def test_flood_keeps_every_frame_in_order(self):
-        """One client sends 100,000 numbered frames in one go, far faster than
+        """One client sends 30,000 numbered frames in one go, far faster than
         its Lua agent echoes them: the connection waits for the agent again
         and again, and every frame still comes back once, in order."""
         self.start_hostile()
         s = connect(self.port)
         echo(s, b"ready")
-        count = 100000
+        count = 30000
         data = b"".join(frame(struct.pack(">I", i)) for i in range(count))
         errors = []
 
