@@ -533,16 +533,19 @@ class Flood(HostileCase):
 
     def test_agent_queue_kicks_once(self):
         """The agent template queues frames while its handler waits (here a
-        1 s sleep on the first frame). A client that sends 3,000 frames at
-        once passes max_queue (1024): it is kicked ONCE, with ONE log line,
-        and the rest is dropped. Another sends 40 frames of 60,000 bytes:
-        past max_queue_bytes (1 MiB), kicked once too. Before: one warning
-        and one kick per further frame, and no byte limit (1024 x 64 KB)."""
+        1 s sleep on a frame "sleep"). A client that sends 3,000 frames
+        behind it passes max_queue (1024): it is kicked ONCE, with ONE log
+        line, and the rest is dropped. Another sends 40 frames of 60,000
+        bytes: past max_queue_bytes (1 MiB), kicked once too. Before: one
+        warning and one kick per further frame, and no byte limit (1024 x
+        64 KB)."""
         self.start_hostile(agent="slow")
         many = connect(self.port)
-        many.sendall(b"".join(frame(b"%d" % i) for i in range(3000)))
+        echo(many, b"hello")  # the agent is in place: frames are not held by the gate
+        many.sendall(frame(b"sleep") + b"".join(frame(b"%d" % i) for i in range(3000)))
         big = connect(self.port)
-        big.sendall(b"".join(frame(b"b" * 60000) for _ in range(40)))
+        echo(big, b"hello")
+        big.sendall(frame(b"sleep") + b"".join(frame(b"b" * 60000) for _ in range(40)))
         for s in (many, big):
             deadline = time.monotonic() + scaled(10)
             closed = False

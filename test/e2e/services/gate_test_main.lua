@@ -8,8 +8,8 @@
 --               "watchdog"  no agent: the watchdog echoes (accept)
 --               "route"     a gate_route_agent per connection, with
 --                           gate_logic instances of gate_route_logic
---               "slow"      a gate_slow_agent per connection (its first
---                           frame waits gate_slow_ms)
+--               "slow"      a gate_slow_agent per connection (a frame
+--                           "sleep" waits gate_slow_ms)
 --   gate_logic  number of logic instances for "route" (default 4)
 local shoal = require "shoal"
 local gateserver = require "shoal.gateserver"
