@@ -363,6 +363,14 @@ int shoal_config_validate(const char *path, char *err, size_t errlen) {
              (long long)shoal_config_int("socket_warn_kb"), (long long)shoal_config_int("socket_limit_kb"));
     return -1;
   }
+  /* A harbor link counts its socket's buffer against harbor_queue_kb: over
+   * socket_limit_kb the socket would close a healthy link first. */
+  int clustered = shoal_config_string("cluster")[0] != '\0' || shoal_config_string("harbor")[0] != '\0';
+  if (clustered && shoal_config_int("harbor_queue_kb") > shoal_config_int("socket_limit_kb")) {
+    snprintf(err, errlen, "config '%s': harbor_queue_kb (%lld) must not exceed socket_limit_kb (%lld)", path,
+             (long long)shoal_config_int("harbor_queue_kb"), (long long)shoal_config_int("socket_limit_kb"));
+    return -1;
+  }
   const char *level = shoal_config_string("loglevel");
   if (shoal_log_parse_level(level) < 0) {
     snprintf(err, errlen, "config '%s': loglevel must be debug, info, warn or error, got '%s'", path, level);

@@ -42,7 +42,14 @@
   X(socket_spin_us, INT, "20", 0, 100000, "how long the polling worker busy-polls epoll_wait before it blocks, us")  \
   X(max_sockets, INT, "16384", 16, 1048576, "open sockets; past it listen/connect/accept fail with a logged error")   \
   X(socket_warn_kb, INT, "1024", 1, 1048576, "a socket's write buffer past this warns its owner (again at doubling)") \
-  X(socket_limit_kb, INT, "65536", 1, 4194304, "past this a socket's write buffer closes the connection")             \
+  X(socket_limit_kb, INT, "16384", 1, 4194304, "past this a socket's write buffer closes the connection")             \
+  X(socket_close_timeout_ms, INT, "3000", 0, 3600000, "a close waits this long for the write buffer to drain, then "  \
+    "aborts the socket, ms (0: at the next poll)")                                                                  \
+  /* ---- the gate (cservice/gate.c, docs/gate.md) */                                                                \
+  X(gate_write_limit_kb, INT, "1024", 0, 4194304, "cap of a gate client's write buffer; past it the connection is "  \
+    "closed (0: socket_limit_kb, always the ceiling)")                                                               \
+  X(gate_agent_backlog, INT, "1024", 16, 1048576, "messages waiting in a connection's agent past which the gate "    \
+    "stops reading that connection")                                                                                 \
   /* ---- the cluster */                                                                                             \
   X(cluster, STRING, "", 0, 0, "the peers, `\"1@127.0.0.1:7001,2@127.0.0.1:7002\"` (empty: no cluster)")             \
   X(harbor, STRING, "", 0, 0, "HOST:PORT this node's harbor listens on, if not its entry in `cluster`")              \

@@ -18,12 +18,12 @@
  * did for a millisecond, so sockets are served even when every worker is
  * busy (see start.c). There is no socket thread.
  *
- * The one exception is sending: a worker that sends to a socket with an
- * empty write buffer writes to the kernel itself, under the socket's
- * spinlock, so a reply does not wait for the poller. What the kernel does
- * not take goes to the socket's write buffer, which the poller drains on
- * EPOLLOUT. The poller takes the same lock to close a socket, so no sender
- * ever writes to a closed (and maybe reused) fd.
+ * The one exception is sending (socket_write.c): a worker that sends to a
+ * socket with an empty write buffer writes to the kernel itself, under the
+ * socket's spinlock, so a reply does not wait for the poller. What the
+ * kernel does not take goes to the socket's write buffer, which the poller
+ * drains on EPOLLOUT. The poller takes the same lock to close a socket, so
+ * no sender ever writes to a closed (and maybe reused) fd.
  *
  * Socket ids grow monotonically from SOCKET_FIRST_ID; a slot is id %
  * max_sockets and remembers its id, so a stale id never reaches a new
@@ -32,10 +32,19 @@
  * Creating sockets (listen, connect, UDP, address resolution) is in
  * socket_open.c; the slot table and its locking rules stay here.
  *
- * Limits: config `max_sockets` (default 16384) open sockets; a socket
- * whose write buffer passes `socket_warn_kb` (default 1024) sends its owner
- * a WARNING (and again at each doubling); past `socket_limit_kb` (default
- * 65536) it is closed with an error instead of eating memory.
+ * Limits: config `max_sockets` (default 16384) open sockets. The write
+ * buffer's limits are in socket_write.c. A close waits for the write
+ * buffer to drain for at most `socket_close_timeout_ms` (default 3000):
+ * a peer that advertises a zero window must not keep its socket, and the
+ * buffer, forever. Lingering closes sit in a list in deadline order (every
+ * deadline is now + the same timeout), so each poll looks at its head only.
+ *
+ * Read flow control: an owner that sets a read window
+ * (shoal_socket_set_window) has at most that many DATA messages of the
+ * socket waiting for it; with the window full the fd leaves EPOLLIN, the
+ * kernel's receive buffer fills and TCP tells the peer to wait. The owner
+ * reopens it with shoal_socket_consumed. So a fast client cannot queue
+ * more than window reads in its owner's mailbox.
  */
 #define _GNU_SOURCE /* accept4, pipe2 */
 #include "socket.h"
@@ -79,8 +88,8 @@ static struct {
   int max;             /* slots */
   struct sock *slots;  /* max slots */
   atomic_int next_id;  /* next id to hand out */
-  size_t warn_bytes;   /* first WARNING mark */
-  size_t limit_bytes;  /* hard limit of a write buffer */
+  uint64_t close_timeout_ns; /* how long a close waits for its write buffer to drain */
+  struct sock *linger_head, *linger_tail; /* closes waiting to drain, oldest first (poller only) */
   uint64_t spin_ns;    /* busy-poll before a blocking epoll_wait (socket_spin_us) */
   atomic_int token;    /* 1 while a thread is the poller */
   atomic_int blocked;  /* 1 while the poller waits in epoll_wait with a timeout */
@@ -122,10 +131,11 @@ struct sock *socket_reserve(void) {
       shoal_spin_lock(&s->lock);
       s->id = id;
       s->fd = -1;
-      s->head = s->tail = NULL;
-      s->wb_size = 0;
-      s->warn_mark = SS.warn_bytes;
+      socket_write_reset(s);
       s->closing = s->shut_write = s->want_write = s->peer_closed = 0;
+      atomic_store_explicit(&s->window, 0, memory_order_relaxed);
+      s->read_stalled = s->lingering = 0;
+      atomic_store(&s->unread, 0);
       s->read_size = MIN_READ;
       s->frame_header = 0;
       atomic_store(&s->bytes_in, 0);
@@ -138,10 +148,7 @@ struct sock *socket_reserve(void) {
   return NULL;
 }
 
-/* Sends an event to the socket's owner. text (may be NULL) is copied after
- * the struct; data (DATA/UDP) is handed over. Returns 0, or -1 when the
- * owner is gone (data is then freed). */
-static int forward(struct sock *s, int type, int ud, char *data, const char *text) {
+int socket_forward(struct sock *s, int type, int ud, char *data, const char *text) {
   size_t tlen = text ? strlen(text) + 1 : 0;
   struct shoal_socket_message *m = shoal_malloc(sizeof(*m) + tlen);
   m->type = type;
@@ -161,29 +168,50 @@ static int forward(struct sock *s, int type, int ud, char *data, const char *tex
   return 0;
 }
 
-static void free_wbufs(struct sock *s) {
-  struct wbuf *w = s->head;
-  while (w) {
-    struct wbuf *next = w->next;
-    shoal_free(w->data);
-    shoal_free(w);
-    w = next;
-  }
-  s->head = s->tail = NULL;
-  s->wb_size = 0;
+/* The lingering list: sockets closing with a write buffer to drain. */
+static void linger_add(struct sock *s) {
+  if (s->lingering) return;
+  s->close_deadline = shoal_clock_ns() + SS.close_timeout_ns;
+  s->linger_next = NULL;
+  s->linger_prev = SS.linger_tail;
+  if (SS.linger_tail) SS.linger_tail->linger_next = s;
+  else SS.linger_head = s;
+  SS.linger_tail = s;
+  s->lingering = 1;
+}
+
+static void linger_remove(struct sock *s) {
+  if (!s->lingering) return;
+  if (s->linger_prev) s->linger_prev->linger_next = s->linger_next;
+  else SS.linger_head = s->linger_next;
+  if (s->linger_next) s->linger_next->linger_prev = s->linger_prev;
+  else SS.linger_tail = s->linger_prev;
+  s->linger_prev = s->linger_next = NULL;
+  s->lingering = 0;
 }
 
 /* Closes and frees a socket (the poller). */
 static void close_socket(struct sock *s) {
+  linger_remove(s);
   if (s->fd >= 0) epoll_ctl(SS.epfd, EPOLL_CTL_DEL, s->fd, NULL);
   shoal_spin_lock(&s->lock);
-  free_wbufs(s);
+  socket_free_wbufs(s);
   if (s->fd >= 0) close(s->fd);
   s->fd = -1;
   s->id = 0;
   atomic_store(&s->state, S_FREE);
   shoal_spin_unlock(&s->lock);
   atomic_fetch_sub_explicit(&SS.open, 1, memory_order_relaxed);
+}
+
+/* Closes with a reset (SO_LINGER 0): the kernel drops what it still holds
+ * for a peer that does not read, instead of keeping it for minutes. */
+static void reset_socket(struct sock *s) {
+  if (s->fd >= 0) {
+    struct linger lg = {1, 0};
+    setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+  }
+  close_socket(s);
 }
 
 static void watch(struct sock *s, int events) {
@@ -193,7 +221,7 @@ static void watch(struct sock *s, int events) {
 }
 
 static int read_events(struct sock *s) {
-  return (s->peer_closed ? 0 : EPOLLIN) | (s->want_write ? EPOLLOUT : 0);
+  return (s->peer_closed || s->read_stalled ? 0 : EPOLLIN) | (s->want_write ? EPOLLOUT : 0);
 }
 
 /* Registers interest, or leaves the epoll set when there is none: a
@@ -224,36 +252,14 @@ void socket_addr_text(const struct sockaddr *sa, char *out, size_t outlen) {
 static void fail(struct sock *s, const char *why) {
   char text[160];
   snprintf(text, sizeof(text), "%s", why);
-  forward(s, SHOAL_SOCKET_ERROR, 0, NULL, text);
+  socket_forward(s, SHOAL_SOCKET_ERROR, 0, NULL, text);
   close_socket(s);
-}
-
-/* Writes what the kernel takes; returns 0, or -1 on a write error (errno). */
-static int flush(struct sock *s) {
-  while (s->head) {
-    struct wbuf *w = s->head;
-    ssize_t n = write(s->fd, w->data + w->off, w->sz - w->off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
-      return -1;
-    }
-    atomic_fetch_add_explicit(&s->bytes_out, (uint64_t)n, memory_order_relaxed);
-    w->off += (size_t)n;
-    s->wb_size -= (size_t)n;
-    if (w->off < w->sz) return 0;
-    s->head = w->next;
-    if (s->head == NULL) s->tail = NULL;
-    shoal_free(w->data);
-    shoal_free(w);
-  }
-  return 0;
 }
 
 /* After the write buffer emptied: finish a pending close or shutdown. */
 static void after_flush(struct sock *s) {
   if (s->closing) {
-    forward(s, SHOAL_SOCKET_CLOSE, 0, NULL, NULL);
+    socket_forward(s, SHOAL_SOCKET_CLOSE, SHOAL_SOCKET_GONE, NULL, NULL);
     close_socket(s);
     return;
   }
@@ -264,7 +270,7 @@ static void after_flush(struct sock *s) {
 
 static void on_writable(struct sock *s) {
   shoal_spin_lock(&s->lock);
-  int r = flush(s);
+  int r = socket_flush(s);
   int empty = s->head == NULL;
   shoal_spin_unlock(&s->lock);
   if (r != 0) {
@@ -293,14 +299,25 @@ static void on_readable(struct sock *s) {
     shoal_free(buf);
     s->peer_closed = 1;
     rewatch(s);
-    if (forward(s, SHOAL_SOCKET_CLOSE, 0, NULL, NULL) != 0) close_socket(s);
+    if (socket_forward(s, SHOAL_SOCKET_CLOSE, 0, NULL, NULL) != 0) close_socket(s);
     return;
   }
   atomic_fetch_add_explicit(&s->bytes_in, (uint64_t)n, memory_order_relaxed);
   /* Adapt: a full read means more is waiting; a small one, less. */
   if (n == size && size < MAX_READ) s->read_size = size * 2;
   else if (n < size / 4 && size > MIN_READ) s->read_size = size / 2;
-  if (forward(s, SHOAL_SOCKET_DATA, (int)n, buf, NULL) != 0) close_socket(s); /* owner gone */
+  /* Counted before the owner can consume it, so its count never goes
+   * below what the poller saw (see shoal_socket_consumed). */
+  int window = atomic_load_explicit(&s->window, memory_order_relaxed);
+  int unread = window ? atomic_fetch_add_explicit(&s->unread, 1, memory_order_acq_rel) + 1 : 0;
+  if (socket_forward(s, SHOAL_SOCKET_DATA, (int)n, buf, NULL) != 0) {
+    close_socket(s); /* owner gone */
+    return;
+  }
+  if (window && unread >= window) {
+    s->read_stalled = 1; /* until the owner consumes some (C_RESUME) */
+    rewatch(s);
+  }
 }
 
 static void on_accept(struct sock *ls) {
@@ -336,7 +353,7 @@ static void on_accept(struct sock *ls) {
     struct epoll_event ev = {.events = 0, .data.u64 = (uint64_t)(uint32_t)s->id};
     epoll_ctl(SS.epfd, EPOLL_CTL_ADD, fd, &ev); /* paused until start */
     atomic_store(&s->state, S_PACCEPT);
-    if (forward(ls, SHOAL_SOCKET_ACCEPT, s->id, NULL, s->peer) != 0) {
+    if (socket_forward(ls, SHOAL_SOCKET_ACCEPT, s->id, NULL, s->peer) != 0) {
       close_socket(s);
       close_socket(ls);
       return;
@@ -352,7 +369,7 @@ static void become_connected(struct sock *s) {
   s->want_write = s->head != NULL;
   shoal_spin_unlock(&s->lock);
   watch(s, read_events(s));
-  forward(s, SHOAL_SOCKET_CONNECT, 0, NULL, s->peer);
+  socket_forward(s, SHOAL_SOCKET_CONNECT, 0, NULL, s->peer);
 }
 
 static void on_connected(struct sock *s) {
@@ -382,7 +399,7 @@ static void on_udp(struct sock *s) {
     memcpy(data, buf, (size_t)n);
     memcpy(data + n, from, flen); /* the sender's address follows the data */
     atomic_fetch_add_explicit(&s->bytes_in, (uint64_t)n, memory_order_relaxed);
-    if (forward(s, SHOAL_SOCKET_UDP, (int)n, data, NULL) != 0) {
+    if (socket_forward(s, SHOAL_SOCKET_UDP, (int)n, data, NULL) != 0) {
       close_socket(s);
       return;
     }
@@ -413,6 +430,12 @@ static void on_event(uint32_t id, uint32_t events) {
           socklen_t len = sizeof(err);
           getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len);
           fail(s, strerror(err ? err : EIO));
+        } else if (s->read_stalled) {
+          /* A hang-up while the window is full: the data before it waits
+           * for the owner. epoll reports hang-ups whatever the interest,
+           * level-triggered, so leave the set; C_RESUME adds it back and
+           * the hang-up is seen then. */
+          epoll_ctl(SS.epfd, EPOLL_CTL_DEL, s->fd, NULL);
         } else {
           on_readable(s);
         }
@@ -467,26 +490,58 @@ static void on_command(const struct cmd *c) {
       shoal_spin_unlock(&s->lock);
       if (empty && s->fd >= 0) shutdown(s->fd, SHUT_WR);
       break;
+    case C_RESUME: {
+      int window = atomic_load_explicit(&s->window, memory_order_relaxed);
+      if (s->read_stalled && (window == 0 || atomic_load_explicit(&s->unread, memory_order_acquire) < window)) {
+        s->read_stalled = 0;
+        rewatch(s);
+      }
+      break;
+    }
     case C_CLOSE:
     case C_FORCE_CLOSE:
     case C_ABORT: {
       shoal_spin_lock(&s->lock);
       s->closing = 1;
-      if (c->type != C_CLOSE) free_wbufs(s);
+      if (c->type != C_CLOSE) socket_free_wbufs(s);
       int pending = s->head != NULL && state == S_CONNECTED;
       shoal_spin_unlock(&s->lock);
       if (pending) {
+        /* Drain first, but not forever: see expire_lingering. */
         s->want_write = 1;
         rewatch(s);
+        linger_add(s);
+      } else if (c->type == C_FORCE_CLOSE) {
+        char why[96];
+        snprintf(why, sizeof(why), "write buffer over its limit of %d KB (the peer does not read)", c->arg);
+        socket_forward(s, SHOAL_SOCKET_ERROR, 0, NULL, why);
+        reset_socket(s);
       } else {
-        if (c->type == C_FORCE_CLOSE) forward(s, SHOAL_SOCKET_ERROR, 0, NULL, "write buffer over the hard limit");
-        else forward(s, SHOAL_SOCKET_CLOSE, 0, NULL, NULL);
-        close_socket(s);
+        socket_forward(s, SHOAL_SOCKET_CLOSE, SHOAL_SOCKET_GONE, NULL, NULL);
+        if (c->type == C_ABORT) reset_socket(s);
+        else close_socket(s);
       }
       break;
     }
     default:
       break;
+  }
+}
+
+/* Aborts the closes whose write buffer did not drain in time: the peer
+ * does not read (a zero receive window), and waiting longer would let it
+ * keep the socket and the buffer for as long as it likes. */
+static void expire_lingering(uint64_t now) {
+  while (SS.linger_head && SS.linger_head->close_deadline <= now) {
+    struct sock *s = SS.linger_head;
+    shoal_spin_lock(&s->lock);
+    size_t unsent = s->wb_size;
+    socket_free_wbufs(s);
+    shoal_spin_unlock(&s->lock);
+    socket_log("socket %d (%s): close timed out after %llu ms with %zu bytes unsent (the peer does not read), "
+               "aborted", s->id, s->peer, (unsigned long long)(SS.close_timeout_ns / 1000000u), unsent);
+    socket_forward(s, SHOAL_SOCKET_CLOSE, SHOAL_SOCKET_GONE, NULL, NULL);
+    reset_socket(s);
   }
 }
 
@@ -530,6 +585,7 @@ static int poll_once(int timeout_ms) {
     return 0;
   }
   handle_events(events, n);
+  if (SS.linger_head) expire_lingering(shoal_clock_ns());
   return n;
 }
 
@@ -587,9 +643,8 @@ void shoal_socket_wake(void) {
 /* ---- life cycle ---- */
 
 int shoal_socket_init(void) {
-  int max = (int)shoal_env_int("max_sockets", 16384);
-  if (max < 16) max = 16;
-  if (max > (1 << 20)) max = 1 << 20;
+  int max = (int)shoal_config_int("max_sockets"); /* 16..1M by the schema */
+  if (max < 16 || max > (1 << 20)) max = max < 16 ? 16 : 1 << 20;
   SS.max = max;
   SS.slots = calloc((size_t)max, sizeof(struct sock));
   if (SS.slots == NULL) return SHOAL_ENOMEM;
@@ -599,9 +654,11 @@ int shoal_socket_init(void) {
     SS.slots[i].fd = -1;
   }
   atomic_store(&SS.next_id, SOCKET_FIRST_ID);
-  SS.warn_bytes = (size_t)shoal_env_int("socket_warn_kb", 1024) * 1024u;
-  SS.limit_bytes = (size_t)shoal_env_int("socket_limit_kb", 65536) * 1024u;
-  SS.spin_ns = (uint64_t)shoal_env_int("socket_spin_us", 20) * 1000u;
+  socket_write_init();
+  /* 0: a close with data still queued is aborted at the next poll. */
+  SS.close_timeout_ns = (uint64_t)shoal_config_int("socket_close_timeout_ms") * 1000000u;
+  SS.linger_head = SS.linger_tail = NULL;
+  SS.spin_ns = (uint64_t)shoal_config_int("socket_spin_us") * 1000u;
   atomic_store(&SS.token, 0);
   atomic_store(&SS.blocked, 0);
   atomic_store(&SS.wake_pending, 0);
@@ -624,7 +681,7 @@ void shoal_socket_exit(void) {
     for (int i = 0; i < SS.max; i++) {
       struct sock *s = &SS.slots[i];
       if (atomic_load(&s->state) != S_FREE) {
-        free_wbufs(s);
+        socket_free_wbufs(s);
         if (s->fd >= 0) close(s->fd);
       }
     }
@@ -680,75 +737,6 @@ int shoal_socket_start(struct shoal_context *ctx, int id) {
   return 0;
 }
 
-int shoal_socket_send(struct shoal_context *ctx, int id, void *data, size_t sz) {
-  struct sock *s = socket_slot(id);
-  if (s == NULL) {
-    shoal_free(data);
-    return SHOAL_ENOSERVICE;
-  }
-  shoal_spin_lock(&s->lock);
-  int state = atomic_load(&s->state);
-  if (s->id != id || (state != S_CONNECTED && state != S_PACCEPT && state != S_CONNECTING) || s->closing ||
-      s->shut_write) {
-    shoal_spin_unlock(&s->lock);
-    shoal_free(data);
-    return SHOAL_ENOSERVICE;
-  }
-  size_t off = 0;
-  if (s->head == NULL && state == S_CONNECTED) {
-    /* Nothing queued: write now, from this thread. */
-    ssize_t n;
-    do {
-      n = write(s->fd, data, sz);
-    } while (n < 0 && errno == EINTR);
-    if (n > 0) {
-      off = (size_t)n;
-      atomic_fetch_add_explicit(&s->bytes_out, (uint64_t)n, memory_order_relaxed);
-    } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-      shoal_spin_unlock(&s->lock);
-      shoal_free(data);
-      return SHOAL_ENOSERVICE; /* the reader will see the error and report it */
-    }
-    if (off == sz) {
-      shoal_spin_unlock(&s->lock);
-      shoal_free(data);
-      return 0;
-    }
-  }
-  struct wbuf *w = shoal_malloc(sizeof(*w));
-  w->next = NULL;
-  w->data = data;
-  w->off = off;
-  w->sz = sz;
-  int first = s->head == NULL;
-  if (s->tail) s->tail->next = w;
-  else s->head = w;
-  s->tail = w;
-  s->wb_size += sz - off;
-  size_t buffered = s->wb_size;
-  int warn = 0, over = 0;
-  if (buffered > SS.limit_bytes) {
-    over = 1;
-  } else if (buffered > s->warn_mark) {
-    warn = 1;
-    s->warn_mark *= 2;
-  }
-  shoal_spin_unlock(&s->lock);
-  if (over) {
-    shoal_log(ctx, SHOAL_LOG_WARN, "socket %d (%s): write buffer %zu KB over the limit of %zu KB, closing it", id,
-              s->peer, buffered / 1024, SS.limit_bytes / 1024);
-    socket_post(C_FORCE_CLOSE, id, 0, 0);
-    return SHOAL_EFULL;
-  }
-  if (warn) {
-    shoal_log(ctx, SHOAL_LOG_WARN, "socket %d (%s): write buffer at %zu KB (the peer is not reading)", id, s->peer,
-              buffered / 1024);
-    forward(s, SHOAL_SOCKET_WARNING, (int)(buffered / 1024), NULL, NULL);
-  }
-  if (first && state == S_CONNECTED) socket_post(C_WRITE, id, 0, 0);
-  return 0;
-}
-
 /* A command for socket id to the poller, if id can name a socket. */
 static void post_if_slot(int type, int id) {
   if (socket_slot(id)) socket_post(type, id, 0, 0);
@@ -764,28 +752,33 @@ void shoal_socket_abort(struct shoal_context *ctx, int id) {
   post_if_slot(C_ABORT, id);
 }
 
-size_t shoal_socket_buffered(int id) {
-  struct sock *s = socket_slot(id);
-  if (s == NULL) return 0;
-  shoal_spin_lock(&s->lock);
-  size_t n = s->id == id ? s->wb_size : 0;
-  shoal_spin_unlock(&s->lock);
-  return n;
-}
-
 void shoal_socket_shutdown(struct shoal_context *ctx, int id) {
   (void)ctx;
   post_if_slot(C_SHUTDOWN, id);
 }
 
-void shoal_socket_nodelay(struct shoal_context *ctx, int id) {
-  (void)ctx;
+int shoal_socket_set_window(int id, int window) {
+  if (window < 0) return SHOAL_EINVAL;
   struct sock *s = socket_slot(id);
-  if (s == NULL) return;
+  if (s == NULL) return SHOAL_ENOSERVICE;
   shoal_spin_lock(&s->lock);
-  if (s->id == id && s->fd >= 0) {
-    int one = 1;
-    setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  }
+  int mine = s->id == id;
+  if (mine) atomic_store_explicit(&s->window, window, memory_order_relaxed);
   shoal_spin_unlock(&s->lock);
+  if (mine) socket_post(C_RESUME, id, 0, 0); /* a wider window may free a stalled socket */
+  return mine ? 0 : SHOAL_ENOSERVICE;
+}
+
+void shoal_socket_consumed(int id, int n) {
+  struct sock *s = socket_slot(id);
+  if (s == NULL || n <= 0) return;
+  /* Under the lock, so a late count for a closed socket never reaches a
+   * new one in the same slot. */
+  shoal_spin_lock(&s->lock);
+  int window = s->id == id ? atomic_load_explicit(&s->window, memory_order_relaxed) : 0;
+  int before = window ? atomic_fetch_sub_explicit(&s->unread, n, memory_order_acq_rel) : 0;
+  shoal_spin_unlock(&s->lock);
+  /* Only the count that leaves a full window wakes the poller: the
+   * poller stalls the socket exactly when its count fills it. */
+  if (window && before >= window && before - n < window) socket_post(C_RESUME, id, 0, 0);
 }

@@ -1,7 +1,8 @@
 /*
- * socket_int.h - what core/socket.c (the poller and the operations
- * on open sockets) shares with core/socket_open.c (creating sockets and
- * resolving addresses). Private to those two files.
+ * socket_int.h - what the files of the socket server share: core/socket.c
+ * (the slot table and the poller), core/socket_write.c (the write side:
+ * sending, the write buffer and its limits), core/socket_open.c (creating
+ * sockets, resolving addresses) and core/socket_frame.c. Private to them.
  */
 #ifndef SHOAL_SOCKET_INT_H
 #define SHOAL_SOCKET_INT_H
@@ -40,12 +41,20 @@ struct sock {
   struct wbuf *head, *tail;   /* write buffer */
   size_t wb_size;             /* bytes in the write buffer */
   size_t warn_mark;           /* next WARNING threshold */
+  size_t limit;               /* hard limit of the write buffer (the owner's, or the node's) */
+  int own_limit;              /* limit was set by the owner, who reports the close itself */
   int closing;                /* close once the write buffer is empty */
   int shut_write;             /* shutdown(SHUT_WR) once it is empty */
+  atomic_int window;          /* read window: DATA messages the owner may have unconsumed; 0: none */
+  atomic_int unread;          /* DATA messages forwarded and not yet consumed (with a window) */
   int want_write;             /* EPOLLOUT registered (poller only) */
   int peer_closed;            /* read EOF: the peer sends no more (poller only) */
+  int read_stalled;           /* the window is full: EPOLLIN is off (poller only) */
   int read_size;              /* adaptive read size (poller only) */
   int frame_header;           /* 2 or 4: a framed socket (socket_frame.c); 0: raw */
+  uint64_t close_deadline;    /* clock ns when a lingering close is aborted (poller only) */
+  struct sock *linger_prev, *linger_next; /* the lingering list, oldest first (poller only) */
+  int lingering;              /* on that list (poller only) */
   atomic_ullong bytes_in;     /* stats */
   atomic_ullong bytes_out;    /* stats */
   char peer[64];              /* peer address, or the local one for listeners */
@@ -56,13 +65,16 @@ struct sock {
  * SHOAL_SESSION_ALLOC (-1) nor look like a SHOAL_E* code. */
 #define SOCKET_FIRST_ID 16
 
-enum cmd_type { C_START, C_CLOSE, C_SHUTDOWN, C_WRITE, C_WATCH, C_FORCE_CLOSE, C_ABORT, C_WAKE };
+/* C_FORCE_CLOSE: the write buffer passed its limit (the sender already
+ * dropped it); C_RESUME: the owner consumed DATA, so a full read window
+ * may have room again. */
+enum cmd_type { C_START, C_CLOSE, C_SHUTDOWN, C_WRITE, C_WATCH, C_FORCE_CLOSE, C_ABORT, C_WAKE, C_RESUME };
 
 struct cmd {
   int type;       /* enum cmd_type */
   int id;         /* socket id */
   uint32_t owner; /* new owner (C_START) */
-  int arg;        /* C_WATCH: epoll events */
+  int arg;        /* C_WATCH: epoll events; C_FORCE_CLOSE: the limit passed, KB */
 };
 
 /* The slot of id (check s->id == id under the lock before trusting it). */
@@ -75,5 +87,26 @@ void socket_post(int type, int id, uint32_t owner, int arg);
 void socket_addr_text(const struct sockaddr *sa, char *out, size_t outlen);
 /* Open sockets allowed (config max_sockets). */
 int socket_max(void);
+/* Sends an event to the socket's owner. text (may be NULL) is copied after
+ * the struct; data (DATA/UDP) is handed over. Returns 0, or -1 when the
+ * owner is gone (data is then freed). */
+int socket_forward(struct sock *s, int type, int ud, char *data, const char *text);
+
+/* The write side (socket_write.c). */
+/* Reads the write-side config (socket_warn_kb, socket_limit_kb). */
+void socket_write_init(void);
+/* Resets the write side of a slot being reserved (caller holds its lock). */
+void socket_write_reset(struct sock *s);
+/* Writes what the kernel takes from the write buffer (caller holds the
+ * lock); returns 0, or -1 on a write error (errno). */
+int socket_flush(struct sock *s);
+/* Frees the write buffer (caller holds the lock, or owns the slot). */
+void socket_free_wbufs(struct sock *s);
+
+/* A per-socket WARN line (any thread), at most SOCKET_LOG_BURST a second
+ * node-wide: a crowd of bad peers cannot flood the log. The lines over
+ * that are counted and the count is reported with the next line. */
+#define SOCKET_LOG_BURST 20
+void socket_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

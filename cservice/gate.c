@@ -60,11 +60,25 @@
  *
  * Failures close only the connection concerned, with a log line: a header
  * announcing more than maxpacket, a stream that ends inside a frame, a
- * connection over maxconn, a client silent for idle ms, a socket error (such
- * as a write buffer past the node's socket_limit_kb because the client does
- * not read), a forward target that is gone, too much sent before the
- * watchdog answered. Per-connection log lines are
- * limited to LOG_BURST per second; the rest are counted and summarised.
+ * connection over maxconn, a client silent for idle ms, a socket error, a
+ * write buffer past gate_write_limit_kb (the client does not read what the
+ * node writes to it), a forward target that is gone, too much sent before
+ * the watchdog answered. Per-connection log lines are limited to LOG_BURST
+ * per second; the rest are counted and summarised.
+ *
+ * Closing: a connection the gate closes is gone for the watchdog at once
+ * ("close" event), but it counts against maxconn until its socket is
+ * really closed: the socket server flushes what is queued for at most
+ * socket_close_timeout_ms, then aborts it, and only its CLOSE frees the
+ * connection. So clients that stop reading cannot pile up sockets past
+ * maxconn. Each client socket's write buffer is capped at
+ * gate_write_limit_kb (config, default 1024; 0: the node's
+ * socket_limit_kb): past it the connection is aborted, with one log line.
+ *
+ * Back-pressure (gate_read.c): a client socket reads at most
+ * GATE_READ_WINDOW reads ahead of the gate, and a connection whose agent
+ * has gate_agent_backlog (config, default 1024) messages waiting stops
+ * being read until the agent is down to a quarter of that.
  *
  * The idle check runs on a periodic shoal_timeout (a tenth of idle, 10 ms to
  * 1 s); connections sit in a list ordered by their last read, so a check
@@ -73,7 +87,8 @@
  * Known limits: one gate is one service, so its work (parsing every read,
  * writing every frame) runs on one worker at a time; run several gates on
  * several ports to spread it. A client dribbling one byte at a time keeps
- * its connection from idling out, holding at most maxpacket bytes.
+ * its connection from idling out, holding at most maxpacket bytes. A
+ * connection whose agent stays behind for idle ms is closed as idle.
  */
 #include <limits.h>
 #include <stdarg.h>
@@ -82,6 +97,7 @@
 #include <string.h>
 
 #include "gate_frame.h"
+#include "gate_int.h"
 #include "shoal.h"
 
 #define LOG_BURST 20        /* per-connection log lines per second before summarising */
@@ -89,53 +105,6 @@
 #define DEFAULT_MAXCONN 1024
 #define DEFAULT_IDLE_MS 60000
 #define MAX_MAXCONN (1 << 20)
-#define HELD_MIN (64 * 1024) /* held before the watchdog decides: this plus maxpacket */
-#define HELD_OVERHEAD 32     /* counted per held frame, so empty frames count too */
-
-/* A frame read before the watchdog decided where frames go. */
-struct held_frame {
-  struct held_frame *next; /* next frame, in arrival order */
-  void *body;              /* the payload (owned), NULL when empty */
-  uint32_t size;           /* body bytes */
-};
-
-struct conn {
-  int id;                  /* connection id = its socket id (16 and up, see socket_int.h) */
-  int decided;             /* forward/accept seen: frames go out as they come */
-  int peer_closed;         /* the client closed its side while undecided */
-  uint32_t agent;          /* frames go here; 0: to the watchdog */
-  struct held_frame *held, *held_tail; /* frames waiting for the decision */
-  size_t held_bytes;       /* their size, with HELD_OVERHEAD each */
-  uint64_t last;           /* node ms of the last read (or of the accept) */
-  struct conn *hnext;      /* hash chain by id */
-  struct conn *prev, *next; /* idle list, least recently read first */
-  struct shoal_gate_frame parser; /* frames being read */
-  char addr[64];           /* peer address, for logs */
-};
-
-struct gate {
-  struct shoal_context *ctx; /* own context */
-  uint32_t watchdog;         /* owner: gets events and unforwarded frames */
-  int listen_id;             /* listener socket id, -1 when none */
-  char host[64];             /* listen host */
-  int port;                  /* listen port (as configured; 0 = any) */
-  int backlog;               /* listen backlog */
-  int header;                /* length header bytes: 2 or 4 */
-  uint32_t maxpacket;        /* largest body accepted */
-  int maxconn;               /* connections at once */
-  uint32_t idle_ms;          /* idle timeout, 0: none */
-  int nodelay;               /* TCP_NODELAY on connections */
-  int count;                 /* open connections */
-  struct conn **buckets;     /* connection id -> connection, chained */
-  uint32_t mask;             /* buckets - 1 (a power of two minus one) */
-  struct conn idle;          /* idle list sentinel */
-  int timer_session;         /* session of the pending tick, 0 if none */
-  int exiting;               /* EXIT seen */
-  uint64_t log_window;       /* start (node ms) of the current log second */
-  int log_count;             /* per-connection lines logged in that second */
-  int log_dropped;           /* lines suppressed in that second */
-  uint64_t opened, refused;  /* totals, for the exit line */
-};
 
 SHOAL_API void *gate_create(void);
 SHOAL_API int gate_init(struct gate *g, struct shoal_context *ctx, const char *args);
@@ -143,9 +112,8 @@ SHOAL_API void gate_release(struct gate *g);
 
 /* ---- logging ---- */
 
-/* Logs a per-connection line, at most LOG_BURST a second; the lines over
- * that are counted and reported once the second is over. */
-static void conn_log(struct gate *g, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The lines over LOG_BURST a second are counted and reported once the
+ * second is over. */
 static void flush_log_window(struct gate *g, uint64_t now) {
   if (now - g->log_window < 1000) return;
   if (g->log_dropped > 0)
@@ -155,7 +123,7 @@ static void flush_log_window(struct gate *g, uint64_t now) {
   g->log_count = g->log_dropped = 0;
 }
 
-static void conn_log(struct gate *g, int level, const char *fmt, ...) {
+void gate_conn_log(struct gate *g, int level, const char *fmt, ...) {
   if (!shoal_log_enabled(level)) return;
   flush_log_window(g, shoal_now());
   if (g->log_count >= LOG_BURST) {
@@ -173,18 +141,20 @@ static void conn_log(struct gate *g, int level, const char *fmt, ...) {
 
 /* ---- connections: hash by id, idle list ---- */
 
-static struct conn *find(struct gate *g, int id) {
-  struct conn *c = g->buckets[(uint32_t)id & g->mask];
+static struct gate_conn *find(struct gate *g, int id) {
+  struct gate_conn *c = g->buckets[(uint32_t)id & g->mask];
   while (c && c->id != id) c = c->hnext;
   return c;
 }
 
-static void idle_unlink(struct conn *c) {
+/* Leaves c on its own, so a second unlink changes nothing. */
+static void idle_unlink(struct gate_conn *c) {
   c->prev->next = c->next;
   c->next->prev = c->prev;
+  c->prev = c->next = c;
 }
 
-static void idle_append(struct gate *g, struct conn *c) {
+static void idle_append(struct gate *g, struct gate_conn *c) {
   c->prev = g->idle.prev;
   c->next = &g->idle;
   g->idle.prev->next = c;
@@ -206,121 +176,41 @@ static int notify(struct gate *g, const char *fmt, ...) {
   return shoal_send(g->ctx, 0, g->watchdog, SHOAL_PTYPE_TEXT, 0, data, (size_t)n);
 }
 
-/* Forgets c. socket_open: the socket still exists and is closed here
- * (after its pending writes); reason (may be NULL) goes to the watchdog. */
-static void drop_conn(struct gate *g, struct conn *c, int socket_open, const char *reason) {
-  if (socket_open) shoal_socket_close(g->ctx, c->id);
+void gate_drop_conn(struct gate *g, struct gate_conn *c, const char *reason) {
+  if (c->closing) return;
+  c->closing = 1;
+  shoal_socket_close(g->ctx, c->id);
   if (reason && !g->exiting) notify(g, "close %d %s", c->id, reason);
-  struct conn **p = &g->buckets[(uint32_t)c->id & g->mask];
+  idle_unlink(c);
+  gate_read_forget(g, c);
+}
+
+/* c's socket is gone: c is forgotten and no longer counted. reason (may
+ * be NULL) goes to the watchdog if c was still open. */
+static void forget_conn(struct gate *g, struct gate_conn *c, const char *reason) {
+  if (!c->closing) {
+    if (reason && !g->exiting) notify(g, "close %d %s", c->id, reason);
+    idle_unlink(c);
+    gate_read_forget(g, c);
+  }
+  struct gate_conn **p = &g->buckets[(uint32_t)c->id & g->mask];
   while (*p != c) p = &(*p)->hnext;
   *p = c->hnext;
-  idle_unlink(c);
-  shoal_gate_frame_reset(&c->parser);
-  while (c->held) {
-    struct held_frame *h = c->held;
-    c->held = h->next;
-    shoal_free(h->body);
-    shoal_free(h);
-  }
   shoal_free(c);
   g->count--;
 }
 
-/* ---- reading ---- */
-
-static int send_frame(struct gate *g, struct conn *c, void *body, uint32_t size);
-
-/* Hands a complete frame to the connection's agent (or the watchdog), or
- * holds it until the watchdog decides where frames go. Returns 0, or -1
- * when c has been dropped (its target is gone, or too much was held). */
-static int deliver(struct gate *g, struct conn *c, void *body, uint32_t size) {
-  if (c->decided) return send_frame(g, c, body, size);
-  size_t limit = (size_t)g->maxpacket + HELD_MIN; /* one frame of the largest size always fits */
-  if (c->held_bytes + size + HELD_OVERHEAD > limit) {
-    shoal_free(body);
-    conn_log(g, SHOAL_LOG_WARN, "gate: connection %d (%s) closed: more than %zu bytes sent before the watchdog answered",
-             c->id, c->addr, limit);
-    drop_conn(g, c, 1, "too much data before accept");
-    return -1;
-  }
-  struct held_frame *h = shoal_malloc(sizeof(*h));
-  h->next = NULL;
-  h->body = body;
-  h->size = size;
-  if (c->held_tail) c->held_tail->next = h;
-  else c->held = h;
-  c->held_tail = h;
-  c->held_bytes += size + HELD_OVERHEAD;
-  return 0;
-}
-
-/* Sends a frame to the connection's agent (or the watchdog). Returns 0,
- * or -1 when the target is gone (c has then been dropped). */
-static int send_frame(struct gate *g, struct conn *c, void *body, uint32_t size) {
-  uint32_t dest = c->agent ? c->agent : g->watchdog;
-  /* -id is never SHOAL_SESSION_ALLOC: socket ids start at 16. */
-  if (shoal_send(g->ctx, 0, dest, SHOAL_PTYPE_CLIENT, -c->id, body, size) == 0) return 0;
-  conn_log(g, SHOAL_LOG_WARN, "gate: connection %d (%s) closed: its %s :%08x is gone", c->id, c->addr,
-           c->agent ? "agent" : "watchdog", dest);
-  drop_conn(g, c, 1, "agent gone");
-  return -1;
-}
-
-static void on_data(struct gate *g, struct conn *c, const char *buf, size_t n) {
-  c->last = shoal_now();
-  idle_unlink(c);
-  idle_append(g, c);
-  size_t off = 0;
-  while (off < n) {
-    size_t used;
-    void *body;
-    uint32_t size;
-    int r = shoal_gate_frame_feed(&c->parser, buf + off, n - off, &used, &body, &size);
-    off += used;
-    if (r == SHOAL_GATE_FRAME_READY) {
-      if (deliver(g, c, body, size) != 0) return;
-    } else if (r == SHOAL_GATE_FRAME_MORE) {
-      return;
-    } else {
-      if (r == SHOAL_GATE_FRAME_ETOOBIG)
-        conn_log(g, SHOAL_LOG_WARN, "gate: connection %d (%s) closed: oversized frame (header says %u bytes, maxpacket %u)",
-                 c->id, c->addr, c->parser.size, g->maxpacket);
-      else
-        conn_log(g, SHOAL_LOG_WARN, "gate: connection %d (%s) closed: %s", c->id, c->addr,
-                 shoal_gate_frame_strerror(r));
-      drop_conn(g, c, 1, r == SHOAL_GATE_FRAME_ETOOBIG ? "oversized frame" : "bad frame");
-      return;
-    }
-  }
-}
-
-/* The client closed its side. */
-static void on_eof(struct gate *g, struct conn *c) {
-  size_t pending = shoal_gate_frame_pending(&c->parser);
-  if (pending == 0 && !c->decided) {
-    c->peer_closed = 1; /* close once its held frames went out */
-    return;
-  }
-  if (pending > 0) {
-    conn_log(g, SHOAL_LOG_WARN, "gate: connection %d (%s) closed: truncated frame (%zu bytes of an unfinished frame)",
-             c->id, c->addr, pending);
-    drop_conn(g, c, 1, "truncated frame");
-  } else {
-    if (shoal_log_enabled(SHOAL_LOG_DEBUG))
-      shoal_log(g->ctx, SHOAL_LOG_DEBUG, "gate: connection %d (%s) closed by the client", c->id, c->addr);
-    drop_conn(g, c, 1, "closed by the client");
-  }
-}
+/* ---- connections: events ---- */
 
 static void on_accept(struct gate *g, int sock, const char *addr) {
   if (g->count >= g->maxconn) {
     g->refused++;
-    conn_log(g, SHOAL_LOG_WARN, "gate: connection from %s refused: maxconn %d reached", addr ? addr : "?",
-             g->maxconn);
+    gate_conn_log(g, SHOAL_LOG_WARN, "gate: connection from %s refused: maxconn %d reached", addr ? addr : "?",
+                  g->maxconn);
     shoal_socket_close(g->ctx, sock);
     return;
   }
-  struct conn *c = shoal_malloc(sizeof(*c));
+  struct gate_conn *c = shoal_malloc(sizeof(*c));
   memset(c, 0, sizeof(*c));
   c->id = sock;
   c->last = shoal_now();
@@ -335,47 +225,64 @@ static void on_accept(struct gate *g, int sock, const char *addr) {
   if (g->nodelay) shoal_socket_nodelay(g->ctx, sock);
   /* Framed: the agent and logic services write frames to it themselves. */
   shoal_socket_set_frame(sock, g->header);
+  /* Bounded both ways: what the node writes to a client that does not
+   * read, and how far the socket reads ahead of the gate. */
+  if (g->write_limit) shoal_socket_set_limit(sock, g->write_limit);
+  shoal_socket_set_window(sock, GATE_READ_WINDOW);
   /* Read at once, so a reset or a bad header shows at once; the frames are
    * held until the watchdog decides where they go. */
   shoal_socket_start(g->ctx, sock);
   if (notify(g, "open %d %s", c->id, c->addr) < 0) {
-    conn_log(g, SHOAL_LOG_ERROR, "gate: connection %d from %s closed: the watchdog :%08x is gone", c->id, c->addr,
-             g->watchdog);
-    drop_conn(g, c, 1, NULL);
+    gate_conn_log(g, SHOAL_LOG_ERROR, "gate: connection %d from %s closed: the watchdog :%08x is gone", c->id,
+                  c->addr, g->watchdog);
+    gate_drop_conn(g, c, NULL);
   }
 }
 
-static void on_socket(struct gate *g, const struct shoal_socket_message *m) {
-  struct conn *c = m->type == SHOAL_SOCKET_ACCEPT ? NULL : find(g, m->id);
+/* A socket event. m is the message's payload: a DATA buffer the gate
+ * keeps is taken from it (set to NULL). */
+static void on_socket(struct gate *g, struct shoal_socket_message *m) {
+  struct gate_conn *c = m->type == SHOAL_SOCKET_ACCEPT ? NULL : find(g, m->id);
   switch (m->type) {
     case SHOAL_SOCKET_DATA:
-      if (c) on_data(g, c, m->buffer, (size_t)m->ud);
+      /* A closing connection's reads are dropped, unconsumed: its socket
+       * stops reading once its window is full. */
+      if (c == NULL || c->closing) break;
+      c->last = shoal_now();
+      idle_unlink(c);
+      idle_append(g, c);
+      gate_read_data(g, c, m);
       break;
     case SHOAL_SOCKET_ACCEPT:
       if (m->id == g->listen_id && !g->exiting) on_accept(g, m->ud, m->buffer);
       else shoal_socket_close(g->ctx, m->ud);
       break;
     case SHOAL_SOCKET_CLOSE:
-      if (c) on_eof(g, c);
-      else if (m->id == g->listen_id) {
+      if (c && m->ud == SHOAL_SOCKET_GONE) {
+        forget_conn(g, c, "closed"); /* closed by the gate, or (if open) by someone else */
+      } else if (c) {
+        if (!c->closing) gate_read_eof(g, c);
+      } else if (m->id == g->listen_id) {
         shoal_log(g->ctx, SHOAL_LOG_ERROR, "gate: the listener on %s:%d closed", g->host, g->port);
         g->listen_id = -1;
       }
       break;
     case SHOAL_SOCKET_ERROR:
       if (c) {
-        conn_log(g, SHOAL_LOG_WARN, "gate: connection %d (%s) closed: %s", c->id, c->addr,
-                 m->buffer ? m->buffer : "socket error");
-        char reason[96];
+        char reason[128];
         snprintf(reason, sizeof(reason), "error: %s", m->buffer ? m->buffer : "socket error");
-        drop_conn(g, c, 0, reason);
+        if (!c->closing)
+          gate_conn_log(g, SHOAL_LOG_WARN, "gate: connection %d (%s) closed: %s", c->id, c->addr,
+                        m->buffer ? m->buffer : "socket error");
+        forget_conn(g, c, reason);
       } else if (m->id == g->listen_id) {
         shoal_log(g->ctx, SHOAL_LOG_ERROR, "gate: the listener on %s:%d failed: %s", g->host, g->port,
                   m->buffer ? m->buffer : "?");
         g->listen_id = -1;
       }
       break;
-    default: /* CONNECT (start took effect), WARNING (the socket server logs it), UDP */
+    default: /* CONNECT (start took effect), WARNING (the socket server logs it; the cap is enforced
+                at the write), UDP */
       break;
   }
 }
@@ -410,14 +317,16 @@ static void on_client(struct gate *g, int session, uint32_t source, const void *
     refuse_request(g, source, session);
     return;
   }
-  if (find(g, id) == NULL) {
+  struct gate_conn *c = find(g, id);
+  if (c == NULL || c->closing) {
     if (shoal_log_enabled(SHOAL_LOG_DEBUG))
       shoal_log(g->ctx, SHOAL_LOG_DEBUG, "gate: frame for connection %d, which is gone, dropped", id);
     return;
   }
   if (shoal_socket_send_frame(g->ctx, id, body, n) == SHOAL_EINVAL)
-    conn_log(g, SHOAL_LOG_WARN, "gate: frame of %zu bytes from :%08x for connection %d does not fit a %d-byte header, dropped",
-             n, source, id, g->header);
+    gate_conn_log(g, SHOAL_LOG_WARN,
+                  "gate: frame of %zu bytes from :%08x for connection %d does not fit a %d-byte header, dropped", n,
+                  source, id, g->header);
 }
 
 /* ---- commands ---- */
@@ -437,24 +346,6 @@ static int parse_conn(const char *s) {
   long v = strtol(s, &end, 10);
   if (*end != '\0' || v <= 0 || v > 0x7fffffffL) return 0;
   return (int)v;
-}
-
-/* The watchdog decided where c's frames go: send what was held, in order,
- * then finish a close that came meanwhile. */
-static void decide(struct gate *g, struct conn *c) {
-  if (c->decided) return;
-  c->decided = 1;
-  while (c->held) {
-    struct held_frame *h = c->held;
-    c->held = h->next;
-    if (c->held == NULL) c->held_tail = NULL;
-    c->held_bytes -= h->size + HELD_OVERHEAD;
-    void *body = h->body;
-    uint32_t size = h->size;
-    shoal_free(h);
-    if (send_frame(g, c, body, size) != 0) return;
-  }
-  if (c->peer_closed) on_eof(g, c);
 }
 
 static void on_command(struct gate *g, uint32_t source, const char *msg, size_t sz) {
@@ -480,8 +371,8 @@ static void on_command(struct gate *g, uint32_t source, const char *msg, size_t 
     return;
   }
   int id = parse_conn(a1);
-  struct conn *c = id ? find(g, id) : NULL;
-  if (c == NULL) {
+  struct gate_conn *c = id ? find(g, id) : NULL;
+  if (c == NULL || c->closing) {
     /* Normal when the client left while the watchdog was deciding. */
     if (shoal_log_enabled(SHOAL_LOG_DEBUG))
       shoal_log(g->ctx, SHOAL_LOG_DEBUG, "gate: %s %s: no such connection", cmd, a1);
@@ -490,19 +381,19 @@ static void on_command(struct gate *g, uint32_t source, const char *msg, size_t 
   if (strcmp(cmd, "kick") == 0) {
     if (shoal_log_enabled(SHOAL_LOG_DEBUG))
       shoal_log(g->ctx, SHOAL_LOG_DEBUG, "gate: connection %d (%s) kicked by :%08x", c->id, c->addr, source);
-    drop_conn(g, c, 1, "kicked");
+    gate_drop_conn(g, c, "kicked");
   } else if (strcmp(cmd, "accept") == 0) {
     c->agent = 0;
-    decide(g, c);
+    gate_read_decide(g, c);
   } else {
     uint32_t agent = parse_handle(a2);
     if (agent == 0) {
       shoal_log(g->ctx, SHOAL_LOG_WARN, "gate: forward %d: bad agent '%s' from :%08x, connection closed", id, a2, source);
-      drop_conn(g, c, 1, "bad agent");
+      gate_drop_conn(g, c, "bad agent");
       return;
     }
     c->agent = agent;
-    decide(g, c);
+    gate_read_decide(g, c);
   }
 }
 
@@ -527,28 +418,36 @@ static void on_tick(struct gate *g) {
   flush_log_window(g, now);
   if (g->idle_ms) {
     while (g->idle.next != &g->idle) {
-      struct conn *c = g->idle.next;
+      struct gate_conn *c = g->idle.next;
       if (now - c->last < g->idle_ms) break;
-      conn_log(g, SHOAL_LOG_INFO, "gate: connection %d (%s) closed: idle for %llu ms (limit %u ms)", c->id,
-               c->addr, (unsigned long long)(now - c->last), g->idle_ms);
-      drop_conn(g, c, 1, "idle timeout");
+      gate_conn_log(g, SHOAL_LOG_INFO, "gate: connection %d (%s) closed: idle for %llu ms (limit %u ms)", c->id,
+                    c->addr, (unsigned long long)(now - c->last), g->idle_ms);
+      gate_drop_conn(g, c, "idle timeout");
     }
   }
   arm_tick(g);
 }
 
 /* The listener first: the socket server runs commands in order, so no
- * client can connect after it saw its connection close. */
+ * client can connect after it saw its connection close. Closing
+ * connections are forgotten too: the gate will not hear their CLOSE. */
 static void close_all(struct gate *g) {
   if (g->listen_id >= 0) shoal_socket_close(g->ctx, g->listen_id);
   g->listen_id = -1;
-  while (g->idle.next != &g->idle) drop_conn(g, g->idle.next, 1, NULL);
+  for (uint32_t b = 0; b <= g->mask; b++) {
+    while (g->buckets[b]) {
+      struct gate_conn *c = g->buckets[b];
+      gate_drop_conn(g, c, NULL);
+      forget_conn(g, c, NULL);
+    }
+  }
 }
 
 static void on_exit_request(struct gate *g) {
   if (g->exiting) return;
-  shoal_log(g->ctx, SHOAL_LOG_INFO, "gate: stopping: %d connections open, %llu served, %llu refused", g->count,
-            (unsigned long long)g->opened, (unsigned long long)g->refused);
+  shoal_log(g->ctx, SHOAL_LOG_INFO,
+            "gate: stopping: %d connections open, %llu served, %llu refused, %llu waits for a busy agent", g->count,
+            (unsigned long long)g->opened, (unsigned long long)g->refused, (unsigned long long)g->waits);
   g->exiting = 1;
   close_all(g);
   shoal_exit(g->ctx);
@@ -559,7 +458,8 @@ static int gate_cb(struct shoal_context *ctx, void *ud, int type, int session, u
   struct gate *g = ud;
   switch (type) {
     case SHOAL_PTYPE_SOCKET:
-      if (sz >= sizeof(struct shoal_socket_message)) on_socket(g, msg);
+      /* The payload is the gate's to change: on_socket may take a DATA buffer. */
+      if (sz >= sizeof(struct shoal_socket_message)) on_socket(g, (struct shoal_socket_message *)msg);
       return 0;
     case SHOAL_PTYPE_CLIENT:
       on_client(g, session, source, msg, sz);
@@ -569,6 +469,7 @@ static int gate_cb(struct shoal_context *ctx, void *ud, int type, int session, u
       return 0;
     case SHOAL_PTYPE_RESPONSE:
       if (session == g->timer_session && session != 0) on_tick(g);
+      else if (session == g->resume_session && session != 0) gate_read_resume(g);
       return 0;
     case SHOAL_PTYPE_SYSTEM:
       if (shoal_system_is(msg, sz, SHOAL_SYSTEM_EXIT)) on_exit_request(g);
@@ -589,6 +490,7 @@ void *gate_create(void) {
   memset(g, 0, sizeof(*g));
   g->listen_id = -1;
   g->idle.prev = g->idle.next = &g->idle;
+  g->wait.wprev = g->wait.wnext = &g->wait;
   return g;
 }
 
@@ -704,6 +606,9 @@ static void listen_address(struct gate *g, char *out, size_t outlen) {
 
 int gate_init(struct gate *g, struct shoal_context *ctx, const char *args) {
   g->ctx = ctx;
+  /* The schema (core/config_keys.h) has checked the ranges. */
+  g->write_limit = (size_t)shoal_config_int("gate_write_limit_kb") * 1024u;
+  g->agent_backlog = (size_t)shoal_config_int("gate_agent_backlog");
   snprintf(g->host, sizeof(g->host), "0.0.0.0");
   g->header = 2;
   g->maxconn = DEFAULT_MAXCONN;
@@ -726,8 +631,9 @@ int gate_init(struct gate *g, struct shoal_context *ctx, const char *args) {
   shoal_socket_start(ctx, g->listen_id);
   char addr[96];
   listen_address(g, addr, sizeof(addr));
-  shoal_log(ctx, SHOAL_LOG_INFO, "gate: listening on %s (maxconn %d, maxpacket %u, header %d, idle %u ms)", addr,
-            g->maxconn, g->maxpacket, g->header, g->idle_ms);
+  shoal_log(ctx, SHOAL_LOG_INFO,
+            "gate: listening on %s (maxconn %d, maxpacket %u, header %d, idle %u ms, write limit %zu KB)", addr,
+            g->maxconn, g->maxpacket, g->header, g->idle_ms, g->write_limit / 1024);
   notify(g, "listen %s", addr);
   arm_tick(g);
   g->log_window = shoal_now();

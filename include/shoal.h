@@ -224,13 +224,18 @@ SHOAL_API int shoal_interrupt(uint32_t handle);
 enum shoal_socket_event {
   SHOAL_SOCKET_DATA = 1,    /* bytes arrived: buffer/ud = data/size (the receiver frees buffer) */
   SHOAL_SOCKET_CONNECT = 2, /* connect finished, or start() took effect; buffer: peer address */
-  SHOAL_SOCKET_CLOSE = 3,   /* the peer closed, or close() finished */
+  SHOAL_SOCKET_CLOSE = 3,   /* ud 0: the peer closed its side (the socket stays open until
+                               closed); ud SHOAL_SOCKET_GONE: the socket is closed and its id
+                               dead (close() finished, or it was aborted) */
   SHOAL_SOCKET_ACCEPT = 4,  /* listener accepted ud = new socket id; buffer: peer address */
   SHOAL_SOCKET_ERROR = 5,   /* the socket failed; buffer: reason; it is closed */
   SHOAL_SOCKET_UDP = 6,     /* datagram: buffer/ud = data/size, then the NUL-terminated sender
                                address (the receiver frees buffer) */
   SHOAL_SOCKET_WARNING = 7, /* write buffer passed the high-water mark: ud = buffered KB */
 };
+
+/* CLOSE's ud when the socket itself is gone, not only the peer's side. */
+#define SHOAL_SOCKET_GONE 1
 
 struct shoal_socket_message {
   int type;     /* enum shoal_socket_event */
@@ -256,12 +261,35 @@ SHOAL_API int shoal_socket_start(struct shoal_context *ctx, int id);
 /* Connects without blocking; CONNECT (or ERROR) arrives later. */
 SHOAL_API int shoal_socket_connect(struct shoal_context *ctx, const char *host, int port);
 /* Queues data (ownership moves, even on error). Never blocks. Returns 0,
- * or a negative SHOAL_E* when the socket is gone or over its hard limit. */
+ * or a negative SHOAL_E* when the socket is gone or closing (ENOSERVICE)
+ * or this send took its write buffer past the hard limit (EFULL: the
+ * buffer is dropped, the socket is aborted and its owner gets ERROR). */
 SHOAL_API int shoal_socket_send(struct shoal_context *ctx, int id, void *data, size_t sz);
-/* Closes after the pending writes are flushed (CLOSE arrives). */
+/* Caps socket id's write buffer at limit bytes, below the node's
+ * socket_limit_kb (which stays the ceiling; 0: back to it). Past the cap a
+ * send fails as above; the ERROR's text names the limit, and the socket
+ * server logs nothing: the owner, who chose the cap, reports it. Returns 0
+ * or SHOAL_ENOSERVICE. */
+SHOAL_API int shoal_socket_set_limit(int id, size_t limit);
+/* Closes after the pending writes are flushed, but waits at most
+ * socket_close_timeout_ms for them (then the socket is aborted, with a log
+ * line); CLOSE (ud SHOAL_SOCKET_GONE) arrives either way. */
 SHOAL_API void shoal_socket_close(struct shoal_context *ctx, int id);
-/* Closes now, dropping unsent data (a peer that stopped reading); CLOSE arrives. */
+/* Closes now with a reset, dropping unsent data (a peer that stopped
+ * reading); CLOSE (ud SHOAL_SOCKET_GONE) arrives. */
 SHOAL_API void shoal_socket_abort(struct shoal_context *ctx, int id);
+/* Read flow control, for an owner that may fall behind a fast peer: at
+ * most window DATA messages of socket id wait for the owner (0: no limit,
+ * the default). With the window full the socket stops reading (its fd
+ * leaves EPOLLIN; the kernel's buffer fills and TCP makes the peer wait)
+ * until the owner reports DATA handled with shoal_socket_consumed. An
+ * owner that sets a window must report every DATA message it gets, or the
+ * socket stops reading for good. Returns 0, SHOAL_EINVAL (window < 0) or
+ * SHOAL_ENOSERVICE. */
+SHOAL_API int shoal_socket_set_window(int id, int window);
+/* The owner is done with n DATA messages of socket id: reading resumes if
+ * the window was full. Ignored when the socket is gone or has no window. */
+SHOAL_API void shoal_socket_consumed(int id, int n);
 /* Bytes waiting in the socket's write buffer (0 when it is gone). */
 SHOAL_API size_t shoal_socket_buffered(int id);
 /* Half-close: no more writes after the pending ones; reads go on. */

@@ -36,10 +36,12 @@
 --
 -- message() runs for one frame of a connection at a time, in order: frames
 -- that arrive while it waits (a call to a logic service) are queued, up to
--- handler.max_queue (default 1024; past it the client is kicked). Set
--- handler.concurrent = true to run every frame at once instead. close()
--- runs after the frames still queued. An agent started per connection
--- (owned) exits after close() has run.
+-- handler.max_queue frames (default 1024) and handler.max_queue_bytes
+-- (default 1 MiB). A client past either is kicked, once, with one log line,
+-- and its queued and later frames are dropped. Set handler.concurrent =
+-- true to run every frame at once instead. close() runs after the frames
+-- still queued. An agent started per connection (owned) exits after
+-- close() has run.
 --
 --   gateserver.write(conn, data)          a frame to a client of this node (true | false, err)
 --   gateserver.send(gate, conn, data)     a frame to any client of any gate
@@ -247,9 +249,10 @@ end
 
 -- ---- the agent ----
 
--- conn -> { gate =, busy =, head =, tail =, closed = }
+-- conn -> { gate =, busy =, head =, tail =, bytes =, closed = }
 -- for the connections this agent serves: frames waiting while one is
--- handled are [head+1 .. tail] of the same table.
+-- handled are [head+1 .. tail] of the same table, bytes their size. A
+-- connection kicked for its queue has gate = false.
 local my_conns = {}
 local default_gate
 
@@ -268,7 +271,7 @@ end
 
 function gateserver.gate(conn)
 	local c = my_conns[conn]
-	return c and c.gate
+	return c and c.gate or nil
 end
 
 function gateserver.agent(handler)
@@ -276,6 +279,7 @@ function gateserver.agent(handler)
 	local owned = false
 	local command = {}
 	local max_queue = handler.max_queue or 1024
+	local max_queue_bytes = handler.max_queue_bytes or 1024 * 1024
 	local concurrent = handler.concurrent
 	local message = handler.message
 	local traceback = shoal.traceback
@@ -297,7 +301,7 @@ function gateserver.agent(handler)
 	end
 
 	function command.gate_open(gate, conn, addr, is_owned)
-		my_conns[conn] = { gate = gate, busy = false, head = 0, tail = 0 }
+		my_conns[conn] = { gate = gate, busy = false, head = 0, tail = 0, bytes = 0 }
 		default_gate = gate
 		owned = owned or is_owned
 		if handler.open then
@@ -323,6 +327,22 @@ function gateserver.agent(handler)
 	end
 	shoal.dispatch_commands(command)
 
+	-- A client over its queue limits is kicked once; what it queued and
+	-- what it sends until the gate has closed it are dropped: with gate
+	-- false its frames match no gate, so the per-frame path stays one
+	-- comparison.
+	local function kick_queue(conn, c, size)
+		shoal.warn(string.format("gateserver: connection %d kicked: %d frames (%d bytes) wait for its handler, "
+			.. "one more (%d bytes) is over the limit of %d frames or %d bytes", conn, c.tail - c.head, c.bytes,
+			size, max_queue, max_queue_bytes))
+		gateserver.kick(conn)
+		c.gate = false
+		for i = c.head + 1, c.tail do
+			c[i] = nil
+		end
+		c.head, c.tail, c.bytes = 0, 0, 0
+	end
+
 	-- Frames of one connection are handled one at a time, in order: a frame
 	-- that arrives while the previous one waits (on a call) is queued. This
 	-- runs for every frame, so it allocates nothing on the way.
@@ -335,14 +355,14 @@ function gateserver.agent(handler)
 			return message(conn, msg)
 		end
 		if c.busy then
-			if c.tail - c.head >= max_queue then
-				shoal.warn(string.format("gateserver: connection %d has %d frames waiting, kicked", conn,
-					c.tail - c.head))
-				gateserver.kick(conn)
+			local size = #msg
+			if c.tail - c.head >= max_queue or c.bytes + size > max_queue_bytes then
+				kick_queue(conn, c, size)
 				return
 			end
 			c.tail = c.tail + 1
 			c[c.tail] = msg
+			c.bytes = c.bytes + size
 			return
 		end
 		c.busy = true
@@ -351,6 +371,7 @@ function gateserver.agent(handler)
 			c.head = c.head + 1
 			local m = c[c.head]
 			c[c.head] = nil
+			c.bytes = c.bytes - #m
 			if c.closed == nil then
 				run(message, conn, m)
 			end

@@ -125,6 +125,8 @@ class BadValues(BadConfig):
             self.refused(self.config("%s%d.lua" % (key, value), **{key: value}), key, "'%d'" % value)
         self.refused(self.config("warn_over_limit.lua", socket_warn_kb=2048, socket_limit_kb=1024),
                      "socket_warn_kb", "socket_limit_kb")
+        self.refused(self.config("harbor_over_limit.lua", cluster="1@127.0.0.1:7001", socket_limit_kb=1024),
+                     "harbor_queue_kb", "socket_limit_kb")
 
     def test_weight_is_a_shift(self):
         for value in (32, 100, -2):

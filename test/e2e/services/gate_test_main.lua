@@ -8,6 +8,8 @@
 --               "watchdog"  no agent: the watchdog echoes (accept)
 --               "route"     a gate_route_agent per connection, with
 --                           gate_logic instances of gate_route_logic
+--               "slow"      a gate_slow_agent per connection (a frame
+--                           "sleep" waits gate_slow_ms)
 --   gate_logic  number of logic instances for "route" (default 4)
 local shoal = require "shoal"
 local gateserver = require "shoal.gateserver"
@@ -42,6 +44,8 @@ shoal.start(function()
 		conf.message = function(conn, msg)
 			gateserver.send(gateserver.gate_handle, conn, msg)
 		end
+	elseif mode == "slow" then
+		conf.agent = "gate_slow_agent"
 	elseif mode == "route" then
 		local n = math.tointeger(tonumber(shoal.getenv("gate_logic") or "4"))
 		for i = 1, n do
