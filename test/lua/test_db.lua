@@ -297,7 +297,13 @@ function cases.flush_on_kill()
 	-- A read runs after the writes queued before it: they are in the batch.
 	t.eq(d:load("f", 5).i, 5, "the writes ran (uncommitted)")
 	shoal.kill(h)
+	-- The kill is asynchronous: the old dbmgr's release (which commits the
+	-- open batch) may still run on another worker while the new one opens
+	-- the file, so the new one may read before that commit: wait for it.
 	local d2 = db.new(launch("", path))
+	t.wait_until(function()
+		return d2:load("f", 5) ~= nil
+	end, 5000, 20, "the killed dbmgr's batch committed")
 	for i = 1, 5 do
 		t.same(d2:load("f", i), { i = i }, "entity " .. i .. " survived")
 	end
