@@ -35,9 +35,7 @@
 static struct {
   size_t warn_bytes;          /* first WARNING mark */
   size_t limit_bytes;         /* hard limit of a write buffer, unless the owner set one */
-  atomic_ullong log_window;   /* start (node ms) of the current log second */
-  atomic_int log_count;       /* socket_log lines in that second */
-  atomic_int log_dropped;     /* lines suppressed since the last one written */
+  struct shoal_log_limit log_limit; /* socket_log lines: SOCKET_LOG_BURST a second */
 } W;
 
 void socket_write_init(void) {
@@ -47,9 +45,7 @@ void socket_write_init(void) {
    * buffer; the config refuses one over socket_limit_kb), so they never
    * reach it; gate clients have their own cap. */
   W.limit_bytes = (size_t)shoal_config_int("socket_limit_kb") * 1024u;
-  atomic_store(&W.log_window, 0);
-  atomic_store(&W.log_count, 0);
-  atomic_store(&W.log_dropped, 0);
+  memset(&W.log_limit, 0, sizeof(W.log_limit));
 }
 
 void socket_write_reset(struct sock *s) {
@@ -62,22 +58,15 @@ void socket_write_reset(struct sock *s) {
 
 void socket_log(const char *fmt, ...) {
   if (!shoal_log_enabled(SHOAL_LOG_WARN)) return;
-  uint64_t now = shoal_now();
-  unsigned long long window = atomic_load_explicit(&W.log_window, memory_order_relaxed);
-  if (now - window >= 1000 && atomic_compare_exchange_strong(&W.log_window, &window, now))
-    atomic_store(&W.log_count, 0);
-  if (atomic_fetch_add(&W.log_count, 1) >= SOCKET_LOG_BURST) {
-    atomic_fetch_add(&W.log_dropped, 1);
-    return;
-  }
+  uint32_t dropped;
+  if (!shoal_log_limit_pass(&W.log_limit, SOCKET_LOG_BURST, &dropped)) return;
   char text[320];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(text, sizeof(text), fmt, ap);
   va_end(ap);
-  int dropped = atomic_exchange(&W.log_dropped, 0);
   if (dropped > 0)
-    shoal_log(NULL, SHOAL_LOG_WARN, "%s (and %d more socket lines suppressed before it)", text, dropped);
+    shoal_log(NULL, SHOAL_LOG_WARN, "%s (and %u such lines left out)", text, dropped);
   else
     shoal_log(NULL, SHOAL_LOG_WARN, "%s", text);
 }

@@ -20,21 +20,16 @@
 /* Logs a line another party can cause at will: the first of every second
  * (per q), the others counted and the count told in the next line, so a
  * flood of connections or messages cannot flood the log. */
-void harbor_quiet_log(struct harbor *h, struct harbor_quiet *q, int level, const char *fmt, ...) {
-  uint64_t now = shoal_now();
-  if (q->since_ms != 0 && now - q->since_ms < 1000) {
-    q->count++;
-    return;
-  }
+void harbor_quiet_log(struct harbor *h, struct shoal_log_limit *q, int level, const char *fmt, ...) {
+  uint32_t dropped;
+  if (!shoal_log_limit_pass(q, 1, &dropped)) return;
   char line[400];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(line, sizeof(line), fmt, ap);
   va_end(ap);
-  if (q->count) shoal_log(h->ctx, level, "%s (and %u such lines left out)", line, q->count);
+  if (dropped) shoal_log(h->ctx, level, "%s (and %u such lines left out)", line, dropped);
   else shoal_log(h->ctx, level, "%s", line);
-  q->since_ms = now;
-  q->count = 0;
 }
 
 /* An accepted connection that has not proven the secret. */

@@ -64,12 +64,6 @@ struct peer {
   char reason[96];  /* why it was last lost */
 };
 
-/* Rate limit of one kind of log line (harbor_quiet_log). */
-struct harbor_quiet {
-  uint64_t since_ms; /* when the last line was written */
-  unsigned count;    /* lines left out since */
-};
-
 struct harbor {
   struct shoal_context *ctx;
   uint32_t self;
@@ -86,8 +80,8 @@ struct harbor {
   struct link *reading;  /* the link whose bytes are being fed, or NULL */
   int max_unproven;      /* harbor_max_unproven: accepted links not yet proven */
   uint8_t accepts[256];  /* message types this node takes from other nodes (1 = yes) */
-  struct harbor_quiet strangers;  /* log lines that connections not proven can cause */
-  struct harbor_quiet refused[256]; /* a message type refused from another node, per type */
+  struct shoal_log_limit strangers;  /* log lines that connections not proven can cause */
+  struct shoal_log_limit refused[256]; /* a message type refused from another node, per type */
   struct harbor_resolver *resolver; /* host names resolved off the worker */
   int exiting, exit_session; /* node shutdown under way */
   uint64_t exit_by_ms;       /* leave then at the latest */
@@ -105,7 +99,7 @@ struct link *harbor_link_new(struct harbor *h, int sock, int node, int hs, const
 void harbor_accept(struct harbor *h, int sock, const char *addr);
 void harbor_handshake_tick(struct harbor *h, uint64_t now);
 void harbor_on_refuse(struct harbor *h, struct link *l, const uint8_t *b, size_t n);
-void harbor_quiet_log(struct harbor *h, struct harbor_quiet *q, int level, const char *fmt, ...)
+void harbor_quiet_log(struct harbor *h, struct shoal_log_limit *q, int level, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void harbor_send_frame_now(struct harbor *h, struct link *l, int kind, const void *body, size_t n);
 void harbor_link_free(struct harbor *h, struct link *l, int abort_socket);

@@ -377,6 +377,29 @@ SHOAL_API void shoal_node_set_buffered(int node, size_t bytes);
 SHOAL_API size_t shoal_node_queued(int node);
 
 SHOAL_API int shoal_log_enabled(int level);
+/* The rate limit of a log line that others can cause at will (a stranger
+ * on the harbor port, a client that does not read): at most `burst` lines
+ * a second per limiter, the others counted. Safe from any thread; a
+ * limiter starts zeroed. */
+struct shoal_log_limit {
+  uint64_t window_ms; /* start (node ms) of the current second */
+  uint32_t count;     /* lines asked for in it */
+  uint32_t dropped;   /* lines left out since the last one written */
+};
+/* 1: write the line now, and say that *dropped lines were left out before
+ * it (when not 0); 0: leave it out (it is counted). */
+static inline int shoal_log_limit_pass(struct shoal_log_limit *l, int burst, uint32_t *dropped) {
+  uint64_t now = shoal_now();
+  uint64_t w = __atomic_load_n(&l->window_ms, __ATOMIC_RELAXED);
+  if (now - w >= 1000 && __atomic_compare_exchange_n(&l->window_ms, &w, now, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+    __atomic_store_n(&l->count, 0, __ATOMIC_RELAXED);
+  if (__atomic_fetch_add(&l->count, 1, __ATOMIC_RELAXED) >= (uint32_t)burst) {
+    __atomic_fetch_add(&l->dropped, 1, __ATOMIC_RELAXED);
+    return 0;
+  }
+  *dropped = __atomic_exchange_n(&l->dropped, 0, __ATOMIC_RELAXED);
+  return 1;
+}
 /* The node's log level (enum shoal_loglevel); set it at run time. */
 SHOAL_API int shoal_log_getlevel(void);
 SHOAL_API void shoal_log_setlevel(int level);

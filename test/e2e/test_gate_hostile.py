@@ -54,7 +54,9 @@ def mem_scale():
     global _mem_scale
     if _mem_scale is None:
         with open(nodeutil.SHOAL_BIN, "rb") as f:
-            _mem_scale = TSAN_MEM_SCALE if b"__tsan_init" in f.read() else 1
+            binary = f.read()
+        # ASan: its 4 MB quarantine (set below) and redzones come on top
+        _mem_scale = TSAN_MEM_SCALE if b"__tsan_init" in binary else 2 if b"__asan_init" in binary else 1
     return _mem_scale
 
 
