@@ -335,9 +335,14 @@ local function ring_index(ring, h)
 	return lo
 end
 
+-- The id owning a hash (balance.hash32 of an account) on the ring.
+function balance.ring_owner_of_hash(ring, h)
+	return ring.owners[ring_index(ring, h)]
+end
+
 -- The id owning account's hash on the ring (for tests and the service).
 function balance.ring_owner(ring, key)
-	return ring.owners[ring_index(ring, hash32(key))]
+	return balance.ring_owner_of_hash(ring, hash32(key))
 end
 
 -- Finds the first owner at or after index i (clockwise) that ok accepts.

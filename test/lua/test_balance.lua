@@ -164,22 +164,7 @@ end
 -- to or from the one baseapp that changed.
 local function moved(hashes, from, to, vnodes, changed)
 	local r1, r2 = balance.ring(from, vnodes), balance.ring(to, vnodes)
-	local function owner(ring, h)
-		local pts = ring.points
-		local lo, hi = 1, #pts
-		if h > pts[hi] then
-			return ring.owners[1]
-		end
-		while lo < hi do
-			local mid = (lo + hi) // 2
-			if pts[mid] < h then
-				lo = mid + 1
-			else
-				hi = mid
-			end
-		end
-		return ring.owners[lo]
-	end
+	local owner = balance.ring_owner_of_hash
 	local n = 0
 	for _, h in ipairs(hashes) do
 		local a, b = owner(r1, h), owner(r2, h)

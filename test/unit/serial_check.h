@@ -33,4 +33,14 @@ void expect_unpack_error(lua_State *L, const char *what, const void *buf, size_t
                                 const char *word);
 #define EXPECT_ERROR(L, code, ...) expect_error(L, code, (const char *const[]){__VA_ARGS__, NULL})
 
+/* UNDER_TSAN: defined in a ThreadSanitizer build (gcc or clang), where the
+ * serializer tests run fewer rounds (see test_serial_random.c). */
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+
 #endif

@@ -20,13 +20,6 @@
 
 /* TSan adds nothing to this single-threaded test and crawls on the Lua
  * errors (see test_serial_random.c): run fewer fuzz rounds there. */
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
 #ifdef UNDER_TSAN
 #define FUZZ_ROUNDS 300
 #else

@@ -26,13 +26,6 @@
  * __longjmp_chk, which clang 14's TSan does not intercept) leaks TSan's
  * bookkeeping; the error-heavy fuzz loops then crawl and eventually crash
  * TSan. This test is single-threaded, so TSan adds nothing: run fewer. */
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
 #ifdef UNDER_TSAN
 #define RANDOM_ROUNDS 200
 #define FUZZ_RANDOM 500
