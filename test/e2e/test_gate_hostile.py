@@ -449,13 +449,15 @@ class Flood(HostileCase):
         echoer.start()
         bound_kb = 64 * 1024
         peak = rss0
-        # Under ThreadSanitizer the flood is shorter: its runtime (clang 14)
-        # crashes by itself (SEGV in TraceSwitchPartImpl, in the monitor
-        # thread) after some seconds of that many synchronisations, with the
-        # base code as well.
-        t_end = time.monotonic() + (4.0 if mem_scale() == 1 else 0.3)
+        # Under ThreadSanitizer the flood is shorter and smaller: its runtime
+        # (clang 14) crashes by itself (SEGV in TraceSwitchPartImpl, in the
+        # monitor or a worker thread) after some millions of synchronisations,
+        # with the base code as well. 20 x 512 KB of 3-byte frames is still
+        # two million frames, far more than the agents echo meanwhile.
+        tsan = mem_scale() == TSAN_MEM_SCALE
+        t_end = time.monotonic() + (0.3 if tsan else 4.0)
         hard_end = time.monotonic() + scaled(30)
-        budget = 64 * 1024 * 1024  # bytes a flooder sends at most
+        budget = (512 if tsan else 64 * 1024) * 1024  # bytes a flooder sends at most
         try:
             # Until the time is up and the normal clients echoed twice each.
             while time.monotonic() < hard_end and (time.monotonic() < t_end or results["echoes"] < 2 * len(normal)):
