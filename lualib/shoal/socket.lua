@@ -37,31 +37,41 @@ end
 local function wake(s)
 	local co = s.waiting
 	if co then
-		s.waiting = nil
+		s.waiting, s.wait_token = nil, nil
 		shoal.wakeup(co)
 	end
 end
 
--- Suspends the running coroutine until wake(s) or the timeout.
--- Returns false on timeout.
-local function suspend(s, timeout)
-	local co = coroutine.running()
+-- Suspends the running coroutine until wake(s) or the deadline (ms on
+-- shoal.now()'s clock; nil: none). Returns false once the deadline passed.
+-- Each wait has its own token, so the timer of an earlier wait (woken by
+-- data before it fired) never ends a later one early.
+local function suspend(s, deadline)
 	if s.waiting then
 		error("socket " .. s.id .. ": another coroutine is already waiting on it", 3)
 	end
-	s.waiting = co
-	local timed_out = false
-	if timeout then
-		shoal.timeout(timeout, function()
-			if s.waiting == co then
-				timed_out = true
-				s.waiting = nil
-				shoal.wakeup(co)
+	local token = { timed_out = false }
+	s.waiting, s.wait_token = coroutine.running(), token
+	if deadline then
+		local left = deadline - shoal.now()
+		if left <= 0 then
+			s.waiting, s.wait_token = nil, nil
+			return false
+		end
+		shoal.timeout(left, function()
+			if s.wait_token == token then
+				token.timed_out = true
+				wake(s)
 			end
 		end)
 	end
 	shoal.wait()
-	return not timed_out
+	return not token.timed_out
+end
+
+-- A call's deadline from its timeout in ms (nil: waits without one).
+local function deadline_of(timeout)
+	return timeout and shoal.now() + timeout or nil
 end
 
 local handler = {}
@@ -154,8 +164,9 @@ function socket.connect(host, port, timeout)
 		return nil, err
 	end
 	local s = new_state(id)
+	local deadline = deadline_of(timeout)
 	while not s.connected and not s.closed do
-		if not suspend(s, timeout) then
+		if not suspend(s, deadline) then
 			socket.close(id)
 			return nil, "timeout"
 		end
@@ -190,6 +201,7 @@ local function read_with(id, timeout, got)
 	if s == nil then
 		return nil, "unknown socket"
 	end
+	local deadline = deadline_of(timeout)
 	while true do
 		local data = got(s)
 		if data then
@@ -198,7 +210,7 @@ local function read_with(id, timeout, got)
 		if s.closed then
 			return nil, closed_reason(s), take(s)
 		end
-		if not suspend(s, timeout) then
+		if not suspend(s, deadline) then
 			return nil, "timeout"
 		end
 	end
@@ -241,8 +253,9 @@ function socket.readall(id, timeout)
 	if s == nil then
 		return nil, "unknown socket"
 	end
+	local deadline = deadline_of(timeout)
 	while not s.closed do
-		if not suspend(s, timeout) then
+		if not suspend(s, deadline) then
 			return nil, "timeout"
 		end
 	end

@@ -101,6 +101,32 @@ function cases.read_timeout()
 	socket.close(lid)
 end
 
+-- The timeout bounds the whole call, not each wait: a peer that trickles a
+-- byte every 40 ms (never the 100 asked for) does not keep a 200 ms read
+-- waiting. Before, every byte restarted the timer, and the read lasted
+-- until the trickle ended. The trickle is 30 bytes (1.2 s), so a read
+-- that ends with fewer than 30 bytes ended on its own deadline.
+function cases.read_timeout_bounds_the_whole_call()
+	local sent = 0
+	local lid, port = listen(function(id)
+		socket.start(id)
+		for _ = 1, 30 do
+			if not socket.write(id, "x") then
+				break
+			end
+			sent = sent + 1
+			shoal.sleep(40)
+		end
+	end)
+	local c = assert(socket.connect("127.0.0.1", port, 1000))
+	local data, why = socket.read(c, 100, 200)
+	t.eq(data, nil, "no 100 bytes")
+	t.eq(why, "timeout", "reason")
+	t.ok(sent < 30, "the read ended before the trickle did (" .. sent .. " bytes sent)")
+	socket.close(c)
+	socket.close(lid)
+end
+
 function cases.connect_refused_and_bad_args()
 	-- a port nobody listens on: find one by opening and closing a listener
 	local lid, port = listen(function() end)
@@ -233,6 +259,7 @@ t.start(cases, {
 	"read_exact_and_readall",
 	"reader_woken_when_peer_closes",
 	"read_timeout",
+	"read_timeout_bounds_the_whole_call",
 	"connect_refused_and_bad_args",
 	"half_close_keeps_write_side",
 	"many_connections_in_parallel",
