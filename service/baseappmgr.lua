@@ -2,7 +2,8 @@
 -- (lualib/game/balance.lua, docs/baseappmgr.md). Keeps the live list of
 -- baseapps from the registry's watch events (type "baseapp": join, status,
 -- suspect, dead, leave) and answers, in the "lua" protocol:
---   pick(account)      -> {id, node, host, port, epoch} | nil, code, why
+--   pick(account)      -> {id, node, host, port, epoch, mgr} | nil, code, why (epoch: of the lease;
+--                         mgr: this instance's id)
 --                         (code: balance.NO_BASEAPP/OVER_CAPACITY, mgr.NOT_ACTIVE on the standby)
 --   candidates()       -> {{id, host, port, online, mem, healthy}, ...} best first
 --   capacity()         -> {live, full, over}
@@ -93,7 +94,7 @@ function command.pick(account)
 		end
 		return nil, code, why
 	end
-	return { id = rec.id, node = rec.node, host = rec.host, port = rec.port, epoch = role.epoch }
+	return { id = rec.id, node = rec.node, host = rec.host, port = rec.port, epoch = role.epoch, mgr = my_id }
 end
 
 function command.state()
