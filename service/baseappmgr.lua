@@ -12,8 +12,8 @@
 --   state()            -> {active, epoch, id, holder} (holder: the active one's id, or nil)
 -- Active/standby: it registers as component {type = "baseappmgr", id =
 -- id (default the node id), status handle = this service} and holds the
--- registry lease "baseappmgr" (shoal/lease.lua); only the holder answers
--- picks. Callers reach it with game/baseappmgr.lua's pick.
+-- registry lease "baseappmgr" (lease.serve, shoal/lease.lua); only the
+-- holder answers picks. Callers reach it with game/baseappmgr.lua's pick.
 -- registry: the registry's handle or name (default: the cluster's, through clusterd).
 local shoal = require "shoal"
 local balance = require "game.balance"
@@ -128,12 +128,9 @@ shoal.start(function()
 	-- The standby keeps the same live list, so it serves at once when it
 	-- takes over. Its own registration is the life that holds the lease.
 	my_id = my_id or tostring(shoal.config("node"))
-	local me = require("shoal.registry").new(r.addr)
-	local host, port = mgr.node_address()
-	me:register { type = "baseappmgr", id = my_id, node = shoal.config("node"), addr = host, port = port,
-		interval = shoal.config("heartbeat_ms"), status = { handle = shoal.self() } }
-	me:keepalive()
-	lease.hold(me, mgr.LEASE, {
+	lease.serve(mgr.LEASE, {
+		registry = r,
+		id = my_id,
 		active = function(epoch)
 			role.active, role.epoch, role.holder = true, epoch, my_id
 			shoal.log(string.format("baseappmgr %s: active (lease epoch %d)", my_id, epoch))
@@ -144,7 +141,4 @@ shoal.start(function()
 				tostring(role.holder), epoch))
 		end,
 	})
-	shoal.on_exit(function() -- a graceful stop hands the lease over at once
-		pcall(me.leave, me)
-	end)
 end)

@@ -14,6 +14,20 @@
 --   l.active, l.epoch, l.holder                     -- the state last learnt
 --   l:stop()                                        -- gives the lease back if held
 --
+-- The two halves of an active/standby pair of services (baseappmgr,
+-- cellappmgr, dscontroller) on top of it:
+--
+--   -- in the service: register {type = name, id = id, status handle = this
+--   -- service, addr:port = this node's harbor}, keep it alive, hold the
+--   -- lease, leave the registry on a graceful exit (the lease goes at once)
+--   local l = lease.serve(name, { id = "2", registry = r_or_addr, active = fn, standby = fn })
+--   -- a command of the standby answers: return nil, lease.NOT_ACTIVE, why
+--
+--   -- in a caller: the holder's handle from the lease; a call that gets
+--   -- NOT_ACTIVE or cannot reach it looks the holder up again, once
+--   local c = lease.client(name, { registry = r_or_addr, timeout = ms })
+--   local ... = c:call("pick", account)  -- its answers, or nil, lease.NO_ACTIVE, why
+--
 -- The one election rule: the registry gives a free lease to the first live
 -- component that asks, and frees it only when the holder's life ends
 -- (declared dead by the registry's failure detector, left, or registered
@@ -39,6 +53,9 @@
 local shoal = require "shoal"
 
 local lease = {}
+
+lease.NOT_ACTIVE = "not_active" -- a standby's answer (nil, NOT_ACTIVE, why)
+lease.NO_ACTIVE = "no_active" -- lease.client: no active holder can be reached now
 local holder_mt = {}
 holder_mt.__index = holder_mt
 
@@ -142,6 +159,104 @@ function lease.hold(r, name, handlers)
 		end
 	end)
 	return self
+end
+
+-- The registry client of opts.registry: a client, a handle or name, or
+-- (nil) the cluster's.
+local function registry_of(addr)
+	if addr == nil then
+		return require("cluster").registry()
+	elseif type(addr) == "table" then
+		return addr
+	end
+	return require("shoal.registry").new(addr)
+end
+
+-- Where this node can be probed: its harbor's host and port (config
+-- `harbor`, else this node's entry in `cluster`), or 127.0.0.1 and port 1
+-- outside a cluster (a single-node test: the registry's probes are off
+-- there).
+function lease.node_address()
+	local listen = shoal.config("harbor")
+	if listen ~= "" then
+		local host, port = listen:match("^(.*):(%d+)$")
+		return host, tonumber(port)
+	end
+	local node = shoal.config("node")
+	for n, host, port in shoal.config("cluster"):gmatch("(%d+)@([^,%s]+):(%d+)") do
+		if tonumber(n) == node then
+			return host, tonumber(port)
+		end
+	end
+	return "127.0.0.1", 1
+end
+
+function lease.serve(name, opts)
+	local r = registry_of(opts.registry)
+	local me = require("shoal.registry").new(r.addr) -- a life of its own, not the caller's
+	local host, port = lease.node_address()
+	me:register { type = opts.type or name, id = opts.id or tostring(shoal.config("node")), node = shoal.config("node"),
+		addr = host, port = port, interval = opts.interval or shoal.config("heartbeat_ms"),
+		status = { handle = shoal.self() } }
+	me:keepalive()
+	local held = lease.hold(me, name, opts)
+	shoal.on_exit(function() -- a graceful stop hands the lease over at once
+		held.running = false
+		pcall(me.leave, me)
+	end)
+	return held
+end
+
+local client_mt = {}
+client_mt.__index = client_mt
+
+function lease.client(name, opts)
+	opts = opts or {}
+	return setmetatable({ name = name, r = registry_of(opts.registry),
+		timeout = opts.timeout or shoal.config("call_timeout"), handle = nil }, client_mt)
+end
+
+-- The holder's handle (its status field `handle`), or nil, why.
+function client_mt:find()
+	local ok, list = pcall(self.r.leases, self.r, self.name, self.timeout)
+	if not ok then
+		return nil, "the registry did not answer: " .. tostring(list)
+	end
+	local l = list[1]
+	if l == nil or l.holder == nil then
+		return nil, string.format("nobody holds the lease %s (epoch %d)", self.name, l and l.epoch or 0)
+	end
+	local h = l.holder.status and l.holder.status.handle
+	if math.type(h) ~= "integer" then
+		return nil, string.format("the holder %s of the lease %s reports no handle", tostring(l.holder.id), self.name)
+	end
+	self.handle = h
+	return h
+end
+
+-- A call (lua protocol) to the holder, looked up again and tried once more
+-- when it answers NOT_ACTIVE or cannot be reached (lost node, gone
+-- service, no answer within the timeout). At most two calls and two
+-- look-ups, each within the timeout.
+function client_mt:call(cmd, ...)
+	local why
+	for _ = 1, 2 do
+		local h = self.handle
+		if h == nil then
+			h, why = self:find()
+		end
+		if h then
+			local res = table.pack(shoal.trycalltimeout(self.timeout, h, "lua", cmd, ...))
+			if res[1] and not (res[2] == nil and res[3] == lease.NOT_ACTIVE) then
+				return table.unpack(res, 2, res.n)
+			end
+			why = string.format("%s: %s", shoal.address(h), tostring(res[1] and res[4] or res[3]))
+			if self.handle == h then
+				self.handle = nil
+			end
+		end
+	end
+	return nil, lease.NO_ACTIVE, why
 end
 
 return lease

@@ -250,9 +250,9 @@ function cases.baseappmgr_pair()
 	end, 3000, 10, "a pick through the client")
 	rec = c:pick("acc")
 	t.eq(rec.epoch, 1, "from the active one")
-	t.eq(c.handle, m1, "the client found m1")
+	t.eq(c.lease.handle, m1, "the client found m1")
 	-- the client's cached handle points at the standby: one retry finds m1
-	c.handle = m2
+	c.lease.handle = m2
 	t.eq(c:pick("acc").epoch, 1, "NOT_ACTIVE: found again")
 	-- m1 dies without a word (like kill -9): picks fail fast, then resume on m2
 	shoal.kill(m1)
@@ -270,7 +270,7 @@ function cases.baseappmgr_pair()
 	local gap = shoal.now() - t0
 	shoal.log(string.format("test_lease: picks resumed after %d ms (%d failed, slowest %d ms)", gap, failed, worst))
 	t.eq(got.epoch, 2, "m2's epoch")
-	t.eq(c.handle, m2, "the client found m2")
+	t.eq(c.lease.handle, m2, "the client found m2")
 	-- the detection bound: m1's heartbeat interval (heartbeat_ms) x 4 misses, + 1 s
 	t.ok(gap <= shoal.config("heartbeat_ms") * 4 + 1000, "resumed within the bound: " .. gap .. " ms")
 	t.ok(worst <= 2 * 500 + 2 * 500 + 200, "no pick waits past its timeouts: " .. worst .. " ms")
