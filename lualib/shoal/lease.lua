@@ -48,8 +48,10 @@
 -- serves anything.
 --
 -- Known limit: a holder that is frozen and wakes up after the registry
--- declared it dead still believes it is active until its next check (one
--- interval) or the lease event: fence on the epoch where it matters.
+-- declared it dead still believes it is active until its first heartbeat
+-- (refused: it registers again, and that ends its lease here at once) or
+-- its next check, whichever comes first (one interval at most): fence on
+-- the epoch where it matters.
 local shoal = require "shoal"
 
 local lease = {}
@@ -102,6 +104,18 @@ function holder_mt:learn(l)
 	end
 end
 
+-- This life ended (registered again: the registry freed its leases):
+-- not active any more, at once, before anything else is answered.
+function holder_mt:lost()
+	if self.active then
+		self.active = false
+		shoal.warn(string.format("lease %s: no longer active (epoch %d): this life ended", self.name, self.epoch))
+		if self.on.standby then
+			self.on.standby(nil, self.epoch)
+		end
+	end
+end
+
 -- Asks for the lease; an error (registry unreachable, our life refused as
 -- stale or dead) leaves the state as it is until the next check.
 function holder_mt:ask()
@@ -149,6 +163,15 @@ function lease.hold(r, name, handlers)
 	local self = setmetatable({ r = r, name = name, on = handlers, running = true, active = false, epoch = 0,
 		first = true }, holder_mt)
 	self:check() -- free: asks at once (learn), so the first answer is known on return
+	-- A new life (keepalive registered again after the registry declared
+	-- this one dead, e.g. after a freeze) holds nothing: say so before
+	-- the next message is served, then learn who holds the lease.
+	r:on_register(function()
+		if self.running then
+			self:lost()
+			self:check()
+		end
+	end)
 	local interval = r.spec.interval or 1000
 	shoal.fork(function()
 		while self.running do

@@ -11,6 +11,8 @@
 --                            -- type/id, registers again (last status kept): the new inc
 --   r:keepalive(fn)          -- forks a loop: a heartbeat every `interval` ms (of the
 --                            -- register spec, default 1000) with status fn() (fn optional)
+--   r:on_register(fn)        -- fn(old_inc, new_inc) after each register that replaced
+--                            -- an earlier life of this client (e.g. by heartbeat)
 --   r:leave()                -- also stops the keepalive loop
 --   local list = r:watch({type = "game"}, function(event) ... end)  -- or {tag = "eu"}, or {}
 --                            -- the matching components now; one callback per filter
@@ -187,8 +189,19 @@ function client:register(spec)
 	if spec.tags and #spec.tags > 0 then
 		parts[#parts + 1] = pair("tags", table.concat(spec.tags, ","))
 	end
+	local before = self.inc
 	self.inc = math.tointeger(self:request(add_status(parts, status)).inc)
+	if before ~= nil and before ~= self.inc then
+		for _, fn in ipairs(self.on_new_life or {}) do
+			fn(before, self.inc)
+		end
+	end
 	return self.inc
+end
+
+function client:on_register(fn)
+	self.on_new_life = self.on_new_life or {}
+	table.insert(self.on_new_life, fn)
 end
 
 function client:heartbeat(status)

@@ -12,6 +12,10 @@ SHOAL_E2E_TIME_SCALE); no pick waits past its timeouts; the gap is printed.
 The killed node restarts and becomes the standby. At no time are two
 baseappmgrs active, and each lease epoch is served by one of them only.
 
+FreezeActive: SIGSTOP the active one's node: the standby takes over once
+the registry declares it dead; after SIGCONT it registers a new life and
+is the standby (never a second active).
+
 StopActive: SIGTERM the active one: it leaves the registry on the way out,
 so the standby takes over at once (well under the detection bound)."""
 
@@ -157,6 +161,33 @@ class KillActive(BaseappmgrCase):
         self.wait_states("2=standby:2 3=active:2")
         after = len(self.picks())
         self.wait_picks(lambda p: True, 20, "20 more picks", after=after)
+        self.assertTrue(all(p["mgr"] == "3" and p["epoch"] == 2 for p in self.picks()[after:] if p["ok"]))
+        self.check_no_split_brain()
+        self.check_no_pick_hangs()
+
+
+class FreezeActive(BaseappmgrCase):
+    def test_frozen_active_is_replaced_and_wakes_as_standby(self):
+        before = len(self.picks())
+        self.running[2].send_signal(signal.SIGSTOP)
+        try:
+            self.wait_picks(lambda p: p["mgr"] == "3", 1, "a pick from baseappmgr 3", timeout=BOUND_MS / 1000 + 15,
+                            after=before)
+        finally:
+            self.running[2].send_signal(signal.SIGCONT)
+        picks = self.picks()
+        last_old = max(p["t"] for p in picks if p["ok"] and p["mgr"] == "2")
+        first_new = min(p["t"] for p in picks if p["ok"] and p["mgr"] == "3")
+        # A pick in flight at the freeze waits out its two calls' timeouts.
+        bound = scaled(BOUND_MS) + 2 * PICK_TIMEOUT_MS + PICK_EVERY_MS
+        print("BAM freeze: picks resumed %d ms after the last pick of the frozen baseappmgr (bound %d ms)"
+              % (first_new - last_old, bound))
+        self.assertLessEqual(first_new - last_old, bound)
+        # Woken, it learns that its life ended: the standby, never a second active.
+        self.running[2].wait_log(r"baseappmgr 2: standby \(active: 3, lease epoch 2\)", timeout=15)
+        self.wait_states("2=standby:2 3=active:2")
+        after = len(self.picks())
+        self.wait_picks(lambda p: True, 10, "10 more picks", after=after)
         self.assertTrue(all(p["mgr"] == "3" and p["epoch"] == 2 for p in self.picks()[after:] if p["ok"]))
         self.check_no_split_brain()
         self.check_no_pick_hangs()

@@ -4,6 +4,8 @@
 --   state()       -> {active, epoch, history = {"active:E", "standby:E:holder", ...}}
 --   freeze()      stops its heartbeats (the registry will declare it dead)
 --   stop()        gives the lease back (lease:stop)
+--   reregister()  registers again (a new life, as keepalive does after a
+--                 freeze) -> the history right after
 local shoal = require "shoal"
 local registry = require "shoal.registry"
 local lease = require "shoal.lease"
@@ -24,6 +26,11 @@ end
 
 function command.stop()
 	held:stop()
+end
+
+function command.reregister()
+	r:register(r.spec)
+	return history
 end
 
 shoal.start(function()

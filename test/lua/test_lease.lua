@@ -210,12 +210,16 @@ function cases.lease_library()
 	t.wait_until(function()
 		return not shoal.call(h1, "lua", "state").active
 	end, 2000, 10, "h1 knows it lost the lease")
+	-- a new life of the holder holds nothing: it says so at once, then asks
+	-- (and, the lease being free, gets it at a new epoch)
+	t.same(shoal.call(h2, "lua", "reregister"), { "standby:1:h1", "active:2", "standby:2:-", "active:3" },
+		"a new life: standby, then active again")
 	-- a graceful hand-over: stop gives it back at once
 	shoal.call(h2, "lua", "stop")
 	local h3 = shoal.newservice("lease_holder_svc", reg, "h3")
 	s1 = shoal.call(h3, "lua", "state")
 	t.eq(s1.active, true, "h3 gets the released lease")
-	t.eq(s1.epoch, 3, "epoch")
+	t.eq(s1.epoch, 4, "epoch")
 	shoal.kill(h1)
 	shoal.kill(h2)
 	shoal.kill(h3)
