@@ -58,6 +58,7 @@ local lease = {}
 
 lease.NOT_ACTIVE = "not_active" -- a standby's answer (nil, NOT_ACTIVE, why)
 lease.NO_ACTIVE = "no_active" -- lease.client: no active holder can be reached now
+
 local holder_mt = {}
 holder_mt.__index = holder_mt
 
