@@ -25,6 +25,10 @@
  *   watch [type=] [tag=]                             -> [component, ...]
  *   unwatch [type=] [tag=]                           -> {"ok":true}
  *   query [type=] [tag=] [healthy=1]                 -> [component, ...]
+ *   lease name= type= id= inc=                       -> {granted, name, epoch, holder}
+ *   release name= type= id= inc=                     -> {released, name, epoch, holder}
+ *   leases [name=]                                   -> [lease, ...]
+ *   watch lease=N, unwatch lease=N                   lease events (registry_lease.c)
  *
  * A watcher then gets every event about a matching component as a TEXT
  * message with session 0: {"seq":N,"event":E,"watch":F, ...component}
@@ -56,7 +60,8 @@ struct watcher {
   uint32_t handle; /* who gets the events */
   char *type;      /* filter: only this type; NULL for any */
   char *tag;       /* filter: only components with this tag; NULL for any */
-  char *spec;      /* the filter as events show it ("type=T tag=X") */
+  char *lease;     /* a lease watch: only events of this lease (type and tag NULL); NULL otherwise */
+  char *spec;      /* the filter as events show it ("type=T tag=X", "lease=N") */
   uint64_t seq;    /* seq of the last event sent */
 };
 
@@ -179,6 +184,7 @@ static int do_register(struct req *r) {
   if (c) {
     inc = c->inc + 1 ? c->inc + 1 : 1;
     health_forget(g, c); /* a probe of the old life says nothing about this one */
+    lease_forget(g, c, "registered again"); /* the old life's leases end with it */
   } else {
     c = regtab_add(g->tab, type, id);
   }
@@ -232,6 +238,7 @@ static int do_leave(struct req *r) {
   if (c == NULL) return -1;
   shoal_log(g->ctx, SHOAL_LOG_INFO, "registry: leave %s/%s inc %u", c->type, c->id, c->inc);
   registry_emit(g, c, "leave");
+  lease_forget(g, c, "left");
   health_forget(g, c);
   regtab_remove(g->tab, c);
   shoal_json_lit(g->out, "{\"ok\":true}");
@@ -249,10 +256,11 @@ static int do_query(struct req *r) {
 
 static int same(const char *a, const char *b) { return a == b || (a && b && strcmp(a, b) == 0); }
 
-static struct watcher *find_watcher(struct registry *g, uint32_t handle, const char *type, const char *tag) {
+static struct watcher *find_watcher(struct registry *g, uint32_t handle, const char *type, const char *tag,
+                                    const char *lease) {
   for (int i = 0; i < g->nwatch; i++) {
     struct watcher *w = &g->watchers[i];
-    if (w->handle == handle && same(w->type, type) && same(w->tag, tag)) return w;
+    if (w->handle == handle && same(w->type, type) && same(w->tag, tag) && same(w->lease, lease)) return w;
   }
   return NULL;
 }
@@ -260,6 +268,7 @@ static struct watcher *find_watcher(struct registry *g, uint32_t handle, const c
 static void free_watcher(struct watcher *w) {
   shoal_free(w->type);
   shoal_free(w->tag);
+  shoal_free(w->lease);
   shoal_free(w->spec);
 }
 
@@ -270,31 +279,94 @@ static void remove_watcher(struct registry *g, struct watcher *w) {
   g->nwatch--;
 }
 
+/* The watch filter of a watch or unwatch request: type and tag, or a
+ * lease name alone. Returns 0, or -1 after failing the request. */
+static int watch_filter(struct req *r, const char **type, const char **tag, const char **lease) {
+  *type = shoal_kvline_get(r->kv, "type");
+  *tag = shoal_kvline_get(r->kv, "tag");
+  *lease = shoal_kvline_get(r->kv, "lease");
+  if (*lease && (*type || *tag))
+    return fail(r, "%s: lease= watches one lease; it does not go with type= or tag=", shoal_kvline_verb(r->kv));
+  return 0;
+}
+
+/* The reply to a lease watch: [the lease now], free at epoch 0 when it
+ * was never asked for (a watch does not create it). */
+static void write_lease_list(struct req *r, const char *name) {
+  struct shoal_json *j = r->g->out;
+  struct reg_lease *l = lease_find(r->g, name);
+  shoal_json_lit(j, "[{");
+  if (l) {
+    lease_json(r->g, l, r->now, j);
+  } else {
+    shoal_json_key(j, "name");
+    shoal_json_str(j, name);
+    shoal_json_lit(j, ",\"epoch\":0,\"holder\":null");
+  }
+  shoal_json_lit(j, "}]");
+}
+
 static int do_watch(struct req *r) {
   struct registry *g = r->g;
-  const char *type = shoal_kvline_get(r->kv, "type"), *tag = shoal_kvline_get(r->kv, "tag");
-  if (find_watcher(g, r->source, type, tag) == NULL) {
+  const char *type, *tag, *lease;
+  if (watch_filter(r, &type, &tag, &lease) != 0) return -1;
+  if (find_watcher(g, r->source, type, tag, lease) == NULL) {
     if (g->nwatch >= g->maxwatch) return fail(r, "too many watchers (limit %d)", g->maxwatch);
     g->watchers = shoal_realloc(g->watchers, sizeof(*g->watchers) * (size_t)(g->nwatch + 1));
     struct watcher *w = &g->watchers[g->nwatch++];
     char spec[MAX_LINE + 16];
-    snprintf(spec, sizeof(spec), "%s%s%s%s", type ? "type=" : "", type ? type : "",
-             type && tag ? " tag=" : tag ? "tag=" : "", tag ? tag : "");
+    if (lease)
+      snprintf(spec, sizeof(spec), "lease=%s", lease);
+    else
+      snprintf(spec, sizeof(spec), "%s%s%s%s", type ? "type=" : "", type ? type : "",
+               type && tag ? " tag=" : tag ? "tag=" : "", tag ? tag : "");
     w->handle = r->source;
     w->type = type ? shoal_strdup(type) : NULL;
     w->tag = tag ? shoal_strdup(tag) : NULL;
+    w->lease = lease ? shoal_strdup(lease) : NULL;
     w->spec = shoal_strdup(spec);
     w->seq = 0;
   }
-  write_list(r, type, tag, 0);
+  if (lease)
+    write_lease_list(r, lease);
+  else
+    write_list(r, type, tag, 0);
   return 0;
 }
 
 static int do_unwatch(struct req *r) {
-  struct watcher *w =
-      find_watcher(r->g, r->source, shoal_kvline_get(r->kv, "type"), shoal_kvline_get(r->kv, "tag"));
+  const char *type, *tag, *lease;
+  if (watch_filter(r, &type, &tag, &lease) != 0) return -1;
+  struct watcher *w = find_watcher(r->g, r->source, type, tag, lease);
   if (w) remove_watcher(r->g, w);
   shoal_json_lit(r->g->out, "{\"ok\":true}");
+  return 0;
+}
+
+/* Sends w one event: seq, event, watch, then the fields in g->fields.
+ * Returns 0, or -1 after dropping w (its service is gone). */
+static int send_event(struct registry *g, struct watcher *w, const char *event) {
+  size_t flen, len;
+  const char *fields = shoal_json_data(g->fields, &flen);
+  struct shoal_json *j = g->ev;
+  shoal_json_reset(j);
+  shoal_json_lit(j, "{\"seq\":");
+  shoal_json_int(j, (long long)(w->seq + 1));
+  shoal_json_key(j, "event");
+  shoal_json_str(j, event);
+  shoal_json_key(j, "watch");
+  shoal_json_str(j, w->spec);
+  shoal_json_lit(j, ",");
+  shoal_json_raw(j, fields, flen);
+  shoal_json_lit(j, "}");
+  char *msg = shoal_json_copy(j, &len);
+  if (shoal_send(g->ctx, 0, w->handle, SHOAL_PTYPE_TEXT, 0, msg, len) < 0) {
+    shoal_log(g->ctx, SHOAL_LOG_INFO, "registry: watcher :%08x (%s) is gone, dropped", w->handle,
+              w->spec[0] ? w->spec : "everything");
+    remove_watcher(g, w);
+    return -1;
+  }
+  w->seq++;
   return 0;
 }
 
@@ -303,7 +375,7 @@ void registry_emit(struct registry *g, struct reg_comp *c, const char *event) {
   int have_fields = 0;
   for (int i = 0; i < g->nwatch;) {
     struct watcher *w = &g->watchers[i];
-    if (!matches(c, w->type, w->tag, 0)) {
+    if (w->lease || !matches(c, w->type, w->tag, 0)) {
       i++;
       continue;
     }
@@ -312,34 +384,97 @@ void registry_emit(struct registry *g, struct reg_comp *c, const char *event) {
       regcomp_json(c, shoal_now(), g->fields);
       have_fields = 1;
     }
-    size_t flen, len;
-    const char *fields = shoal_json_data(g->fields, &flen);
-    struct shoal_json *j = g->ev;
-    shoal_json_reset(j);
-    shoal_json_lit(j, "{\"seq\":");
-    shoal_json_int(j, (long long)(w->seq + 1));
-    shoal_json_key(j, "event");
-    shoal_json_str(j, event);
-    shoal_json_key(j, "watch");
-    shoal_json_str(j, w->spec);
-    shoal_json_lit(j, ",");
-    shoal_json_raw(j, fields, flen);
-    shoal_json_lit(j, "}");
-    char *msg = shoal_json_copy(j, &len);
-    if (shoal_send(g->ctx, 0, w->handle, SHOAL_PTYPE_TEXT, 0, msg, len) < 0) {
-      shoal_log(g->ctx, SHOAL_LOG_INFO, "registry: watcher :%08x (%s) is gone, dropped", w->handle,
-                w->spec[0] ? w->spec : "everything");
-      remove_watcher(g, w);
+    if (send_event(g, w, event) == 0) i++;
+  }
+}
+
+void registry_emit_lease(struct registry *g, const struct reg_lease *l) {
+  int have_fields = 0;
+  for (int i = 0; i < g->nwatch;) {
+    struct watcher *w = &g->watchers[i];
+    if (w->lease == NULL || strcmp(w->lease, lease_name(l)) != 0) {
+      i++;
       continue;
     }
-    w->seq++;
-    i++;
+    if (!have_fields) {
+      shoal_json_reset(g->fields);
+      lease_json(g, l, shoal_now(), g->fields);
+      have_fields = 1;
+    }
+    if (send_event(g, w, "lease") == 0) i++;
   }
+}
+
+/* ---- leases (registry_lease.c) ---- */
+
+static const char *const lease_keys[] = {"name", "type", "id", "inc", NULL};
+static const char *const leases_keys[] = {"name", NULL};
+
+/* The requesting life of lease and release: registered with that inc and
+ * not dead (a dead life may hold nothing). */
+static struct reg_comp *lease_life(struct req *r) {
+  struct reg_comp *c = find_life(r, ", register again");
+  if (c == NULL) return NULL;
+  health_judge(r->g, c, r->now); /* as for a heartbeat: past the dead limit is dead */
+  if (c->state == REG_DEAD) {
+    r->code = SHOAL_ESTALE;
+    fail(r, "%s/%s was declared dead, register again", c->type, c->id);
+    return NULL;
+  }
+  return c;
+}
+
+/* {"granted":B,...the lease} (B named by key). */
+static void write_lease(struct req *r, const char *key, int yes, const struct reg_lease *l) {
+  shoal_json_lit(r->g->out, "{");
+  shoal_json_key(r->g->out, key);
+  shoal_json_lit(r->g->out, yes ? "true" : "false");
+  lease_json(r->g, l, r->now, r->g->out);
+  shoal_json_lit(r->g->out, "}");
+}
+
+static int do_lease(struct req *r) {
+  const char *name = need(r, "name");
+  struct reg_comp *c = name ? lease_life(r) : NULL;
+  if (c == NULL) return -1;
+  struct reg_lease *l = lease_get(r->g, name);
+  if (l == NULL) {
+    r->code = SHOAL_EFULL;
+    return fail(r, "too many leases (limit %d): %s not created", REGLEASE_MAX, name);
+  }
+  write_lease(r, "granted", lease_acquire(r->g, l, c), l);
+  return 0;
+}
+
+static int do_release(struct req *r) {
+  const char *name = need(r, "name");
+  struct reg_comp *c = name ? find_life(r, ", register again") : NULL;
+  if (c == NULL) return -1;
+  struct reg_lease *l = lease_find(r->g, name);
+  if (l == NULL) return fail(r, "release: no lease %s", name);
+  write_lease(r, "released", lease_release(r->g, l, c), l);
+  return 0;
+}
+
+static int do_leases(struct req *r) {
+  const char *name = shoal_kvline_get(r->kv, "name");
+  struct shoal_json *j = r->g->out;
+  shoal_json_lit(j, "[");
+  for (int i = 0; i < lease_count(r->g); i++) {
+    struct reg_lease *l = lease_at(r->g, i);
+    if (name && strcmp(lease_name(l), name) != 0) continue;
+    shoal_json_sep(j);
+    shoal_json_lit(j, "{");
+    lease_json(r->g, l, r->now, j);
+    shoal_json_lit(j, "}");
+  }
+  shoal_json_lit(j, "]");
+  return 0;
 }
 
 /* ---- requests ---- */
 
-static const char *const filter_keys[] = {"type", "tag", NULL};
+static const char *const filter_keys[] = {"type", "tag", "lease", NULL};
 static const char *const query_keys[] = {"type", "tag", "healthy", NULL};
 
 static const struct verb {
@@ -349,6 +484,7 @@ static const struct verb {
 } verbs[] = {
     {"register", do_register, NULL}, {"heartbeat", do_heartbeat, NULL}, {"leave", do_leave, life_keys},
     {"watch", do_watch, filter_keys}, {"unwatch", do_unwatch, filter_keys}, {"query", do_query, query_keys},
+    {"lease", do_lease, lease_keys}, {"release", do_release, lease_keys}, {"leases", do_leases, leases_keys},
 };
 
 static int word_char(char c) {
@@ -366,7 +502,7 @@ static const struct verb *find_verb(const char *name, size_t len) {
 
 /* Runs the request; 0 with the reply in g->out, or -1 with r->err. */
 static int run_request(struct req *r, const char *msg, size_t sz) {
-  static const char verb_list[] = "(register heartbeat leave watch unwatch query)";
+  static const char verb_list[] = "(register heartbeat leave watch unwatch query lease release leases)";
   if (sz > MAX_LINE) return fail(r, "request of %zu bytes is too long (limit %d)", sz, MAX_LINE);
   /* The verb first: an unknown one is the thing to say even when the rest
    * of the line is bad too. (msg is not NUL-terminated.) */
@@ -438,7 +574,8 @@ static int registry_cb(struct shoal_context *ctx, void *ud, int type, int sessio
     case SHOAL_PTYPE_ERROR:
       return 0;
     default: {
-      static const char why[] = "registry: requests are TEXT lines (register heartbeat leave watch unwatch query)";
+      static const char why[] =
+          "registry: requests are TEXT lines (register heartbeat leave watch unwatch query lease release leases)";
       shoal_log(ctx, SHOAL_LOG_WARN, "registry: message of type %d from :%08x ignored", type, source);
       if (session > 0) shoal_reply_error(ctx, source, session, SHOAL_EINVAL, why, sizeof(why) - 1);
       return 0;
@@ -459,6 +596,7 @@ void registry_release(struct registry *g) {
   for (int i = 0; i < g->nwatch; i++) free_watcher(&g->watchers[i]);
   shoal_free(g->watchers);
   shoal_free(g->probes);
+  lease_free_all(g);
   regtab_free(g->tab);
   shoal_json_free(g->out);
   shoal_json_free(g->fields);

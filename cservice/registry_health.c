@@ -83,6 +83,7 @@ int health_judge(struct registry *g, struct reg_comp *c, uint64_t now) {
     health_forget(g, c);
     shoal_log(g->ctx, SHOAL_LOG_INFO, "registry: %s/%s inc %u is dead: %s", c->type, c->id, c->inc, why);
     registry_emit(g, c, "dead");
+    lease_forget(g, c, "is dead"); /* the one way a holder loses a lease it did not give back */
   }
   return 0;
 }

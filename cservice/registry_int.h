@@ -1,7 +1,8 @@
 /*
- * registry_int.h - what cservice/registry.c (requests, watchers, events)
- * and cservice/registry_health.c (the failure detector: heartbeat ages and
- * active probes) share. Not for other services.
+ * registry_int.h - what cservice/registry.c (requests, watchers, events),
+ * cservice/registry_health.c (the failure detector: heartbeat ages and
+ * active probes) and cservice/registry_lease.c (leases) share. Not for
+ * other services.
  */
 #ifndef SHOAL_REGISTRY_INT_H
 #define SHOAL_REGISTRY_INT_H
@@ -15,6 +16,9 @@ struct shoal_json;
 struct shoal_socket_message;
 struct watcher;
 struct probe;
+struct reg_lease;
+
+#define REGLEASE_MAX 1024 /* leases at most */
 
 struct registry {
   struct shoal_context *ctx;  /* own context */
@@ -31,6 +35,8 @@ struct registry {
   int nwatch;
   struct probe *probes;       /* PROBE slots, NULL when probes are off */
   int nprobe;                 /* probes in flight */
+  struct reg_lease *leases;   /* nlease leases, in order of their first request */
+  int nlease;
   int timer_session;          /* session of the pending tick, 0 if none */
   int exiting;                /* EXIT seen: no more ticks */
   struct shoal_json *out;     /* scratch for replies */
@@ -41,6 +47,10 @@ struct registry {
 /* registry.c: sends event (join, status, suspect, dead, leave) about c to
  * every watcher it matches, dropping the watchers that are gone. */
 void registry_emit(struct registry *g, struct reg_comp *c, const char *event);
+
+/* registry.c: sends a lease event (the lease's state now) to every
+ * watcher of that lease, dropping the watchers that are gone. */
+void registry_emit_lease(struct registry *g, const struct reg_lease *l);
 
 /* registry_health.c */
 
@@ -62,5 +72,33 @@ void health_on_socket(struct registry *g, const struct shoal_socket_message *m);
 void health_forget(struct registry *g, struct reg_comp *c);
 /* Closes every probe in flight (exit, release). */
 void health_stop(struct registry *g);
+
+/* registry_lease.c */
+
+/* The lease called name, or NULL. */
+struct reg_lease *lease_find(struct registry *g, const char *name);
+/* The lease called name, created free (epoch 0) if new; NULL when there
+ * are REGLEASE_MAX already. */
+struct reg_lease *lease_get(struct registry *g, const char *name);
+/* Gives l to c's current life if l is free (or its holder's life is over):
+ * epoch + 1, a log line and a lease event. Returns 1 when c holds l
+ * (now or already), 0 when another live life does. c must not be dead. */
+int lease_acquire(struct registry *g, struct reg_lease *l, struct reg_comp *c);
+/* Frees l if c's current life holds it (a lease event); returns 1 then,
+ * else 0 and nothing changes. */
+int lease_release(struct registry *g, struct reg_lease *l, struct reg_comp *c);
+/* c's current life is ending (why: "is dead", "left", "registered
+ * again"): frees every lease it holds, each with a lease event. Call
+ * before c's inc changes or c is removed. */
+void lease_forget(struct registry *g, struct reg_comp *c, const char *why);
+/* Writes l's fields ("name":..,"epoch":..,"holder":{component}|null)
+ * without the enclosing braces. */
+void lease_json(struct registry *g, const struct reg_lease *l, uint64_t now, struct shoal_json *j);
+int lease_count(const struct registry *g);
+/* The i-th lease (0..lease_count-1), in order of first request. */
+struct reg_lease *lease_at(struct registry *g, int i);
+const char *lease_name(const struct reg_lease *l);
+/* Frees every lease (release). */
+void lease_free_all(struct registry *g);
 
 #endif

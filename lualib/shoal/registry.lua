@@ -11,11 +11,22 @@
 --                            -- type/id, registers again (last status kept): the new inc
 --   r:keepalive(fn)          -- forks a loop: a heartbeat every `interval` ms (of the
 --                            -- register spec, default 1000) with status fn() (fn optional)
+--   r:on_register(fn)        -- fn(old_inc, new_inc) after each register that replaced
+--                            -- an earlier life of this client (e.g. by heartbeat)
 --   r:leave()                -- also stops the keepalive loop
 --   local list = r:watch({type = "game"}, function(event) ... end)  -- or {tag = "eu"}, or {}
 --                            -- the matching components now; one callback per filter
 --   r:unwatch{type = "game"}
 --   local list = r:query{type = "game", tag = "eu", healthy = true}
+--
+-- Leases (the active/standby rule; shoal/lease.lua builds on these):
+--   local l = r:lease("baseappmgr")   -- ask for it as this registered life:
+--                            -- {granted = bool, name, epoch, holder = component | nil}
+--   local l = r:release("baseappmgr") -- {released = bool, name, epoch, holder}
+--   local list = r:leases("baseappmgr" [, ms]) -- {lease} (or every lease without a name);
+--                            -- ms: a call timeout of its own
+--   r:watch({lease = "baseappmgr"}, function(l) ... end) -- l.event == "lease" on every
+--                            -- grant and every free; the list is {the lease now}
 --
 -- A component is a table: type, id, inc, node, addr, port, eaddr, eport,
 -- tags = {...}, state ("alive", "suspect" or "dead"), age_ms (since its
@@ -66,6 +77,26 @@ local function component(c)
 	return c
 end
 
+-- A lease (reply, list entry or event): holder nil when free.
+local function lease_value(l)
+	integers(l)
+	if l.holder == cjson.null then
+		l.holder = nil
+	end
+	if l.holder then
+		component(l.holder)
+	end
+	return l
+end
+
+-- An event or a watch list entry: a component, or a lease.
+local function entry(e)
+	if e.epoch ~= nil and e.type == nil then
+		return lease_value(e)
+	end
+	return component(e)
+end
+
 local function pair(k, v)
 	if math.type(v) == "float" then
 		v = math.tointeger(v) or v
@@ -98,6 +129,12 @@ end
 
 -- The watch filter as the registry writes it in events ("type=T tag=X").
 local function filter_text(filter)
+	if filter.lease then
+		if filter.type or filter.tag then
+			error("registry: a lease watch takes no type or tag", 3)
+		end
+		return pair("lease", filter.lease)
+	end
 	local parts = {}
 	if filter.type then
 		parts[#parts + 1] = pair("type", filter.type)
@@ -112,9 +149,14 @@ function registry.new(addr)
 	return setmetatable({ addr = addr }, client)
 end
 
--- Sends one request line; returns the decoded JSON reply.
-function client:request(parts)
-	return cjson.decode(shoal.call(self.addr, "text", table.concat(parts, " ")))
+-- Sends one request line; returns the decoded JSON reply. ms: the call's
+-- timeout (default: the config's call_timeout).
+function client:request(parts, ms)
+	local line = table.concat(parts, " ")
+	if ms then
+		return cjson.decode(shoal.calltimeout(ms, self.addr, "text", line))
+	end
+	return cjson.decode(shoal.call(self.addr, "text", line))
 end
 
 -- The same as a trycall: true, reply | false, code, text.
@@ -147,8 +189,19 @@ function client:register(spec)
 	if spec.tags and #spec.tags > 0 then
 		parts[#parts + 1] = pair("tags", table.concat(spec.tags, ","))
 	end
+	local before = self.inc
 	self.inc = math.tointeger(self:request(add_status(parts, status)).inc)
+	if before ~= nil and before ~= self.inc then
+		for _, fn in ipairs(self.on_new_life or {}) do
+			fn(before, self.inc)
+		end
+	end
 	return self.inc
+end
+
+function client:on_register(fn)
+	self.on_new_life = self.on_new_life or {}
+	table.insert(self.on_new_life, fn)
 end
 
 function client:heartbeat(status)
@@ -206,7 +259,7 @@ function registry.dispatch(source, msg)
 	end
 	local fn = byfilter[event.watch]
 	if fn then
-		fn(component(event))
+		fn(entry(event))
 	end
 	return true
 end
@@ -237,7 +290,7 @@ function client:watch(filter, fn)
 		error(list, 2)
 	end
 	for _, c in ipairs(list) do
-		component(c)
+		entry(c)
 	end
 	return list
 end
@@ -261,6 +314,28 @@ function client:query(filter)
 	local list = self:request(parts)
 	for _, c in ipairs(list) do
 		component(c)
+	end
+	return list
+end
+
+-- The request line of lease and release: name plus this client's life.
+local function life_request(self, verb, name)
+	local spec = assert(self.spec, "registry: " .. verb .. " before register")
+	return { verb, pair("name", name), pair("type", spec.type), pair("id", spec.id), pair("inc", self.inc) }
+end
+
+function client:lease(name)
+	return lease_value(self:request(life_request(self, "lease", name)))
+end
+
+function client:release(name)
+	return lease_value(self:request(life_request(self, "release", name)))
+end
+
+function client:leases(name, ms)
+	local list = self:request({ "leases", name and pair("name", name) or nil }, ms)
+	for _, l in ipairs(list) do
+		lease_value(l)
 	end
 	return list
 end

@@ -385,7 +385,7 @@ function cases.bad_input()
 	t.raises("registry: requests are TEXT lines", shoal.call, reg, "lua", "register")
 	-- one-way: logged, no reply
 	shoal.send(reg, "text", "bogus one-way")
-	wait_log("registry: unknown verb 'bogus' (register heartbeat leave watch unwatch query) (one-way request from "
+	wait_log("registry: unknown verb 'bogus' (register heartbeat leave watch unwatch query lease release leases) (one-way request from "
 		.. shoal.address(shoal.self()) .. ")")
 	-- nothing was half-applied, and the registry still answers
 	t.eq(raw(reg, "query"), "[]", "no component after the bad requests")
@@ -398,9 +398,10 @@ end
 -- or refused with one "registry: " line, and the registry stays whole.
 function cases.random_requests()
 	local reg = launch("interval=50 suspect=1 dead=2 probe=50")
-	local verbs = { "register", "heartbeat", "leave", "watch", "unwatch", "query", "bogus" }
+	local verbs = { "register", "heartbeat", "leave", "watch", "unwatch", "query", "bogus", "lease", "release",
+		"leases" }
 	local keys = { "type", "id", "node", "addr", "port", "eport", "eaddr", "tags", "interval", "inc", "tag",
-		"healthy", "load", "x" }
+		"healthy", "load", "x", "name", "lease" }
 	local values = { "game", "g1", "1", "2", "0", "-1", "65536", "abc", "a,b", "a,,b", "127.0.0.1", "1.5",
 		"99999999999999999999", 'x"y', "\u{e9}", "50" }
 	math.randomseed(7)
@@ -413,6 +414,8 @@ function cases.random_requests()
 				parts[2] = "type=game id=g" .. math.random(3) .. " node=n addr=127.0.0.1 port=1"
 			elseif verb == "heartbeat" or verb == "leave" then
 				parts[2] = "type=game id=g" .. math.random(3) .. " inc=" .. math.random(3)
+			elseif verb == "lease" or verb == "release" then
+				parts[2] = "name=L" .. math.random(2) .. " type=game id=g" .. math.random(3) .. " inc=" .. math.random(3)
 			end
 		end
 		for _ = 1, math.random(0, 6) do
@@ -439,6 +442,10 @@ function cases.random_requests()
 	shoal.log(string.format("random_requests: %d answered, %d refused", answered, refusals))
 	for _, c in ipairs(registry.new(reg):query({})) do
 		t.ok(c.type and c.id and c.inc and c.state, "a whole component")
+	end
+	-- a lease is free or held by a life that is not dead
+	for _, l in ipairs(registry.new(reg):leases()) do
+		t.ok(l.holder == nil or l.holder.state ~= "dead", "lease " .. l.name .. " held by a dead life")
 	end
 	shoal.kill(reg)
 end
