@@ -141,7 +141,7 @@ void gate_conn_log(struct gate *g, int level, const char *fmt, ...) {
 
 /* ---- connections: hash by id, idle list ---- */
 
-static struct gate_conn *find(struct gate *g, int id) {
+struct gate_conn *gate_find_conn(struct gate *g, int id) {
   struct gate_conn *c = g->buckets[(uint32_t)id & g->mask];
   while (c && c->id != id) c = c->hnext;
   return c;
@@ -196,6 +196,7 @@ static void forget_conn(struct gate *g, struct gate_conn *c, const char *reason)
   struct gate_conn **p = &g->buckets[(uint32_t)c->id & g->mask];
   while (*p != c) p = &(*p)->hnext;
   *p = c->hnext;
+  gate_cipher_forget(c);
   shoal_free(c);
   g->count--;
 }
@@ -242,7 +243,7 @@ static void on_accept(struct gate *g, int sock, const char *addr) {
 /* A socket event. m is the message's payload: a DATA buffer the gate
  * keeps is taken from it (set to NULL). */
 static void on_socket(struct gate *g, struct shoal_socket_message *m) {
-  struct gate_conn *c = m->type == SHOAL_SOCKET_ACCEPT ? NULL : find(g, m->id);
+  struct gate_conn *c = m->type == SHOAL_SOCKET_ACCEPT ? NULL : gate_find_conn(g, m->id);
   switch (m->type) {
     case SHOAL_SOCKET_DATA:
       /* A closing connection's reads are dropped, unconsumed: its socket
@@ -317,7 +318,7 @@ static void on_client(struct gate *g, int session, uint32_t source, const void *
     refuse_request(g, source, session);
     return;
   }
-  struct gate_conn *c = find(g, id);
+  struct gate_conn *c = gate_find_conn(g, id);
   if (c == NULL || c->closing) {
     if (shoal_log_enabled(SHOAL_LOG_DEBUG))
       shoal_log(g->ctx, SHOAL_LOG_DEBUG, "gate: frame for connection %d, which is gone, dropped", id);
@@ -348,8 +349,12 @@ static int parse_conn(const char *s) {
   return (int)v;
 }
 
-static void on_command(struct gate *g, uint32_t source, const char *msg, size_t sz) {
+static void on_command(struct gate *g, uint32_t source, char *msg, size_t sz) {
   char line[MAX_COMMAND + 1];
+  if (sz >= 7 && memcmp(msg, "cipher ", 7) == 0) {
+    gate_cipher_command(g, source, msg, sz); /* longer than other commands: it may carry a frame */
+    return;
+  }
   if (sz > MAX_COMMAND) {
     shoal_log(g->ctx, SHOAL_LOG_WARN, "gate: command of %zu bytes from :%08x is too long, ignored", sz, source);
     return;
@@ -366,12 +371,12 @@ static void on_command(struct gate *g, uint32_t source, const char *msg, size_t 
   int got_args = (a1 != NULL) + (a2 != NULL);
   if (!known || got_args != want_args || extra) {
     memcpy(line, msg, sz); /* strtok cut it */
-    shoal_log(g->ctx, SHOAL_LOG_WARN, "gate: %s command '%s' from :%08x, ignored (forward CONN AGENT, accept CONN, kick CONN)",
+    shoal_log(g->ctx, SHOAL_LOG_WARN, "gate: %s command '%s' from :%08x, ignored (forward CONN AGENT, accept CONN, kick CONN, cipher CONN C2S S2C [ACK])",
               known ? "malformed" : "unknown", line, source);
     return;
   }
   int id = parse_conn(a1);
-  struct gate_conn *c = id ? find(g, id) : NULL;
+  struct gate_conn *c = id ? gate_find_conn(g, id) : NULL;
   if (c == NULL || c->closing) {
     /* Normal when the client left while the watchdog was deciding. */
     if (shoal_log_enabled(SHOAL_LOG_DEBUG))
@@ -465,7 +470,7 @@ static int gate_cb(struct shoal_context *ctx, void *ud, int type, int session, u
       on_client(g, session, source, msg, sz);
       return 0;
     case SHOAL_PTYPE_TEXT:
-      on_command(g, source, msg, sz);
+      on_command(g, source, (char *)msg, sz); /* the payload is the gate's: a cipher command is wiped */
       return 0;
     case SHOAL_PTYPE_RESPONSE:
       if (session == g->timer_session && session != 0) on_tick(g);
