@@ -35,6 +35,10 @@
  *                            source = the gate
  *   "accept <conn>"          frames of conn go to the watchdog (same form)
  *   "kick <conn>"            close conn (pending writes are flushed first)
+ *   "cipher <conn> <c2s> <s2c>[ <ack>]"
+ *                            the AEAD mode (gate_cipher.c): keys in hex;
+ *                            ack, the last clear frame, is written at the
+ *                            switch; later frames are opened / sealed
  * Unknown commands are logged and ignored. A new connection is read at once
  * (so a reset or a bad header is seen at once), but its frames are held in
  * the gate, in order, until the first forward or accept: no frame reaches
