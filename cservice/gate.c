@@ -330,8 +330,8 @@ static void on_client(struct gate *g, int session, uint32_t source, const void *
   }
   if (shoal_socket_send_frame(g->ctx, id, body, n) == SHOAL_EINVAL)
     gate_conn_log(g, SHOAL_LOG_WARN,
-                  "gate: frame of %zu bytes from :%08x for connection %d does not fit a %d-byte header, dropped", n,
-                  source, id, g->header);
+                  "gate: frame of %zu bytes from :%08x for connection %d does not fit a %d-byte header%s, dropped", n,
+                  source, id, g->header, c->opener ? " once sealed" : "");
 }
 
 /* ---- commands ---- */
@@ -355,8 +355,10 @@ static int parse_conn(const char *s) {
 
 static void on_command(struct gate *g, uint32_t source, char *msg, size_t sz) {
   char line[MAX_COMMAND + 1];
-  if (sz >= 7 && memcmp(msg, "cipher ", 7) == 0) {
-    gate_cipher_command(g, source, msg, sz); /* longer than other commands: it may carry a frame */
+  if (sz >= 6 && memcmp(msg, "cipher", 6) == 0) {
+    /* Longer than other commands (it may carry a frame), and never logged
+     * as text even when malformed: it holds keys. */
+    gate_cipher_command(g, source, msg, sz);
     return;
   }
   if (sz > MAX_COMMAND) {

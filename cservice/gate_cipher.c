@@ -142,8 +142,8 @@ void gate_cipher_command(struct gate *g, uint32_t source, char *msg, size_t sz) 
   unsigned char c2s[SHOAL_CRYPTO_AEAD_KEY], s2c[SHOAL_CRYPTO_AEAD_KEY];
   const char *ack;
   size_t acklen;
-  int id;
-  int bad = parse(msg + plen, sz - plen, &id, c2s, s2c, &ack, &acklen);
+  int id = 0;
+  int bad = sz < plen || msg[plen - 1] != ' ' ? -1 : parse(msg + plen, sz - plen, &id, c2s, s2c, &ack, &acklen);
   struct gate_conn *c = id ? gate_find_conn(g, id) : NULL;
   if (bad) {
     shoal_log(g->ctx, SHOAL_LOG_WARN,

@@ -456,6 +456,7 @@ function cases.cipher_mode()
 	end
 	command(gate, "cipher 999999 " .. key .. " " .. key)
 	command(gate, "cipher x")
+	command(gate, "cipher\t" .. conn .. " " .. key .. " " .. key) -- not a space: malformed, not logged as text
 	wait_log("gate: malformed cipher command (")
 	t.eq(log.has(key), false, "the key is not in the log")
 	t.eq(log.has(key:upper()), false, "nor in upper case")
