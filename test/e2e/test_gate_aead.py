@@ -72,22 +72,23 @@ class Client:
     """A client switched to the AEAD mode: plaintext frames first, then
     "key ...", the clear "ok", then sealed frames."""
 
-    def __init__(self, port, plain_first=(b"before the switch",)):
+    def __init__(self, port, plain_first=(b"before the switch",), header=2):
         self.sock = connect(port)
+        self.header = header
         for body in plain_first:  # echoed in clear
-            self.sock.sendall(frame(body))
-            assert recv_frame(self.sock) == body
+            self.sock.sendall(frame(body, header))
+            assert recv_frame(self.sock, header) == body
         self.c2s_key, self.s2c_key = os.urandom(32), os.urandom(32)
         self.tx, self.rx = Direction(self.c2s_key), Direction(self.s2c_key)
-        self.sock.sendall(frame(b"key %s %s" % (self.c2s_key.hex().encode(), self.s2c_key.hex().encode())))
-        ack = recv_frame(self.sock)
+        self.sock.sendall(frame(b"key %s %s" % (self.c2s_key.hex().encode(), self.s2c_key.hex().encode()), header))
+        ack = recv_frame(self.sock, header)
         assert ack == b"ok", "the ack is the last clear frame, got %r" % ack[:40]
 
     def send(self, plain):
-        self.sock.sendall(frame(self.tx.seal(plain)))
+        self.sock.sendall(frame(self.tx.seal(plain), self.header))
 
     def recv(self, timeout=5.0):
-        return self.rx.open(recv_frame(self.sock, timeout=timeout))
+        return self.rx.open(recv_frame(self.sock, self.header, timeout=timeout))
 
     def echo(self, plain):
         self.send(plain)
@@ -128,6 +129,16 @@ class Aead(AeadCase):
         big = bytes(random.Random(3).randrange(256) for _ in range(65535 - OVERHEAD))
         c.echo(big)
         c.echo(b"after")
+        c.close()
+
+    def test_header4_large_frames(self):
+        """With header=4 the same frames carry large bodies: 300 KB both
+        ways (maxpacket bounds the sealed body)."""
+        self.start("header=4 maxpacket=400000")
+        c = Client(self.port, header=4)
+        big = bytes(random.Random(5).randrange(256) for _ in range(300000))
+        c.echo(big)
+        c.echo(b"")
         c.close()
 
     def test_many_frames_in_order(self):
