@@ -457,8 +457,10 @@ static void close_all(struct gate *g) {
 static void on_exit_request(struct gate *g) {
   if (g->exiting) return;
   shoal_log(g->ctx, SHOAL_LOG_INFO,
-            "gate: stopping: %d connections open, %llu served, %llu refused, %llu waits for a busy agent", g->count,
-            (unsigned long long)g->opened, (unsigned long long)g->refused, (unsigned long long)g->waits);
+            "gate: stopping: %d connections open, %llu served, %llu refused, %llu waits for a busy agent, %llu "
+            "encrypted, %llu closed for a refused frame",
+            g->count, (unsigned long long)g->opened, (unsigned long long)g->refused, (unsigned long long)g->waits,
+            (unsigned long long)g->ciphered, (unsigned long long)g->forgeries);
   g->exiting = 1;
   close_all(g);
   shoal_exit(g->ctx);

@@ -69,6 +69,7 @@ int gate_cipher_open(struct gate *g, struct gate_conn *c, void **body, uint32_t 
   if (r != 0) {
     shoal_free(frame);
     *body = NULL;
+    g->forgeries++;
     gate_conn_log(g, SHOAL_LOG_WARN, "gate: connection %d (%s) closed: %s (%u bytes: %s)", c->id, c->addr,
                   refusal(r), n, shoal_strerror(r));
     gate_drop_conn(g, c, refusal(r));
@@ -133,6 +134,7 @@ static int switch_conn(struct gate *g, struct gate_conn *c, const unsigned char 
     return r;
   }
   c->opener = opener;
+  g->ciphered++;
   return 0;
 }
 

@@ -93,6 +93,8 @@ struct gate {
   int log_dropped;           /* lines suppressed in that second */
   uint64_t opened, refused;  /* totals, for the exit line */
   uint64_t waits;            /* times a connection waited for its target, for the exit line */
+  uint64_t ciphered;         /* connections switched to the AEAD mode, for the exit line */
+  uint64_t forgeries;        /* connections closed for a refused AEAD frame, for the exit line */
 };
 
 struct shoal_crypto_aead;

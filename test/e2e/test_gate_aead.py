@@ -30,6 +30,7 @@ except ImportError:  # a pyenv python without it: Debian's python3 has the packa
     raise
 
 import random  # noqa: E402
+import re  # noqa: E402
 import socket  # noqa: E402
 import struct  # noqa: E402
 import time  # noqa: E402
@@ -221,8 +222,10 @@ class AeadHostile(AeadCase):
 
     def tearDown(self):
         try:
-            # The others are unaffected: an encrypted bystander still echoes.
-            self.bystander.echo(b"unaffected")
+            # The others are unaffected: an encrypted bystander still echoes
+            # (checked before the stop by a test that stops the node).
+            if self.gate_node.running():
+                self.bystander.echo(b"unaffected")
             self.bystander.close()
         finally:
             super().tearDown()
@@ -321,6 +324,13 @@ class AeadHostile(AeadCase):
         lines = self.log_count(r"gate: connection \d+ \(.*\) closed: forged frame")
         self.assertGreaterEqual(lines, 20)
         self.assertLessEqual(lines, 40)
+        # The gate's exit line counts them (and the bystander's switch).
+        self.bystander.echo(b"unaffected")
+        code, _ = self.gate_node.stop(timeout=30)
+        self.assertEqual(code, 0, self.gate_node.describe())
+        m = re.search(r"gate: stopping: .*, (\d+) encrypted, (\d+) closed for a refused frame", self.gate_node.log())
+        self.assertIsNotNone(m, self.gate_node.describe())
+        self.assertEqual((int(m.group(1)), int(m.group(2))), (41, 40))
 
 
 if __name__ == "__main__":
