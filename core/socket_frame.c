@@ -40,6 +40,7 @@ int shoal_socket_set_frame(int id, int header) {
 }
 
 size_t shoal_frame_size(int header, const struct shoal_frame_cipher *ops, size_t sz) {
+  if (ops && ops->max && sz > ops->max) return 0;
   size_t n = sz + (ops ? ops->overhead : 0);
   if (n < sz) return 0;
   unsigned char hdr[4];

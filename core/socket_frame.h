@@ -21,6 +21,9 @@
 struct shoal_frame_cipher {
   /* Bytes a sealed body has over the plain one. */
   size_t overhead;
+  /* The largest plaintext the cipher seals (0: no limit of its own): a
+   * longer frame is refused like one that does not fit the header. */
+  size_t max;
   /* Seals plain[0..n) into out (n + overhead bytes). 0, or a negative
    * SHOAL_E* (the frame is then not written and the writer gets it). It
    * runs under the socket's spinlock: one call at a time per socket, never
@@ -51,7 +54,7 @@ SHOAL_API int shoal_socket_set_cipher(int id, const struct shoal_frame_cipher *o
 long shoal_frame_build(int header, const struct shoal_frame_cipher *ops, void *ud, const void *body, size_t sz,
                        unsigned char *out);
 /* Bytes shoal_frame_build writes for sz body bytes, or 0 when they do not
- * fit a header of that size. */
+ * fit a header of that size (or are over the cipher's max). */
 size_t shoal_frame_size(int header, const struct shoal_frame_cipher *ops, size_t sz);
 
 #endif

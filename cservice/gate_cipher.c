@@ -40,7 +40,8 @@ static int seal(void *ud, const void *plain, size_t n, unsigned char *out) {
 
 static void release(void *ud) { shoal_crypto_aead_free(ud); }
 
-static const struct shoal_frame_cipher sealer_ops = {SHOAL_CRYPTO_AEAD_OVERHEAD, seal, release};
+static const struct shoal_frame_cipher sealer_ops = {SHOAL_CRYPTO_AEAD_OVERHEAD, SHOAL_CRYPTO_AEAD_MAX, seal,
+                                                     release};
 
 /* The close reason of a frame the opener refused. */
 static const char *refusal(int code) {

@@ -50,7 +50,8 @@ static void fake_release(void *ud) {
   free(c);
 }
 
-static const struct shoal_frame_cipher fake_ops = {8, fake_seal, fake_release};
+static const struct shoal_frame_cipher fake_ops = {8, 0, fake_seal, fake_release};
+static const struct shoal_frame_cipher small_ops = {8, 100, fake_seal, fake_release};
 
 static struct counter *new_counter(atomic_int *freed) {
   struct counter *c = calloc(1, sizeof(*c));
@@ -69,6 +70,8 @@ static void test_build(void) {
   CHECK(shoal_frame_size(2, &fake_ops, 65527) == 65537);
   CHECK(shoal_frame_size(2, &fake_ops, 65528) == 0); /* the overhead counts against the header */
   CHECK(shoal_frame_build(2, &fake_ops, NULL, "x", 65528, out) == SHOAL_EINVAL);
+  CHECK(shoal_frame_size(4, &small_ops, 100) == 112);
+  CHECK(shoal_frame_size(4, &small_ops, 101) == 0); /* over the cipher's own max */
   CHECK(shoal_frame_build(2, NULL, NULL, "abc", 3, out) == 5);
   CHECK(memcmp(out, "\x00\x03" "abc", 5) == 0);
   CHECK(shoal_frame_build(2, NULL, NULL, NULL, 0, out) == 2 && out[0] == 0 && out[1] == 0);
