@@ -11,6 +11,13 @@
  *   gate_load -h HOST -p PORT -c CONNS -s FRAME_BYTES -n ROUNDTRIPS_PER_CONN
  *             -t MAX_SECONDS [-H 2|4] [-w WARMUP_ROUNDTRIPS]
  *   gate_load -m check-close -p PORT [-x HEX] [-t SECONDS]
+ *   gate_load_aead ... (same options): the gate's AEAD mode (docs/gate.md).
+ *             Each connection first sends "key C2S S2C" in clear (the
+ *             protocol of test/e2e/services/gate_aead_agent.lua, TEST
+ *             ONLY), waits for the clear "ok", then seals every frame and
+ *             opens every reply (lualib/src/crypto_aead.c); the figures are
+ *             named gate_echo_aead_*. Built from this file with
+ *             GATE_LOAD_AEAD, linking OpenSSL.
  *
  * stdout carries only the result lines; everything else goes to stderr:
  *   BENCH gate_echo_rtt_per_s_c<C> <measured round trips per second> rt/s
@@ -46,6 +53,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef GATE_LOAD_AEAD
+#include "crypto_aead.h"
+#define OVERHEAD SHOAL_CRYPTO_AEAD_OVERHEAD
+#define FIGURE "gate_echo_aead_"
+#else
+#define OVERHEAD 0
+#define FIGURE "gate_echo_"
+#endif
+
 #define MAX_FRAME4 (64u << 20) /* cap for -H 4 frames, keeps buffers sane */
 #define MAX_LOGGED 10          /* detailed diagnostics printed per kind */
 
@@ -62,6 +78,10 @@ struct conn {
   uint64_t t_send;      /* when the current round's first byte went out */
   unsigned char *out;   /* current frame, header included (owned) */
   unsigned char *in;    /* reply being assembled, header included (owned) */
+#ifdef GATE_LOAD_AEAD
+  unsigned char *plain; /* the current frame's plaintext (owned) */
+  struct shoal_crypto_aead *tx, *rx; /* sealer (c2s) and opener (s2c) */
+#endif
 };
 
 /* Options, set once by main. */
@@ -162,9 +182,17 @@ static void conn_write(struct conn *c) {
 
 /* Fill the next frame and start sending it. */
 static void start_round(struct conn *c) {
-  put_header(c->out, (size_t)opt_size);
+  put_header(c->out, (size_t)opt_size + OVERHEAD);
+#ifdef GATE_LOAD_AEAD
+  for (size_t i = 0; i < (size_t)opt_size; i++) c->plain[i] = pattern_byte(c->id, c->round, (uint32_t)i);
+  if (shoal_crypto_aead_seal(c->tx, c->plain, (size_t)opt_size, NULL, 0, c->out + opt_hdr) != 0) {
+    fail(c, "seal", 0);
+    return;
+  }
+#else
   for (size_t i = 0; i < (size_t)opt_size; i++)
     c->out[opt_hdr + i] = pattern_byte(c->id, c->round, (uint32_t)i);
+#endif
   c->sent = c->rcvd = 0;
   c->state = C_RUNNING;
   c->t_send = now_ns();
@@ -174,8 +202,20 @@ static void start_round(struct conn *c) {
 }
 
 /* The reply is complete: check it, record the time, go on or stop. */
-static void complete_round(struct conn *c) {
-  uint64_t t = now_ns();
+#ifdef GATE_LOAD_AEAD
+/* The reply is sealed with the other key: open it, compare plaintexts. */
+static void check_reply(struct conn *c) {
+  unsigned char *got = c->in + opt_hdr + SHOAL_CRYPTO_AEAD_SEQ;
+  const char *bad = NULL;
+  if (shoal_crypto_aead_open(c->rx, c->in + opt_hdr, frame_len - (size_t)opt_hdr, NULL, 0, got) != 0)
+    bad = "reply does not open";
+  else if (memcmp(got, c->plain, (size_t)opt_size) != 0)
+    bad = "plaintext mismatch";
+  if (bad == NULL) n_ok++;
+  else if (n_mismatch++ < MAX_LOGGED) fprintf(stderr, "gate_load: conn %u round %u: %s\n", c->id, c->round, bad);
+}
+#else
+static void check_reply(struct conn *c) {
   if (memcmp(c->in, c->out, frame_len) != 0) {
     if (n_mismatch++ < MAX_LOGGED) {
       size_t i = 0;
@@ -186,6 +226,12 @@ static void complete_round(struct conn *c) {
   } else {
     n_ok++;
   }
+}
+#endif
+
+static void complete_round(struct conn *c) {
+  uint64_t t = now_ns();
+  check_reply(c);
   if (c->round >= (uint32_t)opt_warmup) {
     lat[nlat++] = t - c->t_send;
     t_last_measured = t;
@@ -230,7 +276,7 @@ static void conn_read(struct conn *c) {
       fail(c, "reply ahead of request", 0);
       return;
     }
-    if (before < (size_t)opt_hdr && c->rcvd >= (size_t)opt_hdr && get_header(c->in) != (size_t)opt_size) {
+    if (before < (size_t)opt_hdr && c->rcvd >= (size_t)opt_hdr && get_header(c->in) != (size_t)opt_size + OVERHEAD) {
       /* The framing is lost, so this connection cannot go on. */
       if (n_mismatch++ < MAX_LOGGED)
         fprintf(stderr, "gate_load: conn %u round %u: reply length %zu, sent %ld\n", c->id, c->round,
@@ -249,6 +295,44 @@ static void conn_read(struct conn *c) {
   }
 }
 
+#ifdef GATE_LOAD_AEAD
+/* Switches c to the AEAD mode before the run (not measured): "key C2S S2C"
+ * in clear, then the clear ack "ok", blocking for at most 10 s. Keys are a
+ * cheap pattern of the connection id: a benchmark, not a secret. */
+static int aead_handshake(struct conn *c) {
+  unsigned char key[2][SHOAL_CRYPTO_AEAD_KEY];
+  char line[2 + 4 + 4 * SHOAL_CRYPTO_AEAD_KEY + 2];
+  int n = snprintf(line + 2, sizeof(line) - 2, "key ");
+  for (int d = 0; d < 2; d++) {
+    for (int i = 0; i < SHOAL_CRYPTO_AEAD_KEY; i++) {
+      key[d][i] = pattern_byte(c->id, 0xffffu + (uint32_t)d, (uint32_t)i);
+      n += snprintf(line + 2 + n, sizeof(line) - 2 - (size_t)n, "%02x", key[d][i]);
+    }
+    if (d == 0) line[2 + n++] = ' ';
+  }
+  line[0] = (char)(n >> 8);
+  line[1] = (char)n;
+  c->tx = shoal_crypto_aead_new(key[0], 1);
+  c->rx = shoal_crypto_aead_new(key[1], 0);
+  unsigned char ack[4];
+  size_t got = 0;
+  int ok = c->tx && c->rx && send(c->fd, line, (size_t)n + 2, MSG_NOSIGNAL) == n + 2;
+  uint64_t deadline = now_ns() + 10000000000ull;
+  while (ok && got < sizeof(ack) && now_ns() < deadline) {
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    if (poll(&p, 1, 100) <= 0) continue;
+    ssize_t k = recv(c->fd, ack + got, sizeof(ack) - got, 0);
+    if (k > 0) got += (size_t)k;
+    else if (k == 0 || (errno != EAGAIN && errno != EINTR)) ok = 0;
+  }
+  if (!ok || got != sizeof(ack) || memcmp(ack, "\0\2ok", 4) != 0) {
+    fail(c, "no clear \"ok\" after the key frame", 0);
+    return -1;
+  }
+  return 0;
+}
+#endif
+
 /* A non-blocking connect finished (or failed). */
 static void conn_connected(struct conn *c) {
   int err = 0;
@@ -258,6 +342,9 @@ static void conn_connected(struct conn *c) {
     fail(c, "connect", err);
     return;
   }
+#ifdef GATE_LOAD_AEAD
+  if (aead_handshake(c) != 0) return;
+#endif
   c->state = C_READY;
   c->want_out = 1;
   set_interest(c, 0);
@@ -305,7 +392,7 @@ static int make_addr(struct sockaddr_in *sa) {
 static int run_echo(void) {
   struct sockaddr_in sa;
   if (make_addr(&sa) < 0 || raise_fd_limit(opt_conns) < 0) return 1;
-  frame_len = (size_t)opt_hdr + (size_t)opt_size;
+  frame_len = (size_t)opt_hdr + (size_t)opt_size + OVERHEAD;
   struct conn *conns = calloc((size_t)opt_conns, sizeof(*conns));
   lat = malloc(sizeof(*lat) * (size_t)opt_conns * (size_t)opt_rounds);
   epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -320,6 +407,9 @@ static int run_echo(void) {
     c->id = (uint32_t)i;
     c->out = malloc(frame_len);
     c->in = malloc(frame_len);
+#ifdef GATE_LOAD_AEAD
+    c->plain = malloc((size_t)opt_size + 1);
+#endif
     c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     n_live++;
     if (!c->out || !c->in || c->fd < 0) {
@@ -389,15 +479,20 @@ static int run_echo(void) {
     if (c->state != C_DONE) incomplete++;
     free(c->out);
     free(c->in);
+#ifdef GATE_LOAD_AEAD
+    free(c->plain);
+    shoal_crypto_aead_free(c->tx);
+    shoal_crypto_aead_free(c->rx);
+#endif
   }
   free(conns);
   close(epfd);
 
   double secs = t_last_measured > t_first_measured ? (double)(t_last_measured - t_first_measured) / 1e9 : 0;
   qsort(lat, nlat, sizeof(*lat), cmp_u64);
-  printf("BENCH gate_echo_rtt_per_s_c%ld %.0f rt/s\n", opt_conns, secs > 0 ? (double)nlat / secs : 0.0);
-  printf("BENCH gate_echo_p50_ms_c%ld %.3f ms\n", opt_conns, percentile_ms(50));
-  printf("BENCH gate_echo_p99_ms_c%ld %.3f ms\n", opt_conns, percentile_ms(99));
+  printf("BENCH " FIGURE "rtt_per_s_c%ld %.0f rt/s\n", opt_conns, secs > 0 ? (double)nlat / secs : 0.0);
+  printf("BENCH " FIGURE "p50_ms_c%ld %.3f ms\n", opt_conns, percentile_ms(50));
+  printf("BENCH " FIGURE "p99_ms_c%ld %.3f ms\n", opt_conns, percentile_ms(99));
   printf("RESULT ok=%ld errors=%ld mismatches=%ld closed=%ld\n", n_ok, n_errors, n_mismatch, n_closed);
   fprintf(stderr, "gate_load: %zu measured round trips in %.3f s, %ld connections incomplete\n", nlat, secs,
           incomplete);

@@ -9,4 +9,12 @@ endif()
 if(NOT TARGET chat_client)
   add_executable(chat_client ${CMAKE_SOURCE_DIR}/examples/chat/chat_client.c)
 endif()
+# The same load in the gate's AEAD mode: crypto_aead.c (the one
+# implementation) and OpenSSL; built where the project's targets exist.
+if(NOT TARGET gate_load_aead AND TARGET OpenSSL::Crypto)
+  add_executable(gate_load_aead ${CMAKE_SOURCE_DIR}/bench/gate_load.c ${CMAKE_SOURCE_DIR}/lualib/src/crypto_aead.c)
+  target_compile_definitions(gate_load_aead PRIVATE GATE_LOAD_AEAD=1)
+  target_include_directories(gate_load_aead PRIVATE ${CMAKE_SOURCE_DIR}/lualib/src ${CMAKE_SOURCE_DIR}/include)
+  target_link_libraries(gate_load_aead PRIVATE OpenSSL::Crypto shoal_core)
+endif()
 add_executable(echo_epoll ${CMAKE_SOURCE_DIR}/bench/echo_epoll.c)

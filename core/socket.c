@@ -138,6 +138,8 @@ struct sock *socket_reserve(void) {
       atomic_store(&s->unread, 0);
       s->read_size = MIN_READ;
       s->frame_header = 0;
+      s->cipher = NULL;
+      s->cipher_ud = NULL;
       atomic_store(&s->bytes_in, 0);
       atomic_store(&s->bytes_out, 0);
       s->peer[0] = '\0';
@@ -196,6 +198,7 @@ static void close_socket(struct sock *s) {
   if (s->fd >= 0) epoll_ctl(SS.epfd, EPOLL_CTL_DEL, s->fd, NULL);
   shoal_spin_lock(&s->lock);
   socket_free_wbufs(s);
+  socket_frame_release(s);
   if (s->fd >= 0) close(s->fd);
   s->fd = -1;
   s->id = 0;
@@ -682,6 +685,7 @@ void shoal_socket_exit(void) {
       struct sock *s = &SS.slots[i];
       if (atomic_load(&s->state) != S_FREE) {
         socket_free_wbufs(s);
+        socket_frame_release(s);
         if (s->fd >= 0) close(s->fd);
       }
     }

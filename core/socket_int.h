@@ -52,6 +52,8 @@ struct sock {
   int read_stalled;           /* the window is full: EPOLLIN is off (poller only) */
   int read_size;              /* adaptive read size (poller only) */
   int frame_header;           /* 2 or 4: a framed socket (socket_frame.c); 0: raw */
+  const struct shoal_frame_cipher *cipher; /* seals every frame written (socket_frame.c); NULL: none */
+  void *cipher_ud;            /* the cipher's state, owned (freed with the slot) */
   uint64_t close_deadline;    /* clock ns when a lingering close is aborted (poller only) */
   struct sock *linger_prev, *linger_next; /* the lingering list, oldest first (poller only) */
   int lingering;              /* on that list (poller only) */
@@ -102,6 +104,18 @@ void socket_write_reset(struct sock *s);
 int socket_flush(struct sock *s);
 /* Frees the write buffer (caller holds the lock, or owns the slot). */
 void socket_free_wbufs(struct sock *s);
+struct shoal_frame_cipher;
+/* shoal_socket_send's work once the caller holds s->lock and has checked
+ * that s->id is the id it means: writes or queues data (owned, freed on
+ * every path) and releases the lock. Frames that must keep their order
+ * against something done under the lock (sealing) go through it. With ops
+ * not NULL, the cipher (ops, ud) is installed in the same hold of the lock
+ * once data is written or queued (on failure the caller still owns ud). */
+int socket_send_locked(struct sock *s, void *data, size_t sz, const struct shoal_frame_cipher *ops, void *ud);
+/* Installs / frees a framed socket's cipher (caller holds the lock, or
+ * owns the slot). */
+void socket_frame_install(struct sock *s, const struct shoal_frame_cipher *ops, void *ud);
+void socket_frame_release(struct sock *s);
 
 /* A per-socket WARN line (any thread), at most SOCKET_LOG_BURST a second
  * node-wide: a crowd of bad peers cannot flood the log. The lines over

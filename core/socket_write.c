@@ -126,9 +126,18 @@ int shoal_socket_send(struct shoal_context *ctx, int id, void *data, size_t sz) 
     return SHOAL_ENOSERVICE;
   }
   shoal_spin_lock(&s->lock);
+  if (s->id != id) {
+    shoal_spin_unlock(&s->lock);
+    shoal_free(data);
+    return SHOAL_ENOSERVICE;
+  }
+  return socket_send_locked(s, data, sz, NULL, NULL);
+}
+
+int socket_send_locked(struct sock *s, void *data, size_t sz, const struct shoal_frame_cipher *ops, void *ud) {
+  int id = s->id;
   int state = atomic_load(&s->state);
-  if (s->id != id || (state != S_CONNECTED && state != S_PACCEPT && state != S_CONNECTING) || s->closing ||
-      s->shut_write) {
+  if ((state != S_CONNECTED && state != S_PACCEPT && state != S_CONNECTING) || s->closing || s->shut_write) {
     shoal_spin_unlock(&s->lock);
     shoal_free(data);
     return SHOAL_ENOSERVICE;
@@ -149,6 +158,7 @@ int shoal_socket_send(struct shoal_context *ctx, int id, void *data, size_t sz) 
       return SHOAL_ENOSERVICE; /* the reader will see the error and report it */
     }
     if (off == sz) {
+      if (ops) socket_frame_install(s, ops, ud);
       shoal_spin_unlock(&s->lock);
       shoal_free(data);
       return 0;
@@ -185,6 +195,7 @@ int shoal_socket_send(struct shoal_context *ctx, int id, void *data, size_t sz) 
     warn = 1;
     s->warn_mark *= 2;
   }
+  if (ops) socket_frame_install(s, ops, ud);
   shoal_spin_unlock(&s->lock);
   if (warn) {
     socket_log("socket %d (%s): write buffer at %zu KB (the peer is not reading)", id, s->peer, buffered / 1024);

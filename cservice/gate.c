@@ -35,6 +35,10 @@
  *                            source = the gate
  *   "accept <conn>"          frames of conn go to the watchdog (same form)
  *   "kick <conn>"            close conn (pending writes are flushed first)
+ *   "cipher <conn> <c2s> <s2c>[ <ack>]"
+ *                            the AEAD mode (gate_cipher.c): keys in hex;
+ *                            ack, the last clear frame, is written at the
+ *                            switch; later frames are opened / sealed
  * Unknown commands are logged and ignored. A new connection is read at once
  * (so a reset or a bad header is seen at once), but its frames are held in
  * the gate, in order, until the first forward or accept: no frame reaches
@@ -141,7 +145,7 @@ void gate_conn_log(struct gate *g, int level, const char *fmt, ...) {
 
 /* ---- connections: hash by id, idle list ---- */
 
-static struct gate_conn *find(struct gate *g, int id) {
+struct gate_conn *gate_find_conn(struct gate *g, int id) {
   struct gate_conn *c = g->buckets[(uint32_t)id & g->mask];
   while (c && c->id != id) c = c->hnext;
   return c;
@@ -196,6 +200,7 @@ static void forget_conn(struct gate *g, struct gate_conn *c, const char *reason)
   struct gate_conn **p = &g->buckets[(uint32_t)c->id & g->mask];
   while (*p != c) p = &(*p)->hnext;
   *p = c->hnext;
+  gate_cipher_forget(c);
   shoal_free(c);
   g->count--;
 }
@@ -242,7 +247,7 @@ static void on_accept(struct gate *g, int sock, const char *addr) {
 /* A socket event. m is the message's payload: a DATA buffer the gate
  * keeps is taken from it (set to NULL). */
 static void on_socket(struct gate *g, struct shoal_socket_message *m) {
-  struct gate_conn *c = m->type == SHOAL_SOCKET_ACCEPT ? NULL : find(g, m->id);
+  struct gate_conn *c = m->type == SHOAL_SOCKET_ACCEPT ? NULL : gate_find_conn(g, m->id);
   switch (m->type) {
     case SHOAL_SOCKET_DATA:
       /* A closing connection's reads are dropped, unconsumed: its socket
@@ -317,7 +322,7 @@ static void on_client(struct gate *g, int session, uint32_t source, const void *
     refuse_request(g, source, session);
     return;
   }
-  struct gate_conn *c = find(g, id);
+  struct gate_conn *c = gate_find_conn(g, id);
   if (c == NULL || c->closing) {
     if (shoal_log_enabled(SHOAL_LOG_DEBUG))
       shoal_log(g->ctx, SHOAL_LOG_DEBUG, "gate: frame for connection %d, which is gone, dropped", id);
@@ -325,8 +330,8 @@ static void on_client(struct gate *g, int session, uint32_t source, const void *
   }
   if (shoal_socket_send_frame(g->ctx, id, body, n) == SHOAL_EINVAL)
     gate_conn_log(g, SHOAL_LOG_WARN,
-                  "gate: frame of %zu bytes from :%08x for connection %d does not fit a %d-byte header, dropped", n,
-                  source, id, g->header);
+                  "gate: frame of %zu bytes from :%08x for connection %d does not fit a %d-byte header%s, dropped", n,
+                  source, id, g->header, c->opener ? " once sealed" : "");
 }
 
 /* ---- commands ---- */
@@ -348,8 +353,14 @@ static int parse_conn(const char *s) {
   return (int)v;
 }
 
-static void on_command(struct gate *g, uint32_t source, const char *msg, size_t sz) {
+static void on_command(struct gate *g, uint32_t source, char *msg, size_t sz) {
   char line[MAX_COMMAND + 1];
+  if (sz >= 6 && memcmp(msg, "cipher", 6) == 0) {
+    /* Longer than other commands (it may carry a frame), and never logged
+     * as text even when malformed: it holds keys. */
+    gate_cipher_command(g, source, msg, sz);
+    return;
+  }
   if (sz > MAX_COMMAND) {
     shoal_log(g->ctx, SHOAL_LOG_WARN, "gate: command of %zu bytes from :%08x is too long, ignored", sz, source);
     return;
@@ -366,12 +377,12 @@ static void on_command(struct gate *g, uint32_t source, const char *msg, size_t 
   int got_args = (a1 != NULL) + (a2 != NULL);
   if (!known || got_args != want_args || extra) {
     memcpy(line, msg, sz); /* strtok cut it */
-    shoal_log(g->ctx, SHOAL_LOG_WARN, "gate: %s command '%s' from :%08x, ignored (forward CONN AGENT, accept CONN, kick CONN)",
+    shoal_log(g->ctx, SHOAL_LOG_WARN, "gate: %s command '%s' from :%08x, ignored (forward CONN AGENT, accept CONN, kick CONN, cipher CONN C2S S2C [ACK])",
               known ? "malformed" : "unknown", line, source);
     return;
   }
   int id = parse_conn(a1);
-  struct gate_conn *c = id ? find(g, id) : NULL;
+  struct gate_conn *c = id ? gate_find_conn(g, id) : NULL;
   if (c == NULL || c->closing) {
     /* Normal when the client left while the watchdog was deciding. */
     if (shoal_log_enabled(SHOAL_LOG_DEBUG))
@@ -446,8 +457,10 @@ static void close_all(struct gate *g) {
 static void on_exit_request(struct gate *g) {
   if (g->exiting) return;
   shoal_log(g->ctx, SHOAL_LOG_INFO,
-            "gate: stopping: %d connections open, %llu served, %llu refused, %llu waits for a busy agent", g->count,
-            (unsigned long long)g->opened, (unsigned long long)g->refused, (unsigned long long)g->waits);
+            "gate: stopping: %d connections open, %llu served, %llu refused, %llu waits for a busy agent, %llu "
+            "encrypted, %llu closed for a refused frame",
+            g->count, (unsigned long long)g->opened, (unsigned long long)g->refused, (unsigned long long)g->waits,
+            (unsigned long long)g->ciphered, (unsigned long long)g->forgeries);
   g->exiting = 1;
   close_all(g);
   shoal_exit(g->ctx);
@@ -465,7 +478,7 @@ static int gate_cb(struct shoal_context *ctx, void *ud, int type, int session, u
       on_client(g, session, source, msg, sz);
       return 0;
     case SHOAL_PTYPE_TEXT:
-      on_command(g, source, msg, sz);
+      on_command(g, source, (char *)msg, sz); /* the payload is the gate's: a cipher command is wiped */
       return 0;
     case SHOAL_PTYPE_RESPONSE:
       if (session == g->timer_session && session != 0) on_tick(g);

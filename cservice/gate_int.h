@@ -59,6 +59,7 @@ struct gate_conn {
   struct gate_conn *prev, *next;   /* idle list, least recently read first */
   struct gate_conn *wprev, *wnext; /* wait list */
   struct shoal_gate_frame parser;  /* frames being read */
+  struct shoal_crypto_aead *opener; /* AEAD mode: opens every frame parsed (gate_cipher.c); NULL: clear */
   char addr[64];           /* peer address, for logs */
 };
 
@@ -92,9 +93,15 @@ struct gate {
   int log_dropped;           /* lines suppressed in that second */
   uint64_t opened, refused;  /* totals, for the exit line */
   uint64_t waits;            /* times a connection waited for its target, for the exit line */
+  uint64_t ciphered;         /* connections switched to the AEAD mode, for the exit line */
+  uint64_t forgeries;        /* connections closed for a refused AEAD frame, for the exit line */
 };
 
+struct shoal_crypto_aead;
+
 /* gate.c */
+/* The open or closing connection of socket id, or NULL. */
+struct gate_conn *gate_find_conn(struct gate *g, int id);
 /* Logs a per-connection line, at most LOG_BURST a second. */
 void gate_conn_log(struct gate *g, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Closes c: its socket is closed (pending writes flushed, within the
@@ -115,5 +122,16 @@ void gate_read_decide(struct gate *g, struct gate_conn *c);
 void gate_read_resume(struct gate *g);
 /* Frees c's held frames and input, and takes it off the wait list. */
 void gate_read_forget(struct gate *g, struct gate_conn *c);
+
+/* gate_cipher.c */
+/* A "cipher CONN C2S S2C[ ACK]" command (msg[0..sz) starts with "cipher",
+ * whatever follows; it is wiped when done). */
+void gate_cipher_command(struct gate *g, uint32_t source, char *msg, size_t sz);
+/* Opens a frame of c (which has an opener) in place: *body / *size become
+ * the plaintext (NULL / 0 when empty). Returns 0, or the refusal's code:
+ * the frame is freed and c dropped, with a log line and its reason. */
+int gate_cipher_open(struct gate *g, struct gate_conn *c, void **body, uint32_t *size);
+/* Frees c's opener, if any. */
+void gate_cipher_forget(struct gate_conn *c);
 
 #endif

@@ -116,6 +116,7 @@ static long feed(struct gate *g, struct gate_conn *c, const char *data, size_t n
     int r = shoal_gate_frame_feed(&c->parser, data + off, n - off, &used, &body, &size);
     off += used;
     if (r == SHOAL_GATE_FRAME_READY) {
+      if (c->opener && gate_cipher_open(g, c, &body, &size) != 0) return -1;
       if (deliver(g, c, body, size) != 0) return -1;
       if (c->decided && ++c->since_check >= GATE_CHECK_EVERY) {
         c->since_check = 0;

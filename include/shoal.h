@@ -51,7 +51,13 @@ enum shoal_ptype {
   X(FULL, -10, "resource limit reached")                     \
   X(NODEDOWN, -11, "node unreachable")                       \
   X(RAISED, -12, "the callee raised an error")               \
-  X(STALE, -13, "stale registration (register again)")
+  X(STALE, -13, "stale registration (register again)")         \
+  X(MALFORMED, -14, "frame too short, too long, or aad too long") \
+  X(REPLAYED, -15, "frame sequence already seen (replay)")       \
+  X(REORDERED, -16, "frame sequence ahead of the next expected (reordered or lost)") \
+  X(FORGED, -17, "frame failed authentication (forged or corrupted)") \
+  X(EXHAUSTED, -18, "sequence numbers used up: rekey")           \
+  X(WRONGWAY, -19, "a sealer cannot open, an opener cannot seal")
 
 enum shoal_errno {
 #define SHOAL_ERRNO_ENUM(name, value, text) SHOAL_E##name = value,

@@ -47,6 +47,11 @@
 --   gateserver.send(gate, conn, data)     a frame to any client of any gate
 --   gateserver.kick(conn [, gate])        close a client's connection
 --   gateserver.gate(conn)                 the gate of a connection of this agent
+--   gateserver.cipher(gate, conn, c2s, s2c [, ack])
+--                                         switch a connection to AEAD frames
+--                                         (keys of 32 bytes; ack: its last
+--                                         clear frame, written by the gate
+--                                         at the switch; docs/gate.md)
 --
 -- Frames arrive as PTYPE_CLIENT messages whose session is -conn; they are
 -- handed to message() as strings. A connection id is its socket id, and the
@@ -59,6 +64,7 @@
 
 local shoal = require "shoal"
 local driver = require "shoal.socketdriver"
+local crypto = require "shoal.crypto"
 
 local string_pack = string.pack
 local sendframe = driver.sendframe
@@ -267,6 +273,31 @@ function gateserver.kick(conn, gate)
 	if gate then
 		text(gate, "kick " .. conn)
 	end
+end
+
+-- Switches conn to the AEAD mode (docs/gate.md, "Encrypted connections"):
+-- c2s opens what the client sends, s2c seals what the node writes. ack, if
+-- given, is written by the gate as the connection's last clear frame, in
+-- the same step as the switch: pass the reply that tells the client to
+-- start sealing (its "login ok") here rather than writing it before, so the
+-- client's first sealed frame can never reach the gate before the switch.
+-- The keys travel in the gate's command and are never logged. Returns true,
+-- or false and the reason (the gate's own refusals close the connection,
+-- with reason "bad cipher command").
+function gateserver.cipher(gate, conn, c2s, s2c, ack)
+	assert(math.type(conn) == "integer", "gateserver.cipher: conn must be an integer")
+	assert(type(c2s) == "string" and #c2s == 32 and type(s2c) == "string" and #s2c == 32,
+		"gateserver.cipher: keys of 32 bytes are required")
+	assert(ack == nil or type(ack) == "string", "gateserver.cipher: ack must be a string")
+	local line = "cipher " .. conn .. " " .. crypto.tohex(c2s) .. " " .. crypto.tohex(s2c)
+	if ack then
+		line = line .. " " .. ack
+	end
+	local ok, err = text(gate, line)
+	if not ok then
+		return false, err
+	end
+	return true
 end
 
 function gateserver.gate(conn)

@@ -20,16 +20,7 @@ struct shoal_crypto_aead {
  * never wraps. */
 #define SEQ_LAST (UINT64_MAX - 1)
 
-const char *shoal_crypto_aead_strerror(int err) {
-  switch (err) {
-#define SHOAL_CRYPTO_AEAD_TEXT(name, value, text) \
-  case value:                                     \
-    return text;
-    SHOAL_CRYPTO_AEAD_ERRORS(SHOAL_CRYPTO_AEAD_TEXT)
-#undef SHOAL_CRYPTO_AEAD_TEXT
-  }
-  return "unknown error";
-}
+const char *shoal_crypto_aead_strerror(int err) { return shoal_strerror(err); }
 
 struct shoal_crypto_aead *shoal_crypto_aead_new(const unsigned char key[SHOAL_CRYPTO_AEAD_KEY], int sealing) {
   struct shoal_crypto_aead *a = calloc(1, sizeof(*a));

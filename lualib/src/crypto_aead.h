@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "shoal.h"
+
 #define SHOAL_CRYPTO_AEAD_KEY 32
 #define SHOAL_CRYPTO_AEAD_NONCE 12
 #define SHOAL_CRYPTO_AEAD_SEQ 8
@@ -29,20 +31,19 @@
 #define SHOAL_CRYPTO_AEAD_MAX (16u << 20) /* largest plaintext of one frame */
 #define SHOAL_CRYPTO_AEAD_AAD_MAX 65536
 
-/* Why a seal or an open failed: a closed set, pushed to Lua as constants. */
-#define SHOAL_CRYPTO_AEAD_ERRORS(X)                                       \
-  X(MALFORMED, -1, "frame too short, too long, or aad too long")         \
-  X(REPLAYED, -2, "frame sequence already seen (replay)")                \
-  X(REORDERED, -3, "frame sequence ahead of the next expected (reordered or lost)") \
-  X(FORGED, -4, "frame failed authentication (forged or corrupted)")     \
-  X(EXHAUSTED, -5, "sequence numbers used up: rekey")                    \
-  X(WRONGWAY, -6, "a sealer cannot open, an opener cannot seal")
-
-enum shoal_crypto_aead_error {
-#define SHOAL_CRYPTO_AEAD_ENUM(name, value, text) SHOAL_CRYPTO_AEAD_##name = value,
-  SHOAL_CRYPTO_AEAD_ERRORS(SHOAL_CRYPTO_AEAD_ENUM)
-#undef SHOAL_CRYPTO_AEAD_ENUM
-};
+/* Why a seal or an open failed: a closed set, folded into the runtime's
+ * one error list (SHOAL_ERRNO_LIST in shoal.h), so a frame code is a
+ * shoal.errors code in Lua and in an ERROR message. The names here are
+ * aliases. */
+#define SHOAL_CRYPTO_AEAD_ERRORS(X) \
+  X(MALFORMED) X(REPLAYED) X(REORDERED) X(FORGED) X(EXHAUSTED) X(WRONGWAY)
+#define SHOAL_CRYPTO_AEAD_MALFORMED SHOAL_EMALFORMED
+#define SHOAL_CRYPTO_AEAD_REPLAYED SHOAL_EREPLAYED
+#define SHOAL_CRYPTO_AEAD_REORDERED SHOAL_EREORDERED
+#define SHOAL_CRYPTO_AEAD_FORGED SHOAL_EFORGED
+#define SHOAL_CRYPTO_AEAD_EXHAUSTED SHOAL_EEXHAUSTED
+#define SHOAL_CRYPTO_AEAD_WRONGWAY SHOAL_EWRONGWAY
+/* The text of a frame code (shoal_strerror's, for every code). */
 const char *shoal_crypto_aead_strerror(int err);
 
 struct shoal_crypto_aead;

@@ -533,8 +533,9 @@ int luaopen_shoal_crypto(lua_State *L) {
       {"pending", lpending},         {NULL, NULL},
   };
   luaL_newlib(L, funcs);
-#define PUSH_AEAD_ERROR(name, value, text) \
-  lua_pushinteger(L, value);               \
+/* crypto.REPLAYED etc. are shoal.errors.REPLAYED etc. (one list). */
+#define PUSH_AEAD_ERROR(name)                  \
+  lua_pushinteger(L, SHOAL_CRYPTO_AEAD_##name); \
   lua_setfield(L, -2, #name);
   SHOAL_CRYPTO_AEAD_ERRORS(PUSH_AEAD_ERROR)
 #undef PUSH_AEAD_ERROR

@@ -184,6 +184,13 @@ function cases.dying_service_drops_its_jobs()
 	t.eq(crypto.verify_password("still", enc), true, "pool still serves")
 end
 
+function cases.aead_codes_are_shoal_errors()
+	for _, name in ipairs { "MALFORMED", "REPLAYED", "REORDERED", "FORGED", "EXHAUSTED", "WRONGWAY" } do
+		t.ok(E[name], "shoal.errors." .. name)
+		t.eq(crypto[name], E[name], "crypto." .. name .. " is shoal.errors." .. name)
+	end
+end
+
 function cases.aead_frames()
 	local key = crypto.random(32)
 	local tx, rx = crypto.sealer(key), crypto.opener(key)
@@ -260,6 +267,7 @@ t.start(cases, {
 	"tampered_and_hostile_hashes",
 	"queue_bound",
 	"dying_service_drops_its_jobs",
+	"aead_codes_are_shoal_errors",
 	"aead_frames",
 	"x25519_both_sides_agree",
 })

@@ -405,6 +405,66 @@ function cases.exit_and_kill_close_everything()
 	wait_log("killed: closing its listener and 1 connections")
 end
 
+-- The AEAD mode from inside a node (the byte-for-byte client is the e2e
+-- test, test/e2e/test_gate_aead.py): the ack is the last clear frame,
+-- client frames reach the watchdog opened, every write (relayed by the
+-- gate or straight) is sealed, bad cipher commands close their connection
+-- and never log the keys.
+function cases.cipher_mode()
+	local crypto = require "shoal.crypto"
+	local driver = require "shoal.socketdriver"
+	local gate, host, port = launch()
+	local id, conn = accepted_client(gate, host, port)
+	socket.write(id, string.pack(">s2", "clear before"))
+	t.eq(wait_frame().msg, "clear before", "a clear frame before the switch")
+	local c2s, s2c = crypto.random(32), crypto.random(32)
+	local tx, rx = crypto.sealer(c2s), crypto.opener(s2c)
+	command(gate, "cipher " .. conn .. " " .. crypto.tohex(c2s) .. " " .. crypto.tohex(s2c):upper() .. " ack bytes")
+	t.eq(read_frame(id), "ack bytes", "the ack, in clear")
+	socket.write(id, string.pack(">s2", tx:seal("sealed one")) .. string.pack(">s2", tx:seal("")))
+	t.eq(wait_frame().msg, "sealed one", "opened by the gate")
+	t.eq(wait_frame().msg, "", "an empty message: a 24-byte frame")
+	write(gate, conn, "relayed") -- not ordered against straight writes: read it first
+	local f = read_frame(id)
+	t.eq(#f, #"relayed" + crypto.AEAD_OVERHEAD, "sealed size")
+	t.eq(rx:open(f), "relayed", "relayed by the gate, sealed")
+	t.eq(driver.sendframe(conn, "straight"), true, "sendframe")
+	t.eq(rx:open(read_frame(id)), "straight", "written straight, sealed")
+	local big = string.rep("x", 65535 - crypto.AEAD_OVERHEAD)
+	t.eq(driver.sendframe(conn, big), true, "the largest plaintext")
+	t.eq(rx:open(read_frame(id)), big, "largest, sealed")
+	local ok, err = driver.sendframe(conn, big .. "x")
+	t.eq(ok, false, "one byte more does not fit once sealed")
+	t.contains(err, "too long for the connection's length header", "error")
+	-- a second cipher command closes the connection
+	command(gate, "cipher " .. conn .. " " .. crypto.tohex(c2s) .. " " .. crypto.tohex(s2c))
+	t.eq(wait_event("^close " .. conn .. " (.*)$"), "bad cipher command", "second cipher")
+	assert_closed(id)
+	wait_log("closed: a second cipher command from " .. me())
+	-- malformed: short key, bad hex; ack over the header; unknown connection
+	local key = crypto.tohex(crypto.random(32))
+	for _, bad in ipairs {
+		function(c) return "cipher " .. c .. " " .. key .. " " .. key:sub(2) end,
+		function(c) return "cipher " .. c .. " " .. key:sub(1, 63) .. "g " .. key end,
+		function(c) return "cipher " .. c .. " " .. key .. " " .. key .. "x" end,
+		function(c) return "cipher " .. c .. " " .. key .. " " .. key .. " " .. string.rep("a", 65536) end,
+	} do
+		local id2, conn2 = accepted_client(gate, host, port)
+		command(gate, bad(conn2))
+		t.eq(wait_event("^close " .. conn2 .. " (.*)$"), "bad cipher command", "bad cipher command")
+		assert_closed(id2)
+	end
+	command(gate, "cipher 999999 " .. key .. " " .. key)
+	command(gate, "cipher x")
+	command(gate, "cipher\t" .. conn .. " " .. key .. " " .. key) -- not a space: malformed, not logged as text
+	wait_log("gate: malformed cipher command (")
+	t.eq(log.has(key), false, "the key is not in the log")
+	t.eq(log.has(key:upper()), false, "nor in upper case")
+	local id3 = accepted_client(gate, host, port)
+	socket.close(id3)
+	shoal.kill(gate)
+end
+
 t.start(cases, {
 	"bad_arguments_refused",
 	"connection_held_until_accept",
@@ -415,6 +475,7 @@ t.start(cases, {
 	"header4",
 	"forward_kick_and_dead_agent",
 	"bad_commands_ignored",
+	"cipher_mode",
 	"oversized_and_truncated",
 	"maxconn",
 	"idle_timeout",

@@ -10,6 +10,8 @@
 --                           gate_logic instances of gate_route_logic
 --               "slow"      a gate_slow_agent per connection (a frame
 --                           "sleep" waits gate_slow_ms)
+--               "aead"      a gate_aead_agent per connection (the AEAD
+--                           mode; close reasons logged at INFO)
 --   gate_logic  number of logic instances for "route" (default 4)
 local shoal = require "shoal"
 local gateserver = require "shoal.gateserver"
@@ -44,6 +46,8 @@ shoal.start(function()
 		conf.message = function(conn, msg)
 			gateserver.send(gateserver.gate_handle, conn, msg)
 		end
+	elseif mode == "aead" then
+		conf.agent = "gate_aead_agent"
 	elseif mode == "slow" then
 		conf.agent = "gate_slow_agent"
 	elseif mode == "route" then
@@ -56,7 +60,8 @@ shoal.start(function()
 		error("gate_test_main: unknown gate_agent " .. mode)
 	end
 	conf.close = function(conn, reason)
-		shoal.debug(string.format("watchdog: connection %d closed: %s", conn, reason))
+		local log = mode == "aead" and shoal.log or shoal.debug
+		log(string.format("watchdog: connection %d closed: %s", conn, reason))
 	end
 	gateserver.watchdog(conf)
 	shoal.log("gate test node ready, agents: " .. mode)
