@@ -1,0 +1,425 @@
+"""e2e: the player's login path (docs/protocol.md, docs/loginapp.md,
+docs/baseapp.md) over real sockets, with test/e2e/loginbot.py as the client.
+
+A node runs examples/login/login_main.lua: dbmgr (SQLite), a registry,
+baseappmgr, two baseapps (gates), the demo game logic and one or two
+loginapps. Parts (argv[1] selects a class):
+- Basics: register, login, play (move, chat), logout; guest logins; a kick
+  of the old session by a new login; wrong password, unknown account, bad
+  names, taken names, every answer with its code.
+- Hostile (label hostile): malformed, oversized and low-order login
+  messages; replayed, expired, forged and foreign tokens; frames before
+  ENTER; silent clients on both ports; forged and replayed sealed frames;
+  admission (BUSY and RATE with retry_after_ms); others unaffected.
+- Race: 100 concurrent logins of one account through 2 loginapps: exactly
+  one session survives, each session that went live was saved once at its
+  end (the final entity's logins count every ENTER_OK, and the baseapps'
+  exit stats count one kick save per kick), nothing deadlocks.
+"""
+
+import os
+import re
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import nodeutil  # noqa: E402
+from nodeutil import NodeTestCase  # noqa: E402
+import loginbot  # noqa: E402
+from loginbot import CODES, GameConn, LoginBot, ServerError, msg, s2  # noqa: E402
+
+STATIC_KEY = "a8abababababababababababababababababababababababababababababab6b"
+STATIC_PUB = bytes.fromhex("e3712d851a0e5d79b831c5e34ab22b41a198171de209b8b8faca23a11c624859")
+SECRET = "e2e-login-secret"
+
+
+class LoginCase(NodeTestCase):
+    loginapps = 1
+    keys = {}
+
+    def setUp(self):
+        super().setUp()
+        log = self.path("node.log")
+        keys = dict(
+            thread=2,
+            start="login_main",
+            luaservice="%s/examples/login/?.lua;%s/service/?.lua" % (nodeutil.SOURCE_DIR, nodeutil.SOURCE_DIR),
+            logfile=log,
+            loglevel="info",
+            call_timeout=5000,
+            db_path=self.path("game.db"),
+            login_port=0,
+            login_static_key=STATIC_KEY,
+            login_rate_per_addr=0,
+            baseapp_encrypt=True,
+            baseapp_registry=".registry",
+            baseapp_heartbeat_ms=1000,
+            baseappmgr_max_cpu=10000,  # every baseapp reports the whole node's CPU
+            baseapp_save_ms=600000,
+            crypto_scrypt_n=1024,
+            crypto_scrypt_r=1,
+            login_demo_loginapps=self.loginapps,
+        )
+        keys.update(self.keys)
+        cfg = self.config("node.lua", **keys)
+        self.n = self.node(cfg, logfile=log, env={"SHOAL_CLUSTER_SECRET": SECRET})
+        self.n.wait_log(r"login demo: started", timeout=20)
+        self.n.wait_log(r"(?s)(registered, gate.*){2}", timeout=20)
+        ports = re.findall(r"loginapp: listening on [0-9.]+:(\d+)", self.n.log())
+        self.assertEqual(len(ports), self.loginapps, self.n.describe())
+        self.ports = [int(p) for p in ports]
+        self.gates = [int(p) for p in re.findall(r"baseapp \w+: listening on [0-9.]+:(\d+)", self.n.log())]
+        self.bot = LoginBot("127.0.0.1", self.ports[0], STATIC_PUB, timeout=nodeutil.scaled(10))
+
+    def tearDown(self):
+        if self.n.running():
+            self.n.stop(signal.SIGTERM, timeout=20)
+        super().tearDown()
+
+    def refused(self, code, fn, *args):
+        with self.assertRaises(ServerError) as cm:
+            fn(*args)
+        self.assertEqual(cm.exception.name, code, str(cm.exception))
+        return cm.exception
+
+    def exit_stats(self):
+        """Stops the node; returns the baseapps' exit stats, summed."""
+        self.n.stop(signal.SIGTERM, timeout=20)
+        total = {}
+        for line in re.findall(r"exit stats (.*)$", self.n.log(), re.M):
+            for k, v in re.findall(r"(\w+)=(\d+)", line):
+                total[k] = total.get(k, 0) + int(v)
+        return total
+
+
+class Basics(LoginCase):
+    def test_register_play_logout(self):
+        ok = self.bot.login("alice", "secret123", register=True)
+        self.assertEqual(ok["version"], 1)
+        self.assertEqual(ok["epoch"], 1)
+        self.assertEqual(ok["encrypted"], 1)
+        self.assertEqual(len(ok["candidates"]), 2)
+        self.assertEqual((ok["candidates"][0]["host"], ok["candidates"][0]["port"]), (ok["host"], ok["port"]))
+        self.assertIn(ok["port"], self.gates)
+        g = GameConn(ok)
+        self.assertEqual(g.entered["name"], "alice")
+        self.assertEqual(g.entered["logins"], 1)
+        self.assertEqual(g.ping(7), 7)
+        self.assertEqual(g.move(10, -20), (10, -20))
+        g.say("hello all")
+        chat = g.chat()
+        self.assertEqual((chat["account"], chat["name"], chat["text"]), (ok["account"], "alice", "hello all"))
+        g.logout()
+        # The position was saved at logout; the next login finds it.
+        ok2 = self.bot.login("alice", "secret123")
+        self.assertEqual(ok2["account"], ok["account"])
+        self.assertEqual(ok2["epoch"], 2)
+        g2 = GameConn(ok2)
+        self.assertEqual((g2.entered["x"], g2.entered["y"], g2.entered["logins"]), (10, -20, 2))
+        g2.logout()
+
+    def test_bad_credentials(self):
+        self.bot.login("bob", "password1", register=True)
+        self.refused("WRONG_PASSWORD", self.bot.login, "bob", "password2")
+        self.refused("UNKNOWN_ACCOUNT", self.bot.login, "nobody", "password1")
+        self.refused("NAME_TAKEN", self.bot.login, "bob", "password1", True)
+        self.refused("BAD_NAME", self.bot.login, "x", "password1", True)
+        self.refused("BAD_NAME", self.bot.login, "bad name", "password1")
+        self.refused("BAD_NAME", self.bot.login, "_lead", "password1")
+        self.refused("BAD_PASSWORD", self.bot.login, "carol", "short", True)
+        self.refused("BAD_PASSWORD", self.bot.login, "carol", "tab\tinside", True)
+        self.refused("BAD_PASSWORD", self.bot.login, "carol", "x" * 129, True)
+
+    def test_guest(self):
+        dev = os.urandom(16)
+        ok = self.bot.guest(dev)
+        self.assertEqual(len(ok["credential"]), 32)
+        GameConn(ok).logout()
+        again = self.bot.guest(dev, ok["credential"])
+        self.assertEqual(again["account"], ok["account"])
+        self.assertEqual(again["credential"], ok["credential"])
+        GameConn(again).logout()
+        self.refused("BAD_CREDENTIAL", self.bot.guest, dev)  # the device exists: its credential is required
+        self.refused("BAD_CREDENTIAL", self.bot.guest, dev, bytes(32))
+        self.refused("BAD_CREDENTIAL", self.bot.guest, os.urandom(16), ok["credential"])
+        self.refused("BAD_CREDENTIAL", self.bot.guest, os.urandom(8))
+
+    def test_login_kicks_the_old_session(self):
+        self.bot.login("dave", "password1", register=True)
+        first = GameConn(self.bot.login("dave", "password1"))
+        first.move(5, 6)
+        second_ok = self.bot.login("dave", "password1")
+        # The old client got KICK LOGGED_IN_ELSEWHERE and was closed ...
+        with self.assertRaises(ServerError) as cm:
+            first.recv()
+        self.assertEqual((cm.exception.kind, cm.exception.name), ("KICK", "LOGGED_IN_ELSEWHERE"))
+        self.assertTrue(first.c.closed_by_server())
+        # ... after its entity was saved: the new session starts from it.
+        second = GameConn(second_ok)
+        self.assertEqual((second.entered["x"], second.entered["y"]), (5, 6))
+        self.assertEqual(second.entered["logins"], 2)
+        second.logout()
+        stats = self.exit_stats()
+        self.assertEqual(stats.get("save_kick"), 1, stats)
+
+
+def raw_login(port, frames, timeout=5):
+    """Sends raw frames to a login port; returns (decoded answer or None, closed)."""
+    c = loginbot.Conn("127.0.0.1", port, nodeutil.scaled(timeout))
+    try:
+        try:
+            for f in frames:
+                c.send_raw(f)
+        except (BrokenPipeError, ConnectionResetError):
+            return None, True
+        try:
+            body = c.recv_frame()
+        except loginbot.Closed:
+            return None, True
+        return loginbot.decode(body), c.closed_by_server()
+    finally:
+        c.close()
+
+
+def frame(body):
+    return struct.pack(">H", len(body)) + body
+
+
+class Hostile(LoginCase):
+    keys = dict(login_timeout_ms=800, baseapp_enter_timeout_ms=800, login_token_ms=1500)
+
+    def assert_error(self, answer, code):
+        (name, f), closed = answer
+        self.assertEqual(name, "ERROR")
+        self.assertEqual(f["code"], CODES[code], f)
+        self.assertTrue(closed, "the server closes after %s" % code)
+
+    def test_malformed_login_messages(self):
+        p = self.ports[0]
+        self.assert_error(raw_login(p, [frame(b"")]), "MALFORMED")
+        self.assert_error(raw_login(p, [frame(b"\x00\x01\x00")]), "MALFORMED")  # HELLO cut short
+        self.assert_error(raw_login(p, [frame(b"\x77\x77garbage")]), "MALFORMED")
+        self.assert_error(raw_login(p, [frame(msg("HELLO", struct.pack(">H", 9) + os.urandom(32)))]), "BAD_VERSION")
+        self.assert_error(raw_login(p, [frame(msg("HELLO", struct.pack(">H", 1) + bytes(32)))]), "MALFORMED")
+        self.assert_error(raw_login(p, [frame(msg("LOGIN", s2("alice") + s2("password1")))]), "MALFORMED")
+        # Oversized: the gate closes without an answer.
+        answer, closed = raw_login(p, [struct.pack(">H", 2000) + b"x" * 2000])
+        self.assertIsNone(answer)
+        self.assertTrue(closed)
+
+    def test_bad_sealed_request(self):
+        c, tx, rx = self.bot.handshake()
+        c.send_frame(os.urandom(40))  # not sealed with c2s
+        name, f = loginbot.decode(rx.open(c.recv_frame()))  # the answer is sealed: the server knows the keys
+        self.assertEqual((name, f["code"]), ("ERROR", CODES["MALFORMED"]))
+        self.assertTrue(c.closed_by_server())
+        c, tx, rx = self.bot.handshake()
+        c.send_frame(tx.seal(msg("ENTER", b"\x00")))  # sealed, but not a request
+        name, f = loginbot.decode(rx.open(c.recv_frame()))
+        self.assertEqual(f["code"], CODES["MALFORMED"])
+
+    def test_wrong_pin_cannot_read(self):
+        bad = LoginBot("127.0.0.1", self.ports[0], os.urandom(32))
+        c, tx, rx = bad.handshake()
+        c.send_frame(tx.seal(msg("LOGIN", s2("alice") + s2("password1"))))
+        with self.assertRaises(Exception):  # keys differ: neither side opens the other's frames
+            rx.open(c.recv_frame())
+        c.close()
+
+    def test_silent_clients(self):
+        c = loginbot.Conn("127.0.0.1", self.ports[0], nodeutil.scaled(5))
+        name, f = loginbot.decode(c.recv_frame())
+        self.assertEqual((name, f["code"]), ("ERROR", CODES["TIMEOUT"]))
+        self.assertTrue(c.closed_by_server())
+        g = loginbot.Conn("127.0.0.1", self.gates[0], nodeutil.scaled(5))
+        name, f = loginbot.decode(g.recv_frame())
+        self.assertEqual((name, f["code"]), ("ERROR", CODES["TIMEOUT"]))
+        self.assertTrue(g.closed_by_server())
+
+    def test_frames_before_enter(self):
+        g = loginbot.Conn("127.0.0.1", self.gates[0], nodeutil.scaled(5))
+        g.send_frame(msg("MOVE", struct.pack(">ii", 1, 1)))
+        name, f = loginbot.decode(g.recv_frame())
+        self.assertEqual((name, f["code"]), ("ERROR", CODES["NOT_ENTERED"]))
+        self.assertTrue(g.closed_by_server())
+
+    def test_tokens(self):
+        ok = self.bot.login("erin", "password1", register=True)
+        other = [p for p in self.gates if p != ok["port"]][0]
+        # foreign: a good token at the other baseapp
+        self.refused("TOKEN_FOREIGN", GameConn, ok, 5, None, other)
+        # forged: one bit flipped
+        bad = bytearray(ok["token"])
+        bad[10] ^= 1
+        self.refused("TOKEN_INVALID", GameConn, ok, 5, None, None, bytes(bad))
+        self.refused("TOKEN_INVALID", GameConn, ok, 5, None, None, b"short")
+        # another account's id with this token
+        forged = loginbot.LoginOk(ok)
+        forged["account"] = ok["account"] + 1
+        self.refused("TOKEN_INVALID", GameConn, forged)
+        g = GameConn(ok)  # the real one still works, once
+        g.logout()
+        self.refused("TOKEN_USED", GameConn, ok)  # replayed
+        # expired: login_token_ms is 1.5 s here
+        late = self.bot.login("erin", "password1")
+        time.sleep(1.7)
+        self.refused("TOKEN_EXPIRED", GameConn, late)
+        # a token replaced by a newer login of the account
+        old = self.bot.login("erin", "password1")
+        new = self.bot.login("erin", "password1")
+        self.refused("TOKEN_USED", GameConn, old)
+        GameConn(new).logout()
+
+    def test_forged_and_replayed_sealed_frames(self):
+        self.bot.login("frank", "password1", register=True)
+        g = GameConn(self.bot.login("frank", "password1"))
+        sealed = g.tx.seal(msg("PING", struct.pack(">I", 1)))
+        g.c.send_frame(sealed)
+        self.assertEqual(g.expect("PONG")["n"], 1)
+        g.c.send_frame(sealed)  # replayed
+        name, f = loginbot.decode(g.rx.open(g.c.recv_frame()))
+        self.assertEqual((name, f["code"]), ("ERROR", CODES["DECRYPT"]))
+        self.assertTrue(g.c.closed_by_server())
+        g = GameConn(self.bot.login("frank", "password1"))
+        forged = bytearray(g.tx.seal(msg("PING", struct.pack(">I", 2))))
+        forged[12] ^= 0x40
+        g.c.send_frame(bytes(forged))
+        name, f = loginbot.decode(g.rx.open(g.c.recv_frame()))
+        self.assertEqual(f["code"], CODES["DECRYPT"])
+        self.assertTrue(g.c.closed_by_server())
+        # Others are unaffected, and the game's own errors keep the connection.
+        g = GameConn(self.bot.login("frank", "password1"))
+        g.send(msg("MOVE", struct.pack(">ii", 5000000, 0)))
+        self.refused("BAD_MOVE", g.recv)
+        g.send(msg("SAY", s2("")))
+        self.refused("BAD_TEXT", g.recv)
+        g.send(struct.pack(">H", 0x0777))
+        self.refused("UNKNOWN_MESSAGE", g.recv)
+        self.assertEqual(g.ping(3), 3)
+        g.logout()
+
+
+class Admission(LoginCase):
+    keys = dict(login_max_inflight=2, login_rate_per_addr=0, login_timeout_ms=3000)
+
+    def test_busy_then_room(self):
+        held = [self.bot.handshake() for _ in range(2)]  # two logins in progress, holding their slots
+        e = self.refused("BUSY", self.bot.login, "gina", "password1", True)
+        self.assertGreater(e.retry_after_ms, 0)
+        for c, _, _ in held:
+            c.close()
+        nodeutil.wait_until(lambda: self.try_register("gina"), nodeutil.scaled(5), "a slot again")
+
+    def try_register(self, name):
+        try:
+            self.bot.login(name, "password1", register=True)
+            return True
+        except ServerError as e:
+            if e.name != "BUSY":
+                raise
+            return False
+
+
+class Rate(LoginCase):
+    keys = dict(login_rate_per_addr=1, login_rate_burst=3)
+
+    def test_rate_per_address(self):
+        self.bot.login("hank", "password1", register=True)
+        codes = []
+        for _ in range(4):
+            try:
+                self.bot.login("hank", "password1")
+                codes.append("ok")
+            except ServerError as e:
+                codes.append(e.name)
+                if e.name == "RATE":
+                    self.assertGreater(e.retry_after_ms, 0)
+                    self.assertLessEqual(e.retry_after_ms, 1000)
+        self.assertIn("RATE", codes)
+
+
+class Race(LoginCase):
+    loginapps = 2
+    keys = dict(login_max_inflight=1000, login_kick_timeout_ms=5000)
+
+    def test_100_concurrent_logins_one_survivor(self):
+        self.bot.login("racer", "password1", register=True)  # logins: 0 (not entered)
+        bots = [LoginBot("127.0.0.1", p, STATIC_PUB, timeout=nodeutil.scaled(30)) for p in self.ports]
+        results = [None] * 100
+        start = threading.Barrier(100, timeout=nodeutil.scaled(30))
+
+        first = [None] * 100  # the outcome of each bot's first try
+        entered = []  # every session that went live
+        lock = threading.Lock()
+
+        # Each bot tries up to 8 times (waiting retry_after_ms when told),
+        # so many sessions go live and are kicked by later ones.
+        def run(i):
+            start.wait()
+            for attempt in range(8):
+                try:
+                    ok = bots[i % 2].login("racer", "password1")
+                    try:
+                        g = GameConn(ok, timeout=nodeutil.scaled(30))
+                        kind = "entered"
+                        with lock:
+                            entered.append(g)
+                    except ServerError as e:
+                        kind, g = "enter " + e.name, None
+                except ServerError as e:
+                    kind, g = "login " + e.name, None
+                    time.sleep(e.retry_after_ms / 1000.0)
+                except Exception as e:  # noqa: BLE001 - reported below
+                    kind, g = "error %r" % e, None
+                if attempt == 0:
+                    first[i] = kind
+                results[i] = (kind, g)
+                if g is not None:
+                    return
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(100)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(nodeutil.scaled(90))
+        self.assertFalse(any(t.is_alive() for t in threads), "every login finished (no deadlock)")
+        kinds = {}
+        for kind in first:
+            kinds[kind] = kinds.get(kind, 0) + 1
+        for kind, _ in results:
+            kinds["last " + kind] = kinds.get("last " + kind, 0) + 1
+        allowed = {"entered", "login LOGIN_RACE", "enter TOKEN_USED"}
+        self.assertTrue({k.replace("last ", "") for k in kinds} <= allowed, kinds)
+        self.assertGreaterEqual(len(entered), 2, kinds)
+        print("race: %d sessions went live; outcomes %s" % (len(entered), kinds), file=sys.stderr)
+        # Every session but one gets KICK LOGGED_IN_ELSEWHERE and is closed.
+        alive = []
+        for g in entered:
+            try:
+                g.ping(1)
+                alive.append(g)
+            except ServerError as e:
+                self.assertEqual((e.kind, e.name), ("KICK", "LOGGED_IN_ELSEWHERE"))
+            except loginbot.Closed:
+                self.fail("a session closed without its KICK")
+        self.assertEqual(len(alive), 1, "exactly one session survives (%s)" % kinds)
+        self.assertEqual(alive[0].entered["epoch"], max(g.entered["epoch"] for g in entered))
+        alive[0].logout()
+        # Each session that went live was saved at its end before the next
+        # one loaded the entity: the final count of logins is every ENTER_OK.
+        last = GameConn(self.bot.login("racer", "password1"))
+        self.assertEqual(last.entered["logins"], len(entered) + 1, kinds)
+        last.logout()
+        stats = self.exit_stats()
+        kicked = len(entered) - 1
+        self.assertEqual(stats.get("save_kick", 0), kicked, stats)
+        self.assertEqual(stats.get("save_logout", 0), 2, stats)
+        self.assertEqual(stats.get("save_close", 0), 0, stats)
+
+
+if __name__ == "__main__":
+    nodeutil.main()
