@@ -18,6 +18,7 @@
 --   sessions()                     -> {account = {epoch, agent}, ...}
 --   stats()                        -> {online, enters, kicks, refused = {code = n}, save_* = n, ...}
 --   id()                           -> this baseapp's id (its registry id, in the directory)
+--   address()                      -> "host:port" its gate listens on (nil until it does)
 --
 -- The fencing, in the words of docs/protocol.md section 5.4: a loginapp
 -- kicks the baseapp the directory names before it moves the epoch on. A
@@ -103,6 +104,10 @@ local command = {}
 
 function command.id()
 	return S.id
+end
+
+function command.address()
+	return S.address
 end
 
 function command.expect(account, epoch, nonce, c2s, s2c, expiry_ms, name)
@@ -297,9 +302,12 @@ local function register(port)
 	else
 		r = require("cluster").registry()
 	end
-	local st = status()
+	local tags = {} -- the node's tags, so that account.broadcast can pick baseapps by tag
+	for tag in shoal.config("tags"):gmatch("[^,%s]+") do
+		tags[#tags + 1] = tag
+	end
 	r:register { type = "baseapp", id = S.id, node = shoal.config("node"), addr = S.conf.public_host, port = port,
-		interval = S.conf.heartbeat_ms, status = st }
+		interval = S.conf.heartbeat_ms, status = status(), tags = #tags > 0 and tags or nil }
 	r:keepalive(status)
 	S.registry = r
 	shoal.log(string.format("baseapp %s: registered, gate %s:%d", S.id, S.conf.public_host, port))

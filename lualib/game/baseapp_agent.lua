@@ -78,8 +78,10 @@ local function finish(reason)
 	c.state = "ending"
 	c.waiters = {}
 	save(reason)
+	-- Refused (harmless) when a newer login has moved the epoch on; a
+	-- kicking login's compare-and-set looks at the epoch, not the state.
+	store:set_state(c.account, c.epoch, "offline")
 	if reason ~= "kick" then
-		store:set_state(c.account, c.epoch, "offline") -- refused (harmless) if a newer login moved the epoch
 		shoal.send(baseapp, "lua", "left", c.account, c.epoch, shoal.self())
 	end
 	c.state = "gone"

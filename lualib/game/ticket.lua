@@ -36,17 +36,17 @@ function ticket.keys(secret)
 	}
 end
 
--- The keys of this node's cluster secret (the variable named by
--- cluster_secret_env). Without one (a single-node test), a random secret:
--- tokens then verify only in this process, and a warning says so.
+-- The keys of this node's cluster secret (the environment variable named
+-- by cluster_secret_env, the harbor's). Raises without one: the loginapp
+-- and the baseapps (separate services, often separate nodes) must share it.
 local cached
 function ticket.cluster_keys()
 	if cached == nil then
-		local secret = os.getenv(shoal.config("cluster_secret_env"))
+		local var = shoal.config("cluster_secret_env")
+		local secret = os.getenv(var)
 		if secret == nil or secret == "" then
-			secret = crypto.random(32)
-			shoal.warn("ticket: no cluster secret in " .. shoal.config("cluster_secret_env")
-				.. ": tokens are signed with a random key of this process only")
+			error("ticket: no cluster secret: set the environment variable " .. var
+				.. " (the same on every node) to sign login tokens", 2)
 		end
 		cached = ticket.keys(secret)
 	end

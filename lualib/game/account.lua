@@ -1,0 +1,118 @@
+-- game/account.lua - the account manager: where an account plays, and
+-- messages to it, from Lua on any node (iFun Engine's account manager;
+-- docs/baseapp.md "Account manager").
+--
+--   local account = require "game.account"
+--   local am = account.new()     -- or account.new { dbmgr = ".dbmgr", registry = ".registry" }
+--   am:locate(id)                -> {node =, baseapp =, epoch =, state =} | nil (offline or unknown)
+--   am:send(id, body)            -> true | false, why  (body: a message of docs/protocol.md, e.g.
+--                                   proto.encode("CHAT", 0, "server", "hello"))
+--   am:kick(id [, code])         -> true | false, why  (KICK code, default LOGGED_IN_ELSEWHERE; saved)
+--   am:broadcast(body [, scope]) -> n baseapps reached; scope "node" (this node's baseapps),
+--                                   "cluster" (default) or {tag = "eu"} (baseapps of nodes with the tag)
+--   am:check_and_set_logged_in(id, expected_epoch, baseapp) -> true, epoch | false, current_epoch
+--   am:set_logged_out(id, epoch) -> true, epoch | false, current_epoch (a stale epoch is refused)
+--
+-- The source of truth is the account directory in dbmgr (epoch, baseapp,
+-- state); the baseapps are found in the registry (type "baseapp"; the id
+-- is the baseapp service's handle in hex, which carries its node). A
+-- message to an account that moved meanwhile is dropped by the old
+-- baseapp (send answers false): at most once, like every message here.
+-- Every function waits at most the call timeout.
+
+local shoal = require "shoal"
+local db = require "game.db"
+local proto = require "game.proto"
+
+local account = {}
+local mt = { __index = account }
+local C = proto.codes
+
+function account.new(opts)
+	opts = opts or {}
+	local reg = opts.registry or shoal.config("baseapp_registry")
+	return setmetatable({
+		db = db.new(opts.dbmgr or shoal.config("baseapp_dbmgr")),
+		registry_addr = reg ~= "" and reg or nil,
+	}, mt)
+end
+
+local function handle_of(id)
+	local h = type(id) == "string" and id:match("^%x+$") and tonumber(id, 16)
+	return h and h > 0 and h or nil
+end
+
+function account:registry()
+	if self.reg == nil then
+		if self.registry_addr then
+			self.reg = require("shoal.registry").new(self.registry_addr)
+		else
+			self.reg = require("cluster").registry()
+		end
+	end
+	return self.reg
+end
+
+function account:locate(id)
+	local dir, code, text = self.db:directory(id)
+	if dir == nil then
+		return nil, code, text
+	end
+	local h = handle_of(dir.baseapp)
+	if h == nil or dir.state ~= "online" then
+		return nil
+	end
+	return { node = shoal.nodeof(h), baseapp = dir.baseapp, handle = h, epoch = dir.epoch, state = dir.state }
+end
+
+function account:send(id, body)
+	local where = self:locate(id)
+	if where == nil then
+		return false, "offline"
+	end
+	local ok, sent = shoal.trycall(where.handle, "lua", "send", id, body)
+	if not ok then
+		return false, "baseapp " .. where.baseapp .. " did not answer"
+	end
+	return sent and true or false, not sent and "not on its baseapp any more" or nil
+end
+
+function account:kick(id, code)
+	local where = self:locate(id)
+	if where == nil then
+		return false, "offline"
+	end
+	local ok = shoal.trycall(where.handle, "lua", "kick", id, where.epoch, code or C.LOGGED_IN_ELSEWHERE)
+	if not ok then
+		return false, "baseapp " .. where.baseapp .. " did not answer"
+	end
+	return true
+end
+
+function account:broadcast(body, scope)
+	local filter = { type = "baseapp", healthy = true }
+	if type(scope) == "table" then
+		filter.tag = scope.tag
+	end
+	local here = shoal.nodeof(shoal.self())
+	local n = 0
+	for _, c in ipairs(self:registry():query(filter)) do
+		local h = handle_of(c.id)
+		if h and (scope ~= "node" or shoal.nodeof(h) == here) then
+			if shoal.send(h, "lua", "broadcast", body) then
+				n = n + 1
+			end
+		end
+	end
+	return n
+end
+
+function account:check_and_set_logged_in(id, expected_epoch, baseapp)
+	return self.db:cas_login(id, expected_epoch, baseapp)
+end
+
+function account:set_logged_out(id, epoch)
+	return self.db:set_state(id, epoch, "offline")
+end
+
+return account

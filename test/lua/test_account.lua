@@ -1,0 +1,145 @@
+-- test_account: the account manager (lualib/game/account.lua) and the Lua
+-- bot (lualib/game/bot.lua) against the whole login path in this node:
+-- dbmgr, a registry, baseappmgr, two baseapps, the demo game logic and a
+-- loginapp, over real sockets on 127.0.0.1 (config_login.lua).
+local shoal = require "shoal"
+local crypto = require "shoal.crypto"
+local t = require "testlib"
+local bot = require "game.bot"
+local proto = require "game.proto"
+local account = require "game.account"
+
+local C = proto.codes
+local PIN = crypto.fromhex("e3712d851a0e5d79b831c5e34ab22b41a198171de209b8b8faca23a11c624859")
+local cases = {}
+local login_port, am
+local baseapps = {} -- handles
+local dbfile
+
+local function port_of(addr)
+	return math.tointeger(addr:match(":(%d+)$"))
+end
+
+local function setup()
+	dbfile = os.tmpname()
+	assert(shoal.launch("dbmgr", "path=" .. dbfile .. " name=.dbmgr"))
+	shoal.name(".registry", assert(shoal.launch("registry", "interval=200 suspect=5 dead=10")))
+	shoal.name(".baseappmgr", shoal.newservice("baseappmgr", ".registry"))
+	shoal.newservice("game_demo")
+	for i = 1, 2 do
+		baseapps[i] = shoal.newservice("baseapp")
+	end
+	local la = shoal.newservice("loginapp")
+	t.wait_until(function()
+		return shoal.call(la, "lua", "address") and shoal.call(baseapps[1], "lua", "address")
+			and shoal.call(baseapps[2], "lua", "address")
+	end, 5000, 10, "ports listening")
+	login_port = port_of(shoal.call(la, "lua", "address"))
+	t.wait_until(function()
+		return #shoal.call(".baseappmgr", "lua", "candidates") == 2
+	end, 5000, 10, "baseappmgr sees both baseapps")
+	am = account.new()
+end
+
+local function play(name, register)
+	local ok, code, text = bot.login { host = "127.0.0.1", port = login_port, pin = PIN, name = name,
+		password = "password1", register = register }
+	t.ok(ok, "login " .. name .. ": " .. tostring(code) .. " " .. tostring(text))
+	local g, gcode = bot.enter(ok)
+	t.ok(g, "enter " .. name .. ": " .. tostring(gcode))
+	return g, ok
+end
+
+function cases.lua_bot_plays()
+	local g, ok = play("luabot", true)
+	t.eq(g.entered.name, "luabot", "name")
+	t.eq(g:ping(5), 5, "ping")
+	local x, y = g:move(-3, 4)
+	t.eq(x, -3, "x")
+	t.eq(y, 4, "y")
+	g:say("hello")
+	local chat = g:chat()
+	t.eq(chat.text, "hello", "own chat")
+	t.eq(chat.account, ok.account, "chat account")
+	t.ok(g:logout(), "logout")
+	local _, code = bot.login { host = "127.0.0.1", port = login_port, pin = PIN, name = "luabot",
+		password = "password2" }
+	t.eq(code, C.WRONG_PASSWORD, "wrong password")
+	local dev = crypto.random(16)
+	local gok = assert(bot.login { host = "127.0.0.1", port = login_port, pin = PIN, device = dev })
+	t.eq(#gok.credential, 32, "guest credential")
+	local gg = assert(bot.enter(gok))
+	t.eq(gg.entered.name, "#" .. crypto.tohex(dev), "guest name")
+	gg:logout()
+end
+
+function cases.locate_send_kick()
+	local g, ok = play("ann", true)
+	local where = am:locate(ok.account)
+	t.ok(where, "located")
+	t.eq(where.node, shoal.nodeof(shoal.self()), "node")
+	t.eq(where.epoch, ok.epoch, "epoch")
+	t.eq(tonumber(where.baseapp, 16), where.handle, "baseapp id = handle")
+	local mine = shoal.call(where.handle, "lua", "sessions")[ok.account]
+	t.ok(mine, "the session is on the located baseapp")
+	t.ok(am:send(ok.account, proto.encode("CHAT", 0, "server", "just for you")), "send")
+	local chat = g:chat()
+	t.eq(chat.text, "just for you", "sent message arrives (sealed)")
+	t.ok(am:kick(ok.account), "kick")
+	local f, code, kind = g:expect("PONG")
+	t.eq(f, nil, "kicked")
+	t.eq(kind, "KICK", "a KICK")
+	t.eq(code, C.LOGGED_IN_ELSEWHERE, "kick code")
+	t.eq(am:locate(ok.account), nil, "offline after the kick")
+	local sent, why = am:send(ok.account, proto.encode("CHAT", 0, "server", "late"))
+	t.eq(sent, false, "send to an offline account")
+	t.eq(why, "offline", "why")
+	t.eq(am:kick(ok.account), false, "kick of an offline account")
+	g:close()
+end
+
+function cases.broadcast_scopes()
+	-- Two players, on the two baseapps (score picks the emptier one).
+	local g1, ok1 = play("bea", true)
+	local g2, ok2 = play("cid", true)
+	t.ok(am:locate(ok1.account).baseapp ~= am:locate(ok2.account).baseapp, "on two baseapps")
+	local function both(text)
+		for _, g in ipairs { g1, g2 } do
+			local c = g:chat(2000)
+			t.ok(c, "broadcast " .. text .. " reached a player")
+			t.eq(c.text, text, "broadcast text")
+		end
+	end
+	t.eq(am:broadcast(proto.encode("CHAT", 0, "server", "cluster")), 2, "cluster: 2 baseapps")
+	both("cluster")
+	t.eq(am:broadcast(proto.encode("CHAT", 0, "server", "node"), "node"), 2, "node: 2 baseapps here")
+	both("node")
+	t.eq(am:broadcast(proto.encode("CHAT", 0, "server", "eu"), { tag = "eu" }), 2, "tag eu")
+	both("eu")
+	t.eq(am:broadcast(proto.encode("CHAT", 0, "server", "x"), { tag = "nowhere" }), 0, "no baseapp has the tag")
+	g1:logout()
+	g2:logout()
+end
+
+function cases.check_and_set()
+	local g, ok = play("dan", true)
+	g:logout()
+	local dir = am.db:directory(ok.account)
+	t.eq(dir.state, "offline", "offline after logout")
+	local won, epoch = am:check_and_set_logged_in(ok.account, dir.epoch, "elsewhere")
+	t.eq(won, true, "cas")
+	t.eq(epoch, dir.epoch + 1, "epoch + 1")
+	local lost, cur = am:check_and_set_logged_in(ok.account, dir.epoch, "elsewhere")
+	t.eq(lost, false, "a stale cas loses")
+	t.eq(cur, epoch, "current epoch")
+	t.eq(am:set_logged_out(ok.account, dir.epoch), false, "a stale logout is fenced off")
+	t.eq(am:set_logged_out(ok.account, epoch), true, "logout")
+end
+
+function cases.cleanup()
+	os.remove(dbfile)
+	os.remove(dbfile .. "-wal")
+	os.remove(dbfile .. "-shm")
+end
+
+t.start(cases, { "lua_bot_plays", "locate_send_kick", "broadcast_scopes", "check_and_set", "cleanup" }, setup)
