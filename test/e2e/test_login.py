@@ -15,6 +15,10 @@ loginapps. Parts (argv[1] selects a class):
   one session survives, each session that went live was saved once at its
   end (the final entity's logins count every ENTER_OK, and the baseapps'
   exit stats count one kick save per kick), nothing deadlocks.
+- Cluster: five real nodes (registry + dbmgr + baseappmgr, two baseapps,
+  two loginapps) joined by their harbors: a login through one loginapp
+  kicks a session made through the other, across nodes; the race above
+  through the two loginapp nodes.
 """
 
 import os
@@ -342,83 +346,190 @@ class Rate(LoginCase):
         self.assertIn("RATE", codes)
 
 
+def race(case, ports, gate_check=None):
+    """100 bots at once log in to one account through the login ports
+    (alternating), each trying up to 8 times; checks that exactly one
+    session survives and that every session that went live was saved once
+    at its end. Returns (sessions that went live, outcomes)."""
+    case.bot.login("racer", "password1", register=True)  # logins: 0 (not entered)
+    bots = [LoginBot("127.0.0.1", p, STATIC_PUB, timeout=nodeutil.scaled(30)) for p in ports]
+    results = [None] * 100
+    start = threading.Barrier(100, timeout=nodeutil.scaled(30))
+    first = [None] * 100  # the outcome of each bot's first try
+    entered = []  # every session that went live
+    lock = threading.Lock()
+
+    # Each bot tries up to 8 times (waiting retry_after_ms when told),
+    # so many sessions go live and are kicked by later ones.
+    def run(i):
+        start.wait()
+        for attempt in range(8):
+            try:
+                ok = bots[i % len(bots)].login("racer", "password1")
+                try:
+                    g = GameConn(ok, timeout=nodeutil.scaled(30))
+                    kind = "entered"
+                    with lock:
+                        entered.append(g)
+                except ServerError as e:
+                    kind, g = "enter " + e.name, None
+            except ServerError as e:
+                kind, g = "login " + e.name, None
+                time.sleep(e.retry_after_ms / 1000.0)
+            except Exception as e:  # noqa: BLE001 - reported below
+                kind, g = "error %r" % e, None
+            if attempt == 0:
+                first[i] = kind
+            results[i] = (kind, g)
+            if g is not None:
+                return
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(100)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(nodeutil.scaled(90))
+    case.assertFalse(any(t.is_alive() for t in threads), "every login finished (no deadlock)")
+    kinds = {}
+    for kind in first:
+        kinds[kind] = kinds.get(kind, 0) + 1
+    for kind, _ in results:
+        kinds["last " + kind] = kinds.get("last " + kind, 0) + 1
+    allowed = {"entered", "login LOGIN_RACE", "enter TOKEN_USED"}
+    case.assertTrue({k.replace("last ", "") for k in kinds} <= allowed, kinds)
+    case.assertGreaterEqual(len(entered), 2, kinds)
+    print("race: %d sessions went live; outcomes %s" % (len(entered), kinds), file=sys.stderr)
+    # Every session but one gets KICK LOGGED_IN_ELSEWHERE and is closed.
+    alive = []
+    for g in entered:
+        try:
+            g.ping(1)
+            alive.append(g)
+        except ServerError as e:
+            case.assertEqual((e.kind, e.name), ("KICK", "LOGGED_IN_ELSEWHERE"))
+        except loginbot.Closed:
+            case.fail("a session closed without its KICK")
+    case.assertEqual(len(alive), 1, "exactly one session survives (%s)" % kinds)
+    case.assertEqual(alive[0].entered["epoch"], max(g.entered["epoch"] for g in entered))
+    alive[0].logout()
+    # Each session that went live was saved at its end before the next
+    # one loaded the entity: the final count of logins is every ENTER_OK.
+    last = GameConn(case.bot.login("racer", "password1"))
+    case.assertEqual(last.entered["logins"], len(entered) + 1, kinds)
+    last.logout()
+    return entered, kinds
+
+
 class Race(LoginCase):
     loginapps = 2
     keys = dict(login_max_inflight=1000, login_kick_timeout_ms=5000)
 
     def test_100_concurrent_logins_one_survivor(self):
-        self.bot.login("racer", "password1", register=True)  # logins: 0 (not entered)
-        bots = [LoginBot("127.0.0.1", p, STATIC_PUB, timeout=nodeutil.scaled(30)) for p in self.ports]
-        results = [None] * 100
-        start = threading.Barrier(100, timeout=nodeutil.scaled(30))
-
-        first = [None] * 100  # the outcome of each bot's first try
-        entered = []  # every session that went live
-        lock = threading.Lock()
-
-        # Each bot tries up to 8 times (waiting retry_after_ms when told),
-        # so many sessions go live and are kicked by later ones.
-        def run(i):
-            start.wait()
-            for attempt in range(8):
-                try:
-                    ok = bots[i % 2].login("racer", "password1")
-                    try:
-                        g = GameConn(ok, timeout=nodeutil.scaled(30))
-                        kind = "entered"
-                        with lock:
-                            entered.append(g)
-                    except ServerError as e:
-                        kind, g = "enter " + e.name, None
-                except ServerError as e:
-                    kind, g = "login " + e.name, None
-                    time.sleep(e.retry_after_ms / 1000.0)
-                except Exception as e:  # noqa: BLE001 - reported below
-                    kind, g = "error %r" % e, None
-                if attempt == 0:
-                    first[i] = kind
-                results[i] = (kind, g)
-                if g is not None:
-                    return
-
-        threads = [threading.Thread(target=run, args=(i,)) for i in range(100)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(nodeutil.scaled(90))
-        self.assertFalse(any(t.is_alive() for t in threads), "every login finished (no deadlock)")
-        kinds = {}
-        for kind in first:
-            kinds[kind] = kinds.get(kind, 0) + 1
-        for kind, _ in results:
-            kinds["last " + kind] = kinds.get("last " + kind, 0) + 1
-        allowed = {"entered", "login LOGIN_RACE", "enter TOKEN_USED"}
-        self.assertTrue({k.replace("last ", "") for k in kinds} <= allowed, kinds)
-        self.assertGreaterEqual(len(entered), 2, kinds)
-        print("race: %d sessions went live; outcomes %s" % (len(entered), kinds), file=sys.stderr)
-        # Every session but one gets KICK LOGGED_IN_ELSEWHERE and is closed.
-        alive = []
-        for g in entered:
-            try:
-                g.ping(1)
-                alive.append(g)
-            except ServerError as e:
-                self.assertEqual((e.kind, e.name), ("KICK", "LOGGED_IN_ELSEWHERE"))
-            except loginbot.Closed:
-                self.fail("a session closed without its KICK")
-        self.assertEqual(len(alive), 1, "exactly one session survives (%s)" % kinds)
-        self.assertEqual(alive[0].entered["epoch"], max(g.entered["epoch"] for g in entered))
-        alive[0].logout()
-        # Each session that went live was saved at its end before the next
-        # one loaded the entity: the final count of logins is every ENTER_OK.
-        last = GameConn(self.bot.login("racer", "password1"))
-        self.assertEqual(last.entered["logins"], len(entered) + 1, kinds)
-        last.logout()
+        entered, kinds = race(self, self.ports)
         stats = self.exit_stats()
-        kicked = len(entered) - 1
-        self.assertEqual(stats.get("save_kick", 0), kicked, stats)
+        self.assertEqual(stats.get("save_kick", 0), len(entered) - 1, stats)
         self.assertEqual(stats.get("save_logout", 0), 2, stats)
         self.assertEqual(stats.get("save_close", 0), 0, stats)
+
+
+def free_ports(n):
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+class Cluster(NodeTestCase):
+    """Five real nodes: 1 registry + dbmgr + baseappmgr, 2 and 3 baseapps,
+    4 and 5 loginapps (examples/login/login_node.lua)."""
+
+    ROLES = {1: "global", 2: "baseapp", 3: "baseapp", 4: "login", 5: "login"}
+
+    def setUp(self):
+        super().setUp()
+        harbor = free_ports(len(self.ROLES))
+        spec = ",".join("%d@127.0.0.1:%d" % (n, harbor[n - 1]) for n in self.ROLES)
+        self.running = {}
+        for n, role in sorted(self.ROLES.items()):
+            log = self.path("node%d.log" % n)
+            keys = dict(
+                node=n, thread=2, start="login_node " + role, cluster=spec, logfile=log, call_timeout=5000,
+                luaservice="%s/examples/login/?.lua;%s/service/?.lua" % (nodeutil.SOURCE_DIR, nodeutil.SOURCE_DIR),
+                heartbeat_ms=200, heartbeat_misses=10, registry_suspect=8, registry_dead=16,
+                db_path=self.path("game.db"), login_port=0, login_static_key=STATIC_KEY, login_rate_per_addr=0,
+                login_max_inflight=1000, login_kick_timeout_ms=5000, login_dbmgr="dbmgr",
+                login_baseappmgr="baseappmgr", baseapp_dbmgr="dbmgr", baseapp_encrypt=True,
+                baseapp_save_ms=600000, baseappmgr_max_cpu=10000, crypto_scrypt_n=1024, crypto_scrypt_r=1,
+                tags=role)
+            if n == 1:
+                keys["registry"] = True
+            cfg = self.config("node%d.lua" % n, **keys)
+            node = self.node(cfg, name="node%d" % n, logfile=log, env={"SHOAL_CLUSTER_SECRET": SECRET})
+            self.running[n] = node
+            node.wait_log(r"login node %s: started" % role, timeout=20)
+            if role == "baseapp":
+                node.wait_log(r"registered, gate", timeout=20)
+        self.ports = [int(self.running[n].wait_log(r"loginapp: listening on [0-9.]+:(\d+)").group(1)) for n in (4, 5)]
+        self.bot = LoginBot("127.0.0.1", self.ports[0], STATIC_PUB, timeout=nodeutil.scaled(10))
+        # The links are up and the global names known on both login nodes
+        # (announced when a link comes up), and baseappmgr sees both
+        # baseapps: a login's candidate list has two gates.
+        for i, p in enumerate(self.ports):
+            bot = LoginBot("127.0.0.1", p, STATIC_PUB, timeout=nodeutil.scaled(10))
+            nodeutil.wait_until(lambda: self.try_login(bot, "probe%d" % i), nodeutil.scaled(15),
+                                "node %d reaches dbmgr, baseappmgr and both baseapps" % (4 + i))
+
+    def try_login(self, bot, name):
+        try:
+            ok = bot.login(name, "password1", register=True)
+        except ServerError as e:
+            if e.name not in ("UNAVAILABLE", "NAME_TAKEN", "NO_BASEAPP"):
+                raise
+            try:
+                ok = bot.login(name, "password1")
+            except ServerError as e2:
+                if e2.name not in ("UNAVAILABLE", "UNKNOWN_ACCOUNT", "NO_BASEAPP"):
+                    raise
+                return False
+        return len(ok["candidates"]) == 2
+
+    def tearDown(self):
+        for n in sorted(self.running, reverse=True):
+            if self.running[n].running():
+                self.running[n].stop(signal.SIGTERM, timeout=20)
+        super().tearDown()
+
+    def test_login_across_nodes_and_kick(self):
+        self.bot.login("ivy", "password1", register=True)
+        first = GameConn(self.bot.login("ivy", "password1"))
+        self.assertEqual(first.move(7, 8), (7, 8))
+        # The second login, through the other loginapp's node, kicks the first
+        # across nodes and finds its saved position.
+        other = LoginBot("127.0.0.1", self.ports[1], STATIC_PUB, timeout=nodeutil.scaled(10))
+        second = GameConn(other.login("ivy", "password1"))
+        with self.assertRaises(ServerError) as cm:
+            first.recv()
+        self.assertEqual(cm.exception.name, "LOGGED_IN_ELSEWHERE")
+        self.assertEqual((second.entered["x"], second.entered["y"]), (7, 8))
+        second.say("over the cluster")
+        self.assertEqual(second.chat()["text"], "over the cluster")
+        second.logout()
+
+    def test_100_concurrent_logins_through_two_loginapp_nodes(self):
+        entered, _ = race(self, self.ports)
+        total = {}
+        for n in (2, 3):  # the baseapps' exit stats: one kick save per kicked session
+            self.running[n].stop(signal.SIGTERM, timeout=20)
+            for line in re.findall(r"exit stats (.*)$", self.running[n].log(), re.M):
+                for k, v in re.findall(r"(\w+)=(\d+)", line):
+                    total[k] = total.get(k, 0) + int(v)
+        self.assertEqual(total.get("save_kick", 0), len(entered) - 1, total)
+        self.assertEqual(total.get("save_close", 0), 0, total)
 
 
 if __name__ == "__main__":
