@@ -16,6 +16,7 @@
 --   send(account, body)            -> true | false (no such session here): a message to that client
 --   broadcast(body)                every client of this baseapp
 --   sessions()                     -> {account = {epoch, agent}, ...}
+--   drain()                        -> n: kicks (KICK SHUTDOWN) and saves every session, refuses new ENTERs
 --   stats()                        -> {online, enters, kicks, refused = {code = n}, save_* = n, ...}
 --   id()                           -> this baseapp's id (its registry id, in the directory)
 --   address()                      -> "host:port" its gate listens on (nil until it does)
@@ -164,6 +165,9 @@ function command.kick(account, epoch, code)
 end
 
 function command.enter(conn, agent, account, token)
+	if S.draining then
+		return refused(C.UNAVAILABLE)
+	end
 	local t, code = ticket.check_token(S.keys, token, ticket.now_ms())
 	if t == nil then
 		return refused(code)
@@ -206,6 +210,29 @@ function command.enter(conn, agent, account, token)
 	bump("enters")
 	return { epoch = t.epoch, name = e.name, entity = entity, c2s = e.c2s, s2c = e.s2c, encrypt = S.conf.encrypt,
 		baseapp = shoal.self(), save_ms = shoal.config("baseapp_save_ms") }
+end
+
+-- Before a planned stop: the baseapp leaves the registry (baseappmgr
+-- stops sending players), every session is kicked (KICK SHUTDOWN) and
+-- saved, and new ENTERs are refused (UNAVAILABLE). -> sessions ended.
+-- (SIGTERM alone stops the gate and the dbmgr together with the agents:
+-- clients see a close and entities keep their last periodic save.)
+function command.drain()
+	S.draining = true
+	if S.registry then -- out of the balancer's list: no new player is sent here
+		local ok, err = pcall(S.registry.leave, S.registry)
+		if not ok then
+			shoal.warn("baseapp " .. S.id .. ": leave the registry: " .. tostring(err))
+		end
+	end
+	local list = {}
+	for account, s in pairs(S.sessions) do
+		list[#list + 1] = { account, s }
+	end
+	for _, e in ipairs(list) do
+		end_session(e[1], e[2], C.SHUTDOWN)
+	end
+	return #list
 end
 
 function command.left(account, epoch, agent)

@@ -171,6 +171,38 @@ class Basics(LoginCase):
         self.assertEqual(stats.get("save_kick"), 1, stats)
 
 
+class Saves(LoginCase):
+    keys = dict(baseapp_save_ms=200)
+
+    def restart(self):
+        self.n = self.node(self.n.config, name="node2", logfile=self.path("node2.log"),
+                           env={"SHOAL_CLUSTER_SECRET": SECRET})
+        self.n.logfile = self.path("node2.log")
+        self.n.wait_log(r"login demo: started", timeout=20)
+        self.ports = [int(p) for p in re.findall(r"loginapp: listening on [0-9.]+:(\d+)", self.n.log())]
+        self.bot = LoginBot("127.0.0.1", self.ports[0], STATIC_PUB, timeout=nodeutil.scaled(10))
+
+    def test_periodic_save_survives_kill9(self):
+        self.bot.login("ike", "password1", register=True)
+        g = GameConn(self.bot.login("ike", "password1"))
+        g.move(31, 41)
+        time.sleep(0.6)  # three save periods: the move is saved without a logout
+        self.n.send_signal(signal.SIGKILL)
+        self.n.wait(10)
+        g.close()
+        self.restart_with_new_log()
+        g = GameConn(self.bot.login("ike", "password1"))
+        self.assertEqual((g.entered["x"], g.entered["y"]), (31, 41))
+        g.logout()
+
+    def restart_with_new_log(self):
+        with open(self.n.config) as f:
+            text = f.read()
+        with open(self.n.config, "w") as f:
+            f.write(text.replace('logfile = "%s"' % self.path("node.log"), 'logfile = "%s"' % self.path("node2.log")))
+        self.restart()
+
+
 def raw_login(port, frames, timeout=5):
     """Sends raw frames to a login port; returns (decoded answer or None, closed)."""
     c = loginbot.Conn("127.0.0.1", port, nodeutil.scaled(timeout))

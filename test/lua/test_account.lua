@@ -136,10 +136,43 @@ function cases.check_and_set()
 	t.eq(am:set_logged_out(ok.account, epoch), true, "logout")
 end
 
+function cases.drain()
+	local g, ok = play("eve", true)
+	g:move(9, 9)
+	local where = am:locate(ok.account)
+	t.eq(shoal.call(where.handle, "lua", "drain"), 1, "one session drained")
+	local f, code, kind = g:expect("PONG")
+	t.eq(f, nil, "drained")
+	t.eq(kind, "KICK", "a KICK")
+	t.eq(code, C.SHUTDOWN, "KICK SHUTDOWN")
+	g:close()
+	local saved = am.db:load("player", ok.account)
+	t.eq(saved.x, 9, "saved at the drain")
+	t.eq(am:locate(ok.account), nil, "offline")
+	-- The drained baseapp left the registry: baseappmgr sends players to
+	-- the other one only; an ENTER that still reaches it is refused.
+	t.wait_until(function()
+		return #shoal.call(".baseappmgr", "lua", "candidates") == 1
+	end, 5000, 10, "baseappmgr dropped the drained baseapp")
+	for _ = 1, 3 do
+		local lok = assert(bot.login { host = "127.0.0.1", port = login_port, pin = PIN, name = "eve",
+			password = "password1" })
+		t.ok(tonumber(am.db:directory(ok.account).baseapp, 16) ~= where.handle, "not the drained one")
+		local gg = assert(bot.enter(lok))
+		gg:logout()
+	end
+	local addr = shoal.call(where.handle, "lua", "address")
+	local lok = assert(bot.login { host = "127.0.0.1", port = login_port, pin = PIN, name = "eve",
+		password = "password1" })
+	local gg, gcode = bot.enter(lok, { port = port_of(addr) })
+	t.eq(gg, nil, "the drained baseapp refuses ENTER")
+	t.eq(gcode, C.UNAVAILABLE, "refused while draining")
+end
+
 function cases.cleanup()
 	os.remove(dbfile)
 	os.remove(dbfile .. "-wal")
 	os.remove(dbfile .. "-shm")
 end
 
-t.start(cases, { "lua_bot_plays", "locate_send_kick", "broadcast_scopes", "check_and_set", "cleanup" }, setup)
+t.start(cases, { "lua_bot_plays", "locate_send_kick", "broadcast_scopes", "check_and_set", "drain", "cleanup" }, setup)
