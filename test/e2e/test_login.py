@@ -11,6 +11,7 @@ loginapps. Parts (argv[1] selects a class):
   messages; replayed, expired, forged and foreign tokens; frames before
   ENTER; silent clients on both ports; forged and replayed sealed frames;
   admission (BUSY and RATE with retry_after_ms); others unaffected.
+- Saves: a periodic save (baseapp_save_ms) survives kill -9 of the node.
 - Race: 100 concurrent logins of one account through 2 loginapps: exactly
   one session survives, each session that went live was saved once at its
   end (the final entity's logins count every ENTER_OK, and the baseapps'
