@@ -140,6 +140,8 @@
   X(baseapp_encrypt, BOOL, "false", 0, 0, "seal game frames after ENTER with the session keys (ChaCha20-Poly1305)") \
   X(baseapp_dbmgr, STRING, ".dbmgr", 0, 0, "the dbmgr the baseapp uses (a local .name or a cluster name)")          \
   X(baseapp_registry, STRING, "", 0, 0, "the registry the baseapp registers in (empty: the cluster's)")             \
-  X(baseapp_heartbeat_ms, INT, "1000", 10, 3600000, "the baseapp's registry heartbeat interval, ms")
+  X(baseapp_heartbeat_ms, INT, "1000", 10, 3600000, "the baseapp's registry heartbeat interval, ms")               \
+  X(baseapp_redirect_to, STRING, "", 0, 0, "the service told of each redirect that arrives (one-way lua message: " \
+    "redirected, account, ok, extra); empty: none")
 
 #endif

@@ -10,6 +10,9 @@
 --   am:kick(id [, code])         -> true | false, why  (KICK code, default LOGGED_IN_ELSEWHERE; saved)
 --   am:broadcast(body [, scope]) -> n baseapps reached; scope "node" (this node's baseapps),
 --                                   "cluster" (default) or {tag = "eu"} (baseapps of nodes with the tag)
+--   am:redirect(id, to, extra)   -> true | false, why: moves the client to baseapp `to` (an id, or a
+--                                   node id); the target's baseapp_redirect_to service gets
+--                                   "redirected", id, ok, extra
 --   am:check_and_set_logged_in(id, expected_epoch, baseapp) -> true, epoch | false, current_epoch
 --   am:set_logged_out(id, epoch) -> true, epoch | false, current_epoch (a stale epoch is refused)
 --
@@ -105,6 +108,37 @@ function account:broadcast(body, scope)
 		end
 	end
 	return n
+end
+
+-- Moves a logged-in client to another baseapp: `to` is a baseapp id, or
+-- a node id (its first live baseapp). The target's redirect handler
+-- (baseapp_redirect_to) gets "redirected", id, ok, extra when the client
+-- arrives (ok true) or not (false: the token expired, or a login won).
+-- -> true | false, why
+function account:redirect(id, to, extra)
+	local where = self:locate(id)
+	if where == nil then
+		return false, "offline"
+	end
+	local target = to
+	if math.type(to) == "integer" then
+		target = nil
+		for _, c in ipairs(self:registry():query { type = "baseapp", healthy = true }) do
+			local h = handle_of(c.id)
+			if h and shoal.nodeof(h) == to then
+				target = c.id
+				break
+			end
+		end
+		if target == nil then
+			return false, "no baseapp on node " .. to
+		end
+	end
+	local ok, moved, why = shoal.trycall(where.handle, "lua", "redirect", id, target, extra)
+	if not ok then
+		return false, "baseapp " .. where.baseapp .. " did not answer"
+	end
+	return moved, why
 end
 
 function account:check_and_set_logged_in(id, expected_epoch, baseapp)

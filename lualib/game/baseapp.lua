@@ -17,6 +17,8 @@
 --   broadcast(body)                every client of this baseapp
 --   sessions()                     -> {account = {epoch, agent}, ...}
 --   drain()                        -> n: kicks (KICK SHUTDOWN) and saves every session, refuses new ENTERs
+--   redirect(account, target, extra) -> true | false, why: moves the session to baseapp target (its id)
+--   public_address()               -> host, port clients are told
 --   stats()                        -> {online, enters, kicks, refused = {code = n}, save_* = n, ...}
 --   id()                           -> this baseapp's id (its registry id, in the directory)
 --   address()                      -> "host:port" its gate listens on (nil until it does)
@@ -29,6 +31,7 @@
 -- step of enter() that waits is followed by a look at the fence.
 
 local shoal = require "shoal"
+local crypto = require "shoal.crypto"
 local gateserver = require "shoal.gateserver"
 local db = require "game.db"
 local proto = require "game.proto"
@@ -51,6 +54,7 @@ function baseapp.config()
 		registry = cfg("baseapp_registry"),
 		heartbeat_ms = cfg("baseapp_heartbeat_ms"),
 		token_ms = cfg("login_token_ms"),
+		redirect_to = cfg("baseapp_redirect_to"),
 		agent = "baseapp_agent", -- the service run for each connection (given the baseapp's handle)
 	}
 end
@@ -65,6 +69,15 @@ local function refused(code)
 	local name = proto.code_names[code] or tostring(code)
 	S.stats.refused[name] = (S.stats.refused[name] or 0) + 1
 	return nil, code
+end
+
+-- The game's redirect handler (baseapp_redirect_to) hears of every
+-- redirect that arrives here: "redirected", account, ok, extra.
+local function redirected(account, ok, extra)
+	bump(ok and "redirects_in" or "redirects_lost")
+	if S.conf.redirect_to ~= "" then
+		shoal.send(S.conf.redirect_to, "lua", "redirected", account, ok, extra)
+	end
 end
 
 -- Fences and used nonces live until the tokens they guard have expired.
@@ -87,6 +100,9 @@ local function prune()
 	for k, e in pairs(S.expects) do
 		if e.expiry_ms < now then
 			S.expects[k] = nil
+			if e.redirect then
+				redirected(k, false, e.redirect.extra) -- the client never came
+			end
 		end
 	end
 	for k, t in pairs(S.used) do
@@ -111,7 +127,7 @@ function command.address()
 	return S.address
 end
 
-function command.expect(account, epoch, nonce, c2s, s2c, expiry_ms, name)
+function command.expect(account, epoch, nonce, c2s, s2c, expiry_ms, name, redirect)
 	if fenced(account, epoch) then
 		return false
 	end
@@ -119,7 +135,11 @@ function command.expect(account, epoch, nonce, c2s, s2c, expiry_ms, name)
 	if e and e.epoch > epoch then
 		return false
 	end
-	S.expects[account] = { epoch = epoch, nonce = nonce, c2s = c2s, s2c = s2c, expiry_ms = expiry_ms, name = name }
+	if e and e.redirect then
+		redirected(account, false, e.redirect.extra) -- replaced before it arrived
+	end
+	S.expects[account] = { epoch = epoch, nonce = nonce, c2s = c2s, s2c = s2c, expiry_ms = expiry_ms, name = name,
+		redirect = redirect }
 	return true
 end
 
@@ -156,6 +176,9 @@ function command.kick(account, epoch, code)
 	local e = S.expects[account]
 	if e and e.epoch <= epoch then
 		S.expects[account] = nil
+		if e.redirect then
+			redirected(account, false, e.redirect.extra)
+		end
 	end
 	local s = S.sessions[account]
 	if s and s.epoch <= epoch then
@@ -205,9 +228,12 @@ function command.enter(conn, agent, account, token)
 	if fenced(account, t.epoch) or S.sessions[account] then
 		return refused(C.TOKEN_USED) -- kicked (or entered again) while the entity loaded
 	end
-	S.sessions[account] = { epoch = t.epoch, agent = agent, conn = conn }
+	S.sessions[account] = { epoch = t.epoch, agent = agent, conn = conn, name = e.name }
 	S.online = S.online + 1
 	bump("enters")
+	if e.redirect then
+		redirected(account, true, e.redirect.extra)
+	end
 	return { epoch = t.epoch, name = e.name, entity = entity, c2s = e.c2s, s2c = e.s2c, encrypt = S.conf.encrypt,
 		baseapp = shoal.self(), save_ms = shoal.config("baseapp_save_ms") }
 end
@@ -233,6 +259,74 @@ function command.drain()
 		end_session(e[1], e[2], C.SHUTDOWN)
 	end
 	return #list
+end
+
+function command.public_address()
+	return S.conf.public_host, S.port
+end
+
+local function handle_of(id)
+	local h = type(id) == "string" and id:match("^%x+$") and tonumber(id, 16)
+	return h and h > 0 and h or nil
+end
+
+-- Moves the session of account to baseapp `target` (its id): the entity is
+-- saved, the directory moves to the target at epoch + 1, the target
+-- expects the account (and tells its redirect handler when it arrives,
+-- with extra), and the client gets REDIRECT (host, port, token, new keys)
+-- and is closed. -> true | false, why. On a failure after the save the
+-- client is kicked (KICK UNAVAILABLE, or LOGGED_IN_ELSEWHERE when a login
+-- won meanwhile): its entity is saved, it logs in again.
+function command.redirect(account, target, extra)
+	local s = S.sessions[account]
+	local th = handle_of(target)
+	if s == nil or s.ending then
+		return false, "no session of this account here"
+	end
+	if th == nil or target == S.id then
+		return false, "not another baseapp: " .. tostring(target)
+	end
+	s.ending, s.waiters = true, {} -- a kick meanwhile waits for the end of this
+	local function done()
+		if S.sessions[account] == s then
+			S.sessions[account] = nil
+			S.online = S.online - 1
+		end
+		s.ended = true
+		for _, co in ipairs(s.waiters) do
+			shoal.wakeup(co)
+		end
+	end
+	local function fail(code, why)
+		shoal.trycall(s.agent, "lua", "redirect_fail", code)
+		done()
+		return false, why
+	end
+	local saved = shoal.trycall(s.agent, "lua", "redirect_save")
+	if not saved then
+		done()
+		return false, "the session ended meanwhile"
+	end
+	local won, epoch = S.db:cas_login(account, s.epoch, target)
+	if not won then
+		return fail(C.LOGGED_IN_ELSEWHERE, "the directory moved on (epoch " .. tostring(epoch) .. ")")
+	end
+	local ok, host, port = shoal.trycall(th, "lua", "public_address")
+	if not ok or port == nil then
+		return fail(C.UNAVAILABLE, "the target does not answer")
+	end
+	local c2s, s2c, nonce = crypto.random(32), crypto.random(32), crypto.random(16)
+	local expiry = ticket.now_ms() + S.conf.token_ms
+	local expected, yes = shoal.trycall(th, "lua", "expect", account, epoch, nonce, c2s, s2c, expiry, s.name,
+		{ extra = extra })
+	if not expected or not yes then
+		return fail(C.UNAVAILABLE, "the target refused the account")
+	end
+	local tok = ticket.token(S.keys, account, epoch, expiry, nonce, target)
+	shoal.trycall(s.agent, "lua", "redirect_go", host, port, tok, c2s, s2c, S.conf.encrypt)
+	bump("redirects_out")
+	done()
+	return true
 end
 
 function command.left(account, epoch, agent)
@@ -366,6 +460,7 @@ function baseapp.start(conf)
 			S.address = addr
 			shoal.log("baseapp " .. S.id .. ": listening on " .. addr)
 			local port = math.tointeger(addr:match(":(%d+)$"))
+			S.port = port
 			shoal.fork(function()
 				local ok, err = pcall(register, port)
 				if not ok then
@@ -378,7 +473,10 @@ function baseapp.start(conf)
 	shoal.fork(function()
 		while true do
 			shoal.sleep(1000)
-			prune()
+			local ok, err = pcall(prune)
+			if not ok then
+				shoal.error("baseapp " .. S.id .. ": prune failed: " .. tostring(err))
+			end
 		end
 	end)
 	shoal.on_exit(function()

@@ -26,7 +26,7 @@ local agent = {}
 local C = proto.codes
 local GAME_FIRST = 0x0100
 
--- c: {conn, state = "new" | "entering" | "live" | "ending" | "gone", account, epoch, entity,
+-- c: {conn, state = "new" | "entering" | "live" | "ending" | "redirecting" | "gone", account, epoch, entity,
 --     ctx, sealer, opener, dirty, waiters}
 local c
 local baseapp -- the watchdog (the baseapp service)
@@ -224,6 +224,34 @@ handler.command = {
 			finish(code == C.SHUTDOWN and "shutdown" or "kick")
 		elseif c.state == "ending" then
 			finish("kick") -- waits for the save under way
+		end
+		return true
+	end,
+	-- A redirect (baseapp.lua's redirect): first the entity is saved and
+	-- the session stops taking frames ...
+	redirect_save = function()
+		if c.state ~= "live" then
+			return false
+		end
+		c.state = "redirecting"
+		return save("redirect")
+	end,
+	-- ... then the client is told where to go (and closed), or, if the
+	-- target could not take it, kicked.
+	redirect_go = function(host, port, token, c2s, s2c, encrypted)
+		if c.state == "redirecting" then
+			send(proto.encode("REDIRECT", host, port, token, c2s, s2c, encrypted and 1 or 0))
+			gateserver.kick(c.conn)
+			c.state = "gone"
+		end
+		return true
+	end,
+	redirect_fail = function(code)
+		if c.state == "redirecting" then
+			send(proto.encode("KICK", code, "the move to another server failed"))
+			gateserver.kick(c.conn)
+			store:set_state(c.account, c.epoch, "offline")
+			c.state = "gone"
 		end
 		return true
 	end,

@@ -8,6 +8,7 @@
 --   local g = assert(bot.enter(ok))            -- ENTER, ENTER_OK: g.entered
 --   g:move(1, 2)  g:say("hi")  g:ping(7)      -- replies, or nil, code
 --   local name, fields = g:recv([ms])          -- the next message (nil, "timeout" / "closed")
+--   g2 = g:follow(g:expect("REDIRECT"))      -- moved to another baseapp
 --   g:logout()  g:close()
 --
 -- Every wait is bounded (opts.timeout_ms, default 5000).
@@ -167,6 +168,15 @@ function conn:chat(ms)
 		return table.remove(self.pushed, 1)
 	end
 	return self:expect("CHAT", ms)
+end
+
+-- After a REDIRECT (the fields of conn:expect("REDIRECT")): the game
+-- connection at the new baseapp -> conn | nil, code
+function conn:follow(r)
+	socket.close(self.id)
+	local ok = { account = self.ok.account, host = r.host, port = r.port, token = r.token, c2s = r.c2s,
+		s2c = r.s2c, encrypted = r.encrypted }
+	return bot.enter(ok, { timeout_ms = self.ms })
 end
 
 function conn:logout()

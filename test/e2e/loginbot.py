@@ -28,7 +28,7 @@ VERSION = 1
 IDS = {
     "HELLO": 0x0001, "WELCOME": 0x0002, "REGISTER": 0x0003, "LOGIN": 0x0004, "GUEST": 0x0005,
     "LOGIN_OK": 0x0006, "ERROR": 0x0007, "ENTER": 0x0010, "ENTER_OK": 0x0011, "KICK": 0x0012,
-    "LOGOUT": 0x0013, "BYE": 0x0014, "PING": 0x0015, "PONG": 0x0016, "MOVE": 0x0100, "MOVED": 0x0101,
+    "LOGOUT": 0x0013, "BYE": 0x0014, "PING": 0x0015, "PONG": 0x0016, "REDIRECT": 0x0017, "MOVE": 0x0100, "MOVED": 0x0101,
     "SAY": 0x0102, "CHAT": 0x0103,
 }
 NAMES = {v: k for k, v in IDS.items()}
@@ -131,6 +131,9 @@ def decode(body):
         f["x"] = r.i32(); f["y"] = r.i32()
     elif name == "CHAT":
         f["account"] = r.u64(); f["name"] = r.str().decode(); f["text"] = r.str().decode("utf-8", "replace")
+    elif name == "REDIRECT":
+        f["host"] = r.str().decode(); f["port"] = r.u16(); f["token"] = r.str(); f["c2s"] = r.take(32)
+        f["s2c"] = r.take(32); f["encrypted"] = r.u8()
     elif name == "BYE":
         pass
     else:
@@ -332,6 +335,13 @@ class GameConn:
         if self.pushed:
             return self.pushed.pop(0)
         return self.expect("CHAT")
+
+    def follow(self, r):
+        """After a REDIRECT (its fields): the game connection at the new baseapp."""
+        self.c.close()
+        ok = LoginOk(account=self.ok["account"], host=r["host"], port=r["port"], token=r["token"], c2s=r["c2s"],
+                     s2c=r["s2c"], encrypted=r["encrypted"])
+        return GameConn(ok)
 
     def logout(self):
         self.send(msg("LOGOUT"))

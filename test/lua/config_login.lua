@@ -10,3 +10,5 @@ baseappmgr_max_cpu = 10000
 crypto_scrypt_n = 1024
 crypto_scrypt_r = 1
 tags = "eu"
+baseapp_redirect_to = ".redirects"
+login_token_ms = 1000

@@ -39,6 +39,7 @@ local function setup()
 		return #shoal.call(".baseappmgr", "lua", "candidates") == 2
 	end, 5000, 10, "baseappmgr sees both baseapps")
 	am = account.new()
+	shoal.name(".redirects", shoal.self())
 end
 
 local function play(name, register)
@@ -136,6 +137,59 @@ function cases.check_and_set()
 	t.eq(am:set_logged_out(ok.account, epoch), true, "logout")
 end
 
+local redirects = {} -- what the redirect handler heard: {account, ok, extra}
+
+function cases.redirect()
+	local g, ok = play("fay", true)
+	g:move(12, 34)
+	local from = am:locate(ok.account)
+	local target
+	for _, h in ipairs(baseapps) do
+		if h ~= from.handle then
+			target = string.format("%08x", h)
+		end
+	end
+	t.ok(am:redirect(ok.account, target, { reason = "map change", map = 7 }), "redirect")
+	local r, code = g:expect("REDIRECT")
+	t.ok(r, "the client got REDIRECT: " .. tostring(code))
+	local g2, gcode = g:follow(r)
+	t.ok(g2, "entered the target: " .. tostring(gcode))
+	t.eq(g2.entered.x, 12, "the entity's state moved with it")
+	t.eq(g2.entered.y, 34, "y")
+	t.eq(g2.entered.epoch, ok.epoch + 1, "a new epoch")
+	t.eq(am:locate(ok.account).baseapp, target, "located on the target")
+	t.wait_until(function()
+		return #redirects > 0
+	end, 2000, 10, "the redirect handler was told")
+	local ev = table.remove(redirects, 1)
+	t.eq(ev[1], ok.account, "handler: account")
+	t.eq(ev[2], true, "handler: ok")
+	t.eq(ev[3].map, 7, "handler: extra")
+	t.eq(g2:ping(3), 3, "plays on")
+	-- The old token (and the REDIRECT's, once used) cannot be replayed.
+	local _, rcode = bot.enter({ account = ok.account, host = r.host, port = r.port, token = r.token, c2s = r.c2s,
+		s2c = r.s2c, encrypted = r.encrypted })
+	t.eq(rcode, C.TOKEN_USED, "the redirect token is single use")
+	-- Not to the baseapp it is on, not for an offline account.
+	local moved, why = am:redirect(ok.account, target, {})
+	t.eq(moved, false, "redirect to where it is")
+	t.contains(why, "not another baseapp", "why")
+	g2:logout()
+	t.eq(am:redirect(ok.account, target, {}), false, "offline")
+	-- A client that never follows: the handler hears ok = false after the token expiry.
+	local g3, ok3 = play("fay", false)
+	local other = am:locate(ok3.account).baseapp == target and string.format("%08x", from.handle) or target
+	t.ok(am:redirect(ok3.account, other, "lost"), "redirect")
+	t.ok(g3:expect("REDIRECT"), "REDIRECT")
+	g3:close()
+	t.wait_until(function()
+		return #redirects > 0
+	end, shoal.config("login_token_ms") + 3000, 50, "the handler hears of the lost client")
+	ev = table.remove(redirects, 1)
+	t.eq(ev[2], false, "not arrived")
+	t.eq(ev[3], "lost", "its extra")
+end
+
 function cases.drain()
 	local g, ok = play("eve", true)
 	g:move(9, 9)
@@ -175,4 +229,10 @@ function cases.cleanup()
 	os.remove(dbfile .. "-shm")
 end
 
-t.start(cases, { "lua_bot_plays", "locate_send_kick", "broadcast_scopes", "check_and_set", "drain", "cleanup" }, setup)
+shoal.dispatch_commands {
+	redirected = function(acc, ok, extra)
+		redirects[#redirects + 1] = { acc, ok, extra }
+	end,
+}
+
+t.start(cases, { "lua_bot_plays", "locate_send_kick", "broadcast_scopes", "check_and_set", "redirect", "drain", "cleanup" }, setup)
