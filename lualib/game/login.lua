@@ -303,9 +303,13 @@ local function place(account, name)
 	local now = ticket.now_ms()
 	local expiry = now + conf.token_ms
 	local h = baseapp_handle(rec.id)
-	local expected, ecode, etext2 = ask(conf.call_ms, h, "expect", account, epoch, nonce, c2s, s2c, expiry, name)
-	if not expected then
-		return failure(C.UNAVAILABLE, "baseapp " .. rec.id .. ": " .. tostring(etext2 or ecode), 500)
+	local called, yes, etext2 = ask(conf.call_ms, h, "expect", account, epoch, nonce, c2s, s2c, expiry, name)
+	if not called then
+		return failure(C.UNAVAILABLE, "baseapp " .. rec.id .. ": " .. tostring(etext2 or yes), 500)
+	end
+	if not yes then -- the baseapp was told of a newer login meanwhile (a kick fenced this epoch)
+		count("races")
+		return failure(C.LOGIN_RACE, "another login of this account won", 50 + math.random(0, 100))
 	end
 	local cands = {}
 	local cok, list = ask(conf.call_ms, conf.baseappmgr, "candidates")
