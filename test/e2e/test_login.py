@@ -10,7 +10,10 @@ loginapps. Parts (argv[1] selects a class):
 - Hostile (label hostile): malformed, oversized and low-order login
   messages; replayed, expired, forged and foreign tokens; frames before
   ENTER; silent clients on both ports; forged and replayed sealed frames;
-  admission (BUSY and RATE with retry_after_ms); others unaffected.
+  game errors that keep the connection.
+- Flood (hostile): 300 hostile connections at once on both ports while a
+  good client plays.
+- Admission, Rate (hostile): BUSY and RATE with retry_after_ms, then room.
 - Saves: a periodic save (baseapp_save_ms) survives kill -9 of the node.
 - Race: 100 concurrent logins of one account through 2 loginapps: exactly
   one session survives, each session that went live was saved once at its
@@ -337,6 +340,56 @@ class Hostile(LoginCase):
         g.send(struct.pack(">H", 0x0777))
         self.refused("UNKNOWN_MESSAGE", g.recv)
         self.assertEqual(g.ping(3), 3)
+        g.logout()
+
+
+class Flood(LoginCase):
+    keys = dict(login_timeout_ms=1000, baseapp_enter_timeout_ms=1000, login_max_inflight=1000)
+
+    def test_bad_clients_do_not_hurt_a_good_one(self):
+        """300 hostile connections at once (garbage, oversized, cut, silent,
+        bad HELLOs, bad sealed requests, bad ENTERs) on both ports while a
+        good client registers, plays and logs in again."""
+        self.bot.login("good", "password1", register=True)
+        stop = threading.Event()
+        errors = []
+
+        def hostile(i):
+            kinds = [
+                lambda: os.urandom(50),
+                lambda: struct.pack(">H", 60000) + os.urandom(100),
+                lambda: struct.pack(">H", 500) + os.urandom(10),
+                lambda: b"",
+                lambda: frame(msg("HELLO", struct.pack(">H", 1) + bytes(32))),
+                lambda: frame(msg("HELLO", struct.pack(">H", 1) + os.urandom(32))) + frame(os.urandom(60)),
+                lambda: frame(msg("ENTER", struct.pack(">HQ", 1, 1) + s2(os.urandom(100)))),
+            ]
+            port = self.ports[0] if i % 2 == 0 else self.gates[i % len(self.gates)]
+            try:
+                c = loginbot.Conn("127.0.0.1", port, nodeutil.scaled(10))
+                try:
+                    c.send_raw(kinds[i % len(kinds)]())
+                    c.closed_by_server()  # every one of them is closed by the server (bounded)
+                finally:
+                    c.close()
+            except (OSError, loginbot.Closed):
+                pass
+            except Exception as e:  # noqa: BLE001
+                errors.append(repr(e))
+
+        threads = [threading.Thread(target=hostile, args=(i,)) for i in range(300)]
+        for t in threads:
+            t.start()
+        for _ in range(5):
+            g = GameConn(self.bot.login("good", "password1"))
+            self.assertEqual(g.move(1, 1), (1, 1))
+            g.logout()
+        for t in threads:
+            t.join(nodeutil.scaled(60))
+        self.assertFalse(any(t.is_alive() for t in threads), "every hostile connection was closed")
+        self.assertEqual(errors, [])
+        self.assertTrue(self.n.running(), self.n.describe())
+        g = GameConn(self.bot.login("good", "password1"))
         g.logout()
 
 
