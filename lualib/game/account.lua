@@ -40,10 +40,13 @@ function account.new(opts)
 	}, mt)
 end
 
-local function handle_of(id)
-	local h = type(id) == "string" and id:match("^%x+$") and tonumber(id, 16)
+-- A baseapp's id (in the registry and the directory) is its service's
+-- handle in hex: -> the handle, or nil for anything else.
+function account.baseapp_handle(id)
+	local h = type(id) == "string" and #id <= 8 and id:match("^%x+$") and tonumber(id, 16)
 	return h and h > 0 and h or nil
 end
+local handle_of = account.baseapp_handle
 
 function account:registry()
 	if self.reg == nil then

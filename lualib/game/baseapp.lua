@@ -36,6 +36,7 @@ local gateserver = require "shoal.gateserver"
 local db = require "game.db"
 local proto = require "game.proto"
 local ticket = require "game.ticket"
+local handle_of = require("game.account").baseapp_handle
 
 local baseapp = {}
 local C = proto.codes
@@ -263,11 +264,6 @@ end
 
 function command.public_address()
 	return S.conf.public_host, S.port
-end
-
-local function handle_of(id)
-	local h = type(id) == "string" and id:match("^%x+$") and tonumber(id, 16)
-	return h and h > 0 and h or nil
 end
 
 -- Moves the session of account to baseapp `target` (its id): the entity is

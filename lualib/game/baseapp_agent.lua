@@ -198,7 +198,15 @@ function handler.message(_, frame)
 	if c.state == "new" then
 		local name, m = proto.decode(frame)
 		if name == "ENTER" then
-			return on_enter(m)
+			local ok, err = xpcall(on_enter, shoal.traceback, m)
+			if not ok then -- a bug must still answer the client
+				shoal.error("baseapp agent: ENTER failed: " .. tostring(err))
+				if c.state ~= "live" then
+					c.state = "gone"
+					close_with(C.UNAVAILABLE, "internal error")
+				end
+			end
+			return
 		end
 		c.state = "gone"
 		return close_with(name and C.NOT_ENTERED or C.MALFORMED, "ENTER first")

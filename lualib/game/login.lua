@@ -251,10 +251,7 @@ local function ask(ms, addr, ...)
 end
 
 -- The directory's baseapp id is the baseapp service's handle in hex.
-local function baseapp_handle(id)
-	local h = type(id) == "string" and id:match("^%x+$") and tonumber(id, 16)
-	return h and h > 0 and h or nil
-end
+local baseapp_handle = require("game.account").baseapp_handle
 
 local GONE = { [E.NOSERVICE] = true, [E.NODEDOWN] = true, [E.EXITING] = true }
 
@@ -303,6 +300,9 @@ local function place(account, name)
 	local now = ticket.now_ms()
 	local expiry = now + conf.token_ms
 	local h = baseapp_handle(rec.id)
+	if h == nil then
+		return failure(C.UNAVAILABLE, "baseappmgr picked " .. tostring(rec.id) .. ", not a baseapp id", 1000)
+	end
 	local called, yes, etext2 = ask(conf.call_ms, h, "expect", account, epoch, nonce, c2s, s2c, expiry, name)
 	if not called then
 		return failure(C.UNAVAILABLE, "baseapp " .. rec.id .. ": " .. tostring(etext2 or yes), 500)
@@ -397,7 +397,13 @@ local function on_frame(conn, body)
 		if name == nil then
 			return refuse(c, failure(C.MALFORMED, m))
 		end
-		return on_request(c, name, m)
+		-- A bug (or a reply of an unexpected shape) must still answer the
+		-- client and free its admission slot.
+		local ok, err = xpcall(on_request, shoal.traceback, c, name, m)
+		if not ok then
+			shoal.error("loginapp: a login failed: " .. tostring(err))
+			refuse(c, failure(C.UNAVAILABLE, "internal error", 1000))
+		end
 	end
 	-- "working": one request per connection; more frames are dropped (the
 	-- answer to the first closes the connection).
