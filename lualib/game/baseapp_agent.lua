@@ -21,6 +21,7 @@ local gateserver = require "shoal.gateserver"
 local router = require "shoal.router"
 local db = require "game.db"
 local proto = require "game.proto"
+local ticket = require "game.ticket"
 
 local agent = {}
 local C = proto.codes
@@ -101,6 +102,25 @@ local function periodic(save_ms)
 	end)
 end
 
+-- A fresh resume ticket (account, epoch, expiry) now and every half of
+-- its lifetime, so a client always holds one that is still valid.
+local function tickets()
+	local ms = shoal.config("login_ticket_ms")
+	local function one()
+		send(proto.encode("TICKET", ticket.resume(ticket.cluster_keys(), c.account, c.epoch, ticket.now_ms() + ms)))
+	end
+	one()
+	shoal.fork(function()
+		while true do
+			shoal.sleep(ms // 2)
+			if c.state ~= "live" then
+				return
+			end
+			one()
+		end
+	end)
+end
+
 local function on_enter(m)
 	if m.version ~= proto.VERSION then
 		return close_with(C.BAD_VERSION, "version 1 only")
@@ -124,6 +144,7 @@ local function on_enter(m)
 		start_cipher(r.c2s, r.s2c)
 	end
 	send(proto.encode("ENTER_OK", m.account, r.epoch, r.name, e.x, e.y, e.logins))
+	tickets()
 	periodic(r.save_ms)
 end
 

@@ -112,19 +112,26 @@ function conn:send(body)
 	return write_frame(self.id, self.tx and self.tx:seal(body) or body)
 end
 
--- The next message: name, fields | nil, "timeout" / "closed" / "forged"
+-- The next message: name, fields | nil, "timeout" / "closed" / "forged".
+-- TICKETs are kept (self.ticket, the latest resume ticket), not returned.
 function conn:recv(ms)
-	local body, why = read_frame(self.id, ms or self.ms)
-	if body == nil then
-		return nil, why
-	end
-	if self.rx then
-		body = self.rx:open(body)
+	while true do
+		local body, why = read_frame(self.id, ms or self.ms)
 		if body == nil then
-			return nil, "forged"
+			return nil, why
 		end
+		if self.rx then
+			body = self.rx:open(body)
+			if body == nil then
+				return nil, "forged"
+			end
+		end
+		local name, f = proto.decode(body)
+		if name ~= "TICKET" then
+			return name, f
+		end
+		self.ticket = f.ticket
 	end
-	return proto.decode(body)
 end
 
 -- Waits for message `want` (CHATs meanwhile are kept in self.pushed):

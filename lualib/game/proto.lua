@@ -68,6 +68,7 @@ local MESSAGES = {
 	BYE = { 0x0014 },
 	PING = { 0x0015, { "n", ">I4" } },
 	PONG = { 0x0016, { "n", ">I4" } },
+	TICKET = { 0x0018, { "ticket", ">s2" } },
 	REDIRECT = { 0x0017, { "host", ">s2" }, { "port", ">I2" }, { "token", ">s2" }, { "c2s", "c32" }, { "s2c", "c32" },
 		{ "encrypted", "B" } },
 	MOVE = { 0x0100, { "x", ">i4" }, { "y", ">i4" } },

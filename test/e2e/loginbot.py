@@ -28,7 +28,7 @@ VERSION = 1
 IDS = {
     "HELLO": 0x0001, "WELCOME": 0x0002, "REGISTER": 0x0003, "LOGIN": 0x0004, "GUEST": 0x0005,
     "LOGIN_OK": 0x0006, "ERROR": 0x0007, "ENTER": 0x0010, "ENTER_OK": 0x0011, "KICK": 0x0012,
-    "LOGOUT": 0x0013, "BYE": 0x0014, "PING": 0x0015, "PONG": 0x0016, "REDIRECT": 0x0017, "MOVE": 0x0100, "MOVED": 0x0101,
+    "LOGOUT": 0x0013, "BYE": 0x0014, "PING": 0x0015, "PONG": 0x0016, "REDIRECT": 0x0017, "TICKET": 0x0018, "MOVE": 0x0100, "MOVED": 0x0101,
     "SAY": 0x0102, "CHAT": 0x0103,
 }
 NAMES = {v: k for k, v in IDS.items()}
@@ -134,6 +134,8 @@ def decode(body):
     elif name == "REDIRECT":
         f["host"] = r.str().decode(); f["port"] = r.u16(); f["token"] = r.str(); f["c2s"] = r.take(32)
         f["s2c"] = r.take(32); f["encrypted"] = r.u8()
+    elif name == "TICKET":
+        f["ticket"] = r.str()
     elif name == "BYE":
         pass
     else:
@@ -290,24 +292,29 @@ class GameConn:
         if ok["encrypted"]:
             self.tx, self.rx = Sealer(ok["c2s"]), Sealer(ok["s2c"])
         self.pushed = []  # CHAT messages that arrived while waiting for something else
+        self.ticket = ok.get("ticket")  # the latest resume ticket
         self.entered = self.expect("ENTER_OK", clear_error=True)
 
     def send(self, body):
         self.c.send_frame(self.tx.seal(body) if self.tx else body)
 
     def recv(self, clear_error=False):
-        frame = self.c.recv_frame()
-        if self.rx:
-            try:
-                frame = self.rx.open(frame)
-            except Exception:
-                if clear_error:  # a refused ENTER is answered in clear
-                    name, f = decode(frame)
-                    raise_error(name, f)
-                raise
-        name, f = decode(frame)
-        raise_error(name, f)
-        return name, f
+        """The next message (TICKETs are kept in self.ticket, not returned)."""
+        while True:
+            frame = self.c.recv_frame()
+            if self.rx:
+                try:
+                    frame = self.rx.open(frame)
+                except Exception:
+                    if clear_error:  # a refused ENTER is answered in clear
+                        name, f = decode(frame)
+                        raise_error(name, f)
+                    raise
+            name, f = decode(frame)
+            raise_error(name, f)
+            if name != "TICKET":
+                return name, f
+            self.ticket = f["ticket"]
 
     def expect(self, want, clear_error=False):
         while True:

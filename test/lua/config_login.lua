@@ -12,3 +12,4 @@ crypto_scrypt_r = 1
 tags = "eu"
 baseapp_redirect_to = ".redirects"
 login_token_ms = 1000
+login_ticket_ms = 1000

@@ -62,6 +62,17 @@ function cases.lua_bot_plays()
 	local chat = g:chat()
 	t.eq(chat.text, "hello", "own chat")
 	t.eq(chat.account, ok.account, "chat account")
+	-- The resume ticket is renewed while the session lives (every half of
+	-- login_ticket_ms, 1 s here) and verifies for this account and epoch.
+	local ticket = require "game.ticket"
+	t.eq(g:ping(6), 6, "ping")
+	local first = t.ok(g.ticket, "a TICKET after ENTER_OK")
+	local r = t.ok(ticket.check_resume(ticket.cluster_keys(), first, ticket.now_ms()), "the ticket verifies")
+	t.eq(r.account, ok.account, "ticket account")
+	t.eq(r.epoch, ok.epoch, "ticket epoch")
+	shoal.sleep(700)
+	t.eq(g:ping(7), 7, "ping")
+	t.ok(g.ticket ~= first, "a renewed ticket")
 	t.ok(g:logout(), "logout")
 	local _, code = bot.login { host = "127.0.0.1", port = login_port, pin = PIN, name = "luabot",
 		password = "password2" }
