@@ -33,6 +33,7 @@ function cases.roundtrip()
 		PING = { 9 },
 		PONG = { 9 },
 		REDIRECT = { "127.0.0.1", 7000, "tok", string.rep("c", 32), string.rep("s", 32), 1 },
+		TICKET = { "ticket" },
 		MOVE = { -1000000, 1000000 },
 		MOVED = { 1, 2 },
 		SAY = { "hi" },
@@ -52,7 +53,7 @@ function cases.roundtrip()
 		t.eq(proto.decode(body .. "x"), nil, name .. " with a byte left over")
 		n = n + 1
 	end
-	t.eq(n, 18, "every message")
+	t.eq(n, 19, "every message")
 	local body = proto.encode("LOGIN_OK", 1, 42, 7, "127.0.0.1", 7000, "tok", string.rep("a", 32), string.rep("b", 32),
 		1, "ticket", "", { { host = "h1", port = 1, healthy = true, online = 3 }, { host = "h2", port = 2,
 			healthy = false, online = 0 } })
