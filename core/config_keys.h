@@ -110,6 +110,38 @@
   X(db_queue_max, INT, "65536", 1, 16777216, "writes queued or uncommitted at most; past it a write fails (full)")   \
   X(db_read_timeout_ms, INT, "5000", 1, 86400000, "a database read not answered this long fails (timeout), ms")     \
   X(db_max_value_kb, INT, "1024", 1, 65536, "the largest entity value the dbmgr stores, KB")                         \
-  X(db_test_hooks, BOOL, "false", 0, 0, "allow the dbmgr's test commands (stall, fail_commits)")
+  X(db_test_hooks, BOOL, "false", 0, 0, "allow the dbmgr's test commands (stall, fail_commits)")                  \
+  /* ---- loginapp (lualib/game/login.lua, docs/loginapp.md) */                                                       \
+  X(login_host, STRING, "0.0.0.0", 0, 0, "the address the login port listens on")                                    \
+  X(login_port, INT, "0", 0, 65535, "the login port (0: a free port, logged at start)")                              \
+  X(login_maxconn, INT, "4096", 1, 1048576, "login connections at once")                                             \
+  X(login_max_frame, INT, "1024", 64, 65535, "the largest frame a login client may send, bytes")                    \
+  X(login_timeout_ms, INT, "5000", 100, 600000, "a login client that does not finish a step this long is closed, ms") \
+  X(login_max_inflight, INT, "256", 1, 1000000, "logins in progress at once; past it clients get BUSY, retry after") \
+  X(login_rate_per_addr, INT, "20", 0, 1000000, "new logins a second from one IP address (0: no limit)")             \
+  X(login_rate_burst, INT, "40", 1, 1000000, "logins one IP address may make at once before its rate applies")      \
+  X(login_retry_ms, INT, "200", 1, 600000, "the retry_after_ms a busy loginapp tells its clients (more, with jitter)") \
+  X(login_static_key, STRING, "", 0, 0, "the loginapp's static X25519 private key, hex (empty: one is made at start " \
+    "and its public key logged; clients pin the public key)")                                                        \
+  X(login_token_ms, INT, "10000", 100, 3600000, "how long a login token is valid, ms")                              \
+  X(login_ticket_ms, INT, "300000", 1000, 86400000, "how long a resume ticket is valid, ms")                        \
+  X(login_kick_timeout_ms, INT, "3000", 10, 600000, "how long a login waits for the old session's kick, ms")        \
+  X(login_dbmgr, STRING, ".dbmgr", 0, 0, "the dbmgr the loginapp uses (a local .name or a cluster name)")          \
+  X(login_baseappmgr, STRING, ".baseappmgr", 0, 0, "the baseappmgr the loginapp asks (a local .name or a cluster name)") \
+  /* ---- baseapp (lualib/game/baseapp.lua, docs/baseapp.md) */                                                       \
+  X(baseapp_host, STRING, "0.0.0.0", 0, 0, "the address the baseapp's gate listens on")                              \
+  X(baseapp_public_host, STRING, "127.0.0.1", 0, 0, "the gate address clients are told (and the registry)")         \
+  X(baseapp_port, INT, "0", 0, 65535, "the baseapp's gate port (0: a free port, logged at start)")                  \
+  X(baseapp_maxconn, INT, "8192", 1, 1048576, "client connections of the baseapp's gate at once")                   \
+  X(baseapp_max_frame, INT, "4096", 64, 65535, "the largest frame a game client may send, bytes")                   \
+  X(baseapp_idle_ms, INT, "60000", 0, 86400000, "a game client silent this long is closed, ms (0: never)")           \
+  X(baseapp_enter_timeout_ms, INT, "5000", 10, 600000, "a game client that sends no ENTER this long is closed, ms") \
+  X(baseapp_save_ms, INT, "10000", 10, 86400000, "a changed player entity is saved at least this often, ms")        \
+  X(baseapp_encrypt, BOOL, "false", 0, 0, "seal game frames after ENTER with the session keys (ChaCha20-Poly1305)") \
+  X(baseapp_dbmgr, STRING, ".dbmgr", 0, 0, "the dbmgr the baseapp uses (a local .name or a cluster name)")          \
+  X(baseapp_registry, STRING, "", 0, 0, "the registry the baseapp registers in (empty: the cluster's)")             \
+  X(baseapp_heartbeat_ms, INT, "1000", 10, 3600000, "the baseapp's registry heartbeat interval, ms")               \
+  X(baseapp_redirect_to, STRING, "", 0, 0, "the service told of each redirect that arrives (one-way lua message: " \
+    "redirected, account, ok, extra); empty: none")
 
 #endif

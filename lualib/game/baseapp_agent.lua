@@ -1,0 +1,301 @@
+-- game/baseapp_agent.lua - one game connection of a baseapp: ENTER with
+-- the token, then the player's entity and its messages until LOGOUT, a
+-- close or a kick (docs/protocol.md section 6, docs/baseapp.md).
+-- service/baseapp_agent.lua runs it; the baseapp's watchdog starts one per
+-- connection (shoal.gateserver).
+--
+-- The agent owns the player entity while the session lives: it is loaded
+-- by the baseapp at ENTER, changed by the game logic's replies (ctx
+-- updates), saved every baseapp_save_ms while it changes, and saved once
+-- when the session ends (logout, close or kick), each save counted in
+-- entity.saves. Game messages (ids 0x0100 and up) are routed by id through
+-- shoal.router to the logic services (service/game_demo.lua: MOVE, SAY).
+--
+-- Frames to the client all go through send(), so that sealing (when
+-- baseapp_encrypt is on) has one place; start_cipher() is the one place
+-- that turns it on.
+
+local shoal = require "shoal"
+local crypto = require "shoal.crypto"
+local gateserver = require "shoal.gateserver"
+local router = require "shoal.router"
+local db = require "game.db"
+local proto = require "game.proto"
+local ticket = require "game.ticket"
+
+local agent = {}
+local C = proto.codes
+local GAME_FIRST = 0x0100
+
+-- c: {conn, state = "new" | "entering" | "live" | "ending" | "redirecting" | "gone", account, epoch, entity,
+--     ctx, sealer, opener, dirty, waiters}
+local c
+local baseapp -- the watchdog (the baseapp service)
+local store
+
+local function send(body)
+	if c.sealer then
+		body = c.sealer:seal(body)
+	end
+	return gateserver.write(c.conn, body)
+end
+
+-- Encryption on, both ways, from the next frame. The agent seals and opens
+-- itself; once the gate has its per-connection AEAD mode, this is where
+-- the agent sends it "cipher <conn> <hex c2s> <hex s2c>" instead (and
+-- leaves sealer/opener nil).
+local function start_cipher(c2s, s2c)
+	c.opener, c.sealer = crypto.opener(c2s), crypto.sealer(s2c)
+end
+
+local function close_with(code, text)
+	send(proto.error(code, text))
+	gateserver.kick(c.conn)
+end
+
+local function save(reason)
+	local e = c.entity
+	e.saves = (e.saves or 0) + 1
+	local ok, code, text = store:save("player", c.account, e)
+	if not ok then
+		shoal.warn(string.format("baseapp agent: save of account %d (%s) failed: %s", c.account, reason,
+			tostring(text or code)))
+		return false
+	end
+	c.dirty = false
+	shoal.send(baseapp, "lua", "saved", reason)
+	return true
+end
+
+-- Ends the live session once: saves, tells the baseapp, wakes kick waiters.
+local function finish(reason)
+	if c.state ~= "live" then
+		if c.state == "ending" then -- someone else is ending it: wait for that save
+			c.waiters[#c.waiters + 1] = coroutine.running()
+			shoal.wait()
+		end
+		return
+	end
+	c.state = "ending"
+	c.waiters = {}
+	save(reason)
+	-- Refused (harmless) when a newer login has moved the epoch on; a
+	-- kicking login's compare-and-set looks at the epoch, not the state.
+	store:set_state(c.account, c.epoch, "offline")
+	if reason ~= "kick" then
+		shoal.send(baseapp, "lua", "left", c.account, c.epoch, shoal.self())
+	end
+	c.state = "gone"
+	for _, co in ipairs(c.waiters) do
+		shoal.wakeup(co)
+	end
+end
+
+local function periodic(save_ms)
+	shoal.fork(function()
+		while c.state == "live" do
+			shoal.sleep(save_ms)
+			if c.state == "live" and c.dirty then
+				save("periodic")
+			end
+		end
+	end)
+end
+
+-- A fresh resume ticket (account, epoch, expiry) now and every half of
+-- its lifetime, so a client always holds one that is still valid.
+local function tickets()
+	local ms = shoal.config("login_ticket_ms")
+	local function one()
+		send(proto.encode("TICKET", ticket.resume(ticket.cluster_keys(), c.account, c.epoch, ticket.now_ms() + ms)))
+	end
+	one()
+	shoal.fork(function()
+		while true do
+			shoal.sleep(ms // 2)
+			if c.state ~= "live" then
+				return
+			end
+			one()
+		end
+	end)
+end
+
+local function on_enter(m)
+	if m.version ~= proto.VERSION then
+		return close_with(C.BAD_VERSION, "version 1 only")
+	end
+	c.state = "entering"
+	local ok, r, code = shoal.trycall(baseapp, "lua", "enter", c.conn, shoal.self(), m.account, m.token)
+	if not ok or r == nil then
+		c.state = "gone"
+		return close_with(ok and code or C.UNAVAILABLE, ok and proto.code_names[code] or "the baseapp did not answer")
+	end
+	-- From here until the first wait, nothing else runs in this agent: the
+	-- baseapp's kick of this session (if any) is handled after the state is live.
+	c.account, c.epoch = m.account, r.epoch
+	local e = r.entity or { name = r.name, x = 0, y = 0, logins = 0, saves = 0 }
+	e.logins = (e.logins or 0) + 1
+	c.entity = e
+	c.dirty = true
+	c.ctx = { name = r.name, baseapp = r.baseapp, x = e.x, y = e.y }
+	c.state = "live"
+	if r.encrypt then
+		start_cipher(r.c2s, r.s2c)
+	end
+	send(proto.encode("ENTER_OK", m.account, r.epoch, r.name, e.x, e.y, e.logins))
+	tickets()
+	periodic(r.save_ms)
+end
+
+local function on_game(id, body)
+	if router.lookup(id) == nil then
+		return send(proto.error(C.UNKNOWN_MESSAGE, string.format("no handler for 0x%04x", id)))
+	end
+	local ctx = c.ctx
+	local ok, reply = router.route(c.account, id, body, ctx)
+	if not ok then
+		shoal.warn(string.format("baseapp agent: account %d, message 0x%04x: %s", c.account, id, tostring(reply)))
+		return send(proto.error(C.UNAVAILABLE, "the game logic failed"))
+	end
+	local e = c.entity
+	if ctx.x ~= e.x or ctx.y ~= e.y then
+		e.x, e.y, c.dirty = ctx.x, ctx.y, true
+	end
+	if reply and c.state == "live" then
+		send(reply)
+	end
+end
+
+local function on_live(frame)
+	if c.opener then
+		local plain, code = c.opener:open(frame)
+		if plain == nil then
+			shoal.warn(string.format("baseapp agent: account %d: a sealed frame refused (%s): closing", c.account,
+				proto.code_names[code] or tostring(code)))
+			send(proto.error(C.DECRYPT, "a frame that does not open"))
+			gateserver.kick(c.conn)
+			return finish("close")
+		end
+		frame = plain
+	end
+	local id, body = proto.id_of(frame)
+	if id == nil then
+		send(proto.error(C.MALFORMED, "an empty message"))
+		gateserver.kick(c.conn)
+		return finish("close")
+	end
+	if id >= GAME_FIRST then
+		return on_game(id, body)
+	end
+	local name, m = proto.decode(frame)
+	if name == "PING" then
+		send(proto.encode("PONG", m.n))
+	elseif name == "LOGOUT" then
+		finish("logout")
+		send(proto.encode("BYE"))
+		gateserver.kick(c.conn)
+	else
+		send(proto.error(C.MALFORMED, "unexpected message"))
+		gateserver.kick(c.conn)
+		finish("close")
+	end
+end
+
+local handler = { max_queue = 256, max_queue_bytes = 256 * 1024 }
+
+function handler.open(conn)
+	c = { conn = conn, state = "new" }
+	local ms = shoal.config("baseapp_enter_timeout_ms")
+	shoal.timeout(ms, function()
+		if c.state == "new" then
+			c.state = "gone"
+			close_with(C.TIMEOUT, "no ENTER in time")
+		end
+	end)
+end
+
+function handler.message(_, frame)
+	if c.state == "new" then
+		local name, m = proto.decode(frame)
+		if name == "ENTER" then
+			local ok, err = xpcall(on_enter, shoal.traceback, m)
+			if not ok then -- a bug must still answer the client
+				shoal.error("baseapp agent: ENTER failed: " .. tostring(err))
+				if c.state ~= "live" then
+					c.state = "gone"
+					close_with(C.UNAVAILABLE, "internal error")
+				end
+			end
+			return
+		end
+		c.state = "gone"
+		return close_with(name and C.NOT_ENTERED or C.MALFORMED, "ENTER first")
+	elseif c.state == "live" then
+		return on_live(frame)
+	end
+	-- entering, ending, gone: frames after the end are dropped
+end
+
+function handler.close()
+	if c.state == "live" or c.state == "ending" then
+		finish("close")
+	end
+	c.state = "gone"
+end
+
+handler.command = {
+	-- The baseapp ends this session for a newer login (or a shutdown).
+	kick = function(code)
+		if c.state == "live" then
+			send(proto.encode("KICK", code, code == C.SHUTDOWN and "the server is stopping" or "logged in elsewhere"))
+			gateserver.kick(c.conn)
+			finish(code == C.SHUTDOWN and "shutdown" or "kick")
+		elseif c.state == "ending" then
+			finish("kick") -- waits for the save under way
+		end
+		return true
+	end,
+	-- A redirect (baseapp.lua's redirect): first the entity is saved and
+	-- the session stops taking frames ...
+	redirect_save = function()
+		if c.state ~= "live" then
+			return false
+		end
+		c.state = "redirecting"
+		return save("redirect")
+	end,
+	-- ... then the client is told where to go (and closed), or, if the
+	-- target could not take it, kicked.
+	redirect_go = function(host, port, token, c2s, s2c, encrypted)
+		if c.state == "redirecting" then
+			send(proto.encode("REDIRECT", host, port, token, c2s, s2c, encrypted and 1 or 0))
+			gateserver.kick(c.conn)
+			c.state = "gone"
+		end
+		return true
+	end,
+	redirect_fail = function(code)
+		if c.state == "redirecting" then
+			send(proto.encode("KICK", code, "the move to another server failed"))
+			gateserver.kick(c.conn)
+			store:set_state(c.account, c.epoch, "offline")
+			c.state = "gone"
+		end
+		return true
+	end,
+	-- A message for the client (account.send, chat broadcasts).
+	push = function(body)
+		if c and c.state == "live" then
+			send(body)
+		end
+	end,
+}
+
+function agent.start(watchdog)
+	baseapp = watchdog
+	store = db.new(shoal.config("baseapp_dbmgr"))
+	gateserver.agent(handler)
+end
+
+return agent

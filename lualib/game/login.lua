@@ -1,0 +1,475 @@
+-- game/login.lua - the loginapp: a login port speaking docs/protocol.md
+-- (sections 4 and 5), over a gate whose watchdog reads the frames itself.
+-- service/loginapp.lua starts it; docs/loginapp.md has the whole story.
+--
+--   local login = require "game.login"
+--   login.start(login.config())        -- the login_* keys; returns the server state
+--
+-- One login = one connection: HELLO -> WELCOME (keys agreed), one sealed
+-- request (REGISTER, LOGIN or GUEST), one sealed answer (LOGIN_OK or
+-- ERROR), close. Between request and answer, in this order:
+--   1. admission (at HELLO): a bound on logins in progress, a rate per IP;
+--   2. authenticate: the account and its hash from dbmgr, the KDF on
+--      shoal.crypto's helper threads (never on a worker);
+--   3. place: baseappmgr picks a baseapp; the account directory is read;
+--      an old session is kicked (bounded wait for its save); the directory
+--      row goes from epoch E to E+1 by compare-and-set (of racing logins
+--      exactly one wins); the chosen baseapp is told to expect the account
+--      at E+1 with the token's nonce and the game keys (a bounded call);
+--   4. LOGIN_OK: gate, token, keys, resume ticket, candidate gates.
+-- Every wait is a call with a timeout; no failure leaves a client waiting:
+-- it gets an ERROR with a code (and a retry_after_ms when retrying helps).
+
+local shoal = require "shoal"
+local crypto = require "shoal.crypto"
+local gateserver = require "shoal.gateserver"
+local db = require "game.db"
+local proto = require "game.proto"
+local ticket = require "game.ticket"
+local admission = require "game.admission"
+
+local login = {}
+local C = proto.codes
+local E = shoal.errors
+local TRANSCRIPT = "shoal login v1"
+
+-- The login_* keys (the schema in core/config_keys.h holds the defaults).
+function login.config()
+	local cfg = shoal.config
+	return {
+		host = cfg("login_host"),
+		port = cfg("login_port"),
+		maxconn = cfg("login_maxconn"),
+		max_frame = cfg("login_max_frame"),
+		timeout_ms = cfg("login_timeout_ms"),
+		max_inflight = cfg("login_max_inflight"),
+		rate = cfg("login_rate_per_addr"),
+		burst = cfg("login_rate_burst"),
+		retry_ms = cfg("login_retry_ms"),
+		static_key = cfg("login_static_key"),
+		token_ms = cfg("login_token_ms"),
+		ticket_ms = cfg("login_ticket_ms"),
+		kick_timeout_ms = cfg("login_kick_timeout_ms"),
+		dbmgr = cfg("login_dbmgr"),
+		baseappmgr = cfg("login_baseappmgr"),
+		encrypt = cfg("baseapp_encrypt"),
+		call_ms = cfg("call_timeout"),
+	}
+end
+
+-- ---- the key exchange (docs/protocol.md section 4), pure
+
+-- static_priv hex ("" = make one) -> private, public
+function login.static_keypair(hex)
+	if hex == nil or hex == "" then
+		return crypto.x25519_keypair()
+	end
+	local priv = crypto.fromhex(hex)
+	assert(priv and #priv == 32, "login_static_key: 64 hex digits expected")
+	return priv, crypto.x25519_public(priv)
+end
+
+-- The server's half: -> WELCOME body, c2s, s2c | nil (a low-order client key)
+function login.server_handshake(static_priv, static_pub, client_pub, eph_priv, nonce)
+	local eph_pub
+	if eph_priv then
+		eph_pub = crypto.x25519_public(eph_priv)
+	else
+		eph_priv, eph_pub = crypto.x25519_keypair()
+	end
+	nonce = nonce or crypto.random(16)
+	local dh1 = crypto.x25519(static_priv, client_pub)
+	local dh2 = dh1 and crypto.x25519(eph_priv, client_pub)
+	if not dh2 then
+		return nil
+	end
+	local c2s, s2c = crypto.session_keys(dh1 .. dh2, TRANSCRIPT .. client_pub .. eph_pub .. nonce .. static_pub)
+	return proto.encode("WELCOME", proto.VERSION, eph_pub, nonce), c2s, s2c
+end
+
+-- The client's half (bots, tests): -> c2s, s2c | nil
+function login.client_keys(client_priv, static_pub, server_pub, nonce)
+	local client_pub = crypto.x25519_public(client_priv)
+	local dh1 = crypto.x25519(client_priv, static_pub)
+	local dh2 = dh1 and crypto.x25519(client_priv, server_pub)
+	if not dh2 then
+		return nil
+	end
+	return crypto.session_keys(dh1 .. dh2, TRANSCRIPT .. client_pub .. server_pub .. nonce .. static_pub)
+end
+
+-- ---- the server
+
+local S -- the one server of this service: conf, db, keys, admission, conns, stats
+
+-- A failure: code, text, retry_ms (a table, so the steps can return it whole).
+local function failure(code, text, retry)
+	return { code = code, text = text, retry = retry }
+end
+
+local function count(what)
+	S.stats[what] = (S.stats[what] or 0) + 1
+end
+
+-- Answers c (sealed once keys exist) and closes it.
+local function finish(c, body)
+	if c.state == "done" then
+		return
+	end
+	local frame = body
+	if c.sealer then
+		frame = c.sealer:seal(body)
+	end
+	gateserver.write(c.conn, frame)
+	gateserver.kick(c.conn, S.gate)
+	c.state = "done"
+	if c.admitted then
+		c.admitted = false
+		S.admission:leave()
+	end
+end
+
+local function refuse(c, f)
+	count(proto.code_names[f.code] or "error")
+	finish(c, proto.error(f.code, f.text, f.retry))
+end
+
+-- A db reply that failed: UNAVAILABLE (BUSY for a full queue).
+local function db_failure(what, code, text)
+	if code == E.FULL then
+		return failure(C.BUSY, what .. ": the database is busy", S.conf.retry_ms)
+	end
+	return failure(C.UNAVAILABLE, what .. ": " .. tostring(text), 500)
+end
+
+-- A password job that could not run (FULL queue, timeout): BUSY.
+local function kdf_failure(code, text)
+	if code == E.FULL then
+		return failure(C.BUSY, "password checks are busy", S.conf.retry_ms)
+	end
+	return failure(C.UNAVAILABLE, "password check failed: " .. tostring(text), 500)
+end
+
+-- ---- step 2: who is it -> account id, name, guest credential | failure
+
+local auth = {}
+
+function auth.LOGIN(m)
+	if not proto.valid_name(m.name) then
+		return failure(C.BAD_NAME, "bad name")
+	end
+	if not proto.valid_password(m.password) then
+		return failure(C.BAD_PASSWORD, "bad password")
+	end
+	local acc, code, text = S.db:account(m.name)
+	if acc == nil then
+		if code then
+			return db_failure("account lookup", code, text)
+		end
+		return failure(C.UNKNOWN_ACCOUNT, "no such account")
+	end
+	if acc.hash == nil then
+		return failure(C.WRONG_PASSWORD, "wrong password") -- a guest account has none
+	end
+	local ok, vcode, vtext = crypto.verify_password(m.password, acc.hash)
+	if not ok then
+		if vcode then
+			return kdf_failure(vcode, vtext)
+		end
+		return failure(C.WRONG_PASSWORD, "wrong password")
+	end
+	if crypto.needs_rehash(acc.hash) then
+		shoal.fork(function() -- the configured cost went up: store a new hash, best effort
+			local h = crypto.hash_password(m.password)
+			if h then
+				S.db:set_password(acc.id, h)
+			end
+		end)
+	end
+	return acc.id, m.name
+end
+
+function auth.REGISTER(m)
+	if not proto.valid_name(m.name) then
+		return failure(C.BAD_NAME, "bad name")
+	end
+	if not proto.valid_password(m.password) then
+		return failure(C.BAD_PASSWORD, "bad password")
+	end
+	local h, hcode, htext = crypto.hash_password(m.password)
+	if h == nil then
+		return kdf_failure(hcode, htext)
+	end
+	local id, code, text = S.db:create_account(m.name, h)
+	if id == nil then
+		if code == E.NAMEEXIST then
+			return failure(C.NAME_TAKEN, "the name is taken")
+		end
+		return db_failure("account create", code, text)
+	end
+	count("registered")
+	return id, m.name
+end
+
+function auth.GUEST(m)
+	local dev, cred = m.device, m.credential
+	if #dev < 16 or #dev > 32 or (#cred ~= 0 and #cred ~= 32) then
+		return failure(C.BAD_CREDENTIAL, "a device id is 16..32 bytes, a credential 0 or 32")
+	end
+	local name = "#" .. crypto.tohex(dev)
+	local good = ticket.guest_credential(S.keys, dev)
+	local acc, code, text = S.db:account(name)
+	if acc == nil and code then
+		return db_failure("account lookup", code, text)
+	end
+	if acc then
+		if not crypto.equal(cred, good) then
+			return failure(C.BAD_CREDENTIAL, "this device's credential does not match")
+		end
+		return acc.id, name, good
+	end
+	if #cred ~= 0 then
+		return failure(C.BAD_CREDENTIAL, "no account for this device")
+	end
+	local id
+	id, code, text = S.db:create_account(name, nil)
+	if id == nil then
+		if code == E.NAMEEXIST then -- the same device raced itself
+			return failure(C.LOGIN_RACE, "this device is logging in already", 100)
+		end
+		return db_failure("account create", code, text)
+	end
+	count("guests")
+	return id, name, good
+end
+
+-- ---- step 3: where does it play
+
+-- A call to a service that answers values (or raises): -> true, ... | false, code, text
+local function ask(ms, addr, ...)
+	return shoal.trycalltimeout(ms, addr, "lua", ...)
+end
+
+-- The directory's baseapp id is the baseapp service's handle in hex.
+local baseapp_handle = require("game.account").baseapp_handle
+
+local GONE = { [E.NOSERVICE] = true, [E.NODEDOWN] = true, [E.EXITING] = true }
+
+-- Kicks the session the directory names (any state but offline) and
+-- waits for the baseapp's answer (its entity saved). A baseapp that is
+-- gone cannot hold the session any more: the login goes on.
+local function kick_old(account, dir)
+	local h = baseapp_handle(dir.baseapp)
+	if h == nil or dir.state == "offline" or dir.state == "" or dir.state == nil then
+		return true
+	end
+	count("kicks")
+	local ok, code, text = ask(S.conf.kick_timeout_ms, h, "kick", account, dir.epoch)
+	if ok or GONE[code] then
+		return true
+	end
+	return failure(C.UNAVAILABLE, "the old session did not leave: " .. tostring(text), 500)
+end
+
+local function place(account, name)
+	local conf = S.conf
+	local ok, rec, code, why = ask(conf.call_ms, conf.baseappmgr, "pick", account)
+	if not ok then
+		return failure(C.UNAVAILABLE, "baseappmgr: " .. tostring(code and why or rec), 1000)
+	end
+	if rec == nil then
+		return failure(C.NO_BASEAPP, "no baseapp: " .. tostring(why), 1000)
+	end
+	local dir, dcode, dtext = S.db:directory(account)
+	if dir == nil then
+		return db_failure("directory", dcode, dtext)
+	end
+	local kicked = kick_old(account, dir)
+	if kicked ~= true then
+		return kicked
+	end
+	local won, epoch, etext = S.db:cas_login(account, dir.epoch, rec.id)
+	if won == nil then
+		return db_failure("directory", epoch, etext)
+	end
+	if not won then
+		count("races")
+		return failure(C.LOGIN_RACE, "another login of this account won", 50 + math.random(0, 100))
+	end
+	local c2s, s2c, nonce = crypto.random(32), crypto.random(32), crypto.random(16)
+	local now = ticket.now_ms()
+	local expiry = now + conf.token_ms
+	local h = baseapp_handle(rec.id)
+	if h == nil then
+		return failure(C.UNAVAILABLE, "baseappmgr picked " .. tostring(rec.id) .. ", not a baseapp id", 1000)
+	end
+	local called, yes, etext2 = ask(conf.call_ms, h, "expect", account, epoch, nonce, c2s, s2c, expiry, name)
+	if not called then
+		return failure(C.UNAVAILABLE, "baseapp " .. rec.id .. ": " .. tostring(etext2 or yes), 500)
+	end
+	if not yes then -- the baseapp was told of a newer login meanwhile (a kick fenced this epoch)
+		count("races")
+		return failure(C.LOGIN_RACE, "another login of this account won", 50 + math.random(0, 100))
+	end
+	local cands = {}
+	local cok, list = ask(conf.call_ms, conf.baseappmgr, "candidates")
+	-- The chosen gate first (the token is for it), then the others best first.
+	cands[1] = { host = rec.host, port = rec.port, healthy = true, online = 0 }
+	if cok and type(list) == "table" then
+		for _, g in ipairs(list) do
+			if g.id == rec.id then
+				cands[1].online = g.online
+			else
+				cands[#cands + 1] = g
+			end
+		end
+	end
+	return {
+		account = account,
+		epoch = epoch,
+		host = rec.host,
+		port = rec.port,
+		token = ticket.token(S.keys, account, epoch, expiry, nonce, rec.id),
+		c2s = c2s,
+		s2c = s2c,
+		ticket = ticket.resume(S.keys, account, epoch, now + conf.ticket_ms),
+		candidates = cands,
+	}
+end
+
+-- ---- the connection's state machine
+
+local function on_request(c, name, m)
+	local f = auth[name]
+	if f == nil then
+		return refuse(c, failure(C.MALFORMED, "expected REGISTER, LOGIN or GUEST"))
+	end
+	c.state = "working"
+	local account, who, credential = f(m)
+	if type(account) == "table" then
+		return refuse(c, account)
+	end
+	local r = place(account, who)
+	if r.code then
+		return refuse(c, r)
+	end
+	count("ok")
+	finish(c, proto.encode("LOGIN_OK", proto.VERSION, r.account, r.epoch, r.host, r.port, r.token, r.c2s, r.s2c,
+		S.conf.encrypt and 1 or 0, r.ticket, credential or "", r.candidates))
+end
+
+local function on_hello(c, body)
+	local name, m = proto.decode(body)
+	if name ~= "HELLO" then
+		return refuse(c, failure(C.MALFORMED, "expected HELLO"))
+	end
+	if m.version ~= proto.VERSION then
+		return refuse(c, failure(C.BAD_VERSION, "version 1 only"))
+	end
+	local ok, code, retry = S.admission:enter(c.ip, shoal.now())
+	if not ok then
+		return refuse(c, failure(code, code == C.BUSY and "too many logins in progress" or "too many logins from "
+			.. "your address", retry))
+	end
+	c.admitted = true
+	local welcome, c2s, s2c = login.server_handshake(S.priv, S.pub, m.public)
+	if not welcome then
+		return refuse(c, failure(C.MALFORMED, "a low-order public key"))
+	end
+	gateserver.write(c.conn, welcome)
+	c.opener, c.sealer = crypto.opener(c2s), crypto.sealer(s2c)
+	c.state = "keyed"
+end
+
+local function on_frame(conn, body)
+	local c = S.conns[conn]
+	if c == nil then
+		return
+	end
+	if c.state == "hello" then
+		return on_hello(c, body)
+	elseif c.state == "keyed" then
+		local plain = c.opener:open(body)
+		if plain == nil then
+			return refuse(c, failure(C.MALFORMED, "a sealed request that does not open"))
+		end
+		local name, m = proto.decode(plain)
+		if name == nil then
+			return refuse(c, failure(C.MALFORMED, m))
+		end
+		-- A bug (or a reply of an unexpected shape) must still answer the
+		-- client and free its admission slot.
+		local ok, err = xpcall(on_request, shoal.traceback, c, name, m)
+		if not ok then
+			shoal.error("loginapp: a login failed: " .. tostring(err))
+			refuse(c, failure(C.UNAVAILABLE, "internal error", 1000))
+		end
+	end
+	-- "working": one request per connection; more frames are dropped (the
+	-- answer to the first closes the connection).
+end
+
+local function on_open(conn, addr)
+	local c = { conn = conn, ip = addr:match("^(.*):%d+$") or addr, state = "hello" }
+	S.conns[conn] = c
+	-- A client that does not finish its part in time gets TIMEOUT; the
+	-- server's own steps are bounded by their calls.
+	shoal.timeout(S.conf.timeout_ms, function()
+		if S.conns[conn] == c and (c.state == "hello" or c.state == "keyed") then
+			refuse(c, failure(C.TIMEOUT, "too slow"))
+		end
+	end)
+end
+
+local function on_close(conn)
+	local c = S.conns[conn]
+	S.conns[conn] = nil
+	if c and c.admitted then
+		c.admitted = false
+		S.admission:leave()
+	end
+	if c then
+		c.state = "done"
+	end
+end
+
+-- Starts the login port. -> the server state (S): conf, gate, stats, ...
+function login.start(conf)
+	S = {
+		conf = conf,
+		db = db.new(conf.dbmgr),
+		keys = ticket.cluster_keys(),
+		admission = admission.new { max_inflight = conf.max_inflight, rate = conf.rate, burst = conf.burst,
+			retry_ms = conf.retry_ms },
+		conns = {},
+		stats = {},
+	}
+	S.priv, S.pub = login.static_keypair(conf.static_key)
+	shoal.log("loginapp: static public key " .. crypto.tohex(S.pub)
+		.. (conf.static_key == "" and " (made at start: set login_static_key to keep it)" or ""))
+	S.gate = gateserver.watchdog {
+		gate = { host = conf.host, port = conf.port, maxconn = conf.maxconn, maxpacket = conf.max_frame,
+			idle = conf.timeout_ms * 2 },
+		open = on_open,
+		close = on_close,
+		message = on_frame,
+		listen = function(addr)
+			S.address = addr
+			shoal.log("loginapp: listening on " .. addr)
+		end,
+		command = conf.command,
+	}
+	return S
+end
+
+-- Counters since start: ok, registered, guests, kicks, races, and one per
+-- refusal code name; inflight now.
+function login.stats()
+	local out = { inflight = S.admission.inflight }
+	for k, v in pairs(S.stats) do
+		out[k] = v
+	end
+	return out
+end
+
+return login
