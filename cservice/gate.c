@@ -353,12 +353,17 @@ static int parse_conn(const char *s) {
   return (int)v;
 }
 
-static void on_command(struct gate *g, uint32_t source, char *msg, size_t sz) {
+static void on_command(struct gate *g, uint32_t source, int session, char *msg, size_t sz) {
   char line[MAX_COMMAND + 1];
   if (sz >= 6 && memcmp(msg, "cipher", 6) == 0) {
     /* Longer than other commands (it may carry a frame), and never logged
      * as text even when malformed: it holds keys. */
-    gate_cipher_command(g, source, msg, sz);
+    gate_cipher_command(g, source, session, msg, sz);
+    return;
+  }
+  if (session > 0) { /* only cipher answers: a call of another command fails at once, not run */
+    static const char why[] = "only the cipher command may be a request: send the others one-way";
+    shoal_reply_error(g->ctx, source, session, SHOAL_EINVAL, why, sizeof(why) - 1);
     return;
   }
   if (sz > MAX_COMMAND) {
@@ -478,7 +483,7 @@ static int gate_cb(struct shoal_context *ctx, void *ud, int type, int session, u
       on_client(g, session, source, msg, sz);
       return 0;
     case SHOAL_PTYPE_TEXT:
-      on_command(g, source, (char *)msg, sz); /* the payload is the gate's: a cipher command is wiped */
+      on_command(g, source, session, (char *)msg, sz); /* the payload is the gate's: a cipher command is wiped */
       return 0;
     case SHOAL_PTYPE_RESPONSE:
       if (session == g->timer_session && session != 0) on_tick(g);

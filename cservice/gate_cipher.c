@@ -139,7 +139,18 @@ static int switch_conn(struct gate *g, struct gate_conn *c, const unsigned char 
   return 0;
 }
 
-void gate_cipher_command(struct gate *g, uint32_t source, char *msg, size_t sz) {
+/* A cipher command sent as a request (session > 0) is answered once the
+ * switch is done: a RESPONSE (empty) when the connection is encrypted, an
+ * ERROR with the code otherwise. The caller can then write to the
+ * connection straight away, knowing every later frame is sealed; a one-way
+ * command leaves it to the ack frame to order the switch. */
+static void answer(struct gate *g, uint32_t source, int session, int code, const char *why) {
+  if (session <= 0) return;
+  if (code == 0) shoal_send(g->ctx, 0, source, SHOAL_PTYPE_RESPONSE, session, NULL, 0);
+  else shoal_reply_error(g->ctx, source, session, code, why, strlen(why));
+}
+
+void gate_cipher_command(struct gate *g, uint32_t source, int session, char *msg, size_t sz) {
   static const char prefix[] = "cipher ";
   const size_t plen = sizeof(prefix) - 1;
   unsigned char c2s[SHOAL_CRYPTO_AEAD_KEY], s2c[SHOAL_CRYPTO_AEAD_KEY];
@@ -154,13 +165,16 @@ void gate_cipher_command(struct gate *g, uint32_t source, char *msg, size_t sz) 
               "digits)%s",
               sz, source, c && !c->closing ? ": its connection is closed" : ", ignored");
     if (c && !c->closing) gate_drop_conn(g, c, "bad cipher command");
+    answer(g, source, session, SHOAL_EINVAL, "malformed cipher command");
   } else if (c == NULL || c->closing) {
     if (shoal_log_enabled(SHOAL_LOG_DEBUG))
       shoal_log(g->ctx, SHOAL_LOG_DEBUG, "gate: cipher %d: no such connection", id);
+    answer(g, source, session, SHOAL_ENOSERVICE, "no such connection");
   } else if (c->opener) {
     gate_conn_log(g, SHOAL_LOG_WARN, "gate: connection %d (%s) closed: a second cipher command from :%08x", c->id,
                   c->addr, source);
     gate_drop_conn(g, c, "bad cipher command");
+    answer(g, source, session, SHOAL_EINVAL, "a second cipher command");
   } else {
     int r = switch_conn(g, c, c2s, s2c, ack, acklen);
     if (r == SHOAL_EINVAL || r == SHOAL_ENOMEM) {
@@ -173,6 +187,7 @@ void gate_cipher_command(struct gate *g, uint32_t source, char *msg, size_t sz) 
     }
     /* ENOSERVICE / EFULL: the socket is gone or failing; its close event
      * follows. */
+    answer(g, source, session, r, r == 0 ? "" : r == SHOAL_EINVAL ? "the ack does not fit the length header" : shoal_strerror(r));
   }
   OPENSSL_cleanse(c2s, sizeof(c2s));
   OPENSSL_cleanse(s2c, sizeof(s2c));

@@ -126,7 +126,7 @@ void gate_read_forget(struct gate *g, struct gate_conn *c);
 /* gate_cipher.c */
 /* A "cipher CONN C2S S2C[ ACK]" command (msg[0..sz) starts with "cipher",
  * whatever follows; it is wiped when done). */
-void gate_cipher_command(struct gate *g, uint32_t source, char *msg, size_t sz);
+void gate_cipher_command(struct gate *g, uint32_t source, int session, char *msg, size_t sz);
 /* Opens a frame of c (which has an opener) in place: *body / *size become
  * the plaintext (NULL / 0 when empty). Returns 0, or the refusal's code:
  * the frame is freed and c dropped, with a log line and its reason. */

@@ -11,12 +11,14 @@
 -- entity.saves. Game messages (ids 0x0100 and up) are routed by id through
 -- shoal.router to the logic services (service/game_demo.lua: MOVE, SAY).
 --
--- Frames to the client all go through send(), so that sealing (when
--- baseapp_encrypt is on) has one place; start_cipher() is the one place
--- that turns it on.
+-- Frames to the client all go through send(). With baseapp_encrypt on,
+-- start_cipher() switches the connection to the gate's AEAD mode
+-- (docs/gate.md, "Encrypted connections"): from then on the gate opens
+-- every frame from the client before it reaches this agent and seals every
+-- frame anyone writes to it; a frame that does not open closes the
+-- connection in the gate (the agent sees the close).
 
 local shoal = require "shoal"
-local crypto = require "shoal.crypto"
 local gateserver = require "shoal.gateserver"
 local router = require "shoal.router"
 local db = require "game.db"
@@ -28,24 +30,37 @@ local C = proto.codes
 local GAME_FIRST = 0x0100
 
 -- c: {conn, state = "new" | "entering" | "live" | "ending" | "redirecting" | "gone", account, epoch, entity,
---     ctx, sealer, opener, dirty, waiters}
+--     ctx, switching, dirty, waiters}
 local c
 local baseapp -- the watchdog (the baseapp service)
 local store
 
 local function send(body)
-	if c.sealer then
-		body = c.sealer:seal(body)
-	end
 	return gateserver.write(c.conn, body)
 end
 
--- Encryption on, both ways, from the next frame. The agent seals and opens
--- itself; once the gate has its per-connection AEAD mode, this is where
--- the agent sends it "cipher <conn> <hex c2s> <hex s2c>" instead (and
--- leaves sealer/opener nil).
+-- Encryption on, both ways, from the next frame: a request to the gate,
+-- answered once the switch is done, so ENTER_OK (written next) is the
+-- first sealed frame and nothing written meanwhile by this agent overtakes
+-- the switch. Commands that write to the client (kick, push, redirect)
+-- wait for it (settled()) rather than write in the middle of it.
 local function start_cipher(c2s, s2c)
-	c.opener, c.sealer = crypto.opener(c2s), crypto.sealer(s2c)
+	c.switching = {}
+	local ok, code, why = gateserver.encrypt(gateserver.gate(c.conn), c.conn, c2s, s2c,
+		shoal.config("baseapp_enter_timeout_ms"))
+	local waiting = c.switching
+	c.switching = nil
+	for _, co in ipairs(waiting) do
+		shoal.wakeup(co)
+	end
+	return ok, code, why
+end
+
+local function settled()
+	if c and c.switching then
+		c.switching[#c.switching + 1] = coroutine.running()
+		shoal.wait()
+	end
 end
 
 local function close_with(code, text)
@@ -131,8 +146,9 @@ local function on_enter(m)
 		c.state = "gone"
 		return close_with(ok and code or C.UNAVAILABLE, ok and proto.code_names[code] or "the baseapp did not answer")
 	end
-	-- From here until the first wait, nothing else runs in this agent: the
-	-- baseapp's kick of this session (if any) is handled after the state is live.
+	-- From here until the first wait (the switch to encryption), nothing
+	-- else runs in this agent: the baseapp's kick of this session (if any)
+	-- is handled after the state is live, and after the switch.
 	c.account, c.epoch = m.account, r.epoch
 	local e = r.entity or { name = r.name, x = 0, y = 0, logins = 0, saves = 0 }
 	e.logins = (e.logins or 0) + 1
@@ -141,7 +157,16 @@ local function on_enter(m)
 	c.ctx = { name = r.name, baseapp = r.baseapp, x = e.x, y = e.y }
 	c.state = "live"
 	if r.encrypt then
-		start_cipher(r.c2s, r.s2c)
+		local ok, code, why = start_cipher(r.c2s, r.s2c)
+		if not ok then -- the connection went away meanwhile, or the gate refused
+			shoal.warn(string.format("baseapp agent: account %d: the gate did not encrypt connection %d (%s): closing",
+				c.account, c.conn, tostring(why or shoal.errname(code))))
+			gateserver.kick(c.conn)
+			return finish("close")
+		end
+		if c.state ~= "live" then -- the client left (or was kicked) during the switch
+			return
+		end
 	end
 	send(proto.encode("ENTER_OK", m.account, r.epoch, r.name, e.x, e.y, e.logins))
 	tickets()
@@ -168,17 +193,6 @@ local function on_game(id, body)
 end
 
 local function on_live(frame)
-	if c.opener then
-		local plain, code = c.opener:open(frame)
-		if plain == nil then
-			shoal.warn(string.format("baseapp agent: account %d: a sealed frame refused (%s): closing", c.account,
-				proto.code_names[code] or tostring(code)))
-			send(proto.error(C.DECRYPT, "a frame that does not open"))
-			gateserver.kick(c.conn)
-			return finish("close")
-		end
-		frame = plain
-	end
 	local id, body = proto.id_of(frame)
 	if id == nil then
 		send(proto.error(C.MALFORMED, "an empty message"))
@@ -247,6 +261,7 @@ end
 handler.command = {
 	-- The baseapp ends this session for a newer login (or a shutdown).
 	kick = function(code)
+		settled()
 		if c.state == "live" then
 			send(proto.encode("KICK", code, code == C.SHUTDOWN and "the server is stopping" or "logged in elsewhere"))
 			gateserver.kick(c.conn)
@@ -259,6 +274,7 @@ handler.command = {
 	-- A redirect (baseapp.lua's redirect): first the entity is saved and
 	-- the session stops taking frames ...
 	redirect_save = function()
+		settled()
 		if c.state ~= "live" then
 			return false
 		end
@@ -286,6 +302,7 @@ handler.command = {
 	end,
 	-- A message for the client (account.send, chat broadcasts).
 	push = function(body)
+		settled()
 		if c and c.state == "live" then
 			send(body)
 		end

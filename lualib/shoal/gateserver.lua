@@ -48,6 +48,7 @@
 --   gateserver.kick(conn [, gate])        close a client's connection
 --   gateserver.gate(conn)                 the gate of a connection of this agent
 --   gateserver.cipher(gate, conn, c2s, s2c [, ack])
+--   gateserver.encrypt(gate, conn, c2s, s2c [, timeout_ms [, ack]]) -> true | false, code, text
 --                                         switch a connection to AEAD frames
 --                                         (keys of 32 bytes; ack: its last
 --                                         clear frame, written by the gate
@@ -284,18 +285,36 @@ end
 -- The keys travel in the gate's command and are never logged. Returns true,
 -- or false and the reason (the gate's own refusals close the connection,
 -- with reason "bad cipher command").
-function gateserver.cipher(gate, conn, c2s, s2c, ack)
-	assert(math.type(conn) == "integer", "gateserver.cipher: conn must be an integer")
+local function cipher_line(what, conn, c2s, s2c, ack)
+	assert(math.type(conn) == "integer", what .. ": conn must be an integer")
 	assert(type(c2s) == "string" and #c2s == 32 and type(s2c) == "string" and #s2c == 32,
-		"gateserver.cipher: keys of 32 bytes are required")
-	assert(ack == nil or type(ack) == "string", "gateserver.cipher: ack must be a string")
+		what .. ": keys of 32 bytes are required")
+	assert(ack == nil or type(ack) == "string", what .. ": ack must be a string")
 	local line = "cipher " .. conn .. " " .. crypto.tohex(c2s) .. " " .. crypto.tohex(s2c)
 	if ack then
 		line = line .. " " .. ack
 	end
-	local ok, err = text(gate, line)
+	return line
+end
+
+function gateserver.cipher(gate, conn, c2s, s2c, ack)
+	local ok, err = text(gate, cipher_line("gateserver.cipher", conn, c2s, s2c, ack))
 	if not ok then
 		return false, err
+	end
+	return true
+end
+
+-- The same switch as a request: returns once the gate has switched conn
+-- (true), or false, code, text (the connection is gone, the command was
+-- refused, or no answer within timeout ms). After true, every frame
+-- anyone writes to conn is sealed: the caller may write its own "switched"
+-- reply sealed, and nothing it writes can overtake the switch.
+function gateserver.encrypt(gate, conn, c2s, s2c, timeout, ack)
+	local line = cipher_line("gateserver.encrypt", conn, c2s, s2c, ack)
+	local ok, code, why = shoal.trycalltimeout(timeout or 1000, gate, "text", line)
+	if not ok then
+		return false, code, why
 	end
 	return true
 end

@@ -6,6 +6,9 @@
 local shoal = require "shoal"
 local socket = require "shoal.socket"
 local t = require "testlib"
+-- Loaded before this test's own "client" protocol, which replaces the
+-- placeholder gateserver registers at load (only gateserver.encrypt is used).
+local gateserver = require "shoal.gateserver"
 
 
 local events = {} -- TEXT lines from gates, oldest first: { source =, line = }
@@ -465,6 +468,39 @@ function cases.cipher_mode()
 	shoal.kill(gate)
 end
 
+-- cipher as a request (gateserver.encrypt): answered once the switch is
+-- done, so the caller's next write is sealed; refusals answer with a
+-- code; a call of any other command fails at once and is not run.
+function cases.cipher_as_request()
+	local crypto = require "shoal.crypto"
+	local driver = require "shoal.socketdriver"
+	local gate, host, port = launch()
+	local id, conn = accepted_client(gate, host, port)
+	local c2s, s2c = crypto.random(32), crypto.random(32)
+	local tx, rx = crypto.sealer(c2s), crypto.opener(s2c)
+	t.eq(gateserver.encrypt(gate, conn, c2s, s2c, 2000), true, "switched")
+	t.eq(driver.sendframe(conn, "first sealed"), true, "sendframe")
+	t.eq(rx:open(read_frame(id)), "first sealed", "the caller's next write is sealed")
+	socket.write(id, string.pack(">s2", tx:seal("from the client")))
+	t.eq(wait_frame().msg, "from the client", "opened by the gate")
+	local ok, code = gateserver.encrypt(gate, conn, c2s, s2c, 2000)
+	t.eq(ok, false, "a second switch is refused")
+	t.eq(code, shoal.errors.INVAL, "with INVAL")
+	t.eq(wait_event("^close " .. conn .. " (.*)$"), "bad cipher command", "and closes the connection")
+	assert_closed(id)
+	ok, code = gateserver.encrypt(gate, 999999, c2s, s2c, 2000)
+	t.eq(ok, false, "no such connection")
+	t.eq(code, shoal.errors.NOSERVICE, "ENOSERVICE")
+	local id2, conn2 = accepted_client(gate, host, port)
+	local called, code2 = shoal.trycalltimeout(2000, gate, "text", "kick " .. conn2)
+	t.eq(called, false, "a kick sent as a call fails")
+	t.eq(code2, shoal.errors.INVAL, "with INVAL")
+	t.eq(driver.sendframe(conn2, "still open"), true, "and is not run")
+	t.eq(read_frame(id2), "still open", "the connection still works")
+	socket.close(id2)
+	shoal.kill(gate)
+end
+
 t.start(cases, {
 	"bad_arguments_refused",
 	"connection_held_until_accept",
@@ -476,6 +512,7 @@ t.start(cases, {
 	"forward_kick_and_dead_agent",
 	"bad_commands_ignored",
 	"cipher_mode",
+	"cipher_as_request",
 	"oversized_and_truncated",
 	"maxconn",
 	"idle_timeout",
