@@ -26,7 +26,7 @@
  *       [--json]
  *   bot --public-key PRIVATE_HEX      prints the X25519 public key
  *
- * Accounts are PREFIX followed by the bot's number (FIRST + index). Output:
+ * Accounts are PREFIX followed by the bot's number (FIRST + index, 5 digits at least). Output:
  * the report (bot_stats.c) on stdout, diagnostics of the first failures on
  * stderr. Exit status: 0 when no bot failed; 1 when one did; 2 for usage.
  *
@@ -545,7 +545,7 @@ static void on_frame(struct bot *b, const unsigned char *body, size_t len) {
 
 /* The connection is up: what the protocol sends first. */
 static void on_connected(struct bot *b) {
-  unsigned char msg[BOT_KEY_LEN + 64];
+  unsigned char msg[MAX_TOKEN + 64];
   int n;
   if (b->st == S_LOGIN_CONNECT) {
     set_step(b, S_WELCOME);
@@ -751,7 +751,7 @@ static void init_bot(struct bot *b, uint32_t i) {
     b->name[0] = '#';
     for (size_t k = 0; k < sizeof b->device; k++) snprintf(b->name + 1 + 2 * k, 3, "%02x", b->device[k]);
   } else {
-    snprintf(b->name, sizeof b->name, "%s%ld", opt_prefix, opt_first + (long)i);
+    snprintf(b->name, sizeof b->name, "%s%05ld", opt_prefix, opt_first + (long)i); /* 3 bytes at least */
   }
 }
 

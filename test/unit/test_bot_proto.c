@@ -3,13 +3,13 @@
  * against docs/protocol.md.
  *
  * Known answers: X25519 (RFC 7748 section 6.1), HKDF-SHA256 (RFC 5869 test
- * case 1), and the login key schedule and a sealed frame of section 4 and 1
- * computed independently with Python's `cryptography` package (fixed
- * private keys: ec = 01..20, es = 65..84, the demo static key of
- * examples/login; N = c8..d7; LOGIN("alice", "secret123")
- * sealed with c2s at SEQ 3). Hostile bodies: every truncation and one byte
- * too many of each message refused; a sealed frame with a flipped byte, the
- * wrong SEQ or too short refused.
+ * case 1), the worked examples of section 7 byte for byte, and a second key
+ * schedule and sealed frame computed independently with Python's
+ * `cryptography` package (ec = 01..20, es = 65..84, the demo static key of
+ * examples/login, N = c8..d7; LOGIN("alice", "secret123") sealed with c2s
+ * at SEQ 3). Hostile bodies: every truncation and one byte too many of each
+ * message refused; a sealed frame with a flipped bit, the wrong SEQ, the
+ * other direction's key or too short refused.
  */
 #include <stdint.h>
 #include <string.h>
@@ -198,10 +198,59 @@ static void test_codec(void) {
   CHECK(bot_msg_id(bye, 1) < 0 && bot_msg_id(bye, 2) == BOT_BYE);
 }
 
+/* docs/protocol.md section 7, the worked examples, byte for byte. */
+static void test_worked_examples(void) {
+  unsigned char ec[32], EC[32], ss[32], SP[32], es[32], c2s[32], s2c[32], b[128], sealed[128], opened[128];
+  struct bot_welcome w;
+  unhex("a8abababababababababababababababababababababababababababababab6b", ss, 32);
+  unhex("0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20", ec, 32);
+  unhex("2122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f40", es, 32);
+  CHECK(bot_x25519_public(ss, SP) == 0 && bot_x25519_public(ec, EC) == 0);
+  CHECK(eqhex(SP, "e3712d851a0e5d79b831c5e34ab22b41a198171de209b8b8faca23a11c624859"));
+  CHECK(eqhex(EC, "07a37cbc142093c8b755dc1b10e86cb426374ad16aa853ed0bdfc0b2b86d1c7c"));
+  /* HELLO frame: the body after the 2-byte length 0024 */
+  CHECK(bot_enc_hello(b, sizeof b, EC) == 0x24);
+  CHECK(eqhex(b, "0001000107a37cbc142093c8b755dc1b10e86cb426374ad16aa853ed0bdfc0b2b86d1c7c"));
+  /* WELCOME frame: length 0034 then the body */
+  unsigned char wf[0x34];
+  unhex("000200015869aff450549732cbaaed5e5df9b30a6da31cb0e5742bad5ad4a1a768f1a67b4142434445464748494a4b4c4d4e4f50",
+        wf, sizeof wf);
+  CHECK(bot_dec_welcome(wf, sizeof wf, &w) == 0 && w.version == 1);
+  CHECK(bot_x25519_public(es, b) == 0 && memcmp(b, w.server_eph, 32) == 0);
+  unsigned char dh[32];
+  CHECK(bot_x25519(ec, SP, dh) == 0 && eqhex(dh, "2de0bd0bbc6fffcb5a708484bf490da3a6af52452c4bf9dfd447a1ee09e76e32"));
+  CHECK(bot_x25519(ec, w.server_eph, dh) == 0 &&
+        eqhex(dh, "a84dc7c3c8f058b1b2dc4cd1e9b5dc0a7987f88b6a9564cde3391fc421159e77"));
+  CHECK(bot_login_keys(ec, EC, SP, &w, c2s, s2c) == 0);
+  CHECK(eqhex(c2s, "7a12964a6c794dc82fe0870cc4ff0bd6adb008f9da3d6943501bcca3a75f4cf3"));
+  CHECK(eqhex(s2c, "10ac73f5961d50810c11ea46fd4b739ad6871d9ade41b594c28d4849ffa1dce0"));
+  int n = bot_enc_credentials(b, sizeof b, BOT_LOGIN, "alice", "secret123");
+  CHECK(n == 20 && eqhex(b, "00040005616c6963650009736563726574313233"));
+  struct bot_aead *a = bot_aead_new();
+  CHECK(bot_seal(a, c2s, 0, b, (size_t)n, sealed, sizeof sealed) == 0x2c);
+  CHECK(eqhex(sealed, "0000000000000000e4988c116149970b90a85b74c3c747e55bd6cfaacdcb7d4873c418de20f8e5bb3b6336ba"));
+  /* The server's sealed ERROR(WRONG_PASSWORD): opened with s2c at SEQ 0. */
+  unsigned char ef[0x34];
+  unhex("0000000000000000465797b69a5353e5ea2ec95ab19c99e0609e38b0fbd007cd4361d30d59bb99ff279e7c5d2d71acf51bddd024",
+        ef, sizeof ef);
+  n = bot_open(a, s2c, 0, ef, sizeof ef, opened);
+  CHECK(n == 28 && eqhex(opened, "000700090000000000000000000e77726f6e672070617373776f7264"));
+  struct bot_error er;
+  CHECK(bot_dec_error(opened, (size_t)n, &er) == 0 && er.code == 9 && er.retry_after_ms == 0 && er.text.len == 14);
+  /* PING(7) sealed with a game key. */
+  unsigned char gk[32];
+  memset(gk, 0x11, 32);
+  n = bot_enc_ping(b, sizeof b, 7);
+  CHECK(bot_seal(a, gk, 0, b, (size_t)n, sealed, sizeof sealed) == 0x1e);
+  CHECK(eqhex(sealed, "0000000000000000a5a99796799ea0de79b6eff352a26b937a7e00bf27f4"));
+  bot_aead_free(a);
+}
+
 int main(void) {
   test_x25519();
   test_hkdf();
   test_login_keys_and_seal();
   test_codec();
+  test_worked_examples();
   return 0;
 }
