@@ -106,6 +106,8 @@ struct bot {
   size_t token_len;
   unsigned char game_c2s[BOT_KEY_LEN], game_s2c[BOT_KEY_LEN];
   int encrypted;
+  int redirecting;          /* the ENTER in progress follows a REDIRECT */
+  int32_t px, py;           /* the position the server keeps (ENTER_OK, MOVED) */
   unsigned char device[16]; /* guest device id */
   unsigned char cred[32];   /* guest credential, once received */
   size_t cred_len;
@@ -211,6 +213,7 @@ static void retry(struct bot *b, uint32_t wait_ms, const char *why) {
   }
   b->retries++;
   stats.retries++;
+  b->redirecting = 0;
   close_conn(b);
   release_slot(b);
   uint64_t jitter = wait_ms ? rand_u64() % ((uint64_t)wait_ms * 1000000u + 1) : 0;
@@ -415,9 +418,28 @@ static void on_login_ok(struct bot *b, const struct bot_login_ok *m) {
 
 /* Checks ENTER_OK against LOGIN_OK and this bot's name. */
 static void on_enter_ok(struct bot *b, const struct bot_enter_ok *m) {
-  if (m->account != b->account || m->epoch != b->epoch) return fail(b, 0, "ENTER_OK of another account or epoch");
   if (m->name.len != strlen(b->name) || memcmp(m->name.p, b->name, m->name.len) != 0)
     return fail(b, 0, "ENTER_OK with another name");
+  if (b->redirecting) {
+    /* The same entity at a later epoch (section 6, Redirect); the position
+     * is the last MOVED, or the MOVE that was in flight. */
+    int moving = (b->pending & P_MOVE) != 0;
+    if (m->account != b->account || m->epoch <= b->epoch) return fail(b, 0, "ENTER_OK after REDIRECT: account or epoch");
+    if (!(m->x == b->px && m->y == b->py) && !(moving && m->x == b->mx && m->y == b->my))
+      return fail(b, 0, "ENTER_OK after REDIRECT: the entity lost its position");
+    b->redirecting = 0;
+    b->epoch = m->epoch;
+    b->px = m->x;
+    b->py = m->y;
+    if (b->round < (uint32_t)opt_rounds) /* the round in flight is sent again */
+      send_round(b);
+    else
+      send_logout(b);
+    return;
+  }
+  if (m->account != b->account || m->epoch != b->epoch) return fail(b, 0, "ENTER_OK of another account or epoch");
+  b->px = m->x;
+  b->py = m->y;
   uint64_t t = now_ns();
   stats.entered++;
   stats.t_last_enter = t;
@@ -439,6 +461,8 @@ static void on_play(struct bot *b, int id, const unsigned char *m, size_t len) {
     if (bot_dec_moved(m, len, &x, &y) < 0) return fail(b, 0, "malformed MOVED");
     if (!(b->pending & P_MOVE) || x != b->mx || y != b->my) return fail(b, 0, "MOVED does not match the MOVE");
     b->pending &= ~P_MOVE;
+    b->px = x;
+    b->py = y;
     bot_samples_add(&stats.rtt, t - b->t_move);
   } else if (id == BOT_PONG) {
     uint32_t n;
@@ -467,6 +491,32 @@ static void on_play(struct bot *b, int id, const unsigned char *m, size_t len) {
     send_round(b);
   else
     send_logout(b);
+}
+
+/* REDIRECT (section 6): the entity moves to another baseapp; ENTER there
+ * with the new token and keys, SEQ from 0. */
+static void on_redirect(struct bot *b, const unsigned char *m, size_t len) {
+  struct bot_redirect r;
+  char host[64];
+  stats.redirects++;
+  if (bot_dec_redirect(m, len, &r) < 0) return fail(b, 0, "malformed REDIRECT");
+  if (r.token.len > MAX_TOKEN || r.host.len >= sizeof host || r.encrypted > 1)
+    return fail(b, 0, "REDIRECT: token or host too long, or encrypted not 0 or 1");
+  memcpy(host, r.host.p, r.host.len);
+  host[r.host.len] = 0;
+  memset(&b->gate, 0, sizeof b->gate);
+  b->gate.sin_family = AF_INET;
+  b->gate.sin_port = htons(r.port);
+  if (inet_pton(AF_INET, host, &b->gate.sin_addr) != 1) return fail(b, 0, "REDIRECT host is not an IPv4 address");
+  memcpy(b->token, r.token.p, r.token.len);
+  b->token_len = r.token.len;
+  memcpy(b->game_c2s, r.c2s, BOT_KEY_LEN);
+  memcpy(b->game_s2c, r.s2c, BOT_KEY_LEN);
+  b->encrypted = r.encrypted;
+  b->redirecting = 1;
+  close_conn(b);
+  set_step(b, S_GATE_CONNECT);
+  if (start_connect(b, &b->gate) < 0) retry(b, 50, "cannot connect to the redirect's gate");
 }
 
 /* A clear ERROR where the doc allows one before the peer sealed anything:
@@ -517,6 +567,7 @@ static void on_frame(struct bot *b, const unsigned char *body, size_t len) {
     if (bot_dec_kick(m, len, &code, &text) < 0) return fail(b, 0, "malformed KICK");
     return on_kick(b, code);
   }
+  if (id == BOT_REDIRECT && (b->st == S_PLAY || b->st == S_LOGOUT)) return on_redirect(b, m, len);
   switch (b->st) {
   case S_LOGIN_REPLY: {
     struct bot_login_ok ok;
@@ -563,7 +614,9 @@ static void on_connected(struct bot *b) {
 }
 
 static void on_connect_failed(struct bot *b) {
-  if (b->st == S_GATE_CONNECT) {
+  if (b->st == S_GATE_CONNECT && b->redirecting) {
+    retry(b, 50, "the redirect's gate refused the connection"); /* log in again */
+  } else if (b->st == S_GATE_CONNECT) {
     stats.fallbacks++; /* version 1's fallback: log in again */
     retry(b, 50, "the gate refused the connection");
   } else {

@@ -272,6 +272,17 @@ int bot_dec_chat(const unsigned char *b, size_t len, struct bot_chat *m) {
   return finish(&r);
 }
 
+int bot_dec_redirect(const unsigned char *b, size_t len, struct bot_redirect *m) {
+  struct rd r = open_msg(b, len, BOT_REDIRECT);
+  get_str(&r, &m->host);
+  m->port = (uint16_t)get_u16(&r);
+  get_str(&r, &m->token);
+  get_fixed(&r, m->c2s, BOT_KEY_LEN);
+  get_fixed(&r, m->s2c, BOT_KEY_LEN);
+  m->encrypted = (uint8_t)get_u8(&r);
+  return finish(&r);
+}
+
 int bot_dec_empty(const unsigned char *b, size_t len, int id) {
   struct rd r = open_msg(b, len, id);
   return finish(&r);

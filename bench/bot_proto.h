@@ -104,6 +104,15 @@ struct bot_enter_ok {
   uint32_t logins;
 };
 
+struct bot_redirect {
+  struct bot_str host;            /* the baseapp's gate to ENTER */
+  uint16_t port;
+  struct bot_str token;           /* single use, like a login token */
+  unsigned char c2s[BOT_KEY_LEN]; /* the new connection's keys */
+  unsigned char s2c[BOT_KEY_LEN];
+  uint8_t encrypted;
+};
+
 struct bot_chat {
   uint64_t account;
   struct bot_str name, text;
@@ -133,6 +142,7 @@ int bot_dec_kick(const unsigned char *b, size_t len, uint16_t *code, struct bot_
 int bot_dec_u32(const unsigned char *b, size_t len, int id, uint32_t *n); /* PONG */
 int bot_dec_moved(const unsigned char *b, size_t len, int32_t *x, int32_t *y);
 int bot_dec_chat(const unsigned char *b, size_t len, struct bot_chat *m);
+int bot_dec_redirect(const unsigned char *b, size_t len, struct bot_redirect *m);
 int bot_dec_empty(const unsigned char *b, size_t len, int id); /* BYE */
 
 /* ---- cryptography (OpenSSL libcrypto) ---- */

@@ -70,12 +70,17 @@ static void print_codes(FILE *f, const long *counts) {
   }
 }
 
+/* "key": {"NAME": count, ...} (a code without a name by its number). */
 static void print_json_codes(FILE *f, const char *key, const long *counts) {
   fprintf(f, "  \"%s\": {", key);
   int first = 1;
   for (unsigned c = 0; c < BOT_CODES; c++) {
     if (!counts[c]) continue;
-    fprintf(f, "%s\"%u\": %ld", first ? "" : ", ", c, counts[c]);
+    const char *name = bot_code_name(c);
+    if (name)
+      fprintf(f, "%s\"%s\": %ld", first ? "" : ", ", name, counts[c]);
+    else
+      fprintf(f, "%s\"%u\": %ld", first ? "" : ", ", c, counts[c]);
     first = 0;
   }
   fprintf(f, "},\n");
@@ -92,8 +97,8 @@ void bot_stats_report(struct bot_stats *s, FILE *f, int json) {
   if (!json) {
     fprintf(f, "bot: bots=%ld logins_ok=%ld entered=%ld completed=%ld failed=%ld kicked=%ld\n", s->bots,
             s->logins_ok, s->entered, s->completed, s->failed, s->kicked);
-    fprintf(f, "bot: retries=%ld fallbacks=%ld kicks=%ld rounds=%ld chats_other=%ld elapsed_s=%.3f\n", s->retries,
-            s->fallbacks, s->kicks, s->rounds, s->chats_other, elapsed);
+    fprintf(f, "bot: retries=%ld fallbacks=%ld kicks=%ld redirects=%ld rounds=%ld chats_other=%ld elapsed_s=%.3f\n",
+            s->retries, s->fallbacks, s->kicks, s->redirects, s->rounds, s->chats_other, elapsed);
     fprintf(f, "bot: errors:");
     print_codes(f, s->errors);
     fprintf(f, "\nbot: kicks:");
@@ -114,8 +119,9 @@ void bot_stats_report(struct bot_stats *s, FILE *f, int json) {
   }
   fprintf(f, "{\n  \"bots\": %ld, \"logins_ok\": %ld, \"entered\": %ld, \"completed\": %ld, \"failed\": %ld,\n",
           s->bots, s->logins_ok, s->entered, s->completed, s->failed);
-  fprintf(f, "  \"kicked\": %ld, \"kicks\": %ld, \"retries\": %ld, \"fallbacks\": %ld, \"rounds\": %ld,\n", s->kicked,
-          s->kicks, s->retries, s->fallbacks, s->rounds);
+  fprintf(f, "  \"kicked\": %ld, \"kicks\": %ld, \"redirects\": %ld, \"retries\": %ld, \"fallbacks\": %ld,\n",
+          s->kicked, s->kicks, s->redirects, s->retries, s->fallbacks);
+  fprintf(f, "  \"rounds\": %ld,", s->rounds);
   fprintf(f, "  \"chats_other\": %ld, \"elapsed_s\": %.3f, \"logins_per_s\": %.1f,\n", s->chats_other, elapsed,
           bot_stats_logins_per_s(s));
   print_json_codes(f, "errors", s->errors);

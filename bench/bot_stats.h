@@ -38,6 +38,7 @@ struct bot_stats {
   long failed;                        /* bots that ended in a failure */
   long kicked;                        /* bots whose session ended with a KICK (not followed) */
   long kicks;                         /* KICKs received */
+  long redirects;                     /* REDIRECTs received (and followed) */
   long retries;                       /* login attempts started again (retry_after_ms, refused gate, kick) */
   long fallbacks;                     /* of those: a gate that refused the connection */
   long rounds;                        /* play rounds completed (all replies checked) */

@@ -171,7 +171,7 @@ static void test_codec(void) {
   CHECK(bot_dec_error(e, sizeof e, &er) < 0);
   CHECK(bot_dec_welcome(e, sizeof e - 1, &(struct bot_welcome){0}) < 0); /* another id */
 
-  /* ENTER_OK, MOVED (negative), PONG, CHAT, KICK, BYE. */
+  /* ENTER_OK, MOVED (negative), PONG, CHAT, KICK, REDIRECT, BYE. */
   unsigned char eo[] = {0, 0x11, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 2, 0, 3, 'b', 'o', 't',
                         0xff, 0xff, 0xff, 0xfe, 0, 0, 0, 5, 0, 0, 0, 1};
   struct bot_enter_ok en;
@@ -193,6 +193,13 @@ static void test_codec(void) {
   uint16_t code;
   struct bot_str t;
   CHECK(bot_dec_kick(kk, sizeof kk, &code, &t) == 0 && code == BOT_E_LOGGED_IN_ELSEWHERE && t.len == 0);
+  unsigned char rd[2 + 11 + 2 + 3 + 64 + 1] = {0, 0x17, 0, 9, '1', '2', '7', '.', '0', '.', '0', '.', '1', 0x1b, 0x59, 0, 1, 'T'};
+  memset(rd + 18, 0xab, 64);
+  rd[82] = 1;
+  struct bot_redirect re;
+  CHECK(bot_dec_redirect(rd, sizeof rd, &re) == 0 && re.port == 7001 && re.token.len == 1 && re.encrypted == 1);
+  CHECK(re.host.len == 9 && re.c2s[0] == 0xab && re.s2c[31] == 0xab);
+  for (size_t len = 0; len < sizeof rd; len++) CHECK(bot_dec_redirect(rd, len, &re) < 0);
   unsigned char bye[] = {0, 0x14, 0};
   CHECK(bot_dec_empty(bye, 2, BOT_BYE) == 0 && bot_dec_empty(bye, 3, BOT_BYE) < 0);
   CHECK(bot_msg_id(bye, 1) < 0 && bot_msg_id(bye, 2) == BOT_BYE);
