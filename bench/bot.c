@@ -15,7 +15,10 @@
  * up to as much again of jitter, section 5.1) and the login starts again,
  * at most --retries times; a gate that refuses the connection is the
  * candidate fallback of version 1 (section 2: log in again); a KICK is
- * counted and ends the session, or with --relogin starts a new login.
+ * counted and ends the session, or with --relogin starts a new login; a
+ * REDIRECT is followed (ENTER on the new gate with its token and keys; the
+ * entity must keep its position, at a later epoch; the round in flight is
+ * played again there).
  * Every step has a deadline (--timeout-ms); a bot past it is a failure of
  * that step. --duration-limit bounds the whole run.
  *
@@ -30,6 +33,9 @@
  * the report (bot_stats.c) on stdout, diagnostics of the first failures on
  * stderr. Exit status: 0 when no bot failed; 1 when one did; 2 for usage.
  *
+ * The connection plumbing is bot_net.c, the codec and crypto bot_proto.c,
+ * the report bot_stats.c; bench/bot_check.py tests it against a fake cluster.
+ *
  * Known limits: IPv4 addresses only (a gate host must be a literal
  * address); tokens up to 256 bytes; one thread (about 3 X25519 operations
  * per login on the client side: a machine shared with the server loses
@@ -39,7 +45,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,81 +55,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bot.h"
 #include "bot_proto.h"
 #include "bot_stats.h"
 
-#define IN_START 1024     /* a connection's first input buffer */
-#define IN_MAX (2 + 65535) /* the largest frame a server can send */
-#define OUT_CAP 768       /* a bot's output: a round of three sealed messages fits */
-#define MAX_TOKEN 256
 #define MAX_LOGGED 10     /* failures described on stderr */
 #define SWEEP_NS 10000000ull /* deadlines are checked every 10 ms */
 
 enum mode { M_REGISTER, M_LOGIN, M_GUEST };
-
-enum state {
-  S_QUEUED,        /* waiting for a login slot */
-  S_WAIT,          /* waiting out retry_after_ms (deadline = wake time) */
-  S_LOGIN_CONNECT, /* the BOT_ST_* stages, in order */
-  S_WELCOME,
-  S_LOGIN_REPLY,
-  S_GATE_CONNECT,
-  S_ENTER,
-  S_PLAY,
-  S_LOGOUT,
-  S_DONE,   /* BYE received */
-  S_KICKED, /* a KICK ended the session (not followed) */
-  S_FAILED,
-};
-
-struct bot {
-  int fd;                 /* the connection, -1 between connections */
-  uint32_t gen;           /* connections opened so far: stale epoll events carry an older one */
-  uint32_t id;            /* index in the bot array */
-  enum state st;          /* where the bot is */
-  int slot;               /* holds one of the --concurrency login slots */
-  int want_out;           /* EPOLLOUT requested */
-  int retries;            /* login attempts started again so far */
-  int registers;          /* REGISTERs sent */
-  int registered;         /* the account exists: LOGIN from now on */
-  unsigned addr;          /* index in the login address list of this attempt */
-  uint64_t deadline;      /* of the current step (S_WAIT: the wake time), ns */
-  uint64_t t_first;       /* first connect to a loginapp, ns */
-  uint64_t t_attempt;     /* this attempt's connect to the loginapp, ns */
-  unsigned char ec[BOT_KEY_LEN], EC[BOT_KEY_LEN]; /* this attempt's ephemeral pair */
-  unsigned char kout[BOT_KEY_LEN], kin[BOT_KEY_LEN]; /* this connection's keys */
-  int sealed;             /* frames are sealed both ways */
-  uint64_t seq_out, seq_in; /* the next SEQ each way */
-  unsigned char *in;      /* input buffer (owned), frames being assembled */
-  size_t in_len, in_cap;
-  unsigned char out[OUT_CAP]; /* bytes not yet written */
-  size_t out_len;
-  /* from LOGIN_OK */
-  uint64_t account, epoch;
-  struct sockaddr_in gate;
-  unsigned char token[MAX_TOKEN];
-  size_t token_len;
-  unsigned char game_c2s[BOT_KEY_LEN], game_s2c[BOT_KEY_LEN];
-  int encrypted;
-  int redirecting;          /* the ENTER in progress follows a REDIRECT */
-  int32_t px, py;           /* the position the server keeps (ENTER_OK, MOVED) */
-  unsigned char device[16]; /* guest device id */
-  unsigned char cred[32];   /* guest credential, once received */
-  size_t cred_len;
-  char name[48];            /* account name (guests: '#' and the device in hex) */
-  /* play */
-  uint32_t round;
-  int32_t mx, my;           /* the MOVE awaiting MOVED */
-  uint32_t ping;            /* the PING awaiting PONG */
-  char say[40];             /* the SAY awaiting its CHAT */
-  size_t say_len;
-  unsigned pending;         /* P_MOVE | P_PING | P_SAY awaiting a reply */
-  uint64_t t_move, t_ping, t_say;
-};
-
-#define P_MOVE 1u
-#define P_PING 2u
-#define P_SAY 4u
 
 /* Options, set once by main. */
 static struct sockaddr_in *opt_login;
@@ -162,25 +100,15 @@ static uint64_t rand_u64(void) { /* xorshift64*: jitter only, not secrets */
   return rng * 2685821657736338717ull;
 }
 
-static enum bot_stage stage_of(enum state st) {
-  return st >= S_LOGIN_CONNECT && st <= S_LOGOUT ? (enum bot_stage)(st - S_LOGIN_CONNECT) : BOT_ST_LOGIN_CONNECT;
+static enum bot_stage stage_of(enum bot_state st) {
+  return st >= BOT_S_LOGIN_CONNECT && st <= BOT_S_LOGOUT ? (enum bot_stage)(st - BOT_S_LOGIN_CONNECT) : BOT_ST_LOGIN_CONNECT;
 }
 
-static void set_step(struct bot *b, enum state st) {
+static void set_step(struct bot *b, enum bot_state st) {
   b->st = st;
   b->deadline = now_ns() + (uint64_t)opt_timeout_ms * 1000000u;
 }
 
-static void close_conn(struct bot *b) {
-  if (b->fd >= 0) close(b->fd); /* epoll forgets it */
-  b->fd = -1;
-  b->gen++;
-  b->want_out = 0;
-  free(b->in);
-  b->in = NULL;
-  b->in_len = b->in_cap = 0;
-  b->out_len = 0;
-}
 
 static void release_slot(struct bot *b) {
   if (b->slot) slots_used--;
@@ -188,8 +116,8 @@ static void release_slot(struct bot *b) {
 }
 
 /* A bot's run is over (done, kicked or failed). */
-static void finish_bot(struct bot *b, enum state st) {
-  close_conn(b);
+static void finish_bot(struct bot *b, enum bot_state st) {
+  bot_net_close(b);
   release_slot(b);
   b->st = st;
   live--;
@@ -201,7 +129,7 @@ static void fail(struct bot *b, int timeout, const char *why) {
   stats.fail_stage[stage]++;
   if (timeout) stats.fail_timeout[stage]++;
   if (logged++ < MAX_LOGGED) fprintf(stderr, "bot %u (%s): failed at %s: %s\n", b->id, b->name, bot_stage_name(stage), why);
-  finish_bot(b, S_FAILED);
+  finish_bot(b, BOT_S_FAILED);
 }
 
 /* Another login attempt after wait_ms (plus up to as much jitter), if the
@@ -214,88 +142,22 @@ static void retry(struct bot *b, uint32_t wait_ms, const char *why) {
   b->retries++;
   stats.retries++;
   b->redirecting = 0;
-  close_conn(b);
+  bot_net_close(b);
   release_slot(b);
   uint64_t jitter = wait_ms ? rand_u64() % ((uint64_t)wait_ms * 1000000u + 1) : 0;
-  b->st = S_WAIT;
+  b->st = BOT_S_WAIT;
   b->deadline = now_ns() + (uint64_t)wait_ms * 1000000u + jitter;
   b->addr = (b->addr + 1) % opt_nlogin;
 }
 
-/* An event names its bot and the connection it was for. */
-static uint64_t ev_data(const struct bot *b) { return (uint64_t)b->gen << 32 | b->id; }
 
-static void set_interest(struct bot *b, int want_out) {
-  if (b->want_out == want_out) return;
-  struct epoll_event ev = {.events = EPOLLIN | (want_out ? EPOLLOUT : 0), .data.u64 = ev_data(b)};
-  if (epoll_ctl(epfd, EPOLL_CTL_MOD, b->fd, &ev) == 0) b->want_out = want_out;
-}
+static int flush_out(struct bot *b) { return bot_net_flush(epfd, b); }
 
-/* Writes what is buffered; EPOLLOUT while some is left. 0, or -1 (closed). */
-static int flush_out(struct bot *b) {
-  while (b->out_len > 0) {
-    ssize_t n = write(b->fd, b->out, b->out_len);
-    if (n > 0) {
-      memmove(b->out, b->out + n, b->out_len - (size_t)n);
-      b->out_len -= (size_t)n;
-    } else if (n < 0 && errno == EINTR) {
-      continue;
-    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      set_interest(b, 1);
-      return 0;
-    } else {
-      return -1;
-    }
-  }
-  set_interest(b, 0);
-  return 0;
-}
+static int queue_msg(struct bot *b, const unsigned char *msg, int len) { return bot_net_queue(aead, b, msg, len); }
 
-/* Frames msg (sealed when the connection is) into the output buffer. */
-static int queue_msg(struct bot *b, const unsigned char *msg, int len) {
-  if (len < 0) return -1;
-  unsigned char *p = b->out + b->out_len;
-  size_t room = OUT_CAP - b->out_len;
-  if (room < 2) return -1;
-  int n = len;
-  if (b->sealed) {
-    n = bot_seal(aead, b->kout, b->seq_out, msg, (size_t)len, p + 2, room - 2);
-    if (n < 0) return -1;
-    b->seq_out++;
-  } else {
-    if ((size_t)len > room - 2) return -1;
-    memcpy(p + 2, msg, (size_t)len);
-  }
-  p[0] = (unsigned char)(n >> 8);
-  p[1] = (unsigned char)n;
-  b->out_len += (size_t)n + 2;
-  return 0;
-}
+static int start_connect(struct bot *b, const struct sockaddr_in *addr) { return bot_net_connect(epfd, b, addr); }
 
-/* Opens a non-blocking connection to addr; the result arrives as EPOLLOUT. */
-static int start_connect(struct bot *b, const struct sockaddr_in *addr) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  if (connect(fd, (const struct sockaddr *)addr, sizeof *addr) < 0 && errno != EINPROGRESS) {
-    close(fd);
-    return -1;
-  }
-  struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.u64 = ev_data(b)};
-  if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-    close(fd);
-    return -1;
-  }
-  b->fd = fd;
-  b->want_out = 1;
-  b->sealed = 0;
-  b->seq_out = b->seq_in = 0;
-  b->in_cap = IN_START;
-  b->in = malloc(b->in_cap);
-  if (!b->in) return -1;
-  return 0;
-}
+
 
 /* A login attempt: a fresh ephemeral key, a connection to a loginapp. */
 static void start_login(struct bot *b) {
@@ -303,7 +165,7 @@ static void start_login(struct bot *b) {
   if (!b->t_first) b->t_first = t;
   if (!stats.t_first_start) stats.t_first_start = t;
   b->t_attempt = t;
-  set_step(b, S_LOGIN_CONNECT);
+  set_step(b, BOT_S_LOGIN_CONNECT);
   if (bot_x25519_keypair(b->ec, b->EC) < 0) {
     fail(b, 0, "no ephemeral key");
     return;
@@ -336,14 +198,14 @@ static void send_round(struct bot *b) {
     return;
   }
   b->t_move = b->t_ping = b->t_say = t;
-  b->pending = P_MOVE | P_PING | (say ? P_SAY : 0);
-  set_step(b, S_PLAY);
+  b->pending = BOT_P_MOVE | BOT_P_PING | (say ? BOT_P_SAY : 0);
+  set_step(b, BOT_S_PLAY);
   if (flush_out(b) < 0) fail(b, 0, "write failed");
 }
 
 static void send_logout(struct bot *b) {
   unsigned char msg[8];
-  set_step(b, S_LOGOUT);
+  set_step(b, BOT_S_LOGOUT);
   if (queue_msg(b, msg, bot_enc_empty(msg, sizeof msg, BOT_LOGOUT)) < 0 || flush_out(b) < 0)
     fail(b, 0, "write failed");
 }
@@ -376,14 +238,14 @@ static void on_kick(struct bot *b, uint16_t code) {
     return;
   }
   stats.kicked++;
-  finish_bot(b, S_KICKED);
+  finish_bot(b, BOT_S_KICKED);
 }
 
 static void on_login_ok(struct bot *b, const struct bot_login_ok *m) {
   stats.logins_ok++;
   b->registered = 1;
   if (m->version != BOT_VERSION) return fail(b, 0, "LOGIN_OK of another version");
-  if (m->token.len > MAX_TOKEN || m->gate_host.len >= 64) return fail(b, 0, "token or gate host too long");
+  if (m->token.len > BOT_MAX_TOKEN || m->gate_host.len >= 64) return fail(b, 0, "token or gate host too long");
   char host[64];
   memcpy(host, m->gate_host.p, m->gate_host.len);
   host[m->gate_host.len] = 0;
@@ -408,8 +270,8 @@ static void on_login_ok(struct bot *b, const struct bot_login_ok *m) {
     }
   }
   /* The server closes the login connection; this side does not wait for it. */
-  close_conn(b);
-  set_step(b, S_GATE_CONNECT);
+  bot_net_close(b);
+  set_step(b, BOT_S_GATE_CONNECT);
   if (start_connect(b, &b->gate) < 0) {
     stats.fallbacks++;
     retry(b, 50, "cannot connect to the gate");
@@ -423,7 +285,7 @@ static void on_enter_ok(struct bot *b, const struct bot_enter_ok *m) {
   if (b->redirecting) {
     /* The same entity at a later epoch (section 6, Redirect); the position
      * is the last MOVED, or the MOVE that was in flight. */
-    int moving = (b->pending & P_MOVE) != 0;
+    int moving = (b->pending & BOT_P_MOVE) != 0;
     if (m->account != b->account || m->epoch <= b->epoch) return fail(b, 0, "ENTER_OK after REDIRECT: account or epoch");
     if (!(m->x == b->px && m->y == b->py) && !(moving && m->x == b->mx && m->y == b->my))
       return fail(b, 0, "ENTER_OK after REDIRECT: the entity lost its position");
@@ -459,16 +321,16 @@ static void on_play(struct bot *b, int id, const unsigned char *m, size_t len) {
   if (id == BOT_MOVED) {
     int32_t x, y;
     if (bot_dec_moved(m, len, &x, &y) < 0) return fail(b, 0, "malformed MOVED");
-    if (!(b->pending & P_MOVE) || x != b->mx || y != b->my) return fail(b, 0, "MOVED does not match the MOVE");
-    b->pending &= ~P_MOVE;
+    if (!(b->pending & BOT_P_MOVE) || x != b->mx || y != b->my) return fail(b, 0, "MOVED does not match the MOVE");
+    b->pending &= ~BOT_P_MOVE;
     b->px = x;
     b->py = y;
     bot_samples_add(&stats.rtt, t - b->t_move);
   } else if (id == BOT_PONG) {
     uint32_t n;
     if (bot_dec_u32(m, len, BOT_PONG, &n) < 0) return fail(b, 0, "malformed PONG");
-    if (!(b->pending & P_PING) || n != b->ping) return fail(b, 0, "PONG does not match the PING");
-    b->pending &= ~P_PING;
+    if (!(b->pending & BOT_P_PING) || n != b->ping) return fail(b, 0, "PONG does not match the PING");
+    b->pending &= ~BOT_P_PING;
     bot_samples_add(&stats.rtt, t - b->t_ping);
   } else if (id == BOT_CHAT) {
     struct bot_chat c;
@@ -477,10 +339,10 @@ static void on_play(struct bot *b, int id, const unsigned char *m, size_t len) {
       stats.chats_other++;
       return;
     }
-    if (!(b->pending & P_SAY) || c.text.len != b->say_len || memcmp(c.text.p, b->say, b->say_len) != 0 ||
+    if (!(b->pending & BOT_P_SAY) || c.text.len != b->say_len || memcmp(c.text.p, b->say, b->say_len) != 0 ||
         c.name.len != strlen(b->name) || memcmp(c.name.p, b->name, c.name.len) != 0)
       return fail(b, 0, "own CHAT does not match the SAY");
-    b->pending &= ~P_SAY;
+    b->pending &= ~BOT_P_SAY;
     bot_samples_add(&stats.rtt, t - b->t_say);
   } else {
     return fail(b, 0, "unexpected message while playing");
@@ -500,7 +362,7 @@ static void on_redirect(struct bot *b, const unsigned char *m, size_t len) {
   char host[64];
   stats.redirects++;
   if (bot_dec_redirect(m, len, &r) < 0) return fail(b, 0, "malformed REDIRECT");
-  if (r.token.len > MAX_TOKEN || r.host.len >= sizeof host || r.encrypted > 1)
+  if (r.token.len > BOT_MAX_TOKEN || r.host.len >= sizeof host || r.encrypted > 1)
     return fail(b, 0, "REDIRECT: token or host too long, or encrypted not 0 or 1");
   memcpy(host, r.host.p, r.host.len);
   host[r.host.len] = 0;
@@ -514,8 +376,8 @@ static void on_redirect(struct bot *b, const unsigned char *m, size_t len) {
   memcpy(b->game_s2c, r.s2c, BOT_KEY_LEN);
   b->encrypted = r.encrypted;
   b->redirecting = 1;
-  close_conn(b);
-  set_step(b, S_GATE_CONNECT);
+  bot_net_close(b);
+  set_step(b, BOT_S_GATE_CONNECT);
   if (start_connect(b, &b->gate) < 0) retry(b, 50, "cannot connect to the redirect's gate");
 }
 
@@ -529,11 +391,11 @@ static int clear_error(struct bot *b, const unsigned char *body, size_t len, str
 
 /* Handles one frame body. */
 static void on_frame(struct bot *b, const unsigned char *body, size_t len) {
-  unsigned char plain[IN_MAX];
+  unsigned char plain[BOT_IN_MAX];
   struct bot_error e;
   const unsigned char *m = body;
   if (len == 0) return fail(b, 0, "empty frame from the server");
-  if (b->st == S_WELCOME) {
+  if (b->st == BOT_S_WELCOME) {
     struct bot_welcome w;
     if (clear_error(b, body, len, &e)) return on_error(b, &e);
     if (bot_dec_welcome(body, len, &w) < 0) return fail(b, 0, "malformed WELCOME");
@@ -542,7 +404,7 @@ static void on_frame(struct bot *b, const unsigned char *body, size_t len) {
     if (bot_login_keys(b->ec, b->EC, opt_server_key, &w, b->kout, b->kin) < 0)
       return fail(b, 0, "key exchange failed (low-order point)");
     b->sealed = 1;
-    set_step(b, S_LOGIN_REPLY);
+    set_step(b, BOT_S_LOGIN_REPLY);
     if (queue_msg(b, msg, enc_request(b, msg, sizeof msg)) < 0 || flush_out(b) < 0)
       return fail(b, 0, "cannot send the request");
     return;
@@ -550,7 +412,7 @@ static void on_frame(struct bot *b, const unsigned char *body, size_t len) {
   if (b->sealed) {
     if (clear_error(b, body, len, &e)) return on_error(b, &e);
     int n = bot_open(aead, b->kin, b->seq_in, body, len, plain);
-    if (n < 0) return fail(b, 0, b->st == S_LOGIN_REPLY ? "cannot open the loginapp's frame (wrong server key?)"
+    if (n < 0) return fail(b, 0, b->st == BOT_S_LOGIN_REPLY ? "cannot open the loginapp's frame (wrong server key?)"
                                                         : "cannot open a sealed frame");
     b->seq_in++;
     m = plain;
@@ -561,34 +423,34 @@ static void on_frame(struct bot *b, const unsigned char *body, size_t len) {
     if (bot_dec_error(m, len, &e) < 0) return fail(b, 0, "malformed ERROR");
     return on_error(b, &e);
   }
-  if (id == BOT_KICK && b->st >= S_ENTER) {
+  if (id == BOT_KICK && b->st >= BOT_S_ENTER) {
     uint16_t code;
     struct bot_str text;
     if (bot_dec_kick(m, len, &code, &text) < 0) return fail(b, 0, "malformed KICK");
     return on_kick(b, code);
   }
-  if (id == BOT_REDIRECT && (b->st == S_PLAY || b->st == S_LOGOUT)) return on_redirect(b, m, len);
+  if (id == BOT_REDIRECT && (b->st == BOT_S_PLAY || b->st == BOT_S_LOGOUT)) return on_redirect(b, m, len);
   switch (b->st) {
-  case S_LOGIN_REPLY: {
+  case BOT_S_LOGIN_REPLY: {
     struct bot_login_ok ok;
     if (bot_dec_login_ok(m, len, &ok) < 0) return fail(b, 0, "malformed LOGIN_OK");
     return on_login_ok(b, &ok);
   }
-  case S_ENTER: {
+  case BOT_S_ENTER: {
     struct bot_enter_ok eo;
     if (bot_dec_enter_ok(m, len, &eo) < 0) return fail(b, 0, "malformed ENTER_OK");
     return on_enter_ok(b, &eo);
   }
-  case S_PLAY:
+  case BOT_S_PLAY:
     return on_play(b, id, m, len);
-  case S_LOGOUT:
+  case BOT_S_LOGOUT:
     if (id == BOT_CHAT) { /* others still talking */
       stats.chats_other++;
       return;
     }
     if (bot_dec_empty(m, len, BOT_BYE) < 0) return fail(b, 0, "expected BYE");
     stats.completed++;
-    return finish_bot(b, S_DONE);
+    return finish_bot(b, BOT_S_DONE);
   default:
     return fail(b, 0, "a frame in a state that expects none");
   }
@@ -596,17 +458,17 @@ static void on_frame(struct bot *b, const unsigned char *body, size_t len) {
 
 /* The connection is up: what the protocol sends first. */
 static void on_connected(struct bot *b) {
-  unsigned char msg[MAX_TOKEN + 64];
+  unsigned char msg[BOT_MAX_TOKEN + 64];
   int n;
-  if (b->st == S_LOGIN_CONNECT) {
-    set_step(b, S_WELCOME);
+  if (b->st == BOT_S_LOGIN_CONNECT) {
+    set_step(b, BOT_S_WELCOME);
     n = bot_enc_hello(msg, sizeof msg, b->EC);
   } else {
-    set_step(b, S_ENTER);
+    set_step(b, BOT_S_ENTER);
     n = bot_enc_enter(msg, sizeof msg, b->account, b->token, b->token_len);
   }
   if (queue_msg(b, msg, n) < 0 || flush_out(b) < 0) return fail(b, 0, "cannot send the first frame");
-  if (b->st == S_ENTER && b->encrypted) { /* ENTER went clear; the rest is sealed */
+  if (b->st == BOT_S_ENTER && b->encrypted) { /* ENTER went clear; the rest is sealed */
     b->sealed = 1;
     memcpy(b->kout, b->game_c2s, BOT_KEY_LEN);
     memcpy(b->kin, b->game_s2c, BOT_KEY_LEN);
@@ -614,9 +476,9 @@ static void on_connected(struct bot *b) {
 }
 
 static void on_connect_failed(struct bot *b) {
-  if (b->st == S_GATE_CONNECT && b->redirecting) {
+  if (b->st == BOT_S_GATE_CONNECT && b->redirecting) {
     retry(b, 50, "the redirect's gate refused the connection"); /* log in again */
-  } else if (b->st == S_GATE_CONNECT) {
+  } else if (b->st == BOT_S_GATE_CONNECT) {
     stats.fallbacks++; /* version 1's fallback: log in again */
     retry(b, 50, "the gate refused the connection");
   } else {
@@ -624,43 +486,17 @@ static void on_connect_failed(struct bot *b) {
   }
 }
 
-/* Reads what is there and handles every whole frame. */
+/* Reads what is there and handles every whole frame. BYE was handled
+ * before any close that follows it; a close right after LOGIN_OK cannot
+ * land here (this side closed first): any other close is a failure. */
 static void on_readable(struct bot *b) {
-  uint32_t gen = b->gen;
-  for (;;) {
-    if (b->in_len == b->in_cap) {
-      size_t need = b->in_len >= 2 ? 2 + ((size_t)b->in[0] << 8 | b->in[1]) : b->in_cap;
-      if (need <= b->in_cap || need > IN_MAX) return fail(b, 0, "input buffer overflow");
-      unsigned char *p = realloc(b->in, need);
-      if (!p) return fail(b, 0, "out of memory");
-      b->in = p;
-      b->in_cap = need;
-    }
-    ssize_t n = read(b->fd, b->in + b->in_len, b->in_cap - b->in_len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-    if (n <= 0) {
-      /* BYE was handled before; any other close is unexpected. A close right
-       * after LOGIN_OK cannot land here: this side closed first. */
-      return fail(b, 0, n == 0 ? "the server closed the connection" : "connection reset");
-    }
-    b->in_len += (size_t)n;
-    size_t off = 0;
-    while (b->in_len - off >= 2) {
-      size_t flen = (size_t)b->in[off] << 8 | b->in[off + 1];
-      if (b->in_len - off < 2 + flen) break;
-      on_frame(b, b->in + off + 2, flen);
-      if (b->gen != gen) return; /* the frame ended this connection */
-      off += 2 + flen;
-    }
-    memmove(b->in, b->in + off, b->in_len - off);
-    b->in_len -= off;
-  }
+  const char *why = NULL;
+  if (bot_net_read(b, on_frame, &why) < 0) fail(b, 0, why);
 }
 
 static void on_event(struct bot *b, uint32_t gen, uint32_t events) {
   if (b->fd < 0 || gen != b->gen) return; /* for a connection closed meanwhile */
-  if (b->st == S_LOGIN_CONNECT || b->st == S_GATE_CONNECT) {
+  if (b->st == BOT_S_LOGIN_CONNECT || b->st == BOT_S_GATE_CONNECT) {
     int err = 0;
     socklen_t sl = sizeof err;
     if (getsockopt(b->fd, SOL_SOCKET, SO_ERROR, &err, &sl) < 0 || err) return on_connect_failed(b);
@@ -687,7 +523,7 @@ static void start_queued(void) {
 }
 
 static void enqueue(struct bot *b) {
-  b->st = S_QUEUED;
+  b->st = BOT_S_QUEUED;
   queue[(q_head + q_len) % (size_t)opt_bots] = b->id;
   q_len++;
 }
@@ -696,9 +532,9 @@ static void enqueue(struct bot *b) {
 static void sweep(uint64_t t) {
   for (long i = 0; i < opt_bots; i++) {
     struct bot *b = &bots[i];
-    if (b->st == S_WAIT && t >= b->deadline)
+    if (b->st == BOT_S_WAIT && t >= b->deadline)
       enqueue(b);
-    else if (b->st >= S_LOGIN_CONNECT && b->st <= S_LOGOUT && t >= b->deadline)
+    else if (b->st >= BOT_S_LOGIN_CONNECT && b->st <= BOT_S_LOGOUT && t >= b->deadline)
       fail(b, 1, "the step's deadline passed");
   }
 }
@@ -852,8 +688,8 @@ int main(int argc, char **argv) {
   /* The duration limit: every bot still running fails where it is. */
   for (long i = 0; i < opt_bots; i++) {
     struct bot *b = &bots[i];
-    if (b->st < S_DONE) {
-      if (b->st < S_LOGIN_CONNECT) b->st = S_LOGIN_CONNECT; /* never got (back) in */
+    if (b->st < BOT_S_DONE) {
+      if (b->st < BOT_S_LOGIN_CONNECT) b->st = BOT_S_LOGIN_CONNECT; /* never got (back) in */
       fail(b, 1, "the duration limit passed");
     }
   }
