@@ -15,7 +15,9 @@
  * up to as much again of jitter, section 5.1) and the login starts again,
  * at most --retries times; a gate that refuses the connection is the
  * candidate fallback of version 1 (section 2: log in again); a KICK is
- * counted and ends the session, or with --relogin starts a new login; a
+ * counted and ends the session, or with --relogin starts a new login (with
+ * --shared-accounts, where other clients log in to the same accounts, a
+ * TOKEN_USED answer to ENTER is a newer login's fence and counts the same); a
  * REDIRECT is followed (ENTER on the new gate with its token and keys; the
  * entity must keep its position, at a later epoch; the round in flight is
  * played again there).
@@ -26,7 +28,7 @@
  *       [--concurrency C] [--rounds R] [--register|--login-only|--guest]
  *       [--prefix NAME] [--first I] [--password P] [--retries K]
  *       [--timeout-ms MS] [--duration-limit S] [--relogin] [--say-every K]
- *       [--json]
+ *       [--shared-accounts] [--json]
  *   bot --public-key PRIVATE_HEX      prints the X25519 public key
  *
  * Accounts are PREFIX followed by the bot's number (FIRST + index, 5 digits at least). Output:
@@ -74,7 +76,7 @@ static double opt_duration = 300;
 static enum mode opt_mode = M_LOGIN;
 static const char *opt_prefix = "bot";
 static const char *opt_password = "botpassword";
-static int opt_json, opt_relogin;
+static int opt_json, opt_relogin, opt_shared;
 
 /* Run state: one loop, one thread, so plain statics. */
 static int epfd = -1;
@@ -210,6 +212,24 @@ static void send_logout(struct bot *b) {
     fail(b, 0, "write failed");
 }
 
+/* The session is over because the account logged in elsewhere (a KICK,
+ * or with --shared-accounts a token a newer login replaced): counted, and
+ * followed by a new login with --relogin. */
+static void session_over(struct bot *b) {
+  if (opt_relogin) {
+    retry(b, 50, "kicked, no retries left");
+    return;
+  }
+  stats.kicked++;
+  finish_bot(b, BOT_S_KICKED);
+}
+
+static void on_kick(struct bot *b, uint16_t code) {
+  stats.kicks++;
+  stats.kick_codes[code < BOT_CODES ? code : BOT_CODES - 1]++;
+  session_over(b);
+}
+
 /* An ERROR from the server, in any state. */
 static void on_error(struct bot *b, const struct bot_error *e) {
   stats.errors[e->code < BOT_CODES ? e->code : BOT_CODES - 1]++;
@@ -217,6 +237,13 @@ static void on_error(struct bot *b, const struct bot_error *e) {
     /* An earlier REGISTER of this bot that got no answer created it. */
     b->registered = 1;
     retry(b, 0, "NAME_TAKEN");
+    return;
+  }
+  if (opt_shared && e->code == BOT_E_TOKEN_USED && b->st == BOT_S_ENTER) {
+    /* Another client's login of this account won after this one's LOGIN_OK
+     * (section 5.4): its token is fenced off. */
+    stats.superseded++;
+    session_over(b);
     return;
   }
   if (e->retry_after_ms > 0) {
@@ -228,17 +255,6 @@ static void on_error(struct bot *b, const struct bot_error *e) {
   snprintf(why, sizeof why, "ERROR %u %s: %.*s", e->code, name ? name : "?", (int)(e->text.len > 40 ? 40 : e->text.len),
            (const char *)e->text.p);
   fail(b, 0, why);
-}
-
-static void on_kick(struct bot *b, uint16_t code) {
-  stats.kicks++;
-  stats.kick_codes[code < BOT_CODES ? code : BOT_CODES - 1]++;
-  if (opt_relogin) {
-    retry(b, 50, "kicked, no retries left");
-    return;
-  }
-  stats.kicked++;
-  finish_bot(b, BOT_S_KICKED);
 }
 
 static void on_login_ok(struct bot *b, const struct bot_login_ok *m) {
@@ -575,7 +591,7 @@ static void usage(void) {
   fprintf(stderr, "usage: bot --login HOST:PORT[,HOST:PORT...] --server-key HEX [--bots N] [--concurrency C]\n"
                   "           [--rounds R] [--register|--login-only|--guest] [--prefix NAME] [--first I]\n"
                   "           [--password P] [--retries K] [--timeout-ms MS] [--duration-limit S] [--relogin]\n"
-                  "           [--say-every K] [--json]\n"
+                  "           [--say-every K] [--shared-accounts] [--json]\n"
                   "       bot --public-key PRIVATE_HEX\n");
   exit(2);
 }
@@ -591,6 +607,7 @@ static void parse_args(int argc, char **argv) {
       {"timeout-ms", required_argument, 0, 't'},  {"duration-limit", required_argument, 0, 'd'},
       {"relogin", no_argument, 0, 'K'},           {"json", no_argument, 0, 'j'},
       {"public-key", required_argument, 0, 'X'},  {"say-every", required_argument, 0, 'S'},
+      {"shared-accounts", no_argument, 0, 'A'},
       {0, 0, 0, 0}};
   int have_key = 0, o;
   while ((o = getopt_long(argc, argv, "", longs, NULL)) != -1) {
@@ -612,6 +629,7 @@ static void parse_args(int argc, char **argv) {
     case 'K': opt_relogin = 1; break;
     case 'j': opt_json = 1; break;
     case 'S': opt_say_every = atol(optarg); break;
+    case 'A': opt_shared = 1; break;
     case 'X': {
       unsigned char priv[BOT_KEY_LEN], pub[BOT_KEY_LEN];
       if (parse_hex(optarg, priv, BOT_KEY_LEN) < 0 || bot_x25519_public(priv, pub) < 0) usage();

@@ -52,6 +52,7 @@ enum bot_code {
   BOT_E_BUSY = 3,
   BOT_E_RATE = 4,
   BOT_E_NAME_TAKEN = 7,
+  BOT_E_TOKEN_USED = 16,
   BOT_E_LOGGED_IN_ELSEWHERE = 19,
   BOT_E_SHUTDOWN = 24,
 };

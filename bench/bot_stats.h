@@ -36,9 +36,10 @@ struct bot_stats {
   long entered;                       /* ENTER_OK received (a login path completed) */
   long completed;                     /* BYE received after the rounds */
   long failed;                        /* bots that ended in a failure */
-  long kicked;                        /* bots whose session ended with a KICK (not followed) */
+  long kicked;                        /* bots whose session a KICK or a newer login ended (not followed) */
   long kicks;                         /* KICKs received */
   long redirects;                     /* REDIRECTs received (and followed) */
+  long superseded;                    /* TOKEN_USED at ENTER with --shared-accounts */
   long retries;                       /* login attempts started again (retry_after_ms, refused gate, kick) */
   long fallbacks;                     /* of those: a gate that refused the connection */
   long rounds;                        /* play rounds completed (all replies checked) */
