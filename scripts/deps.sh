@@ -14,6 +14,7 @@ PKGS=(
   libsqlite3-dev
   clang libclang-rt-14-dev
   netcat-openbsd telnet procps python3
+  python3-cryptography
 )
 
 missing=()
