@@ -120,6 +120,8 @@ static void release_slot(struct bot *b) {
 /* A bot's run is over (done, kicked or failed). */
 static void finish_bot(struct bot *b, enum bot_state st) {
   bot_net_close(b);
+  bot_eph_free(b->eph);
+  b->eph = NULL;
   release_slot(b);
   b->st = st;
   live--;
@@ -168,7 +170,9 @@ static void start_login(struct bot *b) {
   if (!stats.t_first_start) stats.t_first_start = t;
   b->t_attempt = t;
   set_step(b, BOT_S_LOGIN_CONNECT);
-  if (bot_x25519_keypair(b->ec, b->EC) < 0) {
+  bot_eph_free(b->eph);
+  b->eph = bot_eph_new(b->EC);
+  if (!b->eph) {
     fail(b, 0, "no ephemeral key");
     return;
   }
@@ -417,8 +421,10 @@ static void on_frame(struct bot *b, const unsigned char *body, size_t len) {
     if (bot_dec_welcome(body, len, &w) < 0) return fail(b, 0, "malformed WELCOME");
     if (w.version != BOT_VERSION) return fail(b, 0, "WELCOME of another version");
     unsigned char msg[400];
-    if (bot_login_keys(b->ec, b->EC, opt_server_key, &w, b->kout, b->kin) < 0)
-      return fail(b, 0, "key exchange failed (low-order point)");
+    int keyed = bot_login_keys(b->eph, b->EC, opt_server_key, &w, b->kout, b->kin);
+    bot_eph_free(b->eph); /* used once */
+    b->eph = NULL;
+    if (keyed < 0) return fail(b, 0, "key exchange failed (low-order point)");
     b->sealed = 1;
     set_step(b, BOT_S_LOGIN_REPLY);
     if (queue_msg(b, msg, enc_request(b, msg, sizeof msg)) < 0 || flush_out(b) < 0)

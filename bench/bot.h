@@ -46,7 +46,8 @@ struct bot {
   uint64_t deadline;      /* of the current step (BOT_S_WAIT: the wake time), ns */
   uint64_t t_first;       /* first connect to a loginapp, ns */
   uint64_t t_attempt;     /* this attempt's connect to the loginapp, ns */
-  unsigned char ec[BOT_KEY_LEN], EC[BOT_KEY_LEN]; /* this attempt's ephemeral pair */
+  struct bot_eph *eph;    /* this attempt's ephemeral key, HELLO to WELCOME (owned) */
+  unsigned char EC[BOT_KEY_LEN]; /* its public key */
   unsigned char kout[BOT_KEY_LEN], kin[BOT_KEY_LEN]; /* this connection's keys */
   int sealed;             /* frames are sealed both ways */
   uint64_t seq_out, seq_in; /* the next SEQ each way */

@@ -303,9 +303,8 @@ int bot_x25519_keypair(unsigned char priv[BOT_KEY_LEN], unsigned char pub[BOT_KE
   return bot_x25519_public(priv, pub);
 }
 
-int bot_x25519(const unsigned char priv[BOT_KEY_LEN], const unsigned char peer[BOT_KEY_LEN],
-               unsigned char out[BOT_KEY_LEN]) {
-  EVP_PKEY *mine = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv, BOT_KEY_LEN);
+/* X25519(mine, peer) into out; 0, or -1 (also for an all-zero result: a low-order point). */
+static int derive(EVP_PKEY *mine, const unsigned char peer[BOT_KEY_LEN], unsigned char out[BOT_KEY_LEN]) {
   EVP_PKEY *theirs = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, peer, BOT_KEY_LEN);
   EVP_PKEY_CTX *ctx = mine ? EVP_PKEY_CTX_new(mine, NULL) : NULL;
   size_t n = BOT_KEY_LEN;
@@ -315,11 +314,52 @@ int bot_x25519(const unsigned char priv[BOT_KEY_LEN], const unsigned char peer[B
            EVP_PKEY_derive(ctx, out, &n) == 1 && n == BOT_KEY_LEN;
   EVP_PKEY_CTX_free(ctx);
   EVP_PKEY_free(theirs);
-  EVP_PKEY_free(mine);
   if (!ok) return -1;
   unsigned char acc = 0;
   for (int i = 0; i < BOT_KEY_LEN; i++) acc |= out[i];
   return acc ? 0 : -1;
+}
+
+int bot_x25519(const unsigned char priv[BOT_KEY_LEN], const unsigned char peer[BOT_KEY_LEN],
+               unsigned char out[BOT_KEY_LEN]) {
+  EVP_PKEY *mine = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv, BOT_KEY_LEN);
+  int rc = mine ? derive(mine, peer, out) : -1;
+  EVP_PKEY_free(mine);
+  return rc;
+}
+
+struct bot_eph {
+  EVP_PKEY *key; /* owned */
+};
+
+static struct bot_eph *eph_wrap(EVP_PKEY *k, unsigned char pub[BOT_KEY_LEN]) {
+  size_t n = BOT_KEY_LEN;
+  struct bot_eph *e = k ? malloc(sizeof *e) : NULL;
+  if (!e || EVP_PKEY_get_raw_public_key(k, pub, &n) != 1 || n != BOT_KEY_LEN) {
+    free(e);
+    EVP_PKEY_free(k);
+    return NULL;
+  }
+  e->key = k;
+  return e;
+}
+
+struct bot_eph *bot_eph_new(unsigned char pub[BOT_KEY_LEN]) {
+  EVP_PKEY *k = NULL;
+  EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_id(EVP_PKEY_X25519, NULL);
+  if (!c || EVP_PKEY_keygen_init(c) != 1 || EVP_PKEY_keygen(c, &k) != 1) k = NULL;
+  EVP_PKEY_CTX_free(c);
+  return eph_wrap(k, pub);
+}
+
+struct bot_eph *bot_eph_from(const unsigned char priv[BOT_KEY_LEN], unsigned char pub[BOT_KEY_LEN]) {
+  return eph_wrap(EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv, BOT_KEY_LEN), pub);
+}
+
+void bot_eph_free(struct bot_eph *e) {
+  if (!e) return;
+  EVP_PKEY_free(e->key);
+  free(e);
 }
 
 int bot_hkdf_sha256(const unsigned char *ikm, size_t ikmlen, const unsigned char *salt, size_t saltlen,
@@ -334,13 +374,12 @@ int bot_hkdf_sha256(const unsigned char *ikm, size_t ikmlen, const unsigned char
   return ok ? 0 : -1;
 }
 
-int bot_login_keys(const unsigned char ec[BOT_KEY_LEN], const unsigned char EC[BOT_KEY_LEN],
-                   const unsigned char SP[BOT_KEY_LEN], const struct bot_welcome *w,
-                   unsigned char c2s[BOT_KEY_LEN], unsigned char s2c[BOT_KEY_LEN]) {
+int bot_login_keys(const struct bot_eph *ec, const unsigned char EC[BOT_KEY_LEN], const unsigned char SP[BOT_KEY_LEN],
+                   const struct bot_welcome *w, unsigned char c2s[BOT_KEY_LEN], unsigned char s2c[BOT_KEY_LEN]) {
   static const char label[] = "shoal login v1";        /* 14 bytes */
   static const char info[] = "shoal session keys v1";  /* 21 bytes */
   unsigned char ikm[2 * BOT_KEY_LEN], transcript[14 + 3 * BOT_KEY_LEN + BOT_NONCE_LEN], okm[2 * BOT_KEY_LEN];
-  if (bot_x25519(ec, SP, ikm) < 0 || bot_x25519(ec, w->server_eph, ikm + BOT_KEY_LEN) < 0) return -1;
+  if (derive(ec->key, SP, ikm) < 0 || derive(ec->key, w->server_eph, ikm + BOT_KEY_LEN) < 0) return -1;
   struct wr t = WR(transcript, sizeof transcript);
   put(&t, label, 14);
   put(&t, EC, BOT_KEY_LEN);

@@ -158,12 +158,20 @@ int bot_x25519(const unsigned char priv[BOT_KEY_LEN], const unsigned char peer[B
 /* HKDF-SHA256 (RFC 5869), L bytes into out. 0, or -1. */
 int bot_hkdf_sha256(const unsigned char *ikm, size_t ikmlen, const unsigned char *salt, size_t saltlen,
                     const unsigned char *info, size_t infolen, unsigned char *out, size_t L);
-/* The client's half of section 4: from its ephemeral private key ec (public
- * EC), the server's static public key SP and WELCOME's ES and N, the login
+/* A client's ephemeral X25519 key, kept in OpenSSL's form from HELLO to
+ * WELCOME: building it from raw bytes again for each of the two exchanges
+ * would cost a scalar multiplication each (OpenSSL derives the public key). */
+struct bot_eph;
+/* A fresh ephemeral key; its public key into pub. NULL on failure. */
+struct bot_eph *bot_eph_new(unsigned char pub[BOT_KEY_LEN]);
+/* The ephemeral key of a given private key (the worked examples). NULL on failure. */
+struct bot_eph *bot_eph_from(const unsigned char priv[BOT_KEY_LEN], unsigned char pub[BOT_KEY_LEN]);
+void bot_eph_free(struct bot_eph *e);
+/* The client's half of section 4: from its ephemeral key ec (public EC),
+ * the server's static public key SP and WELCOME's ES and N, the login
  * connection's keys. 0, or -1 (a low-order ES or SP). */
-int bot_login_keys(const unsigned char ec[BOT_KEY_LEN], const unsigned char EC[BOT_KEY_LEN],
-                   const unsigned char SP[BOT_KEY_LEN], const struct bot_welcome *w,
-                   unsigned char c2s[BOT_KEY_LEN], unsigned char s2c[BOT_KEY_LEN]);
+int bot_login_keys(const struct bot_eph *ec, const unsigned char EC[BOT_KEY_LEN], const unsigned char SP[BOT_KEY_LEN],
+                   const struct bot_welcome *w, unsigned char c2s[BOT_KEY_LEN], unsigned char s2c[BOT_KEY_LEN]);
 
 /* One AEAD context for a thread's seals and opens (OpenSSL keeps state in it). */
 struct bot_aead;

@@ -67,7 +67,7 @@ static void test_hkdf(void) {
 }
 
 static void test_login_keys_and_seal(void) {
-  unsigned char ec[32], EC[32], ss[32], SP[32], c2s[32], s2c[32];
+  unsigned char ec[32], EC[32], ss[32], SP[32], c2s[32], s2c[32], b2[32];
   struct bot_welcome w = {.version = 1};
   for (int i = 0; i < 32; i++) ec[i] = (unsigned char)(1 + i);
   unhex("a8abababababababababababababababababababababababababababababab6b", ss, 32);
@@ -80,7 +80,10 @@ static void test_login_keys_and_seal(void) {
   for (int i = 0; i < 32; i++) es[i] = (unsigned char)(101 + i);
   CHECK(bot_x25519_public(es, w.server_eph) == 0);
   CHECK(eqhex(w.server_eph, "5714769d116bf76436ae74bc793d2c30ad1903c59ac5273805c7e2698b410c36"));
-  CHECK(bot_login_keys(ec, EC, SP, &w, c2s, s2c) == 0);
+  struct bot_eph *eph = bot_eph_from(ec, b2);
+  CHECK(eph && memcmp(b2, EC, 32) == 0);
+  CHECK(bot_login_keys(eph, EC, SP, &w, c2s, s2c) == 0);
+  bot_eph_free(eph);
   CHECK(eqhex(c2s, "435de74ad361da4c63914cdd1f51a3c9a275d0d9e421f20ab9ea9c1dd9ce7c03"));
   CHECK(eqhex(s2c, "b94fe2559d9320f4520193a8748083acdfc8ce6199da4b2bdf71e7242edb8508"));
 
@@ -228,7 +231,18 @@ static void test_worked_examples(void) {
   CHECK(bot_x25519(ec, SP, dh) == 0 && eqhex(dh, "2de0bd0bbc6fffcb5a708484bf490da3a6af52452c4bf9dfd447a1ee09e76e32"));
   CHECK(bot_x25519(ec, w.server_eph, dh) == 0 &&
         eqhex(dh, "a84dc7c3c8f058b1b2dc4cd1e9b5dc0a7987f88b6a9564cde3391fc421159e77"));
-  CHECK(bot_login_keys(ec, EC, SP, &w, c2s, s2c) == 0);
+  struct bot_eph *eph = bot_eph_from(ec, b);
+  CHECK(eph && memcmp(b, EC, 32) == 0);
+  CHECK(bot_login_keys(eph, EC, SP, &w, c2s, s2c) == 0);
+  bot_eph_free(eph);
+  /* A fresh ephemeral key: its public key is its own, the schedule runs. */
+  unsigned char pub2[32], k1[32], k2[32];
+  eph = bot_eph_new(pub2);
+  CHECK(eph && memcmp(pub2, EC, 32) != 0 && bot_login_keys(eph, pub2, SP, &w, k1, k2) == 0);
+  CHECK(memcmp(k1, c2s, 32) != 0);
+  memset(w.server_eph, 0, 32); /* a low-order ES: refused */
+  CHECK(bot_login_keys(eph, pub2, SP, &w, k1, k2) < 0);
+  bot_eph_free(eph);
   CHECK(eqhex(c2s, "7a12964a6c794dc82fe0870cc4ff0bd6adb008f9da3d6943501bcca3a75f4cf3"));
   CHECK(eqhex(s2c, "10ac73f5961d50810c11ea46fd4b739ad6871d9ade41b594c28d4849ffa1dce0"));
   int n = bot_enc_credentials(b, sizeof b, BOT_LOGIN, "alice", "secret123");
