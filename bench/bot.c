@@ -401,12 +401,13 @@ static void on_redirect(struct bot *b, const unsigned char *m, size_t len) {
   if (start_connect(b, &b->gate) < 0) retry(b, 50, "cannot connect to the redirect's gate");
 }
 
-/* A clear ERROR where the doc allows one before the peer sealed anything:
- * admission and the key exchange's refusals (section 5.1, 4), the game
- * port's token refusals before ENTER_OK (section 6). A sealed first frame
+/* A clear ERROR where the doc allows one (section 2, ERROR's row): on the
+ * login port until WELCOME (admission, the key exchange's refusals), on the
+ * game port until ENTER_OK (the token refusals). A sealed first frame
  * starts with SEQ 0 (00 00), never with ERROR's id (00 07). */
 static int clear_error(struct bot *b, const unsigned char *body, size_t len, struct bot_error *e) {
-  return b->seq_in == 0 && bot_msg_id(body, len) == BOT_ERROR && bot_dec_error(body, len, e) == 0;
+  int allowed = b->st == BOT_S_WELCOME || (b->st == BOT_S_ENTER && b->seq_in == 0);
+  return allowed && bot_msg_id(body, len) == BOT_ERROR && bot_dec_error(body, len, e) == 0;
 }
 
 /* Handles one frame body. */

@@ -3,7 +3,8 @@ gates in this process, written from docs/protocol.md), so that each way the
 bot follows the server is exercised on purpose: retry_after_ms (BUSY), the
 retry budget, the gate fallback (a refused gate: log in again), KICK
 (counted, or followed with --relogin, the guest credential kept),
-REDIRECT (the entity keeps its position, a later epoch), a sealed ERROR, a wrong pinned key (impostor), a reply that does not match
+REDIRECT (the entity keeps its position, a later epoch), a sealed ERROR, a
+clear token refusal, a wrong pinned key (impostor), a reply that does not match
 (MOVED), a silent gate (the step's deadline), and the report's counts.
 
     python3 bench/bot_check.py --bot build/bench/bot [unittest args]
@@ -32,7 +33,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 BOT = None
 ID = dict(HELLO=1, WELCOME=2, REGISTER=3, LOGIN=4, GUEST=5, LOGIN_OK=6, ERROR=7, ENTER=0x10, ENTER_OK=0x11,
           KICK=0x12, LOGOUT=0x13, BYE=0x14, PING=0x15, PONG=0x16, REDIRECT=0x17, MOVE=0x100, MOVED=0x101, SAY=0x102, CHAT=0x103)
-BUSY, WRONG_PASSWORD, LOGGED_IN_ELSEWHERE = 3, 9, 19
+BUSY, WRONG_PASSWORD, TOKEN_INVALID, LOGGED_IN_ELSEWHERE = 3, 9, 14, 19
 
 
 def raw_pub(priv):
@@ -203,6 +204,9 @@ class FakeCluster:
             self.entered[name] = self.entered.get(name, 0) + 1
             times = self.entered[name]
         assert acc == account
+        if self.script.get("refuse_token"):
+            ch.send(error(TOKEN_INVALID, 0, b"bad token"))  # clear: before ENTER_OK
+            return
         if self.script.get("silent_gate"):
             recv_frame(conn)  # until the bot gives up and closes
             return
@@ -299,6 +303,10 @@ class BotCheck(unittest.TestCase):
         r, _ = self.run_bot({"wrong_password": True}, "--bots", "3", expect_rc=1)
         self.assertEqual(r["errors"], {"WRONG_PASSWORD": 3})
         self.assertEqual(r["failures"], {"login_reply": {"n": 3, "timeouts": 0}})
+
+    def test_clear_token_refusal(self):
+        r, _ = self.run_bot({"refuse_token": True}, "--bots", "2", expect_rc=1)
+        self.assertEqual((r["errors"], r["failures"]), ({"TOKEN_INVALID": 2}, {"enter": {"n": 2, "timeouts": 0}}))
 
     def test_impostor_key(self):
         other = raw_pub(X25519PrivateKey.generate()).hex()
