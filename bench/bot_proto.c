@@ -24,7 +24,7 @@ static void put(struct wr *w, const void *src, size_t n) {
     w->ok = 0;
     return;
   }
-  memcpy(w->p + w->len, src, n);
+  if (n) memcpy(w->p + w->len, src, n); /* src may be NULL when n is 0 */
   w->len += n;
 }
 
