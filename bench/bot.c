@@ -453,6 +453,13 @@ static void on_frame(struct bot *b, const unsigned char *body, size_t len) {
     return on_kick(b, code);
   }
   if (id == BOT_REDIRECT && (b->st == BOT_S_PLAY || b->st == BOT_S_LOGOUT)) return on_redirect(b, m, len);
+  if (id == BOT_TICKET && (b->st == BOT_S_PLAY || b->st == BOT_S_LOGOUT)) {
+    /* A fresh resume ticket (section 6): kept by a real client, counted here. */
+    struct bot_str t;
+    if (bot_dec_bytes(m, len, BOT_TICKET, &t) < 0 || t.len == 0) return fail(b, 0, "malformed TICKET");
+    stats.tickets++;
+    return;
+  }
   switch (b->st) {
   case BOT_S_LOGIN_REPLY: {
     struct bot_login_ok ok;

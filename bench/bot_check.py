@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 BOT = None
 ID = dict(HELLO=1, WELCOME=2, REGISTER=3, LOGIN=4, GUEST=5, LOGIN_OK=6, ERROR=7, ENTER=0x10, ENTER_OK=0x11,
-          KICK=0x12, LOGOUT=0x13, BYE=0x14, PING=0x15, PONG=0x16, REDIRECT=0x17, MOVE=0x100, MOVED=0x101, SAY=0x102, CHAT=0x103)
+          KICK=0x12, LOGOUT=0x13, BYE=0x14, PING=0x15, PONG=0x16, REDIRECT=0x17, TICKET=0x18, MOVE=0x100, MOVED=0x101, SAY=0x102, CHAT=0x103)
 BUSY, WRONG_PASSWORD, TOKEN_INVALID, LOGGED_IN_ELSEWHERE = 3, 9, 14, 19
 
 
@@ -212,6 +212,7 @@ class FakeCluster:
             return
         ch.kin, ch.kout = c2s, s2c
         ch.send(struct.pack(">HQQ", ID["ENTER_OK"], acc, epoch) + s2(name) + struct.pack(">iiI", pos[0], pos[1], 1))
+        ch.send(struct.pack(">H", ID["TICKET"]) + s2(b"fresh ticket"))  # right after ENTER_OK, as section 6 says
         if self.script.get("kick", lambda times: False)(times):
             ch.send(struct.pack(">HH", ID["KICK"], LOGGED_IN_ELSEWHERE) + s2(b"logged in elsewhere"))
             return
@@ -260,6 +261,7 @@ class BotCheck(unittest.TestCase):
         self.assertEqual((r["entered"], r["completed"], r["failed"], r["rounds"]), (20, 20, 0, 60))
         self.assertEqual(r["rtt_ms"]["n"], 20 * 3 * 3)
         self.assertEqual(r["chats_other"], 60)
+        self.assertEqual(r["tickets"], 20)
         self.assertEqual(r["login_ms"]["n"], 20)
         self.assertTrue(all(m == ID["REGISTER"] for m, _, _ in fake.requests))
         self.assertEqual(sorted(n for _, n, _ in fake.requests), [b"bot%05d" % i for i in range(20)])

@@ -251,6 +251,12 @@ int bot_dec_kick(const unsigned char *b, size_t len, uint16_t *code, struct bot_
   return finish(&r);
 }
 
+int bot_dec_bytes(const unsigned char *b, size_t len, int id, struct bot_str *s) {
+  struct rd r = open_msg(b, len, id);
+  get_str(&r, s);
+  return finish(&r);
+}
+
 int bot_dec_u32(const unsigned char *b, size_t len, int id, uint32_t *n) {
   struct rd r = open_msg(b, len, id);
   *n = get_u32(&r);

@@ -40,6 +40,7 @@ enum bot_msg {
   BOT_PING = 0x0015,
   BOT_PONG = 0x0016,
   BOT_REDIRECT = 0x0017,
+  BOT_TICKET = 0x0018,
   BOT_MOVE = 0x0100,
   BOT_MOVED = 0x0101,
   BOT_SAY = 0x0102,
@@ -140,6 +141,8 @@ int bot_dec_login_ok(const unsigned char *b, size_t len, struct bot_login_ok *m)
 int bot_dec_error(const unsigned char *b, size_t len, struct bot_error *m);
 int bot_dec_enter_ok(const unsigned char *b, size_t len, struct bot_enter_ok *m);
 int bot_dec_kick(const unsigned char *b, size_t len, uint16_t *code, struct bot_str *text);
+/* A message of one bytes/str field (TICKET). */
+int bot_dec_bytes(const unsigned char *b, size_t len, int id, struct bot_str *s);
 int bot_dec_u32(const unsigned char *b, size_t len, int id, uint32_t *n); /* PONG */
 int bot_dec_moved(const unsigned char *b, size_t len, int32_t *x, int32_t *y);
 int bot_dec_chat(const unsigned char *b, size_t len, struct bot_chat *m);

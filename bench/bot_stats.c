@@ -97,8 +97,9 @@ void bot_stats_report(struct bot_stats *s, FILE *f, int json) {
   if (!json) {
     fprintf(f, "bot: bots=%ld logins_ok=%ld entered=%ld completed=%ld failed=%ld kicked=%ld superseded=%ld\n",
             s->bots, s->logins_ok, s->entered, s->completed, s->failed, s->kicked, s->superseded);
-    fprintf(f, "bot: retries=%ld fallbacks=%ld kicks=%ld redirects=%ld rounds=%ld chats_other=%ld elapsed_s=%.3f\n",
-            s->retries, s->fallbacks, s->kicks, s->redirects, s->rounds, s->chats_other, elapsed);
+    fprintf(f, "bot: retries=%ld fallbacks=%ld kicks=%ld redirects=%ld tickets=%ld rounds=%ld chats_other=%ld "
+            "elapsed_s=%.3f\n", s->retries, s->fallbacks, s->kicks, s->redirects, s->tickets, s->rounds, s->chats_other,
+            elapsed);
     fprintf(f, "bot: errors:");
     print_codes(f, s->errors);
     fprintf(f, "\nbot: kicks:");
@@ -121,7 +122,7 @@ void bot_stats_report(struct bot_stats *s, FILE *f, int json) {
           s->bots, s->logins_ok, s->entered, s->completed, s->failed);
   fprintf(f, "  \"kicked\": %ld, \"kicks\": %ld, \"redirects\": %ld, \"retries\": %ld, \"fallbacks\": %ld,\n",
           s->kicked, s->kicks, s->redirects, s->retries, s->fallbacks);
-  fprintf(f, "  \"rounds\": %ld, \"superseded\": %ld,", s->rounds, s->superseded);
+  fprintf(f, "  \"rounds\": %ld, \"superseded\": %ld, \"tickets\": %ld,", s->rounds, s->superseded, s->tickets);
   fprintf(f, "  \"chats_other\": %ld, \"elapsed_s\": %.3f, \"logins_per_s\": %.1f,\n", s->chats_other, elapsed,
           bot_stats_logins_per_s(s));
   print_json_codes(f, "errors", s->errors);

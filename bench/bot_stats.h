@@ -39,6 +39,7 @@ struct bot_stats {
   long kicked;                        /* bots whose session a KICK or a newer login ended (not followed) */
   long kicks;                         /* KICKs received */
   long redirects;                     /* REDIRECTs received (and followed) */
+  long tickets;                       /* TICKETs (fresh resume tickets) received */
   long superseded;                    /* TOKEN_USED at ENTER with --shared-accounts */
   long retries;                       /* login attempts started again (retry_after_ms, refused gate, kick) */
   long fallbacks;                     /* of those: a gate that refused the connection */

@@ -174,7 +174,7 @@ static void test_codec(void) {
   CHECK(bot_dec_error(e, sizeof e, &er) < 0);
   CHECK(bot_dec_welcome(e, sizeof e - 1, &(struct bot_welcome){0}) < 0); /* another id */
 
-  /* ENTER_OK, MOVED (negative), PONG, CHAT, KICK, REDIRECT, BYE. */
+  /* ENTER_OK, MOVED (negative), PONG, CHAT, KICK, REDIRECT, TICKET, BYE. */
   unsigned char eo[] = {0, 0x11, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 2, 0, 3, 'b', 'o', 't',
                         0xff, 0xff, 0xff, 0xfe, 0, 0, 0, 5, 0, 0, 0, 1};
   struct bot_enter_ok en;
@@ -203,6 +203,10 @@ static void test_codec(void) {
   CHECK(bot_dec_redirect(rd, sizeof rd, &re) == 0 && re.port == 7001 && re.token.len == 1 && re.encrypted == 1);
   CHECK(re.host.len == 9 && re.c2s[0] == 0xab && re.s2c[31] == 0xab);
   for (size_t len = 0; len < sizeof rd; len++) CHECK(bot_dec_redirect(rd, len, &re) < 0);
+  unsigned char tk[] = {0, 0x18, 0, 2, 'T', 'K', 0};
+  CHECK(bot_dec_bytes(tk, sizeof tk - 1, BOT_TICKET, &t) == 0 && t.len == 2 && memcmp(t.p, "TK", 2) == 0);
+  for (size_t len = 0; len < sizeof tk - 1; len++) CHECK(bot_dec_bytes(tk, len, BOT_TICKET, &t) < 0);
+  CHECK(bot_dec_bytes(tk, sizeof tk, BOT_TICKET, &t) < 0);
   unsigned char bye[] = {0, 0x14, 0};
   CHECK(bot_dec_empty(bye, 2, BOT_BYE) == 0 && bot_dec_empty(bye, 3, BOT_BYE) < 0);
   CHECK(bot_msg_id(bye, 1) < 0 && bot_msg_id(bye, 2) == BOT_BYE);
