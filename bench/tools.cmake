@@ -3,6 +3,7 @@
 # the file works from whichever directory includes it.
 #   gate_load    closed-loop load generator / checker for a framed echo server
 #   chat_client  interactive and scripted client for the chat-room demo
+#   bot          game clients of docs/protocol.md for tests and bench/run login
 if(NOT TARGET gate_load)
   add_executable(gate_load ${CMAKE_SOURCE_DIR}/bench/gate_load.c)
 endif()
@@ -18,3 +19,10 @@ if(NOT TARGET gate_load_aead AND TARGET OpenSSL::Crypto)
   target_link_libraries(gate_load_aead PRIVATE OpenSSL::Crypto shoal_core)
 endif()
 add_executable(echo_epoll ${CMAKE_SOURCE_DIR}/bench/echo_epoll.c)
+# bot: thousands of game clients (docs/protocol.md) in one epoll loop, for
+# tests and bench/run login; OpenSSL's libcrypto for the key exchange and AEAD.
+if(NOT TARGET bot)
+  add_executable(bot ${CMAKE_SOURCE_DIR}/bench/bot.c ${CMAKE_SOURCE_DIR}/bench/bot_net.c ${CMAKE_SOURCE_DIR}/bench/bot_proto.c
+    ${CMAKE_SOURCE_DIR}/bench/bot_stats.c)
+  target_link_libraries(bot PRIVATE OpenSSL::Crypto)
+endif()
