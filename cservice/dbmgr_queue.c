@@ -137,6 +137,28 @@ static void back(struct dbmgr_queue *q) {
   q->away_since = 0;
 }
 
+/* Runs the open batch again in a new transaction, from its first write;
+ * a write that failed with a real error is skipped (its error stands).
+ * Returns 0 when the transaction holds the batch again, DBMGR_RETRY when
+ * the database is away, 1 when a write newly failed on a backend whose
+ * errors abort the transaction (it must run again without that write). */
+static int replay(struct dbmgr_queue *q) {
+  char err[512];
+  /* Any failure to begin keeps the outage going: running the batch
+   * outside a transaction would commit its statements one by one. */
+  if (q->be->begin(q->db, err, sizeof(err)) != 0) {
+    snprintf(q->away, sizeof(q->away), "%s", err);
+    return DBMGR_RETRY;
+  }
+  for (struct dbmgr_req *req = q->batch_head; req; req = req->next) {
+    if (req->reply_code != 0) continue;
+    int r = run(q, req);
+    if (r == DBMGR_RETRY) return r;
+    if (r != 0 && q->be->errors_abort) return 1;
+  }
+  return 0;
+}
+
 /* The database went away in the middle of the open batch (a statement, a
  * BEGIN or the COMMIT said DBMGR_RETRY). Nothing of the batch is
  * acknowledged yet, so it is rolled back and run again from its first
@@ -146,16 +168,38 @@ static void back(struct dbmgr_queue *q) {
 static void recover(struct dbmgr_queue *q) {
   for (;;) {
     outage(q);
-    char err[512];
-    /* Any failure to begin keeps the outage going: running the batch
-     * outside a transaction would commit its statements one by one. */
-    if (q->be->begin(q->db, err, sizeof(err)) != 0) {
-      snprintf(q->away, sizeof(q->away), "%s", err);
-      continue;
+    int r;
+    while ((r = replay(q)) == 1) q->be->rollback(q->db);
+    if (r == 0) return;
+  }
+}
+
+/* A statement failed (not an outage) on a backend whose errors abort the
+ * transaction: the batch runs again without the failed writes. */
+static void after_error(struct dbmgr_queue *q) {
+  if (!q->be->errors_abort || q->batch_n == 0) return;
+  for (;;) {
+    q->be->rollback(q->db);
+    int r = replay(q);
+    if (r == 0) return;
+    if (r == DBMGR_RETRY) {
+      recover(q);
+      return;
     }
-    struct dbmgr_req *req = q->batch_head;
-    while (req && run(q, req) != DBMGR_RETRY) req = req->next;
-    if (req == NULL) return;
+  }
+}
+
+/* After a commit that answered DBMGR_RETRY: did it land after all (the
+ * connection lost with its answer)? Waits, as an outage, until the
+ * backend can tell. A backend without the question never lands one. */
+static int landed(struct dbmgr_queue *q) {
+  if (q->be->committed == NULL) return 0;
+  for (;;) {
+    char err[512];
+    int r = q->be->committed(q->db, err, sizeof(err));
+    if (r != DBMGR_RETRY) return r == 1;
+    snprintf(q->away, sizeof(q->away), "%s", err);
+    outage(q);
   }
 }
 
@@ -177,6 +221,10 @@ static void commit(struct dbmgr_queue *q) {
     }
     if (r != DBMGR_RETRY) break;
     snprintf(q->away, sizeof(q->away), "%s", err);
+    if (landed(q)) {
+      r = 0;
+      break;
+    }
     recover(q);
   }
   back(q);
@@ -229,6 +277,7 @@ static void run_write(struct dbmgr_queue *q, struct dbmgr_req *req) {
   }
   if (r == 0) r = run(q, req);
   if (r == DBMGR_RETRY) recover(q);
+  else if (r != 0) after_error(q);
   if (q->batch_n >= q->cfg.batch_max) commit(q);
 }
 
@@ -247,8 +296,13 @@ static void run_read(struct dbmgr_queue *q, struct dbmgr_req *req) {
       set_error(req, SHOAL_ETIMEOUT, text);
       break;
     }
-    if (run(q, req) != DBMGR_RETRY) break;
-    usleep(backoff * 1000);
+    int r = run(q, req);
+    if (r != 0 && r != DBMGR_RETRY) after_error(q); /* a read inside the batch may abort its transaction */
+    if (r != DBMGR_RETRY) break;
+    /* The open batch's transaction went with the connection: run it
+     * again first (the read would not see it otherwise). */
+    if (q->batch_n > 0) recover(q);
+    else usleep(backoff * 1000);
     if (backoff < 1000) backoff *= 2;
   }
   answer(q, req);

@@ -4,6 +4,10 @@
 -- timeouts. Every case launches its own dbmgr on a fresh temp file. Runs
 -- with config_db.lua (db_test_hooks = true: the stall command holds the
 -- database thread, as a slow disk would).
+--
+-- SHOAL_TEST_PG set (test/e2e/test_dbmgr.py, class LuaCasesPg): the same
+-- cases on PostgreSQL. It is a conninfo URI with %d; each launch gets the
+-- next database (1, 2, ...), made empty beforehand by the runner.
 local shoal = require "shoal"
 local db = require "game.db"
 local t = require "testlib"
@@ -12,16 +16,25 @@ local E = shoal.errors
 local log = t.logfile() -- SHOAL_LOGFILE (test/lua/CMakeLists.txt)
 local files = {}
 
+local pg = os.getenv("SHOAL_TEST_PG")
+local pg_next = 0
+
+-- A fresh database: a temp file, or the next PostgreSQL database.
 local function tmpfile()
+	if pg then
+		pg_next = pg_next + 1
+		return string.format(pg, pg_next)
+	end
 	local path = os.tmpname()
 	files[#files + 1] = path
 	return path
 end
 
--- Launches a dbmgr on path (a fresh file by default) with extra arguments.
+-- Launches a dbmgr on path (a fresh database by default) with extra arguments.
 local function launch(args, path)
 	path = path or tmpfile()
-	local h = assert(shoal.launch("dbmgr", "path=" .. path .. " " .. (args or "")))
+	local where = pg and "backend=postgres conninfo=" .. path or "path=" .. path
+	local h = assert(shoal.launch("dbmgr", where .. " " .. (args or "")))
 	return h, path
 end
 
@@ -349,7 +362,8 @@ function cases.database_away()
 end
 
 function cases.bad_launch()
-	for _, args in ipairs({ "path=/nonexistent-dir/x.db", "bogus=1", "sync=sometimes", "backend=oracle",
+	local nowhere = pg and "backend=postgres conninfo=postgresql:///x?host=/nonexistent-dir" or "path=/nonexistent-dir/x.db"
+	for _, args in ipairs({ nowhere, "bogus=1", "sync=sometimes", "backend=oracle",
 		"batch_max=0", "queue_max=x" }) do
 		t.raises("cannot launch dbmgr", shoal.launch, "dbmgr", args)
 	end
