@@ -125,13 +125,13 @@ static int check_command(const struct dbmgr *d, enum dbmgr_op op, const struct d
     snprintf(err, errlen, "dbmgr: entity_query: the bounds must both be numbers or both strings");
     return SHOAL_EINVAL;
   }
-  if (op == DBMGR_OP_STALL || op == DBMGR_OP_FAIL_COMMITS) {
+  if (op == DBMGR_OP_STALL || op == DBMGR_OP_FAIL_COMMITS || op == DBMGR_OP_LOSE_COMMITS) {
     if (!d->cfg.test_hooks) {
       snprintf(err, errlen, "dbmgr: %s is a test hook (config db_test_hooks = true)", commands[op].name);
       return SHOAL_EINVAL;
     }
-    if (op == DBMGR_OP_FAIL_COMMITS && (a[0].i < 0 || a[0].i > 1000)) {
-      snprintf(err, errlen, "dbmgr: fail_commits: %lld out of 0..1000", (long long)a[0].i);
+    if (op != DBMGR_OP_STALL && (a[0].i < 0 || a[0].i > 1000)) {
+      snprintf(err, errlen, "dbmgr: %s: %lld out of 0..1000", commands[op].name, (long long)a[0].i);
       return SHOAL_EINVAL;
     }
     if (op == DBMGR_OP_STALL && (a[0].i < 0 || a[0].i > DBMGR_MAX_STALL)) {

@@ -43,7 +43,8 @@
   X(CAS_LOGIN, "cas_login", 1, "iis")                             \
   X(DIR_SET_STATE, "dir_set_state", 1, "iis")                     \
   X(STALL, "stall", 0, "i")               /* test hook (db_test_hooks): the thread sleeps ms */ \
-  X(FAIL_COMMITS, "fail_commits", 0, "i") /* test hook: the next n commits fail as if the database were away */
+  X(FAIL_COMMITS, "fail_commits", 0, "i") /* test hook: the next n commits fail as if the database were away */ \
+  X(LOSE_COMMITS, "lose_commits", 0, "i") /* test hook: the next n commits land, their answer lost (postgres) */
 
 enum dbmgr_op {
 #define DBMGR_OP_ENUM(id, name, write, args) DBMGR_OP_##id,
@@ -103,16 +104,16 @@ struct dbmgr_config {
  * (PostgreSQL) it aborts the transaction, and the queue rolls back and
  * runs the batch again without the failed write. Any call but close may
  * return DBMGR_RETRY (err says why). committed (NULL: never in doubt)
- * answers, after a commit returned DBMGR_RETRY, whether that commit
- * landed anyway (its answer lost with the connection): 1 yes, 0 no,
- * DBMGR_RETRY while the database is still away. */
+ * tells, after a commit returned DBMGR_RETRY, whether that commit landed
+ * anyway (its answer lost with the connection): *landed 1 or 0, and 0;
+ * or DBMGR_RETRY while the database is still away. */
 struct dbmgr_backend {
   const char *name;
   int errors_abort;
   void *(*open)(const struct dbmgr_config *cfg, char *err, size_t errlen);
   int (*begin)(void *db, char *err, size_t errlen);
   int (*commit)(void *db, char *err, size_t errlen);
-  int (*committed)(void *db, char *err, size_t errlen);
+  int (*committed)(void *db, int *landed, char *err, size_t errlen);
   void (*rollback)(void *db);
   int (*exec)(void *db, const struct dbmgr_req *req, struct dbmgr_wire_buf *reply, char *err, size_t errlen);
   void (*close)(void *db);

@@ -46,6 +46,7 @@ struct dbmgr_queue {
   int batch_n;
   uint64_t batch_deadline;      /* ms (monotonic) when the batch must commit */
   int fail_commits;             /* the test hook: commits to fail as if the database were away */
+  int lose_commits;             /* the test hook: commits whose answer is lost (they landed) */
   uint64_t away_since;          /* ms (monotonic) the outage began; 0 when the database is there */
   unsigned backoff;             /* ms to wait before the next try while away */
   char away[512];               /* why the database is unavailable, for the alert */
@@ -100,6 +101,15 @@ static int run(struct dbmgr_queue *q, struct dbmgr_req *req) {
     q->fail_commits = (int)req->arg[0].i;
     dbmgr_wire_bool(&b, 1);
     r = 0;
+  } else if (req->op == DBMGR_OP_LOSE_COMMITS) { /* ... or lose the answer of commits that landed */
+    if (q->be->committed == NULL) {
+      snprintf(err, sizeof(err), "dbmgr: lose_commits: the %s backend's commits are never in doubt", q->be->name);
+      r = SHOAL_EINVAL;
+    } else {
+      q->lose_commits = (int)req->arg[0].i;
+      dbmgr_wire_bool(&b, 1);
+      r = 0;
+    }
   } else {
     r = q->be->exec(q->db, req, &b, err, sizeof(err));
   }
@@ -196,8 +206,8 @@ static int landed(struct dbmgr_queue *q) {
   if (q->be->committed == NULL) return 0;
   for (;;) {
     char err[512];
-    int r = q->be->committed(q->db, err, sizeof(err));
-    if (r != DBMGR_RETRY) return r == 1;
+    int yes = 0;
+    if (q->be->committed(q->db, &yes, err, sizeof(err)) != DBMGR_RETRY) return yes;
     snprintf(q->away, sizeof(q->away), "%s", err);
     outage(q);
   }
@@ -218,6 +228,11 @@ static void commit(struct dbmgr_queue *q) {
       r = DBMGR_RETRY;
     } else {
       r = q->be->commit(q->db, err, sizeof(err));
+      if (r == 0 && q->lose_commits > 0) { /* it landed; act as if its answer were lost */
+        q->lose_commits--;
+        snprintf(err, sizeof(err), "dbmgr: the commit's answer lost by the lose_commits test hook");
+        r = DBMGR_RETRY;
+      }
     }
     if (r != DBMGR_RETRY) break;
     snprintf(q->away, sizeof(q->away), "%s", err);

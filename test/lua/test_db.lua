@@ -7,7 +7,7 @@
 --
 -- SHOAL_TEST_PG set (test/e2e/test_dbmgr.py, class LuaCasesPg): the same
 -- cases on PostgreSQL. It is a conninfo URI with %d; each launch gets the
--- next database (1, 2, ...), made empty beforehand by the runner.
+-- next one (1, 2, ...: a fresh schema each, made by the runner).
 local shoal = require "shoal"
 local db = require "game.db"
 local t = require "testlib"
@@ -361,6 +361,31 @@ function cases.database_away()
 	t.eq(alerts, 1, "one alert per outage")
 end
 
+-- A commit whose answer is lost (the connection cut right after COMMIT;
+-- the lose_commits hook): the dbmgr asks the database whether that batch
+-- landed and answers it as committed, never running it twice (a replayed
+-- cas_login would answer false, a replayed account_create NAMEEXIST).
+-- SQLite's commits are never in doubt: the hook is refused there.
+function cases.lost_commit_answer()
+	local d = db.new(launch("batch_ms=0"))
+	if not pg then
+		local ok, code = d:request("lose_commits", 1)
+		fails(E.INVAL, "lose_commits on sqlite", ok, code)
+		return
+	end
+	local id = assert(d:create_account("carol", "h"))
+	assert(d:request("lose_commits", 1))
+	local ok, epoch = d:cas_login(id, 0, "b1")
+	t.eq(ok, true, "cas_login answered as committed")
+	t.eq(epoch, 1, "its new epoch")
+	t.same(d:directory(id), { epoch = 1, baseapp = "b1", state = "logging_in" }, "it ran once")
+	assert(d:request("lose_commits", 1))
+	local id2, code = d:create_account("dave", "h")
+	t.ok(math.type(id2) == "integer", "account_create answered its id, not " .. tostring(code and shoal.errname(code)))
+	t.eq(d:account("dave").id, id2, "the account is there")
+	t.eq(d:save("x", 1, { v = 1 }), true, "the next batch commits as usual")
+end
+
 function cases.bad_launch()
 	local nowhere = pg and "backend=postgres conninfo=postgresql:///x?host=/nonexistent-dir" or "path=/nonexistent-dir/x.db"
 	for _, args in ipairs({ nowhere, "bogus=1", "sync=sometimes", "backend=oracle",
@@ -370,7 +395,7 @@ function cases.bad_launch()
 end
 
 local order = { "accounts", "entities", "indexed_query", "cas_login", "bad_input", "full_queue", "read_timeout",
-	"batching", "flush_on_kill", "database_away", "bad_launch" }
+	"batching", "flush_on_kill", "database_away", "lost_commit_answer", "bad_launch" }
 
 t.start(cases, order, log.mark)
 
