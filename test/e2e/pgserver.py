@@ -190,9 +190,28 @@ class PgServer:
         self.destroy()
 
 
-if __name__ == "__main__":
-    # A smoke run: python3 pgserver.py  (starts, queries, stops)
+def main(argv):
+    """python3 pgserver.py                  a smoke run: start, query, stop
+    python3 pgserver.py run -- CMD ARGS...  CMD with a server (its conninfo
+                                          in SHOAL_PG_CONNINFO), then stops it;
+                                          exits with CMD's code (bench/run db)"""
+    if not argv:
+        with PgServer() as pg:
+            print(pg.conninfo)
+            print(pg.sql("SELECT version()"))
+        return 0
+    if argv[0] != "run" or "--" not in argv or argv.index("--") + 1 >= len(argv):
+        print(main.__doc__, file=sys.stderr)
+        return 2
+    cmd = argv[argv.index("--") + 1:]
     with PgServer() as pg:
-        print(pg.conninfo)
-        print(pg.sql("SELECT version()"))
-    sys.exit(0)
+        env = dict(os.environ, SHOAL_PG_CONNINFO=pg.conninfo)
+        return subprocess.run(cmd, env=env).returncode
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except PgMissing as e:
+        print("pgserver: %s" % e, file=sys.stderr)
+        sys.exit(2)
