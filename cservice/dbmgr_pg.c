@@ -5,8 +5,12 @@
  * database thread, so blocking libpq calls are fine here: no worker waits
  * on them. Every statement is prepared at each (re)connect; parameters and
  * results travel in binary (int8 big-endian, bytea and text as raw bytes),
- * except the numeric of an indexed value (text). The schema mirrors the
- * SQLite one:
+ * except the numeric of an indexed value (text). A plain save (no indexed
+ * values: its answer is always true) inside a batch is pipelined (libpq's
+ * pipeline mode): it is sent without waiting, and the results are read
+ * before any other statement, every PG_PIPELINE_MAX saves and before the
+ * COMMIT, so a batch of saves costs a few round trips, not one each. The
+ * schema mirrors the SQLite one:
  *
  *   accounts(id, name UNIQUE, pwhash, epoch, baseapp, state)
  *            the directory row (epoch, baseapp, state) changes only by
@@ -39,6 +43,11 @@
 
 #include "dbmgr_int.h"
 #include "shoal.h"
+
+/* Plain saves sent before their results are read: small enough that the
+ * results waiting (~30 bytes each) never fill the socket buffers, which
+ * in blocking mode could stall both sides. */
+#define PG_PIPELINE_MAX 128
 
 /* Type oids of the results (server/catalog/pg_type_d.h is not in libpq-dev). */
 #define PG_BYTEA 17
@@ -121,6 +130,8 @@ struct pg_db {
   int in_tx;            /* a transaction is open: never reconnect now */
   long long batch;      /* dbmgr_meta's batch number of the open transaction */
   long long in_doubt;   /* that number, from its COMMIT to committed (0: none) */
+  int pending;          /* pipelined saves whose results are not read yet */
+  int no_pipeline;      /* a pipelined save failed: this batch runs again without */
 };
 
 /* ---- errors ---- */
@@ -185,19 +196,19 @@ static void no_notice(void *arg, const char *message) {
 
 /* Connects (or reconnects): DBMGR_RETRY while the server is away. */
 static int connect_db(struct pg_db *s, char *err, size_t errlen) {
+  /* A new connection each time (not PQreset): nothing of the old one's
+   * state (a pipeline cut in the middle) carries over. */
+  if (s->conn) PQfinish(s->conn);
+  s->pending = 0;
+  /* The conninfo string may set its own connect_timeout: it comes after. */
+  const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
+  const char *const vals[] = {"5", "shoal-dbmgr", s->conninfo, NULL};
+  s->conn = PQconnectdbParams(keys, vals, 1);
   if (s->conn == NULL) {
-    /* The conninfo string may set its own connect_timeout: it comes after. */
-    const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-    const char *const vals[] = {"5", "shoal-dbmgr", s->conninfo, NULL};
-    s->conn = PQconnectdbParams(keys, vals, 1);
-    if (s->conn == NULL) {
-      say(err, errlen, "connect", "out of memory");
-      return SHOAL_ENOMEM;
-    }
-    PQsetNoticeProcessor(s->conn, no_notice, NULL);
-  } else {
-    PQreset(s->conn);
+    say(err, errlen, "connect", "out of memory");
+    return SHOAL_ENOMEM;
   }
+  PQsetNoticeProcessor(s->conn, no_notice, NULL);
   if (PQstatus(s->conn) != CONNECTION_OK) {
     say(err, errlen, "connect", PQerrorMessage(s->conn));
     return DBMGR_RETRY;
@@ -216,6 +227,77 @@ static int ensure(struct pg_db *s, char *err, size_t errlen) {
   }
   s->ready = 0;
   return connect_db(s, err, errlen);
+}
+
+/* Reads the results of the pipelined saves and leaves pipeline mode.
+ * DBMGR_RETRY when the connection went; also when a save failed with a
+ * real error (which cannot be told apart from the others here, and has
+ * aborted the transaction): the batch then runs again without pipelining
+ * so that the failing save gets its own error. */
+static int drain(struct pg_db *s, char *err, size_t errlen) {
+  if (PQpipelineStatus(s->conn) == PQ_PIPELINE_OFF) return 0;
+  int r = 0, nulls = 0;
+  if (PQpipelineSync(s->conn) != 1) {
+    s->pending = 0;
+    say(err, errlen, "save", PQerrorMessage(s->conn));
+    s->ready = 0;
+    return DBMGR_RETRY;
+  }
+  for (;;) {
+    PGresult *res = PQgetResult(s->conn);
+    if (res == NULL) {
+      /* One NULL ends each query's results; more mean nothing is coming. */
+      if (PQstatus(s->conn) != CONNECTION_OK || ++nulls > 1) {
+        if (r == 0) r = fail(s, NULL, "save", err, errlen);
+        s->ready = 0;
+        break;
+      }
+      continue;
+    }
+    nulls = 0;
+    ExecStatusType t = PQresultStatus(res);
+    if (t == PGRES_PIPELINE_SYNC) {
+      PQclear(res);
+      break;
+    }
+    if (t == PGRES_FATAL_ERROR && r == 0) {
+      r = fail(s, res, "save", err, errlen);
+      if (r != DBMGR_RETRY) {
+        s->no_pipeline = 1;
+        r = DBMGR_RETRY;
+      }
+    } else {
+      PQclear(res);
+    }
+  }
+  s->pending = 0;
+  if (PQstatus(s->conn) == CONNECTION_OK && PQexitPipelineMode(s->conn) != 1) s->ready = 0;
+  return r;
+}
+
+/* Sends a plain save without waiting for its result (inside a batch). */
+static int pipeline_save(struct pg_db *s, const struct dbmgr_val *a, struct dbmgr_wire_buf *b, char *err,
+                         size_t errlen) {
+  if (PQpipelineStatus(s->conn) == PQ_PIPELINE_OFF && PQenterPipelineMode(s->conn) != 1)
+    return fail(s, NULL, "save", err, errlen);
+  const char *v[3] = {a[0].s ? a[0].s : "", NULL, a[2].s ? a[2].s : ""};
+  int len[3] = {(int)a[0].len, 8, (int)a[2].len};
+  const int fmt[3] = {1, 1, 1};
+  char id[8];
+  for (int k = 0; k < 8; k++) id[k] = (char)((uint64_t)a[1].i >> (56 - 8 * k));
+  v[1] = id;
+  if (PQsendQueryPrepared(s->conn, stmt_name[PG_ent_save], 3, v, len, fmt, 1) != 1) {
+    drain(s, err, errlen);
+    say(err, errlen, "save", PQerrorMessage(s->conn));
+    s->ready = 0;
+    return DBMGR_RETRY;
+  }
+  if (++s->pending >= PG_PIPELINE_MAX) {
+    int r = drain(s, err, errlen);
+    if (r != 0) return r;
+  }
+  dbmgr_wire_bool(b, 1);
+  return 0;
 }
 
 static void pg_close(void *ud) {
@@ -254,6 +336,7 @@ static void *pg_open(const struct dbmgr_config *cfg, char *err, size_t errlen) {
 static int pg_begin(void *ud, char *err, size_t errlen) {
   struct pg_db *s = ud;
   int r = ensure(s, err, errlen);
+  if (r == 0) r = drain(s, err, errlen); /* none pending between batches; to be sure */
   if (r != 0) return r;
   /* One round trip: the transaction and its batch number. */
   PGresult *res = PQexec(s->conn, "BEGIN; UPDATE dbmgr_meta SET v = v + 1 WHERE k = 'batch' RETURNING v");
@@ -270,7 +353,11 @@ static int pg_begin(void *ud, char *err, size_t errlen) {
 
 static int pg_commit(void *ud, char *err, size_t errlen) {
   struct pg_db *s = ud;
-  s->in_doubt = s->batch; /* until the answer says otherwise */
+  s->in_doubt = 0; /* a commit not sent never landed */
+  int r = drain(s, err, errlen);
+  if (r != 0) return r; /* the transaction is left to the queue's rollback */
+  s->no_pipeline = 0;
+  s->in_doubt = s->batch; /* sent: in doubt until its answer comes */
   PGresult *res = PQexec(s->conn, "COMMIT");
   s->in_tx = 0; /* the transaction is over whatever the answer */
   if (PQresultStatus(res) == PGRES_COMMAND_OK) {
@@ -292,6 +379,7 @@ static int pg_committed(void *ud, int *landed, char *err, size_t errlen) {
   *landed = 0;
   if (s->in_doubt == 0) return 0;
   int r = ensure(s, err, errlen);
+  if (r == 0) r = drain(s, err, errlen);
   if (r != 0) return r;
   PGresult *res = PQexecPrepared(s->conn, stmt_name[PG_batch_get], 0, NULL, NULL, NULL, 0);
   if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) return fail(s, res, "batch", err, errlen);
@@ -304,6 +392,8 @@ static int pg_committed(void *ud, int *landed, char *err, size_t errlen) {
 
 static void pg_rollback(void *ud) {
   struct pg_db *s = ud;
+  char err[256];
+  if (s->conn && PQstatus(s->conn) == CONNECTION_OK) drain(s, err, sizeof(err));
   if (s->in_tx && s->conn && PQstatus(s->conn) == CONNECTION_OK) PQclear(PQexec(s->conn, "ROLLBACK"));
   s->in_tx = 0;
 }
@@ -511,6 +601,9 @@ static int pg_exec(void *ud, const struct dbmgr_req *req, struct dbmgr_wire_buf 
   const struct dbmgr_val *a = req->arg;
   int r = ensure(s, err, errlen);
   if (r != 0) return r;
+  if (req->op == DBMGR_OP_ENTITY_SAVE && req->nargs == 3 && s->in_tx && !s->no_pipeline)
+    return pipeline_save(s, a, b, err, errlen);
+  if ((r = drain(s, err, errlen)) != 0) return r;
   struct params p = {0};
   long long n = 0;
   switch (req->op) {

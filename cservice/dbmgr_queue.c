@@ -222,11 +222,13 @@ static void commit(struct dbmgr_queue *q) {
   char err[512];
   int r;
   for (;;) {
+    int tried = 0; /* the backend's commit ran (so it may have landed) */
     if (q->fail_commits > 0) {
       q->fail_commits--;
       snprintf(err, sizeof(err), "dbmgr: commit failed by the fail_commits test hook");
       r = DBMGR_RETRY;
     } else {
+      tried = 1;
       r = q->be->commit(q->db, err, sizeof(err));
       if (r == 0 && q->lose_commits > 0) { /* it landed; act as if its answer were lost */
         q->lose_commits--;
@@ -236,7 +238,7 @@ static void commit(struct dbmgr_queue *q) {
     }
     if (r != DBMGR_RETRY) break;
     snprintf(q->away, sizeof(q->away), "%s", err);
-    if (landed(q)) {
+    if (tried && landed(q)) {
       r = 0;
       break;
     }
