@@ -18,9 +18,9 @@ find_package(SQLite3 REQUIRED)
 # libpq through pkg-config (CMake's FindPostgreSQL also wants the server's
 # headers, which libpq-dev does not ship). The product needs it: no fallback.
 find_package(PkgConfig REQUIRED)
-pkg_check_modules(LIBPQ IMPORTED_TARGET GLOBAL libpq)
+pkg_check_modules(LIBPQ IMPORTED_TARGET GLOBAL libpq>=14)
 if(NOT LIBPQ_FOUND)
-  message(FATAL_ERROR "libpq not found (the dbmgr's PostgreSQL backend needs it): apt-get install libpq-dev, or run scripts/deps.sh")
+  message(FATAL_ERROR "libpq >= 14 not found (pipeline mode; the dbmgr's PostgreSQL backend needs it): apt-get install libpq-dev, or run scripts/deps.sh")
 endif()
 add_library(PostgreSQL::PostgreSQL ALIAS PkgConfig::LIBPQ)
 include(FindLuaModule)
