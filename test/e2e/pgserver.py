@@ -39,13 +39,12 @@ class PgMissing(RuntimeError):
 def find_bindir():
     """The directory of initdb, pg_ctl and postgres (the newest version)."""
     env = os.environ.get("SHOAL_PG_BIN")
-    cands = [env] if env else []
 
     def version(path):
         m = re.search(r"/postgresql/(\d+)/bin$", path)
         return int(m.group(1)) if m else 0
 
-    cands += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=version, reverse=True)
+    cands = [env] if env else sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=version, reverse=True)
     for d in cands:
         if all(os.access(os.path.join(d, t), os.X_OK) for t in ("initdb", "pg_ctl", "postgres")):
             return d
