@@ -386,6 +386,26 @@ function cases.lost_commit_answer()
 	t.eq(d:save("x", 1, { v = 1 }), true, "the next batch commits as usual")
 end
 
+-- PostgreSQL: one dbmgr owns a set of tables (an advisory lock); a second
+-- one on them fails its launch, and takes them once the first is gone.
+function cases.one_owner()
+	if not pg then
+		return -- SQLite: a second process waits for the file's lock (test_dbmgr.py)
+	end
+	local h, where = launch()
+	local d = db.new(h)
+	assert(d:save("o", 1, { v = 1 }))
+	t.raises("cannot launch dbmgr", launch, "", where)
+	shoal.kill(h)
+	local d2
+	t.wait_until(function()
+		local ok, h2 = pcall(launch, "", where)
+		d2 = ok and db.new(h2)
+		return ok
+	end, 10000, 100, "the second dbmgr takes the tables once the first is gone")
+	t.same(d2:load("o", 1), { v = 1 }, "and finds what the first saved")
+end
+
 function cases.bad_launch()
 	local nowhere = pg and "backend=postgres conninfo=postgresql:///x?host=/nonexistent-dir" or "path=/nonexistent-dir/x.db"
 	for _, args in ipairs({ nowhere, "bogus=1", "sync=sometimes", "backend=oracle",
@@ -395,7 +415,8 @@ function cases.bad_launch()
 end
 
 local order = { "accounts", "entities", "indexed_query", "cas_login", "bad_input", "full_queue", "read_timeout",
-	"batching", "flush_on_kill", "database_away", "lost_commit_answer", "bad_launch" }
+	"batching", "flush_on_kill", "database_away", "lost_commit_answer",
+	"one_owner", "bad_launch" }
 
 t.start(cases, order, log.mark)
 
