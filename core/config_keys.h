@@ -102,8 +102,9 @@
   X(crypto_threads, INT, "2", 1, 64, "helper threads that hash passwords (off the workers)")                         \
   X(crypto_queue, INT, "256", 1, 1000000, "password jobs that may wait; past it hash/verify fail at once (FULL)") \
   /* ---- persistence (cservice/dbmgr.c, docs/dbmgr.md) */                                                          \
-  X(db_backend, STRING, "sqlite", 0, 0, "the dbmgr's database: sqlite")                                              \
+  X(db_backend, STRING, "sqlite", 0, 0, "the dbmgr's database: sqlite or postgres")                                  \
   X(db_path, STRING, "shoal.db", 0, 0, "the SQLite database file")                                                   \
+  X(db_conninfo, STRING, "", 0, 0, "the PostgreSQL server: a libpq conninfo string (empty: libpq's PG* defaults)")   \
   X(db_synchronous, STRING, "full", 0, 0, "SQLite synchronous: full (a commit is on the disk) or normal")           \
   X(db_batch_max, INT, "1024", 1, 65536, "writes per transaction at most")                                           \
   X(db_batch_ms, INT, "2", 0, 10000, "a batch commits this long after its first write at the latest, ms")           \

@@ -4,7 +4,7 @@
  *   shoal.launch("dbmgr", "path=/var/game/game.db name=.dbmgr")
  *
  * Arguments (each overrides its config key; docs/dbmgr.md):
- *   backend=sqlite  path=FILE  sync=full|normal  batch_max=N  batch_ms=MS
+ *   backend=sqlite|postgres  path=FILE  conninfo=postgresql://URI  sync=full|normal  batch_max=N  batch_ms=MS
  *   queue_max=N  read_timeout_ms=MS  max_value_kb=KB  name=.NAME
  *
  * Requests are LUA messages (the runtime's serializer) of scalars: the
@@ -125,13 +125,13 @@ static int check_command(const struct dbmgr *d, enum dbmgr_op op, const struct d
     snprintf(err, errlen, "dbmgr: entity_query: the bounds must both be numbers or both strings");
     return SHOAL_EINVAL;
   }
-  if (op == DBMGR_OP_STALL || op == DBMGR_OP_FAIL_COMMITS) {
+  if (op == DBMGR_OP_STALL || op == DBMGR_OP_FAIL_COMMITS || op == DBMGR_OP_LOSE_COMMITS) {
     if (!d->cfg.test_hooks) {
       snprintf(err, errlen, "dbmgr: %s is a test hook (config db_test_hooks = true)", commands[op].name);
       return SHOAL_EINVAL;
     }
-    if (op == DBMGR_OP_FAIL_COMMITS && (a[0].i < 0 || a[0].i > 1000)) {
-      snprintf(err, errlen, "dbmgr: fail_commits: %lld out of 0..1000", (long long)a[0].i);
+    if (op != DBMGR_OP_STALL && (a[0].i < 0 || a[0].i > 1000)) {
+      snprintf(err, errlen, "dbmgr: %s: %lld out of 0..1000", commands[op].name, (long long)a[0].i);
       return SHOAL_EINVAL;
     }
     if (op == DBMGR_OP_STALL && (a[0].i < 0 || a[0].i > DBMGR_MAX_STALL)) {
@@ -279,8 +279,8 @@ static int read_int(const struct shoal_kvline *kv, const char *arg, const char *
 }
 
 static int configure(struct dbmgr_config *cfg, const struct shoal_kvline *kv, struct shoal_context *ctx) {
-  static const char *const known[] = {"backend", "path", "sync", "batch_max", "batch_ms", "queue_max",
-                                      "read_timeout_ms", "max_value_kb", "name", NULL};
+  static const char *const known[] = {"backend", "path", "conninfo", "sync", "batch_max", "batch_ms",
+                                      "queue_max", "read_timeout_ms", "max_value_kb", "name", NULL};
   for (int i = 0; i < shoal_kvline_count(kv); i++) {
     int k = 0;
     while (known[k] && strcmp(known[k], shoal_kvline_key(kv, i)) != 0) k++;
@@ -293,6 +293,9 @@ static int configure(struct dbmgr_config *cfg, const struct shoal_kvline *kv, st
   snprintf(cfg->backend, sizeof(cfg->backend), "%s", s ? s : shoal_config_string("db_backend"));
   s = shoal_kvline_get(kv, "path");
   snprintf(cfg->path, sizeof(cfg->path), "%s", s ? s : shoal_config_string("db_path"));
+  /* An argument has no spaces: there a conninfo is a URI (postgresql://...). */
+  s = shoal_kvline_get(kv, "conninfo");
+  snprintf(cfg->conninfo, sizeof(cfg->conninfo), "%s", s ? s : shoal_config_string("db_conninfo"));
   s = shoal_kvline_get(kv, "sync");
   if (s == NULL) s = shoal_config_string("db_synchronous");
   if (strcmp(s, "full") != 0 && strcmp(s, "normal") != 0) {
@@ -326,8 +329,9 @@ int dbmgr_init(struct dbmgr *d, struct shoal_context *ctx, const char *args) {
   }
   const struct dbmgr_backend *be = NULL;
   if (strcmp(d->cfg.backend, dbmgr_sqlite_backend.name) == 0) be = &dbmgr_sqlite_backend;
+  if (strcmp(d->cfg.backend, dbmgr_pg_backend.name) == 0) be = &dbmgr_pg_backend;
   if (be == NULL) {
-    shoal_log(ctx, SHOAL_LOG_ERROR, "dbmgr: unknown backend '%s' (this build has: sqlite)", d->cfg.backend);
+    shoal_log(ctx, SHOAL_LOG_ERROR, "dbmgr: unknown backend '%s' (expected sqlite or postgres)", d->cfg.backend);
     shoal_kvline_free(kv);
     return SHOAL_EINVAL;
   }
@@ -352,8 +356,12 @@ int dbmgr_init(struct dbmgr *d, struct shoal_context *ctx, const char *args) {
   char label[64];
   snprintf(label, sizeof(label), "dbmgr %s", d->cfg.backend);
   shoal_set_label(ctx, label);
-  shoal_log(ctx, SHOAL_LOG_INFO, "dbmgr: %s %s (synchronous=%s, batch %d writes / %d ms, queue %d)", d->cfg.backend,
-            d->cfg.path, d->cfg.sync_full ? "full" : "normal", d->cfg.batch_max, d->cfg.batch_ms, d->cfg.queue_max);
+  if (be == &dbmgr_sqlite_backend)
+    shoal_log(ctx, SHOAL_LOG_INFO, "dbmgr: sqlite %s (synchronous=%s, batch %d writes / %d ms, queue %d)", d->cfg.path,
+              d->cfg.sync_full ? "full" : "normal", d->cfg.batch_max, d->cfg.batch_ms, d->cfg.queue_max);
+  else /* the conninfo may hold a password: not logged */
+    shoal_log(ctx, SHOAL_LOG_INFO, "dbmgr: postgres (db_conninfo; batch %d writes / %d ms, queue %d)", d->cfg.batch_max,
+              d->cfg.batch_ms, d->cfg.queue_max);
   shoal_kvline_free(kv);
   shoal_callback(ctx, d, dbmgr_cb);
   return 0;

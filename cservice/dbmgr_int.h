@@ -7,7 +7,8 @@
  *                   refused (bad input, queue full, exiting)
  *   dbmgr_queue.c   the database thread: runs requests in order, batches
  *                   writes into transactions, answers after the commit
- *   dbmgr_sqlite.c  the SQLite backend (a PostgreSQL one plugs in beside it)
+ *   dbmgr_sqlite.c  the SQLite backend (the embedded default)
+ *   dbmgr_pg.c      the PostgreSQL backend (libpq)
  *   dbmgr_wire.c    the serializer format without a Lua state
  */
 #ifndef SHOAL_DBMGR_INT_H
@@ -42,7 +43,8 @@
   X(CAS_LOGIN, "cas_login", 1, "iis")                             \
   X(DIR_SET_STATE, "dir_set_state", 1, "iis")                     \
   X(STALL, "stall", 0, "i")               /* test hook (db_test_hooks): the thread sleeps ms */ \
-  X(FAIL_COMMITS, "fail_commits", 0, "i") /* test hook: the next n commits fail as if the database were away */
+  X(FAIL_COMMITS, "fail_commits", 0, "i") /* test hook: the next n commits fail as if the database were away */ \
+  X(LOSE_COMMITS, "lose_commits", 0, "i") /* test hook: the next n commits land, their answer lost (postgres) */
 
 enum dbmgr_op {
 #define DBMGR_OP_ENUM(id, name, write, args) DBMGR_OP_##id,
@@ -76,8 +78,9 @@ struct dbmgr_req {
 
 /* Settings: the config's db_* keys, overridden by the launch arguments. */
 struct dbmgr_config {
-  char backend[16];        /* "sqlite" */
-  char path[1024];         /* the database file */
+  char backend[16];        /* "sqlite" or "postgres" */
+  char path[1024];         /* the SQLite database file */
+  char conninfo[1024];     /* the PostgreSQL server (a libpq conninfo string) */
   int sync_full;           /* synchronous=FULL (else NORMAL) */
   int batch_max;           /* writes per transaction at most */
   int batch_ms;            /* ms a batch stays open after its first write */
@@ -93,22 +96,31 @@ struct dbmgr_config {
 #define DBMGR_RETRY 1
 
 /* A database backend. Every call runs on the database thread, in order,
- * so a backend needs no locks. exec runs one request; for a write it is
- * inside begin .. commit. It writes the answer's values into reply and
- * returns 0, or returns a SHOAL_E* with one line in err (the request's
- * ERROR); a failed write leaves the transaction usable for the others.
- * Any call but close may return DBMGR_RETRY (err says why). */
+ * so a backend needs no locks (open runs before the thread starts). exec
+ * runs one request; for a write it is inside begin .. commit. It writes
+ * the answer's values into reply and returns 0, or returns a SHOAL_E*
+ * with one line in err (the request's ERROR). With errors_abort 0 a
+ * failed statement leaves the transaction usable for the others; with 1
+ * (PostgreSQL) it aborts the transaction, and the queue rolls back and
+ * runs the batch again without the failed write. Any call but close may
+ * return DBMGR_RETRY (err says why). committed (NULL: never in doubt)
+ * tells, after a commit returned DBMGR_RETRY, whether that commit landed
+ * anyway (its answer lost with the connection): *landed 1 or 0, and 0;
+ * or DBMGR_RETRY while the database is still away. */
 struct dbmgr_backend {
   const char *name;
+  int errors_abort;
   void *(*open)(const struct dbmgr_config *cfg, char *err, size_t errlen);
   int (*begin)(void *db, char *err, size_t errlen);
   int (*commit)(void *db, char *err, size_t errlen);
+  int (*committed)(void *db, int *landed, char *err, size_t errlen);
   void (*rollback)(void *db);
   int (*exec)(void *db, const struct dbmgr_req *req, struct dbmgr_wire_buf *reply, char *err, size_t errlen);
   void (*close)(void *db);
 };
 
 extern const struct dbmgr_backend dbmgr_sqlite_backend;
+extern const struct dbmgr_backend dbmgr_pg_backend;
 
 /* ---- the queue and the database thread (dbmgr_queue.c) ---- */
 struct shoal_context;

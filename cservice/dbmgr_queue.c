@@ -46,6 +46,7 @@ struct dbmgr_queue {
   int batch_n;
   uint64_t batch_deadline;      /* ms (monotonic) when the batch must commit */
   int fail_commits;             /* the test hook: commits to fail as if the database were away */
+  int lose_commits;             /* the test hook: commits whose answer is lost (they landed) */
   uint64_t away_since;          /* ms (monotonic) the outage began; 0 when the database is there */
   unsigned backoff;             /* ms to wait before the next try while away */
   char away[512];               /* why the database is unavailable, for the alert */
@@ -100,6 +101,15 @@ static int run(struct dbmgr_queue *q, struct dbmgr_req *req) {
     q->fail_commits = (int)req->arg[0].i;
     dbmgr_wire_bool(&b, 1);
     r = 0;
+  } else if (req->op == DBMGR_OP_LOSE_COMMITS) { /* ... or lose the answer of commits that landed */
+    if (q->be->committed == NULL) {
+      snprintf(err, sizeof(err), "dbmgr: lose_commits: the %s backend's commits are never in doubt", q->be->name);
+      r = SHOAL_EINVAL;
+    } else {
+      q->lose_commits = (int)req->arg[0].i;
+      dbmgr_wire_bool(&b, 1);
+      r = 0;
+    }
   } else {
     r = q->be->exec(q->db, req, &b, err, sizeof(err));
   }
@@ -137,6 +147,28 @@ static void back(struct dbmgr_queue *q) {
   q->away_since = 0;
 }
 
+/* Runs the open batch again in a new transaction, from its first write;
+ * a write that failed with a real error is skipped (its error stands).
+ * Returns 0 when the transaction holds the batch again, DBMGR_RETRY when
+ * the database is away, 1 when a write newly failed on a backend whose
+ * errors abort the transaction (it must run again without that write). */
+static int replay(struct dbmgr_queue *q) {
+  char err[512];
+  /* Any failure to begin keeps the outage going: running the batch
+   * outside a transaction would commit its statements one by one. */
+  if (q->be->begin(q->db, err, sizeof(err)) != 0) {
+    snprintf(q->away, sizeof(q->away), "%s", err);
+    return DBMGR_RETRY;
+  }
+  for (struct dbmgr_req *req = q->batch_head; req; req = req->next) {
+    if (req->reply_code != 0) continue;
+    int r = run(q, req);
+    if (r == DBMGR_RETRY) return r;
+    if (r != 0 && q->be->errors_abort) return 1;
+  }
+  return 0;
+}
+
 /* The database went away in the middle of the open batch (a statement, a
  * BEGIN or the COMMIT said DBMGR_RETRY). Nothing of the batch is
  * acknowledged yet, so it is rolled back and run again from its first
@@ -146,16 +178,38 @@ static void back(struct dbmgr_queue *q) {
 static void recover(struct dbmgr_queue *q) {
   for (;;) {
     outage(q);
-    char err[512];
-    /* Any failure to begin keeps the outage going: running the batch
-     * outside a transaction would commit its statements one by one. */
-    if (q->be->begin(q->db, err, sizeof(err)) != 0) {
-      snprintf(q->away, sizeof(q->away), "%s", err);
-      continue;
+    int r;
+    while ((r = replay(q)) == 1) q->be->rollback(q->db);
+    if (r == 0) return;
+  }
+}
+
+/* A statement failed (not an outage) on a backend whose errors abort the
+ * transaction: the batch runs again without the failed writes. */
+static void after_error(struct dbmgr_queue *q) {
+  if (!q->be->errors_abort || q->batch_n == 0) return;
+  for (;;) {
+    q->be->rollback(q->db);
+    int r = replay(q);
+    if (r == 0) return;
+    if (r == DBMGR_RETRY) {
+      recover(q);
+      return;
     }
-    struct dbmgr_req *req = q->batch_head;
-    while (req && run(q, req) != DBMGR_RETRY) req = req->next;
-    if (req == NULL) return;
+  }
+}
+
+/* After a commit that answered DBMGR_RETRY: did it land after all (the
+ * connection lost with its answer)? Waits, as an outage, until the
+ * backend can tell. A backend without the question never lands one. */
+static int landed(struct dbmgr_queue *q) {
+  if (q->be->committed == NULL) return 0;
+  for (;;) {
+    char err[512];
+    int yes = 0;
+    if (q->be->committed(q->db, &yes, err, sizeof(err)) != DBMGR_RETRY) return yes;
+    snprintf(q->away, sizeof(q->away), "%s", err);
+    outage(q);
   }
 }
 
@@ -168,15 +222,26 @@ static void commit(struct dbmgr_queue *q) {
   char err[512];
   int r;
   for (;;) {
+    int tried = 0; /* the backend's commit ran (so it may have landed) */
     if (q->fail_commits > 0) {
       q->fail_commits--;
       snprintf(err, sizeof(err), "dbmgr: commit failed by the fail_commits test hook");
       r = DBMGR_RETRY;
     } else {
+      tried = 1;
       r = q->be->commit(q->db, err, sizeof(err));
+      if (r == 0 && q->lose_commits > 0) { /* it landed; act as if its answer were lost */
+        q->lose_commits--;
+        snprintf(err, sizeof(err), "dbmgr: the commit's answer lost by the lose_commits test hook");
+        r = DBMGR_RETRY;
+      }
     }
     if (r != DBMGR_RETRY) break;
     snprintf(q->away, sizeof(q->away), "%s", err);
+    if (tried && landed(q)) {
+      r = 0;
+      break;
+    }
     recover(q);
   }
   back(q);
@@ -229,6 +294,7 @@ static void run_write(struct dbmgr_queue *q, struct dbmgr_req *req) {
   }
   if (r == 0) r = run(q, req);
   if (r == DBMGR_RETRY) recover(q);
+  else if (r != 0) after_error(q);
   if (q->batch_n >= q->cfg.batch_max) commit(q);
 }
 
@@ -247,8 +313,13 @@ static void run_read(struct dbmgr_queue *q, struct dbmgr_req *req) {
       set_error(req, SHOAL_ETIMEOUT, text);
       break;
     }
-    if (run(q, req) != DBMGR_RETRY) break;
-    usleep(backoff * 1000);
+    int r = run(q, req);
+    if (r != 0 && r != DBMGR_RETRY) after_error(q); /* a read inside the batch may abort its transaction */
+    if (r != DBMGR_RETRY) break;
+    /* The open batch's transaction went with the connection: run it
+     * again first (the read would not see it otherwise). */
+    if (q->batch_n > 0) recover(q);
+    else usleep(backoff * 1000);
     if (backoff < 1000) backoff *= 2;
   }
   answer(q, req);

@@ -14,6 +14,8 @@
  *   index_decl(type, col)             the indexed columns the game declared
  *   entity_index(type, col, value, id)  one row per indexed value
  *
+ * The PostgreSQL backend (dbmgr_pg.c) keeps the same tables and answers.
+ *
  * Known limits: declaring an index does not index the entities already
  * saved (they are indexed at their next save); one connection, so a read
  * waits behind the writes queued before it.
@@ -369,5 +371,5 @@ static int sqlite_exec(void *ud, const struct dbmgr_req *req, struct dbmgr_wire_
 }
 
 const struct dbmgr_backend dbmgr_sqlite_backend = {
-    "sqlite", sqlite_open, sqlite_begin, sqlite_commit, sqlite_rollback, sqlite_exec, sqlite_close,
+    "sqlite", 0, sqlite_open, sqlite_begin, sqlite_commit, NULL, sqlite_rollback, sqlite_exec, sqlite_close,
 };

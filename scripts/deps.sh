@@ -12,6 +12,7 @@ PKGS=(
   libjemalloc-dev libjemalloc2
   libssl-dev
   libsqlite3-dev
+  libpq-dev postgresql
   clang libclang-rt-14-dev
   netcat-openbsd telnet procps python3
   python3-cryptography

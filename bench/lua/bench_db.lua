@@ -3,6 +3,8 @@
 -- services (bench_db_writer), each with 256 saves in flight, 50,000 saves
 -- each of a small entity; the figure is saves acknowledged (committed) per
 -- second over the whole run. BENCH_DB_SYNC=normal runs synchronous=NORMAL.
+-- BENCH_DB_BACKEND=postgres: the same on PostgreSQL (db_conninfo in the
+-- config; bench/run starts a server in a temp dir): db_writes_per_s_pg.
 local shoal = require "shoal"
 
 local WRITERS, INFLIGHT, EACH = 4, 256, 50000
@@ -14,7 +16,8 @@ end
 
 shoal.start(function()
 	local sync = os.getenv("BENCH_DB_SYNC") or "full"
-	assert(shoal.launch("dbmgr", "name=.dbmgr sync=" .. sync))
+	local backend = os.getenv("BENCH_DB_BACKEND") or "sqlite"
+	assert(shoal.launch("dbmgr", "name=.dbmgr backend=" .. backend .. " sync=" .. sync))
 	local writers = {}
 	for w = 1, WRITERS do
 		writers[w] = shoal.newservice("bench_db_writer")
@@ -33,6 +36,9 @@ shoal.start(function()
 		end
 		local s = (shoal.hpc() - t0) / 1e9
 		local name = sync == "full" and "db_writes_per_s_sqlite" or "db_writes_per_s_sqlite_" .. sync
+		if backend == "postgres" then
+			name = "db_writes_per_s_pg"
+		end
 		out(name, math.floor(WRITERS * EACH / s), "writes/s")
 		shoal.abort(0)
 	end)

@@ -4,6 +4,10 @@
 -- timeouts. Every case launches its own dbmgr on a fresh temp file. Runs
 -- with config_db.lua (db_test_hooks = true: the stall command holds the
 -- database thread, as a slow disk would).
+--
+-- SHOAL_TEST_PG set (test/e2e/test_dbmgr.py, class LuaCasesPg): the same
+-- cases on PostgreSQL. It is a conninfo URI with %d; each launch gets the
+-- next one (1, 2, ...: a fresh schema each, made by the runner).
 local shoal = require "shoal"
 local db = require "game.db"
 local t = require "testlib"
@@ -12,16 +16,25 @@ local E = shoal.errors
 local log = t.logfile() -- SHOAL_LOGFILE (test/lua/CMakeLists.txt)
 local files = {}
 
+local pg = os.getenv("SHOAL_TEST_PG")
+local pg_next = 0
+
+-- A fresh database: a temp file, or the next PostgreSQL database.
 local function tmpfile()
+	if pg then
+		pg_next = pg_next + 1
+		return string.format(pg, pg_next)
+	end
 	local path = os.tmpname()
 	files[#files + 1] = path
 	return path
 end
 
--- Launches a dbmgr on path (a fresh file by default) with extra arguments.
+-- Launches a dbmgr on path (a fresh database by default) with extra arguments.
 local function launch(args, path)
 	path = path or tmpfile()
-	local h = assert(shoal.launch("dbmgr", "path=" .. path .. " " .. (args or "")))
+	local where = pg and "backend=postgres conninfo=" .. path or "path=" .. path
+	local h = assert(shoal.launch("dbmgr", where .. " " .. (args or "")))
 	return h, path
 end
 
@@ -348,15 +361,62 @@ function cases.database_away()
 	t.eq(alerts, 1, "one alert per outage")
 end
 
+-- A commit whose answer is lost (the connection cut right after COMMIT;
+-- the lose_commits hook): the dbmgr asks the database whether that batch
+-- landed and answers it as committed, never running it twice (a replayed
+-- cas_login would answer false, a replayed account_create NAMEEXIST).
+-- SQLite's commits are never in doubt: the hook is refused there.
+function cases.lost_commit_answer()
+	local d = db.new(launch("batch_ms=0"))
+	if not pg then
+		local ok, code = d:request("lose_commits", 1)
+		fails(E.INVAL, "lose_commits on sqlite", ok, code)
+		return
+	end
+	local id = assert(d:create_account("carol", "h"))
+	assert(d:request("lose_commits", 1))
+	local ok, epoch = d:cas_login(id, 0, "b1")
+	t.eq(ok, true, "cas_login answered as committed")
+	t.eq(epoch, 1, "its new epoch")
+	t.same(d:directory(id), { epoch = 1, baseapp = "b1", state = "logging_in" }, "it ran once")
+	assert(d:request("lose_commits", 1))
+	local id2, code = d:create_account("dave", "h")
+	t.ok(math.type(id2) == "integer", "account_create answered its id, not " .. tostring(code and shoal.errname(code)))
+	t.eq(d:account("dave").id, id2, "the account is there")
+	t.eq(d:save("x", 1, { v = 1 }), true, "the next batch commits as usual")
+end
+
+-- PostgreSQL: one dbmgr owns a set of tables (an advisory lock); a second
+-- one on them fails its launch, and takes them once the first is gone.
+function cases.one_owner()
+	if not pg then
+		return -- SQLite: a second process waits for the file's lock (test_dbmgr.py)
+	end
+	local h, where = launch()
+	local d = db.new(h)
+	assert(d:save("o", 1, { v = 1 }))
+	t.raises("cannot launch dbmgr", launch, "", where)
+	shoal.kill(h)
+	local d2
+	t.wait_until(function()
+		local ok, h2 = pcall(launch, "", where)
+		d2 = ok and db.new(h2)
+		return ok
+	end, 10000, 100, "the second dbmgr takes the tables once the first is gone")
+	t.same(d2:load("o", 1), { v = 1 }, "and finds what the first saved")
+end
+
 function cases.bad_launch()
-	for _, args in ipairs({ "path=/nonexistent-dir/x.db", "bogus=1", "sync=sometimes", "backend=oracle",
+	local nowhere = pg and "backend=postgres conninfo=postgresql:///x?host=/nonexistent-dir" or "path=/nonexistent-dir/x.db"
+	for _, args in ipairs({ nowhere, "bogus=1", "sync=sometimes", "backend=oracle",
 		"batch_max=0", "queue_max=x" }) do
 		t.raises("cannot launch dbmgr", shoal.launch, "dbmgr", args)
 	end
 end
 
 local order = { "accounts", "entities", "indexed_query", "cas_login", "bad_input", "full_queue", "read_timeout",
-	"batching", "flush_on_kill", "database_away", "bad_launch" }
+	"batching", "flush_on_kill", "database_away", "lost_commit_answer",
+	"one_owner", "bad_launch" }
 
 t.start(cases, order, log.mark)
 
