@@ -308,27 +308,29 @@ static void pg_close(void *ud) {
   shoal_free(s);
 }
 
+/* Runs on the launching worker, so it does no I/O: it checks the
+ * conninfo's syntax (a typo fails the launch with libpq's reason) and
+ * leaves the connection to the first request, on the database thread. A
+ * server that cannot be reached then, or tables another dbmgr still holds
+ * (its session closing after a kill), is an outage like any other: one
+ * alert, requests queue, reads time out, retried with backoff. */
 static void *pg_open(const struct dbmgr_config *cfg, char *err, size_t errlen) {
+  char *perr = NULL;
+  PQconninfoOption *opts = PQconninfoParse(cfg->conninfo, &perr);
+  if (opts == NULL) {
+    snprintf(err, errlen, "db_conninfo is not a libpq connection string: %s",
+             perr ? perr : "out of memory");
+    for (char *e = err + strlen(err); e > err && (e[-1] == '\n' || e[-1] == ' '); e--) e[-1] = '\0';
+    PQfreemem(perr);
+    return NULL;
+  }
+  PQconninfoFree(opts);
   struct pg_db *s = shoal_malloc(sizeof(*s));
   memset(s, 0, sizeof(*s));
   size_t n = strlen(cfg->conninfo);
   s->conninfo = shoal_malloc(n + 1);
   memcpy(s->conninfo, cfg->conninfo, n + 1);
-  /* A dbmgr restarted at once after a kill may find the old session (and
-   * its lock) still closing on the server: try a little longer. */
-  int r = 0;
-  for (int tries = 0; tries < 40; tries++) { /* 2 s at most */
-    r = connect_db(s, err, errlen);
-    if (r == 0 || strstr(err, "another dbmgr") == NULL) break;
-    usleep(50 * 1000);
-  }
-  if (r != 0) {
-    /* The caller logs "dbmgr: " before it. */
-    if (strncmp(err, "dbmgr: ", 7) == 0) memmove(err, err + 7, strlen(err + 7) + 1);
-    pg_close(s);
-    return NULL;
-  }
-  return s;
+  return s; /* not ready: the first ensure() connects */
 }
 
 /* ---- transactions ---- */

@@ -127,13 +127,17 @@ static int run(struct dbmgr_queue *q, struct dbmgr_req *req) {
 
 /* The database is away: one alert per outage, then a rollback and a
  * backoff (10 ms doubling to 1 s) before the next try. */
-static void outage(struct dbmgr_queue *q) {
+static void alert(struct dbmgr_queue *q) {
   if (q->away_since == 0) {
     q->away_since = mono_ms();
     q->backoff = 10;
     shoal_log(q->ctx, SHOAL_LOG_ERROR, "dbmgr: the database is unavailable (%s): %d writes wait, retrying", q->away,
               q->batch_n);
   }
+}
+
+static void outage(struct dbmgr_queue *q) {
+  alert(q);
   q->be->rollback(q->db);
   usleep(q->backoff * 1000);
   if (q->backoff < 1000) q->backoff = q->backoff * 2 > 1000 ? 1000 : q->backoff * 2;
@@ -318,10 +322,15 @@ static void run_read(struct dbmgr_queue *q, struct dbmgr_req *req) {
     if (r != DBMGR_RETRY) break;
     /* The open batch's transaction went with the connection: run it
      * again first (the read would not see it otherwise). */
-    if (q->batch_n > 0) recover(q);
-    else usleep(backoff * 1000);
+    if (q->batch_n > 0) {
+      recover(q);
+    } else {
+      alert(q); /* a read alone meets the outage (no write waits): the same one alert */
+      usleep(backoff * 1000);
+    }
     if (backoff < 1000) backoff *= 2;
   }
+  if (req->reply_code == 0 && q->batch_n == 0) back(q);
   answer(q, req);
   pthread_mutex_lock(&q->lock);
   q->reads--;

@@ -31,10 +31,18 @@ local function tmpfile()
 end
 
 -- Launches a dbmgr on path (a fresh database by default) with extra arguments.
-local function launch(args, path)
+local function launch(args, path, no_wait)
 	path = path or tmpfile()
 	local where = pg and "backend=postgres conninfo=" .. path or "path=" .. path
 	local h = assert(shoal.launch("dbmgr", where .. " " .. (args or "")))
+	if pg and not no_wait then
+		-- PostgreSQL connects at the first request, on the database thread
+		-- (a launch does no I/O): wait for it, so that cases with short
+		-- read timeouts do not time out on the connect.
+		t.wait_until(function()
+			return (shoal.trycalltimeout(5000, h, "lua", "entity_load", "warmup", 0))
+		end, 10000, 20, "the dbmgr reaches the server")
+	end
 	return h, path
 end
 
@@ -388,6 +396,10 @@ end
 
 -- PostgreSQL: one dbmgr owns a set of tables (an advisory lock); a second
 -- one on them fails its launch, and takes them once the first is gone.
+-- One owner per set of tables: a second dbmgr on them launches (the
+-- launch does no I/O), but it is "away" until the first one is gone: its
+-- reads time out, one alert says why, and once the first has gone it takes
+-- the tables and finds what the first saved.
 function cases.one_owner()
 	if not pg then
 		return -- SQLite: a second process waits for the file's lock (test_dbmgr.py)
@@ -395,19 +407,41 @@ function cases.one_owner()
 	local h, where = launch()
 	local d = db.new(h)
 	assert(d:save("o", 1, { v = 1 }))
-	t.raises("cannot launch dbmgr", launch, "", where)
+	local h2 = launch("read_timeout_ms=300", where, "no wait: it cannot reach the tables")
+	local d2 = db.new(h2, { read_timeout_ms = 300 })
+	local ok, code = d2:load("o", 1)
+	t.eq(ok, nil, "the second one cannot read while the first holds the tables")
+	t.eq(code, E.TIMEOUT, "TIMEOUT")
+	log.wait("another dbmgr holds these tables")
 	shoal.kill(h)
-	local d2
+	local got
 	t.wait_until(function()
-		local ok, h2 = pcall(launch, "", where)
-		d2 = ok and db.new(h2)
-		return ok
+		got = d2:load("o", 1)
+		return got ~= nil
 	end, 10000, 100, "the second dbmgr takes the tables once the first is gone")
-	t.same(d2:load("o", 1), { v = 1 }, "and finds what the first saved")
+	t.same(got, { v = 1 }, "and finds what the first saved")
+	shoal.kill(h2)
+end
+
+-- No database I/O on a worker: a server that cannot be reached when the
+-- dbmgr launches is an outage (the launch succeeds, reads time out, writes
+-- queue, one alert), not a launch that blocks its worker for the connect.
+function cases.server_away_at_start()
+	if not pg then
+		return -- SQLite opens a local file at launch: no server to wait for
+	end
+	local h = assert(shoal.launch("dbmgr",
+		"backend=postgres conninfo=postgresql:///x?host=/nonexistent-dir read_timeout_ms=200"))
+	local d = db.new(h, { read_timeout_ms = 200 })
+	local ok, code = d:load("o", 1)
+	t.eq(ok, nil, "no read")
+	t.eq(code, E.TIMEOUT, "TIMEOUT")
+	log.wait("dbmgr: the database is unavailable")
+	shoal.kill(h)
 end
 
 function cases.bad_launch()
-	local nowhere = pg and "backend=postgres conninfo=postgresql:///x?host=/nonexistent-dir" or "path=/nonexistent-dir/x.db"
+	local nowhere = pg and "backend=postgres conninfo=host" or "path=/nonexistent-dir/x.db"
 	for _, args in ipairs({ nowhere, "bogus=1", "sync=sometimes", "backend=oracle",
 		"batch_max=0", "queue_max=x" }) do
 		t.raises("cannot launch dbmgr", shoal.launch, "dbmgr", args)
@@ -416,7 +450,7 @@ end
 
 local order = { "accounts", "entities", "indexed_query", "cas_login", "bad_input", "full_queue", "read_timeout",
 	"batching", "flush_on_kill", "database_away", "lost_commit_answer",
-	"one_owner", "bad_launch" }
+	"one_owner", "server_away_at_start", "bad_launch" }
 
 t.start(cases, order, log.mark)
 
