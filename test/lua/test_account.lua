@@ -113,6 +113,15 @@ end
 function cases.broadcast_scopes()
 	-- Two players, on the two baseapps (score picks the emptier one).
 	local g1, ok1 = play("bea", true)
+	-- The balancer learns online counts from the baseapps' heartbeats: wait
+	-- until it has heard of bea's session before the second login.
+	t.wait_until(function()
+		for _, c in ipairs(shoal.call(".baseappmgr", "lua", "candidates")) do
+			if c.port == ok1.port and (c.online or 0) >= 1 then
+				return true
+			end
+		end
+	end, 10000, 20, "baseappmgr sees bea online")
 	local g2, ok2 = play("cid", true)
 	t.ok(am:locate(ok1.account).baseapp ~= am:locate(ok2.account).baseapp, "on two baseapps")
 	local function both(text)
