@@ -152,14 +152,14 @@ static void say(char *err, size_t errlen, const char *what, const char *msg) {
 static int fail(struct pg_db *s, PGresult *res, const char *what, char *err, size_t errlen) {
   const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
   say(err, errlen, what, res && *PQresultErrorMessage(res) ? PQresultErrorMessage(res) : PQerrorMessage(s->conn));
-  int away = PQstatus(s->conn) != CONNECTION_OK || state == NULL || strncmp(state, "08", 2) == 0 ||
-             strncmp(state, "57P", 3) == 0 || strncmp(state, "53", 2) == 0 || strcmp(state, "57014") == 0 ||
-             strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0;
+  /* state points into res: both verdicts are taken before it is freed. */
+  int lost = PQstatus(s->conn) != CONNECTION_OK || state == NULL || strncmp(state, "08", 2) == 0 ||
+             strncmp(state, "57P", 3) == 0;
+  int away = lost || strncmp(state, "53", 2) == 0 || strcmp(state, "57014") == 0 || strcmp(state, "40001") == 0 ||
+             strcmp(state, "40P01") == 0;
   PQclear(res);
   if (!away) return SHOAL_EINVAL;
-  if (PQstatus(s->conn) != CONNECTION_OK || state == NULL || strncmp(state, "08", 2) == 0 ||
-      strncmp(state, "57P", 3) == 0)
-    s->ready = 0; /* reconnect at the next begin */
+  if (lost) s->ready = 0; /* reconnect at the next begin */
   return DBMGR_RETRY;
 }
 
