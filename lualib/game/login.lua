@@ -59,27 +59,30 @@ end
 
 -- ---- the key exchange (docs/protocol.md section 4), pure
 
--- static_priv hex ("" = make one) -> private, public
+-- static_priv hex ("" = make one) -> the private key (a loaded crypto
+-- key: no reload of the raw bytes per login), public
 function login.static_keypair(hex)
 	if hex == nil or hex == "" then
-		return crypto.x25519_keypair()
+		local key = crypto.x25519_key()
+		return key, key:public()
 	end
 	local priv = crypto.fromhex(hex)
 	assert(priv and #priv == 32, "login_static_key: 64 hex digits expected")
-	return priv, crypto.x25519_public(priv)
+	local key = crypto.x25519_key(priv)
+	return key, key:public()
 end
 
--- The server's half: -> WELCOME body, c2s, s2c | nil (a low-order client key)
-function login.server_handshake(static_priv, static_pub, client_pub, eph_priv, nonce)
-	local eph_pub
-	if eph_priv then
-		eph_pub = crypto.x25519_public(eph_priv)
-	else
-		eph_priv, eph_pub = crypto.x25519_keypair()
-	end
+-- The server's half: -> WELCOME body, c2s, s2c | nil (a low-order client key).
+-- static_key: from static_keypair; eph_priv (tests): raw bytes, nil = a
+-- fresh key. A key is made as a key object and used at once, so its public
+-- half is computed once (see docs/crypto.md, "x25519_key").
+function login.server_handshake(static_key, static_pub, client_pub, eph_priv, nonce)
+	local eph = crypto.x25519_key(eph_priv)
+	local eph_pub = eph:public()
 	nonce = nonce or crypto.random(16)
-	local dh1 = crypto.x25519(static_priv, client_pub)
-	local dh2 = dh1 and crypto.x25519(eph_priv, client_pub)
+	local dh1 = static_key:exchange(client_pub)
+	local dh2 = dh1 and eph:exchange(client_pub)
+	eph:close()
 	if not dh2 then
 		return nil
 	end
