@@ -146,6 +146,8 @@
     "redirected, account, ok, extra); empty: none")                                                     \
   /* ---- login path performance (docs/baseapp.md, docs/loginapp.md) */                                                \
   X(baseapp_agent_pool, INT, "256", 0, 1000000, "idle baseapp agents kept for the next connections (0: a new agent " \
-    "service per connection, which exits after it)")
+    "service per connection, which exits after it)")                                                     \
+  X(login_services, INT, "2", 1, 64, "login worker services per loginapp: the gate spreads connections over them, " \
+    "so logins run on several worker threads (1: the loginapp works them itself)")
 
 #endif
