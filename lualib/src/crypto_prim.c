@@ -8,7 +8,6 @@
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
 #include <limits.h>
@@ -36,12 +35,26 @@ void shoal_crypto_sha256(const void *data, size_t n, unsigned char out[SHOAL_CRY
   if (EVP_Digest(data, n, out, &len, EVP_sha256(), NULL) != 1) abort(); /* no failure mode but OOM */
 }
 
+/* HMAC is fetched once too (HMAC() fetches it at every call); the
+ * loginapp signs two tokens a login and the baseapp checks one. */
+static EVP_MAC *hmac_alg;
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+static void hmac_fetch(void) { hmac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL); }
+
 void shoal_crypto_hmac_sha256(const void *key, size_t klen, const void *data, size_t n,
                               unsigned char out[SHOAL_CRYPTO_SHA256_LEN]) {
-  static const unsigned char nokey = 0;
-  unsigned int len = 0;
-  /* HMAC() refuses a NULL key even when its length is 0. */
-  if (HMAC(EVP_sha256(), klen ? key : &nokey, (int)klen, data, n, out, &len) == NULL) abort();
+  static unsigned char nokey = 0;
+  pthread_once(&hmac_once, hmac_fetch);
+  if (hmac_alg == NULL) abort(); /* a libcrypto without HMAC: broken */
+  EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(hmac_alg);
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+                         OSSL_PARAM_construct_end()};
+  size_t len = 0;
+  /* A NULL key is refused even when its length is 0. */
+  if (ctx == NULL || EVP_MAC_init(ctx, klen ? key : &nokey, klen, params) != 1 || EVP_MAC_update(ctx, data, n) != 1 ||
+      EVP_MAC_final(ctx, out, &len, SHOAL_CRYPTO_SHA256_LEN) != 1 || len != SHOAL_CRYPTO_SHA256_LEN)
+    abort(); /* no failure mode but OOM */
+  EVP_MAC_CTX_free(ctx);
 }
 
 /* HKDF is fetched from the provider once per process: a fetch by name at
