@@ -275,11 +275,15 @@ end
 
 function handler.close()
 	local c = current
+	local ok, err = true, nil
 	if c.state == "live" or c.state == "ending" then
-		finish(c, "close")
+		ok, err = xpcall(finish, shoal.traceback, c, "close")
 	end
 	c.state = "gone"
-	recycle(c)
+	recycle(c) -- even after a bug in the save: a pooled agent must not linger unused
+	if not ok then
+		error(err, 0)
+	end
 end
 
 -- The session of account (and epoch) if this agent serves it now: the
