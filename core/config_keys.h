@@ -143,6 +143,11 @@
   X(baseapp_registry, STRING, "", 0, 0, "the registry the baseapp registers in (empty: the cluster's)")             \
   X(baseapp_heartbeat_ms, INT, "1000", 10, 3600000, "the baseapp's registry heartbeat interval, ms")               \
   X(baseapp_redirect_to, STRING, "", 0, 0, "the service told of each redirect that arrives (one-way lua message: " \
-    "redirected, account, ok, extra); empty: none")
+    "redirected, account, ok, extra); empty: none")                                                     \
+  /* ---- login path performance (docs/baseapp.md, docs/loginapp.md) */                                                \
+  X(baseapp_agent_pool, INT, "256", 0, 1000000, "idle baseapp agents kept for the next connections (0: a new agent " \
+    "service per connection, which exits after it)")                                                     \
+  X(login_services, INT, "2", 1, 64, "login worker services per loginapp: the gate spreads connections over them, " \
+    "so logins run on several worker threads (1: the loginapp works them itself)")
 
 #endif

@@ -1,11 +1,12 @@
--- baseapp_agent WATCHDOG: one game connection of a baseapp (started by
--- the baseapp for each client; lualib/game/baseapp_agent.lua).
--- Commands ("lua"): kick(code) -> true once saved; push(body) a message to the client.
+-- baseapp_agent WATCHDOG [POOLED]: one game connection of a baseapp at a
+-- time (started by the baseapp; reused for the next client when POOLED;
+-- lualib/game/baseapp_agent.lua).
+-- Commands ("lua"): kick(code, account, epoch) -> true once saved; push(body, account) a message to the client.
 local shoal = require "shoal"
 local agent = require "game.baseapp_agent"
 
-local watchdog = ...
+local watchdog, pooled = ...
 
 shoal.start(function()
-	agent.start(watchdog)
+	agent.start(watchdog, pooled)
 end)

@@ -29,13 +29,17 @@ local agent = {}
 local C = proto.codes
 local GAME_FIRST = 0x0100
 
--- c: {conn, state = "new" | "entering" | "live" | "ending" | "redirecting" | "gone", account, epoch, entity,
---     ctx, switching, dirty, waiters}
-local c
+-- A session c: {conn, state = "new" | "entering" | "live" | "ending" | "redirecting" | "gone", account,
+--     epoch, entity, ctx, switching, dirty, waiters}. Every function takes
+-- its session: an agent is reused for connection after connection (the
+-- baseapp's pool, baseapp_agent_pool), and a coroutine of an old session
+-- (a periodic save asleep, a timeout) must never act on the next one.
+local pooled -- the baseapp reuses this agent (agent.start)
+local current -- the session of the connection now served (nil between two)
 local baseapp -- the watchdog (the baseapp service)
 local store
 
-local function send(body)
+local function send(c, body)
 	return gateserver.write(c.conn, body)
 end
 
@@ -44,7 +48,7 @@ end
 -- first sealed frame and nothing written meanwhile by this agent overtakes
 -- the switch. Commands that write to the client (kick, push, redirect)
 -- wait for it (settled()) rather than write in the middle of it.
-local function start_cipher(c2s, s2c)
+local function start_cipher(c, c2s, s2c)
 	c.switching = {}
 	local ok, code, why = gateserver.encrypt(gateserver.gate(c.conn), c.conn, c2s, s2c,
 		shoal.config("baseapp_enter_timeout_ms"))
@@ -56,19 +60,19 @@ local function start_cipher(c2s, s2c)
 	return ok, code, why
 end
 
-local function settled()
-	if c and c.switching then
+local function settled(c)
+	if c.switching then
 		c.switching[#c.switching + 1] = coroutine.running()
 		shoal.wait()
 	end
 end
 
-local function close_with(code, text)
-	send(proto.error(code, text))
+local function close_with(c, code, text)
+	send(c, proto.error(code, text))
 	gateserver.kick(c.conn)
 end
 
-local function save(reason)
+local function save(c, reason)
 	local e = c.entity
 	e.saves = (e.saves or 0) + 1
 	local ok, code, text = store:save("player", c.account, e)
@@ -83,7 +87,7 @@ local function save(reason)
 end
 
 -- Ends the live session once: saves, tells the baseapp, wakes kick waiters.
-local function finish(reason)
+local function finish(c, reason)
 	if c.state ~= "live" then
 		if c.state == "ending" then -- someone else is ending it: wait for that save
 			c.waiters[#c.waiters + 1] = coroutine.running()
@@ -93,7 +97,7 @@ local function finish(reason)
 	end
 	c.state = "ending"
 	c.waiters = {}
-	save(reason)
+	save(c, reason)
 	-- Refused (harmless) when a newer login has moved the epoch on; a
 	-- kicking login's compare-and-set looks at the epoch, not the state.
 	store:set_state(c.account, c.epoch, "offline")
@@ -106,12 +110,12 @@ local function finish(reason)
 	end
 end
 
-local function periodic(save_ms)
+local function periodic(c, save_ms)
 	shoal.fork(function()
 		while c.state == "live" do
 			shoal.sleep(save_ms)
 			if c.state == "live" and c.dirty then
-				save("periodic")
+				save(c, "periodic")
 			end
 		end
 	end)
@@ -119,10 +123,10 @@ end
 
 -- A fresh resume ticket (account, epoch, expiry) now and every half of
 -- its lifetime, so a client always holds one that is still valid.
-local function tickets()
+local function tickets(c)
 	local ms = shoal.config("login_ticket_ms")
 	local function one()
-		send(proto.encode("TICKET", ticket.resume(ticket.cluster_keys(), c.account, c.epoch, ticket.now_ms() + ms)))
+		send(c, proto.encode("TICKET", ticket.resume(ticket.cluster_keys(), c.account, c.epoch, ticket.now_ms() + ms)))
 	end
 	one()
 	shoal.fork(function()
@@ -136,15 +140,15 @@ local function tickets()
 	end)
 end
 
-local function on_enter(m)
+local function on_enter(c, m)
 	if m.version ~= proto.VERSION then
-		return close_with(C.BAD_VERSION, "version 1 only")
+		return close_with(c, C.BAD_VERSION, "version 1 only")
 	end
 	c.state = "entering"
 	local ok, r, code = shoal.trycall(baseapp, "lua", "enter", c.conn, shoal.self(), m.account, m.token)
 	if not ok or r == nil then
 		c.state = "gone"
-		return close_with(ok and code or C.UNAVAILABLE, ok and proto.code_names[code] or "the baseapp did not answer")
+		return close_with(c, ok and code or C.UNAVAILABLE, ok and proto.code_names[code] or "the baseapp did not answer")
 	end
 	-- From here until the first wait (the switch to encryption), nothing
 	-- else runs in this agent: the baseapp's kick of this session (if any)
@@ -157,160 +161,212 @@ local function on_enter(m)
 	c.ctx = { name = r.name, baseapp = r.baseapp, x = e.x, y = e.y }
 	c.state = "live"
 	if r.encrypt then
-		local ok, code, why = start_cipher(r.c2s, r.s2c)
+		local ok, code, why = start_cipher(c, r.c2s, r.s2c)
 		if not ok then -- the connection went away meanwhile, or the gate refused
 			shoal.warn(string.format("baseapp agent: account %d: the gate did not encrypt connection %d (%s): closing",
 				c.account, c.conn, tostring(why or shoal.errname(code))))
 			gateserver.kick(c.conn)
-			return finish("close")
+			return finish(c, "close")
 		end
 		if c.state ~= "live" then -- the client left (or was kicked) during the switch
 			return
 		end
 	end
-	send(proto.encode("ENTER_OK", m.account, r.epoch, r.name, e.x, e.y, e.logins))
-	tickets()
-	periodic(r.save_ms)
+	send(c, proto.encode("ENTER_OK", m.account, r.epoch, r.name, e.x, e.y, e.logins))
+	tickets(c)
+	periodic(c, r.save_ms)
 end
 
-local function on_game(id, body)
+local function on_game(c, id, body)
 	if router.lookup(id) == nil then
-		return send(proto.error(C.UNKNOWN_MESSAGE, string.format("no handler for 0x%04x", id)))
+		return send(c, proto.error(C.UNKNOWN_MESSAGE, string.format("no handler for 0x%04x", id)))
 	end
 	local ctx = c.ctx
 	local ok, reply = router.route(c.account, id, body, ctx)
 	if not ok then
 		shoal.warn(string.format("baseapp agent: account %d, message 0x%04x: %s", c.account, id, tostring(reply)))
-		return send(proto.error(C.UNAVAILABLE, "the game logic failed"))
+		return send(c, proto.error(C.UNAVAILABLE, "the game logic failed"))
 	end
 	local e = c.entity
 	if ctx.x ~= e.x or ctx.y ~= e.y then
 		e.x, e.y, c.dirty = ctx.x, ctx.y, true
 	end
 	if reply and c.state == "live" then
-		send(reply)
+		send(c, reply)
 	end
 end
 
-local function on_live(frame)
+local function on_live(c, frame)
 	local id, body = proto.id_of(frame)
 	if id == nil then
-		send(proto.error(C.MALFORMED, "an empty message"))
+		send(c, proto.error(C.MALFORMED, "an empty message"))
 		gateserver.kick(c.conn)
-		return finish("close")
+		return finish(c, "close")
 	end
 	if id >= GAME_FIRST then
-		return on_game(id, body)
+		return on_game(c, id, body)
 	end
 	local name, m = proto.decode(frame)
 	if name == "PING" then
-		send(proto.encode("PONG", m.n))
+		send(c, proto.encode("PONG", m.n))
 	elseif name == "LOGOUT" then
-		finish("logout")
-		send(proto.encode("BYE"))
+		finish(c, "logout")
+		send(c, proto.encode("BYE"))
 		gateserver.kick(c.conn)
 	else
-		send(proto.error(C.MALFORMED, "unexpected message"))
+		send(c, proto.error(C.MALFORMED, "unexpected message"))
 		gateserver.kick(c.conn)
-		finish("close")
+		finish(c, "close")
 	end
 end
 
 local handler = { max_queue = 256, max_queue_bytes = 256 * 1024 }
 
 function handler.open(conn)
-	c = { conn = conn, state = "new" }
+	local c = { conn = conn, state = "new" }
+	current = c
 	local ms = shoal.config("baseapp_enter_timeout_ms")
 	shoal.timeout(ms, function()
 		if c.state == "new" then
 			c.state = "gone"
-			close_with(C.TIMEOUT, "no ENTER in time")
+			close_with(c, C.TIMEOUT, "no ENTER in time")
 		end
 	end)
 end
 
 function handler.message(_, frame)
+	local c = current
 	if c.state == "new" then
 		local name, m = proto.decode(frame)
 		if name == "ENTER" then
-			local ok, err = xpcall(on_enter, shoal.traceback, m)
+			local ok, err = xpcall(on_enter, shoal.traceback, c, m)
 			if not ok then -- a bug must still answer the client
 				shoal.error("baseapp agent: ENTER failed: " .. tostring(err))
 				if c.state ~= "live" then
 					c.state = "gone"
-					close_with(C.UNAVAILABLE, "internal error")
+					close_with(c, C.UNAVAILABLE, "internal error")
 				end
 			end
 			return
 		end
 		c.state = "gone"
-		return close_with(name and C.NOT_ENTERED or C.MALFORMED, "ENTER first")
+		return close_with(c, name and C.NOT_ENTERED or C.MALFORMED, "ENTER first")
 	elseif c.state == "live" then
-		return on_live(frame)
+		return on_live(c, frame)
 	end
 	-- entering, ending, gone: frames after the end are dropped
 end
 
+-- The session is over (saved); a pooled agent offers itself for the next
+-- connection: the baseapp keeps it (true) or lets it go (the pool is full,
+-- or the baseapp is gone): then it exits.
+local function recycle(c)
+	if current == c then
+		current = nil
+	end
+	if not pooled then
+		return
+	end
+	local ok, keep = shoal.trycall(baseapp, "lua", "idle", shoal.self())
+	if not (ok and keep) then
+		shoal.exit()
+	end
+end
+
 function handler.close()
+	local c = current
+	local ok, err = true, nil
 	if c.state == "live" or c.state == "ending" then
-		finish("close")
+		ok, err = xpcall(finish, shoal.traceback, c, "close")
 	end
 	c.state = "gone"
+	recycle(c) -- even after a bug in the save: a pooled agent must not linger unused
+	if not ok then
+		error(err, 0)
+	end
+end
+
+-- The session of account (and epoch) if this agent serves it now: the
+-- baseapp names the session it means, so that a late command for the
+-- previous connection of a reused agent does nothing.
+local function session(account, epoch)
+	local c = current
+	if c and c.account == account and (epoch == nil or c.epoch == epoch) then
+		return c
+	end
+	return nil
 end
 
 handler.command = {
 	-- The baseapp ends this session for a newer login (or a shutdown).
-	kick = function(code)
-		settled()
+	kick = function(code, account, epoch)
+		local c = session(account, epoch)
+		if c == nil then
+			return true
+		end
+		settled(c)
 		if c.state == "live" then
-			send(proto.encode("KICK", code, code == C.SHUTDOWN and "the server is stopping" or "logged in elsewhere"))
+			send(c, proto.encode("KICK", code, code == C.SHUTDOWN and "the server is stopping" or "logged in elsewhere"))
 			gateserver.kick(c.conn)
-			finish(code == C.SHUTDOWN and "shutdown" or "kick")
+			finish(c, code == C.SHUTDOWN and "shutdown" or "kick")
 		elseif c.state == "ending" then
-			finish("kick") -- waits for the save under way
+			finish(c, "kick") -- waits for the save under way
 		end
 		return true
 	end,
 	-- A redirect (baseapp.lua's redirect): first the entity is saved and
 	-- the session stops taking frames ...
-	redirect_save = function()
-		settled()
+	redirect_save = function(account, epoch)
+		local c = session(account, epoch)
+		if c == nil then
+			return false
+		end
+		settled(c)
 		if c.state ~= "live" then
 			return false
 		end
 		c.state = "redirecting"
-		return save("redirect")
+		return save(c, "redirect")
 	end,
 	-- ... then the client is told where to go (and closed), or, if the
 	-- target could not take it, kicked.
-	redirect_go = function(host, port, token, c2s, s2c, encrypted)
-		if c.state == "redirecting" then
-			send(proto.encode("REDIRECT", host, port, token, c2s, s2c, encrypted and 1 or 0))
+	redirect_go = function(account, epoch, host, port, token, c2s, s2c, encrypted)
+		local c = session(account, epoch)
+		if c and c.state == "redirecting" then
+			send(c, proto.encode("REDIRECT", host, port, token, c2s, s2c, encrypted and 1 or 0))
 			gateserver.kick(c.conn)
 			c.state = "gone"
 		end
 		return true
 	end,
-	redirect_fail = function(code)
-		if c.state == "redirecting" then
-			send(proto.encode("KICK", code, "the move to another server failed"))
+	redirect_fail = function(account, epoch, code)
+		local c = session(account, epoch)
+		if c and c.state == "redirecting" then
+			send(c, proto.encode("KICK", code, "the move to another server failed"))
 			gateserver.kick(c.conn)
 			store:set_state(c.account, c.epoch, "offline")
 			c.state = "gone"
 		end
 		return true
 	end,
-	-- A message for the client (account.send, chat broadcasts).
-	push = function(body)
-		settled()
-		if c and c.state == "live" then
-			send(body)
+	-- A message for the client of account (account.send, chat broadcasts).
+	push = function(body, account)
+		local c = session(account)
+		if c == nil then
+			return
+		end
+		settled(c)
+		if c.state == "live" then
+			send(c, body)
 		end
 	end,
 }
 
-function agent.start(watchdog)
+-- watchdog: the baseapp; pooled: it hands this agent connection after
+-- connection (else the agent exits after its one connection).
+function agent.start(watchdog, is_pooled)
 	baseapp = watchdog
+	pooled = is_pooled
 	store = db.new(shoal.config("baseapp_dbmgr"))
 	gateserver.agent(handler)
 end

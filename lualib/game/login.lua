@@ -5,6 +5,14 @@
 --   local login = require "game.login"
 --   login.start(login.config())        -- the login_* keys; returns the server state
 --
+-- With login_services = N > 1 the service that owns the port (the front)
+-- starts N login workers (service/loginapp.lua "worker"); the gate hands
+-- each new connection to the next worker in turn and sends its frames
+-- straight to it, so N logins are worked on at once, on as many worker
+-- threads. The front keeps the one admission control (workers ask it at
+-- HELLO, one call) and sums the workers' stats. With N = 1 the front works
+-- every login itself, as before.
+--
 -- One login = one connection: HELLO -> WELCOME (keys agreed), one sealed
 -- request (REGISTER, LOGIN or GUEST), one sealed answer (LOGIN_OK or
 -- ERROR), close. Between request and answer, in this order:
@@ -54,32 +62,36 @@ function login.config()
 		baseappmgr = cfg("login_baseappmgr"),
 		encrypt = cfg("baseapp_encrypt"),
 		call_ms = cfg("call_timeout"),
+		services = cfg("login_services"),
 	}
 end
 
 -- ---- the key exchange (docs/protocol.md section 4), pure
 
--- static_priv hex ("" = make one) -> private, public
+-- static_priv hex ("" = make one) -> the private key (a loaded crypto
+-- key: no reload of the raw bytes per login), public
 function login.static_keypair(hex)
 	if hex == nil or hex == "" then
-		return crypto.x25519_keypair()
+		local key = crypto.x25519_key()
+		return key, key:public()
 	end
 	local priv = crypto.fromhex(hex)
 	assert(priv and #priv == 32, "login_static_key: 64 hex digits expected")
-	return priv, crypto.x25519_public(priv)
+	local key = crypto.x25519_key(priv)
+	return key, key:public()
 end
 
--- The server's half: -> WELCOME body, c2s, s2c | nil (a low-order client key)
-function login.server_handshake(static_priv, static_pub, client_pub, eph_priv, nonce)
-	local eph_pub
-	if eph_priv then
-		eph_pub = crypto.x25519_public(eph_priv)
-	else
-		eph_priv, eph_pub = crypto.x25519_keypair()
-	end
+-- The server's half: -> WELCOME body, c2s, s2c | nil (a low-order client key).
+-- static_key: from static_keypair; eph_priv (tests): raw bytes, nil = a
+-- fresh key. A key is made as a key object and used at once, so its public
+-- half is computed once (see docs/crypto.md, "x25519_key").
+function login.server_handshake(static_key, static_pub, client_pub, eph_priv, nonce)
+	local eph = crypto.x25519_key(eph_priv)
+	local eph_pub = eph:public()
 	nonce = nonce or crypto.random(16)
-	local dh1 = crypto.x25519(static_priv, client_pub)
-	local dh2 = dh1 and crypto.x25519(eph_priv, client_pub)
+	local dh1 = static_key:exchange(client_pub)
+	local dh2 = dh1 and eph:exchange(client_pub)
+	eph:close()
 	if not dh2 then
 		return nil
 	end
@@ -125,7 +137,7 @@ local function finish(c, body)
 	c.state = "done"
 	if c.admitted then
 		c.admitted = false
-		S.admission:leave()
+		S.leave()
 	end
 end
 
@@ -366,7 +378,11 @@ local function on_hello(c, body)
 	if m.version ~= proto.VERSION then
 		return refuse(c, failure(C.BAD_VERSION, "version 1 only"))
 	end
-	local ok, code, retry = S.admission:enter(c.ip, shoal.now())
+	local ok, code, retry = S.admit(c.ip)
+	if ok and c.state ~= "hello" then -- timed out while a worker asked its front
+		S.leave()
+		return
+	end
 	if not ok then
 		return refuse(c, failure(code, code == C.BUSY and "too many logins in progress" or "too many logins from "
 			.. "your address", retry))
@@ -426,48 +442,126 @@ local function on_close(conn)
 	S.conns[conn] = nil
 	if c and c.admitted then
 		c.admitted = false
-		S.admission:leave()
+		S.leave()
 	end
 	if c then
 		c.state = "done"
 	end
 end
 
--- Starts the login port. -> the server state (S): conf, gate, stats, ...
-function login.start(conf)
-	S = {
+local function new_state(conf)
+	return {
 		conf = conf,
 		db = db.new(conf.dbmgr),
 		keys = ticket.cluster_keys(),
-		admission = admission.new { max_inflight = conf.max_inflight, rate = conf.rate, burst = conf.burst,
-			retry_ms = conf.retry_ms },
 		conns = {},
 		stats = {},
 	}
-	S.priv, S.pub = login.static_keypair(conf.static_key)
+end
+
+-- The admission control of this service (the front's, or a lone loginapp's).
+local function local_admission(conf)
+	local a = admission.new { max_inflight = conf.max_inflight, rate = conf.rate, burst = conf.burst,
+		retry_ms = conf.retry_ms }
+	S.admission = a
+	S.admit = function(ip)
+		return a:enter(ip, shoal.now())
+	end
+	S.leave = function()
+		a:leave()
+	end
+end
+
+local function log_key(conf)
 	shoal.log("loginapp: static public key " .. crypto.tohex(S.pub)
 		.. (conf.static_key == "" and " (made at start: set login_static_key to keep it)" or ""))
-	S.gate = gateserver.watchdog {
+end
+
+-- Starts the login port. -> the server state (S): conf, gate, stats, ...
+function login.start(conf)
+	S = new_state(conf)
+	local_admission(conf)
+	local watchdog = {
 		gate = { host = conf.host, port = conf.port, maxconn = conf.maxconn, maxpacket = conf.max_frame,
 			idle = conf.timeout_ms * 2 },
-		open = on_open,
-		close = on_close,
-		message = on_frame,
 		listen = function(addr)
 			S.address = addr
 			shoal.log("loginapp: listening on " .. addr)
 		end,
 		command = conf.command,
 	}
+	if (conf.services or 1) <= 1 then
+		S.priv, S.pub = login.static_keypair(conf.static_key)
+		watchdog.open, watchdog.close, watchdog.message = on_open, on_close, on_frame
+	else
+		-- The workers load the same static key (made here if the config has none).
+		local priv = conf.static_key ~= "" and crypto.fromhex(conf.static_key) or crypto.x25519_keypair()
+		assert(priv and #priv == 32, "login_static_key: 64 hex digits expected")
+		S.pub = crypto.x25519_public(priv)
+		S.workers = {}
+		for i = 1, conf.services do
+			S.workers[i] = shoal.newservice("loginapp", "worker", shoal.self(), priv)
+		end
+		local turn = 0
+		watchdog.agent = function()
+			turn = turn % #S.workers + 1
+			return S.workers[turn], false
+		end
+		local command = conf.command or {}
+		watchdog.command = setmetatable({
+			admit = S.admit,
+			leave = S.leave,
+		}, { __index = command })
+	end
+	log_key(conf)
+	S.gate = gateserver.watchdog(watchdog)
+	return S
+end
+
+-- A login worker of a front (login.start with services > 1): works the
+-- connections the front's gate hands it; asks the front at each HELLO.
+function login.worker(conf, front, priv)
+	S = new_state(conf)
+	S.priv = crypto.x25519_key(priv)
+	S.pub = S.priv:public()
+	S.admit = function(ip)
+		local ok, yes, code, retry = shoal.trycall(front, "lua", "admit", ip)
+		if not ok then
+			return false, C.UNAVAILABLE, 1000
+		end
+		return yes, code, retry
+	end
+	S.leave = function()
+		shoal.send(front, "lua", "leave")
+	end
+	gateserver.agent {
+		open = on_open,
+		message = on_frame,
+		close = on_close,
+		command = {
+			stats = function()
+				return S.stats
+			end,
+		},
+	}
 	return S
 end
 
 -- Counters since start: ok, registered, guests, kicks, races, and one per
--- refusal code name; inflight now.
+-- refusal code name (summed over the workers); inflight now.
 function login.stats()
 	local out = { inflight = S.admission.inflight }
-	for k, v in pairs(S.stats) do
-		out[k] = v
+	local parts = { S.stats }
+	for _, w in ipairs(S.workers or {}) do
+		local ok, st = shoal.trycall(w, "lua", "stats")
+		if ok then
+			parts[#parts + 1] = st
+		end
+	end
+	for _, st in ipairs(parts) do
+		for k, v in pairs(st) do
+			out[k] = (out[k] or 0) + v
+		end
 	end
 	return out
 end

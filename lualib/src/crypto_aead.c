@@ -7,6 +7,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,12 +23,20 @@ struct shoal_crypto_aead {
 
 const char *shoal_crypto_aead_strerror(int err) { return shoal_strerror(err); }
 
+/* The cipher is fetched from the provider once per process: the implicit
+ * fetch of EVP_chacha20_poly1305() at every key setup is a name lookup
+ * under a lock, and the loginapp keys two objects per login. */
+static EVP_CIPHER *chacha;
+static pthread_once_t chacha_once = PTHREAD_ONCE_INIT;
+static void chacha_fetch(void) { chacha = EVP_CIPHER_fetch(NULL, "ChaCha20-Poly1305", NULL); }
+
 struct shoal_crypto_aead *shoal_crypto_aead_new(const unsigned char key[SHOAL_CRYPTO_AEAD_KEY], int sealing) {
   struct shoal_crypto_aead *a = calloc(1, sizeof(*a));
   if (a == NULL) return NULL;
+  pthread_once(&chacha_once, chacha_fetch);
   a->ctx = EVP_CIPHER_CTX_new();
   a->sealing = sealing;
-  int ok = a->ctx && EVP_CipherInit_ex(a->ctx, EVP_chacha20_poly1305(), NULL, key, NULL, sealing ? 1 : 0) == 1;
+  int ok = chacha && a->ctx && EVP_CipherInit_ex2(a->ctx, chacha, key, NULL, sealing ? 1 : 0, NULL) == 1;
   if (!ok) {
     shoal_crypto_aead_free(a);
     return NULL;

@@ -6,11 +6,12 @@
  */
 #include "crypto_prim.h"
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,28 +35,51 @@ void shoal_crypto_sha256(const void *data, size_t n, unsigned char out[SHOAL_CRY
   if (EVP_Digest(data, n, out, &len, EVP_sha256(), NULL) != 1) abort(); /* no failure mode but OOM */
 }
 
+/* HMAC is fetched once too (HMAC() fetches it at every call); the
+ * loginapp signs two tokens a login and the baseapp checks one. */
+static EVP_MAC *hmac_alg;
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+static void hmac_fetch(void) { hmac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL); }
+
 void shoal_crypto_hmac_sha256(const void *key, size_t klen, const void *data, size_t n,
                               unsigned char out[SHOAL_CRYPTO_SHA256_LEN]) {
-  static const unsigned char nokey = 0;
-  unsigned int len = 0;
-  /* HMAC() refuses a NULL key even when its length is 0. */
-  if (HMAC(EVP_sha256(), klen ? key : &nokey, (int)klen, data, n, out, &len) == NULL) abort();
+  static unsigned char nokey = 0;
+  pthread_once(&hmac_once, hmac_fetch);
+  if (hmac_alg == NULL) abort(); /* a libcrypto without HMAC: broken */
+  EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(hmac_alg);
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+                         OSSL_PARAM_construct_end()};
+  size_t len = 0;
+  /* A NULL key is refused even when its length is 0. */
+  if (ctx == NULL || EVP_MAC_init(ctx, klen ? key : &nokey, klen, params) != 1 || EVP_MAC_update(ctx, data, n) != 1 ||
+      EVP_MAC_final(ctx, out, &len, SHOAL_CRYPTO_SHA256_LEN) != 1 || len != SHOAL_CRYPTO_SHA256_LEN)
+    abort(); /* no failure mode but OOM */
+  EVP_MAC_CTX_free(ctx);
 }
+
+/* HKDF is fetched from the provider once per process: a fetch by name at
+ * every call (what EVP_PKEY_CTX_new_id does) cost 2-3 times the KDF. */
+static EVP_KDF *hkdf_alg;
+static pthread_once_t hkdf_once = PTHREAD_ONCE_INIT;
+static void hkdf_fetch(void) { hkdf_alg = EVP_KDF_fetch(NULL, "HKDF", NULL); }
 
 int shoal_crypto_hkdf_sha256(const void *ikm, size_t ikmlen, const void *salt, size_t saltlen, const void *info,
                              size_t infolen, unsigned char *out, size_t outlen) {
   if (outlen == 0 || outlen > SHOAL_CRYPTO_HKDF_MAX || infolen > SHOAL_CRYPTO_HKDF_INFO_MAX) return SHOAL_EINVAL;
   if (ikmlen > INT32_MAX || saltlen > INT32_MAX) return SHOAL_EINVAL;
-  static const unsigned char empty = 0;
-  EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
-  if (pctx == NULL) return SHOAL_ENOMEM;
-  size_t len = outlen;
-  int ok = EVP_PKEY_derive_init(pctx) == 1 && EVP_PKEY_CTX_set_hkdf_md(pctx, EVP_sha256()) == 1 &&
-           EVP_PKEY_CTX_set1_hkdf_key(pctx, ikmlen ? ikm : &empty, (int)ikmlen) == 1 &&
-           (saltlen == 0 || EVP_PKEY_CTX_set1_hkdf_salt(pctx, salt, (int)saltlen) == 1) &&
-           (infolen == 0 || EVP_PKEY_CTX_add1_hkdf_info(pctx, info, (int)infolen) == 1) &&
-           EVP_PKEY_derive(pctx, out, &len) == 1 && len == outlen;
-  EVP_PKEY_CTX_free(pctx);
+  static unsigned char empty = 0;
+  pthread_once(&hkdf_once, hkdf_fetch);
+  if (hkdf_alg == NULL) return SHOAL_EINIT;
+  EVP_KDF_CTX *kctx = EVP_KDF_CTX_new(hkdf_alg);
+  if (kctx == NULL) return SHOAL_ENOMEM;
+  OSSL_PARAM params[5], *p = params;
+  *p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
+  *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, ikmlen ? (void *)ikm : &empty, ikmlen);
+  if (saltlen) *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, saltlen);
+  if (infolen) *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, infolen);
+  *p = OSSL_PARAM_construct_end();
+  int ok = EVP_KDF_derive(kctx, out, outlen, params) == 1;
+  EVP_KDF_CTX_free(kctx);
   return ok ? 0 : SHOAL_EINVAL;
 }
 
@@ -78,18 +102,17 @@ int shoal_crypto_x25519_public(const unsigned char priv[SHOAL_CRYPTO_X25519_LEN]
   return ok ? 0 : SHOAL_EINVAL;
 }
 
-int shoal_crypto_x25519(const unsigned char priv[SHOAL_CRYPTO_X25519_LEN], const unsigned char peer[SHOAL_CRYPTO_X25519_LEN],
-                        unsigned char shared[SHOAL_CRYPTO_X25519_LEN]) {
-  EVP_PKEY *mine = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv, SHOAL_CRYPTO_X25519_LEN);
+/* The zero check and the wipe of a failed result (shared by both APIs):
+ * OpenSSL refuses (derive fails) a result of all zeros; checked again here
+ * so the contract does not rest on that. */
+static int derive_checked(EVP_PKEY *mine, const unsigned char peer[SHOAL_CRYPTO_X25519_LEN],
+                          unsigned char shared[SHOAL_CRYPTO_X25519_LEN]) {
   EVP_PKEY *theirs = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, peer, SHOAL_CRYPTO_X25519_LEN);
   EVP_PKEY_CTX *pctx = mine ? EVP_PKEY_CTX_new(mine, NULL) : NULL;
   size_t len = SHOAL_CRYPTO_X25519_LEN;
-  /* OpenSSL refuses (derive fails) a result of all zeros; checked again
-   * here so the contract does not rest on that. */
   int ok = pctx && theirs && EVP_PKEY_derive_init(pctx) == 1 && EVP_PKEY_derive_set_peer(pctx, theirs) == 1 &&
            EVP_PKEY_derive(pctx, shared, &len) == 1 && len == SHOAL_CRYPTO_X25519_LEN;
   EVP_PKEY_CTX_free(pctx);
-  EVP_PKEY_free(mine);
   EVP_PKEY_free(theirs);
   if (ok) {
     unsigned char acc = 0;
@@ -98,6 +121,57 @@ int shoal_crypto_x25519(const unsigned char priv[SHOAL_CRYPTO_X25519_LEN], const
   }
   if (!ok) OPENSSL_cleanse(shared, SHOAL_CRYPTO_X25519_LEN);
   return ok ? 0 : SHOAL_EINVAL;
+}
+
+int shoal_crypto_x25519(const unsigned char priv[SHOAL_CRYPTO_X25519_LEN], const unsigned char peer[SHOAL_CRYPTO_X25519_LEN],
+                        unsigned char shared[SHOAL_CRYPTO_X25519_LEN]) {
+  EVP_PKEY *mine = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv, SHOAL_CRYPTO_X25519_LEN);
+  int r = derive_checked(mine, peer, shared);
+  EVP_PKEY_free(mine);
+  return r;
+}
+
+/* ---- reusable keys ---- */
+
+struct shoal_crypto_x25519_key {
+  EVP_PKEY *pkey;                              /* owns the private bytes */
+  unsigned char pub[SHOAL_CRYPTO_X25519_LEN]; /* computed once */
+};
+
+struct shoal_crypto_x25519_key *shoal_crypto_x25519_key_new(const unsigned char *priv) {
+  EVP_PKEY *pkey = NULL;
+  if (priv) {
+    pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv, SHOAL_CRYPTO_X25519_LEN);
+  } else {
+    /* OpenSSL's own generator draws from the same CSPRNG as
+     * shoal_crypto_random and clamps the scalar (RFC 7748). */
+    EVP_PKEY_CTX *g = EVP_PKEY_CTX_new_id(EVP_PKEY_X25519, NULL);
+    if (g == NULL || EVP_PKEY_keygen_init(g) != 1 || EVP_PKEY_keygen(g, &pkey) != 1) pkey = NULL;
+    EVP_PKEY_CTX_free(g);
+  }
+  if (pkey == NULL) return NULL;
+  struct shoal_crypto_x25519_key *k = malloc(sizeof(*k));
+  size_t len = SHOAL_CRYPTO_X25519_LEN;
+  if (k == NULL || EVP_PKEY_get_raw_public_key(pkey, k->pub, &len) != 1 || len != SHOAL_CRYPTO_X25519_LEN) {
+    free(k);
+    EVP_PKEY_free(pkey);
+    return NULL;
+  }
+  k->pkey = pkey;
+  return k;
+}
+
+const unsigned char *shoal_crypto_x25519_key_public(const struct shoal_crypto_x25519_key *k) { return k->pub; }
+
+int shoal_crypto_x25519_key_exchange(struct shoal_crypto_x25519_key *k, const unsigned char peer[SHOAL_CRYPTO_X25519_LEN],
+                                     unsigned char shared[SHOAL_CRYPTO_X25519_LEN]) {
+  return derive_checked(k->pkey, peer, shared);
+}
+
+void shoal_crypto_x25519_key_free(struct shoal_crypto_x25519_key *k) {
+  if (k == NULL) return;
+  EVP_PKEY_free(k->pkey);
+  free(k);
 }
 
 /* ---- hex and base64 ---- */

@@ -40,6 +40,24 @@ int shoal_crypto_x25519_public(const unsigned char priv[SHOAL_CRYPTO_X25519_LEN]
 int shoal_crypto_x25519(const unsigned char priv[SHOAL_CRYPTO_X25519_LEN], const unsigned char peer[SHOAL_CRYPTO_X25519_LEN],
                         unsigned char shared[SHOAL_CRYPTO_X25519_LEN]);
 
+/* A loaded X25519 private key (an OpenSSL key object) and its public key,
+ * for a key used more than once or made to be used at once: the one-shot
+ * functions above load the raw bytes at every call, and OpenSSL recomputes
+ * the public key at each load (a scalar multiplication, as costly as the
+ * exchange itself). The loginapp keeps its static key this way and makes
+ * each ephemeral key as one. One owner at a time (not locked). */
+struct shoal_crypto_x25519_key;
+/* priv NULL: a fresh key from the CSPRNG. Returns the key, or NULL for a
+ * generator or library failure. The caller frees it. */
+struct shoal_crypto_x25519_key *shoal_crypto_x25519_key_new(const unsigned char *priv);
+/* The key's public half (computed once, at creation). */
+const unsigned char *shoal_crypto_x25519_key_public(const struct shoal_crypto_x25519_key *k);
+/* As shoal_crypto_x25519 with this key as ours: 0 or SHOAL_EINVAL. */
+int shoal_crypto_x25519_key_exchange(struct shoal_crypto_x25519_key *k, const unsigned char peer[SHOAL_CRYPTO_X25519_LEN],
+                                     unsigned char shared[SHOAL_CRYPTO_X25519_LEN]);
+/* Frees k (OpenSSL wipes the private bytes); NULL is fine. */
+void shoal_crypto_x25519_key_free(struct shoal_crypto_x25519_key *k);
+
 /* Hex (lowercase) and base64 (RFC 4648 standard alphabet, no padding, no
  * line breaks): the encoded password format and the Lua helpers use them.
  * Encoders write 2n / 4n/3 rounded up bytes and a NUL; decoders return the

@@ -32,6 +32,7 @@
 
 #define RANDOM_MAX (1 << 20) /* bytes one random() call may ask for */
 #define AEAD_MT "shoal.crypto.aead"
+#define KEY_MT "shoal.crypto.x25519_key"
 #define CLIENT_MT "shoal.crypto.client"
 
 static int fail(lua_State *L, int nilorfalse, int code, const char *text) {
@@ -138,6 +139,59 @@ static int lx25519(lua_State *L) {
   lua_pushlstring(L, (const char *)shared, 32);
   OPENSSL_cleanse(shared, sizeof(shared));
   return 1;
+}
+
+/* ---- reusable X25519 keys ---- */
+
+struct lua_key {
+  struct shoal_crypto_x25519_key *k; /* NULL once closed */
+};
+
+static struct shoal_crypto_x25519_key *check_key(lua_State *L) {
+  struct lua_key *u = luaL_checkudata(L, 1, KEY_MT);
+  if (u->k == NULL) luaL_error(L, "crypto: this x25519 key is closed");
+  return u->k;
+}
+
+/* x25519_key([private]) -> key: a loaded private key (a fresh one without
+ * the argument), for key:public() and key:exchange(peer) without reloading
+ * the raw bytes (and recomputing the public key) at each use. */
+static int lx25519_key(lua_State *L) {
+  const unsigned char *priv = lua_isnoneornil(L, 1) ? NULL : check_len(L, 1, 32, "x25519_key: private key");
+  struct lua_key *u = lua_newuserdatauv(L, sizeof(*u), 0);
+  u->k = NULL;
+  luaL_setmetatable(L, KEY_MT);
+  u->k = shoal_crypto_x25519_key_new(priv);
+  if (u->k == NULL) return luaL_error(L, "x25519_key: %s", priv ? "cannot load the key" : "the generator failed");
+  return 1;
+}
+
+/* key:public() -> 32 bytes */
+static int lkey_public(lua_State *L) {
+  lua_pushlstring(L, (const char *)shoal_crypto_x25519_key_public(check_key(L)), 32);
+  return 1;
+}
+
+/* key:exchange(peer_public) -> shared | nil, INVAL, text (as x25519()) */
+static int lkey_exchange(lua_State *L) {
+  struct shoal_crypto_x25519_key *k = check_key(L);
+  size_t n;
+  const char *peer = luaL_checklstring(L, 2, &n);
+  if (n != 32) return fail(L, 0, SHOAL_EINVAL, "x25519: the peer's public key must be 32 bytes");
+  unsigned char shared[32];
+  if (shoal_crypto_x25519_key_exchange(k, (const unsigned char *)peer, shared) != 0)
+    return fail(L, 0, SHOAL_EINVAL, "x25519: the peer's public key is a small-order point");
+  lua_pushlstring(L, (const char *)shared, 32);
+  OPENSSL_cleanse(shared, sizeof(shared));
+  return 1;
+}
+
+/* key:close() (also __gc, __close): frees the key (OpenSSL wipes it) */
+static int lkey_close(lua_State *L) {
+  struct lua_key *u = luaL_checkudata(L, 1, KEY_MT);
+  shoal_crypto_x25519_key_free(u->k);
+  u->k = NULL;
+  return 0;
 }
 
 /* session_keys(shared, salt) -> client_to_server, server_to_client (32
@@ -520,11 +574,24 @@ int luaopen_shoal_crypto(lua_State *L) {
     lua_setfield(L, -2, "__close");
   }
   lua_pop(L, 1);
+  luaL_Reg key_methods[] = {
+      {"public", lkey_public}, {"exchange", lkey_exchange}, {"close", lkey_close}, {NULL, NULL},
+  };
+  if (luaL_newmetatable(L, KEY_MT)) {
+    luaL_newlib(L, key_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, lkey_close);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, lkey_close);
+    lua_setfield(L, -2, "__close");
+  }
+  lua_pop(L, 1);
   luaL_Reg funcs[] = {
       {"random", lrandom},           {"equal", lequal},
       {"sha256", lsha256},           {"hmac_sha256", lhmac_sha256},
       {"hkdf_sha256", lhkdf},        {"x25519_keypair", lx25519_keypair},
       {"x25519_public", lx25519_public}, {"x25519", lx25519},
+      {"x25519_key", lx25519_key},
       {"session_keys", lsession_keys}, {"tohex", ltohex},
       {"fromhex", lfromhex},         {"tobase64", ltobase64},
       {"frombase64", lfrombase64},   {"sealer", lsealer},

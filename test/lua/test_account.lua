@@ -210,6 +210,40 @@ function cases.redirect()
 	t.eq(ev[3], "lost", "its extra")
 end
 
+-- An agent serves connection after connection (baseapp_agent_pool): the
+-- next login on that baseapp gets it, and a command meant for the session
+-- it served before (a late push or kick naming the old account) does
+-- nothing to the new one.
+function cases.pooled_agents()
+	local g, ok = play("gus", true)
+	local where = am:locate(ok.account)
+	local agent = shoal.call(where.handle, "lua", "sessions")[ok.account].agent
+	t.ok(g:logout(), "logout")
+	t.wait_until(function()
+		return am:locate(ok.account) == nil
+	end, 2000, 10, "offline")
+	local g2, ok2
+	for i = 1, 10 do -- until a login lands on the same baseapp (the balancer picks)
+		g2, ok2 = play("gus" .. i, true)
+		if am:locate(ok2.account).handle == where.handle then
+			break
+		end
+		g2:logout()
+		g2 = nil
+	end
+	t.ok(g2, "a login on the same baseapp")
+	local before = shoal.call(where.handle, "lua", "stats").agents_reused or 0
+	t.ok(before > 0, "agents reused")
+	t.eq(shoal.call(where.handle, "lua", "sessions")[ok2.account].agent, agent, "the same agent serves the next one")
+	shoal.send(agent, "lua", "push", proto.encode("CHAT", 0, "server", "stale"), ok.account)
+	t.eq(shoal.call(agent, "lua", "kick", C.LOGGED_IN_ELSEWHERE, ok.account, ok.epoch), true, "a stale kick")
+	t.ok(am:send(ok2.account, proto.encode("CHAT", 0, "server", "fresh")), "send")
+	local chat = g2:chat()
+	t.eq(chat.text, "fresh", "the stale push was not delivered")
+	t.eq(g2:ping(9), 9, "the stale kick did nothing")
+	g2:logout()
+end
+
 function cases.drain()
 	local g, ok = play("eve", true)
 	g:move(9, 9)
@@ -255,4 +289,4 @@ shoal.dispatch_commands {
 	end,
 }
 
-t.start(cases, { "lua_bot_plays", "locate_send_kick", "broadcast_scopes", "check_and_set", "redirect", "drain", "cleanup" }, setup)
+t.start(cases, { "lua_bot_plays", "locate_send_kick", "broadcast_scopes", "check_and_set", "redirect", "pooled_agents", "drain", "cleanup" }, setup)

@@ -260,6 +260,27 @@ function cases.x25519_both_sides_agree()
 	t.raises("32 bytes", crypto.x25519, "short", spub)
 end
 
+-- The loaded key objects agree with the one-shot functions.
+function cases.x25519_key_objects()
+	local alice = crypto.fromhex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a")
+	local bob_pub = crypto.fromhex("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f")
+	local a = crypto.x25519_key(alice)
+	t.eq(a:public(), crypto.x25519_public(alice), "public")
+	t.eq(hex(a:exchange(bob_pub)), "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742", "RFC 7748")
+	t.eq(hex(a:exchange(bob_pub)), "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742", "again")
+	local g = crypto.x25519_key()
+	t.eq(#g:public(), 32, "a fresh key")
+	t.eq(g:exchange(a:public()), crypto.x25519(alice, g:public()), "fresh key agrees")
+	local v, code = a:exchange(string.rep("\0", 32))
+	t.eq(v, nil, "zero peer key")
+	t.eq(code, E.INVAL, "zero peer key code")
+	v, code = a:exchange("short")
+	t.eq(code, E.INVAL, "short peer key")
+	t.raises("32 bytes", crypto.x25519_key, "short")
+	g:close()
+	t.raises("closed", g.public, g)
+end
+
 t.start(cases, {
 	"primitives",
 	"hash_and_verify_from_many_coroutines",
@@ -270,4 +291,5 @@ t.start(cases, {
 	"aead_codes_are_shoal_errors",
 	"aead_frames",
 	"x25519_both_sides_agree",
+	"x25519_key_objects",
 })

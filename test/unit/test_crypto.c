@@ -120,6 +120,35 @@ static void test_x25519(void) {
   CHECK(shoal_crypto_x25519(apriv, one, s1) == SHOAL_EINVAL);
 }
 
+/* The reusable key objects give the one-shot functions' answers. */
+static void test_x25519_key(void) {
+  unsigned char apriv[32], bpub[32], s1[32];
+  unhex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a", apriv, 32);
+  unhex("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f", bpub, 32);
+  struct shoal_crypto_x25519_key *a = shoal_crypto_x25519_key_new(apriv);
+  CHECK(a != NULL);
+  CHECK(same_hex(shoal_crypto_x25519_key_public(a), 32, "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"));
+  for (int i = 0; i < 2; i++) { /* used twice: the same secret */
+    CHECK(shoal_crypto_x25519_key_exchange(a, bpub, s1) == 0);
+    CHECK(same_hex(s1, 32, "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742"));
+  }
+  unsigned char zero[32] = {0}, one[32] = {1};
+  CHECK(shoal_crypto_x25519_key_exchange(a, zero, s1) == SHOAL_EINVAL);
+  CHECK(shoal_crypto_x25519_key_exchange(a, one, s1) == SHOAL_EINVAL);
+  /* A fresh key agrees with the one-shot exchange of the other side. */
+  struct shoal_crypto_x25519_key *g = shoal_crypto_x25519_key_new(NULL), *h = shoal_crypto_x25519_key_new(NULL);
+  CHECK(g != NULL && h != NULL);
+  CHECK(memcmp(shoal_crypto_x25519_key_public(g), shoal_crypto_x25519_key_public(h), 32) != 0);
+  unsigned char s2[32];
+  CHECK(shoal_crypto_x25519_key_exchange(g, shoal_crypto_x25519_key_public(a), s1) == 0);
+  CHECK(shoal_crypto_x25519(apriv, shoal_crypto_x25519_key_public(g), s2) == 0);
+  CHECK(memcmp(s1, s2, 32) == 0);
+  shoal_crypto_x25519_key_free(a);
+  shoal_crypto_x25519_key_free(g);
+  shoal_crypto_x25519_key_free(h);
+  shoal_crypto_x25519_key_free(NULL);
+}
+
 static const char *RFC8439_PLAIN =
     "Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.";
 
@@ -386,6 +415,7 @@ int main(void) {
   test_sha_hmac_hkdf();
   test_random_and_codecs();
   test_x25519();
+  test_x25519_key();
   test_aead_kat();
   test_aead_frames();
   test_kdf_kat();
