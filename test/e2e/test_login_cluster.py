@@ -448,5 +448,34 @@ class BaseappKilled(LoginCluster):
         self.assertEqual(r["completed"], 60)
 
 
+class Demo(NodeTestCase):
+    """scripts/demo.sh --no-build (the README's first command without its
+    deps and build steps): the whole cluster, 200 bots, its summary and
+    status; exit code 0, and no node left running."""
+
+    def test_demo_script(self):
+        build = os.path.dirname(nodeutil.SHOAL_BIN)
+        self.assertTrue(os.path.samefile(BOT, os.path.join(build, "bench", "bot")), "the bot is not in the shoal build")
+        env = dict(os.environ, CLUSTER_BASE_PORT=str(free_base_port(NODES)), TMPDIR=self.tmp)
+        env.pop("SHOAL_DEMO_KEEP", None)
+        p = subprocess.Popen(["bash", os.path.join(nodeutil.SOURCE_DIR, "scripts", "demo.sh"), "--no-build",
+                              "--build-dir", build], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             env=env, start_new_session=True)
+        try:
+            out, _ = p.communicate(timeout=nodeutil.scaled(200))
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGINT)  # the script's trap stops its nodes
+            out, _ = p.communicate(timeout=60)
+            self.fail("demo.sh took too long:\n" + out)
+        pids = [int(x) for x in re.findall(r"^  node \d+ \w+ [0-9.:]+ pid (\d+)$", out, re.M)]
+        self.assertEqual(p.returncode, 0, out)
+        self.assertIn("demo: ok", out)
+        self.assertRegex(out, r"bot: bots=200 logins_ok=\d+ entered=200 completed=200 failed=0")
+        self.assertEqual(len(pids), NODES, out)
+        self.assertEqual(len(re.findall(r"exit stats enters=[1-9]", out)), 3, out)
+        for pid in pids:
+            self.assertFalse(LoginCluster.alive(pid), "node pid %d outlived the demo" % pid)
+
+
 if __name__ == "__main__":
     nodeutil.main()
