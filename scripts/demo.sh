@@ -79,9 +79,15 @@ for n in 5 6; do
 done
 echo "demo: loginapps at $LOGINS; $BOTS bots register, play 3 rounds (moves, pings, chat) and log out"
 
+# The bot runs in the background so that Ctrl-C reaches the trap at once
+# (a shell defers traps while a foreground child runs); --duration-limit
+# bounds it.
+"$BUILD/bench/bot" --login "$LOGINS" --server-key "$SERVER_KEY" --register --bots "$BOTS" \
+  --rounds 3 --say-every 3 --concurrency 16 --prefix demo --duration-limit 150 &
+BOT_PID=$!
+trap 'echo "demo: interrupted"; kill "$BOT_PID" 2>/dev/null; exit 130' INT TERM
 set +e
-timeout 200 "$BUILD/bench/bot" --login "$LOGINS" --server-key "$SERVER_KEY" --register --bots "$BOTS" \
-  --rounds 3 --say-every 3 --concurrency 16 --prefix demo --duration-limit 150
+wait "$BOT_PID"
 rc=$?
 set -e
 

@@ -451,7 +451,18 @@ class BaseappKilled(LoginCluster):
 class Demo(NodeTestCase):
     """scripts/demo.sh --no-build (the README's first command without its
     deps and build steps): the whole cluster, 200 bots, its summary and
-    status; exit code 0, and no node left running."""
+    status; exit code 0, and no node left running (also after Ctrl-C)."""
+
+    def setUp(self):
+        super().setUp()
+        self.outputs = []
+        self.addCleanup(self.kill_left_nodes)
+
+    def kill_left_nodes(self):
+        """Should the script fail to stop a node, the test does."""
+        for pid in re.findall(r"^  node \d+ \w+ [0-9.:]+ pid (\d+)$", "".join(self.outputs), re.M):
+            if LoginCluster.alive(int(pid)):
+                os.kill(int(pid), signal.SIGKILL)
 
     def test_demo_script(self):
         build = os.path.dirname(nodeutil.SHOAL_BIN)
@@ -466,13 +477,44 @@ class Demo(NodeTestCase):
         except subprocess.TimeoutExpired:
             os.killpg(p.pid, signal.SIGINT)  # the script's trap stops its nodes
             out, _ = p.communicate(timeout=60)
+            self.outputs.append(out)
             self.fail("demo.sh took too long:\n" + out)
+        self.outputs.append(out)
         pids = [int(x) for x in re.findall(r"^  node \d+ \w+ [0-9.:]+ pid (\d+)$", out, re.M)]
         self.assertEqual(p.returncode, 0, out)
         self.assertIn("demo: ok", out)
         self.assertRegex(out, r"bot: bots=200 logins_ok=\d+ entered=200 completed=200 failed=0")
         self.assertEqual(len(pids), NODES, out)
         self.assertEqual(len(re.findall(r"exit stats enters=[1-9]", out)), 3, out)
+        for pid in pids:
+            self.assertFalse(LoginCluster.alive(pid), "node pid %d outlived the demo" % pid)
+
+    def test_ctrl_c_stops_every_node(self):
+        env = dict(os.environ, CLUSTER_BASE_PORT=str(free_base_port(NODES)), TMPDIR=self.tmp)
+        # SIGINT as a terminal sends it: to the whole process group, with the
+        # default disposition (a shell ignores it in its background children).
+        p = subprocess.Popen(["bash", os.path.join(nodeutil.SOURCE_DIR, "scripts", "demo.sh"), "--no-build",
+                              "--build-dir", os.path.dirname(nodeutil.SHOAL_BIN), "--bots", "2000"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                             start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        out = self.outputs
+        reader = threading.Thread(target=lambda: out.extend(p.stdout), daemon=True)
+        reader.start()
+        try:
+            nodeutil.wait_until(lambda: any("bots register" in line for line in out), nodeutil.scaled(60),
+                                "the bots started")
+            os.killpg(p.pid, signal.SIGINT)
+            p.wait(nodeutil.scaled(60))
+        finally:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait(10)
+        reader.join(10)
+        text = "".join(out)
+        self.assertEqual(p.returncode, 130, text)
+        self.assertIn("demo: interrupted", text)
+        pids = [int(x) for x in re.findall(r"^  node \d+ \w+ [0-9.:]+ pid (\d+)$", text, re.M)]
+        self.assertEqual(len(pids), NODES, text)
         for pid in pids:
             self.assertFalse(LoginCluster.alive(pid), "node pid %d outlived the demo" % pid)
 
