@@ -347,13 +347,16 @@ class PgStopped(LoginCluster):
 
     @unittest.expectedFailure
     def test_saves_made_during_the_outage_land(self):
-        """Known bug (found here, not in this branch's files): the logout
-        saves made while PostgreSQL is down time out in the baseapp agent
-        (its call's timeout, 5 s) and the next login finds the entity as it
-        was before them, although dbmgr logs "N writes committed" when the
-        server is back. Either dbmgr drops writes that reached it during the
-        outage, or the agent's timed-out save is not the queued write; see
-        the report of branch h3-cluster."""
+        """Known bug (found here, in lualib/game/db.lua, not this branch's):
+        a baseapp agent's first save is a read (index_list, the entity
+        type's indexed columns, cached per db client, and every agent has
+        its own client) before the write. While PostgreSQL is down that
+        read waits db_read_timeout_ms (5 s) and fails (TIMEOUT), so the save
+        fails in the agent ("save of account N (logout) failed: timed out
+        after 5000 ms") without ever reaching dbmgr's write queue, and the
+        next login finds the entity as it was. Fix: fetch the columns when
+        the entity is loaded (or let dbmgr apply the declared indexes), so
+        that a save is a write only and queues through an outage."""
         found = self.outage()
         self.assertEqual(found, {i: (i, 500 + i) for i in range(10)})
 
