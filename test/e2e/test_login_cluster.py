@@ -280,7 +280,11 @@ class Play(LoginCluster):
         self.stop_all()  # the baseapps log their exit stats
         enters = {n: self.exit_stats(n).get("enters", 0) for n in BASEAPPS}
         saves = {n: self.exit_stats(n).get("save_logout", 0) for n in BASEAPPS}
-        print("sessions per baseapp: %r, logout saves %r" % (enters, saves))
+        served = {n: sum(int(x) for x in re.findall(r"gate: stopping: \d+ connections open, (\d+) served", self.log(n)))
+                  for n in LOGINS}
+        print("sessions per baseapp: %r, logout saves %r, connections per loginapp %r" % (enters, saves, served))
+        for n in LOGINS:  # the bots spread over both loginapps
+            self.assertGreaterEqual(served[n], 200, served)
         for n in BASEAPPS:
             self.assertGreaterEqual(enters[n], 50, "baseapp node %d took few sessions: %r" % (n, enters))
         self.assertGreaterEqual(sum(saves.values()), 500, saves)
@@ -408,8 +412,29 @@ class DbmgrKilled(LoginCluster):
         self.assertIn(cm.exception.name, RETRYABLE)
         self.assertGreater(cm.exception.retry_after_ms, 0)
         self.assertLess(time.monotonic() - t0, nodeutil.scaled(12), "the refusal took too long")
+        # A stream of bot logins across the outage and the restart: refused
+        # with retry-after answers meanwhile, none failing.
+        stop = threading.Event()
+        t, reports = self.stream("ds", stop)
+        # Let its first logins meet the outage (they retry until the restart:
+        # its first report comes after it, so there is nothing to poll).
+        time.sleep(1.5)
         self.restart(DBMGR)
         self.wait_log(DBMGR, r"login node global: started")
+        n = len(reports)
+        nodeutil.wait_until(lambda: len(reports) >= n + 2, nodeutil.scaled(90), "two more rounds of the stream")
+        stop.set()
+        t.join(nodeutil.scaled(150))
+        self.assertFalse(t.is_alive())
+        errors = {}
+        for r in reports:
+            self.assertEqual(r["failed"], 0, r)
+            for code, k in r["errors"].items():
+                errors[code] = errors.get(code, 0) + k
+        self.assertLessEqual(set(errors), STREAM_ERRORS, errors)
+        self.assertIn("UNAVAILABLE", errors)
+        print("dbmgr killed: %d bot processes across the outage, refusals %r, longest login %.0f ms"
+              % (len(reports), errors, max(r["login_total_ms"]["max"] for r in reports)))
         for i in range(10):
             s, refusals = self.login("d%02d" % i, deadline_s=30)
             self.assertEqual((s.entered["x"], s.entered["y"]), (i, 2), "d%02d: %r" % (i, refusals))
