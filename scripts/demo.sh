@@ -77,13 +77,13 @@ for n in 5 6; do
   port="$(grep -oE 'loginapp: listening on [0-9.]+:[0-9]+' "$RUN/node$n.log" | head -1 | sed 's/.*://')"
   LOGINS="${LOGINS:+$LOGINS,}127.0.0.1:$port"
 done
-echo "demo: loginapps at $LOGINS; $BOTS bots register, play 3 rounds (moves, pings, chat) and log out"
+echo "demo: loginapps at $LOGINS; $BOTS bots register, play 10 rounds (moves, pings, chat) and log out"
 
 # The bot runs in the background so that Ctrl-C reaches the trap at once
 # (a shell defers traps while a foreground child runs); --duration-limit
 # bounds it.
 "$BUILD/bench/bot" --login "$LOGINS" --server-key "$SERVER_KEY" --register --bots "$BOTS" \
-  --rounds 3 --say-every 3 --concurrency 16 --prefix demo --duration-limit 150 &
+  --rounds 10 --say-every 5 --concurrency 16 --prefix demo --duration-limit 150 &
 BOT_PID=$!
 trap 'echo "demo: interrupted"; kill "$BOT_PID" 2>/dev/null; exit 130' INT TERM
 set +e
@@ -96,6 +96,10 @@ echo "demo: cluster status"
 for n in 3 4; do
   grep -ohE "baseappmgr $n: (active|standby)[^|]*" "$RUN/node$n.log" | tail -1 | sed 's/^/  /'
 done
+# node 1 logs the registry's online count per baseapp each second (login_node.lua)
+peak="$(grep -oE 'login cluster: online [0-9]+ .*' "$RUN/node1.log" | sort -t' ' -k4,4n | tail -1 | sed 's/^login cluster: //')"
+# (each bot plays for a few ms after a login the KDF makes slow: a handful at once)
+echo "demo: online per baseapp at the peak (the registry's view, sampled each second): ${peak:-none seen online}"
 stopped=1
 "${LAUNCH[@]}" stop --dir "$RUN" --wait 20 >/dev/null || true
 echo "demo: sessions per baseapp (from their exit stats)"
