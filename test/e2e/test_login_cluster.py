@@ -106,6 +106,9 @@ class LoginCluster(NodeTestCase):
             self.pg.start()
             self.env.update(LOGIN_DB_BACKEND="postgres", LOGIN_DB_CONNINFO=self.pg.conninfo)
         self.started = True
+        # A cleanup, not only tearDown: it runs when setUp fails too (a
+        # node that died at start), before NodeTestCase removes the dir.
+        self.addCleanup(self.stop_if_started)
         self.launcher("start", "--shoal", nodeutil.SHOAL_BIN, "--check", "1")
         for n in BAMS:
             self.wait_log(n, r"baseappmgr %d: (active|standby)" % n)
@@ -118,9 +121,12 @@ class LoginCluster(NodeTestCase):
         self.assertEqual(r["completed"], 4, r)
 
     def tearDown(self):
-        if self.started:
-            self.stop_all()
+        self.stop_if_started()
         super().tearDown()
+
+    def stop_if_started(self):
+        if getattr(self, "started", False):
+            self.stop_all()
 
     # ---- the cluster
 
