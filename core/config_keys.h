@@ -128,7 +128,7 @@
   X(login_ticket_ms, INT, "300000", 1000, 86400000, "how long a resume ticket is valid, ms")                        \
   X(login_kick_timeout_ms, INT, "3000", 10, 600000, "how long a login waits for the old session's kick, ms")        \
   X(login_dbmgr, STRING, ".dbmgr", 0, 0, "the dbmgr the loginapp uses (a local .name or a cluster name)")          \
-  X(login_baseappmgr, STRING, ".baseappmgr", 0, 0, "the baseappmgr the loginapp asks (a local .name or a cluster name)") \
+  X(login_baseappmgr, STRING, ".baseappmgr", 0, 0, "not read any more: the loginapp finds the active baseappmgr through the registry lease (kept so old configs load)") \
   /* ---- baseapp (lualib/game/baseapp.lua, docs/baseapp.md) */                                                       \
   X(baseapp_host, STRING, "0.0.0.0", 0, 0, "the address the baseapp's gate listens on")                              \
   X(baseapp_public_host, STRING, "127.0.0.1", 0, 0, "the gate address clients are told (and the registry)")         \

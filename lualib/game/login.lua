@@ -35,6 +35,7 @@ local db = require "game.db"
 local proto = require "game.proto"
 local ticket = require "game.ticket"
 local admission = require "game.admission"
+local bam = require "game.baseappmgr"
 
 local login = {}
 local C = proto.codes
@@ -283,11 +284,24 @@ local function kick_old(account, dir)
 	return failure(C.UNAVAILABLE, "the old session did not leave: " .. tostring(text), 500)
 end
 
+-- The active baseappmgr through the registry lease "baseappmgr"
+-- (game/baseappmgr.lua): the registry is baseapp_registry's (the one the
+-- baseapps and the baseappmgrs use; empty: the cluster's). No active one
+-- reachable (a standby only, or none before the failure detector freed the
+-- lease): UNAVAILABLE with a retry_after, never a wait past the call timeouts.
+local function manager()
+	if S.mgr == nil then
+		local reg = shoal.config("baseapp_registry")
+		S.mgr = bam.client { registry = reg ~= "" and reg or nil, timeout = S.conf.call_ms }
+	end
+	return S.mgr
+end
+
 local function place(account, name)
 	local conf = S.conf
-	local ok, rec, code, why = ask(conf.call_ms, conf.baseappmgr, "pick", account)
-	if not ok then
-		return failure(C.UNAVAILABLE, "baseappmgr: " .. tostring(code and why or rec), 1000)
+	local rec, code, why = manager():pick(account)
+	if rec == nil and (code == bam.NO_MANAGER or code == bam.NOT_ACTIVE) then
+		return failure(C.UNAVAILABLE, "baseappmgr: " .. tostring(why), 1000)
 	end
 	if rec == nil then
 		return failure(C.NO_BASEAPP, "no baseapp: " .. tostring(why), 1000)
@@ -324,10 +338,10 @@ local function place(account, name)
 		return failure(C.LOGIN_RACE, "another login of this account won", 50 + math.random(0, 100))
 	end
 	local cands = {}
-	local cok, list = ask(conf.call_ms, conf.baseappmgr, "candidates")
+	local list = manager():candidates()
 	-- The chosen gate first (the token is for it), then the others best first.
 	cands[1] = { host = rec.host, port = rec.port, healthy = true, online = 0 }
-	if cok and type(list) == "table" then
+	if type(list) == "table" then
 		for _, g in ipairs(list) do
 			if g.id == rec.id then
 				cands[1].online = g.online
