@@ -227,6 +227,13 @@ function command.enter(conn, agent, account, token)
 	if entity == nil and lcode then
 		return refused(C.UNAVAILABLE)
 	end
+	-- The player's indexed columns (cached after the first ENTER): handed
+	-- to the agent, whose saves are then writes alone (they queue through a
+	-- database outage rather than fail on a read of the list).
+	local columns = S.db:index_columns("player")
+	if columns == nil then
+		return refused(C.UNAVAILABLE)
+	end
 	if fenced(account, t.epoch) or S.sessions[account] then
 		return refused(C.TOKEN_USED) -- kicked (or entered again) while the entity loaded
 	end
@@ -237,7 +244,7 @@ function command.enter(conn, agent, account, token)
 		redirected(account, true, e.redirect.extra)
 	end
 	return { epoch = t.epoch, name = e.name, entity = entity, c2s = e.c2s, s2c = e.s2c, encrypt = S.conf.encrypt,
-		baseapp = shoal.self(), save_ms = shoal.config("baseapp_save_ms") }
+		baseapp = shoal.self(), save_ms = shoal.config("baseapp_save_ms"), columns = columns }
 end
 
 -- Before a planned stop: the baseapp leaves the registry (baseappmgr

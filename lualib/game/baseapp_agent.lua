@@ -154,6 +154,7 @@ local function on_enter(c, m)
 	-- else runs in this agent: the baseapp's kick of this session (if any)
 	-- is handled after the state is live, and after the switch.
 	c.account, c.epoch = m.account, r.epoch
+	store:set_index_columns("player", r.columns) -- the first save is then a write alone (queues through an outage)
 	local e = r.entity or { name = r.name, x = 0, y = 0, logins = 0, saves = 0 }
 	e.logins = (e.logins or 0) + 1
 	c.entity = e

@@ -97,6 +97,21 @@ local function columns(self, type)
 	return cols
 end
 
+-- The indexed columns of type (a list of names; asked of the dbmgr the
+-- first time, then cached in this client), or nil, code, text.
+function client:index_columns(type)
+	return columns(self, type)
+end
+
+-- Seeds this client's cache with columns another client of the same
+-- dbmgr learnt (a baseapp hands its agents the player's at ENTER): the
+-- first save is then a write alone, which queues through a database
+-- outage instead of failing on the read of the column list.
+function client:set_index_columns(type, cols)
+	assert(_G.type(cols) == "table", "db:set_index_columns: a list of column names is required")
+	self.columns[type] = cols
+end
+
 local function indexable(v)
 	local t = math.type(v)
 	return t ~= nil or type(v) == "string"

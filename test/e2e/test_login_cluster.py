@@ -368,21 +368,12 @@ class PgStopped(LoginCluster):
     def test_postgres_stopped_during_play(self):
         self.outage()
 
-    @unittest.expectedFailure
     def test_saves_made_during_the_outage_land(self):
-        """Known bug (found here, in lualib/game/db.lua, not this branch's):
-        a baseapp agent's first save is a read (index_list, the entity
-        type's indexed columns, cached per db client, and every agent has
-        its own client) before the write. While PostgreSQL is down that
-        read waits db_read_timeout_ms (5 s) and fails (TIMEOUT), so the save
-        fails in the agent ("save of account N (logout) failed: timed out
-        after 5000 ms") without ever reaching dbmgr's write queue, and the
-        next login finds the entity as it was. The baseapp loads the entity
-        with its own client, so the agent's is cold at its first save. Fix
-        (in files other branches own): the agent learns the columns at
-        ENTER (e.g. a d:prepare(type) in game/db.lua, called from
-        baseapp_agent.lua), or dbmgr applies the declared indexes itself,
-        so that a save is a write only and queues through an outage."""
+        """Saves made while PostgreSQL is down queue in dbmgr and land when
+        it is back: the agent's first save is a write alone (the baseapp
+        hands it the player's indexed columns at ENTER). Before, that save
+        first read the column list, the read timed out during the outage
+        and the save never reached dbmgr's queue."""
         found = self.outage()
         self.assertEqual(found, {i: (i, 500 + i) for i in range(10)})
 
