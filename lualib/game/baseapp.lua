@@ -147,6 +147,19 @@ end
 
 -- Ends session s (kick waits for the agent's save); concurrent kicks of
 -- the same session wait for the first one.
+-- The session s of account is over: it leaves the table (if still there)
+-- and whoever waits for its end (a kick during a redirect) goes on.
+local function session_over(account, s)
+	if S.sessions[account] == s then
+		S.sessions[account] = nil
+		S.online = S.online - 1
+	end
+	s.ended = true
+	for _, co in ipairs(s.waiters) do
+		shoal.wakeup(co)
+	end
+end
+
 local function end_session(account, s, code)
 	if s.ending then
 		if not s.ended then
@@ -163,14 +176,7 @@ local function end_session(account, s, code)
 		shoal.warn(string.format("baseapp: the agent of account %d did not answer its kick: %s", account,
 			tostring(err)))
 	end
-	if S.sessions[account] == s then
-		S.sessions[account] = nil
-		S.online = S.online - 1
-	end
-	s.ended = true
-	for _, co in ipairs(s.waiters) do
-		shoal.wakeup(co)
-	end
+	session_over(account, s)
 end
 
 function command.kick(account, epoch, code)
@@ -292,14 +298,7 @@ function command.redirect(account, target, extra)
 	end
 	s.ending, s.waiters = true, {} -- a kick meanwhile waits for the end of this
 	local function done()
-		if S.sessions[account] == s then
-			S.sessions[account] = nil
-			S.online = S.online - 1
-		end
-		s.ended = true
-		for _, co in ipairs(s.waiters) do
-			shoal.wakeup(co)
-		end
+		session_over(account, s)
 	end
 	local function fail(code, why)
 		shoal.trycall(s.agent, "lua", "redirect_fail", account, s.epoch, code)

@@ -167,12 +167,21 @@ end
 
 local auth = {}
 
-function auth.LOGIN(m)
+-- Name and password of a LOGIN or REGISTER: nil when both are well
+-- formed, else the failure to answer.
+local function bad_credentials(m)
 	if not proto.valid_name(m.name) then
 		return failure(C.BAD_NAME, "bad name")
 	end
 	if not proto.valid_password(m.password) then
 		return failure(C.BAD_PASSWORD, "bad password")
+	end
+end
+
+function auth.LOGIN(m)
+	local bad = bad_credentials(m)
+	if bad then
+		return bad
 	end
 	local acc, code, text = S.db:account(m.name)
 	if acc == nil then
@@ -203,11 +212,9 @@ function auth.LOGIN(m)
 end
 
 function auth.REGISTER(m)
-	if not proto.valid_name(m.name) then
-		return failure(C.BAD_NAME, "bad name")
-	end
-	if not proto.valid_password(m.password) then
-		return failure(C.BAD_PASSWORD, "bad password")
+	local bad = bad_credentials(m)
+	if bad then
+		return bad
 	end
 	local h, hcode, htext = crypto.hash_password(m.password)
 	if h == nil then
