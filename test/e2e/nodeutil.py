@@ -246,11 +246,17 @@ class NodeTestCase(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="shoal-e2e-")
         self.nodes = []
+        # A cleanup, unlike tearDown, also runs when a subclass's setUp
+        # fails after starting nodes: none is left running.
+        self.addCleanup(self.kill_nodes)
 
-    def tearDown(self):
+    def kill_nodes(self):
         for n in self.nodes:
             if n.running():
                 n.kill()
+
+    def tearDown(self):
+        self.kill_nodes()
         if os.environ.get("SHOAL_E2E_KEEP") == "1":
             print("kept %s" % self.tmp, file=sys.stderr)
         else:
