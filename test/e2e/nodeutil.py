@@ -17,6 +17,7 @@ import argparse
 import os
 import re
 import shutil
+import socket
 import signal
 import subprocess
 import sys
@@ -238,6 +239,52 @@ def run_shoal(args, timeout, cwd=None, env=None):
         text=True,
         errors="replace",
     )
+
+
+def ephemeral_range():
+    try:
+        lo, hi = (int(x) for x in open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+        return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def free_port_run(n):
+    """A port p such that p .. p+n-1 are free on 127.0.0.1 right now, below
+    the kernel's ephemeral range: the free ports nodes take with port 0
+    come from that range and must not take the fixed port of a node that
+    starts later."""
+    lo = ephemeral_range()[0]
+    span = max(lo - 10000 - n, 1000)
+    for attempt in range(200):
+        base = 10000 + (os.getpid() * 7919 + attempt * 977) % span
+        socks = []
+        try:
+            for p in range(base, base + n):
+                s = socket.socket()
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise AssertionError("no run of %d free ports found" % n)
+
+
+def free_ports(n):
+    """n distinct free TCP ports on 127.0.0.1 (bound, read, released)."""
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
 
 
 class NodeTestCase(unittest.TestCase):

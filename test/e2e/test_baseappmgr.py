@@ -22,13 +22,12 @@ so the standby takes over at once (well under the detection bound)."""
 import os
 import re
 import signal
-import socket
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nodeutil  # noqa: E402
-from nodeutil import NodeTestCase, scaled, wait_until  # noqa: E402
+from nodeutil import NodeTestCase, free_ports, scaled, wait_until  # noqa: E402
 
 HEARTBEAT_MS = 250
 MISSES = 4  # registry_dead: missed heartbeats before the registry declares a component dead
@@ -40,18 +39,6 @@ SECRET = "e2e-baseappmgr-secret"
 
 PICK = re.compile(r"PICK t=(\d+) (ok epoch=(\d+) mgr=(\S+)|err code=(\S+)) ms=(\d+)")
 STATES = re.compile(r"STATES t=(\d+) (.*)$", re.M)
-
-
-def free_ports(n):
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
 
 
 class BaseappmgrCase(NodeTestCase):

@@ -19,26 +19,13 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nodeutil  # noqa: E402
-from nodeutil import NodeTestCase, scaled, wait_until  # noqa: E402
+from nodeutil import NodeTestCase, free_ports, scaled, wait_until  # noqa: E402
 
 HEARTBEAT_MS = 200
 MISSES = 3
 BOUND_S = (HEARTBEAT_MS * MISSES + 1000) / 1000.0  # the documented detection bound
 SECRET = "e2e-cluster-secret"
 READY = r"cluster probe ready on node \d+"
-
-
-def free_ports(n):
-    """n distinct free TCP ports on 127.0.0.1 (bound, read, released)."""
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
 
 
 def ask(port, line, timeout=10):

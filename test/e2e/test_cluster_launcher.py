@@ -10,7 +10,6 @@ are refused with exit code 2 and one line; a 255-node layout prints, and
 its node 255 starts with the whole 255-entry cluster list."""
 
 import os
-import random
 import re
 import shutil
 import signal
@@ -25,25 +24,6 @@ from nodeutil import NodeTestCase, read_text, scaled, wait_until  # noqa: E402
 SECRET_ENV = "E2E_LAUNCHER_SECRET"
 LUA = shutil.which("lua5.4")
 ROW = re.compile(r"^(\d+)\s+(\S+)\s+(\S+)\s+(\S+):(\d+)\s+(\S+)\s+(.+)$", re.M)
-
-
-def free_port_run(n):
-    """A port p such that p .. p+n-1 are free on 127.0.0.1 right now."""
-    for _ in range(200):
-        base = random.randrange(20000, 60000 - n)
-        socks = []
-        try:
-            for p in range(base, base + n):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", p))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise AssertionError("no run of %d free ports found" % n)
 
 
 def layout_text(base_port, machines, extra=""):
@@ -121,7 +101,7 @@ def gone(pid):
 
 class StartStatusStop(Launcher):
     def test_print_start_status_stop(self):
-        base = free_port_run(4)
+        base = nodeutil.free_port_run(4)
         layout = self.write_layout(layout_text(base, FOUR, FOUR_SETTINGS))
         rows = ROW.findall(self.run_ok(layout, "print"))
         self.assertEqual(
@@ -178,7 +158,7 @@ class StartStatusStop(Launcher):
         self.assertEqual(len(re.findall(r"stopped \(exit 0\)$", r.stdout, re.M)), 4, r.stdout)
 
     def test_missing_secret_is_refused(self):
-        layout = self.write_layout(layout_text(free_port_run(4), FOUR))
+        layout = self.write_layout(layout_text(nodeutil.free_port_run(4), FOUR))
         for secret in (None, ""):
             r = self.launcher(layout, "start", "--dir", "run", "--shoal", nodeutil.SHOAL_BIN, secret=secret)
             self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
@@ -187,7 +167,7 @@ class StartStatusStop(Launcher):
             self.assertFalse(os.path.exists(self.rundir), "nothing was started or written")
 
     def test_a_node_that_cannot_start_and_one_that_will_not_stop(self):
-        base = free_port_run(4)
+        base = nodeutil.free_port_run(4)
         layout = self.write_layout(layout_text(base, FOUR, FOUR_SETTINGS))
         with socket.socket() as busy:  # node 3's port is taken
             busy.bind(("127.0.0.1", base + 2))
@@ -290,7 +270,7 @@ class FullCluster(Launcher):
         """The harbor reads a 255-entry `cluster` (longer than 4 KB). Only
         node 255 runs (--machine): its harbor listens on its own entry, the
         last one of the list."""
-        base = free_port_run(255)
+        base = nodeutil.free_port_run(255)
         machines = ('{ name = "m1", host = "127.0.0.1", global = { "registry" }, baseapp = 100 },'
                     '{ name = "m2", host = "127.0.0.1", baseapp = 100, cellapp = 53 },'
                     '{ name = "last", host = "127.0.0.1", cellapp = 1 }')

@@ -28,7 +28,6 @@ loginapps. Parts (argv[1] selects a class):
 import os
 import re
 import signal
-import socket
 import struct
 import sys
 import threading
@@ -36,7 +35,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nodeutil  # noqa: E402
-from nodeutil import NodeTestCase  # noqa: E402
+from nodeutil import NodeTestCase, free_ports  # noqa: E402
 import loginbot  # noqa: E402
 from loginbot import CODES, GameConn, LoginBot, ServerError, msg, s2  # noqa: E402
 
@@ -525,18 +524,6 @@ class Race(LoginCase):
         self.assertEqual(stats.get("save_kick", 0), len(entered) - 1, stats)
         self.assertEqual(stats.get("save_logout", 0), 2, stats)
         self.assertEqual(stats.get("save_close", 0), 0, stats)
-
-
-def free_ports(n):
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
 
 
 class Cluster(NodeTestCase):

@@ -25,7 +25,6 @@ import json
 import os
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -58,39 +57,6 @@ RETRYABLE = {"UNAVAILABLE", "BUSY", "NO_BASEAPP", "LOGIN_RACE", "RATE"}
 STREAM_ERRORS = RETRYABLE | {"NAME_TAKEN"}
 
 
-def ephemeral_range():
-    try:
-        lo, hi = (int(x) for x in open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
-        return lo, hi
-    except (OSError, ValueError):
-        return 32768, 60999
-
-
-def free_base_port(n):
-    """A first port of n consecutive free ports on 127.0.0.1, below the
-    kernel's ephemeral range: the nodes' free login and gate ports (port 0)
-    come from that range and must not take a harbor port of a node that
-    starts later."""
-    lo = ephemeral_range()[0]
-    span = max(lo - 10000 - n, 1000)
-    for attempt in range(200):
-        base = 10000 + (os.getpid() * 7919 + attempt * 977) % span
-        socks = []
-        try:
-            for p in range(base, base + n):
-                s = socket.socket()
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                socks.append(s)
-                s.bind(("127.0.0.1", p))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no %d consecutive free ports" % n)
-
-
 class LoginCluster(NodeTestCase):
     BACKEND = "sqlite"
 
@@ -98,7 +64,7 @@ class LoginCluster(NodeTestCase):
         super().setUp()
         self.pg = None
         self.run_dir = self.path("run")
-        self.env = dict(os.environ, SHOAL_CLUSTER_SECRET=SECRET, CLUSTER_BASE_PORT=str(free_base_port(NODES)),
+        self.env = dict(os.environ, SHOAL_CLUSTER_SECRET=SECRET, CLUSTER_BASE_PORT=str(nodeutil.free_port_run(NODES)),
                         LOGIN_DB=self.path("game.db"), LOGIN_SCRYPT_N="1024", LOGIN_SCRYPT_R="1")
         if self.BACKEND == "postgres":
             self.pg = pgserver.PgServer()  # fails loudly when PostgreSQL is missing
@@ -227,6 +193,20 @@ class LoginCluster(NodeTestCase):
         r = json.loads(out)
         r["stderr"] = err
         return r
+
+    def end_stream(self, t, stop, reports):
+        """Stops a stream (below) and checks its reports: no bot failed, and
+        every refusal was one a client retries. Returns the refusals by code."""
+        stop.set()
+        t.join(nodeutil.scaled(150))
+        self.assertFalse(t.is_alive())
+        errors = {}
+        for r in reports:
+            self.assertEqual(r["failed"], 0, r)
+            for code, k in r["errors"].items():
+                errors[code] = errors.get(code, 0) + k
+        self.assertLessEqual(set(errors), STREAM_ERRORS, errors)
+        return errors
 
     def stream(self, prefix, stop):
         """Bot processes one after another (20 logins each, 4 at once, one
@@ -389,15 +369,7 @@ class BaseappmgrKilled(LoginCluster):
         self.wait_log(standby, r"baseappmgr %d: active" % standby, timeout=BOUND_S + 15)
         n = len(reports)
         nodeutil.wait_until(lambda: len(reports) >= n + 2, nodeutil.scaled(60), "two more rounds of the stream")
-        stop.set()
-        t.join(nodeutil.scaled(150))
-        self.assertFalse(t.is_alive())
-        errors = {}
-        for r in reports:
-            self.assertEqual(r["failed"], 0, r)
-            for code, k in r["errors"].items():
-                errors[code] = errors.get(code, 0) + k
-        self.assertLessEqual(set(errors), STREAM_ERRORS, errors)
+        errors = self.end_stream(t, stop, reports)
         # The gap: the longest login (first connect to ENTER_OK, retries
         # and their waits included) of a bot process that overlapped the kill.
         during = [r for r in reports if r["t0"] <= killed + BOUND_S and r["t1"] >= killed]
@@ -436,15 +408,7 @@ class DbmgrKilled(LoginCluster):
         self.wait_log(DBMGR, r"login node global: started")
         n = len(reports)
         nodeutil.wait_until(lambda: len(reports) >= n + 2, nodeutil.scaled(90), "two more rounds of the stream")
-        stop.set()
-        t.join(nodeutil.scaled(150))
-        self.assertFalse(t.is_alive())
-        errors = {}
-        for r in reports:
-            self.assertEqual(r["failed"], 0, r)
-            for code, k in r["errors"].items():
-                errors[code] = errors.get(code, 0) + k
-        self.assertLessEqual(set(errors), STREAM_ERRORS, errors)
+        errors = self.end_stream(t, stop, reports)
         self.assertIn("UNAVAILABLE", errors)
         print("dbmgr killed: %d bot processes across the outage, refusals %r, longest login %.0f ms"
               % (len(reports), errors, max(r["login_total_ms"]["max"] for r in reports)))
@@ -508,7 +472,7 @@ class Demo(NodeTestCase):
     def test_demo_script(self):
         build = os.path.dirname(nodeutil.SHOAL_BIN)
         self.assertTrue(os.path.samefile(BOT, os.path.join(build, "bench", "bot")), "the bot is not in the shoal build")
-        env = dict(os.environ, CLUSTER_BASE_PORT=str(free_base_port(NODES)), TMPDIR=self.tmp)
+        env = dict(os.environ, CLUSTER_BASE_PORT=str(nodeutil.free_port_run(NODES)), TMPDIR=self.tmp)
         env.pop("SHOAL_DEMO_KEEP", None)
         p = subprocess.Popen(["bash", os.path.join(nodeutil.SOURCE_DIR, "scripts", "demo.sh"), "--no-build",
                               "--build-dir", build], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -532,7 +496,7 @@ class Demo(NodeTestCase):
             self.assertFalse(LoginCluster.alive(pid), "node pid %d outlived the demo" % pid)
 
     def test_ctrl_c_stops_every_node(self):
-        env = dict(os.environ, CLUSTER_BASE_PORT=str(free_base_port(NODES)), TMPDIR=self.tmp)
+        env = dict(os.environ, CLUSTER_BASE_PORT=str(nodeutil.free_port_run(NODES)), TMPDIR=self.tmp)
         # SIGINT as a terminal sends it: to the whole process group, with the
         # default disposition (a shell ignores it in its background children).
         p = subprocess.Popen(["bash", os.path.join(nodeutil.SOURCE_DIR, "scripts", "demo.sh"), "--no-build",
