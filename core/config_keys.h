@@ -148,6 +148,25 @@
   X(baseapp_agent_pool, INT, "256", 0, 1000000, "idle baseapp agents kept for the next connections (0: a new agent " \
     "service per connection, which exits after it)")                                                     \
   X(login_services, INT, "2", 1, 64, "login worker services per loginapp: the gate spreads connections over them, " \
-    "so logins run on several worker threads (1: the loginapp works them itself)")
+    "so logins run on several worker threads (1: the loginapp works them itself)")                              \
+  /* ---- cellapp, cellappmgr, the player's cell part (lualib/game/cellapp.lua, cellappmgr.lua, cell.lua;    \
+     docs/cellapp.md, docs/cellappmgr.md) */                                                                         \
+  X(cellapp_tick_ms, INT, "50", 1, 60000, "how often a cellapp ticks its spaces (AOI events out), ms")               \
+  X(cellapp_snapshot_ms, INT, "1000", 10, 3600000, "how often a cellapp snapshots each space to a peer cellapp " \
+    "and dbmgr, ms: the state-loss bound (RPO) of a dead cellapp")                                                   \
+  X(cellapp_heartbeat_ms, INT, "1000", 10, 3600000, "the cellapp's registry heartbeat interval, ms")               \
+  X(cellapp_registry, STRING, "", 0, 0, "the registry the cellapp registers in (empty: the cluster's)")             \
+  X(cellapp_dbmgr, STRING, ".dbmgr", 0, 0, "the dbmgr that keeps space snapshots (type \"space\"; empty: none)")    \
+  X(cellapp_max_pending, INT, "256", 1, 1000000, "out-of-order messages a cellapp holds per entity while it waits " \
+    "for a missing sequence number (past it: it skips the gap, logged)")                                            \
+  X(world_spaces, STRING, "", 0, 0, "the spaces cellappmgr creates on first use, comma separated; a player " \
+    "with no saved space enters the first (empty: no world: players have no cell part)")                                                                       \
+  X(world_width, INT, "1000", 1, 1000000000, "the width of a space created by name, units")                            \
+  X(world_height, INT, "1000", 1, 1000000000, "the height of a space created by name, units")                          \
+  X(world_radius, INT, "50", 1, 1000000000, "the view radius of a space created by name, units")                   \
+  X(world_max_speed, INT, "100", 0, 1000000000, "the speed cap of a space created by name, units a second (0: none)")  \
+  X(cellappmgr_registry, STRING, "", 0, 0, "the registry cellappmgr watches and holds its lease in (empty: the cluster's)") \
+  X(cell_check_ms, INT, "500", 10, 600000, "how often a player's cell part asks cellappmgr whether its space " \
+    "moved (a missed move notice, a dead cellapp), ms")
 
 #endif

@@ -393,41 +393,15 @@ end
 
 -- ---- load report for the registry (baseappmgr's balancer reads it)
 
--- RSS in MB and CPU (percent of one core since the last report), from /proc.
+-- RSS in MB and CPU (percent of one core since the last report): game/usage.lua.
 local function usage()
-	local mem, cpu = 0, 0
-	local f = io.open("/proc/self/statm")
-	if f then
-		local pages = f:read("n")
-		pages = f:read("n") -- the second field: resident pages
-		f:close()
-		mem = math.floor((pages or 0) * 4096 / 1048576)
-	end
-	f = io.open("/proc/self/stat")
-	if f then
-		local line = f:read("l") or ""
-		f:close()
-		local rest = line:match("%) (.*)$") or ""
-		local fields = {}
-		for w in rest:gmatch("%S+") do
-			fields[#fields + 1] = w
-		end
-		local ticks = (tonumber(fields[12]) or 0) + (tonumber(fields[13]) or 0) -- utime + stime, 1/100 s
-		local now = shoal.now()
-		if S.cpu_at then
-			local dt = now - S.cpu_at
-			if dt > 0 then
-				cpu = math.floor((ticks - S.cpu_ticks) * 10 * 100 / dt) -- ticks are 10 ms
-			end
-		end
-		S.cpu_at, S.cpu_ticks = now, ticks
-	end
-	return mem, cpu
+	S.usage = S.usage or require("game.usage").new()
+	return S.usage:sample()
 end
 
 local function status()
 	local mem, cpu = usage()
-	return { online = S.online, cpu = math.max(cpu, 0), mem = mem, starting = 0 }
+	return { online = S.online, cpu = cpu, mem = mem, starting = 0 }
 end
 
 local function register(port)

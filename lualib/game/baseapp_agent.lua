@@ -24,6 +24,7 @@ local router = require "shoal.router"
 local db = require "game.db"
 local proto = require "game.proto"
 local ticket = require "game.ticket"
+local cell = require "game.cell" -- the player's cell part (its space on a cellapp)
 
 local agent = {}
 local C = proto.codes
@@ -97,6 +98,7 @@ local function finish(c, reason)
 	end
 	c.state = "ending"
 	c.waiters = {}
+	cell.left(c) -- its position goes into the entity first
 	save(c, reason)
 	-- Refused (harmless) when a newer login has moved the epoch on; a
 	-- kicking login's compare-and-set looks at the epoch, not the state.
@@ -176,6 +178,7 @@ local function on_enter(c, m)
 	send(c, proto.encode("ENTER_OK", m.account, r.epoch, r.name, e.x, e.y, e.logins))
 	tickets(c)
 	periodic(c, r.save_ms)
+	cell.entered(c, baseapp)
 end
 
 local function on_game(c, id, body)
@@ -203,6 +206,9 @@ local function on_live(c, frame)
 		send(c, proto.error(C.MALFORMED, "an empty message"))
 		gateserver.kick(c.conn)
 		return finish(c, "close")
+	end
+	if cell.handles(id) then
+		return cell.message(c, id, frame)
 	end
 	if id >= GAME_FIRST then
 		return on_game(c, id, body)
@@ -349,6 +355,12 @@ handler.command = {
 			c.state = "gone"
 		end
 		return true
+	end,
+	cell_route = function(account, ...) -- the cellapp of its space moved or was recovered
+		local c = session(account)
+		if c and c.state == "live" then
+			cell.route(c, ...)
+		end
 	end,
 	-- A message for the client of account (account.send, chat broadcasts).
 	push = function(body, account)

@@ -75,7 +75,31 @@ local MESSAGES = {
 	MOVED = { 0x0101, { "x", ">i4" }, { "y", ">i4" } },
 	SAY = { 0x0102, { "text", ">s2" } },
 	CHAT = { 0x0103, { "account", ">I8" }, { "name", ">s2" }, { "text", ">s2" } },
+	-- The world (docs/protocol.md section 7; lualib/game/cell.lua)
+	WALK = { 0x0104, { "x", ">f" }, { "y", ">f" }, { "dir", ">f" } },
+	WORLD = { 0x0105, { "space", ">s2" }, { "width", ">f" }, { "height", ">f" }, { "radius", ">f" }, { "x", ">f" },
+		{ "y", ">f" }, { "dir", ">f" } },
+	AOI = { 0x0106, { "records", ">s2" } },
+	PROP = { 0x0107, { "subject", ">I8" }, { "scope", "B" }, { "key", ">s2" }, { "value", ">s2" } },
+	SET_PROP = { 0x0108, { "scope", "B" }, { "key", ">s2" }, { "value", ">s2" } },
+	REFUSED = { 0x0109, { "reason", "B" }, { "x", ">f" }, { "y", ">f" }, { "text", ">s2" } },
+	WHERE = { 0x010A },
+	HERE = { 0x010B, { "seq", ">I4" }, { "applied", ">I4" }, { "x", ">f" }, { "y", ">f" }, { "dir", ">f" } },
 }
+
+-- REFUSED.reason: why a world request was not applied (the strings are
+-- game.space's / shoal.aoi's refusal reasons). Never renumber.
+proto.refusals = {
+	["not a number"] = 1,
+	["out of bounds"] = 2,
+	["too fast"] = 3,
+	["malformed"] = 4,
+	["unknown entity"] = 5,
+	["queue full"] = 6,
+	["bad property"] = 7,
+	["no space"] = 8,
+}
+proto.WORLD_FIRST, proto.WORLD_LAST = 0x0104, 0x011F -- the ids game/cell.lua serves
 
 proto.ids = {}
 local by_id = {}
