@@ -50,7 +50,7 @@ function cellapp.config()
 end
 
 local S -- the cellapp's state
-local AOI_CHUNK = 3120 * 21 -- records per AOI message: a frame stays under 65,535 bytes
+local AOI_CHUNK = 3855 * 17 -- records (17 bytes each) per AOI message: a frame stays under 65,535 bytes
 
 local function bump(k, n)
 	S.stats[k] = (S.stats[k] or 0) + (n or 1)
@@ -518,7 +518,8 @@ local function register()
 	else
 		r = require("cluster").registry()
 	end
-	r:register { type = "cellapp", id = S.id, node = shoal.config("node"), addr = "127.0.0.1", port = 1,
+	local host, port = require("shoal.lease").node_address() -- its node's harbor: what a probe checks
+	r:register { type = "cellapp", id = S.id, node = shoal.config("node"), addr = host, port = port,
 		interval = S.conf.heartbeat_ms, status = status() }
 	r:keepalive(status)
 	-- A new life (the registry declared the old one dead, e.g. after a

@@ -365,14 +365,17 @@ class Migration(WorldCluster):
 class CellappFailover(WorldCluster):
     ROUNDS = 3
 
-    def failover(self, sig):
-        a = self.player("frank")
-        b = self.player("grace", 1)
+    def failover(self, sig, rounds=None, prefix=""):
+        """Rounds of sig to the cellapp of `world`; -> the ms from each
+        signal until both players had WORLD again."""
+        a = self.player(prefix + "frank")
+        b = self.player(prefix + "grace", 1)
         ida = a.ok["account"]
         self.sees(b, ida)
-        for i in range(self.ROUNDS):
+        took = []
+        for i in range(rounds or self.ROUNDS):
             node, epoch = self.holder("world")
-            x = 490.0 - 10 * i  # within the view radius (50) of grace at the centre
+            x = 490.0 - 10 * (i % 5)  # within the view radius (50) of grace at the centre
             self.walk_to(a, x, 500.0)
             time.sleep(SNAPSHOT_MS * 2.5 / 1000)  # a snapshot holds the position (the RPO)
             wa, wb = a.worlds, b.worlds
@@ -380,6 +383,7 @@ class CellappFailover(WorldCluster):
             a.until(lambda: a.worlds > wa, nodeutil.scaled(BOUND_S + 8), "frank's WORLD again (round %d)" % i)
             b.until(lambda: b.worlds > wb, nodeutil.scaled(BOUND_S + 8), "grace's WORLD again (round %d)" % i)
             ms = (time.monotonic() - t0) * 1000
+            took.append(ms)
             node2, epoch2 = self.holder("world")
             self.assertNotEqual(node2, node)
             self.assertGreater(epoch2, epoch)
@@ -394,8 +398,13 @@ class CellappFailover(WorldCluster):
             if sig == signal.SIGSTOP:
                 self.signal(node, signal.SIGKILL)
             nodeutil.wait_until(lambda: not self.alive(self.pid(node)), nodeutil.scaled(10), "node gone")
+            lives = len(re.findall(r"cellapp \w+: registered", self.log(node)))
             self.restart(node)
-            self.wait_log(node, r"cellapp \w+: registered")
+            nodeutil.wait_until(lambda: len(re.findall(r"cellapp \w+: registered", self.log(node))) > lives,
+                                nodeutil.scaled(20), "node %d's cellapp registered again" % node)
+        a.logout()
+        b.logout()
+        return took
 
     def active_mgr(self):
         for n in MGRS:

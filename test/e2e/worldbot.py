@@ -42,7 +42,7 @@ def decode_world(body):
         f["width"], f["height"], f["radius"], f["x"], f["y"], f["dir"] = struct.unpack(">ffffff", r.take(24))
     elif name == "AOI":
         recs = r.str()
-        f["records"] = [struct.unpack(">BQff", recs[i:i + 21]) for i in range(0, len(recs), 21)]
+        f["records"] = [struct.unpack(">BQff", recs[i:i + 17]) for i in range(0, len(recs), 17)]
     elif name == "PROP":
         f["subject"] = r.u64(); f["own"] = r.u8(); f["key"] = r.str().decode(); f["value"] = r.str().decode()
     elif name == "REFUSED":
