@@ -358,9 +358,7 @@ handler.command = {
 	end,
 	cell_route = function(account, ...) -- the cellapp of its space moved or was recovered
 		local c = session(account)
-		if c and c.state == "live" then
-			cell.route(c, ...)
-		end
+		cell.route(c and c.state == "live" and c or nil, account, ...)
 	end,
 	-- A message for the client of account (account.send, chat broadcasts).
 	push = function(body, account)

@@ -8,7 +8,8 @@
 --   cell.handles(id)           -> true for the world's message ids (0x0104..0x011F)
 --   cell.message(c, id, frame) a client world message (WALK, SET_PROP, WHERE)
 --   cell.left(c)               the session ends: the cell part leaves, its position goes into the entity
---   cell.route(c, space, handle, epoch, recovered)  the space's cellapp says where it is now
+--   cell.route(c, account, space, handle, epoch)  the space's cellapp says where it is now
+--                              (c nil: this agent no longer serves that account)
 --
 -- c is the agent's session ({account, entity, conn, state}); its cell
 -- part is c.cell. Messages to the cellapp are one-way, each with the next
@@ -24,6 +25,7 @@ local cellappmgr = require "game.cellappmgr"
 local cell = {}
 local R = proto.refusals
 local MAX_WAITING = 256
+local LEAVE_MS = 500 -- the leave's answer (the position saved); past it: the last known position
 local ATTACH_TRIES = 40 -- x 100..500 ms: a recovery takes the failure-detection bound at most
 
 local mgr -- this agent's cellappmgr client (created on first use)
@@ -155,7 +157,13 @@ function cell.entered(c, baseapp)
 	end)
 end
 
-function cell.route(c, name, handle, epoch)
+-- c: the session this agent serves for account now, or nil (the notice
+-- is about a session that ended: its entity leaves that space).
+function cell.route(c, account, name, handle, epoch)
+	if c == nil then
+		shoal.send(handle, "lua", "gone", name, account, shoal.self())
+		return
+	end
 	local cs = c.cell
 	if cs and not cs.gone and cs.space == name and epoch > cs.epoch then
 		shoal.fork(attach, c, "notice")
@@ -180,17 +188,17 @@ handlers.WHERE = function(c)
 end
 
 function cell.message(c, id, frame)
-	local name, m = proto.decode(frame)
-	local f = name and handlers[name]
 	if c.cell == nil then
 		return to_client(c, proto.error(proto.codes.UNAVAILABLE, "no world on this server"))
 	end
-	if f == nil then
-		if name == nil and proto.names[id] then -- a known message with bad bytes
-			shoal.warn(string.format("cell: account %d: %s", c.account, tostring(m)))
-			return refuse(c, "malformed")
-		end
+	local f = handlers[proto.names[id]]
+	if f == nil then -- a server -> client message, or a reserved id
 		return to_client(c, proto.error(proto.codes.UNKNOWN_MESSAGE, string.format("0x%04x is not a request", id)))
+	end
+	local name, m = proto.decode(frame)
+	if name == nil then
+		shoal.warn(string.format("cell: account %d: %s: refused", c.account, tostring(m)))
+		return refuse(c, "malformed")
 	end
 	f(c, m)
 end
@@ -202,7 +210,8 @@ function cell.left(c)
 	end
 	cs.gone = true
 	if cs.handle then
-		local ok, pos = shoal.trycall(cs.handle, "lua", "leave", cs.space, c.account)
+		-- bounded well below a login's kick timeout: a frozen cellapp must not hold a kick up
+		local ok, pos = shoal.trycalltimeout(LEAVE_MS, cs.handle, "lua", "leave", cs.space, c.account)
 		if ok and pos then
 			cs.x, cs.y, cs.dir = pos.x, pos.y, pos.dir
 		end

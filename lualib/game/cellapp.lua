@@ -381,6 +381,38 @@ function command.leave(name, eid)
 	end
 end
 
+-- One-way from an agent that no longer serves eid's session (it heard
+-- of a recovered space): the entity leaves if that agent is still its mailbox.
+function command.gone(name, eid, agent)
+	local h = S.spaces[name]
+	local m = h and h.mail[eid]
+	if m and m.agent == agent then
+		command.leave(name, eid)
+		bump("orphans")
+	end
+end
+
+-- A baseapp is gone (dead or left): its players' cell parts leave (a
+-- player that resumes elsewhere enters again from its entity).
+local function baseapp_gone(id)
+	for name, h in pairs(S.spaces) do
+		local gone = {}
+		for eid, m in pairs(h.mail) do
+			if string.format("%08x", m.baseapp) == id then
+				gone[#gone + 1] = eid
+			end
+		end
+		for _, eid in ipairs(gone) do
+			command.leave(name, eid)
+		end
+		if #gone > 0 then
+			bump("orphans", #gone)
+			shoal.log(string.format("cellapp %s: space %s: %d entities of the lost baseapp %s left", S.id, name, #gone,
+				id))
+		end
+	end
+end
+
 function command.op(name, epoch, eid, seq, kind, ...)
 	receive(name, eid, seq, kind, ...)
 end
@@ -545,6 +577,11 @@ local function register()
 	for _, c in ipairs(r:watch({ type = "cellapp" }, learn)) do
 		learn(c)
 	end
+	r:watch({ type = "baseapp" }, function(c)
+		if c.event == "leave" or c.state == "dead" then
+			baseapp_gone(tostring(c.id))
+		end
+	end)
 	S.peer = function()
 		local best
 		for id, handle in pairs(peers) do

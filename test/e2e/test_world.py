@@ -311,10 +311,21 @@ class Play(WorldCluster):
             a.send(body)
             a.until(lambda: len(a.refused) > n, nodeutil.scaled(5), "REFUSED malformed")
             self.assertEqual(a.refused[-1]["why"], "malformed")
+        # a bad property, a server -> client id, a reserved id
+        n = len(a.refused)
+        a.set_prop(0, "no spaces", "x")
+        a.until(lambda: len(a.refused) > n, nodeutil.scaled(5), "REFUSED bad property")
+        self.assertEqual(a.refused[-1]["why"], "bad property")
+        for mid in (0x0105, 0x0110):
+            n = len(a.errors)
+            a.send(bytes([mid >> 8, mid & 0xff]))
+            a.until(lambda: len(a.errors) > n, nodeutil.scaled(5), "ERROR for 0x%04x" % mid)
+            self.assertEqual(a.errors[-1]["code"], 21, a.errors[-1])  # UNKNOWN_MESSAGE
         here = a.where(nodeutil.scaled(5))  # the connection is kept; nothing moved
         self.assertEqual((here["x"], here["y"]), (start["x"], start["y"]), here)
-        node, _ = self.holder("world")
-        self.wait_log(node, r"too fast|refused")
+        # two refused here (malformed), the six moves by the space: each logged
+        nodeutil.wait_until(lambda: sum(self.log(n).count("malformed WALK: refused") for n in BASEAPPS) == 2,
+                            nodeutil.scaled(5), "the baseapp logs the malformed WALKs")
 
 
 class Migration(WorldCluster):

@@ -157,3 +157,28 @@ class WorldConn(GameConn):
 
 def nan():
     return math.nan
+
+
+def vectors():
+    """The worked examples of docs/protocol.md section 6.1 (clear bodies,
+    frames with their 2-byte length)."""
+    def frame(body):
+        return struct.pack(">H", len(body)) + body
+    rec = struct.pack(">BQff", ENTER, 7, 12.5, 40.0)
+    return [
+        ("WALK(12.5, 40.0, 1.5)", frame(msg("WALK", struct.pack(">fff", 12.5, 40.0, 1.5)))),
+        ('WORLD("world", 1000, 1000, 50, 500, 500, 0)',
+         frame(msg("WORLD", s2("world") + struct.pack(">ffffff", 1000, 1000, 50, 500, 500, 0)))),
+        ("AOI(one record: enter of account 7 at 12.5, 40.0)", frame(msg("AOI", s2(rec)))),
+        ('PROP(7, own 1, "gold", "42")', frame(msg("PROP", struct.pack(">QB", 7, 1) + s2("gold") + s2("42")))),
+        ('SET_PROP(owner 1, "gold", "42")', frame(msg("SET_PROP", struct.pack(">B", 1) + s2("gold") + s2("42")))),
+        ('REFUSED(too fast 3, 500.0, 500.0, "too fast")',
+         frame(msg("REFUSED", struct.pack(">Bff", 3, 500.0, 500.0) + s2("too fast")))),
+        ("WHERE", frame(msg("WHERE"))),
+        ("HERE(seq 5, applied 5, 12.5, 40.0, 1.5)", frame(msg("HERE", struct.pack(">IIfff", 5, 5, 12.5, 40.0, 1.5)))),
+    ]
+
+
+if __name__ == "__main__":
+    for what, data in vectors():
+        print("%s frame:\n    %s" % (what, data.hex()))
