@@ -15,22 +15,16 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "aoi.h"
+#include "aoi_ref.h"
 #include "check.h"
 
-#define N 160 /* ids 1..N */
+#define N AOI_REF_N
+#define R aoi_ref
+#define be aoi_ref_be
+#define bef aoi_ref_bef
 
-struct ref {
-  int alive, watcher;
-  double x, y;
-  int seen[N + 1];      /* client view of this watcher: subject in view */
-  float sx[N + 1], sy[N + 1];
-};
-
-static struct ref R[N + 1];
 static double W = 300, H = 240, RAD = 30;
 static uint64_t rng = 88172645463325252ULL;
-static long applied[4]; /* records checked, by kind: the walk must exercise every kind */
 
 static uint64_t rnd(void) {
   rng ^= rng << 13;
@@ -42,90 +36,10 @@ static double frand(double lo, double hi) {
   return lo + (hi - lo) * (double)(rnd() >> 11) / (double)(1ULL << 53);
 }
 
-static int sees(int a, int b) {
-  double dx = R[a].x - R[b].x, dy = R[a].y - R[b].y;
-  return a != b && R[a].alive && R[b].alive && dx * dx + dy * dy <= RAD * RAD;
-}
-
-static uint64_t be(const unsigned char *p, int n) {
-  uint64_t v = 0;
-  for (int i = 0; i < n; i++) v = v << 8 | p[i];
-  return v;
-}
-static float bef(const unsigned char *p) {
-  uint32_t u = (uint32_t)be(p, 4);
-  float f;
-  memcpy(&f, &u, 4);
-  return f;
-}
-
-/* Applies one watcher's records to its client view, checking each. */
-static void apply(uint64_t w, const char *data, size_t len) {
-  CHECK(w >= 1 && w <= N && R[w].alive && R[w].watcher);
-  CHECK(len > 0 && len % SHOAL_AOI_RECORD_SIZE == 0);
-  int last[N + 1]; /* the last kind of record about each subject in this batch */
-  memset(last, 0, sizeof last);
-  for (size_t off = 0; off < len; off += SHOAL_AOI_RECORD_SIZE) {
-    const unsigned char *p = (const unsigned char *)data + off;
-    int kind = p[0];
-    uint64_t s = be(p + 1, 8);
-    CHECK(s >= 1 && s <= N && s != w);
-    if (kind == SHOAL_AOI_ENTER) {
-      CHECK(!R[w].seen[s]);
-      R[w].seen[s] = 1;
-    } else if (kind == SHOAL_AOI_MOVE) {
-      CHECK(R[w].seen[s]);
-      CHECK(last[s] != SHOAL_AOI_MOVE && last[s] != SHOAL_AOI_ENTER); /* coalesced */
-    } else {
-      CHECK(kind == SHOAL_AOI_LEAVE);
-      CHECK(R[w].seen[s]);
-      R[w].seen[s] = 0;
-    }
-    applied[kind]++;
-    R[w].sx[s] = bef(p + 9);
-    R[w].sy[s] = bef(p + 13);
-    last[s] = kind;
-  }
-}
-
-static void flush_and_verify(struct shoal_aoi *a) {
-  uint64_t w;
-  const char *d;
-  size_t n;
-  while (shoal_aoi_take_events(a, &w, &d, &n)) apply(w, d, n);
-  CHECK(shoal_aoi_pending(a) == 0);
-  for (int i = 1; i <= N; i++) {
-    if (!R[i].alive || !R[i].watcher) continue;
-    for (int j = 1; j <= N; j++) {
-      CHECK(R[i].seen[j] == sees(i, j));
-      if (R[i].seen[j]) {
-        CHECK(R[i].sx[j] == (float)R[j].x);
-        CHECK(R[i].sy[j] == (float)R[j].y);
-      }
-    }
-  }
-}
-
-static void check_neighbours(struct shoal_aoi *a, int id) {
-  uint64_t out[N];
-  long n = shoal_aoi_neighbours(a, (uint64_t)id, out, N);
-  if (!R[id].alive) {
-    CHECK(n == -1);
-    return;
-  }
-  long k = 0;
-  for (int j = 1; j <= N; j++) {
-    if (!sees(id, j)) continue;
-    CHECK(k < n && out[k] == (uint64_t)j); /* ascending */
-    k++;
-  }
-  CHECK(k == n);
-}
-
 static void random_walk(void) {
   struct shoal_aoi_opts o = {.width = W, .height = H, .radius = RAD, .max_speed = 0};
   struct shoal_aoi *a = shoal_aoi_new(&o);
-  memset(R, 0, sizeof R);
+  aoi_ref_reset(RAD);
   int count = 0;
   for (int step = 0; step < 60000; step++) {
     int id = 1 + (int)(rnd() % N);
@@ -139,7 +53,7 @@ static void random_walk(void) {
         if (y >= H) y = nextafter(H, 0);
         int watcher = (int)(rnd() % 3 != 0);
         CHECK(shoal_aoi_add(a, (uint64_t)id, x, y, watcher) == 0);
-        R[id] = (struct ref){.alive = 1, .watcher = watcher, .x = x, .y = y};
+        R[id] = (struct aoi_ref_entity){.alive = 1, .watcher = watcher, .x = x, .y = y};
         count++;
       } else {
         CHECK(shoal_aoi_move(a, (uint64_t)id, 1, 1, 100) == SHOAL_AOI_UNKNOWN_ENTITY);
@@ -169,14 +83,14 @@ static void random_walk(void) {
       }
     }
     CHECK((int)shoal_aoi_count(a) == count);
-    if (rnd() % 16 == 0) flush_and_verify(a);
-    if (rnd() % 8 == 0) check_neighbours(a, 1 + (int)(rnd() % N));
+    if (rnd() % 16 == 0) aoi_ref_flush_and_verify(a);
+    if (rnd() % 8 == 0) aoi_ref_check_neighbours(a, 1 + (int)(rnd() % N));
   }
-  flush_and_verify(a);
-  printf("random walk %gx%g r %g: %ld enters, %ld leaves, %ld moves checked\n", W, H, RAD, applied[1], applied[2],
-         applied[3]);
-  CHECK(applied[1] > 10000 && applied[2] > 10000 && applied[3] > 10000);
-  memset(applied, 0, sizeof applied);
+  aoi_ref_flush_and_verify(a);
+  printf("random walk %gx%g r %g: %ld enters, %ld leaves, %ld moves checked\n", W, H, RAD, aoi_ref_applied[1], aoi_ref_applied[2],
+         aoi_ref_applied[3]);
+  CHECK(aoi_ref_applied[1] > 10000 && aoi_ref_applied[2] > 10000 && aoi_ref_applied[3] > 10000);
+  memset(aoi_ref_applied, 0, sizeof aoi_ref_applied);
   shoal_aoi_free(a);
 }
 
