@@ -329,48 +329,59 @@ class Play(WorldCluster):
 
 
 class Migration(WorldCluster):
-    N = 300
+    N = 200  # numbered WALKs per walker
+    WALKERS = 8
 
     def test_migration_keeps_every_message_in_order(self):
-        a = self.player("dave")
-        b = self.player("erin", 1)
-        start = a.where(nodeutil.scaled(5))
+        """WALKERS players each send N numbered WALKs (dir = the number)
+        while `world` migrates three times; each player's requests were
+        applied exactly once and in order (WHERE: seq = applied = all)."""
+        walkers = [self.player("walker%d" % i, i) for i in range(self.WALKERS)]
+        watcher = self.player("watcher", 1)
+        starts = [w.where(nodeutil.scaled(5)) for w in walkers]
+        sent = [0] * self.WALKERS
         stop = threading.Event()
-        sent = [0]
 
-        def walker():  # numbered WALKs: x grows by 0.5 each, well under the speed cap
-            x = start["x"]
-            while sent[0] < self.N and not stop.is_set():
+        def walk(i):
+            w, st = walkers[i], starts[i]
+            x = st["x"]
+            while sent[i] < self.N and not stop.is_set():
                 x += 0.01
-                a.walk(x, start["y"], float(sent[0]))
-                sent[0] += 1
-                time.sleep(0.004)
-        t = threading.Thread(target=walker)
-        t.start()
-        pauses = []
+                w.walk(x, st["y"], float(sent[i]))
+                sent[i] += 1
+                time.sleep(0.01)
+        threads = [threading.Thread(target=walk, args=(i,)) for i in range(self.WALKERS)]
+        for t in threads:
+            t.start()
+        pauses, during = [], []
         try:
-            for i in range(3):
+            for _ in range(3):
                 node, epoch = self.holder("world")
                 r = self.mgr_call("migrate", "world")
                 self.assertIsInstance(r["r"], dict, r)
                 pauses.append(r["r"]["pause_ms"])
+                during.append(min(sent))
                 node2, epoch2 = self.holder("world")
                 self.assertNotEqual(node2, node)
                 self.assertEqual(epoch2, epoch + 1)
         finally:
-            t.join(timeout=nodeutil.scaled(30))
+            for t in threads:
+                t.join(timeout=nodeutil.scaled(30))
             stop.set()
-        self.assertEqual(sent[0], self.N)
-        # drain what arrived meanwhile (the reader was idle), then count
-        a.pump(0.2)
-        here = a.where(nodeutil.scaled(10))
-        # after the first WHERE: N WALKs, then this WHERE, each once, in order
-        self.assertEqual(here["seq"], start["seq"] + self.N + 1, here)
-        self.assertEqual(here["applied"], start["applied"] + self.N + 1, here)
-        self.assertAlmostEqual(here["dir"], float(self.N - 1), places=3)
-        # the other player still sees dave, at his last position
-        self.sees(b, a.ok["account"], (here["x"], here["y"]))
-        print("migration pauses ms: %r" % pauses, file=sys.stderr)
+        self.assertEqual(sent, [self.N] * self.WALKERS)
+        self.assertLess(max(during), self.N, "every migration happened while all walked: %r" % during)
+        for i, w in enumerate(walkers):
+            here = w.where(nodeutil.scaled(10))
+            # after the first WHERE: N WALKs, then this WHERE, each once, in order
+            self.assertEqual(here["seq"], starts[i]["seq"] + self.N + 1, (i, here))
+            self.assertEqual(here["applied"], starts[i]["applied"] + self.N + 1, (i, here))
+            self.assertAlmostEqual(here["dir"], float(self.N - 1), places=3)
+            self.assertEqual(w.refused, [], i)
+        # the watcher sees every walker at its last position
+        for w in walkers:
+            here = w.heres[-1]
+            self.sees(watcher, w.ok["account"], (here["x"], here["y"]))
+        print("migration pauses ms: %r (walkers had sent at least %r)" % (pauses, during), file=sys.stderr)
 
 
 class CellappFailover(WorldCluster):
