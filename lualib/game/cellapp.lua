@@ -265,7 +265,28 @@ function command.id()
 	return S.id
 end
 
+-- nil, or why the options of a new space are not usable.
+local function bad_options(name, opts, epoch)
+	if type(name) ~= "string" or name == "" then
+		return "a space's name is a non-empty string"
+	end
+	if type(opts) ~= "table" or math.type(epoch) ~= "integer" then
+		return "create(name, {width, height, radius, max_speed}, epoch)"
+	end
+	for _, k in ipairs { "width", "height", "radius", "max_speed" } do
+		local v = opts[k] or (k == "max_speed" and 0 or nil)
+		if type(v) ~= "number" or v ~= v or v == math.huge or v < 0 or (v == 0 and k ~= "max_speed") then
+			return string.format("%s must be a finite number > 0 (max_speed >= 0), got %s", k, tostring(opts[k]))
+		end
+	end
+end
+
 function command.create(name, opts, epoch)
+	local bad = bad_options(name, opts, epoch)
+	if bad then
+		shoal.warn(string.format("cellapp %s: create %s refused: %s", S.id, tostring(name), bad))
+		return nil, "bad space options: " .. bad
+	end
 	if S.spaces[name] then
 		return nil, "space " .. name .. " is here already"
 	end
@@ -276,8 +297,8 @@ function command.create(name, opts, epoch)
 	end
 	host(name, s, { id = name, width = opts.width, height = opts.height, radius = opts.radius,
 		max_speed = opts.max_speed }, epoch)
-	shoal.log(string.format("cellapp %s: space %s created (epoch %d, %dx%d, radius %s)", S.id, name, epoch,
-		opts.width, opts.height, tostring(opts.radius)))
+	shoal.log(string.format("cellapp %s: space %s created (epoch %d, %sx%s, radius %s)", S.id, name, epoch,
+		tostring(opts.width), tostring(opts.height), tostring(opts.radius)))
 	return true
 end
 

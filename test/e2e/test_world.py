@@ -57,7 +57,7 @@ class WorldCluster(NodeTestCase):
         src = nodeutil.SOURCE_DIR
         lualib = "%s/lualib/?.lua" % src
         if not os.path.exists(os.path.join(src, "lualib", "game", "space.lua")):
-            lualib = "%s/test/e2e/services/fakespace/?.lua;%s" % (src, lualib)
+            lualib = "%s;%s/test/lua/?.lua" % (lualib, src)  # the stand-in space library
         self.env = dict(os.environ, SHOAL_CLUSTER_SECRET=SECRET, CLUSTER_BASE_PORT=str(nodeutil.free_port_run(NODES)),
                         WORLD_DB=self.path("world.db"), WORLD_SCRYPT_N="1024", WORLD_SCRYPT_R="1",
                         WORLD_SNAPSHOT_MS=str(SNAPSHOT_MS), WORLD_LUALIB=lualib)

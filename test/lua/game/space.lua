@@ -1,7 +1,7 @@
 -- A stand-in for lualib/game/space.lua (brute-force AOI, pure Lua) with the
--- same API, for the cellapp's tests until the real library lands
--- (examples/world/layout.lua puts this folder first on `lualib` when
--- WORLD_FAKE_SPACE is set). Not for production: O(n^2) per tick.
+-- same API, for the cellapp's tests until the real library lands: it is
+-- on the tests' lualib path after lualib/, so the real one wins once it
+-- exists. Not for production: O(n^2) per tick.
 local serial = require "shoal.serial"
 
 local space = {}
