@@ -11,7 +11,8 @@
 --   grep 'loginapp: listening' /tmp/world-run/node[34].log     # the login ports
 --   lua5.4 scripts/cluster.lua examples/world/layout.lua stop --dir /tmp/world-run
 -- Every node runs a debug console on a free port (logged: "debug console
--- listening on 127.0.0.1:PORT"): `spaces` there is cellappmgr's map.
+-- listening on 127.0.0.1:PORT"); test/e2e/test_world.py drives cellappmgr
+-- through it (`inject .cellappmgr FILE`).
 -- Environment (all optional):
 --   CLUSTER_BASE_PORT  first harbor port (7301)
 --   WORLD_DB           the SQLite file (world-cluster.db in the node's directory)
