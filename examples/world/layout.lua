@@ -18,7 +18,6 @@
 --   WORLD_DB           the SQLite file (world-cluster.db in the node's directory)
 --   WORLD_SCRYPT_N, WORLD_SCRYPT_R  the password KDF's cost (16384, 8)
 --   WORLD_SNAPSHOT_MS  cellapp_snapshot_ms, the RPO of a dead cellapp (1000)
---   WORLD_LUALIB       the lualib path (tests put a stand-in library first)
 local function env(name, default)
 	local v = os.getenv(name)
 	if v == nil or v == "" then
@@ -78,5 +77,4 @@ settings = {
 	world_height = 1000,
 	world_radius = 50,
 	world_max_speed = 100,
-	lualib = os.getenv("WORLD_LUALIB"),
 }

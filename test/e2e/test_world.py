@@ -54,13 +54,9 @@ class WorldCluster(NodeTestCase):
     def setUp(self):
         super().setUp()
         self.run_dir = self.path("run")
-        src = nodeutil.SOURCE_DIR
-        lualib = "%s/lualib/?.lua" % src
-        if not os.path.exists(os.path.join(src, "lualib", "game", "space.lua")):
-            lualib = "%s;%s/test/lua/?.lua" % (lualib, src)  # the stand-in space library
         self.env = dict(os.environ, SHOAL_CLUSTER_SECRET=SECRET, CLUSTER_BASE_PORT=str(nodeutil.free_port_run(NODES)),
                         WORLD_DB=self.path("world.db"), WORLD_SCRYPT_N="1024", WORLD_SCRYPT_R="1",
-                        WORLD_SNAPSHOT_MS=str(SNAPSHOT_MS), WORLD_LUALIB=lualib)
+                        WORLD_SNAPSHOT_MS=str(SNAPSHOT_MS))
         self.started = True
         self.addCleanup(self.stop_if_started)
         self.conns = []
