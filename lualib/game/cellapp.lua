@@ -99,7 +99,7 @@ end
 -- applied = {eid = n}, held = {eid = {seq = op}}, mail = {eid = mailbox}, frozen = list | nil}.
 local function host(name, s, opts, epoch)
 	local h = { name = name, s = s, opts = opts, epoch = epoch, version = 0, seq = {}, applied = {}, held = {},
-		mail = {}, stale = {} }
+		mail = {}, stale = {}, at = {} }
 	S.spaces[name] = h
 	S.moved[name] = nil
 	return h
@@ -145,13 +145,18 @@ end
 
 -- ---- messages of entities, in sequence
 
+-- Every message carries `at`: when it reached the first cellapp that got
+-- it, on this cellapp's clock (a message handed on from another cellapp
+-- comes with its age). Moves are validated against it, so moves that
+-- waited (frozen, held, handed on) and are applied in one burst are
+-- judged by the pace the player sent them at, not by the burst.
 local run = {}
 
-function run.move(h, eid, x, y, dir)
-	h.s:move(eid, x, y, dir, shoal.now()) -- a refusal is delivered (and logged) by the space
+function run.move(h, eid, at, x, y, dir)
+	h.s:move(eid, x, y, dir, at) -- a refusal is delivered (and logged) by the space
 end
 
-function run.prop(h, eid, key, value, scope)
+function run.prop(h, eid, _, key, value, scope)
 	local ok, why = h.s:set_prop(eid, key, value, scope)
 	if not ok then
 		local e = h.s:entity(eid) or { x = 0, y = 0 }
@@ -169,23 +174,46 @@ function run.where(h, eid)
 	end
 end
 
-local function apply_now(h, eid, seq, kind, ...)
+local function apply_now(h, at, eid, seq, kind, ...)
 	h.seq[eid] = seq
 	h.applied[eid] = (h.applied[eid] or 0) + 1
+	at = math.max(at, h.at[eid] or at) -- never back in time (a handed-on message vs a direct one)
+	h.at[eid] = at
 	bump("applied")
 	local f = run[kind]
 	if f then
-		local ok, err = pcall(f, h, eid, ...)
+		local ok, err = pcall(f, h, eid, at, ...)
 		if not ok then
 			shoal.error(string.format("cellapp: space %s entity %d: %s failed: %s", h.name, eid, kind, err))
 		end
 	end
 end
 
+local function pack_op(at, ...)
+	local op = table.pack(...)
+	op.at = at
+	return op
+end
+
+-- The held messages of eid that are next in sequence, applied.
+local function drain(h, eid)
+	local held = h.held[eid]
+	while held and held[h.seq[eid] + 1] do
+		local n = h.seq[eid] + 1
+		local op = held[n]
+		held[n], held.n = nil, held.n - 1
+		apply_now(h, op.at, eid, n, table.unpack(op, 1, op.n))
+	end
+	if held and held.n == 0 then
+		h.held[eid] = nil
+	end
+end
+
 -- One message of entity eid: applied when it is the next in sequence,
 -- held while an earlier one is missing (a migration's queue still on its
--- way), dropped when already applied.
-local function apply(h, eid, seq, kind, ...)
+-- way), dropped when already applied. Past cellapp_max_pending held
+-- messages the gap is given up (logged, counted): the earliest held goes on.
+local function apply(h, at, eid, seq, kind, ...)
 	local last = h.seq[eid]
 	if last == nil then
 		bump("unknown")
@@ -195,63 +223,51 @@ local function apply(h, eid, seq, kind, ...)
 		bump("dups")
 		return
 	end
-	if seq > last + 1 then
-		local held = h.held[eid] or { n = 0 }
-		h.held[eid] = held
-		if held[seq] == nil then
-			held[seq], held.n = table.pack(kind, ...), held.n + 1
-			bump("held")
-		end
-		if held.n <= S.conf.max_pending then
-			return
-		end
-		local first = math.huge
-		for k in pairs(held) do
-			if k ~= "n" and k < first then
-				first = k
-			end
-		end
-		shoal.warn(string.format("cellapp: space %s entity %d: messages %d..%d never came: skipped", h.name, eid,
-			last + 1, first - 1))
-		bump("skipped", first - last - 1)
-		h.seq[eid] = first - 1
-		last = first - 1
-		if first == seq then
-			held[seq], held.n = nil, held.n - 1
-		else
-			return apply(h, eid, first, table.unpack(held[first], 1, held[first].n))
+	if seq == last + 1 then
+		apply_now(h, at, eid, seq, kind, ...)
+		return drain(h, eid)
+	end
+	local held = h.held[eid] or { n = 0 }
+	h.held[eid] = held
+	if held[seq] == nil then
+		held[seq], held.n = pack_op(at, kind, ...), held.n + 1
+		bump("held")
+	end
+	if held.n <= S.conf.max_pending then
+		return
+	end
+	local first = math.huge
+	for k in pairs(held) do
+		if k ~= "n" and k < first then
+			first = k
 		end
 	end
-	apply_now(h, eid, seq, kind, ...)
-	local held = h.held[eid]
-	while held and held[h.seq[eid] + 1] do
-		local n = h.seq[eid] + 1
-		local op = held[n]
-		held[n], held.n = nil, held.n - 1
-		apply_now(h, eid, n, table.unpack(op, 1, op.n))
-	end
-	if held and held.n == 0 then
-		h.held[eid] = nil
-	end
+	shoal.warn(string.format("cellapp: space %s entity %d: messages %d..%d never came: skipped", h.name, eid,
+		last + 1, first - 1))
+	bump("skipped", first - last - 1)
+	h.seq[eid] = first - 1
+	drain(h, eid)
 end
 
--- A message for a space: applied, queued (frozen), or sent on to where
--- the space went.
-local function receive(name, eid, seq, kind, ...)
+-- A message for a space: applied, queued (frozen), or sent on (with its
+-- age) to where the space went.
+local function receive(name, at, eid, seq, kind, ...)
 	local h = S.spaces[name]
 	if h then
 		if h.frozen then
-			h.frozen[#h.frozen + 1] = table.pack(eid, seq, kind, ...)
+			h.frozen[#h.frozen + 1] = pack_op(at, eid, seq, kind, ...)
 			bump("queued")
 		else
-			apply(h, eid, seq, kind, ...)
+			apply(h, at, eid, seq, kind, ...)
 		end
 		return
 	end
 	local moved = S.moved[name]
 	if moved then
 		bump("forwarded")
-		shoal.send(moved.handle, "lua", "ops", name, { table.pack(eid, seq, kind, ...) })
+		local op = table.pack(eid, seq, kind, ...)
+		op.age = shoal.now() - at
+		shoal.send(moved.handle, "lua", "ops", name, { op })
 	else
 		bump("lost")
 	end
@@ -396,7 +412,7 @@ function command.leave(name, eid)
 	end
 	local e = h.s:entity(eid)
 	h.s:leave(eid)
-	h.mail[eid], h.seq[eid], h.applied[eid], h.held[eid], h.stale[eid] = nil, nil, nil, nil, nil
+	h.mail[eid], h.seq[eid], h.applied[eid], h.held[eid], h.stale[eid], h.at[eid] = nil, nil, nil, nil, nil, nil
 	if e then
 		return { x = e.x, y = e.y, dir = e.dir }
 	end
@@ -435,12 +451,13 @@ local function baseapp_gone(id)
 end
 
 function command.op(name, epoch, eid, seq, kind, ...)
-	receive(name, eid, seq, kind, ...)
+	receive(name, shoal.now(), eid, seq, kind, ...)
 end
 
 function command.ops(name, list)
+	local now = shoal.now()
 	for _, op in ipairs(list) do
-		receive(name, table.unpack(op, 1, op.n))
+		receive(name, now - (op.age or 0), table.unpack(op, 1, op.n))
 	end
 end
 
@@ -493,7 +510,10 @@ function command.handoff(name, handle, epoch)
 	if h == nil or not h.frozen then
 		return nil, "space " .. tostring(name) .. " is not frozen here"
 	end
-	local list = h.frozen
+	local list, now = h.frozen, shoal.now()
+	for _, op in ipairs(list) do
+		op.age, op.at = now - op.at, nil
+	end
 	S.spaces[name] = nil
 	S.moved[name] = { handle = handle, epoch = epoch }
 	shoal.send(handle, "lua", "ops", name, list)
@@ -510,7 +530,7 @@ function command.unfreeze(name)
 	local list = h.frozen
 	h.frozen = nil
 	for _, op in ipairs(list) do
-		apply(h, table.unpack(op, 1, op.n))
+		apply(h, op.at, table.unpack(op, 1, op.n))
 	end
 	return #list
 end
