@@ -166,7 +166,7 @@
   X(world_radius, INT, "50", 1, 1000000000, "the view radius of a space created by name, units")                   \
   X(world_max_speed, INT, "100", 0, 1000000000, "the speed cap of a space created by name, units a second (0: none)")  \
   X(cellappmgr_registry, STRING, "", 0, 0, "the registry cellappmgr watches and holds its lease in (empty: the cluster's)") \
-  X(cell_check_ms, INT, "500", 10, 600000, "how often a player's cell part asks cellappmgr whether its space " \
-    "moved (a missed move notice, a dead cellapp), ms")
+  X(cell_check_ms, INT, "1000", 10, 600000, "how often a player's cell part asks cellappmgr whether its space " \
+    "moved (a missed notice), ms: one call to cellappmgr per player per interval")
 
 #endif

@@ -7,6 +7,7 @@ test/e2e/test_world.py's machinery:
 prints
     BENCH migration_pause_ms N ms          median pause (freeze to hand-off) of N migrations under a walking player
     BENCH migration_pause_ms_max N ms
+    BENCH migration_pause_5k_ms N ms       the same with 5,000 more entities in the space (and _max)
     BENCH failover_cellapp_kill_ms N ms    median, from kill -9 of the space's cellapp until both players had WORLD again
     BENCH failover_cellapp_kill_ms_max N ms
     BENCH failover_cellapp_stop_ms N ms    the same for SIGSTOP (the registry's detection bound dominates)
@@ -32,8 +33,8 @@ class Bench(test_world.CellappFailover):
     def runTest(self):
         pass
 
-    def migrations(self, n):
-        a = self.player("mig")
+    def migrations(self, n, name="mig"):
+        a = self.player(name)
         start = a.where(10)
         stop = threading.Event()
 
@@ -59,6 +60,24 @@ class Bench(test_world.CellappFailover):
         return pauses
 
 
+    def crowd(self, n):
+        """n NPCs (no mailbox: seen, seeing nothing) in `world`, entered
+        through its cellapp's own `enter` command."""
+        node, _ = self.holder("world")
+        lua = ('local shoal = require "shoal"\n'
+               'local ok = 0\n'
+               'for i = 1, %d do\n'
+               '  local x, y = (i * 7919) %% 1000, (i * 104729) %% 1000\n'
+               '  if shoal.call(shoal.self(), "lua", "enter", "world", 0, 1000000 + i, {x = x, y = y}, nil, 0) then\n'
+               '    ok = ok + 1\n'
+               '  end\n'
+               'end\n'
+               'return require("cjson").encode({ok = ok})\n') % n
+        r = self.inject(node, lua, service=".cellapp", timeout=120)
+        if r.get("ok") != n:
+            raise AssertionError("crowd: %r" % r)
+
+
 def figures(name, values):
     print("BENCH %s %d ms" % (name, round(statistics.median(values))))
     print("BENCH %s_max %d ms" % (name, round(max(values))))
@@ -77,6 +96,8 @@ def main():
     b.setUp()
     try:
         figures("migration_pause_ms", b.migrations(max(n, 5)))
+        b.crowd(5000)
+        figures("migration_pause_5k_ms", b.migrations(max(n, 5), "mig5k"))
         figures("failover_cellapp_kill_ms", b.failover(signal.SIGKILL, n, "k"))
         figures("failover_cellapp_stop_ms", b.failover(signal.SIGSTOP, n, "s"))
     finally:

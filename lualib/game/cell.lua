@@ -109,6 +109,13 @@ local function attach(c, why)
 				return true
 			end
 			last = ok and err or world
+		elseif code == cellappmgr.UNKNOWN_SPACE and cs.space ~= first_space() then
+			-- a saved space that no longer exists: the first world space, at its centre
+			shoal.warn(string.format("cell: account %d: no space %s any more: %s instead", c.account, cs.space,
+				first_space()))
+			cs.space = first_space()
+			cs.x, cs.y, cs.dir = shoal.config("world_width") / 2, shoal.config("world_height") / 2, 0
+			last = text
 		else
 			last = tostring(code) .. ": " .. tostring(text)
 		end
