@@ -329,9 +329,11 @@ function command.restore(name, blob, epoch, recovered)
 	return true
 end
 
+-- Newest wins: the higher epoch (a stale copy from a cellapp that woke up
+-- after its space was recovered elsewhere has a lower one), then the higher version.
 function command.backup(name, version, epoch, blob)
 	local b = S.backups[name]
-	if b == nil or b.version < version or b.epoch < epoch then
+	if b == nil or b.epoch < epoch or (b.epoch == epoch and b.version < version) then
 		S.backups[name] = { version = version, epoch = epoch, blob = blob }
 	end
 end

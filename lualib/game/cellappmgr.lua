@@ -269,22 +269,35 @@ end
 
 -- ---- recovery of a dead cellapp's spaces
 
+-- Whether copy a {epoch, version} is newer than b: the higher epoch (a
+-- stale copy, from a cellapp that woke up after its space was recovered
+-- elsewhere, has a lower one), then the higher version.
+local function newer(a, b)
+	return b == nil or a.epoch > b.epoch or (a.epoch == b.epoch and a.version > b.version)
+end
+
 -- The newest copy of a space: {version, epoch, peer = cellapp} from the
--- live cellapps' backups, or the dbmgr snapshot's.
+-- live cellapps' backups, or the dbmgr snapshot's {version, epoch, blob}.
 function newest_copy(name)
 	local best
-	for id, c in pairs(M.cellapps) do
+	for _, c in pairs(M.cellapps) do
 		local ok, version, epoch = shoal.trycall(c.handle, "lua", "backup_info", name)
-		if ok and version and (best == nil or version > best.version) then
-			best = { version = version, epoch = epoch, peer = c }
+		if ok and math.type(version) == "integer" and math.type(epoch) == "integer" then
+			local copy = { version = version, epoch = epoch, peer = c }
+			if newer(copy, best) then
+				best = copy
+			end
 		end
 	end
 	if M.db then
 		local blob = M.db:load("space", require("game.cellapp").db_id(name))
 		if type(blob) == "string" then
 			local ok, t = pcall(serial.unpackstring, blob)
-			if ok and type(t) == "table" and (best == nil or (t.version or 0) > best.version) then
-				best = { version = t.version or 0, epoch = t.epoch, blob = blob }
+			if ok and type(t) == "table" and math.type(t.version) == "integer" and math.type(t.epoch) == "integer" then
+				local copy = { version = t.version, epoch = t.epoch, blob = blob }
+				if newer(copy, best) then
+					best = copy
+				end
 			end
 		end
 	end
