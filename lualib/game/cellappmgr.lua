@@ -234,7 +234,12 @@ function command.migrate(name, target_id)
 	if r == nil then
 		return nil, mgr.UNKNOWN_SPACE, "no space " .. tostring(name)
 	end
-	local t = target_id and M.cellapps[tostring(target_id)] or least_loaded(r.cellapp)
+	local t
+	if target_id ~= nil then
+		t = M.cellapps[tostring(target_id)]
+	else
+		t = least_loaded(r.cellapp)
+	end
 	if t == nil or t.id == r.cellapp then
 		return nil, mgr.NO_CELLAPP, "no other live cellapp " .. tostring(target_id)
 	end
