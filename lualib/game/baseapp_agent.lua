@@ -98,7 +98,7 @@ local function finish(c, reason)
 	end
 	c.state = "ending"
 	c.waiters = {}
-	cell.left(c) -- its position goes into the entity first
+	cell.left(c) -- its position goes into the entity before the save (may wait: after c.waiters)
 	save(c, reason)
 	-- Refused (harmless) when a newer login has moved the epoch on; a
 	-- kicking login's compare-and-set looks at the epoch, not the state.
@@ -177,8 +177,8 @@ local function on_enter(c, m)
 	end
 	send(c, proto.encode("ENTER_OK", m.account, r.epoch, r.name, e.x, e.y, e.logins))
 	tickets(c)
+	cell.entered(c, baseapp) -- its cell part enters its space
 	periodic(c, r.save_ms)
-	cell.entered(c, baseapp)
 end
 
 local function on_game(c, id, body)
@@ -305,6 +305,10 @@ local function session(account, epoch)
 end
 
 handler.command = {
+	cell_route = function(account, ...) -- the cellapp of its space moved or was recovered
+		local c = session(account)
+		cell.route(c and c.state == "live" and c or nil, account, ...)
+	end,
 	-- The baseapp ends this session for a newer login (or a shutdown).
 	kick = function(code, account, epoch)
 		local c = session(account, epoch)
@@ -355,10 +359,6 @@ handler.command = {
 			c.state = "gone"
 		end
 		return true
-	end,
-	cell_route = function(account, ...) -- the cellapp of its space moved or was recovered
-		local c = session(account)
-		cell.route(c and c.state == "live" and c or nil, account, ...)
 	end,
 	-- A message for the client of account (account.send, chat broadcasts).
 	push = function(body, account)

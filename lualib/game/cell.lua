@@ -1,6 +1,6 @@
 -- game/cell.lua - the player's cell part, seen from its baseapp agent
 -- (docs/cellapp.md, "The player's cell part"; the client messages are
--- docs/protocol.md section 7). The agent (lualib/game/baseapp_agent.lua)
+-- docs/protocol.md section 6.2). The agent (lualib/game/baseapp_agent.lua)
 -- calls four hooks:
 --
 --   cell.entered(c, baseapp)   after ENTER_OK: the entity enters its space (entity field `cell`:

@@ -75,7 +75,7 @@ local MESSAGES = {
 	MOVED = { 0x0101, { "x", ">i4" }, { "y", ">i4" } },
 	SAY = { 0x0102, { "text", ">s2" } },
 	CHAT = { 0x0103, { "account", ">I8" }, { "name", ">s2" }, { "text", ">s2" } },
-	-- The world (docs/protocol.md section 7; lualib/game/cell.lua)
+	-- The world (docs/protocol.md section 6.2; lualib/game/cell.lua)
 	WALK = { 0x0104, { "x", ">f" }, { "y", ">f" }, { "dir", ">f" } },
 	WORLD = { 0x0105, { "space", ">s2" }, { "width", ">f" }, { "height", ">f" }, { "radius", ">f" }, { "x", ">f" },
 		{ "y", ">f" }, { "dir", ">f" } },

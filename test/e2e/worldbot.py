@@ -160,7 +160,7 @@ def nan():
 
 
 def vectors():
-    """The worked examples of docs/protocol.md section 6.1 (clear bodies,
+    """The worked examples of docs/protocol.md section 6.2 (clear bodies,
     frames with their 2-byte length)."""
     def frame(body):
         return struct.pack(">H", len(body)) + body

@@ -1,5 +1,5 @@
 -- test_world_proto: the world messages of lualib/game/proto.lua produce
--- exactly the bytes of docs/protocol.md section 6.1's worked examples
+-- exactly the bytes of docs/protocol.md section 6.2's worked examples
 -- (printed from the doc's side by `python3 test/e2e/worldbot.py`), and
 -- client bytes that do not fit (short, long, NaN) decode as the doc says.
 local shoal = require "shoal"
