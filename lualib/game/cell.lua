@@ -73,8 +73,10 @@ local function op(c, kind, ...)
 end
 
 -- Enters (or enters again) the space through cellappmgr, bounded by
--- ATTACH_TRIES; then what waited goes out in order.
-local function attach(c, why)
+-- ATTACH_TRIES; then what waited goes out in order. hint: {handle, epoch}
+-- from the cellapp that says it holds the space now (tried first: during
+-- a migration cellappmgr answers "being moved" until the hand-off).
+local function attach(c, why, hint)
 	local cs = c.cell
 	if cs.attaching then
 		return
@@ -86,7 +88,11 @@ local function attach(c, why)
 		if c.state ~= "live" or cs.gone then
 			break
 		end
-		local r, code, text = locate(cs.space)
+		local r, code, text = hint, nil, nil
+		hint = nil
+		if r == nil then
+			r, code, text = locate(cs.space)
+		end
 		if r then
 			local ok, world, err = shoal.trycall(r.handle, "lua", "enter", cs.space, r.epoch, c.account,
 				{ x = cs.x, y = cs.y, dir = cs.dir, public = cs.public, owner = cs.owner }, mailbox, cs.seq)
@@ -173,7 +179,7 @@ function cell.route(c, account, name, handle, epoch)
 	end
 	local cs = c.cell
 	if cs and not cs.gone and cs.space == name and epoch > cs.epoch then
-		shoal.fork(attach, c, "notice")
+		shoal.fork(attach, c, "notice", { handle = handle, epoch = epoch })
 	end
 end
 

@@ -565,9 +565,12 @@ local function entity_count()
 end
 
 function command.stats()
-	local out = { spaces = 0, entities = entity_count() }
-	for _ in pairs(S.spaces) do
+	local out = { spaces = 0, entities = entity_count(), refused = {} }
+	for _, h in pairs(S.spaces) do
 		out.spaces = out.spaces + 1
+		for why, n in pairs(h.s:stats().refused or {}) do
+			out.refused[why] = (out.refused[why] or 0) + n
+		end
 	end
 	for k, v in pairs(S.stats) do
 		out[k] = v
@@ -681,6 +684,20 @@ function cellapp.start(conf)
 	if not ok then
 		shoal.error(string.format("cellapp %s: cannot register in the registry: %s", S.id, tostring(err)))
 	end
+	shoal.on_exit(function()
+		local parts = {}
+		for k, v in pairs(command.stats()) do
+			if type(v) == "table" then
+				for why, n in pairs(v) do
+					parts[#parts + 1] = k .. "_" .. tostring(why):gsub("%s", "_") .. "=" .. tostring(n)
+				end
+			else
+				parts[#parts + 1] = k .. "=" .. tostring(v)
+			end
+		end
+		table.sort(parts)
+		shoal.log("cellapp " .. S.id .. ": exit stats " .. table.concat(parts, " "))
+	end)
 	return S
 end
 
