@@ -96,6 +96,10 @@ local function attach(c, why, hint)
 		if r then
 			local ok, world, err = shoal.trycall(r.handle, "lua", "enter", cs.space, r.epoch, c.account,
 				{ x = cs.x, y = cs.y, dir = cs.dir, public = cs.public, owner = cs.owner }, mailbox, cs.seq)
+			if ok and world and cs.gone then -- the session ended meanwhile: no ghost stays behind
+				shoal.send(r.handle, "lua", "gone", cs.space, c.account, shoal.self())
+				break
+			end
 			if ok and world then
 				cs.handle, cs.epoch, cs.attaching = r.handle, world.epoch, false
 				cs.x, cs.y, cs.dir = world.x, world.y, world.dir
@@ -128,6 +132,7 @@ local function attach(c, why, hint)
 		shoal.sleep(math.min(100 * try, 500))
 	end
 	cs.attaching = false
+	cs.waiting = {} -- refused with the rest: "no space"
 	if c.state == "live" and not cs.gone then
 		shoal.warn(string.format("cell: account %d: cannot enter space %s: %s", c.account, cs.space, tostring(last)))
 		refuse(c, "no space")
