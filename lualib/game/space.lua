@@ -462,10 +462,10 @@ end
 function Space:apply(list)
 	local n, failed = 0, {}
 	for i, op in ipairs(list) do
-		local f = Space[op[1]]
 		local ok, why
-		if op[1] == "move" or op[1] == "set_prop" or op[1] == "enter" or op[1] == "leave" then
-			ok, why = f(self, table.unpack(op, 2, 6))
+		local kind = type(op) == "table" and op[1]
+		if kind == "move" or op[1] == "set_prop" or op[1] == "enter" or op[1] == "leave" then
+			ok, why = Space[kind](self, table.unpack(op, 2, 6))
 		else
 			why = "bad op"
 		end

@@ -203,6 +203,8 @@ function cases.bad_arguments_raise()
 	local sp = new()
 	t.raises("number expected", sp.add, sp, "one", 1, 1)
 	t.raises("number expected", sp.add, sp, 1, "x", 1)
+	t.raises("number expected", sp.add, sp, "5", 1, 1) -- not even a numeric string
+	t.raises("number expected", sp.move, sp, 1, "1.5", 1)
 	t.raises("number expected", sp.move, sp, 1, 1, nil)
 	t.raises("function expected", sp.flush, sp, 42)
 	t.raises("shoal.aoi.space expected", sp.count, {})
