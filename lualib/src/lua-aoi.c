@@ -212,9 +212,11 @@ static int lcount(lua_State *L) {
   return 1;
 }
 
-/* sp:flush(fn): fn(watcher, events) for each watcher with pending events
- * at the call (events it causes wait for the next flush). If fn raises,
- * the watchers not yet handed over keep their events. */
+/* sp:flush(fn): fn(watcher, events, enters) for each watcher with pending
+ * events at the call (events it causes wait for the next flush); enters is
+ * how many of the records are enters (a caller that looks them up skips
+ * the batches without). If fn raises, the watchers not yet handed over
+ * keep their events. */
 static int lflush(lua_State *L) {
   struct shoal_aoi *a = check_space(L);
   luaL_checktype(L, 2, LUA_TFUNCTION);
@@ -226,7 +228,10 @@ static int lflush(lua_State *L) {
     lua_pushvalue(L, 2);
     lua_pushinteger(L, (lua_Integer)w);
     lua_pushlstring(L, data, len); /* copied before fn can change the space */
-    lua_call(L, 2, 0);
+    lua_Integer enters = 0;
+    for (size_t off = 0; off < len; off += SHOAL_AOI_RECORD_SIZE) enters += data[off] == SHOAL_AOI_ENTER;
+    lua_pushinteger(L, enters);
+    lua_call(L, 3, 0);
   }
   return 0;
 }
