@@ -136,6 +136,11 @@ function benches.crypto()
 	report("aead_frames_per_s_64b", math.floor(n / ((shoal.hpc() - t0) / 1e9)), "frames/s")
 end
 
+-- (f) shoal.aoi: moves per second with neighbour events (bench/lua/bench_aoi.lua).
+function benches.aoi()
+	require "bench_aoi"(report, tonumber(shoal.getenv("bench_aoi_seconds")) or 2)
+end
+
 local order = { "oneway", "call", "spawn" }
 
 shoal.start(function()
