@@ -4,6 +4,7 @@
 -- (REGISTRY "-": the cluster's); INTERVAL the save interval (default 0).
 -- Commands (lua), beside object.commands' object_lend and object_call:
 --   incr(id, n, mode)   n increments of value.n (mode "fetch": fetch, +1,
+--                       save; "slow": the same with 100 ms between fetch and
 --                       save; "call": call "add" at the owner), each retried
 --                       until acknowledged or n x the timeout passed ->
 --                       {acked, failed, codes = {name = count}}; logs
@@ -35,10 +36,13 @@ local function count(codes, code)
 	codes[name] = (codes[name] or 0) + 1
 end
 
-local function one_fetch_incr(id)
+local function one_fetch_incr(id, slow)
 	local o, code = objs:fetch(id)
 	if o == nil then
 		return nil, code
+	end
+	if slow then
+		shoal.sleep(100) -- holds it a while (object_hold_ms keeps it here meanwhile)
 	end
 	o.value.n = (o.value.n or 0) + 1
 	return objs:save(o)
@@ -53,7 +57,7 @@ function command.incr(id, n, mode)
 			if mode == "call" then
 				ok, code = objs:call(id, "add", 1)
 			else
-				ok, code = one_fetch_incr(id)
+				ok, code = one_fetch_incr(id, mode == "slow")
 			end
 			if not ok then
 				count(codes, code)
