@@ -48,13 +48,17 @@ end
 -- Every object this service holds is dropped: its life ended (a new
 -- registration), so its leases are gone.
 local function drop_all(why)
+	local n = 0
 	for _, s in pairs(objects) do
 		for id, rec in pairs(s.owned) do
 			rec.lost = true
 			s.owned[id] = nil
+			n = n + 1
 		end
 	end
-	shoal.warn("object: every object dropped: " .. why)
+	if n > 0 then
+		shoal.warn(string.format("object: %d objects dropped: %s", n, why))
+	end
 end
 
 local function registry_life(addr)
@@ -263,8 +267,10 @@ local function acquire(s, id, deadline)
 	return install(s, id, epoch, serial.unpackstring(blob), blob, "lend")
 end
 
+-- Worth another try within the bound: the owner is busy or gone, or this
+-- life ended and keepalive registers a new one within an interval (STALE).
 local RETRY = { [errors.BUSY] = true, [errors.NOTOWNER] = true, [errors.NODEDOWN] = true,
-	[errors.NOSERVICE] = true, [errors.TIMEOUT] = true, [errors.EXITING] = true }
+	[errors.NOSERVICE] = true, [errors.TIMEOUT] = true, [errors.EXITING] = true, [errors.STALE] = true }
 
 local function fetch(s, id, deadline)
 	local ok, code, why = check_id(id)

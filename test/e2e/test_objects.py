@@ -13,11 +13,15 @@ node) per acquisition) never give one epoch to two owners, and grow on
 each node.
 
 KillOne: the same on object 1 with node 4 killed (kill -9) in the middle,
-while it owns the object (node 4 holds it 100 ms per increment, so the
-kill lands then): the survivors finish every increment (the dead node's
+while it owns the object (node 4 holds it 600 ms per increment; the test
+signals it within 200 ms of an acquisition): the survivors finish every increment (the dead node's
 lease is freed when the registry declares it dead), and the counter holds
 every increment acknowledged anywhere (the killed node's included: the
 loss bound is 0).
+
+FreezeOwner: the owner frozen (SIGSTOP) with an unsaved change past the
+dead limit, then woken: it gives its copy up unsaved, and the counter
+equals the acknowledged increments exactly.
 
 EachOther: nodes 2 and 3 fetch_many {10, 20} and {20, 10} in a loop while
 node 4 fetches them one at a time: all finish within the bound and the
@@ -26,6 +30,7 @@ counters hold every acknowledged increment.
 Each test also sends a lend of an unknown type across the cluster: a clear
 INVAL, and the node goes on."""
 
+import datetime
 import os
 import re
 import signal
@@ -160,18 +165,28 @@ class Concurrent(ObjectsCase):
         self.stop_all()
 
 
+SLOW = dict(object_hold_ms=2000, obj_slow_ms=600)  # node 4 keeps object 1 for 600 ms per increment
+
+
 class KillOne(ObjectsCase):
-    def holds(self, n):
-        """Node n owns object 1 now (by its own log: more acquisitions than losses)."""
+    def owning(self, n):
+        """Node n got object 1 less than 200 ms ago and still has it (by its
+        own log), so a signal sent now lands while it holds it (it keeps it
+        600 ms)."""
         log = self.running[n].log()
-        return len(ACQ.findall(log)) > len(re.findall(r"OBJ lost type=counter id=1 ", log))
+        acq = list(ACQ.finditer(log))
+        if not acq or len(acq) <= len(re.findall(r"OBJ lost type=counter id=1 ", log)):
+            return False
+        stamp = log[log.rfind("\n", 0, acq[-1].start()) + 1:][:23]
+        t = datetime.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f")
+        return (datetime.datetime.now() - t).total_seconds() < 0.2
 
     def test_kill9_the_owner_in_the_middle(self):
         n = 300
         plans = {2: "incr:1:%d:fetch" % n, 3: "incr:1:%d:fetch" % n, 4: "incr:1:%d:slow" % n}
-        self.start_cluster(plans, ids=(1,), extra={4: dict(object_hold_ms=300)})
+        self.start_cluster(plans, ids=(1,), extra={4: SLOW})
         victim = self.running[4]
-        wait_until(lambda: self.acks([4]).get(1, 0) >= 3 and self.holds(4), scaled(60),
+        wait_until(lambda: self.acks([4]).get(1, 0) >= 2 and self.owning(4), scaled(60),
                    "node 4 owning object 1 after a few increments", interval=0.005)
         victim.send_signal(signal.SIGKILL)
         victim.wait(10)
@@ -196,6 +211,51 @@ class KillOne(ObjectsCase):
         self.assertLessEqual(final - acked, 5)
         self.check_one_owner()
         self.assertLess(secs, BOUND_S)
+        self.stop_all()
+
+
+class FreezeOwner(ObjectsCase):
+    """SIGSTOP of the owner while it holds object 1 with a change not yet
+    saved: the registry declares it dead and frees its lease, the others
+    take the object from the database and go on; woken (SIGCONT), it gives
+    its copy up without saving it — whichever comes first: a queued lend
+    whose transfer cannot reach the registry, its save refused by the row's
+    newer epoch, or its registry life's end — and goes on as a new life,
+    never a second owner. Nobody is killed, so every acknowledgement is in
+    the logs: the counter must equal them exactly."""
+
+    def test_frozen_owner_is_fenced_off(self):
+        n = 200
+        plans = {2: "incr:1:%d:fetch" % n, 3: "incr:1:%d:fetch" % n, 4: "incr:1:8:slow"}
+        self.start_cluster(plans, ids=(1,), extra={4: SLOW})
+        frozen = self.running[4]
+        wait_until(lambda: self.acks([4]).get(1, 0) >= 2 and KillOne.owning(self, 4), scaled(60),
+                   "node 4 owning object 1 after a few increments", interval=0.005)
+        held = int(list(ACQ.finditer(frozen.log()))[-1].group(2))
+        frozen.send_signal(signal.SIGSTOP)
+        try:
+            wait_until(lambda: re.search(r"lease obj\.counter\.1 \(epoch \d+\) is free: objects/4\.\w+ inc 1 is dead",
+                                         self.running[1].log()), scaled(20), "the registry freeing node 4's lease",
+                       interval=0.05)
+            before = self.acks((2, 3)).get(1, 0)
+            wait_until(lambda: self.acks((2, 3)).get(1, 0) >= before + 20, scaled(20),
+                       "the others going on without node 4", interval=0.05)
+        finally:
+            frozen.send_signal(signal.SIGCONT)
+        self.wait_done(self.WORKERS, 1)
+        # Woken, it gave up the copy it held (a lend that could not reach the
+        # registry, the row's newer epoch, or its life's end), never saved it.
+        self.assertRegex(frozen.log(), r"OBJ lost type=counter id=1 epoch=%d: |object: 1 objects dropped" % held,
+                         "the woken owner gave up its copy")
+        for w in (2, 3):
+            d = self.dones(w)[0]
+            self.assertEqual((d["acked"], d["failed"]), (n, 0), "node %d: %r" % (w, d))
+        acked = self.acks(self.WORKERS).get(1, 0)
+        final = self.finals()[1]
+        print("objects SIGSTOP of the owner: counter %d, acknowledged %d (node 4: %d)"
+              % (final, acked, self.acks([4]).get(1, 0)))
+        self.assertEqual(final, acked, "every acknowledged increment, and no other")
+        self.check_one_owner()
         self.stop_all()
 
 

@@ -4,8 +4,8 @@
 -- (REGISTRY "-": the cluster's); INTERVAL the save interval (default 0).
 -- Commands (lua), beside object.commands' object_lend and object_call:
 --   incr(id, n, mode)   n increments of value.n (mode "fetch": fetch, +1,
---                       save; "slow": the same with 100 ms between fetch and
---                       save; "call": call "add" at the owner), each retried
+--                       save; "slow": the same with 100 ms (config obj_slow_ms)
+--                       between fetch and save; "call": call "add" at the owner), each retried
 --                       until acknowledged or n x the timeout passed ->
 --                       {acked, failed, codes = {name = count}}; logs
 --                       "OBJ ack id=ID" per acknowledged one
@@ -42,7 +42,8 @@ local function one_fetch_incr(id, slow)
 		return nil, code
 	end
 	if slow then
-		shoal.sleep(100) -- holds it a while (object_hold_ms keeps it here meanwhile)
+		-- holds it a while (object_hold_ms keeps it here meanwhile)
+		shoal.sleep(math.tointeger(tonumber(shoal.getenv("obj_slow_ms") or "")) or 100)
 	end
 	o.value.n = (o.value.n or 0) + 1
 	return objs:save(o)
@@ -61,6 +62,7 @@ function command.incr(id, n, mode)
 			end
 			if not ok then
 				count(codes, code)
+				shoal.sleep(1)
 			end
 		until ok or shoal.now() >= deadline
 		if ok then
