@@ -38,6 +38,14 @@ local set = {}
 set.__index = set
 
 local life -- this service's registry client, registered once {type = "objects"}
+-- Until when this life is surely alive in the registry's eyes: a heartbeat
+-- it answered at time T means the registry cannot declare it dead before
+-- T + dead x interval, so T + suspect x interval leaves a margin. Past it
+-- (the registry unreachable, or this process was frozen) this service
+-- uses none of its objects until a heartbeat gets through again: a node
+-- cut off from the registry stops acting as an owner before the registry
+-- can give its objects to another.
+local fresh_until = 0
 
 local function fail(code, fmt, ...)
 	return nil, code, "object: " .. string.format(fmt, ...)
@@ -76,9 +84,22 @@ local function registry_life(addr)
 	r:register { type = "objects", id = string.format("%d.%x", shoal.config("node"), shoal.self()),
 		node = shoal.config("node"), addr = host, port = port, interval = shoal.config("heartbeat_ms"),
 		status = { handle = shoal.self() } }
-	r:keepalive()
+	local margin = shoal.config("heartbeat_ms") * shoal.config("registry_suspect")
+	fresh_until = shoal.now() + margin
 	r:on_register(function(old, new)
 		drop_all(string.format("registry life %d ended (now %d)", old, new))
+	end)
+	shoal.fork(function() -- r:keepalive, noting when each heartbeat got through
+		while life == r do
+			shoal.sleep(shoal.config("heartbeat_ms"))
+			local t0 = shoal.now()
+			local ok, err = pcall(r.heartbeat, r)
+			if ok then
+				fresh_until = t0 + margin
+			elseif life == r then
+				shoal.warn(string.format("object: heartbeat of %s/%s failed: %s", r.spec.type, r.spec.id, err))
+			end
+		end
 	end)
 	shoal.on_exit(object.stop)
 	life = r
@@ -154,12 +175,13 @@ local function backoff(k, deadline)
 	shoal.sleep(math.min(remaining(deadline), math.random(1, 1 << math.min(k, 5))))
 end
 
--- Waits (bounded) until no save or lend is running on rec.
+-- Waits (bounded) until no save or lend is running on rec and this life
+-- is fresh (above).
 local function settle(rec, deadline)
-	while rec.busy and shoal.now() < deadline do
+	while (rec.busy or shoal.now() >= fresh_until) and not rec.lost and shoal.now() < deadline do
 		shoal.sleep(1)
 	end
-	return not rec.busy
+	return not rec.busy and shoal.now() < fresh_until
 end
 
 local function lose(s, rec, why)
@@ -272,14 +294,21 @@ end
 local RETRY = { [errors.BUSY] = true, [errors.NOTOWNER] = true, [errors.NODEDOWN] = true,
 	[errors.NOSERVICE] = true, [errors.TIMEOUT] = true, [errors.EXITING] = true, [errors.STALE] = true }
 
+local function stopped()
+	return fail(errors.EXITING, "this service's objects are stopped (object.stop)")
+end
+
 local function fetch(s, id, deadline)
 	local ok, code, why = check_id(id)
 	if not ok then
 		return nil, code, why
 	end
 	for k = 1, math.huge do
+		if life == nil then
+			return stopped()
+		end
 		local rec = s.owned[id]
-		if rec and rec.wanted == 0 then
+		if rec and rec.wanted == 0 and shoal.now() < fresh_until then
 			rec.pinned = shoal.now() + s.hold
 			return rec
 		end
@@ -355,8 +384,16 @@ function set:save(o)
 	end
 	local deadline = shoal.now() + self.timeout
 	if not settle(o, deadline) then
+		if o.lost then
+			return fail(errors.NOTOWNER, "%s %d: it moved to another node meanwhile", self.type, o.id)
+		end
 		o.value = serial.unpackstring(o.blob) -- not saved: back to the object's state
-		return fail(errors.BUSY, "%s %d: a save or a lend did not finish within %d ms", self.type, o.id, self.timeout)
+		if o.busy then
+			return fail(errors.BUSY, "%s %d: a save or a lend did not finish within %d ms", self.type, o.id,
+				self.timeout)
+		end
+		return fail(errors.TIMEOUT, "%s %d: no heartbeat got through to the registry within %d ms", self.type, o.id,
+			self.timeout)
 	end
 	if not owns(self, o) then
 		return fail(errors.NOTOWNER, "%s %d: it moved to another node meanwhile", self.type, o.id)
@@ -388,7 +425,7 @@ end
 -- Writes every object changed since its last write (the interval's loop).
 function set:flush()
 	for _, rec in pairs(self.owned) do
-		if rec.dirty and not rec.busy then
+		if rec.dirty and not rec.busy and shoal.now() < fresh_until then
 			rec.busy, rec.dirty = true, false
 			local blob = rec.blob
 			local ok, code, why = write(self, rec, blob)
@@ -414,7 +451,9 @@ function set:release(o)
 	local ok, code, why = write(self, o, o.blob)
 	if ok then
 		lose(self, o, "released")
-		life:trylease("release", lease_name(self, o.id), remaining(deadline))
+		if life then
+			life:trylease("release", lease_name(self, o.id), remaining(deadline))
+		end
 	end
 	o.busy = false
 	return ok, code, why
@@ -454,6 +493,9 @@ function set:call(id, fn_name, ...)
 	end
 	local deadline = shoal.now() + self.timeout
 	for k = 1, math.huge do
+		if life == nil then
+			return stopped()
+		end
 		local rec = self.owned[id]
 		if rec then
 			return run_here(self, rec, fn, deadline, ...)
@@ -507,6 +549,12 @@ local function lend(t, id, to)
 	end
 	if type(to) ~= "table" or type(to.type) ~= "string" or type(to.id) ~= "string" or math.type(to.inc) ~= "integer" then
 		return fail(errors.INVAL, "lend: the borrower must be a component {type, id, inc}")
+	end
+	if life == nil then
+		return stopped()
+	end
+	if shoal.now() >= fresh_until then
+		return fail(errors.BUSY, "%s %d: this node cannot reach the registry now", t, id)
 	end
 	local deadline = shoal.now() + s.timeout
 	local rec = s.owned[id]
@@ -601,7 +649,9 @@ function object.stop()
 		s:flush()
 	end
 	if life then
-		pcall(life.leave, life)
+		local r = life
+		life = nil -- stops the heartbeat loop
+		pcall(r.leave, r)
 	end
 end
 
