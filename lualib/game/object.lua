@@ -19,14 +19,17 @@
 -- Codes (shoal.errors): INVAL bad input, TIMEOUT the bound object_timeout_ms
 -- passed, BUSY the owner is saving or just fetched it (retried within the
 -- bound, then returned), NOTOWNER this node lost the object, STALE this
--- node's registry life ended, FULL the registry's lease table is full, and
--- the dbmgr's codes (game/db.lua). Nothing waits past object_timeout_ms.
+-- node's registry life ended (retried within the bound while a new life
+-- registers), RAISED a called function raised, EXITING after object.stop,
+-- FULL the registry's lease table is full, and the dbmgr's codes
+-- (game/db.lua). Nothing waits past object_timeout_ms.
 --
 -- The rules that keep one owner: a node uses an object only while it holds
 -- the object's lease at the epoch it recorded; a lend hands the lease over
 -- with one registry step (transfer, epoch + 1) after writing any unsaved
 -- state, and gives up its copy; the database row carries the epoch of its
--- writer and a save whose epoch is older than the row's is refused.
+-- writer and a save whose epoch is older than the row's is refused; and a
+-- node whose heartbeats stopped getting through uses nothing (fresh_until).
 local shoal = require "shoal"
 local serial = require "shoal.serial"
 local db = require "game.db"
