@@ -18,7 +18,9 @@
 --   stale_save(id)      saves the copy hold kept (after it moved away) -> save's answer
 --   release(id)         objs:release of a fetched id
 --   fetch_many(ids)     -> {epoch, ...} | nil, code, why
---   acquisitions()      -> {{epoch, how}, ...}
+--   fetch_range(lo, n, par)  fetches ids lo .. lo + n - 1 from par coroutines
+--                       -> {ok = count, ms = elapsed, codes = {name = count}}
+--   acquisitions()      -> {{id, epoch, how}, ...}
 --   stop()              leaves the registry and exits
 local shoal = require "shoal"
 local object = require "game.object"
@@ -157,6 +159,32 @@ function command.fetch_many(ids)
 		out[i] = o.epoch
 	end
 	return out
+end
+
+function command.fetch_range(lo, n, par)
+	local ok, codes, running, next_id = 0, {}, par, lo
+	local t0 = shoal.now()
+	local me = coroutine.running()
+	for _ = 1, par do
+		shoal.fork(function()
+			while next_id < lo + n do
+				local id = next_id
+				next_id = next_id + 1
+				local o, code = objs:fetch(id)
+				if o then
+					ok = ok + 1
+				else
+					count(codes, code)
+				end
+			end
+			running = running - 1
+			if running == 0 then
+				shoal.wakeup(me)
+			end
+		end)
+	end
+	shoal.wait()
+	return { ok = ok, ms = shoal.now() - t0, codes = codes }
 end
 
 function command.acquisitions()

@@ -262,5 +262,32 @@ function cases.registry_transfer()
 	shoal.kill(reg)
 end
 
+-- Tens of thousands of objects are cheap to take and to hand over: one
+-- service takes 10,000 new ones, another borrows 1,000 of them, the first
+-- stops (its 9,000 leases free at once) and the second loads 2,000 more.
+function cases.many_objects()
+	local reg, dbm, s = world(2)
+	local r = call(s[1], "fetch_range", 100000, 10000, 50)
+	t.same({ r.ok, r.codes }, { 10000, {} }, "10,000 new objects")
+	shoal.log(string.format("test_object: 10,000 new objects taken in %d ms", r.ms))
+	local b = call(s[2], "fetch_range", 100000, 1000, 50)
+	t.same({ b.ok, b.codes }, { 1000, {} }, "1,000 borrowed")
+	shoal.log(string.format("test_object: 1,000 objects borrowed in %d ms", b.ms))
+	call(s[1], "stop")
+	local l = call(s[2], "fetch_range", 101000, 2000, 50)
+	t.same({ l.ok, l.codes }, { 2000, {} }, "2,000 loaded after the first one stopped")
+	shoal.log(string.format("test_object: 2,000 objects loaded in %d ms", l.ms))
+	local how = {}
+	for _, a in ipairs(call(s[2], "acquisitions")) do
+		how[a.how] = (how[a.how] or 0) + 1
+	end
+	t.same(how, { lend = 1000, load = 2000 }, "borrowed, then loaded")
+	local probe = registry.new(reg)
+	t.eq(probe:leases("obj.counter.109999")[1].holder, nil, "the stopped service's leases are free")
+	t.eq(probe:leases("obj.counter.100999")[1].epoch, 2, "a borrowed one: epoch 2")
+	finish(reg, dbm, { s[2] })
+end
+
 t.start(cases, { "registry_transfer", "fetch_save_release", "lend_moves_ownership", "call_runs_at_the_owner",
-	"hostile", "owner_leaves", "concurrent_fetch", "concurrent_call", "concurrent_interval", "each_others_objects" })
+	"hostile", "owner_leaves", "concurrent_fetch", "concurrent_call", "concurrent_interval", "each_others_objects",
+	"many_objects" })
