@@ -514,8 +514,14 @@ function set:call(id, fn_name, ...)
 				fn_name, ...))
 			if r[1] and not (r[2] == nil and RETRY[r[3]]) then
 				return table.unpack(r, 2, r.n)
+			elseif r[1] then -- the owner refused (busy, not the owner): it did not run; try again
+				code, why = r[3], r[4]
+			elseif r[2] == errors.NOSERVICE then -- never delivered: the lease names a service that is gone
+				code, why = r[2], r[3]
+			else -- sent, and no answer: at most once, so the caller decides
+				return fail(r[2], "%s %d: call %s: no answer from the owner (%s); it may have run", self.type, id,
+					fn_name, tostring(r[3]))
 			end
-			code, why = r[1] and r[3] or r[2], r[1] and r[4] or r[3]
 		elseif okl then -- free (or ours without a copy): take it here
 			rec, code, why = fetch(self, id, deadline)
 			if rec then
