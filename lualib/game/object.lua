@@ -142,6 +142,7 @@ function object.new(opts)
 		hold = config(opts, "hold_ms", "object_hold_ms"),
 		owned = {}, -- id -> rec {id, epoch, value, blob, dirty, busy, pinned, lost}
 		acquiring = {}, -- id -> true while this service takes it
+		where = {}, nwhere = 0, -- id -> the owner's handle, as a call last found it
 		acquired = {}, -- {id, epoch, how} of every acquisition (tests read it)
 	}, set)
 	registry_life(opts.registry)
@@ -483,6 +484,18 @@ local function run_here(s, rec, fn, deadline, ...)
 	return table.unpack(res, 2, res.n)
 end
 
+-- The owner's handle of id, as a call last found it (at most 65,536 ids
+-- remembered: past that the cache starts again).
+local function remember(s, id, h)
+	if s.where[id] == nil then
+		s.nwhere = s.nwhere + 1
+		if s.nwhere > 65536 then
+			s.where, s.nwhere = {}, 1
+		end
+	end
+	s.where[id] = h
+end
+
 -- Proxy mode: runs a registered function where the object is, without
 -- moving it; takes it here only when nobody owns it.
 function set:call(id, fn_name, ...)
@@ -503,11 +516,15 @@ function set:call(id, fn_name, ...)
 		if rec then
 			return run_here(self, rec, fn, deadline, ...)
 		end
-		local list, h = nil, nil
-		local okl, res = pcall(life.leases, life, lease_name(self, id), remaining(deadline))
-		if okl then
-			list = res
-			h = list[1] and list[1].holder and list[1].holder.status and list[1].holder.status.handle
+		local h, okl, res = self.where[id], true, nil
+		if h == nil then -- where is it? (cached until the owner refuses or is gone)
+			okl, res = pcall(life.leases, life, lease_name(self, id), remaining(deadline))
+			if okl then
+				h = res[1] and res[1].holder and res[1].holder.status and res[1].holder.status.handle
+				if math.type(h) == "integer" and h ~= shoal.self() then
+					remember(self, id, h)
+				end
+			end
 		end
 		if okl and math.type(h) == "integer" and h ~= shoal.self() then
 			local r = table.pack(shoal.trycalltimeout(remaining(deadline), h, "lua", "object_call", self.type, id,
@@ -516,9 +533,12 @@ function set:call(id, fn_name, ...)
 				return table.unpack(r, 2, r.n)
 			elseif r[1] then -- the owner refused (busy, not the owner): it did not run; try again
 				code, why = r[3], r[4]
+				self.where[id] = nil
 			elseif r[2] == errors.NOSERVICE then -- never delivered: the lease names a service that is gone
 				code, why = r[2], r[3]
+				self.where[id] = nil
 			else -- sent, and no answer: at most once, so the caller decides
+				self.where[id] = nil
 				return fail(r[2], "%s %d: call %s: no answer from the owner (%s); it may have run", self.type, id,
 					fn_name, tostring(r[3]))
 			end
