@@ -193,7 +193,8 @@ local function lose(s, rec, why)
 		s.owned[rec.id] = nil
 	end
 	rec.lost = true
-	shoal.log(string.format("OBJ lost type=%s id=%d epoch=%d: %s", s.type, rec.id, rec.epoch, why))
+	shoal.log(string.format("OBJ lost type=%s id=%d epoch=%d t=%d: %s", s.type, rec.id, rec.epoch,
+		shoal.hpc() // 1000, why))
 end
 
 -- The write behind every save: refused when the row was written by a
@@ -223,8 +224,8 @@ local function install(s, id, epoch, value, blob, how)
 	local rec = { id = id, epoch = epoch, value = value, blob = blob, pinned = shoal.now() + s.hold, wanted = 0 }
 	s.owned[id] = rec
 	s.acquired[#s.acquired + 1] = { id = id, epoch = epoch, how = how }
-	shoal.log(string.format("OBJ acquire type=%s id=%d epoch=%d node=%d how=%s", s.type, id, epoch,
-		shoal.config("node"), how))
+	shoal.log(string.format("OBJ acquire type=%s id=%d epoch=%d node=%d how=%s t=%d", s.type, id, epoch,
+		shoal.config("node"), how, shoal.hpc() // 1000))
 	return rec
 end
 

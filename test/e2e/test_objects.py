@@ -46,10 +46,14 @@ MISSES = 4
 BOUND_S = 120  # every plan finishes well within this (bounded counts, bounded waits)
 SECRET = "e2e-objects-secret"
 
-ACQ = re.compile(r"OBJ acquire type=counter id=(\d+) epoch=(\d+) node=(\d+) how=(\w+)")
+ACQ = re.compile(r"OBJ acquire type=counter id=(\d+) epoch=(\d+) node=(\d+) how=(\w+) t=\d+")
 ACK = re.compile(r"OBJ ack id=(\d+)")
 DONE = re.compile(r"OBJ done part=(\S+) acked=(\d+) failed=(\d+) codes=(\S*)")
 FINAL = re.compile(r"OBJ final id=(\d+) n=(\d+) epoch=(\d+)")
+# An ownership's start and end on one node, at the event's CLOCK_MONOTONIC
+# time in us (the library's t=, one clock for every process here; the log
+# line's own stamp is taken later, by the logger).
+SPAN = re.compile(r"OBJ (acquire|lost) type=counter id=(\d+) epoch=\d+ .*?t=(\d+)")
 
 
 class ObjectsCase(NodeTestCase):
@@ -137,6 +141,30 @@ class ObjectsCase(NodeTestCase):
                 total += 1
         return total
 
+    def check_no_overlap(self):
+        """No two nodes owned an object at the same moment: on the one clock
+        of this machine, each ownership (from a node's acquire line to its
+        lost line, or to the end) ends before the next one starts. A lender notes its loss before it answers; the
+        borrower notes its acquisition when the answer arrives."""
+        spans = {}
+        for n, node in self.running.items():
+            open_at = {}
+            for m in SPAN.finditer(node.log()):
+                what, i, t = m.group(1), int(m.group(2)), int(m.group(3))
+                if what == "acquire":
+                    self.assertNotIn(i, open_at, "node %d acquired object %d twice without losing it" % (n, i))
+                    open_at[i] = t
+                elif i in open_at:
+                    spans.setdefault(i, []).append((open_at.pop(i), t, n))
+            for i, t in open_at.items():
+                spans.setdefault(i, []).append((t, float("inf"), n))
+        for i, lst in spans.items():
+            lst.sort()
+            for (s0, e0, n0), (s1, e1, n1) in zip(lst, lst[1:]):
+                self.assertLessEqual(e0, s1, "object %d owned by node %d (%s..%s) and node %d (from %s) at once"
+                                     % (i, n0, s0, e0, n1, s1))
+        return sum(len(v) for v in spans.values())
+
     def stop_all(self):
         for n, node in self.running.items():
             if node.running():
@@ -160,6 +188,7 @@ class Concurrent(ObjectsCase):
         final = self.finals()
         self.assertEqual(final, acked, "the counters are the acknowledged increments")
         moves = self.check_one_owner()
+        self.assertEqual(self.check_no_overlap(), moves)
         print("objects: 3 nodes x %d fetch-increments + %d call-increments in %.1f s, %d acquisitions"
               % (n, n, secs, moves))
         self.stop_all()
@@ -245,7 +274,7 @@ class FreezeOwner(ObjectsCase):
         self.wait_done(self.WORKERS, 1)
         # Woken, it gave up the copy it held (a lend that could not reach the
         # registry, the row's newer epoch, or its life's end), never saved it.
-        self.assertRegex(frozen.log(), r"OBJ lost type=counter id=1 epoch=%d: |object: 1 objects dropped" % held,
+        self.assertRegex(frozen.log(), r"OBJ lost type=counter id=1 epoch=%d t=\d+: |object: 1 objects dropped" % held,
                          "the woken owner gave up its copy")
         for w in (2, 3):
             d = self.dones(w)[0]
@@ -273,6 +302,7 @@ class EachOther(ObjectsCase):
         final = self.finals()
         self.assertEqual(final[10] + final[20], acked, "every acknowledged increment, and no other")
         self.check_one_owner()
+        self.check_no_overlap()
         print("objects each other's: fetch_many in reversed orders x %d on 2 nodes + single fetches on a third: "
               "done in %.1f s, %d increments acknowledged" % (rounds, secs, acked))
         self.stop_all()
