@@ -8,9 +8,10 @@ the loss bound is zero and checkable.
 Concurrent: the three workers each increment the counter of object 1 (fetch,
 +1, save: the object moves between nodes) and of object 2 (call: runs at
 the owner) a bounded number of times; at the end the counters equal the
-acknowledged increments, and the acquisitions every node logged ((id, epoch,
-node) per acquisition) never give one epoch to two owners, and grow on
-each node.
+acknowledged increments, the acquisitions every node logged ((id, epoch,
+node) per acquisition) never give one epoch to two owners and grow on
+each node, and no two ownerships overlap in time (the library's monotonic
+t= of each acquisition and loss).
 
 KillOne: the same on object 1 with node 4 killed (kill -9) in the middle,
 while it owns the object (node 4 holds it 600 ms per increment; the test

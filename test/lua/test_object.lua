@@ -238,6 +238,13 @@ function cases.registry_transfer()
 	t.eq(code, E.INVAL, "a lease never asked for")
 	ok, code = shoal.trycall(reg, "text", string.format("transfer name=L type=objects id=b inc=%d", b.inc))
 	t.eq(code, E.INVAL, "missing to_type")
+	ok, code = shoal.trycall(reg, "text", string.format(
+		"transfer name=L type=objects id=b inc=99 to_type=objects to_id=a to_inc=%d", a.inc))
+	t.eq(code, E.STALE, "a requester of a stale life")
+	ok, code = shoal.trycall(reg, "text", string.format(
+		"transfer name=L type=objects id=b inc=%d to_type=objects to_id=b to_inc=%d", b.inc, b.inc))
+	t.eq(code, E.INVAL, "to itself")
+	t.eq(a:lease("L").holder.id, "b", "none of these changed the lease")
 	a:lease("M")
 	a:lease("N")
 	local l4, c4, t4 = a:trylease("lease", "O", 1000)
