@@ -220,6 +220,16 @@ local function write(s, rec, blob)
 	return true
 end
 
+-- A state from the database or a lender: unpacked, or nil, INVAL, why
+-- (a corrupt row or a bad answer is an error, never a crash).
+local function unpack_state(s, id, blob, from)
+	local ok, v = pcall(serial.unpackstring, blob)
+	if not ok or v == nil then
+		return fail(errors.INVAL, "%s %d: the state from %s does not unpack (%s)", s.type, id, from, tostring(v))
+	end
+	return v
+end
+
 local function install(s, id, epoch, value, blob, how)
 	local rec = { id = id, epoch = epoch, value = value, blob = blob, pinned = shoal.now() + s.hold, wanted = 0 }
 	s.owned[id] = rec
@@ -246,8 +256,21 @@ local function load(s, id, l)
 		return fail(errors.STALE, "%s %d: the row's epoch %d is newer than the lease's %d", s.type, id, row.epoch,
 			l.epoch)
 	end
-	local value = row and serial.unpackstring(row.data) or s.create(id)
-	local blob = row and row.data or serial.packstring(value)
+	local value, blob
+	if row then
+		value, code, why = unpack_state(s, id, row.data, "the database")
+		if value == nil then
+			return nil, code, why
+		end
+		blob = row.data
+	else
+		local made, v = pcall(s.create, id)
+		local packed, b = pcall(serial.packstring, v)
+		if not made or not packed then
+			return fail(errors.RAISED, "%s %d: create failed: %s", s.type, id, tostring(made and b or v))
+		end
+		value, blob = v, b
+	end
 	local rec = { id = id, epoch = l.epoch }
 	local ok
 	ok, code, why = write(s, rec, blob)
@@ -288,10 +311,23 @@ local function acquire(s, id, deadline)
 	if blob == nil then
 		return nil, epoch, text -- the lender's refusal: nil, code, why
 	end
+	if math.type(epoch) ~= "integer" then
+		return fail(errors.INVAL, "%s %d: a bad lend answer from %s", s.type, id, shoal.address(h))
+	end
 	if blob == false then -- the lender had no copy: the database is current
 		return load(s, id, { epoch = epoch })
 	end
-	return install(s, id, epoch, serial.unpackstring(blob), blob, "lend")
+	if type(blob) ~= "string" then
+		return fail(errors.INVAL, "%s %d: a bad lend answer from %s", s.type, id, shoal.address(h))
+	end
+	-- The lease is ours now: a state that does not unpack is refused, and
+	-- the next try (the lease granted to us) loads the database's.
+	local value
+	value, code, why = unpack_state(s, id, blob, "the lender")
+	if value == nil then
+		return nil, errors.NOTOWNER, why
+	end
+	return install(s, id, epoch, value, blob, "lend")
 end
 
 -- Worth another try within the bound: the owner is busy or gone, or this
