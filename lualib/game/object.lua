@@ -463,21 +463,48 @@ function set:save(o)
 	return true
 end
 
--- Writes every object changed since its last write (the interval's loop).
-function set:flush()
-	for _, rec in pairs(self.owned) do
-		if rec.dirty and not rec.busy and shoal.now() < fresh_until then
-			rec.busy, rec.dirty = true, false
-			local blob = rec.blob
-			local ok, code, why = write(self, rec, blob)
-			rec.busy = false
-			if not ok and not rec.lost then
-				rec.dirty = true
-				shoal.warn(string.format("object: %s %d: the write failed (%s %s), retried", self.type, rec.id,
-					shoal.errname(code), tostring(why)))
-			end
+local function flush_one(s, rec)
+	if rec.dirty and not rec.busy and not rec.lost and shoal.now() < fresh_until then
+		rec.busy, rec.dirty = true, false
+		local ok, code, why = write(s, rec, rec.blob)
+		rec.busy = false
+		if not ok and not rec.lost then
+			rec.dirty = true
+			shoal.warn(string.format("object: %s %d: the write failed (%s %s), retried", s.type, rec.id,
+				shoal.errname(code), tostring(why)))
 		end
 	end
+end
+
+local FLUSH_PARALLEL = 64 -- writes in flight at once: they share the dbmgr's batches
+
+-- Writes every object changed since its last write (the interval's loop),
+-- up to FLUSH_PARALLEL at once; returns when all are written or failed.
+function set:flush()
+	local dirty = {} -- first the list: the writes wait, and owned changes meanwhile
+	for _, rec in pairs(self.owned) do
+		if rec.dirty then
+			dirty[#dirty + 1] = rec
+		end
+	end
+	local nexti, running, me = 1, math.min(FLUSH_PARALLEL, #dirty), coroutine.running()
+	if running == 0 then
+		return
+	end
+	for _ = 1, running do
+		shoal.fork(function()
+			while nexti <= #dirty do
+				local rec = dirty[nexti]
+				nexti = nexti + 1
+				flush_one(self, rec)
+			end
+			running = running - 1
+			if running == 0 then
+				shoal.wakeup(me)
+			end
+		end)
+	end
+	shoal.wait()
 end
 
 function set:release(o)

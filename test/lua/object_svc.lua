@@ -20,6 +20,7 @@
 --   fetch_many(ids)     -> {epoch, ...} | nil, code, why
 --   fetch_range(lo, n, par)  fetches ids lo .. lo + n - 1 from par coroutines
 --                       -> {ok = count, ms = elapsed, codes = {name = count}}
+--   touch_range(lo, n)  fetches ids lo .. lo + n - 1, +1 each, saves -> count saved
 --   acquisitions()      -> {{id, epoch, how}, ...}
 --   stop()              leaves the registry and exits
 local shoal = require "shoal"
@@ -185,6 +186,18 @@ function command.fetch_range(lo, n, par)
 	end
 	shoal.wait()
 	return { ok = ok, ms = shoal.now() - t0, codes = codes }
+end
+
+function command.touch_range(lo, n)
+	local saved = 0
+	for id = lo, lo + n - 1 do
+		local o = assert(objs:fetch(id))
+		o.value.n = (o.value.n or 0) + 1
+		if objs:save(o) then
+			saved = saved + 1
+		end
+	end
+	return saved
 end
 
 function command.acquisitions()

@@ -306,6 +306,30 @@ function cases.many_objects()
 	finish(reg, dbm, { s[2] })
 end
 
+-- With a save interval, saves are acknowledged at once and written within
+-- the interval (many at once): the loss bound.
+function cases.flush_interval()
+	local reg, dbm, s = world(1, 200)
+	local d = require("game.db").new(dbm)
+	local N = 500
+	t.eq(call(s[1], "touch_range", 7000, N), N, "500 saves acknowledged")
+	local t0 = shoal.now()
+	local serial = require "shoal.serial"
+	local function written()
+		for id = 7000, 7000 + N - 1 do
+			local row = d:load("counter", id)
+			if row == nil or serial.unpackstring(row.data).n ~= 1 then
+				return false
+			end
+		end
+		return true
+	end
+	t.wait_until(written, 200 + 5000, 10, "every save written by the interval's loop")
+	shoal.log(string.format("test_object: %d saves at interval 200 ms written %d ms after the last", N,
+		shoal.now() - t0))
+	finish(reg, dbm, s)
+end
+
 t.start(cases, { "registry_transfer", "fetch_save_release", "lend_moves_ownership", "call_runs_at_the_owner",
 	"hostile", "owner_leaves", "concurrent_fetch", "concurrent_call", "concurrent_interval", "each_others_objects",
-	"many_objects" })
+	"many_objects", "flush_interval" })
