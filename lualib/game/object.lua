@@ -29,10 +29,13 @@
 -- with one registry step (transfer, epoch + 1) after writing any unsaved
 -- state, and gives up its copy; the database row carries the epoch of its
 -- writer and a save whose epoch is older than the row's is refused; and a
--- node whose heartbeats stopped getting through uses nothing (fresh_until).
+-- node whose heartbeats stopped getting through uses nothing
+-- (game/object_life.lua). The row format and the fence are in
+-- game/object_store.lua.
 local shoal = require "shoal"
 local serial = require "shoal.serial"
-local db = require "game.db"
+local life = require "game.object_life"
+local store = require "game.object_store"
 
 local errors = shoal.errors
 local object = {}
@@ -40,24 +43,12 @@ local objects = {} -- this service's object sets: type -> set
 local set = {}
 set.__index = set
 
-local life -- this service's registry client, registered once {type = "objects"}
--- Until when this life is surely alive in the registry's eyes: a heartbeat
--- it answered at time T means the registry cannot declare it dead before
--- T + dead x interval, so T + suspect x interval leaves a margin. Past it
--- (the registry unreachable, or this process was frozen) this service
--- uses none of its objects until a heartbeat gets through again: a node
--- cut off from the registry stops acting as an owner before the registry
--- can give its objects to another.
-local fresh_until = 0
-
 local function fail(code, fmt, ...)
 	return nil, code, "object: " .. string.format(fmt, ...)
 end
 
--- ---- this service's registry life
-
--- Every object this service holds is dropped: its life ended (a new
--- registration), so its leases are gone.
+-- Every object this service holds is dropped: its registry life ended (a
+-- new registration), so its leases are gone.
 local function drop_all(why)
 	local n = 0
 	for _, s in pairs(objects) do
@@ -70,47 +61,6 @@ local function drop_all(why)
 	if n > 0 then
 		shoal.warn(string.format("object: %d objects dropped: %s", n, why))
 	end
-end
-
-local function registry_life(addr)
-	if life then
-		return life
-	end
-	local registry = require "shoal.registry"
-	local r
-	if addr == nil then
-		r = registry.new(require("cluster").registry().addr)
-	else
-		r = registry.new(type(addr) == "table" and addr.addr or addr)
-	end
-	local host, port = require("shoal.lease").node_address()
-	r:register { type = "objects", id = string.format("%d.%x", shoal.config("node"), shoal.self()),
-		node = shoal.config("node"), addr = host, port = port, interval = shoal.config("heartbeat_ms"),
-		status = { handle = shoal.self() } }
-	local margin = shoal.config("heartbeat_ms") * shoal.config("registry_suspect")
-	fresh_until = shoal.now() + margin
-	r:on_register(function(old, new)
-		drop_all(string.format("registry life %d ended (now %d)", old, new))
-	end)
-	shoal.fork(function() -- r:keepalive, noting when each heartbeat got through
-		while life == r do
-			shoal.sleep(shoal.config("heartbeat_ms"))
-			local t0 = shoal.now()
-			local ok, err = pcall(r.heartbeat, r)
-			if ok then
-				fresh_until = t0 + margin
-			elseif life == r then
-				shoal.warn(string.format("object: heartbeat of %s/%s failed: %s", r.spec.type, r.spec.id, err))
-			end
-		end
-	end)
-	shoal.on_exit(object.stop)
-	life = r
-	return r
-end
-
-local function me()
-	return { type = life.spec.type, id = life.spec.id, inc = life.inc }
 end
 
 -- ---- an object set
@@ -132,7 +82,7 @@ function object.new(opts)
 	assert(objects[t] == nil, "object.new: type " .. t .. " is already served by this service")
 	local s = setmetatable({
 		type = t,
-		db = db.new(opts.dbmgr),
+		store = store.new(opts.dbmgr, t),
 		functions = opts.functions or {},
 		create = opts.create or function()
 			return {}
@@ -145,7 +95,8 @@ function object.new(opts)
 		where = {}, nwhere = 0, -- id -> the owner's handle, as a call last found it
 		acquired = {}, -- {id, epoch, how} of every acquisition (tests read it)
 	}, set)
-	registry_life(opts.registry)
+	life.start(opts.registry, drop_all)
+	shoal.on_exit(object.stop) -- once per service would do; a second hook finds nothing left to do
 	objects[t] = s
 	if s.interval > 0 then
 		shoal.fork(function()
@@ -182,10 +133,10 @@ end
 -- Waits (bounded) until no save or lend is running on rec and this life
 -- is fresh (above).
 local function settle(rec, deadline)
-	while (rec.busy or shoal.now() >= fresh_until) and not rec.lost and shoal.now() < deadline do
+	while (rec.busy or not life.fresh()) and not rec.lost and shoal.now() < deadline do
 		shoal.sleep(1)
 	end
-	return not rec.busy and shoal.now() < fresh_until
+	return not rec.busy and life.fresh()
 end
 
 local function lose(s, rec, why)
@@ -197,37 +148,16 @@ local function lose(s, rec, why)
 		shoal.hpc() // 1000, why))
 end
 
--- The write behind every save: refused when the row was written by a
--- newer owner (its epoch is higher), so a node that lost the object
--- without knowing it cannot overwrite the new owner's state.
+-- The write behind every save, fenced (game/object_store.lua): a node
+-- that lost the object without knowing it cannot overwrite the new
+-- owner's state.
 local function write(s, rec, blob)
-	local row, code, why = s.db:load(s.type, rec.id)
-	if row == nil and code ~= nil then
-		return nil, code, why
+	local ok, code, why = s.store:write(rec.id, rec.epoch, blob)
+	if ok == false then
+		lose(s, rec, "the database row has epoch " .. code)
+		return fail(errors.NOTOWNER, "%s %d: a newer owner (epoch %d) saved it", s.type, rec.id, code)
 	end
-	if row ~= nil and (type(row) ~= "table" or math.type(row.epoch) ~= "integer") then
-		return fail(errors.INVAL, "%s %d: the database row is not an object's (no epoch)", s.type, rec.id)
-	end
-	if row and row.epoch > rec.epoch then
-		lose(s, rec, "the database row has epoch " .. row.epoch)
-		return fail(errors.NOTOWNER, "%s %d: a newer owner (epoch %d) saved it", s.type, rec.id, row.epoch)
-	end
-	local ok
-	ok, code, why = s.db:save(s.type, rec.id, { epoch = rec.epoch, node = shoal.config("node"), data = blob })
-	if not ok then
-		return nil, code, why
-	end
-	return true
-end
-
--- A state from the database or a lender: unpacked, or nil, INVAL, why
--- (a corrupt row or a bad answer is an error, never a crash).
-local function unpack_state(s, id, blob, from)
-	local ok, v = pcall(serial.unpackstring, blob)
-	if not ok or v == nil then
-		return fail(errors.INVAL, "%s %d: the state from %s does not unpack (%s)", s.type, id, from, tostring(v))
-	end
-	return v
+	return ok, code, why
 end
 
 local function install(s, id, epoch, value, blob, how)
@@ -243,12 +173,9 @@ end
 -- current (a lender writes before it hands over), and the row is claimed
 -- at once with our epoch, fencing any older writer.
 local function load(s, id, l)
-	local row, code, why = s.db:load(s.type, id)
+	local row, code, why = s.store:read(id)
 	if row == nil and code ~= nil then
 		return nil, code, why
-	end
-	if row ~= nil and (type(row) ~= "table" or math.type(row.epoch) ~= "integer" or type(row.data) ~= "string") then
-		return fail(errors.INVAL, "%s %d: the database row is not an object's (no epoch)", s.type, id)
 	end
 	if row and row.epoch > l.epoch then
 		shoal.error(string.format("object: %s %d: the database row has epoch %d, the lease %d (a restarted "
@@ -258,7 +185,7 @@ local function load(s, id, l)
 	end
 	local value, blob
 	if row then
-		value, code, why = unpack_state(s, id, row.data, "the database")
+		value, code, why = store.unpack(s.type, id, row.data, "the database")
 		if value == nil then
 			return nil, code, why
 		end
@@ -271,10 +198,11 @@ local function load(s, id, l)
 		end
 		value, blob = v, b
 	end
-	local rec = { id = id, epoch = l.epoch }
 	local ok
-	ok, code, why = write(s, rec, blob)
-	if not ok then
+	ok, code, why = s.store:write(id, l.epoch, blob) -- the claim
+	if ok == false then
+		return fail(errors.NOTOWNER, "%s %d: a newer owner (epoch %d) saved it", s.type, id, code)
+	elseif not ok then
 		return nil, code, why
 	end
 	return install(s, id, l.epoch, value, blob, row and "load" or "new")
@@ -285,18 +213,15 @@ end
 -- lost owner are worth another try).
 local function acquire(s, id, deadline)
 	local name = lease_name(s, id)
-	local l, code, why = life:trylease("lease", name, remaining(deadline))
+	local l, code, why = life.lease("lease", name, remaining(deadline))
 	if l == nil then
-		if code == errors.STALE then
-			drop_all("the registry says: " .. tostring(why))
-		end
 		return nil, code, why
 	end
 	if l.granted then
 		local rec
 		rec, code, why = load(s, id, l)
 		if rec == nil then
-			life:trylease("release", name, remaining(deadline)) -- an orphan lease would block the others
+			life.lease("release", name, remaining(deadline)) -- an orphan lease would block the others
 		end
 		return rec, code, why
 	end
@@ -304,7 +229,7 @@ local function acquire(s, id, deadline)
 	if math.type(h) ~= "integer" then
 		return fail(errors.NOTOWNER, "%s %d: the holder reports no handle", s.type, id)
 	end
-	local ok, blob, epoch, text = shoal.trycalltimeout(remaining(deadline), h, "lua", "object_lend", s.type, id, me())
+	local ok, blob, epoch, text = shoal.trycalltimeout(remaining(deadline), h, "lua", "object_lend", s.type, id, life.me())
 	if not ok then
 		return nil, blob, epoch -- the call failed (code, text): the owner may be gone; the lease says next
 	end
@@ -323,7 +248,7 @@ local function acquire(s, id, deadline)
 	-- The lease is ours now: a state that does not unpack is refused, and
 	-- the next try (the lease granted to us) loads the database's.
 	local value
-	value, code, why = unpack_state(s, id, blob, "the lender")
+	value, code, why = store.unpack(s.type, id, blob, "the lender")
 	if value == nil then
 		return nil, errors.NOTOWNER, why
 	end
@@ -345,11 +270,11 @@ local function fetch(s, id, deadline)
 		return nil, code, why
 	end
 	for k = 1, math.huge do
-		if life == nil then
+		if not life.running() then
 			return stopped()
 		end
 		local rec = s.owned[id]
-		if rec and rec.wanted == 0 and shoal.now() < fresh_until then
+		if rec and rec.wanted == 0 and life.fresh() then
 			rec.pinned = shoal.now() + s.hold
 			return rec
 		end
@@ -464,7 +389,7 @@ function set:save(o)
 end
 
 local function flush_one(s, rec)
-	if rec.dirty and not rec.busy and not rec.lost and shoal.now() < fresh_until then
+	if rec.dirty and not rec.busy and not rec.lost and life.fresh() then
 		rec.busy, rec.dirty = true, false
 		local ok, code, why = write(s, rec, rec.blob)
 		rec.busy = false
@@ -519,9 +444,7 @@ function set:release(o)
 	local ok, code, why = write(self, o, o.blob)
 	if ok then
 		lose(self, o, "released")
-		if life then
-			life:trylease("release", lease_name(self, o.id), remaining(deadline))
-		end
+		life.lease("release", lease_name(self, o.id), remaining(deadline))
 	end
 	o.busy = false
 	return ok, code, why
@@ -573,24 +496,21 @@ function set:call(id, fn_name, ...)
 	end
 	local deadline = shoal.now() + self.timeout
 	for k = 1, math.huge do
-		if life == nil then
+		if not life.running() then
 			return stopped()
 		end
 		local rec = self.owned[id]
 		if rec then
 			return run_here(self, rec, fn, deadline, ...)
 		end
-		local h, okl, res = self.where[id], true, nil
+		local h, where_why = self.where[id], nil
 		if h == nil then -- where is it? (cached until the owner refuses or is gone)
-			okl, res = pcall(life.leases, life, lease_name(self, id), remaining(deadline))
-			if okl then
-				h = res[1] and res[1].holder and res[1].holder.status and res[1].holder.status.handle
-				if math.type(h) == "integer" and h ~= shoal.self() then
-					remember(self, id, h)
-				end
+			h, where_why = life.holder(lease_name(self, id), remaining(deadline))
+			if h and h ~= shoal.self() then
+				remember(self, id, h)
 			end
 		end
-		if okl and math.type(h) == "integer" and h ~= shoal.self() then
+		if h and h ~= shoal.self() then
 			local r = table.pack(shoal.trycalltimeout(remaining(deadline), h, "lua", "object_call", self.type, id,
 				fn_name, ...))
 			if r[1] and not (r[2] == nil and RETRY[r[3]]) then
@@ -606,7 +526,7 @@ function set:call(id, fn_name, ...)
 				return fail(r[2], "%s %d: call %s: no answer from the owner (%s); it may have run", self.type, id,
 					fn_name, tostring(r[3]))
 			end
-		elseif okl then -- free (or ours without a copy): take it here
+		elseif h ~= nil then -- free (or ours without a copy): take it here
 			rec, code, why = fetch(self, id, deadline)
 			if rec then
 				return run_here(self, rec, fn, deadline, ...)
@@ -615,7 +535,7 @@ function set:call(id, fn_name, ...)
 				return nil, code, why
 			end
 		else
-			code, why = errors.TIMEOUT, res
+			code, why = errors.TIMEOUT, where_why
 		end
 		if shoal.now() >= deadline then
 			return fail(errors.TIMEOUT, "%s %d: call %s not done within %d ms (last: %s)", self.type, id, fn_name,
@@ -643,10 +563,10 @@ local function lend(t, id, to)
 	if type(to) ~= "table" or type(to.type) ~= "string" or type(to.id) ~= "string" or math.type(to.inc) ~= "integer" then
 		return fail(errors.INVAL, "lend: the borrower must be a component {type, id, inc}")
 	end
-	if life == nil then
+	if not life.running() then
 		return stopped()
 	end
-	if shoal.now() >= fresh_until then
+	if not life.fresh() then
 		return fail(errors.BUSY, "%s %d: this node cannot reach the registry now", t, id)
 	end
 	local deadline = shoal.now() + s.timeout
@@ -656,7 +576,7 @@ local function lend(t, id, to)
 			return fail(errors.BUSY, "%s %d: this node is taking it itself", t, id)
 		end
 		local l
-		l, code, why = life:trylease("transfer", lease_name(s, id), remaining(deadline), to)
+		l, code, why = life.lease("transfer", lease_name(s, id), remaining(deadline), to)
 		if l == nil then
 			return nil, code, why
 		end
@@ -690,7 +610,7 @@ local function lend(t, id, to)
 		end
 	end
 	local l
-	l, code, why = life:trylease("transfer", lease_name(s, id), remaining(deadline), to)
+	l, code, why = life.lease("transfer", lease_name(s, id), remaining(deadline), to)
 	rec.busy = false
 	if l and l.transferred then
 		lose(s, rec, string.format("lent to %s/%s at epoch %d", to.type, to.id, l.epoch))
@@ -738,14 +658,13 @@ end
 -- A graceful stop (also on SIGTERM): writes what is unsaved and leaves
 -- the registry, so every lease of this service is free at once.
 function object.stop()
+	if not life.running() then
+		return
+	end
 	for _, s in pairs(objects) do
 		s:flush()
 	end
-	if life then
-		local r = life
-		life = nil -- stops the heartbeat loop
-		pcall(r.leave, r)
-	end
+	life.stop()
 end
 
 -- The {id, epoch, how} of every acquisition by this set, in order (how:
