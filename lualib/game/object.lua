@@ -47,6 +47,14 @@ local function fail(code, fmt, ...)
 	return nil, code, "object: " .. string.format(fmt, ...)
 end
 
+-- Bad input (a caller's bug, or a hostile request from another node): a
+-- clear INVAL and a log line.
+local function bad(fmt, ...)
+	local why = "object: " .. string.format(fmt, ...)
+	shoal.warn(why)
+	return nil, errors.INVAL, why
+end
+
 -- Every object this service holds is dropped: its registry life ended (a
 -- new registration), so its leases are gone.
 local function drop_all(why)
@@ -115,7 +123,7 @@ end
 
 local function check_id(id)
 	if math.type(id) ~= "integer" or id < 0 then
-		return fail(errors.INVAL, "bad id %s (an integer >= 0)", tostring(id))
+		return bad("bad id %s (an integer >= 0)", tostring(id))
 	end
 	return true
 end
@@ -237,13 +245,13 @@ local function acquire(s, id, deadline)
 		return nil, epoch, text -- the lender's refusal: nil, code, why
 	end
 	if math.type(epoch) ~= "integer" then
-		return fail(errors.INVAL, "%s %d: a bad lend answer from %s", s.type, id, shoal.address(h))
+		return bad("%s %d: a bad lend answer from %s", s.type, id, shoal.address(h))
 	end
 	if blob == false then -- the lender had no copy: the database is current
 		return load(s, id, { epoch = epoch })
 	end
 	if type(blob) ~= "string" then
-		return fail(errors.INVAL, "%s %d: a bad lend answer from %s", s.type, id, shoal.address(h))
+		return bad("%s %d: a bad lend answer from %s", s.type, id, shoal.address(h))
 	end
 	-- The lease is ours now: a state that does not unpack is refused, and
 	-- the next try (the lease granted to us) loads the database's.
@@ -310,7 +318,7 @@ end
 -- overlapping sets never wait on each other in a cycle.
 function set:fetch_many(ids)
 	if type(ids) ~= "table" then
-		return fail(errors.INVAL, "fetch_many: a list of ids is required")
+		return bad("fetch_many: a list of ids is required")
 	end
 	local sorted = {}
 	for i, id in ipairs(ids) do
@@ -367,7 +375,7 @@ function set:save(o)
 	local packed, blob = pcall(serial.packstring, o.value)
 	if not packed then
 		o.value = serial.unpackstring(o.blob) -- back to the last state the object had
-		return fail(errors.INVAL, "%s %d: the serializer refuses the value (%s); it is back to the last save",
+		return bad("%s %d: the serializer refuses the value (%s); it is back to the last save",
 			self.type, o.id, tostring(blob))
 	end
 	o.pinned = 0
@@ -492,7 +500,7 @@ function set:call(id, fn_name, ...)
 	end
 	local fn = self.functions[fn_name]
 	if type(fn) ~= "function" then
-		return fail(errors.INVAL, "%s: no function %s", self.type, tostring(fn_name))
+		return bad("%s: no function %s", self.type, tostring(fn_name))
 	end
 	local deadline = shoal.now() + self.timeout
 	for k = 1, math.huge do
@@ -554,14 +562,14 @@ end
 local function lend(t, id, to)
 	local s = objects[t]
 	if s == nil then
-		return fail(errors.INVAL, "unknown object type %s", tostring(t))
+		return bad("unknown object type %s", tostring(t))
 	end
 	local ok, code, why = check_id(id)
 	if not ok then
 		return nil, code, why
 	end
 	if type(to) ~= "table" or type(to.type) ~= "string" or type(to.id) ~= "string" or math.type(to.inc) ~= "integer" then
-		return fail(errors.INVAL, "lend: the borrower must be a component {type, id, inc}")
+		return bad("lend: the borrower must be a component {type, id, inc}")
 	end
 	if not life.running() then
 		return stopped()
@@ -629,7 +637,7 @@ end
 local function call_here(t, id, fn_name, ...)
 	local s = objects[t]
 	if s == nil then
-		return fail(errors.INVAL, "unknown object type %s", tostring(t))
+		return bad("unknown object type %s", tostring(t))
 	end
 	local ok, code, why = check_id(id)
 	if not ok then
@@ -637,7 +645,7 @@ local function call_here(t, id, fn_name, ...)
 	end
 	local fn = s.functions[fn_name]
 	if type(fn) ~= "function" then
-		return fail(errors.INVAL, "%s: no function %s", t, tostring(fn_name))
+		return bad("%s: no function %s", t, tostring(fn_name))
 	end
 	local rec = s.owned[id]
 	if rec == nil then

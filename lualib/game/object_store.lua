@@ -32,8 +32,9 @@ function st:read(id)
 		return nil, code, why -- never saved (code nil), or the dbmgr's error
 	end
 	if type(row) ~= "table" or math.type(row.epoch) ~= "integer" or type(row.data) ~= "string" then
-		return nil, errors.INVAL, string.format("object: %s %d: the database row is not an object's (no epoch)",
-			self.type, id)
+		local why = string.format("object: %s %d: the database row is not an object's (no epoch)", self.type, id)
+		shoal.warn(why)
+		return nil, errors.INVAL, why
 	end
 	return row
 end
@@ -54,8 +55,10 @@ end
 function store.unpack(kind, id, blob, from)
 	local ok, v = pcall(serial.unpackstring, blob)
 	if not ok or v == nil then
-		return nil, errors.INVAL, string.format("object: %s %d: the state from %s does not unpack (%s)", kind, id,
-			from, tostring(v))
+		local why = string.format("object: %s %d: the state from %s does not unpack (%s)", kind, id, from,
+			tostring(v))
+		shoal.warn(why)
+		return nil, errors.INVAL, why
 	end
 	return v
 end

@@ -184,6 +184,8 @@ function cases.owner_leaves()
 end
 
 function cases.hostile()
+	local log = t.logfile()
+	log.mark()
 	local reg, dbm, s = world(1)
 	for _, bad in ipairs { "x", -1, 1.5 } do
 		local ok, code, why = call(s[1], "fetch", bad)
@@ -218,6 +220,11 @@ function cases.hostile()
 	t.eq(code, E.INVAL, "a row whose state does not unpack")
 	t.contains(why, "does not unpack", "says why")
 	t.eq(call(s[1], "fetch", 52), true, "the service goes on")
+	for _, line in ipairs { "object: bad id x", "object: unknown object type nosuchtype",
+		"object: lend: the borrower must be a component", "the serializer refuses the value",
+		"object: counter 50: the database row is not an object's", "object: counter 51: the state from the database" } do
+		log.wait(line)
+	end
 	ok, code = shoal.call(s[1], "lua", "object_call", "counter", 99, "add", 1)
 	t.eq(code, E.NOTOWNER, "a call at a node that does not own it")
 	ok, code = shoal.call(s[1], "lua", "object_call", "counter", "z", "add", 1)
