@@ -628,7 +628,9 @@ local function lend(t, id, to)
 		lose(s, rec, "the registry says another life holds it")
 		return fail(errors.NOTOWNER, "%s %d: not held here", t, id)
 	end
-	if code ~= errors.INVAL then -- no clear answer: the database is current, so dropping our copy is safe
+	if code == errors.INVAL then -- the registry refused the borrower: we keep the object
+		shoal.warn(string.format("object: %s %d: a lend refused: %s", t, id, tostring(why)))
+	else -- no clear answer: the database is current, so dropping our copy is safe
 		lose(s, rec, "the transfer's answer was lost: " .. tostring(why))
 	end
 	return nil, code, why
