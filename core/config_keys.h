@@ -148,7 +148,14 @@
   X(baseapp_agent_pool, INT, "256", 0, 1000000, "idle baseapp agents kept for the next connections (0: a new agent " \
     "service per connection, which exits after it)")                                                     \
   X(login_services, INT, "2", 1, 64, "login worker services per loginapp: the gate spreads connections over them, " \
-    "so logins run on several worker threads (1: the loginapp works them itself)")                              \
+    "so logins run on several worker threads (1: the loginapp works them itself)")                                  \
+  /* ---- object: distributed objects (lualib/game/object.lua, docs/objects.md) */                                     \
+  X(object_save_interval_ms, INT, "1000", 0, 86400000, "an owner writes a changed object to dbmgr at least this "   \
+    "often, ms: the loss bound when the owner dies (0: every save is written before it returns)")                    \
+  X(object_timeout_ms, INT, "3000", 10, 600000, "the bound of one fetch, fetch_many or call of an object, ms")      \
+  X(object_hold_ms, INT, "20", 0, 60000, "a fetched object is not lent away for this long (or until its save), ms")\
+  X(object_max_leases, INT, "65536", 1, 4194304, "leases the cluster's registry holds at most (objects take one "   \
+    "each while owned; a lease keeps its epoch for ever)")                                             \
   /* ---- cellapp, cellappmgr, the player's cell part (lualib/game/cellapp.lua, cellappmgr.lua, cell.lua;    \
      docs/cellapp.md, docs/cellappmgr.md) */                                                                         \
   X(cellapp_tick_ms, INT, "50", 1, 60000, "how often a cellapp ticks its spaces (AOI events out), ms")               \

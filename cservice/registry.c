@@ -12,6 +12,7 @@
  *                  at most probe)
  *   maxcomp        components at most (default 65536)
  *   maxwatch       watchers at most (default 1024)
+ *   maxlease       leases at most (default 65536, at most 4194304)
  *
  * Requests are TEXT lines `VERB key=value ...` (cservice/kvline.h); a
  * request with a session > 0 gets a RESPONSE with JSON text, or an ERROR
@@ -27,6 +28,7 @@
  *   query [type=] [tag=] [healthy=1]                 -> [component, ...]
  *   lease name= type= id= inc=                       -> {granted, name, epoch, holder}
  *   release name= type= id= inc=                     -> {released, name, epoch, holder}
+ *   transfer name= type= id= inc= to_type= to_id= to_inc= -> {transferred, name, epoch, holder}
  *   leases [name=]                                   -> [lease, ...]
  *   watch lease=N, unwatch lease=N                   lease events (registry_lease.c)
  *
@@ -440,9 +442,34 @@ static int do_lease(struct req *r) {
   struct reg_lease *l = lease_get(r->g, name);
   if (l == NULL) {
     r->code = SHOAL_EFULL;
-    return fail(r, "too many leases (limit %d): %s not created", REGLEASE_MAX, name);
+    return fail(r, "too many leases (limit %d): %s not created", r->g->maxlease, name);
   }
   write_lease(r, "granted", lease_acquire(r->g, l, c), l);
+  return 0;
+}
+
+static const char *const transfer_keys[] = {"name", "type", "id", "inc", "to_type", "to_id", "to_inc", NULL};
+
+/* The holder hands the lease to another live life in one step (an object
+ * moving to the node that borrows it): never free in between, epoch + 1.
+ * A requester that does not hold it gets transferred false (nothing
+ * changes); a target that is not a live life is refused (NOTOWNER would
+ * be wrong: the requester may well hold it), with INVAL. */
+static int do_transfer(struct req *r) {
+  const char *name = need(r, "name");
+  struct reg_comp *c = name ? lease_life(r) : NULL;
+  if (c == NULL) return -1;
+  const char *tt = need(r, "to_type"), *ti = tt ? need(r, "to_id") : NULL;
+  long long tinc;
+  if (ti == NULL || num(r, "to_inc", 1, UINT32_MAX, REQUIRED, &tinc) != 0) return -1;
+  struct reg_lease *l = lease_find(r->g, name);
+  if (l == NULL) return fail(r, "transfer: no lease %s", name);
+  struct reg_comp *to = regtab_find(r->g->tab, tt, ti);
+  if (to != NULL) health_judge(r->g, to, r->now);
+  if (to == NULL || to->inc != (uint32_t)tinc || to->state == REG_DEAD)
+    return fail(r, "transfer: %s/%s inc %lld is not a live component", tt, ti, tinc);
+  if (to == c) return fail(r, "transfer: %s/%s already is the requester", tt, ti);
+  write_lease(r, "transferred", lease_transfer(r->g, l, c, to), l);
   return 0;
 }
 
@@ -485,6 +512,7 @@ static const struct verb {
     {"register", do_register, NULL}, {"heartbeat", do_heartbeat, NULL}, {"leave", do_leave, life_keys},
     {"watch", do_watch, filter_keys}, {"unwatch", do_unwatch, filter_keys}, {"query", do_query, query_keys},
     {"lease", do_lease, lease_keys}, {"release", do_release, lease_keys}, {"leases", do_leases, leases_keys},
+    {"transfer", do_transfer, transfer_keys},
 };
 
 static int word_char(char c) {
@@ -502,7 +530,7 @@ static const struct verb *find_verb(const char *name, size_t len) {
 
 /* Runs the request; 0 with the reply in g->out, or -1 with r->err. */
 static int run_request(struct req *r, const char *msg, size_t sz) {
-  static const char verb_list[] = "(register heartbeat leave watch unwatch query lease release leases)";
+  static const char verb_list[] = "(register heartbeat leave watch unwatch query lease release leases transfer)";
   if (sz > MAX_LINE) return fail(r, "request of %zu bytes is too long (limit %d)", sz, MAX_LINE);
   /* The verb first: an unknown one is the thing to say even when the rest
    * of the line is bad too. (msg is not NUL-terminated.) */
@@ -575,7 +603,7 @@ static int registry_cb(struct shoal_context *ctx, void *ud, int type, int sessio
       return 0;
     default: {
       static const char why[] =
-          "registry: requests are TEXT lines (register heartbeat leave watch unwatch query lease release leases)";
+          "registry: requests are TEXT lines (register heartbeat leave watch unwatch query lease release leases transfer)";
       shoal_log(ctx, SHOAL_LOG_WARN, "registry: message of type %d from :%08x ignored", type, source);
       if (session > 0) shoal_reply_error(ctx, source, session, SHOAL_EINVAL, why, sizeof(why) - 1);
       return 0;
@@ -613,7 +641,7 @@ static int parse_args(struct registry *g, const char *args) {
     return -1;
   }
   long long interval = 1000, suspect = 2, dead = 4, probe = 0, probe_timeout = -1, maxcomp = 65536,
-            maxwatch = 1024;
+            maxwatch = 1024, maxlease = REGLEASE_MAX_DEFAULT;
   const struct {
     const char *name;    /* key */
     long long lo, hi;    /* accepted range */
@@ -621,7 +649,8 @@ static int parse_args(struct registry *g, const char *args) {
   } keys[] = {{"interval", MIN_INTERVAL, MAX_INTERVAL, &interval}, {"suspect", 1, 1000, &suspect},
               {"dead", 1, 1000, &dead},         {"probe", 0, MAX_INTERVAL, &probe},
               {"probe_timeout", MIN_INTERVAL, MAX_INTERVAL, &probe_timeout},
-              {"maxcomp", 1, 1 << 20, &maxcomp}, {"maxwatch", 1, 65536, &maxwatch}};
+              {"maxcomp", 1, 1 << 20, &maxcomp}, {"maxwatch", 1, 65536, &maxwatch},
+              {"maxlease", 1, REGLEASE_MAX_LIMIT, &maxlease}};
   size_t nkeys = sizeof(keys) / sizeof(keys[0]);
   int rc = 0;
   for (int i = 0; i < shoal_kvline_count(kv) && rc == 0; i++) {
@@ -630,7 +659,7 @@ static int parse_args(struct registry *g, const char *args) {
     while (k < nkeys && strcmp(key, keys[k].name) != 0) k++;
     if (k == nkeys) {
       shoal_log(g->ctx, SHOAL_LOG_ERROR,
-                "registry: unknown argument '%s' (interval suspect dead probe probe_timeout maxcomp maxwatch)", key);
+                "registry: unknown argument '%s' (interval suspect dead probe probe_timeout maxcomp maxwatch maxlease)", key);
       rc = -1;
     } else if (shoal_kvline_int(val, keys[k].lo, keys[k].hi, keys[k].out) != 0) {
       shoal_log(g->ctx, SHOAL_LOG_ERROR, "registry: %s=%s: expected a number in %lld..%lld", key, val, keys[k].lo,
@@ -662,6 +691,7 @@ static int parse_args(struct registry *g, const char *args) {
   g->probe_timeout = (uint32_t)probe_timeout;
   g->maxcomp = (int)maxcomp;
   g->maxwatch = (int)maxwatch;
+  g->maxlease = (int)maxlease;
   return 0;
 }
 

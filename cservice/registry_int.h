@@ -18,7 +18,8 @@ struct watcher;
 struct probe;
 struct reg_lease;
 
-#define REGLEASE_MAX 1024 /* leases at most */
+#define REGLEASE_MAX_DEFAULT 65536 /* leases at most unless maxlease= says otherwise */
+#define REGLEASE_MAX_LIMIT (1 << 22) /* the largest maxlease= */
 
 struct registry {
   struct shoal_context *ctx;  /* own context */
@@ -35,8 +36,12 @@ struct registry {
   int nwatch;
   struct probe *probes;       /* PROBE slots, NULL when probes are off */
   int nprobe;                 /* probes in flight */
-  struct reg_lease *leases;   /* nlease leases, in order of their first request */
+  struct reg_lease *leases;   /* nlease leases (room for caplease), in order of their first request */
   int nlease;
+  int caplease;               /* slots allocated in leases */
+  int maxlease;               /* leases at most (maxlease=) */
+  int *lbucket;               /* hash of lease names -> index in leases, -1 ends a chain; nbucket slots */
+  int nbucket;                /* a power of two, at least 2 x nlease once there are leases */
   int timer_session;          /* session of the pending tick, 0 if none */
   int exiting;                /* EXIT seen: no more ticks */
   struct shoal_json *out;     /* scratch for replies */
@@ -78,12 +83,18 @@ void health_stop(struct registry *g);
 /* The lease called name, or NULL. */
 struct reg_lease *lease_find(struct registry *g, const char *name);
 /* The lease called name, created free (epoch 0) if new; NULL when there
- * are REGLEASE_MAX already. */
+ * are maxlease already. Pointers to leases are valid until the next
+ * lease_get (the array grows). */
 struct reg_lease *lease_get(struct registry *g, const char *name);
 /* Gives l to c's current life if l is free (or its holder's life is over):
  * epoch + 1, a log line and a lease event. Returns 1 when c holds l
  * (now or already), 0 when another live life does. c must not be dead. */
 int lease_acquire(struct registry *g, struct reg_lease *l, struct reg_comp *c);
+/* Moves l from c's current life to to's (both live, to != c): epoch + 1,
+ * a log line and a lease event, as one step, so the lease is never free
+ * between the two holders. Returns 1 when it moved, 0 (nothing changes)
+ * when c does not hold l. */
+int lease_transfer(struct registry *g, struct reg_lease *l, struct reg_comp *c, struct reg_comp *to);
 /* Frees l if c's current life holds it (a lease event); returns 1 then,
  * else 0 and nothing changes. */
 int lease_release(struct registry *g, struct reg_lease *l, struct reg_comp *c);

@@ -11,8 +11,15 @@
  * every grant to another life, so "at most one active at any time" can be
  * checked (and writes fenced) by comparing epochs.
  *
+ * A holder may also hand its lease to another live life in one step
+ * (transfer: epoch + 1, never free in between): how a distributed object
+ * moves from the node that owns it to the node that borrows it
+ * (lualib/game/object.lua).
+ *
  * Leases are never deleted (a freed one keeps its epoch, so the next
- * grant is higher). At most REGLEASE_MAX of them.
+ * grant is higher). At most maxlease of them (default 65536: objects need
+ * many); names are found through a chained hash, so a request costs the
+ * same with one lease or a million.
  *
  * Known limit: the epochs live in the registry's memory; a restarted
  * registry starts every lease again at epoch 0 (free).
@@ -30,21 +37,54 @@ struct reg_lease {
   char *id;       /* holder's id; NULL when free */
   uint32_t inc;   /* holder's incarnation (0 when free) */
   uint64_t epoch; /* grants to another life so far; 0: never held */
+  int next;       /* the next lease in this one's hash chain, -1: none */
 };
 
+/* FNV-1a: names are short, and the registry runs on one worker. */
+static uint32_t name_hash(const char *s) {
+  uint32_t h = 2166136261u;
+  for (; *s; s++) h = (h ^ (uint8_t)*s) * 16777619u;
+  return h;
+}
+
+/* Rebuilds the hash with n buckets (a power of two). */
+static void rehash(struct registry *g, int n) {
+  shoal_free(g->lbucket);
+  g->lbucket = shoal_malloc(sizeof(int) * (size_t)n);
+  g->nbucket = n;
+  for (int i = 0; i < n; i++) g->lbucket[i] = -1;
+  for (int i = 0; i < g->nlease; i++) {
+    int b = (int)(name_hash(g->leases[i].name) & (uint32_t)(n - 1));
+    g->leases[i].next = g->lbucket[b];
+    g->lbucket[b] = i;
+  }
+}
+
 struct reg_lease *lease_find(struct registry *g, const char *name) {
-  for (int i = 0; i < g->nlease; i++)
+  if (g->nbucket == 0) return NULL;
+  int i = g->lbucket[name_hash(name) & (uint32_t)(g->nbucket - 1)];
+  for (; i >= 0; i = g->leases[i].next)
     if (strcmp(g->leases[i].name, name) == 0) return &g->leases[i];
   return NULL;
 }
 
 struct reg_lease *lease_get(struct registry *g, const char *name) {
   struct reg_lease *l = lease_find(g, name);
-  if (l || g->nlease >= REGLEASE_MAX) return l;
-  g->leases = shoal_realloc(g->leases, sizeof(*g->leases) * (size_t)(g->nlease + 1));
+  if (l || g->nlease >= g->maxlease) return l;
+  if (g->nlease == g->caplease) { /* doubling: tens of thousands of object leases stay cheap to add */
+    g->caplease = g->caplease ? 2 * g->caplease : 16;
+    g->leases = shoal_realloc(g->leases, sizeof(*g->leases) * (size_t)g->caplease);
+  }
   l = &g->leases[g->nlease++];
   memset(l, 0, sizeof(*l));
   l->name = shoal_strdup(name);
+  if (2 * g->nlease > g->nbucket) {
+    rehash(g, g->nbucket ? 2 * g->nbucket : 64); /* links the new one too */
+  } else {
+    int b = (int)(name_hash(name) & (uint32_t)(g->nbucket - 1));
+    l->next = g->lbucket[b];
+    g->lbucket[b] = g->nlease - 1;
+  }
   return l;
 }
 
@@ -101,6 +141,20 @@ int lease_acquire(struct registry *g, struct reg_lease *l, struct reg_comp *c) {
   return 1;
 }
 
+int lease_transfer(struct registry *g, struct reg_lease *l, struct reg_comp *c, struct reg_comp *to) {
+  if (holder_of(g, l) != c || to == c) return 0;
+  shoal_free(l->type);
+  shoal_free(l->id);
+  l->type = shoal_strdup(to->type);
+  l->id = shoal_strdup(to->id);
+  l->inc = to->inc;
+  l->epoch++;
+  shoal_log(g->ctx, SHOAL_LOG_INFO, "registry: lease %s moved from %s/%s inc %u to %s/%s inc %u (epoch %llu)",
+            l->name, c->type, c->id, c->inc, to->type, to->id, to->inc, (unsigned long long)l->epoch);
+  registry_emit_lease(g, l);
+  return 1;
+}
+
 int lease_release(struct registry *g, struct reg_lease *l, struct reg_comp *c) {
   if (holder_of(g, l) != c) return 0;
   set_free(g, l, "released it");
@@ -128,6 +182,8 @@ void lease_free_all(struct registry *g) {
     shoal_free(g->leases[i].id);
   }
   shoal_free(g->leases);
+  shoal_free(g->lbucket);
   g->leases = NULL;
-  g->nlease = 0;
+  g->lbucket = NULL;
+  g->nlease = g->caplease = g->nbucket = 0;
 }

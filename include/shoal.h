@@ -57,7 +57,9 @@ enum shoal_ptype {
   X(REORDERED, -16, "frame sequence ahead of the next expected (reordered or lost)") \
   X(FORGED, -17, "frame failed authentication (forged or corrupted)") \
   X(EXHAUSTED, -18, "sequence numbers used up: rekey")           \
-  X(WRONGWAY, -19, "a sealer cannot open, an opener cannot seal")
+  X(WRONGWAY, -19, "a sealer cannot open, an opener cannot seal") \
+  X(BUSY, -20, "busy now: try again shortly")                     \
+  X(NOTOWNER, -21, "not the owner (of an object or a lease)")
 
 enum shoal_errno {
 #define SHOAL_ERRNO_ENUM(name, value, text) SHOAL_E##name = value,

@@ -42,8 +42,9 @@ local function harbor_address()
 end
 
 local function start_registry()
-	local args = string.format("interval=%d suspect=%d dead=%d probe=%d", interval,
-		shoal.config("registry_suspect"), shoal.config("registry_dead"), shoal.config("registry_probe"))
+	local args = string.format("interval=%d suspect=%d dead=%d probe=%d maxlease=%d", interval,
+		shoal.config("registry_suspect"), shoal.config("registry_dead"), shoal.config("registry_probe"),
+		shoal.config("object_max_leases"))
 	local handle = shoal.launch("registry", args)
 	cluster.register("registry", handle)
 	shoal.name(".registry", handle)

@@ -464,6 +464,14 @@ function COMMAND.shutdown(out, _, s)
 	s.shutdown = true
 end
 
+-- players, spaces, entity ID, failover: asked of the node's game services
+require("shoal.console_report").install(COMMAND, {
+	services = all_services,
+	call_all = debug_call_all,
+	call_error = call_error,
+	addr = addr,
+})
+
 -- ---- sessions
 
 local function printable(line)

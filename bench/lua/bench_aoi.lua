@@ -4,7 +4,8 @@
 -- within max_speed), the events flushed every 1,000 moves to a function
 -- that counts bytes. Figures: aoi_moves_per_s (sp:move in a Lua loop),
 -- aoi_move_many_per_s (the same moves 1,000 at a time through
--- sp:move_many), aoi_neighbours_avg and aoi_event_bytes_per_move.
+-- sp:move_many), aoi_neighbours_avg, aoi_event_bytes_per_move, and
+-- space_moves_per_s (the same world through game.space, ticks included).
 local aoi = require "shoal.aoi"
 
 local N = 10000
@@ -95,4 +96,36 @@ return function(report, seconds)
 	if refused > 0 then
 		error("bench_aoi: move_many refused " .. refused .. " legal moves")
 	end
+	-- The same world through game.space (what a cellapp calls), as a
+	-- game runs it: every entity moves once per 100 ms tick (s:move with
+	-- the clock), then s:tick delivers to a function that counts; one
+	-- public property change per 100 moves. The figure includes the ticks.
+	local space = require "game.space"
+	local delivered = 0
+	local s = space.new { id = "bench", width = SIDE, height = SIDE, radius = RADIUS, max_speed = 20,
+		deliver = function() delivered = delivered + 1 end }
+	for id = 1, N do
+		local x, y = sp:position(id)
+		xs[id], ys[id] = x, y
+		assert(s:enter(id, { x = x, y = y, public = { hp = 100 }, mailbox = id }))
+	end
+	sp = nil -- (the aoi space above is done)
+	s:tick(0)
+	local now = 0
+	moves, t0 = 0, clock()
+	repeat
+		now = now + 100
+		for id = 1, N do
+			local x, y = step(xs, ys, id)
+			if not s:move(id, x, y, 0, now) then
+				error("bench_aoi: game.space refused a legal move")
+			end
+			if id % 100 == 0 then
+				s:set_prop(id, "hp", now % 100, "public")
+			end
+		end
+		s:tick(now)
+		moves = moves + N
+	until clock() - t0 >= seconds
+	report("space_moves_per_s", math.floor(moves / (clock() - t0)), "moves/s")
 end

@@ -297,15 +297,18 @@ end
 function Space:tick(now_ms)
 	local out, order, props = {}, {}, {}
 	local got_all = {} -- w -> {subject = true}: got every public property already
-	self.aoi:flush(function(w, events)
+	local has_enters = {}
+	self.aoi:flush(function(w, events, enters)
 		out[w] = events
 		order[#order + 1] = w
+		has_enters[w] = enters > 0
 	end)
 	for w in pairs(self.full_view) do -- a new client: its whole view replaces this tick's events
 		if not out[w] then
 			order[#order + 1] = w
 		end
 		out[w] = view_records(self, w)
+		has_enters[w] = true
 	end
 	for _, w in ipairs(order) do
 		local events, seen = out[w], {}
@@ -318,7 +321,7 @@ function Space:tick(now_ms)
 			end
 			self.dirty_owner[w] = d
 		end
-		for pos = 1, #events, REC do
+		for pos = 1, has_enters[w] and #events or 0, REC do
 			if events:byte(pos) == ENTER then
 				local subject = string.unpack(">I8", events, pos + 1)
 				if self.ents[subject] and not seen[subject] then
@@ -462,10 +465,10 @@ end
 function Space:apply(list)
 	local n, failed = 0, {}
 	for i, op in ipairs(list) do
-		local f = Space[op[1]]
 		local ok, why
-		if op[1] == "move" or op[1] == "set_prop" or op[1] == "enter" or op[1] == "leave" then
-			ok, why = f(self, table.unpack(op, 2, 6))
+		local kind = type(op) == "table" and op[1]
+		if kind == "move" or op[1] == "set_prop" or op[1] == "enter" or op[1] == "leave" then
+			ok, why = Space[kind](self, table.unpack(op, 2, 6))
 		else
 			why = "bad op"
 		end

@@ -28,7 +28,7 @@ local MAX_WORDS = 64
 console.MAX_LINE = MAX_LINE
 
 -- name, arguments, one line of help. Argument kinds: SERVICE, NAME, FILE,
--- LEVEL, COMMAND, ARG... (the rest of the words); [X] is optional.
+-- LEVEL, COMMAND, ID (a decimal id), ARG... (the rest of the words); [X] is optional.
 local COMMANDS = {
 	{ "help", "[COMMAND]", "list the commands, or show how to use one" },
 	{ "list", "", "live services: handle, module and name (when known)" },
@@ -45,6 +45,10 @@ local COMMANDS = {
 	{ "ping", "SERVICE", "round-trip time of a debug ping to a Lua service" },
 	{ "nodes", "", "cluster peers: state, round trip, bytes in/out, queued bytes, waiting calls" },
 	{ "registry", "", "registry components: type/id, incarnation, state, last heartbeat age, address" },
+	{ "players", "", "the players on this node's baseapps: account, epoch, name, position" },
+	{ "spaces", "", "the spaces on this node's cellapps (and where the cellappmgr puts each)" },
+	{ "entity", "ID", "everything this node's game services know of one entity (a player's account id)" },
+	{ "failover", "", "the recent failover events seen by this node's failover services" },
 	{ "exit", "", "close this console session (the node keeps running)" },
 	{ "shutdown", "", "stop the whole node gracefully (exit code 0)" },
 }
@@ -58,6 +62,7 @@ local FIELD = {
 	FILE = "file",
 	LEVEL = "level",
 	COMMAND = "topic",
+	ID = "id",
 	ARG = "args",
 }
 
@@ -173,6 +178,15 @@ function KIND.COMMAND(w)
 		return fail("no command %s (type help for the list)", show(w))
 	end
 	return l
+end
+
+-- An entity or account id: a decimal integer, 1..2^53 (ids are u64 on
+-- the wire and below 2^53 in practice, docs/protocol.md section 2).
+function KIND.ID(w)
+	if not w:find("^%d+$") or #w > 16 or tonumber(w) > 2 ^ 53 or tonumber(w) == 0 then
+		return fail("bad id %s: a decimal number from 1 to 2^53", show(w))
+	end
+	return math.tointeger(tonumber(w))
 end
 
 function KIND.ARG(w)

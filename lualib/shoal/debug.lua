@@ -13,7 +13,18 @@
 --   run CODE NAME   -> true, {results as strings}, {printed lines}
 --                    | false, error (with traceback), {printed lines}
 --   reload [FILE]   -> true, {handlers=, replaced=, kept=} | false, error
+--   report TOPIC ...-> lines, count | nil (this service reports nothing on TOPIC)
 --
+-- Game services report what the console's game commands show (players,
+-- spaces, entity ID, failover: docs/console.md, "Game state"):
+--
+--   local sdebug = require "shoal.debug"
+--   sdebug.provide("players", function() return {"line", ...}, n end)
+--   sdebug.provide("entity", function(id) return lines_or_nil end)
+--
+-- A provider returns the lines to print and how many things they show
+-- (players, spaces; the console sums them), or nil when it knows nothing
+-- of the request (an entity that is not here).
 -- `run` compiles CODE as a chunk named NAME in an environment that reads
 -- and writes the service's globals but captures print(). It runs inside
 -- the request's coroutine, so it may call other services.
@@ -83,13 +94,31 @@ function command.reload(file)
 	return require "shoal.reload"(shoal, file)
 end
 
+local providers = {} -- topic -> function
+
+function command.report(topic, ...)
+	local f = providers[topic]
+	if f == nil then
+		return nil
+	end
+	return f(...)
+end
+
+local debug_module = setmetatable({}, { __index = command })
+
+-- Registers fn as this service's report on topic (a later call replaces it).
+function debug_module.provide(topic, fn)
+	assert(type(topic) == "string" and type(fn) == "function", "debug.provide(topic, fn)")
+	providers[topic] = fn
+end
+
 shoal.register_protocol {
 	name = "debug",
 	id = shoal.PTYPE_DEBUG,
 	pack = shoal.packstring,
 	unpack = shoal.unpack,
 	dispatch = function(_, _, cmd, ...)
-		local f = command[cmd]
+		local f = rawget(command, cmd)
 		if f == nil then
 			error("unknown debug command " .. tostring(cmd), 0)
 		end
@@ -97,4 +126,4 @@ shoal.register_protocol {
 	end,
 }
 
-return command
+return debug_module

@@ -23,6 +23,9 @@
 --   local l = r:lease("baseappmgr")   -- ask for it as this registered life:
 --                            -- {granted = bool, name, epoch, holder = component | nil}
 --   local l = r:release("baseappmgr") -- {released = bool, name, epoch, holder}
+--   local l = r:transfer("obj.guild.7", to) -- hand it to another live life in one step
+--                            -- (to: a component {type, id, inc}): {transferred = bool, ...}
+--   r:trylease(verb, name, ms [, to])  -- lease/release/transfer: the lease | nil, code, text
 --   local list = r:leases("baseappmgr" [, ms]) -- {lease} (or every lease without a name);
 --                            -- ms: a call timeout of its own
 --   r:watch({lease = "baseappmgr"}, function(l) ... end) -- l.event == "lease" on every
@@ -330,6 +333,31 @@ end
 
 function client:release(name)
 	return lease_value(self:request(life_request(self, "release", name)))
+end
+
+-- lease, release or transfer (to: a component) without raising, with
+-- a call timeout of ms: the lease, or nil, code, text (code one of
+-- shoal.errors: STALE this life ended, FULL, INVAL, TIMEOUT, ...).
+function client:trylease(verb, name, ms, to)
+	local parts = life_request(self, verb, name)
+	if to then
+		parts[#parts + 1] = pair("to_type", to.type)
+		parts[#parts + 1] = pair("to_id", to.id)
+		parts[#parts + 1] = pair("to_inc", to.inc)
+	end
+	local ok, reply, text = shoal.trycalltimeout(ms, self.addr, "text", table.concat(parts, " "))
+	if not ok then
+		return nil, reply, text
+	end
+	return lease_value(cjson.decode(reply))
+end
+
+function client:transfer(name, to)
+	local parts = life_request(self, "transfer", name)
+	parts[#parts + 1] = pair("to_type", to.type)
+	parts[#parts + 1] = pair("to_id", to.id)
+	parts[#parts + 1] = pair("to_inc", to.inc)
+	return lease_value(self:request(parts))
 end
 
 function client:leases(name, ms)

@@ -372,7 +372,6 @@ static void aoi_rescan(struct shoal_aoi *a, uint32_t s, int moved) {
         } else {
           pair_open(a, s, o);
         }
-        es = &a->ents[s]; /* (pairs may have moved; ents never do here) */
       }
     }
   }

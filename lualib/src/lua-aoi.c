@@ -24,6 +24,12 @@
 #define DUMP_REC 25  /* u64 id | f64 x | f64 y | u8 watcher, big-endian */
 #define NBR_STACK 256
 
+/* A coordinate: a Lua number (NaN and inf are refused later, as data). */
+static double check_coord(lua_State *L, int idx) {
+  luaL_checktype(L, idx, LUA_TNUMBER);
+  return lua_tonumber(L, idx);
+}
+
 struct lspace {
   struct shoal_aoi *a; /* NULL once collected */
 };
@@ -37,11 +43,11 @@ static struct shoal_aoi *check_space(lua_State *L) {
 /* The id at idx: 0 when it is a number but not a valid id (the caller
  * refuses with "bad id"); raises when it is not a number. */
 static uint64_t check_id(lua_State *L, int idx) {
+  luaL_checktype(L, idx, LUA_TNUMBER); /* not a numeric string: ids and coordinates are numbers */
   int isint;
   lua_Integer i = lua_tointegerx(L, idx, &isint);
   if (isint) return i > 0 && (uint64_t)i < SHOAL_AOI_ID_MAX ? (uint64_t)i : 0;
-  luaL_checknumber(L, idx); /* raises for a non-number */
-  return 0;                 /* a float that is not an integer */
+  return 0; /* a float that is not an integer */
 }
 
 static int refused(lua_State *L, int code) {
@@ -100,7 +106,7 @@ static int lnew(lua_State *L) {
 static int ladd(lua_State *L) {
   struct shoal_aoi *a = check_space(L);
   uint64_t id = check_id(L, 2);
-  double x = luaL_checknumber(L, 3), y = luaL_checknumber(L, 4);
+  double x = check_coord(L, 3), y = check_coord(L, 4);
   int watcher = lua_isnoneornil(L, 5) ? 1 : lua_toboolean(L, 5);
   return result(L, shoal_aoi_add(a, id, x, y, watcher));
 }
@@ -109,7 +115,7 @@ static int ladd(lua_State *L) {
 static int lmove(lua_State *L) {
   struct shoal_aoi *a = check_space(L);
   uint64_t id = check_id(L, 2);
-  double x = luaL_checknumber(L, 3), y = luaL_checknumber(L, 4);
+  double x = check_coord(L, 3), y = check_coord(L, 4);
   double dt = luaL_optnumber(L, 5, 0);
   return result(L, shoal_aoi_move(a, id, x, y, dt));
 }
@@ -118,7 +124,7 @@ static int lmove(lua_State *L) {
 static int lset_position(lua_State *L) {
   struct shoal_aoi *a = check_space(L);
   uint64_t id = check_id(L, 2);
-  double x = luaL_checknumber(L, 3), y = luaL_checknumber(L, 4);
+  double x = check_coord(L, 3), y = check_coord(L, 4);
   return result(L, shoal_aoi_set_position(a, id, x, y));
 }
 
@@ -206,9 +212,11 @@ static int lcount(lua_State *L) {
   return 1;
 }
 
-/* sp:flush(fn): fn(watcher, events) for each watcher with pending events
- * at the call (events it causes wait for the next flush). If fn raises,
- * the watchers not yet handed over keep their events. */
+/* sp:flush(fn): fn(watcher, events, enters) for each watcher with pending
+ * events at the call (events it causes wait for the next flush); enters is
+ * how many of the records are enters (a caller that looks them up skips
+ * the batches without). If fn raises, the watchers not yet handed over
+ * keep their events. */
 static int lflush(lua_State *L) {
   struct shoal_aoi *a = check_space(L);
   luaL_checktype(L, 2, LUA_TFUNCTION);
@@ -220,7 +228,10 @@ static int lflush(lua_State *L) {
     lua_pushvalue(L, 2);
     lua_pushinteger(L, (lua_Integer)w);
     lua_pushlstring(L, data, len); /* copied before fn can change the space */
-    lua_call(L, 2, 0);
+    lua_Integer enters = 0;
+    for (size_t off = 0; off < len; off += SHOAL_AOI_RECORD_SIZE) enters += data[off] == SHOAL_AOI_ENTER;
+    lua_pushinteger(L, enters);
+    lua_call(L, 3, 0);
   }
   return 0;
 }

@@ -606,6 +606,62 @@ class Robustness(ConsoleTestCase):
         finally:
             busy.close()
 
+# A game service's reports, as a baseapp or a cellapp gives them
+# (shoal/debug.lua's provide): PLAYERS players, entity ids ENTITIES.
+REPORTER = r"""
+local shoal = require "shoal"
+local sdebug = require "shoal.debug"
+local name, players, entities = ...
+shoal.start(function()
+	sdebug.provide("players", function()
+		local lines = { "baseapp " .. name .. ": " .. players .. " players" }
+		for i = 1, tonumber(players) do
+			lines[#lines + 1] = string.format("  %s-%d", name, i)
+		end
+		return lines, tonumber(players)
+	end)
+	sdebug.provide("entity", function(id)
+		for e in entities:gmatch("%d+") do
+			if tonumber(e) == id then
+				return { name .. " has entity " .. id }
+			end
+		end
+		return nil
+	end)
+	sdebug.provide("spaces", function()
+		error("a broken report")
+	end)
+end)
+"""
+
+
+class GameReports(ConsoleTestCase):
+    def test_players_spaces_entity_failover(self):
+        """The game commands print what the node's services report and sum
+        it; services without a report are silent; a failing report is one
+        line and the session goes on; bad ids are refused."""
+        n, port = self.start_node()
+        self.file("reporter.lua", REPORTER)
+        s = self.session(port)
+        self.assertEqual(s.cmd("players"), "0 players from 0 baseapps\n")
+        self.assertEqual(s.cmd("failover"), "0 events from 0 failover services\n")
+        self.handle(s.cmd("start reporter a 2 5,7"))
+        self.handle(s.cmd("start reporter b 3 9"))
+        out = s.cmd("players")
+        self.assertIn("baseapp a: 2 players\n  a-1\n  a-2\n", out)
+        self.assertIn("baseapp b: 3 players\n  b-1\n  b-2\n  b-3\n", out)
+        self.assertTrue(out.endswith("5 players from 2 baseapps\n"), out)
+        self.assertEqual(s.cmd("entity 7"), "a has entity 7\n1 reports from 1 services\n")
+        self.assertEqual(s.cmd("entity 9"), "b has entity 9\n1 reports from 1 services\n")
+        self.assertEqual(s.cmd("entity 8"), "entity 8: not on this node\n")
+        out = s.cmd("spaces")
+        self.assertTrue(out.startswith("0 spaces from 0 cellapps\n"), out)
+        self.assertEqual(out.count("failed: "), 2, out)
+        self.assertIn("a broken report", out)
+        for bad in ("entity", "entity abc", "entity 0", "entity -1", "entity 99999999999999999"):
+            self.assertError(s.cmd(bad), "id" if bad != "entity" else "entity")
+        self.assertUsable(s)
+
 
 class Stopping(ConsoleTestCase):
     def test_shutdown_stops_the_node(self):

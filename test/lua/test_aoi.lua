@@ -18,8 +18,13 @@ end
 -- flush into {watcher = {{kind, subject, x, y}, ...}}
 local function flushed(sp)
 	local got = {}
-	sp:flush(function(w, events)
+	sp:flush(function(w, events, enters)
 		t.eq(#events % aoi.RECORD_SIZE, 0, "record size")
+		local n = 0
+		for pos = 1, #events, aoi.RECORD_SIZE do
+			n = n + (events:byte(pos) == aoi.ENTER and 1 or 0)
+		end
+		t.eq(enters, n, "the enter count")
 		local list = {}
 		local pos = 1
 		while pos <= #events do
@@ -203,6 +208,8 @@ function cases.bad_arguments_raise()
 	local sp = new()
 	t.raises("number expected", sp.add, sp, "one", 1, 1)
 	t.raises("number expected", sp.add, sp, 1, "x", 1)
+	t.raises("number expected", sp.add, sp, "5", 1, 1) -- not even a numeric string
+	t.raises("number expected", sp.move, sp, 1, "1.5", 1)
 	t.raises("number expected", sp.move, sp, 1, 1, nil)
 	t.raises("function expected", sp.flush, sp, 42)
 	t.raises("shoal.aoi.space expected", sp.count, {})

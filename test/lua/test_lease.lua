@@ -14,8 +14,8 @@ local cases = {}
 
 local lives = {} -- the registry clients of the case (keepalive stopped at its end)
 
-local function launch()
-	return shoal.launch("registry", "interval=100 suspect=2 dead=4")
+local function launch(extra)
+	return shoal.launch("registry", "interval=100 suspect=2 dead=4 " .. (extra or ""))
 end
 
 -- Ends a case: no keepalive outlives its registry.
@@ -163,7 +163,7 @@ function cases.events()
 end
 
 function cases.bad_input()
-	local reg = launch()
+	local reg = launch("maxlease=1024") -- the default is 65536
 	local a = life(reg, "a")
 	local line = string.format("lease name=L type=mgr id=a inc=%d", a.inc)
 	t.eq(code_of(reg, "lease type=mgr id=a inc=1"), E.INVAL, "missing name")
@@ -176,7 +176,7 @@ function cases.bad_input()
 	t.contains(text, "does not go with", "a lease watch with a type")
 	t.eq(code_of(reg, "leases name=L type=mgr"), E.INVAL, "leases takes only a name")
 	t.raises("takes no type or tag", a.watch, a, { lease = "L", tag = "x" }, function() end)
-	-- the bound on leases
+	-- the bound on leases (maxlease)
 	for i = 1, 1024 do
 		shoal.call(reg, "text", string.format("lease name=n%d type=mgr id=a inc=%d", i, a.inc))
 	end

@@ -334,9 +334,9 @@ function cases.freeze_queue_order()
 	t.eq(why, "queue full", "queue full")
 	t.eq(b:stats().refused["queue full"], 1, "counted")
 	t.eq(#b:unfreeze(), 5, "five queued")
-	local applied, bad = b:apply({ { "move", 9, 1, 1, 0, 7 }, { "explode", 1 } })
+	local applied, bad = b:apply({ { "move", 9, 1, 1, 0, 7 }, { "explode", 1 }, "nonsense" })
 	t.eq(applied, 0, "nothing applied")
-	t.same(bad, { { 1, R.UNKNOWN_ENTITY }, { 2, "bad op" } }, "failures with their reasons")
+	t.same(bad, { { 1, R.UNKNOWN_ENTITY }, { 2, "bad op" }, { 3, "bad op" } }, "failures with their reasons")
 end
 
 function cases.bad_arguments()
