@@ -654,6 +654,36 @@ local function every(ms, fn, what)
 	end)
 end
 
+-- What the debug console's `spaces` and `entity ID` show of this cellapp.
+local function reports()
+	local report = require "game.report"
+	report.provide("spaces", function()
+		local names = {}
+		for name in pairs(S.spaces) do
+			names[#names + 1] = name
+		end
+		table.sort(names)
+		local lines = { string.format("cellapp %s: %d spaces, %d entities", S.id, #names, entity_count()) }
+		for _, name in ipairs(names) do
+			local h = S.spaces[name]
+			lines[#lines + 1] = string.format("  space %s %s", name, report.fields { epoch = h.epoch,
+				version = h.version, entities = h.s:count(), frozen = h.frozen and true or false })
+		end
+		return lines, #names
+	end)
+	report.provide("entity", function(eid)
+		local lines = {}
+		for name, h in pairs(S.spaces) do
+			local e = h.s:entity(eid)
+			if e then
+				lines[#lines + 1] = string.format("cellapp %s space %s: entity %d %s", S.id, name, eid,
+					report.fields { x = e.x, y = e.y, dir = e.dir, public = e.public, owner = e.owner })
+			end
+		end
+		return #lines > 0 and lines or nil
+	end)
+end
+
 function cellapp.start(conf)
 	S = {
 		conf = conf,
@@ -667,6 +697,7 @@ function cellapp.start(conf)
 		peer = function() end,
 	}
 	shoal.dispatch_commands(command)
+	reports()
 	every(conf.tick_ms, function()
 		local now = shoal.now()
 		for _, h in pairs(S.spaces) do

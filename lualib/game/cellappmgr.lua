@@ -427,6 +427,33 @@ local function rebuild()
 	step("cellappmgr_active", { epoch = M.role.epoch, why = "spaces_" .. n })
 end
 
+-- What the debug console's `spaces` and `failover` show of this manager:
+-- where each space lives (the cellapps count the spaces themselves).
+local function reports()
+	local report = require "game.report"
+	report.provide("spaces", function()
+		local names = {}
+		for name in pairs(M.routes) do
+			names[#names + 1] = name
+		end
+		table.sort(names)
+		local lines = { string.format("cellappmgr %s (%s, lease epoch %d): %d spaces placed", tostring(M.id),
+			M.role.active and "active" or "standby", M.role.epoch or 0, #names) }
+		for _, name in ipairs(names) do
+			local r = M.routes[name]
+			lines[#lines + 1] = string.format("  space %s on cellapp %s epoch %d", name, tostring(r.cellapp), r.epoch)
+		end
+		return lines, 0
+	end)
+	report.provide("failover", function()
+		local lines = { string.format("cellappmgr %s: %d recent failover steps", tostring(M.id), #M.recent) }
+		for _, l in ipairs(M.recent) do
+			lines[#lines + 1] = "  " .. l
+		end
+		return lines, #M.recent
+	end)
+end
+
 function mgr.serve(registry_addr, my_id)
 	M = {
 		cellapps = {}, -- id -> {id, handle, inc, entities, cpu}
@@ -448,6 +475,7 @@ function mgr.serve(registry_addr, my_id)
 	local dbmgr = shoal.config("cellapp_dbmgr")
 	M.db = dbmgr ~= "" and require("game.db").new(dbmgr) or nil
 	shoal.dispatch_commands(command)
+	reports()
 	local r
 	registry_addr = registry_addr or shoal.config("cellappmgr_registry")
 	if registry_addr ~= "" then

@@ -19,10 +19,10 @@ local reports = {}
 
 -- What each command asks, and how its summary line names the things counted.
 local TOPICS = {
-	players = { what = "players", from = "baseapps" },
-	spaces = { what = "spaces", from = "cellapps" },
-	entity = { what = "reports", from = "services" },
-	failover = { what = "events", from = "failover services" },
+	players = "players",
+	spaces = "spaces",
+	entity = "reports",
+	failover = "events",
 }
 
 local MAX_FAILED = 10 -- failed services listed; the rest only counted
@@ -52,13 +52,13 @@ function reports.install(COMMAND, env)
 		return count, answered, failed
 	end
 
-	for topic, t in pairs(TOPICS) do
+	for topic, what in pairs(TOPICS) do
 		COMMAND[topic] = function(out, args)
 			local count, answered, failed = ask(out, topic, args.id)
 			if topic == "entity" and answered == 0 then
 				out(string.format("entity %d: not on this node", args.id))
 			else
-				out(string.format("%d %s from %d %s", count, t.what, answered, t.from))
+				out(string.format("%d %s from %d services", count, what, answered))
 			end
 			for i = 1, math.min(#failed, MAX_FAILED) do
 				out(failed[i])

@@ -159,10 +159,8 @@ class WorldCluster(NodeTestCase):
         self.assertTrue(ms, "node %d has no console%s" % (n, self.describe()))
         return int(ms[-1])
 
-    def inject(self, n, lua, service=".cellappmgr", timeout=15):
-        """Runs lua (which returns one JSON string) in `service` on node n."""
-        path = self.path("snippet-%d-%d.lua" % (n, time.monotonic_ns()))
-        nodeutil.write_file(path, lua)
+    def console(self, n, line, timeout=15):
+        """One console command on node n; its answer (the text before the next prompt)."""
         s = socket.create_connection(("127.0.0.1", self.console_port(n)), timeout=nodeutil.scaled(timeout))
         try:
             buf = b""
@@ -180,10 +178,16 @@ class WorldCluster(NodeTestCase):
                 out, buf = buf.split(marker, 1)
                 return out
             until(b"shoal> ")
-            s.sendall(("inject %s %s\n" % (service, path)).encode())
-            out = until(b"shoal> ").decode("utf-8", "replace").strip()
+            s.sendall((line + "\n").encode())
+            return until(b"shoal> ").decode("utf-8", "replace").strip()
         finally:
             s.close()
+
+    def inject(self, n, lua, service=".cellappmgr", timeout=15):
+        """Runs lua (which returns one JSON string) in `service` on node n."""
+        path = self.path("snippet-%d-%d.lua" % (n, time.monotonic_ns()))
+        nodeutil.write_file(path, lua)
+        out = self.console(n, "inject %s %s" % (service, path), timeout)
         line = out.splitlines()[-1] if out else ""
         try:
             return json.loads(line)
@@ -262,6 +266,18 @@ class Play(WorldCluster):
         sp = self.spaces()
         self.assertEqual(set(sp), {"world", "dungeon"}, sp)
         self.assertNotEqual(sp["world"]["cellapp"], sp["dungeon"]["cellapp"], sp)
+        # the debug console shows the game state: each cellapp node its spaces, the one
+        # holding "world" both players' cell parts; the managers' nodes the map
+        world_node = node_of(sp["world"]["cellapp"])
+        out = self.console(world_node, "spaces")
+        self.assertRegex(out, r"(?m)^  space world .*entities=2", out)
+        self.assertRegex(out, r"(?m)^1 spaces from 1 services$", out)
+        out = self.console(world_node, "entity %d" % ida)
+        self.assertRegex(out, r"(?m)^cellapp \w+ space world: entity %d .*x=" % ida, out)
+        self.assertIn("entity 999999: not on this node", self.console(world_node, "entity 999999"))
+        out = "\n".join(self.console(n, "spaces") for n in MGRS)
+        self.assertIn("(active, lease epoch", out)
+        self.assertRegex(out, r"(?m)^  space dungeon on cellapp ", out)
         # a move is seen
         self.walk_to(a, 510.0, 505.0)
         self.sees(b, ida, (510.0, 505.0))
