@@ -148,6 +148,14 @@
   X(baseapp_agent_pool, INT, "256", 0, 1000000, "idle baseapp agents kept for the next connections (0: a new agent " \
     "service per connection, which exits after it)")                                                     \
   X(login_services, INT, "2", 1, 64, "login worker services per loginapp: the gate spreads connections over them, " \
-    "so logins run on several worker threads (1: the loginapp works them itself)")
+    "so logins run on several worker threads (1: the loginapp works them itself)")                                 \
+  /* ---- failover: resume, peer backups, the failover service (docs/failover.md) */                                 \
+  X(baseapp_backup_ms, INT, "100", 0, 3600000, "a changed player entity is copied to the backup peer this often, "  \
+    "ms: the state a resume may lose (0: no backups, a resume restores the last save)")                              \
+  X(baseapp_backup_max, INT, "100000", 0, 100000000, "backups of other baseapps' entities one baseapp holds at most") \
+  X(baseapp_resume_kick_ms, INT, "1000", 10, 600000, "a RESUME waits this long for the old holder's kick and for "   \
+    "the backup peer, ms (a dead or frozen one is fenced by the epoch)")                                             \
+  X(failover_recent, INT, "64", 1, 100000, "failover events the failover service keeps for `recent`")                \
+  X(failover_registry, STRING, "", 0, 0, "the registry the failover service watches (empty: the cluster's)")
 
 #endif

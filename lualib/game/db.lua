@@ -11,6 +11,9 @@
 --   d:set_password(id, hash)          -> true | false (no such account)
 -- Entities: any value the serializer takes (a table, usually), by (type, id)
 --   d:save(type, id, value)           -> true      (acknowledged: committed to the database)
+--   d:save_fenced(type, id, value, account, epoch) -> true, epoch | false, current_epoch
+--                                        (written only while the account's directory row has epoch: a
+--                                        session's saves after the account moved on are refused)
 --   d:load(type, id)                  -> value | nil (never saved)
 --   d:delete(type, id)                -> true | false (there was none)
 --   d:declare_index(type, column)     value[column] of every later save is indexed
@@ -117,16 +120,19 @@ local function indexable(v)
 	return t ~= nil or type(v) == "string"
 end
 
-function client:save(type, id, value)
+-- fence: nil (entity_save) or {account, epoch} (entity_save_fenced).
+local function save(self, type, id, value, fence)
 	local cols, code, text = columns(self, type)
 	if cols == nil then
 		return nil, code, text
 	end
 	local blob = serial.packstring(value)
-	if #cols == 0 then
-		return write(self, "entity_save", type, id, blob)
+	local args, n
+	if fence then
+		args, n = { "entity_save_fenced", type, id, blob, fence[1], fence[2] }, 6
+	else
+		args, n = { "entity_save", type, id, blob }, 4
 	end
-	local args, n = { "entity_save", type, id, blob }, 4
 	local tbl = _G.type(value) == "table"
 	for _, col in ipairs(cols) do
 		local v = tbl and value[col] or nil
@@ -134,6 +140,14 @@ function client:save(type, id, value)
 		n = n + 2
 	end
 	return write(self, table.unpack(args, 1, n))
+end
+
+function client:save(type, id, value)
+	return save(self, type, id, value)
+end
+
+function client:save_fenced(type, id, value, account, epoch)
+	return save(self, type, id, value, { account, epoch })
 end
 
 function client:load(type, id)

@@ -161,8 +161,22 @@ function cases.tokens()
 		t.eq(code, C.TOKEN_INVALID, "cut at " .. cut)
 	end
 	-- A resume ticket is not a token, nor the other way round.
-	local res = ticket.resume(keys, 42, 7, 10000)
-	t.eq(ticket.check_resume(keys, res, 5000).epoch, 7, "resume ticket")
+	local R = ticket.resume_secret(string.rep("\1", 32), string.rep("\2", 32))
+	local res = ticket.resume(keys, 42, 7, 10000, R, "0200000a")
+	local rt = ticket.check_resume(keys, res, 5000)
+	t.eq(rt.epoch, 7, "resume ticket")
+	t.eq(rt.peer, "0200000a", "the backup peer")
+	t.eq(rt.secret, R, "the sealed resume secret opens")
+	t.ok(not res:find(R, 1, true), "R is not in the ticket in clear")
+	for i = 1, #res do -- every byte flipped
+		local bad = res:sub(1, i - 1) .. string.char(res:byte(i) ~ 1) .. res:sub(i + 1)
+		_, code = ticket.check_resume(keys, bad, 0)
+		t.eq(code, C.TOKEN_INVALID, "ticket byte " .. i .. " flipped")
+	end
+	for cut = 0, #res - 1 do
+		_, code = ticket.check_resume(keys, res:sub(1, cut), 0)
+		t.eq(code, C.TOKEN_INVALID, "ticket cut at " .. cut)
+	end
 	_, code = ticket.check_resume(keys, res, 10001)
 	t.eq(code, C.TOKEN_EXPIRED, "resume expired")
 	_, code = ticket.check_token(keys, res, 0)
