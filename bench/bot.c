@@ -460,6 +460,7 @@ static void on_frame(struct bot *b, const unsigned char *body, size_t len) {
     stats.tickets++;
     return;
   }
+  if (id == BOT_GATES && (b->st == BOT_S_PLAY || b->st == BOT_S_LOGOUT)) return; /* the live gates: for a resume */
   switch (b->st) {
   case BOT_S_LOGIN_REPLY: {
     struct bot_login_ok ok;

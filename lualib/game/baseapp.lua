@@ -12,7 +12,8 @@
 --   kick(account, epoch [, code])  -> true once the session of epoch <= epoch is gone and saved
 --   enter(conn, agent, account, token) -> {epoch, name, entity, c2s, s2c, encrypt} | nil, proto code
 --   resume(conn, agent, account, ticket, nonce, proof) -> the same as enter | nil, proto code (RESUME)
---   peer()                         -> the id of the baseapp that holds this one's backups ("" none)
+--   peer()                         -> the id of the baseapp that holds this one's backups ("" none), and
+--                                     the live gates {{host, port, healthy, online}, ...} (GATES)
 --   backup(account, epoch, version, entity)  one-way from agents: the entity changed (sent to the peer)
 --   backup_drop(account)           one-way from agents: the session ended with a save
 --   backups(origin, list)          one-way from another baseapp: its changed entities (this one is its peer)
@@ -367,7 +368,7 @@ end
 -- ---- peer backups (game/backup.lua)
 
 function command.peer()
-	return S.peer or ""
+	return S.peer or "", S.gates
 end
 
 function command.backup(account, epoch, version, entity)
@@ -428,24 +429,35 @@ end
 -- read every few heartbeats: no second failure detector). A new peer gets
 -- every copy, and every client a fresh TICKET that names it.
 local function follow_peer()
-	local ok, list = pcall(S.registry.query, S.registry, { type = "baseapp" })
-	if not ok then
-		return
-	end
-	local ids = {}
+	local list = S.registry:query { type = "baseapp" }
+	local ids, gates, keys = {}, {}, {}
+	table.sort(list, function(a, b)
+		return a.id < b.id
+	end)
 	for _, c in ipairs(list) do
 		if c.state ~= "dead" then
 			ids[#ids + 1] = c.id
+			if c.addr and c.port then
+				gates[#gates + 1] = { host = c.addr, port = c.port, healthy = c.state == "alive",
+					online = math.tointeger(tonumber(c.status and c.status.online)) or 0 }
+				keys[#keys + 1] = c.addr .. ":" .. c.port
+			end
 		end
 	end
 	local peer = backup.peer_of(S.id, ids)
-	if peer ~= S.peer then
+	local gates_key = table.concat(keys, ",")
+	local moved = peer ~= S.peer
+	if moved then
 		shoal.log(string.format("baseapp %s: backup peer %s -> %s", S.id, tostring(S.peer), tostring(peer)))
 		S.peer = peer
 		S.backup:everything() -- sent in full at the next flush
 		S.full = true
+	end
+	S.gates = gates
+	if moved or gates_key ~= S.gates_key then
+		S.gates_key = gates_key
 		for account, s in pairs(S.sessions) do
-			shoal.send(s.agent, "lua", "reticket", account, s.epoch)
+			shoal.send(s.agent, "lua", "refresh", account, s.epoch)
 		end
 	end
 end
@@ -460,21 +472,26 @@ local function flush()
 	end
 end
 
+-- Every baseapp_backup_ms the changed entities go to the peer; every two
+-- heartbeats the peer and the gates are read again.
 local function backups_loop()
-	if S.conf.backup_ms == 0 then
-		return
-	end
+	local every = S.conf.backup_ms > 0 and S.conf.backup_ms or S.conf.heartbeat_ms
 	local last_peer = 0
 	while true do
-		shoal.sleep(S.conf.backup_ms)
+		shoal.sleep(every)
 		local now = shoal.now()
 		if S.registry and now - last_peer >= 2 * S.conf.heartbeat_ms then
 			last_peer = now
-			pcall(follow_peer)
+			local ok, err = pcall(follow_peer)
+			if not ok then
+				shoal.warn("baseapp " .. S.id .. ": reading the baseapps from the registry: " .. tostring(err))
+			end
 		end
-		local ok, err = pcall(flush)
-		if not ok then
-			shoal.error("baseapp " .. S.id .. ": backup flush failed: " .. tostring(err))
+		if S.conf.backup_ms > 0 then
+			local ok, err = pcall(flush)
+			if not ok then
+				shoal.error("baseapp " .. S.id .. ": backup flush failed: " .. tostring(err))
+			end
 		end
 	end
 end

@@ -176,16 +176,19 @@ end
 -- always holds one that is still valid. It carries the session's resume
 -- secret R (derived from the game keys the client has) and names the peer
 -- that holds this baseapp's backups (docs/protocol.md section 8).
-local function one_ticket(c)
-	local ok, peer = shoal.trycall(baseapp, "lua", "peer")
+local function one_ticket(c, with_gates)
+	local ok, peer, gates = shoal.trycall(baseapp, "lua", "peer")
 	local ms = shoal.config("login_ticket_ms")
 	send(c, proto.encode("TICKET", ticket.resume(ticket.cluster_keys(), c.account, c.epoch, ticket.now_ms() + ms,
 		c.secret, ok and peer or "")))
+	if with_gates and ok and gates then
+		send(c, proto.encode("GATES", gates))
+	end
 end
 
 local function tickets(c)
 	local ms = shoal.config("login_ticket_ms")
-	one_ticket(c)
+	one_ticket(c, true)
 	shoal.fork(function()
 		while true do
 			shoal.sleep(ms // 2)
@@ -436,13 +439,14 @@ handler.command = {
 		end
 		return true
 	end,
-	-- The backup peer changed: a fresh TICKET names the new one.
-	reticket = function(account, epoch)
+	-- The backup peer or the live gates changed: a fresh TICKET (naming
+	-- the new peer) and GATES.
+	refresh = function(account, epoch)
 		local c = session(account, epoch)
 		if c then
 			settled(c)
 			if c.state == "live" then
-				one_ticket(c)
+				one_ticket(c, true)
 			end
 		end
 	end,
