@@ -99,6 +99,8 @@ static const char *const SCHEMA =
                " ORDER BY i.str, i.id LIMIT $5::bigint")                                                       \
   X(dir_get, "SELECT epoch, baseapp, state FROM accounts WHERE id = $1::bigint")                               \
   X(dir_lock, "SELECT epoch FROM accounts WHERE id = $1::bigint FOR UPDATE")                                   \
+  X(dir_release, "UPDATE accounts SET state = 'offline'::bytea WHERE baseapp = $1::bytea"                      \
+                 " AND state <> 'offline'::bytea")                                                             \
   X(dir_cas, "UPDATE accounts SET epoch = epoch + 1, baseapp = $3::bytea, state = 'logging_in'::bytea"         \
              " WHERE id = $1::bigint AND epoch = $2::bigint RETURNING epoch")                                  \
   X(dir_state, "UPDATE accounts SET state = $3::bytea WHERE id = $1::bigint AND epoch = $2::bigint"            \
@@ -674,6 +676,11 @@ static int pg_exec(void *ud, const struct dbmgr_req *req, struct dbmgr_wire_buf 
       return entity_save(s, req->arg, req->nargs, b, err, errlen);
     case DBMGR_OP_ENTITY_SAVE_FENCED:
       return save_fenced(s, req, b, err, errlen);
+    case DBMGR_OP_DIR_RELEASE:
+      p_bytes(&p, a[0].s, a[0].len);
+      if ((r = run_cmd(s, PG_dir_release, &p, &n, err, errlen)) != 0) return r;
+      dbmgr_wire_int(b, n);
+      return 0;
     case DBMGR_OP_ENTITY_DELETE:
       p_bytes(&p, a[0].s, a[0].len);
       p_int(&p, a[1].i);

@@ -62,7 +62,9 @@ static const char *const SCHEMA =
   X(dir_get, "SELECT epoch, baseapp, state FROM accounts WHERE id = ?1")                                 \
   X(dir_cas, "UPDATE accounts SET epoch = epoch + 1, baseapp = ?3, state = 'logging_in'"                 \
              " WHERE id = ?1 AND epoch = ?2")                                                            \
-  X(dir_state, "UPDATE accounts SET state = ?3 WHERE id = ?1 AND epoch = ?2")
+  X(dir_state, "UPDATE accounts SET state = ?3 WHERE id = ?1 AND epoch = ?2")                           \
+  X(dir_release, "UPDATE accounts SET state = 'offline' WHERE CAST(baseapp AS TEXT) = CAST(?1 AS TEXT)"  \
+                 " AND CAST(state AS TEXT) <> 'offline'")
 
 struct sqlite_db {
   sqlite3 *db;
@@ -363,6 +365,11 @@ static int sqlite_exec(void *ud, const struct dbmgr_req *req, struct dbmgr_wire_
       return entity_save(s, req->arg, req->nargs, b, err, errlen);
     case DBMGR_OP_ENTITY_SAVE_FENCED:
       return save_fenced(s, req, b, err, errlen);
+    case DBMGR_OP_DIR_RELEASE:
+      bind_str(s->dir_release, 1, &a[0]);
+      if (step_done(s->dir_release) != SQLITE_DONE) return fail(s->db, err, errlen, "dir_release");
+      dbmgr_wire_int(b, sqlite3_changes(s->db));
+      return 0;
     case DBMGR_OP_ENTITY_DELETE:
       bind_name(s->ent_delete, 1, &a[0]);
       sqlite3_bind_int64(s->ent_delete, 2, a[1].i);

@@ -6,7 +6,8 @@
 --            tags name components runs exactly those ("registry": the
 --            registry only): "dbmgr" (named
 --            cluster-wide "dbmgr"), "baseappmgr" (one of an active/standby
---            pair over the registry lease) and "loginapp"
+--            pair over the registry lease, with a failover service) and
+--            "loginapp"
 --   baseapp  the demo game logic and one baseapp (it registers in the registry)
 --   login    one loginapp (login_dbmgr = "dbmgr"; it finds the active
 --            baseappmgr through the registry lease)
@@ -69,6 +70,7 @@ shoal.start(function()
 			end
 			if tags.baseappmgr then
 				shoal.newservice("baseappmgr")
+				shoal.newservice("failover") -- docs/failover.md: on the managers' nodes
 			end
 			if tags.loginapp then
 				shoal.newservice("loginapp")

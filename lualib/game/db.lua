@@ -24,6 +24,8 @@
 --   d:cas_login(account, expected_epoch, baseapp)  -> true, new_epoch | false, current_epoch
 --                                        (state becomes "logging_in")
 --   d:set_state(account, epoch, state) -> true, epoch | false, current_epoch (a stale epoch is refused)
+--   d:release(baseapp)                -> n: every session baseapp held is set offline (epochs kept; the
+--                                        failover service, once the registry declared it dead)
 --
 -- Every function returns nil, code, text on a failure (code one of
 -- shoal.errors: INVAL bad input, TOOBIG a value over db_max_value_kb, FULL
@@ -196,6 +198,10 @@ end
 
 function client:set_state(account, epoch, state)
 	return write(self, "dir_set_state", account, epoch, state)
+end
+
+function client:release(baseapp)
+	return write(self, "dir_release", baseapp)
 end
 
 -- The raw request (tests, tools): -> true, reply... | false, code, text

@@ -105,17 +105,20 @@ class Failover(tlc.LoginCluster):
         ports = re.findall(r"registered, gate [0-9.]+:(\d+)", self.log(n))
         return int(ports[-1])
 
-    def online(self):
-        """The registry node's last report: {baseapp id: online}."""
+    def online(self, dead=None):
+        """The registry node's last report: (sessions on the live baseapps,
+        {baseapp id: online}). A dead baseapp's last status stays in the
+        registry's list: the baseapp of node `dead` is left out."""
         lines = re.findall(r"login cluster: online (\d+) \|(.*)$", self.log(tlc.REGISTRY), re.M)
         if not lines:
             return None, {}
-        total, rest = lines[-1]
-        return int(total), dict((a, int(b)) for a, b in re.findall(r"baseapp (\S+) (\d+)", rest))
+        by_id = dict((a, int(b)) for a, b in re.findall(r"baseapp (\S+) (\d+)", lines[-1][1]))
+        gone = "%02x" % dead if dead else None
+        return sum(v for k, v in by_id.items() if not (gone and k.startswith(gone))), by_id
 
-    def wait_online(self, want, what):
-        nodeutil.wait_until(lambda: self.online()[0] == want, nodeutil.scaled(20),
-                            "%s: the baseapps hold %d sessions (last report %r)" % (what, want, self.online()))
+    def wait_online(self, want, what, dead=None):
+        nodeutil.wait_until(lambda: self.online(dead)[0] == want, nodeutil.scaled(20),
+                            "%s: the baseapps hold %d sessions (last report %r)" % (what, want, self.online(dead)))
 
 
 class BaseappKilled(Failover):
@@ -150,12 +153,23 @@ class BaseappKilled(Failover):
                 self.assertLessEqual(y, last, "player %d resumed ahead of what it was told" % i)
                 before = [ay for at, ay in ps.acked[i] if at <= closed - 0.5]
                 self.assertGreaterEqual(y, before[-1] if before else 0, "player %d lost more than the RPO" % i)
-            self.wait_online(PLAYERS, "after kill %d" % (k + 1))
+            self.wait_online(PLAYERS, "after kill %d" % (k + 1), dead=victim)
+            # The registry declares it dead (its detection bound); the
+            # failover services save its backups and release its sessions.
+            for n in tlc.BAMS:
+                nodeutil.wait_until(lambda: len(re.findall(r"event=baseapp_dead", self.log(n))) >= k + 1,
+                                    nodeutil.scaled(tlc.BOUND_S + 10), "node %d logs baseapp_dead %d" % (n, k + 1))
             self.restart(victim)
             self.wait_log(victim, r"registered, gate")
         stuck = ps.end()
         self.assertEqual(stuck, [])
         self.assertEqual(ps.errors, [])
+        # The failover services (on both baseappmgr nodes) logged each death.
+        for n in tlc.BAMS:
+            lines = re.findall(r"failover: event=baseapp_dead id=(\S+) sessions=(\S+) peer=(\S+) saved=(\d+) "
+                               r"stale=(\d+) unsaved=(\d+) ms=(\d+)", self.log(n))
+            print("node %d failover: %r" % (n, lines))
+            self.assertEqual(len(lines), KILLS, self.log(n)[-3000:])
         # One session per account: the directory names one baseapp for each,
         # online, and the baseapps hold exactly PLAYERS sessions (above).
         acc = self.accounts("k")
