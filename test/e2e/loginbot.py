@@ -416,12 +416,19 @@ class Player:
     gate of its LOGIN_OK (wrapping round, skipping the dead one); on a
     refusal it logs in again with its password (docs/protocol.md 6.1)."""
 
-    def __init__(self, bot, name, password, register=False, timeout=10.0):
-        self.bot, self.name, self.password, self.timeout = bot, name, password, timeout
+    def __init__(self, bot, name, password, register=False, timeout=10.0, answer_s=None):
+        """answer_s: while playing, a server that does not answer for this
+        long is taken for frozen (the socket's timeout raises): recover()."""
+        self.bot, self.name, self.password, self.timeout, self.answer_s = bot, name, password, timeout, answer_s
         self.ok = bot.login(name, password, register)
-        self.game = GameConn(self.ok, timeout)
-        self.game.wait_ticket()
+        self.game = self.playing(GameConn(self.ok, timeout))
         self.how = "login"
+
+    def playing(self, game):
+        game.wait_ticket()
+        if self.answer_s:
+            game.c.sock.settimeout(self.answer_s)
+        return game
 
     def candidates(self, dead):
         """The gates to try, the current one's successors first, the dead one left out."""
@@ -438,8 +445,8 @@ class Player:
         last = None
         for host, port in self.candidates(dead):
             try:
-                self.game = GameConn(self.ok, self.timeout, host=host, port=port, resume=(ticket, secret))
-                self.game.wait_ticket()
+                self.game = self.playing(GameConn(self.ok, self.timeout, host=host, port=port,
+                                                  resume=(ticket, secret)))
                 self.how = "resumed"
                 return self.how
             except ServerError as e:
@@ -450,8 +457,7 @@ class Player:
                 last = e  # that gate is down too: the next one
         self.last_refusal = last
         self.ok = self.bot.login(self.name, self.password)
-        self.game = GameConn(self.ok, self.timeout)
-        self.game.wait_ticket()
+        self.game = self.playing(GameConn(self.ok, self.timeout))
         self.how = "login"
         return self.how
 

@@ -43,7 +43,7 @@ class Players:
     """PLAYERS players, each in its own thread: moves (x = its index, y a
     counter), and on a close RESUMEs (Player.recover)."""
 
-    def __init__(self, case, prefix, ping_timeout=None):
+    def __init__(self, case, prefix, answer_s=None):
         self.case, self.stop = case, threading.Event()
         self.ports = case.ports
         self.players, self.threads, self.errors = [], [], []
@@ -52,9 +52,8 @@ class Players:
         self.lock = threading.Lock()
         for i in range(PLAYERS):
             bot = LoginBot("127.0.0.1", self.ports[i % 2], bytes.fromhex(tlc.STATIC_PUB), timeout=nodeutil.scaled(10))
-            p = Player(bot, "%s%02d" % (prefix, i), "password1", register=True, timeout=nodeutil.scaled(10))
-            if ping_timeout:
-                p.game.c.sock.settimeout(ping_timeout)
+            p = Player(bot, "%s%02d" % (prefix, i), "password1", register=True, timeout=nodeutil.scaled(10),
+                       answer_s=answer_s)
             self.players.append(p)
             self.acked[i] = [(time.monotonic(), 0)]
 
@@ -121,44 +120,69 @@ class Failover(tlc.LoginCluster):
                             "%s: the baseapps hold %d sessions (last report %r)" % (what, want, self.online(dead)))
 
 
-class BaseappKilled(Failover):
+# The state a resume may lose: a change waits for the agent's backup tick
+# and then the baseapp's flush, each baseapp_backup_ms (100 ms): 2 x 100 ms,
+# and a little for the message (docs/failover.md, "RPO").
+RPO_S = 0.3
+
+
+class Signals(Failover):
+    SIGNAL = None
+
+    def affected_of(self, ps):
+        by_gate = {}
+        for i in range(PLAYERS):
+            by_gate.setdefault(ps.gate_of(i), []).append(i)
+        port_of = {n: self.gate_port(n) for n in BASEAPPS}
+        victim = max(BASEAPPS, key=lambda n: len(by_gate.get(("127.0.0.1", port_of[n]), [])))
+        affected = set(by_gate.get(("127.0.0.1", port_of[victim]), []))
+        self.assertGreater(len(affected), 0, by_gate)
+        return victim, affected
+
+    def check_back(self, ps, k, victim, affected, seen, t_signal, bound_s):
+        """Every affected player came back by a RESUME; (max ms, list)."""
+        nodeutil.wait_until(lambda: len(ps.events) - seen >= len(affected) or ps.errors,
+                            nodeutil.scaled(bound_s + 20), "the %d players of node %d back" % (len(affected), victim))
+        self.assertEqual(ps.errors, [])
+        evs = ps.events[seen:]
+        self.assertEqual({e[0] for e in evs}, affected, "exactly the lost baseapp's players came back")
+        hows = [e[1] for e in evs]
+        self.assertEqual(hows, ["resumed"] * len(evs), "a password login instead of a resume: %r" % evs)
+        worst = max(e[3] for e in evs) - t_signal
+        print("%s %d: node %d, %d players back in %.0f ms (max)" % (self.SIGNAL.name, k + 1, victim, len(evs),
+                                                                   worst * 1000))
+        self.assertLess(worst, nodeutil.scaled(bound_s))
+        for i, how, closed, back, y, last, dead in evs:
+            # The resumed position is the last acknowledged one, or an
+            # older one by at most the RPO before the signal.
+            self.assertLessEqual(y, last, "player %d resumed ahead of what it was told" % i)
+            before = [ay for at, ay in ps.acked[i] if at <= t_signal - nodeutil.scaled(RPO_S)]
+            self.assertGreaterEqual(y, before[-1] if before else 0, "player %d lost more than the RPO" % i)
+        return evs
+
+    def wait_dead_logged(self, k):
+        """The registry declares it dead (its detection bound); the
+        failover services save its backups and release its sessions."""
+        for n in tlc.BAMS:
+            nodeutil.wait_until(lambda: len(re.findall(r"event=baseapp_dead", self.log(n))) >= k + 1,
+                                nodeutil.scaled(tlc.BOUND_S + 10), "node %d logs baseapp_dead %d" % (n, k + 1))
+
+
+class BaseappKilled(Signals):
+    SIGNAL = signal.SIGKILL
+
     def test_kill_9_five_times_players_resume(self):
         ps = Players(self, "k")
         ps.start()
         self.wait_online(PLAYERS, "before the kills")
         for k in range(KILLS):
-            by_gate = {}
-            for i in range(PLAYERS):
-                by_gate.setdefault(ps.gate_of(i), []).append(i)
-            port_of = {n: self.gate_port(n) for n in BASEAPPS}
-            victim = max(BASEAPPS, key=lambda n: len(by_gate.get(("127.0.0.1", port_of[n]), [])))
-            affected = set(by_gate.get(("127.0.0.1", port_of[victim]), []))
-            self.assertGreater(len(affected), 0, by_gate)
+            victim, affected = self.affected_of(ps)
             seen = len(ps.events)
             time.sleep(0.3)  # a backup interval or three of play
             t_kill = self.kill(victim)
-            nodeutil.wait_until(lambda: len(ps.events) - seen >= len(affected) or ps.errors, nodeutil.scaled(BACK_S + 20),
-                                "the %d players of node %d back" % (len(affected), victim))
-            self.assertEqual(ps.errors, [])
-            evs = ps.events[seen:]
-            self.assertEqual({e[0] for e in evs}, affected, "exactly the dead baseapp's players came back")
-            hows = [e[1] for e in evs]
-            self.assertEqual(hows, ["resumed"] * len(evs), "a password login instead of a resume: %r" % evs)
-            worst = max(e[3] for e in evs) - t_kill
-            print("kill %d: node %d, %d players back in %.0f ms (max)" % (k + 1, victim, len(evs), worst * 1000))
-            self.assertLess(worst, nodeutil.scaled(BACK_S))
-            for i, how, closed, back, y, last, dead in evs:
-                # The resumed position is the last acknowledged one, or an
-                # older one by at most the backup interval (and the close).
-                self.assertLessEqual(y, last, "player %d resumed ahead of what it was told" % i)
-                before = [ay for at, ay in ps.acked[i] if at <= closed - 0.5]
-                self.assertGreaterEqual(y, before[-1] if before else 0, "player %d lost more than the RPO" % i)
+            self.check_back(ps, k, victim, affected, seen, t_kill, BACK_S)
             self.wait_online(PLAYERS, "after kill %d" % (k + 1), dead=victim)
-            # The registry declares it dead (its detection bound); the
-            # failover services save its backups and release its sessions.
-            for n in tlc.BAMS:
-                nodeutil.wait_until(lambda: len(re.findall(r"event=baseapp_dead", self.log(n))) >= k + 1,
-                                    nodeutil.scaled(tlc.BOUND_S + 10), "node %d logs baseapp_dead %d" % (n, k + 1))
+            self.wait_dead_logged(k)
             self.restart(victim)
             self.wait_log(victim, r"registered, gate")
         stuck = ps.end()
@@ -177,9 +201,40 @@ class BaseappKilled(Failover):
         self.assertEqual({v[0] for v in acc.values()}, {"online"}, acc)
 
 
-class BaseappStopped(Failover):
+# A player takes a server silent this long for frozen (docs/failover.md).
+ANSWER_S = 1.5
+
+
+class BaseappStopped(Signals):
+    SIGNAL = signal.SIGSTOP
+
     def test_sigstop_players_resume_and_woken_saves_are_fenced(self):
-        pass
+        ps = Players(self, "s", answer_s=ANSWER_S)
+        ps.start()
+        self.wait_online(PLAYERS, "before the stops")
+        for k in range(KILLS):
+            victim, affected = self.affected_of(ps)
+            seen = len(ps.events)
+            fenced_before = len(re.findall(r"refused: epoch \d+ is stale", self.log(victim)))
+            time.sleep(0.3)
+            pid = self.pid(victim)
+            t_stop = time.monotonic()
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                # answer_s to notice, then the bounded kick of the frozen holder
+                self.check_back(ps, k, victim, affected, seen, t_stop, ANSWER_S + 1.0 + 2.0)
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            # Awake: each of its sessions ends, its last save refused by the fence.
+            nodeutil.wait_until(
+                lambda: len(re.findall(r"refused: epoch \d+ is stale", self.log(victim))) - fenced_before
+                >= len(affected), nodeutil.scaled(20), "node %d's stale saves refused" % victim)
+            self.wait_online(PLAYERS, "after stop %d" % (k + 1))
+        stuck = ps.end()
+        self.assertEqual(stuck, [])
+        self.assertEqual(ps.errors, [])
+        acc = self.accounts("s")
+        self.assertEqual({v[0] for v in acc.values()}, {"online"}, acc)
 
 
 class HostileResume(Failover):
