@@ -108,6 +108,23 @@ local function end_stale(c)
 	end
 end
 
+-- The session's last save is retried while dbmgr is away (killed, being
+-- restarted, its database down), for at most baseapp_save_retry_ms: the
+-- BYE of a LOGOUT waits for it, so what a BYE acknowledges is saved. A
+-- fenced save (the session is stale) is not retried.
+local function last_save(c, reason)
+	local give_up = shoal.now() + shoal.config("baseapp_save_retry_ms")
+	local wait = 250
+	while not save(c, reason) do
+		if c.stale or shoal.now() + wait > give_up then
+			return false
+		end
+		shoal.sleep(wait)
+		wait = math.min(wait * 2, 2000)
+	end
+	return true
+end
+
 -- Ends the live session once: saves, tells the baseapp, wakes kick waiters.
 local function finish(c, reason)
 	if c.state ~= "live" then
@@ -119,7 +136,7 @@ local function finish(c, reason)
 	end
 	c.state = "ending"
 	c.waiters = {}
-	if save(c, reason) then
+	if last_save(c, reason) then
 		shoal.send(baseapp, "lua", "backup_drop", c.account) -- the peer's copy is older than this save
 	end
 	-- Refused (harmless) when a newer login has moved the epoch on; a

@@ -12,6 +12,9 @@ signals.
 - BaseappStopped: SIGSTOP of a baseapp: its players notice unanswered PINGs
   and resume elsewhere; SIGCONT: the woken baseapp's saves are refused
   (fenced by the epoch) and its sessions end.
+- DbmgrLost: kill -9 (then a restart) and SIGSTOP (then SIGCONT) of dbmgr
+  while players play and log out: the alert is logged, every BYE waits
+  for its save, a later login finds every acknowledged position.
 - HostileResume: forged, expired, another account's, replayed after a
   resume and truncated RESUMEs each get their ERROR.
 
@@ -235,6 +238,60 @@ class BaseappStopped(Signals):
         self.assertEqual(ps.errors, [])
         acc = self.accounts("s")
         self.assertEqual({v[0] for v in acc.values()}, {"online"}, acc)
+
+
+class DbmgrLost(Failover):
+    """dbmgr killed (then restarted) or stopped (then continued) while 10
+    players play and log out: play goes on, the failover service logs the
+    alert, each LOGOUT's BYE waits until its save landed, and a later login
+    finds every acknowledged position."""
+
+    def lose_dbmgr(self, prefix, stop):
+        bot = LoginBot("127.0.0.1", self.ports[0], bytes.fromhex(tlc.STATIC_PUB), timeout=nodeutil.scaled(10))
+        players = [Player(bot, "%s%02d" % (prefix, i), "password1", register=True, timeout=nodeutil.scaled(30))
+                   for i in range(10)]
+        for i, p in enumerate(players):
+            self.assertEqual(p.game.move(i, 1), (i, 1))
+        pid = self.pid(tlc.DBMGR)
+        if stop:
+            os.kill(pid, signal.SIGSTOP)
+        else:
+            self.kill(tlc.DBMGR)
+        errors, byes = [], []
+
+        def play(i, p):
+            try:
+                self.assertEqual(p.game.move(i, 100 + i), (i, 100 + i))  # no database needed
+                p.game.logout()  # BYE once saved
+                byes.append(i)
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append("player %d: %r" % (i, e))
+        threads = [threading.Thread(target=play, args=(i, p), daemon=True) for i, p in enumerate(players)]
+        for t in threads:
+            t.start()
+        try:
+            for n in tlc.BAMS:  # the registry's verdict, then the alert
+                self.wait_log(n, r"failover: event=dbmgr_dead node=%d" % tlc.DBMGR, timeout=tlc.BOUND_S + 10)
+            self.assertEqual(byes, [], "a BYE before the save could land")
+        finally:
+            if stop:
+                os.kill(pid, signal.SIGCONT)
+            else:
+                self.restart(tlc.DBMGR)
+        for t in threads:
+            t.join(nodeutil.scaled(60))
+        self.assertEqual(errors, [])
+        self.assertEqual(sorted(byes), list(range(10)))
+        for i in range(10):
+            g, _ = self.login("%s%02d" % (prefix, i), deadline_s=30)
+            self.assertEqual((g.entered["x"], g.entered["y"]), (i, 100 + i), "player %d's last save" % i)
+            g.logout()
+
+    def test_dbmgr_killed_and_restarted(self):
+        self.lose_dbmgr("dk", stop=False)
+
+    def test_dbmgr_stopped_and_continued(self):
+        self.lose_dbmgr("ds", stop=True)
 
 
 class HostileResume(Failover):
