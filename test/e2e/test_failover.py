@@ -15,6 +15,8 @@ signals.
 - DbmgrLost: kill -9 (then a restart) and SIGSTOP (then SIGCONT) of dbmgr
   while players play and log out: the alert is logged, every BYE waits
   for its save, a later login finds every acknowledged position.
+- ManagerKilled: kill -9 of the active baseappmgr during logins: the
+  standby's failover service logs the lease it took; logins go on.
 - HostileResume: forged, expired, another account's, replayed after a
   resume and truncated RESUMEs each get their ERROR.
 
@@ -292,6 +294,25 @@ class DbmgrLost(Failover):
 
     def test_dbmgr_stopped_and_continued(self):
         self.lose_dbmgr("ds", stop=True)
+
+
+class ManagerKilled(Failover):
+    def test_active_baseappmgr_killed_the_standby_takes_the_lease(self):
+        """kill -9 of the active baseappmgr with logins going on: the
+        standby's failover service logs that it took the lease, logins
+        resume after the detection bound (e2e_login_cluster_BaseappmgrKilled
+        measures the gap)."""
+        active = self.active_bam()
+        standby = [n for n in tlc.BAMS if n != active][0]
+        stop = threading.Event()
+        t, reports = self.stream("mk", stop)
+        nodeutil.wait_until(lambda: len(reports) >= 1, nodeutil.scaled(60), "a round of the stream")
+        self.kill(active)
+        self.wait_log(standby, r"failover: event=lease name=baseappmgr epoch=\d+ holder=baseappmgr/\S+@node%d"
+                      % standby, timeout=tlc.BOUND_S + 15)
+        n = len(reports)
+        nodeutil.wait_until(lambda: len(reports) >= n + 1, nodeutil.scaled(60), "a round after the failover")
+        self.end_stream(t, stop, reports)
 
 
 class HostileResume(Failover):
