@@ -21,6 +21,13 @@
  * REDIRECT is followed (ENTER on the new gate with its token and keys; the
  * entity must keep its position, at a later epoch; the round in flight is
  * played again there).
+ * With --resume, a session lost without a KICK (the connection closed, or
+ * no answer within --answer-ms) RESUMEs at the next gate of its latest
+ * GATES (section 6.1), or logs in again after a refusal; the time from the
+ * loss until it plays again is reported (and, with --events, one line per
+ * loss and per return on stderr). --play-s keeps every bot playing rounds
+ * (one every --round-ms) for that long instead of --rounds (SIGTERM ends it
+ * early: each bot logs out after its round, then the report).
  * Every step has a deadline (--timeout-ms); a bot past it is a failure of
  * that step. --duration-limit bounds the whole run.
  *
@@ -28,7 +35,8 @@
  *       [--concurrency C] [--rounds R] [--register|--login-only|--guest]
  *       [--prefix NAME] [--first I] [--password P] [--retries K]
  *       [--timeout-ms MS] [--duration-limit S] [--relogin] [--say-every K]
- *       [--shared-accounts] [--json]
+ *       [--shared-accounts] [--json] [--resume] [--answer-ms MS] [--play-s S]
+ *       [--round-ms MS] [--events]
  *   bot --public-key PRIVATE_HEX      prints the X25519 public key
  *
  * Accounts are PREFIX followed by the bot's number (FIRST + index, 5 digits at least). Output:
@@ -76,7 +84,10 @@ static double opt_duration = 300;
 static enum mode opt_mode = M_LOGIN;
 static const char *opt_prefix = "bot";
 static const char *opt_password = "botpassword";
-static int opt_json, opt_relogin, opt_shared;
+static int opt_json, opt_relogin, opt_shared, opt_resume, opt_events;
+static long opt_answer_ms = 1500, opt_round_ms = 0;
+static double opt_play_s = 0;
+static volatile sig_atomic_t stop_play; /* SIGTERM: --play-s ends now (bots log out, the report is printed) */
 
 /* Run state: one loop, one thread, so plain statics. */
 static int epfd = -1;
@@ -111,6 +122,12 @@ static void set_step(struct bot *b, enum bot_state st) {
   b->deadline = now_ns() + (uint64_t)opt_timeout_ms * 1000000u;
 }
 
+
+static double wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
 
 static void release_slot(struct bot *b) {
   if (b->slot) slots_used--;
@@ -162,6 +179,84 @@ static int queue_msg(struct bot *b, const unsigned char *msg, int len) { return 
 static int start_connect(struct bot *b, const struct sockaddr_in *addr) { return bot_net_connect(epfd, b, addr); }
 
 
+
+/* ---- resume (section 6.1) ---- */
+
+static int same_addr(const struct sockaddr_in *a, const struct sockaddr_in *b) {
+  return a->sin_port == b->sin_port && a->sin_addr.s_addr == b->sin_addr.s_addr;
+}
+
+/* The candidate gates (LOGIN_OK's, then each GATES) as addresses. */
+static void keep_gates(struct bot *b, const struct bot_candidate *c, unsigned n) {
+  unsigned k = 0;
+  for (unsigned i = 0; i < n && i < BOT_MAX_CANDIDATES; i++) {
+    char host[64];
+    if (c[i].host.len >= sizeof host) continue;
+    memcpy(host, c[i].host.p, c[i].host.len);
+    host[c[i].host.len] = 0;
+    struct sockaddr_in *a = &b->cand[k];
+    memset(a, 0, sizeof *a);
+    a->sin_family = AF_INET;
+    a->sin_port = htons(c[i].port);
+    if (inet_pton(AF_INET, host, &a->sin_addr) == 1) k++;
+  }
+  b->ncand = k;
+}
+
+/* A password login instead (a refusal, or no gate took the RESUME). */
+static void relogin(struct bot *b, const char *why) {
+  b->resuming = 0;
+  b->t_first = 0;
+  retry(b, 0, why);
+}
+
+/* The next candidate after the lost gate, wrapping round, the lost one
+ * skipped; when none is left, a password login. */
+static void next_gate(struct bot *b) {
+  bot_net_close(b);
+  unsigned start = 0;
+  for (unsigned i = 0; i < b->ncand; i++)
+    if (same_addr(&b->cand[i], &b->lost_gate)) start = i;
+  while (b->tried < b->ncand) {
+    unsigned i = (start + 1 + b->tried++) % b->ncand;
+    if (same_addr(&b->cand[i], &b->lost_gate)) continue;
+    b->gate = b->cand[i];
+    b->resuming = 1;
+    set_step(b, BOT_S_GATE_CONNECT);
+    if (start_connect(b, &b->gate) == 0) return;
+  }
+  relogin(b, "no gate took the RESUME");
+}
+
+/* The session was lost without a KICK (a close, or no answer). */
+static void lost(struct bot *b, const char *why) {
+  if (!opt_resume || b->st != BOT_S_PLAY || b->redirecting) return fail(b, 0, why);
+  stats.lost++;
+  b->t_lost = now_ns();
+  b->lost_gate = b->gate;
+  b->tried = 0;
+  if (opt_events) fprintf(stderr, "EVENT lost bot=%u wall_ms=%.0f why=%s\n", b->id, wall_ms(), why);
+  if (b->ticket_len == 0 || bot_resume_secret(b->game_c2s, b->game_s2c, b->secret) < 0)
+    return relogin(b, "no resume ticket");
+  next_gate(b);
+}
+
+/* Playing again after a loss: counted, timed. */
+static void back(struct bot *b, const char *how) {
+  if (!b->t_lost) return;
+  bot_samples_add(&stats.back, now_ns() - b->t_lost);
+  if (opt_events)
+    fprintf(stderr, "EVENT back bot=%u how=%s wall_ms=%.0f ms=%.1f\n", b->id, how, wall_ms(),
+            (double)(now_ns() - b->t_lost) / 1e6);
+  b->t_lost = 0;
+}
+
+/* More rounds to play: --play-s counts time, else --rounds counts rounds. */
+static int playing_on(const struct bot *b) {
+  if (stop_play) return 0;
+  if (opt_play_s > 0) return now_ns() < stats.t_begin + (uint64_t)(opt_play_s * 1e9);
+  return b->round < (uint32_t)opt_rounds;
+}
 
 /* A login attempt: a fresh ephemeral key, a connection to a loginapp. */
 static void start_login(struct bot *b) {
@@ -243,6 +338,12 @@ static void on_error(struct bot *b, const struct bot_error *e) {
     retry(b, 0, "NAME_TAKEN");
     return;
   }
+  if (b->resuming && b->st == BOT_S_ENTER) {
+    /* A refused RESUME: the next gate when this one is unavailable, else
+     * the session is over and the player logs in again (section 6.1). */
+    if (e->code == BOT_E_UNAVAILABLE) return next_gate(b);
+    return relogin(b, "RESUME refused");
+  }
   if (opt_shared && e->code == BOT_E_TOKEN_USED && b->st == BOT_S_ENTER) {
     /* Another client's login of this account won after this one's LOGIN_OK
      * (section 5.4): its token is fenced off. */
@@ -281,6 +382,12 @@ static void on_login_ok(struct bot *b, const struct bot_login_ok *m) {
   memcpy(b->game_s2c, m->s2c, BOT_KEY_LEN);
   b->encrypted = m->encrypted == 1;
   if (m->encrypted > 1) return fail(b, 0, "LOGIN_OK.encrypted is neither 0 nor 1");
+  b->ticket_len = 0;
+  if (m->ticket.len <= BOT_MAX_TICKET) {
+    memcpy(b->ticket, m->ticket.p, m->ticket.len);
+    b->ticket_len = m->ticket.len;
+  }
+  keep_gates(b, m->cand, m->ncand);
   if (opt_mode == M_GUEST) {
     if (m->credential.len == 32) {
       memcpy(b->cred, m->credential.p, 32);
@@ -313,7 +420,23 @@ static void on_enter_ok(struct bot *b, const struct bot_enter_ok *m) {
     b->epoch = m->epoch;
     b->px = m->x;
     b->py = m->y;
-    if (b->round < (uint32_t)opt_rounds) /* the round in flight is sent again */
+    if (playing_on(b)) /* the round in flight is sent again */
+      send_round(b);
+    else
+      send_logout(b);
+    return;
+  }
+  if (b->resuming) {
+    /* The same account at a later epoch; the entity as the backup had it
+     * (the RPO: not checked against the last MOVED). */
+    if (m->account != b->account || m->epoch <= b->epoch) return fail(b, 0, "ENTER_OK after RESUME: account or epoch");
+    b->resuming = 0;
+    b->epoch = m->epoch;
+    b->px = m->x;
+    b->py = m->y;
+    stats.resumed++;
+    back(b, "resumed");
+    if (playing_on(b))
       send_round(b);
     else
       send_logout(b);
@@ -329,7 +452,11 @@ static void on_enter_ok(struct bot *b, const struct bot_enter_ok *m) {
   bot_samples_add(&stats.login_total, t - b->t_first);
   release_slot(b);
   b->round = 0;
-  if (opt_rounds > 0)
+  if (b->t_lost) {
+    stats.relogged++;
+    back(b, "relogged");
+  }
+  if (playing_on(b))
     send_round(b);
   else
     send_logout(b);
@@ -369,10 +496,14 @@ static void on_play(struct bot *b, int id, const unsigned char *m, size_t len) {
   }
   if (b->pending) return;
   stats.rounds++;
-  if (++b->round < (uint32_t)opt_rounds)
-    send_round(b);
-  else
-    send_logout(b);
+  b->round++;
+  if (!playing_on(b)) return send_logout(b);
+  if (opt_round_ms > 0) { /* the sweep starts the next round */
+    b->next_round = t + (uint64_t)opt_round_ms * 1000000u;
+    set_step(b, BOT_S_PLAY);
+    return;
+  }
+  send_round(b);
 }
 
 /* REDIRECT (section 6): the entity moves to another baseapp; ENTER there
@@ -458,9 +589,19 @@ static void on_frame(struct bot *b, const unsigned char *body, size_t len) {
     struct bot_str t;
     if (bot_dec_bytes(m, len, BOT_TICKET, &t) < 0 || t.len == 0) return fail(b, 0, "malformed TICKET");
     stats.tickets++;
+    if (t.len <= BOT_MAX_TICKET) {
+      memcpy(b->ticket, t.p, t.len);
+      b->ticket_len = t.len;
+    }
     return;
   }
-  if (id == BOT_GATES && (b->st == BOT_S_PLAY || b->st == BOT_S_LOGOUT)) return; /* the live gates: for a resume */
+  if (id == BOT_GATES && (b->st == BOT_S_PLAY || b->st == BOT_S_LOGOUT)) { /* the live gates: for a resume */
+    struct bot_candidate c[BOT_MAX_CANDIDATES];
+    unsigned n;
+    if (bot_dec_gates(m, len, c, &n) < 0) return fail(b, 0, "malformed GATES");
+    keep_gates(b, c, n);
+    return;
+  }
   switch (b->st) {
   case BOT_S_LOGIN_REPLY: {
     struct bot_login_ok ok;
@@ -494,6 +635,15 @@ static void on_connected(struct bot *b) {
   if (b->st == BOT_S_LOGIN_CONNECT) {
     set_step(b, BOT_S_WELCOME);
     n = bot_enc_hello(msg, sizeof msg, b->EC);
+  } else if (b->resuming) {
+    /* RESUME with the latest ticket; the resumed keys come from R and a
+     * fresh nonce (each attempt its own). */
+    unsigned char nonce[BOT_NONCE_LEN], proof[BOT_KEY_LEN];
+    set_step(b, BOT_S_ENTER);
+    if (bot_random(nonce, sizeof nonce) < 0 || bot_resume_proof(b->secret, b->account, nonce, proof) < 0 ||
+        bot_resume_keys(b->secret, nonce, b->game_c2s, b->game_s2c) < 0)
+      return fail(b, 0, "resume keys failed");
+    n = bot_enc_resume(msg, sizeof msg, b->account, b->ticket, b->ticket_len, nonce, proof);
   } else {
     set_step(b, BOT_S_ENTER);
     n = bot_enc_enter(msg, sizeof msg, b->account, b->token, b->token_len);
@@ -507,7 +657,9 @@ static void on_connected(struct bot *b) {
 }
 
 static void on_connect_failed(struct bot *b) {
-  if (b->st == BOT_S_GATE_CONNECT && b->redirecting) {
+  if (b->st == BOT_S_GATE_CONNECT && b->resuming) {
+    next_gate(b); /* that gate is down too */
+  } else if (b->st == BOT_S_GATE_CONNECT && b->redirecting) {
     retry(b, 50, "the redirect's gate refused the connection"); /* log in again */
   } else if (b->st == BOT_S_GATE_CONNECT) {
     stats.fallbacks++; /* version 1's fallback: log in again */
@@ -522,7 +674,11 @@ static void on_connect_failed(struct bot *b) {
  * land here (this side closed first): any other close is a failure. */
 static void on_readable(struct bot *b) {
   const char *why = NULL;
-  if (bot_net_read(b, on_frame, &why) < 0) fail(b, 0, why);
+  if (bot_net_read(b, on_frame, &why) < 0) {
+    if (b->st == BOT_S_PLAY) return lost(b, why); /* closed without a KICK */
+    if (b->resuming && b->st == BOT_S_ENTER) return next_gate(b);
+    fail(b, 0, why);
+  }
 }
 
 static void on_event(struct bot *b, uint32_t gen, uint32_t events) {
@@ -565,6 +721,12 @@ static void sweep(uint64_t t) {
     struct bot *b = &bots[i];
     if (b->st == BOT_S_WAIT && t >= b->deadline)
       enqueue(b);
+    else if (b->st == BOT_S_PLAY && opt_resume && b->pending && t - b->t_move >= (uint64_t)opt_answer_ms * 1000000u)
+      lost(b, "no answer"); /* a frozen server */
+    else if (b->st == BOT_S_PLAY && !b->pending && b->next_round && t >= b->next_round) {
+      b->next_round = 0;
+      send_round(b);
+    }
     else if (b->st >= BOT_S_LOGIN_CONNECT && b->st <= BOT_S_LOGOUT && t >= b->deadline)
       fail(b, 1, "the step's deadline passed");
   }
@@ -606,7 +768,8 @@ static void usage(void) {
   fprintf(stderr, "usage: bot --login HOST:PORT[,HOST:PORT...] --server-key HEX [--bots N] [--concurrency C]\n"
                   "           [--rounds R] [--register|--login-only|--guest] [--prefix NAME] [--first I]\n"
                   "           [--password P] [--retries K] [--timeout-ms MS] [--duration-limit S] [--relogin]\n"
-                  "           [--say-every K] [--shared-accounts] [--json]\n"
+                  "           [--say-every K] [--shared-accounts] [--json] [--resume] [--answer-ms MS]\n"
+                  "           [--play-s S] [--round-ms MS] [--events]\n"
                   "       bot --public-key PRIVATE_HEX\n");
   exit(2);
 }
@@ -622,7 +785,9 @@ static void parse_args(int argc, char **argv) {
       {"timeout-ms", required_argument, 0, 't'},  {"duration-limit", required_argument, 0, 'd'},
       {"relogin", no_argument, 0, 'K'},           {"json", no_argument, 0, 'j'},
       {"public-key", required_argument, 0, 'X'},  {"say-every", required_argument, 0, 'S'},
-      {"shared-accounts", no_argument, 0, 'A'},
+      {"shared-accounts", no_argument, 0, 'A'},   {"resume", no_argument, 0, 'Z'},
+      {"answer-ms", required_argument, 0, 'W'},   {"play-s", required_argument, 0, 'T'},
+      {"round-ms", required_argument, 0, 'M'},    {"events", no_argument, 0, 'E'},
       {0, 0, 0, 0}};
   int have_key = 0, o;
   while ((o = getopt_long(argc, argv, "", longs, NULL)) != -1) {
@@ -645,6 +810,11 @@ static void parse_args(int argc, char **argv) {
     case 'j': opt_json = 1; break;
     case 'S': opt_say_every = atol(optarg); break;
     case 'A': opt_shared = 1; break;
+    case 'Z': opt_resume = 1; break;
+    case 'W': opt_answer_ms = atol(optarg); break;
+    case 'T': opt_play_s = atof(optarg); break;
+    case 'M': opt_round_ms = atol(optarg); break;
+    case 'E': opt_events = 1; break;
     case 'X': {
       unsigned char priv[BOT_KEY_LEN], pub[BOT_KEY_LEN];
       if (parse_hex(optarg, priv, BOT_KEY_LEN) < 0 || bot_x25519_public(priv, pub) < 0) usage();
@@ -656,7 +826,8 @@ static void parse_args(int argc, char **argv) {
     }
   }
   if (!opt_nlogin || !have_key || opt_bots < 1 || opt_concurrency < 1 || opt_rounds < 0 || opt_retries < 0 ||
-      opt_timeout_ms < 1 || opt_say_every < 0 || opt_duration <= 0 || opt_first < 0 || strlen(opt_prefix) + 20 > 32)
+      opt_timeout_ms < 1 || opt_say_every < 0 || opt_duration <= 0 || opt_answer_ms < 1 || opt_round_ms < 0 ||
+      opt_play_s < 0 || opt_first < 0 || strlen(opt_prefix) + 20 > 32)
     usage();
 }
 
@@ -677,9 +848,15 @@ static void init_bot(struct bot *b, uint32_t i) {
   }
 }
 
+static void on_term(int sig) {
+  (void)sig;
+  stop_play = 1;
+}
+
 int main(int argc, char **argv) {
   parse_args(argc, argv);
   signal(SIGPIPE, SIG_IGN);
+  signal(SIGTERM, on_term);
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
     rl.rlim_cur = rl.rlim_max;

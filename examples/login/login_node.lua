@@ -36,7 +36,8 @@ local function report_online()
 				end)
 				local total, parts = 0, {}
 				for _, c in ipairs(list) do
-					local n = math.tointeger(tonumber(c.status and c.status.online)) or 0
+					-- a dead life's last status stays in the list until it is purged
+					local n = c.state ~= "dead" and math.tointeger(tonumber(c.status and c.status.online)) or 0
 					total = total + n
 					parts[#parts + 1] = string.format("baseapp %s %d", tostring(c.id), n)
 				end

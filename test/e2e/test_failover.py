@@ -22,10 +22,12 @@ signals.
 
     test_failover.py --bot BOT --shoal SHOAL --source SRC [Case ...]
 """
+import json
 import os
 import re
 import signal
 import socket
+import subprocess
 import struct
 import sys
 import threading
@@ -294,6 +296,75 @@ class DbmgrLost(Failover):
 
     def test_dbmgr_stopped_and_continued(self):
         self.lose_dbmgr("ds", stop=True)
+
+
+BOTS = 500
+
+
+class BotsKilled(Signals):
+    """500 C bots (bench/bot --resume) play on the three baseapps; 5 times
+    kill -9 of the baseapp holding the most: every bot it held is back by
+    a RESUME (none stranded, none logged in again with its password), the
+    baseapps' sessions add up to 500 again. The bot's report says the same
+    (lost = resumed, stranded 0, failed 0)."""
+
+    def test_500_bots_kill_9_five_times(self):
+        cmd = [tlc.BOT, "--login", self.logins, "--server-key", tlc.STATIC_PUB, "--json", "--register",
+               "--bots", str(BOTS), "--concurrency", "32", "--prefix", "cb", "--resume", "--events",
+               "--play-s", "600", "--round-ms", "500", "--say-every", "50",
+               "--timeout-ms", str(int(nodeutil.scaled(10) * 1000)), "--duration-limit", str(int(nodeutil.scaled(700)))]
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        events, lock = [], threading.Lock()
+
+        def read_events():
+            for line in p.stderr:
+                m = re.match(r"EVENT (lost|back) bot=(\d+)(?: how=(\w+))? wall_ms=(\d+)", line)
+                with lock:
+                    events.append((m.group(1), int(m.group(2)), m.group(3), int(m.group(4))) if m else ("text", line))
+        t = threading.Thread(target=read_events, daemon=True)
+        t.start()
+        self.wait_online(BOTS, "the bots playing")
+        figures = []
+        for k in range(KILLS):
+            by_id = self.online()[1]
+            victim = max(BASEAPPS, key=lambda n: by_id.get("%02x000009" % n, 0))
+            held = by_id.get("%02x000009" % victim, 0)
+            print("kill %d: sessions %r" % (k + 1, by_id))
+            self.assertGreater(held, 0, by_id)
+            with lock:
+                seen = len(events)
+            t_signal = time.time() * 1000
+            self.kill(victim)
+
+            def settled():
+                with lock:
+                    evs = events[seen:]
+                lost = {e[1] for e in evs if e[0] == "lost"}
+                back = {e[1] for e in evs if e[0] == "back"}
+                return len(lost) >= held and lost <= back
+            nodeutil.wait_until(settled, nodeutil.scaled(BACK_S + 20), "the %d bots of node %d back" % (held, victim))
+            with lock:
+                evs = events[seen:]
+            backs = [e for e in evs if e[0] == "back"]
+            self.assertEqual({e[2] for e in backs}, {"resumed"}, "a password login: %r" % backs[:5])
+            worst = max(e[3] for e in backs) - t_signal
+            figures.append(worst)
+            print("kill %d: node %d, %d bots back in %.0f ms (max)" % (k + 1, victim, len(backs), worst))
+            self.assertLess(worst, nodeutil.scaled(BACK_S) * 1000)
+            self.wait_online(BOTS, "after kill %d" % (k + 1), dead=victim)
+            self.wait_dead_logged(k)
+            self.restart(victim)
+            self.wait_log(victim, r"registered, gate")
+        p.send_signal(signal.SIGTERM)  # the play ends: every bot logs out, then the report
+        out = p.stdout.read()
+        p.wait(timeout=nodeutil.scaled(60))
+        t.join(nodeutil.scaled(10))
+        print("back after each kill (ms): %s" % ", ".join("%.0f" % f for f in figures))
+        r = json.loads(out)
+        self.assertEqual((r["failed"], r["completed"], r["stranded"], r["relogged"]), (0, BOTS, 0, 0), r)
+        self.assertEqual(r["resumed"], r["lost"], r)
+        self.assertGreaterEqual(r["lost"], KILLS * 100, r)
 
 
 class ManagerKilled(Failover):
