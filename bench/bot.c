@@ -44,7 +44,7 @@
  * stderr. Exit status: 0 when no bot failed; 1 when one did; 2 for usage.
  *
  * The connection plumbing is bot_net.c, the codec and crypto bot_proto.c,
- * the report bot_stats.c; bench/bot_check.py tests it against a fake cluster.
+ * the options bot_opts.c, the report bot_stats.c; bench/bot_check.py tests it against a fake cluster.
  *
  * Known limits: IPv4 addresses only (a gate host must be a literal
  * address); tokens up to 256 bytes; one thread (about 3 X25519 operations
@@ -67,26 +67,12 @@
 
 #include "bot.h"
 #include "bot_proto.h"
+#include "bot_opts.h"
 #include "bot_stats.h"
 
 #define MAX_LOGGED 10     /* failures described on stderr */
 #define SWEEP_NS 10000000ull /* deadlines are checked every 10 ms */
 
-enum mode { M_REGISTER, M_LOGIN, M_GUEST };
-
-/* Options, set once by main. */
-static struct sockaddr_in *opt_login;
-static unsigned opt_nlogin;
-static unsigned char opt_server_key[BOT_KEY_LEN];
-static long opt_bots = 1, opt_concurrency = 100, opt_rounds = 1, opt_retries = 20, opt_first = 0;
-static long opt_timeout_ms = 10000, opt_say_every = 1;
-static double opt_duration = 300;
-static enum mode opt_mode = M_LOGIN;
-static const char *opt_prefix = "bot";
-static const char *opt_password = "botpassword";
-static int opt_json, opt_relogin, opt_shared, opt_resume, opt_events;
-static long opt_answer_ms = 1500, opt_round_ms = 0;
-static double opt_play_s = 0;
 static volatile sig_atomic_t stop_play; /* SIGTERM: --play-s ends now (bots log out, the report is printed) */
 
 /* Run state: one loop, one thread, so plain statics. */
@@ -119,7 +105,7 @@ static enum bot_stage stage_of(enum bot_state st) {
 
 static void set_step(struct bot *b, enum bot_state st) {
   b->st = st;
-  b->deadline = now_ns() + (uint64_t)opt_timeout_ms * 1000000u;
+  b->deadline = now_ns() + (uint64_t)bot_opt.timeout_ms * 1000000u;
 }
 
 
@@ -156,7 +142,7 @@ static void fail(struct bot *b, int timeout, const char *why) {
 /* Another login attempt after wait_ms (plus up to as much jitter), if the
  * retry budget allows; else the bot fails with why. */
 static void retry(struct bot *b, uint32_t wait_ms, const char *why) {
-  if (b->retries >= opt_retries) {
+  if (b->retries >= bot_opt.retries) {
     fail(b, 0, why);
     return;
   }
@@ -168,7 +154,7 @@ static void retry(struct bot *b, uint32_t wait_ms, const char *why) {
   uint64_t jitter = wait_ms ? rand_u64() % ((uint64_t)wait_ms * 1000000u + 1) : 0;
   b->st = BOT_S_WAIT;
   b->deadline = now_ns() + (uint64_t)wait_ms * 1000000u + jitter;
-  b->addr = (b->addr + 1) % opt_nlogin;
+  b->addr = (b->addr + 1) % bot_opt.nlogin;
 }
 
 
@@ -230,12 +216,12 @@ static void next_gate(struct bot *b) {
 
 /* The session was lost without a KICK (a close, or no answer). */
 static void lost(struct bot *b, const char *why) {
-  if (!opt_resume || b->st != BOT_S_PLAY || b->redirecting) return fail(b, 0, why);
+  if (!bot_opt.resume || b->st != BOT_S_PLAY || b->redirecting) return fail(b, 0, why);
   stats.lost++;
   b->t_lost = now_ns();
   b->lost_gate = b->gate;
   b->tried = 0;
-  if (opt_events) fprintf(stderr, "EVENT lost bot=%u wall_ms=%.0f why=%s\n", b->id, wall_ms(), why);
+  if (bot_opt.events) fprintf(stderr, "EVENT lost bot=%u wall_ms=%.0f why=%s\n", b->id, wall_ms(), why);
   if (b->ticket_len == 0 || bot_resume_secret(b->game_c2s, b->game_s2c, b->secret) < 0)
     return relogin(b, "no resume ticket");
   next_gate(b);
@@ -245,7 +231,7 @@ static void lost(struct bot *b, const char *why) {
 static void back(struct bot *b, const char *how) {
   if (!b->t_lost) return;
   bot_samples_add(&stats.back, now_ns() - b->t_lost);
-  if (opt_events)
+  if (bot_opt.events)
     fprintf(stderr, "EVENT back bot=%u how=%s wall_ms=%.0f ms=%.1f\n", b->id, how, wall_ms(),
             (double)(now_ns() - b->t_lost) / 1e6);
   b->t_lost = 0;
@@ -254,8 +240,8 @@ static void back(struct bot *b, const char *how) {
 /* More rounds to play: --play-s counts time, else --rounds counts rounds. */
 static int playing_on(const struct bot *b) {
   if (stop_play) return 0;
-  if (opt_play_s > 0) return now_ns() < stats.t_begin + (uint64_t)(opt_play_s * 1e9);
-  return b->round < (uint32_t)opt_rounds;
+  if (bot_opt.play_s > 0) return now_ns() < stats.t_begin + (uint64_t)(bot_opt.play_s * 1e9);
+  return b->round < (uint32_t)bot_opt.rounds;
 }
 
 /* A login attempt: a fresh ephemeral key, a connection to a loginapp. */
@@ -271,15 +257,15 @@ static void start_login(struct bot *b) {
     fail(b, 0, "no ephemeral key");
     return;
   }
-  if (start_connect(b, &opt_login[b->addr]) < 0) retry(b, 100, "cannot connect to the loginapp");
+  if (start_connect(b, &bot_opt.login[b->addr]) < 0) retry(b, 100, "cannot connect to the loginapp");
 }
 
 /* The request of the login connection, once the keys exist. */
 static int enc_request(struct bot *b, unsigned char *msg, size_t cap) {
-  if (opt_mode == M_GUEST) return bot_enc_guest(msg, cap, b->device, sizeof b->device, b->cred, b->cred_len);
-  int reg = opt_mode == M_REGISTER && !b->registered;
+  if (bot_opt.mode == BOT_M_GUEST) return bot_enc_guest(msg, cap, b->device, sizeof b->device, b->cred, b->cred_len);
+  int reg = bot_opt.mode == BOT_M_REGISTER && !b->registered;
   b->registers += reg;
-  return bot_enc_credentials(msg, cap, reg ? BOT_REGISTER : BOT_LOGIN, b->name, opt_password);
+  return bot_enc_credentials(msg, cap, reg ? BOT_REGISTER : BOT_LOGIN, b->name, bot_opt.password);
 }
 
 static void send_round(struct bot *b) {
@@ -291,7 +277,7 @@ static void send_round(struct bot *b) {
   b->say_len = (size_t)snprintf(b->say, sizeof b->say, "round %u of bot %u", b->round, b->id);
   /* SAY is answered to every player of the baseapp: --say-every bounds
    * the CHATs (quadratic in the players) a large run makes. */
-  int say = opt_say_every > 0 && b->round % (uint32_t)opt_say_every == 0;
+  int say = bot_opt.say_every > 0 && b->round % (uint32_t)bot_opt.say_every == 0;
   if (queue_msg(b, msg, bot_enc_move(msg, sizeof msg, b->mx, b->my)) < 0 ||
       queue_msg(b, msg, bot_enc_ping(msg, sizeof msg, b->ping)) < 0 ||
       (say && queue_msg(b, msg, bot_enc_say(msg, sizeof msg, b->say, b->say_len)) < 0)) {
@@ -315,7 +301,7 @@ static void send_logout(struct bot *b) {
  * or with --shared-accounts a token a newer login replaced): counted, and
  * followed by a new login with --relogin. */
 static void session_over(struct bot *b) {
-  if (opt_relogin) {
+  if (bot_opt.relogin) {
     retry(b, 50, "kicked, no retries left");
     return;
   }
@@ -344,7 +330,7 @@ static void on_error(struct bot *b, const struct bot_error *e) {
     if (e->code == BOT_E_UNAVAILABLE) return next_gate(b);
     return relogin(b, "RESUME refused");
   }
-  if (opt_shared && e->code == BOT_E_TOKEN_USED && b->st == BOT_S_ENTER) {
+  if (bot_opt.shared && e->code == BOT_E_TOKEN_USED && b->st == BOT_S_ENTER) {
     /* Another client's login of this account won after this one's LOGIN_OK
      * (section 5.4): its token is fenced off. */
     stats.superseded++;
@@ -388,7 +374,7 @@ static void on_login_ok(struct bot *b, const struct bot_login_ok *m) {
     b->ticket_len = m->ticket.len;
   }
   keep_gates(b, m->cand, m->ncand);
-  if (opt_mode == M_GUEST) {
+  if (bot_opt.mode == BOT_M_GUEST) {
     if (m->credential.len == 32) {
       memcpy(b->cred, m->credential.p, 32);
       b->cred_len = 32;
@@ -498,8 +484,8 @@ static void on_play(struct bot *b, int id, const unsigned char *m, size_t len) {
   stats.rounds++;
   b->round++;
   if (!playing_on(b)) return send_logout(b);
-  if (opt_round_ms > 0) { /* the sweep starts the next round */
-    b->next_round = t + (uint64_t)opt_round_ms * 1000000u;
+  if (bot_opt.round_ms > 0) { /* the sweep starts the next round */
+    b->next_round = t + (uint64_t)bot_opt.round_ms * 1000000u;
     set_step(b, BOT_S_PLAY);
     return;
   }
@@ -553,7 +539,7 @@ static void on_frame(struct bot *b, const unsigned char *body, size_t len) {
     if (bot_dec_welcome(body, len, &w) < 0) return fail(b, 0, "malformed WELCOME");
     if (w.version != BOT_VERSION) return fail(b, 0, "WELCOME of another version");
     unsigned char msg[400];
-    int keyed = bot_login_keys(b->eph, b->EC, opt_server_key, &w, b->kout, b->kin);
+    int keyed = bot_login_keys(b->eph, b->EC, bot_opt.server_key, &w, b->kout, b->kin);
     bot_eph_free(b->eph); /* used once */
     b->eph = NULL;
     if (keyed < 0) return fail(b, 0, "key exchange failed (low-order point)");
@@ -699,9 +685,9 @@ static void on_event(struct bot *b, uint32_t gen, uint32_t events) {
 
 /* Starts queued bots while login slots are free. */
 static void start_queued(void) {
-  while (q_len > 0 && slots_used < opt_concurrency) {
+  while (q_len > 0 && slots_used < bot_opt.concurrency) {
     struct bot *b = &bots[queue[q_head]];
-    q_head = (q_head + 1) % (size_t)opt_bots;
+    q_head = (q_head + 1) % (size_t)bot_opt.bots;
     q_len--;
     b->slot = 1;
     slots_used++;
@@ -711,17 +697,17 @@ static void start_queued(void) {
 
 static void enqueue(struct bot *b) {
   b->st = BOT_S_QUEUED;
-  queue[(q_head + q_len) % (size_t)opt_bots] = b->id;
+  queue[(q_head + q_len) % (size_t)bot_opt.bots] = b->id;
   q_len++;
 }
 
 /* Deadlines: steps past theirs fail, waits past theirs queue again. */
 static void sweep(uint64_t t) {
-  for (long i = 0; i < opt_bots; i++) {
+  for (long i = 0; i < bot_opt.bots; i++) {
     struct bot *b = &bots[i];
     if (b->st == BOT_S_WAIT && t >= b->deadline)
       enqueue(b);
-    else if (b->st == BOT_S_PLAY && opt_resume && b->pending && t - b->t_move >= (uint64_t)opt_answer_ms * 1000000u)
+    else if (b->st == BOT_S_PLAY && bot_opt.resume && b->pending && t - b->t_move >= (uint64_t)bot_opt.answer_ms * 1000000u)
       lost(b, "no answer"); /* a frozen server */
     else if (b->st == BOT_S_PLAY && !b->pending && b->next_round && t >= b->next_round) {
       b->next_round = 0;
@@ -732,111 +718,12 @@ static void sweep(uint64_t t) {
   }
 }
 
-static int parse_hex(const char *h, unsigned char *out, size_t n) {
-  if (strlen(h) != 2 * n) return -1;
-  for (size_t i = 0; i < n; i++) {
-    unsigned v;
-    if (sscanf(h + 2 * i, "%2x", &v) != 1) return -1;
-    out[i] = (unsigned char)v;
-  }
-  return 0;
-}
-
-static int parse_logins(const char *s) {
-  char *copy = strdup(s), *save = NULL;
-  opt_nlogin = 0;
-  for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-    char *colon = strrchr(tok, ':');
-    if (!colon) goto bad;
-    *colon = 0;
-    opt_login = realloc(opt_login, (opt_nlogin + 1) * sizeof *opt_login);
-    struct sockaddr_in *a = &opt_login[opt_nlogin++];
-    memset(a, 0, sizeof *a);
-    a->sin_family = AF_INET;
-    long port = strtol(colon + 1, NULL, 10);
-    if (port <= 0 || port > 65535 || inet_pton(AF_INET, tok, &a->sin_addr) != 1) goto bad;
-    a->sin_port = htons((uint16_t)port);
-  }
-  free(copy);
-  return opt_nlogin > 0 ? 0 : -1;
-bad:
-  free(copy);
-  return -1;
-}
-
-static void usage(void) {
-  fprintf(stderr, "usage: bot --login HOST:PORT[,HOST:PORT...] --server-key HEX [--bots N] [--concurrency C]\n"
-                  "           [--rounds R] [--register|--login-only|--guest] [--prefix NAME] [--first I]\n"
-                  "           [--password P] [--retries K] [--timeout-ms MS] [--duration-limit S] [--relogin]\n"
-                  "           [--say-every K] [--shared-accounts] [--json] [--resume] [--answer-ms MS]\n"
-                  "           [--play-s S] [--round-ms MS] [--events]\n"
-                  "       bot --public-key PRIVATE_HEX\n");
-  exit(2);
-}
-
-static void parse_args(int argc, char **argv) {
-  static const struct option longs[] = {
-      {"login", required_argument, 0, 'l'},       {"server-key", required_argument, 0, 'k'},
-      {"bots", required_argument, 0, 'n'},        {"concurrency", required_argument, 0, 'c'},
-      {"rounds", required_argument, 0, 'r'},      {"register", no_argument, 0, 'R'},
-      {"login-only", no_argument, 0, 'L'},        {"guest", no_argument, 0, 'G'},
-      {"prefix", required_argument, 0, 'p'},      {"first", required_argument, 0, 'f'},
-      {"password", required_argument, 0, 'P'},    {"retries", required_argument, 0, 'y'},
-      {"timeout-ms", required_argument, 0, 't'},  {"duration-limit", required_argument, 0, 'd'},
-      {"relogin", no_argument, 0, 'K'},           {"json", no_argument, 0, 'j'},
-      {"public-key", required_argument, 0, 'X'},  {"say-every", required_argument, 0, 'S'},
-      {"shared-accounts", no_argument, 0, 'A'},   {"resume", no_argument, 0, 'Z'},
-      {"answer-ms", required_argument, 0, 'W'},   {"play-s", required_argument, 0, 'T'},
-      {"round-ms", required_argument, 0, 'M'},    {"events", no_argument, 0, 'E'},
-      {0, 0, 0, 0}};
-  int have_key = 0, o;
-  while ((o = getopt_long(argc, argv, "", longs, NULL)) != -1) {
-    switch (o) {
-    case 'l': if (parse_logins(optarg) < 0) usage(); break;
-    case 'k': if (parse_hex(optarg, opt_server_key, BOT_KEY_LEN) < 0) usage(); have_key = 1; break;
-    case 'n': opt_bots = atol(optarg); break;
-    case 'c': opt_concurrency = atol(optarg); break;
-    case 'r': opt_rounds = atol(optarg); break;
-    case 'R': opt_mode = M_REGISTER; break;
-    case 'L': opt_mode = M_LOGIN; break;
-    case 'G': opt_mode = M_GUEST; break;
-    case 'p': opt_prefix = optarg; break;
-    case 'f': opt_first = atol(optarg); break;
-    case 'P': opt_password = optarg; break;
-    case 'y': opt_retries = atol(optarg); break;
-    case 't': opt_timeout_ms = atol(optarg); break;
-    case 'd': opt_duration = atof(optarg); break;
-    case 'K': opt_relogin = 1; break;
-    case 'j': opt_json = 1; break;
-    case 'S': opt_say_every = atol(optarg); break;
-    case 'A': opt_shared = 1; break;
-    case 'Z': opt_resume = 1; break;
-    case 'W': opt_answer_ms = atol(optarg); break;
-    case 'T': opt_play_s = atof(optarg); break;
-    case 'M': opt_round_ms = atol(optarg); break;
-    case 'E': opt_events = 1; break;
-    case 'X': {
-      unsigned char priv[BOT_KEY_LEN], pub[BOT_KEY_LEN];
-      if (parse_hex(optarg, priv, BOT_KEY_LEN) < 0 || bot_x25519_public(priv, pub) < 0) usage();
-      for (int i = 0; i < BOT_KEY_LEN; i++) printf("%02x", pub[i]);
-      printf("\n");
-      exit(0);
-    }
-    default: usage();
-    }
-  }
-  if (!opt_nlogin || !have_key || opt_bots < 1 || opt_concurrency < 1 || opt_rounds < 0 || opt_retries < 0 ||
-      opt_timeout_ms < 1 || opt_say_every < 0 || opt_duration <= 0 || opt_answer_ms < 1 || opt_round_ms < 0 ||
-      opt_play_s < 0 || opt_first < 0 || strlen(opt_prefix) + 20 > 32)
-    usage();
-}
-
 static void init_bot(struct bot *b, uint32_t i) {
   memset(b, 0, sizeof *b);
   b->fd = -1;
   b->id = i;
-  b->addr = i % opt_nlogin;
-  if (opt_mode == M_GUEST) {
+  b->addr = i % bot_opt.nlogin;
+  if (bot_opt.mode == BOT_M_GUEST) {
     for (size_t k = 0; k < sizeof b->device; k += 8) {
       uint64_t r = rand_u64();
       memcpy(b->device + k, &r, 8);
@@ -844,7 +731,7 @@ static void init_bot(struct bot *b, uint32_t i) {
     b->name[0] = '#';
     for (size_t k = 0; k < sizeof b->device; k++) snprintf(b->name + 1 + 2 * k, 3, "%02x", b->device[k]);
   } else {
-    snprintf(b->name, sizeof b->name, "%s%05ld", opt_prefix, opt_first + (long)i); /* 3 bytes at least */
+    snprintf(b->name, sizeof b->name, "%s%05ld", bot_opt.prefix, bot_opt.first + (long)i); /* 3 bytes at least */
   }
 }
 
@@ -854,7 +741,7 @@ static void on_term(int sig) {
 }
 
 int main(int argc, char **argv) {
-  parse_args(argc, argv);
+  bot_opts_parse(argc, argv);
   signal(SIGPIPE, SIG_IGN);
   signal(SIGTERM, on_term);
   struct rlimit rl;
@@ -865,19 +752,19 @@ int main(int argc, char **argv) {
   rng ^= now_ns() ^ ((uint64_t)getpid() << 32);
   epfd = epoll_create1(EPOLL_CLOEXEC);
   aead = bot_aead_new();
-  bots = calloc((size_t)opt_bots, sizeof *bots);
-  queue = calloc((size_t)opt_bots, sizeof *queue);
+  bots = calloc((size_t)bot_opt.bots, sizeof *bots);
+  queue = calloc((size_t)bot_opt.bots, sizeof *queue);
   if (epfd < 0 || !aead || !bots || !queue) {
     perror("bot: setup");
     return 1;
   }
-  for (long i = 0; i < opt_bots; i++) {
+  for (long i = 0; i < bot_opt.bots; i++) {
     init_bot(&bots[i], (uint32_t)i);
     enqueue(&bots[i]);
   }
-  stats.bots = live = opt_bots;
+  stats.bots = live = bot_opt.bots;
   stats.t_begin = now_ns();
-  uint64_t end = stats.t_begin + (uint64_t)(opt_duration * 1e9), last_sweep = 0;
+  uint64_t end = stats.t_begin + (uint64_t)(bot_opt.duration * 1e9), last_sweep = 0;
   struct epoll_event evs[512];
   while (live > 0) {
     start_queued();
@@ -896,7 +783,7 @@ int main(int argc, char **argv) {
     if (t >= end) break;
   }
   /* The duration limit: every bot still running fails where it is. */
-  for (long i = 0; i < opt_bots; i++) {
+  for (long i = 0; i < bot_opt.bots; i++) {
     struct bot *b = &bots[i];
     if (b->st < BOT_S_DONE) {
       if (b->st < BOT_S_LOGIN_CONNECT) b->st = BOT_S_LOGIN_CONNECT; /* never got (back) in */
@@ -904,13 +791,13 @@ int main(int argc, char **argv) {
     }
   }
   stats.t_end = now_ns();
-  bot_stats_report(&stats, stdout, opt_json);
+  bot_stats_report(&stats, stdout, bot_opt.json);
   int rc = stats.failed > 0 ? 1 : 0;
   bot_stats_free(&stats);
   bot_aead_free(aead);
   free(bots);
   free(queue);
-  free(opt_login);
+  free(bot_opt.login);
   close(epfd);
   return rc;
 }
