@@ -155,8 +155,8 @@
   X(baseapp_backup_max, INT, "100000", 0, 100000000, "backups of other baseapps' entities one baseapp holds at most") \
   X(baseapp_resume_kick_ms, INT, "1000", 10, 600000, "a RESUME waits this long for the old holder's kick and for "   \
     "the backup peer, ms (a dead or frozen one is fenced by the epoch)")                                             \
-  X(baseapp_save_retry_ms, INT, "60000", 0, 86400000, "a session's last save is retried this long while dbmgr is "  \
-    "away; a LOGOUT's BYE waits for it, ms")                                                                        \
+  X(baseapp_save_retry_ms, INT, "60000", 0, 86400000, "a session's last save is made again this long while dbmgr "  \
+    "is gone or full; a LOGOUT's BYE waits for it, ms")                                                                        \
   X(failover_recent, INT, "64", 1, 100000, "failover events the failover service keeps for `recent`")                \
   X(failover_registry, STRING, "", 0, 0, "the registry the failover service watches (empty: the cluster's)")
 

@@ -90,7 +90,7 @@ local function save(c, reason)
 	if not ok then
 		shoal.warn(string.format("baseapp agent: save of account %d (%s) failed: %s", c.account, reason,
 			tostring(text or code)))
-		return false
+		return false, code
 	end
 	c.dirty = false
 	shoal.send(baseapp, "lua", "saved", reason)
@@ -108,21 +108,29 @@ local function end_stale(c)
 	end
 end
 
--- The session's last save is retried while dbmgr is away (killed, being
--- restarted, its database down), for at most baseapp_save_retry_ms: the
--- BYE of a LOGOUT waits for it, so what a BYE acknowledges is saved. A
--- fenced save (the session is stale) is not retried.
+-- The session's last save is made again while dbmgr is gone (killed,
+-- being restarted) or its queue is full, for at most
+-- baseapp_save_retry_ms: the BYE of a LOGOUT waits for it, so what a BYE
+-- acknowledges is saved or queued in dbmgr. A save that timed out is
+-- queued in a live dbmgr (its database away: docs/dbmgr.md) and lands
+-- when it is back; a fenced save (the session is stale) is not made again.
+local GONE = { [shoal.errors.NOSERVICE] = true, [shoal.errors.NODEDOWN] = true, [shoal.errors.EXITING] = true,
+	[shoal.errors.FULL] = true }
+
 local function last_save(c, reason)
 	local give_up = shoal.now() + shoal.config("baseapp_save_retry_ms")
 	local wait = 250
-	while not save(c, reason) do
-		if c.stale or shoal.now() + wait > give_up then
+	while true do
+		local ok, code = save(c, reason)
+		if ok then
+			return true
+		end
+		if c.stale or not GONE[code] or shoal.now() + wait > give_up then
 			return false
 		end
 		shoal.sleep(wait)
 		wait = math.min(wait * 2, 2000)
 	end
-	return true
 end
 
 -- Ends the live session once: saves, tells the baseapp, wakes kick waiters.
