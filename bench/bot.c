@@ -21,6 +21,13 @@
  * REDIRECT is followed (ENTER on the new gate with its token and keys; the
  * entity must keep its position, at a later epoch; the round in flight is
  * played again there).
+ * With --resume, a session lost without a KICK (the connection closed, or
+ * no answer within --answer-ms) RESUMEs at the next gate of its latest
+ * GATES (section 6.1), or logs in again after a refusal; the time from the
+ * loss until it plays again is reported (and, with --events, one line per
+ * loss and per return on stderr). --play-s keeps every bot playing rounds
+ * (one every --round-ms) for that long instead of --rounds (SIGTERM ends it
+ * early: each bot logs out after its round, then the report).
  * Every step has a deadline (--timeout-ms); a bot past it is a failure of
  * that step. --duration-limit bounds the whole run.
  *
@@ -28,7 +35,8 @@
  *       [--concurrency C] [--rounds R] [--register|--login-only|--guest]
  *       [--prefix NAME] [--first I] [--password P] [--retries K]
  *       [--timeout-ms MS] [--duration-limit S] [--relogin] [--say-every K]
- *       [--shared-accounts] [--json]
+ *       [--shared-accounts] [--json] [--resume] [--answer-ms MS] [--play-s S]
+ *       [--round-ms MS] [--events]
  *   bot --public-key PRIVATE_HEX      prints the X25519 public key
  *
  * Accounts are PREFIX followed by the bot's number (FIRST + index, 5 digits at least). Output:
@@ -36,7 +44,7 @@
  * stderr. Exit status: 0 when no bot failed; 1 when one did; 2 for usage.
  *
  * The connection plumbing is bot_net.c, the codec and crypto bot_proto.c,
- * the report bot_stats.c; bench/bot_check.py tests it against a fake cluster.
+ * the options bot_opts.c, the report bot_stats.c; bench/bot_check.py tests it against a fake cluster.
  *
  * Known limits: IPv4 addresses only (a gate host must be a literal
  * address); tokens up to 256 bytes; one thread (about 3 X25519 operations
@@ -59,24 +67,13 @@
 
 #include "bot.h"
 #include "bot_proto.h"
+#include "bot_opts.h"
 #include "bot_stats.h"
 
 #define MAX_LOGGED 10     /* failures described on stderr */
 #define SWEEP_NS 10000000ull /* deadlines are checked every 10 ms */
 
-enum mode { M_REGISTER, M_LOGIN, M_GUEST };
-
-/* Options, set once by main. */
-static struct sockaddr_in *opt_login;
-static unsigned opt_nlogin;
-static unsigned char opt_server_key[BOT_KEY_LEN];
-static long opt_bots = 1, opt_concurrency = 100, opt_rounds = 1, opt_retries = 20, opt_first = 0;
-static long opt_timeout_ms = 10000, opt_say_every = 1;
-static double opt_duration = 300;
-static enum mode opt_mode = M_LOGIN;
-static const char *opt_prefix = "bot";
-static const char *opt_password = "botpassword";
-static int opt_json, opt_relogin, opt_shared;
+static volatile sig_atomic_t stop_play; /* SIGTERM: --play-s ends now (bots log out, the report is printed) */
 
 /* Run state: one loop, one thread, so plain statics. */
 static int epfd = -1;
@@ -108,9 +105,15 @@ static enum bot_stage stage_of(enum bot_state st) {
 
 static void set_step(struct bot *b, enum bot_state st) {
   b->st = st;
-  b->deadline = now_ns() + (uint64_t)opt_timeout_ms * 1000000u;
+  b->deadline = now_ns() + (uint64_t)bot_opt.timeout_ms * 1000000u;
 }
 
+
+static double wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
 
 static void release_slot(struct bot *b) {
   if (b->slot) slots_used--;
@@ -139,7 +142,7 @@ static void fail(struct bot *b, int timeout, const char *why) {
 /* Another login attempt after wait_ms (plus up to as much jitter), if the
  * retry budget allows; else the bot fails with why. */
 static void retry(struct bot *b, uint32_t wait_ms, const char *why) {
-  if (b->retries >= opt_retries) {
+  if (b->retries >= bot_opt.retries) {
     fail(b, 0, why);
     return;
   }
@@ -151,7 +154,7 @@ static void retry(struct bot *b, uint32_t wait_ms, const char *why) {
   uint64_t jitter = wait_ms ? rand_u64() % ((uint64_t)wait_ms * 1000000u + 1) : 0;
   b->st = BOT_S_WAIT;
   b->deadline = now_ns() + (uint64_t)wait_ms * 1000000u + jitter;
-  b->addr = (b->addr + 1) % opt_nlogin;
+  b->addr = (b->addr + 1) % bot_opt.nlogin;
 }
 
 
@@ -162,6 +165,84 @@ static int queue_msg(struct bot *b, const unsigned char *msg, int len) { return 
 static int start_connect(struct bot *b, const struct sockaddr_in *addr) { return bot_net_connect(epfd, b, addr); }
 
 
+
+/* ---- resume (section 6.1) ---- */
+
+static int same_addr(const struct sockaddr_in *a, const struct sockaddr_in *b) {
+  return a->sin_port == b->sin_port && a->sin_addr.s_addr == b->sin_addr.s_addr;
+}
+
+/* The candidate gates (LOGIN_OK's, then each GATES) as addresses. */
+static void keep_gates(struct bot *b, const struct bot_candidate *c, unsigned n) {
+  unsigned k = 0;
+  for (unsigned i = 0; i < n && i < BOT_MAX_CANDIDATES; i++) {
+    char host[64];
+    if (c[i].host.len >= sizeof host) continue;
+    memcpy(host, c[i].host.p, c[i].host.len);
+    host[c[i].host.len] = 0;
+    struct sockaddr_in *a = &b->cand[k];
+    memset(a, 0, sizeof *a);
+    a->sin_family = AF_INET;
+    a->sin_port = htons(c[i].port);
+    if (inet_pton(AF_INET, host, &a->sin_addr) == 1) k++;
+  }
+  b->ncand = k;
+}
+
+/* A password login instead (a refusal, or no gate took the RESUME). */
+static void relogin(struct bot *b, const char *why) {
+  b->resuming = 0;
+  b->t_first = 0;
+  retry(b, 0, why);
+}
+
+/* The next candidate after the lost gate, wrapping round, the lost one
+ * skipped; when none is left, a password login. */
+static void next_gate(struct bot *b) {
+  bot_net_close(b);
+  unsigned start = 0;
+  for (unsigned i = 0; i < b->ncand; i++)
+    if (same_addr(&b->cand[i], &b->lost_gate)) start = i;
+  while (b->tried < b->ncand) {
+    unsigned i = (start + 1 + b->tried++) % b->ncand;
+    if (same_addr(&b->cand[i], &b->lost_gate)) continue;
+    b->gate = b->cand[i];
+    b->resuming = 1;
+    set_step(b, BOT_S_GATE_CONNECT);
+    if (start_connect(b, &b->gate) == 0) return;
+  }
+  relogin(b, "no gate took the RESUME");
+}
+
+/* The session was lost without a KICK (a close, or no answer). */
+static void lost(struct bot *b, const char *why) {
+  if (!bot_opt.resume || b->st != BOT_S_PLAY || b->redirecting) return fail(b, 0, why);
+  stats.lost++;
+  b->t_lost = now_ns();
+  b->lost_gate = b->gate;
+  b->tried = 0;
+  if (bot_opt.events) fprintf(stderr, "EVENT lost bot=%u wall_ms=%.0f why=%s\n", b->id, wall_ms(), why);
+  if (b->ticket_len == 0 || bot_resume_secret(b->game_c2s, b->game_s2c, b->secret) < 0)
+    return relogin(b, "no resume ticket");
+  next_gate(b);
+}
+
+/* Playing again after a loss: counted, timed. */
+static void back(struct bot *b, const char *how) {
+  if (!b->t_lost) return;
+  bot_samples_add(&stats.back, now_ns() - b->t_lost);
+  if (bot_opt.events)
+    fprintf(stderr, "EVENT back bot=%u how=%s wall_ms=%.0f ms=%.1f\n", b->id, how, wall_ms(),
+            (double)(now_ns() - b->t_lost) / 1e6);
+  b->t_lost = 0;
+}
+
+/* More rounds to play: --play-s counts time, else --rounds counts rounds. */
+static int playing_on(const struct bot *b) {
+  if (stop_play) return 0;
+  if (bot_opt.play_s > 0) return now_ns() < stats.t_begin + (uint64_t)(bot_opt.play_s * 1e9);
+  return b->round < (uint32_t)bot_opt.rounds;
+}
 
 /* A login attempt: a fresh ephemeral key, a connection to a loginapp. */
 static void start_login(struct bot *b) {
@@ -176,15 +257,15 @@ static void start_login(struct bot *b) {
     fail(b, 0, "no ephemeral key");
     return;
   }
-  if (start_connect(b, &opt_login[b->addr]) < 0) retry(b, 100, "cannot connect to the loginapp");
+  if (start_connect(b, &bot_opt.login[b->addr]) < 0) retry(b, 100, "cannot connect to the loginapp");
 }
 
 /* The request of the login connection, once the keys exist. */
 static int enc_request(struct bot *b, unsigned char *msg, size_t cap) {
-  if (opt_mode == M_GUEST) return bot_enc_guest(msg, cap, b->device, sizeof b->device, b->cred, b->cred_len);
-  int reg = opt_mode == M_REGISTER && !b->registered;
+  if (bot_opt.mode == BOT_M_GUEST) return bot_enc_guest(msg, cap, b->device, sizeof b->device, b->cred, b->cred_len);
+  int reg = bot_opt.mode == BOT_M_REGISTER && !b->registered;
   b->registers += reg;
-  return bot_enc_credentials(msg, cap, reg ? BOT_REGISTER : BOT_LOGIN, b->name, opt_password);
+  return bot_enc_credentials(msg, cap, reg ? BOT_REGISTER : BOT_LOGIN, b->name, bot_opt.password);
 }
 
 static void send_round(struct bot *b) {
@@ -196,7 +277,7 @@ static void send_round(struct bot *b) {
   b->say_len = (size_t)snprintf(b->say, sizeof b->say, "round %u of bot %u", b->round, b->id);
   /* SAY is answered to every player of the baseapp: --say-every bounds
    * the CHATs (quadratic in the players) a large run makes. */
-  int say = opt_say_every > 0 && b->round % (uint32_t)opt_say_every == 0;
+  int say = bot_opt.say_every > 0 && b->round % (uint32_t)bot_opt.say_every == 0;
   if (queue_msg(b, msg, bot_enc_move(msg, sizeof msg, b->mx, b->my)) < 0 ||
       queue_msg(b, msg, bot_enc_ping(msg, sizeof msg, b->ping)) < 0 ||
       (say && queue_msg(b, msg, bot_enc_say(msg, sizeof msg, b->say, b->say_len)) < 0)) {
@@ -220,7 +301,7 @@ static void send_logout(struct bot *b) {
  * or with --shared-accounts a token a newer login replaced): counted, and
  * followed by a new login with --relogin. */
 static void session_over(struct bot *b) {
-  if (opt_relogin) {
+  if (bot_opt.relogin) {
     retry(b, 50, "kicked, no retries left");
     return;
   }
@@ -243,7 +324,13 @@ static void on_error(struct bot *b, const struct bot_error *e) {
     retry(b, 0, "NAME_TAKEN");
     return;
   }
-  if (opt_shared && e->code == BOT_E_TOKEN_USED && b->st == BOT_S_ENTER) {
+  if (b->resuming && b->st == BOT_S_ENTER) {
+    /* A refused RESUME: the next gate when this one is unavailable, else
+     * the session is over and the player logs in again (section 6.1). */
+    if (e->code == BOT_E_UNAVAILABLE) return next_gate(b);
+    return relogin(b, "RESUME refused");
+  }
+  if (bot_opt.shared && e->code == BOT_E_TOKEN_USED && b->st == BOT_S_ENTER) {
     /* Another client's login of this account won after this one's LOGIN_OK
      * (section 5.4): its token is fenced off. */
     stats.superseded++;
@@ -281,7 +368,13 @@ static void on_login_ok(struct bot *b, const struct bot_login_ok *m) {
   memcpy(b->game_s2c, m->s2c, BOT_KEY_LEN);
   b->encrypted = m->encrypted == 1;
   if (m->encrypted > 1) return fail(b, 0, "LOGIN_OK.encrypted is neither 0 nor 1");
-  if (opt_mode == M_GUEST) {
+  b->ticket_len = 0;
+  if (m->ticket.len <= BOT_MAX_TICKET) {
+    memcpy(b->ticket, m->ticket.p, m->ticket.len);
+    b->ticket_len = m->ticket.len;
+  }
+  keep_gates(b, m->cand, m->ncand);
+  if (bot_opt.mode == BOT_M_GUEST) {
     if (m->credential.len == 32) {
       memcpy(b->cred, m->credential.p, 32);
       b->cred_len = 32;
@@ -313,7 +406,23 @@ static void on_enter_ok(struct bot *b, const struct bot_enter_ok *m) {
     b->epoch = m->epoch;
     b->px = m->x;
     b->py = m->y;
-    if (b->round < (uint32_t)opt_rounds) /* the round in flight is sent again */
+    if (playing_on(b)) /* the round in flight is sent again */
+      send_round(b);
+    else
+      send_logout(b);
+    return;
+  }
+  if (b->resuming) {
+    /* The same account at a later epoch; the entity as the backup had it
+     * (the RPO: not checked against the last MOVED). */
+    if (m->account != b->account || m->epoch <= b->epoch) return fail(b, 0, "ENTER_OK after RESUME: account or epoch");
+    b->resuming = 0;
+    b->epoch = m->epoch;
+    b->px = m->x;
+    b->py = m->y;
+    stats.resumed++;
+    back(b, "resumed");
+    if (playing_on(b))
       send_round(b);
     else
       send_logout(b);
@@ -329,7 +438,11 @@ static void on_enter_ok(struct bot *b, const struct bot_enter_ok *m) {
   bot_samples_add(&stats.login_total, t - b->t_first);
   release_slot(b);
   b->round = 0;
-  if (opt_rounds > 0)
+  if (b->t_lost) {
+    stats.relogged++;
+    back(b, "relogged");
+  }
+  if (playing_on(b))
     send_round(b);
   else
     send_logout(b);
@@ -369,10 +482,14 @@ static void on_play(struct bot *b, int id, const unsigned char *m, size_t len) {
   }
   if (b->pending) return;
   stats.rounds++;
-  if (++b->round < (uint32_t)opt_rounds)
-    send_round(b);
-  else
-    send_logout(b);
+  b->round++;
+  if (!playing_on(b)) return send_logout(b);
+  if (bot_opt.round_ms > 0) { /* the sweep starts the next round */
+    b->next_round = t + (uint64_t)bot_opt.round_ms * 1000000u;
+    set_step(b, BOT_S_PLAY);
+    return;
+  }
+  send_round(b);
 }
 
 /* REDIRECT (section 6): the entity moves to another baseapp; ENTER there
@@ -422,7 +539,7 @@ static void on_frame(struct bot *b, const unsigned char *body, size_t len) {
     if (bot_dec_welcome(body, len, &w) < 0) return fail(b, 0, "malformed WELCOME");
     if (w.version != BOT_VERSION) return fail(b, 0, "WELCOME of another version");
     unsigned char msg[400];
-    int keyed = bot_login_keys(b->eph, b->EC, opt_server_key, &w, b->kout, b->kin);
+    int keyed = bot_login_keys(b->eph, b->EC, bot_opt.server_key, &w, b->kout, b->kin);
     bot_eph_free(b->eph); /* used once */
     b->eph = NULL;
     if (keyed < 0) return fail(b, 0, "key exchange failed (low-order point)");
@@ -458,6 +575,17 @@ static void on_frame(struct bot *b, const unsigned char *body, size_t len) {
     struct bot_str t;
     if (bot_dec_bytes(m, len, BOT_TICKET, &t) < 0 || t.len == 0) return fail(b, 0, "malformed TICKET");
     stats.tickets++;
+    if (t.len <= BOT_MAX_TICKET) {
+      memcpy(b->ticket, t.p, t.len);
+      b->ticket_len = t.len;
+    }
+    return;
+  }
+  if (id == BOT_GATES && (b->st == BOT_S_PLAY || b->st == BOT_S_LOGOUT)) { /* the live gates: for a resume */
+    struct bot_candidate c[BOT_MAX_CANDIDATES];
+    unsigned n;
+    if (bot_dec_gates(m, len, c, &n) < 0) return fail(b, 0, "malformed GATES");
+    keep_gates(b, c, n);
     return;
   }
   switch (b->st) {
@@ -493,6 +621,15 @@ static void on_connected(struct bot *b) {
   if (b->st == BOT_S_LOGIN_CONNECT) {
     set_step(b, BOT_S_WELCOME);
     n = bot_enc_hello(msg, sizeof msg, b->EC);
+  } else if (b->resuming) {
+    /* RESUME with the latest ticket; the resumed keys come from R and a
+     * fresh nonce (each attempt its own). */
+    unsigned char nonce[BOT_NONCE_LEN], proof[BOT_KEY_LEN];
+    set_step(b, BOT_S_ENTER);
+    if (bot_random(nonce, sizeof nonce) < 0 || bot_resume_proof(b->secret, b->account, nonce, proof) < 0 ||
+        bot_resume_keys(b->secret, nonce, b->game_c2s, b->game_s2c) < 0)
+      return fail(b, 0, "resume keys failed");
+    n = bot_enc_resume(msg, sizeof msg, b->account, b->ticket, b->ticket_len, nonce, proof);
   } else {
     set_step(b, BOT_S_ENTER);
     n = bot_enc_enter(msg, sizeof msg, b->account, b->token, b->token_len);
@@ -506,7 +643,9 @@ static void on_connected(struct bot *b) {
 }
 
 static void on_connect_failed(struct bot *b) {
-  if (b->st == BOT_S_GATE_CONNECT && b->redirecting) {
+  if (b->st == BOT_S_GATE_CONNECT && b->resuming) {
+    next_gate(b); /* that gate is down too */
+  } else if (b->st == BOT_S_GATE_CONNECT && b->redirecting) {
     retry(b, 50, "the redirect's gate refused the connection"); /* log in again */
   } else if (b->st == BOT_S_GATE_CONNECT) {
     stats.fallbacks++; /* version 1's fallback: log in again */
@@ -521,7 +660,11 @@ static void on_connect_failed(struct bot *b) {
  * land here (this side closed first): any other close is a failure. */
 static void on_readable(struct bot *b) {
   const char *why = NULL;
-  if (bot_net_read(b, on_frame, &why) < 0) fail(b, 0, why);
+  if (bot_net_read(b, on_frame, &why) < 0) {
+    if (b->st == BOT_S_PLAY) return lost(b, why); /* closed without a KICK */
+    if (b->resuming && b->st == BOT_S_ENTER) return next_gate(b);
+    fail(b, 0, why);
+  }
 }
 
 static void on_event(struct bot *b, uint32_t gen, uint32_t events) {
@@ -542,9 +685,9 @@ static void on_event(struct bot *b, uint32_t gen, uint32_t events) {
 
 /* Starts queued bots while login slots are free. */
 static void start_queued(void) {
-  while (q_len > 0 && slots_used < opt_concurrency) {
+  while (q_len > 0 && slots_used < bot_opt.concurrency) {
     struct bot *b = &bots[queue[q_head]];
-    q_head = (q_head + 1) % (size_t)opt_bots;
+    q_head = (q_head + 1) % (size_t)bot_opt.bots;
     q_len--;
     b->slot = 1;
     slots_used++;
@@ -554,117 +697,33 @@ static void start_queued(void) {
 
 static void enqueue(struct bot *b) {
   b->st = BOT_S_QUEUED;
-  queue[(q_head + q_len) % (size_t)opt_bots] = b->id;
+  queue[(q_head + q_len) % (size_t)bot_opt.bots] = b->id;
   q_len++;
 }
 
 /* Deadlines: steps past theirs fail, waits past theirs queue again. */
 static void sweep(uint64_t t) {
-  for (long i = 0; i < opt_bots; i++) {
+  for (long i = 0; i < bot_opt.bots; i++) {
     struct bot *b = &bots[i];
     if (b->st == BOT_S_WAIT && t >= b->deadline)
       enqueue(b);
+    else if (b->st == BOT_S_PLAY && bot_opt.resume && b->pending && t - b->t_move >= (uint64_t)bot_opt.answer_ms * 1000000u)
+      lost(b, "no answer"); /* a frozen server */
+    else if (b->st == BOT_S_PLAY && !b->pending && b->next_round && t >= b->next_round) {
+      b->next_round = 0;
+      send_round(b);
+    }
     else if (b->st >= BOT_S_LOGIN_CONNECT && b->st <= BOT_S_LOGOUT && t >= b->deadline)
       fail(b, 1, "the step's deadline passed");
   }
-}
-
-static int parse_hex(const char *h, unsigned char *out, size_t n) {
-  if (strlen(h) != 2 * n) return -1;
-  for (size_t i = 0; i < n; i++) {
-    unsigned v;
-    if (sscanf(h + 2 * i, "%2x", &v) != 1) return -1;
-    out[i] = (unsigned char)v;
-  }
-  return 0;
-}
-
-static int parse_logins(const char *s) {
-  char *copy = strdup(s), *save = NULL;
-  opt_nlogin = 0;
-  for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-    char *colon = strrchr(tok, ':');
-    if (!colon) goto bad;
-    *colon = 0;
-    opt_login = realloc(opt_login, (opt_nlogin + 1) * sizeof *opt_login);
-    struct sockaddr_in *a = &opt_login[opt_nlogin++];
-    memset(a, 0, sizeof *a);
-    a->sin_family = AF_INET;
-    long port = strtol(colon + 1, NULL, 10);
-    if (port <= 0 || port > 65535 || inet_pton(AF_INET, tok, &a->sin_addr) != 1) goto bad;
-    a->sin_port = htons((uint16_t)port);
-  }
-  free(copy);
-  return opt_nlogin > 0 ? 0 : -1;
-bad:
-  free(copy);
-  return -1;
-}
-
-static void usage(void) {
-  fprintf(stderr, "usage: bot --login HOST:PORT[,HOST:PORT...] --server-key HEX [--bots N] [--concurrency C]\n"
-                  "           [--rounds R] [--register|--login-only|--guest] [--prefix NAME] [--first I]\n"
-                  "           [--password P] [--retries K] [--timeout-ms MS] [--duration-limit S] [--relogin]\n"
-                  "           [--say-every K] [--shared-accounts] [--json]\n"
-                  "       bot --public-key PRIVATE_HEX\n");
-  exit(2);
-}
-
-static void parse_args(int argc, char **argv) {
-  static const struct option longs[] = {
-      {"login", required_argument, 0, 'l'},       {"server-key", required_argument, 0, 'k'},
-      {"bots", required_argument, 0, 'n'},        {"concurrency", required_argument, 0, 'c'},
-      {"rounds", required_argument, 0, 'r'},      {"register", no_argument, 0, 'R'},
-      {"login-only", no_argument, 0, 'L'},        {"guest", no_argument, 0, 'G'},
-      {"prefix", required_argument, 0, 'p'},      {"first", required_argument, 0, 'f'},
-      {"password", required_argument, 0, 'P'},    {"retries", required_argument, 0, 'y'},
-      {"timeout-ms", required_argument, 0, 't'},  {"duration-limit", required_argument, 0, 'd'},
-      {"relogin", no_argument, 0, 'K'},           {"json", no_argument, 0, 'j'},
-      {"public-key", required_argument, 0, 'X'},  {"say-every", required_argument, 0, 'S'},
-      {"shared-accounts", no_argument, 0, 'A'},
-      {0, 0, 0, 0}};
-  int have_key = 0, o;
-  while ((o = getopt_long(argc, argv, "", longs, NULL)) != -1) {
-    switch (o) {
-    case 'l': if (parse_logins(optarg) < 0) usage(); break;
-    case 'k': if (parse_hex(optarg, opt_server_key, BOT_KEY_LEN) < 0) usage(); have_key = 1; break;
-    case 'n': opt_bots = atol(optarg); break;
-    case 'c': opt_concurrency = atol(optarg); break;
-    case 'r': opt_rounds = atol(optarg); break;
-    case 'R': opt_mode = M_REGISTER; break;
-    case 'L': opt_mode = M_LOGIN; break;
-    case 'G': opt_mode = M_GUEST; break;
-    case 'p': opt_prefix = optarg; break;
-    case 'f': opt_first = atol(optarg); break;
-    case 'P': opt_password = optarg; break;
-    case 'y': opt_retries = atol(optarg); break;
-    case 't': opt_timeout_ms = atol(optarg); break;
-    case 'd': opt_duration = atof(optarg); break;
-    case 'K': opt_relogin = 1; break;
-    case 'j': opt_json = 1; break;
-    case 'S': opt_say_every = atol(optarg); break;
-    case 'A': opt_shared = 1; break;
-    case 'X': {
-      unsigned char priv[BOT_KEY_LEN], pub[BOT_KEY_LEN];
-      if (parse_hex(optarg, priv, BOT_KEY_LEN) < 0 || bot_x25519_public(priv, pub) < 0) usage();
-      for (int i = 0; i < BOT_KEY_LEN; i++) printf("%02x", pub[i]);
-      printf("\n");
-      exit(0);
-    }
-    default: usage();
-    }
-  }
-  if (!opt_nlogin || !have_key || opt_bots < 1 || opt_concurrency < 1 || opt_rounds < 0 || opt_retries < 0 ||
-      opt_timeout_ms < 1 || opt_say_every < 0 || opt_duration <= 0 || opt_first < 0 || strlen(opt_prefix) + 20 > 32)
-    usage();
 }
 
 static void init_bot(struct bot *b, uint32_t i) {
   memset(b, 0, sizeof *b);
   b->fd = -1;
   b->id = i;
-  b->addr = i % opt_nlogin;
-  if (opt_mode == M_GUEST) {
+  b->addr = i % bot_opt.nlogin;
+  if (bot_opt.mode == BOT_M_GUEST) {
     for (size_t k = 0; k < sizeof b->device; k += 8) {
       uint64_t r = rand_u64();
       memcpy(b->device + k, &r, 8);
@@ -672,13 +731,19 @@ static void init_bot(struct bot *b, uint32_t i) {
     b->name[0] = '#';
     for (size_t k = 0; k < sizeof b->device; k++) snprintf(b->name + 1 + 2 * k, 3, "%02x", b->device[k]);
   } else {
-    snprintf(b->name, sizeof b->name, "%s%05ld", opt_prefix, opt_first + (long)i); /* 3 bytes at least */
+    snprintf(b->name, sizeof b->name, "%s%05ld", bot_opt.prefix, bot_opt.first + (long)i); /* 3 bytes at least */
   }
 }
 
+static void on_term(int sig) {
+  (void)sig;
+  stop_play = 1;
+}
+
 int main(int argc, char **argv) {
-  parse_args(argc, argv);
+  bot_opts_parse(argc, argv);
   signal(SIGPIPE, SIG_IGN);
+  signal(SIGTERM, on_term);
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
     rl.rlim_cur = rl.rlim_max;
@@ -687,19 +752,19 @@ int main(int argc, char **argv) {
   rng ^= now_ns() ^ ((uint64_t)getpid() << 32);
   epfd = epoll_create1(EPOLL_CLOEXEC);
   aead = bot_aead_new();
-  bots = calloc((size_t)opt_bots, sizeof *bots);
-  queue = calloc((size_t)opt_bots, sizeof *queue);
+  bots = calloc((size_t)bot_opt.bots, sizeof *bots);
+  queue = calloc((size_t)bot_opt.bots, sizeof *queue);
   if (epfd < 0 || !aead || !bots || !queue) {
     perror("bot: setup");
     return 1;
   }
-  for (long i = 0; i < opt_bots; i++) {
+  for (long i = 0; i < bot_opt.bots; i++) {
     init_bot(&bots[i], (uint32_t)i);
     enqueue(&bots[i]);
   }
-  stats.bots = live = opt_bots;
+  stats.bots = live = bot_opt.bots;
   stats.t_begin = now_ns();
-  uint64_t end = stats.t_begin + (uint64_t)(opt_duration * 1e9), last_sweep = 0;
+  uint64_t end = stats.t_begin + (uint64_t)(bot_opt.duration * 1e9), last_sweep = 0;
   struct epoll_event evs[512];
   while (live > 0) {
     start_queued();
@@ -718,7 +783,7 @@ int main(int argc, char **argv) {
     if (t >= end) break;
   }
   /* The duration limit: every bot still running fails where it is. */
-  for (long i = 0; i < opt_bots; i++) {
+  for (long i = 0; i < bot_opt.bots; i++) {
     struct bot *b = &bots[i];
     if (b->st < BOT_S_DONE) {
       if (b->st < BOT_S_LOGIN_CONNECT) b->st = BOT_S_LOGIN_CONNECT; /* never got (back) in */
@@ -726,13 +791,13 @@ int main(int argc, char **argv) {
     }
   }
   stats.t_end = now_ns();
-  bot_stats_report(&stats, stdout, opt_json);
+  bot_stats_report(&stats, stdout, bot_opt.json);
   int rc = stats.failed > 0 ? 1 : 0;
   bot_stats_free(&stats);
   bot_aead_free(aead);
   free(bots);
   free(queue);
-  free(opt_login);
+  free(bot_opt.login);
   close(epfd);
   return rc;
 }

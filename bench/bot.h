@@ -16,6 +16,7 @@
 #define BOT_IN_MAX (2 + 65535) /* the largest frame a server can send */
 #define BOT_OUT_CAP 768       /* a bot's output: a round of three sealed messages fits */
 #define BOT_MAX_TOKEN 256
+#define BOT_MAX_TICKET 256
 
 enum bot_state {
   BOT_S_QUEUED,        /* waiting for a login slot */
@@ -63,6 +64,17 @@ struct bot {
   unsigned char game_c2s[BOT_KEY_LEN], game_s2c[BOT_KEY_LEN];
   int encrypted;
   int redirecting;          /* the ENTER in progress follows a REDIRECT */
+  /* resume (--resume, docs/protocol.md section 6.1) */
+  unsigned char ticket[BOT_MAX_TICKET]; /* the latest TICKET (or LOGIN_OK's) */
+  size_t ticket_len;
+  struct sockaddr_in cand[BOT_MAX_CANDIDATES]; /* the latest GATES (or LOGIN_OK's candidates) */
+  unsigned ncand;
+  struct sockaddr_in lost_gate; /* the gate whose connection was lost */
+  unsigned tried;           /* candidates tried for this resume */
+  int resuming;             /* the connection in progress sends RESUME */
+  unsigned char secret[BOT_KEY_LEN]; /* R of the lost connection's keys */
+  uint64_t t_lost;          /* when the session was lost (0: it is not), ns */
+  uint64_t next_round;      /* --round-ms: when the next round starts (0: now) */
   int32_t px, py;           /* the position the server keeps (ENTER_OK, MOVED) */
   unsigned char device[16]; /* guest device id */
   unsigned char cred[32];   /* guest credential, once received */

@@ -5,6 +5,7 @@
 #include "bot_proto.h"
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
@@ -161,6 +162,18 @@ int bot_enc_enter(unsigned char *out, size_t cap, uint64_t account, const unsign
   return done(&w);
 }
 
+int bot_enc_resume(unsigned char *out, size_t cap, uint64_t account, const unsigned char *ticket, size_t tlen,
+                   const unsigned char nonce[BOT_NONCE_LEN], const unsigned char proof[BOT_KEY_LEN]) {
+  struct wr w = WR(out, cap);
+  put_u16(&w, BOT_RESUME);
+  put_u16(&w, BOT_VERSION);
+  put_u64(&w, account);
+  put_str(&w, ticket, tlen);
+  put(&w, nonce, BOT_NONCE_LEN);
+  put(&w, proof, BOT_KEY_LEN);
+  return done(&w);
+}
+
 int bot_enc_move(unsigned char *out, size_t cap, int32_t x, int32_t y) {
   struct wr w = WR(out, cap);
   put_u16(&w, BOT_MOVE);
@@ -199,6 +212,20 @@ int bot_dec_welcome(const unsigned char *b, size_t len, struct bot_welcome *m) {
   return finish(&r);
 }
 
+/* u8 count | count x (str host | u16 port | u8 healthy | u32 online): the
+ * first BOT_MAX_CANDIDATES kept. */
+static void get_candidates(struct rd *r, struct bot_candidate *cand, unsigned *n) {
+  *n = get_u8(r);
+  for (unsigned i = 0; i < *n && r->ok; i++) {
+    struct bot_candidate c;
+    get_str(r, &c.host);
+    c.port = (uint16_t)get_u16(r);
+    c.healthy = (uint8_t)get_u8(r);
+    c.online = get_u32(r);
+    if (i < BOT_MAX_CANDIDATES) cand[i] = c;
+  }
+}
+
 int bot_dec_login_ok(const unsigned char *b, size_t len, struct bot_login_ok *m) {
   struct rd r = open_msg(b, len, BOT_LOGIN_OK);
   m->version = (uint16_t)get_u16(&r);
@@ -212,15 +239,13 @@ int bot_dec_login_ok(const unsigned char *b, size_t len, struct bot_login_ok *m)
   m->encrypted = (uint8_t)get_u8(&r);
   get_str(&r, &m->ticket);
   get_str(&r, &m->credential);
-  m->ncand = get_u8(&r);
-  for (unsigned i = 0; i < m->ncand && r.ok; i++) {
-    struct bot_candidate c;
-    get_str(&r, &c.host);
-    c.port = (uint16_t)get_u16(&r);
-    c.healthy = (uint8_t)get_u8(&r);
-    c.online = get_u32(&r);
-    if (i < BOT_MAX_CANDIDATES) m->cand[i] = c;
-  }
+  get_candidates(&r, m->cand, &m->ncand);
+  return finish(&r);
+}
+
+int bot_dec_gates(const unsigned char *b, size_t len, struct bot_candidate *cand, unsigned *n) {
+  struct rd r = open_msg(b, len, BOT_GATES);
+  get_candidates(&r, cand, n);
   return finish(&r);
 }
 
@@ -379,6 +404,41 @@ int bot_hkdf_sha256(const unsigned char *ikm, size_t ikmlen, const unsigned char
   EVP_PKEY_CTX_free(c);
   return ok ? 0 : -1;
 }
+
+int bot_resume_secret(const unsigned char c2s[BOT_KEY_LEN], const unsigned char s2c[BOT_KEY_LEN],
+                      unsigned char r[BOT_KEY_LEN]) {
+  static const char info[] = "shoal resume secret v1";
+  unsigned char ikm[2 * BOT_KEY_LEN];
+  memcpy(ikm, c2s, BOT_KEY_LEN);
+  memcpy(ikm + BOT_KEY_LEN, s2c, BOT_KEY_LEN);
+  return bot_hkdf_sha256(ikm, sizeof ikm, (const unsigned char *)"", 0, (const unsigned char *)info, sizeof info - 1, r, BOT_KEY_LEN);
+}
+
+int bot_resume_proof(const unsigned char r[BOT_KEY_LEN], uint64_t account, const unsigned char nonce[BOT_NONCE_LEN],
+                     unsigned char proof[BOT_KEY_LEN]) {
+  static const char label[] = "shoal resume proof v1"; /* 21 bytes */
+  unsigned char data[21 + 8 + BOT_NONCE_LEN];
+  struct wr w = WR(data, sizeof data);
+  put(&w, label, 21);
+  put_u64(&w, account);
+  put(&w, nonce, BOT_NONCE_LEN);
+  unsigned n = 0;
+  return w.ok && HMAC(EVP_sha256(), r, BOT_KEY_LEN, data, sizeof data, proof, &n) && n == BOT_KEY_LEN ? 0 : -1;
+}
+
+int bot_resume_keys(const unsigned char r[BOT_KEY_LEN], const unsigned char nonce[BOT_NONCE_LEN],
+                    unsigned char c2s[BOT_KEY_LEN], unsigned char s2c[BOT_KEY_LEN]) {
+  static const char info[] = "shoal resume keys v1";
+  unsigned char okm[2 * BOT_KEY_LEN];
+  if (bot_hkdf_sha256(r, BOT_KEY_LEN, nonce, BOT_NONCE_LEN, (const unsigned char *)info, sizeof info - 1, okm,
+                      sizeof okm) < 0)
+    return -1;
+  memcpy(c2s, okm, BOT_KEY_LEN);
+  memcpy(s2c, okm + BOT_KEY_LEN, BOT_KEY_LEN);
+  return 0;
+}
+
+int bot_random(unsigned char *out, size_t n) { return RAND_bytes(out, (int)n) == 1 ? 0 : -1; }
 
 int bot_login_keys(const struct bot_eph *ec, const unsigned char EC[BOT_KEY_LEN], const unsigned char SP[BOT_KEY_LEN],
                    const struct bot_welcome *w, unsigned char c2s[BOT_KEY_LEN], unsigned char s2c[BOT_KEY_LEN]) {

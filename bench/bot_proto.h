@@ -41,6 +41,8 @@ enum bot_msg {
   BOT_PONG = 0x0016,
   BOT_REDIRECT = 0x0017,
   BOT_TICKET = 0x0018,
+  BOT_RESUME = 0x0019,
+  BOT_GATES = 0x001A,
   BOT_MOVE = 0x0100,
   BOT_MOVED = 0x0101,
   BOT_SAY = 0x0102,
@@ -53,6 +55,7 @@ enum bot_code {
   BOT_E_BUSY = 3,
   BOT_E_RATE = 4,
   BOT_E_NAME_TAKEN = 7,
+  BOT_E_UNAVAILABLE = 13,
   BOT_E_TOKEN_USED = 16,
   BOT_E_LOGGED_IN_ELSEWHERE = 19,
   BOT_E_SHUTDOWN = 24,
@@ -134,6 +137,9 @@ int bot_enc_move(unsigned char *out, size_t cap, int32_t x, int32_t y);
 int bot_enc_ping(unsigned char *out, size_t cap, uint32_t n);
 int bot_enc_say(unsigned char *out, size_t cap, const char *text, size_t len);
 int bot_enc_empty(unsigned char *out, size_t cap, int id); /* LOGOUT */
+/* RESUME (section 6.1): version | account | ticket | client_nonce | proof. */
+int bot_enc_resume(unsigned char *out, size_t cap, uint64_t account, const unsigned char *ticket, size_t tlen,
+                   const unsigned char nonce[BOT_NONCE_LEN], const unsigned char proof[BOT_KEY_LEN]);
 
 /* ---- decoders: 0, or -1 when the body is not exactly that message ---- */
 int bot_dec_welcome(const unsigned char *b, size_t len, struct bot_welcome *m);
@@ -148,6 +154,8 @@ int bot_dec_moved(const unsigned char *b, size_t len, int32_t *x, int32_t *y);
 int bot_dec_chat(const unsigned char *b, size_t len, struct bot_chat *m);
 int bot_dec_redirect(const unsigned char *b, size_t len, struct bot_redirect *m);
 int bot_dec_empty(const unsigned char *b, size_t len, int id); /* BYE */
+/* GATES: the first BOT_MAX_CANDIDATES entries into cand, their count (up to 255) into *n. */
+int bot_dec_gates(const unsigned char *b, size_t len, struct bot_candidate *cand, unsigned *n);
 
 /* ---- cryptography (OpenSSL libcrypto) ---- */
 
@@ -175,6 +183,18 @@ void bot_eph_free(struct bot_eph *e);
  * connection's keys. 0, or -1 (a low-order ES or SP). */
 int bot_login_keys(const struct bot_eph *ec, const unsigned char EC[BOT_KEY_LEN], const unsigned char SP[BOT_KEY_LEN],
                    const struct bot_welcome *w, unsigned char c2s[BOT_KEY_LEN], unsigned char s2c[BOT_KEY_LEN]);
+
+/* Section 6.1: R = HKDF(c2s | s2c, "", "shoal resume secret v1", 32);
+ * proof = HMAC-SHA256(R, "shoal resume proof v1" | u64 account | nonce);
+ * the resumed keys = HKDF(R, nonce, "shoal resume keys v1", 64). 0, or -1. */
+int bot_resume_secret(const unsigned char c2s[BOT_KEY_LEN], const unsigned char s2c[BOT_KEY_LEN],
+                      unsigned char r[BOT_KEY_LEN]);
+int bot_resume_proof(const unsigned char r[BOT_KEY_LEN], uint64_t account, const unsigned char nonce[BOT_NONCE_LEN],
+                     unsigned char proof[BOT_KEY_LEN]);
+int bot_resume_keys(const unsigned char r[BOT_KEY_LEN], const unsigned char nonce[BOT_NONCE_LEN],
+                    unsigned char c2s[BOT_KEY_LEN], unsigned char s2c[BOT_KEY_LEN]);
+/* n bytes from the CSPRNG. 0, or -1. */
+int bot_random(unsigned char *out, size_t n);
 
 /* One AEAD context for a thread's seals and opens (OpenSSL keeps state in it). */
 struct bot_aead;

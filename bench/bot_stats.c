@@ -116,6 +116,10 @@ void bot_stats_report(struct bot_stats *s, FILE *f, int json) {
     fprintf(f, "bot: rtt_ms p50=%.2f p99=%.2f max=%.2f (n=%zu)\n", bot_samples_pct(&s->rtt, 50),
             bot_samples_pct(&s->rtt, 99), bot_samples_pct(&s->rtt, 100), s->rtt.n);
     fprintf(f, "bot: logins_per_s=%.1f\n", bot_stats_logins_per_s(s));
+    /* The line the failover tests parse (docs/bot.md). */
+    fprintf(f, "bot: resume lost=%ld back=%ld resumed=%ld relogged=%ld stranded=%ld max_ms=%.1f p50_ms=%.1f\n",
+            s->lost, s->resumed + s->relogged, s->resumed, s->relogged, s->lost - s->resumed - s->relogged,
+            bot_samples_pct(&s->back, 100), bot_samples_pct(&s->back, 50));
     return;
   }
   fprintf(f, "{\n  \"bots\": %ld, \"logins_ok\": %ld, \"entered\": %ld, \"completed\": %ld, \"failed\": %ld,\n",
@@ -138,6 +142,9 @@ void bot_stats_report(struct bot_stats *s, FILE *f, int json) {
   fprintf(f, "},\n");
   print_json_lat(f, "login_ms", &s->login, 0);
   print_json_lat(f, "login_total_ms", &s->login_total, 0);
+  fprintf(f, "  \"lost\": %ld, \"resumed\": %ld, \"relogged\": %ld, \"stranded\": %ld,\n", s->lost, s->resumed,
+          s->relogged, s->lost - s->resumed - s->relogged);
+  print_json_lat(f, "back_ms", &s->back, 0);
   print_json_lat(f, "rtt_ms", &s->rtt, 1);
   fprintf(f, "}\n");
 }
@@ -146,6 +153,8 @@ void bot_stats_free(struct bot_stats *s) {
   free(s->login.v);
   free(s->login_total.v);
   free(s->rtt.v);
+  free(s->back.v);
+  memset(&s->back, 0, sizeof s->back);
   memset(&s->login, 0, sizeof s->login);
   memset(&s->login_total, 0, sizeof s->login_total);
   memset(&s->rtt, 0, sizeof s->rtt);

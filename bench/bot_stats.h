@@ -45,6 +45,9 @@ struct bot_stats {
   long fallbacks;                     /* of those: a gate that refused the connection */
   long rounds;                        /* play rounds completed (all replies checked) */
   long chats_other;                   /* CHATs of other players received */
+  long lost;                          /* sessions lost without a KICK (a close, or no answer in --answer-ms) */
+  long resumed;                       /* of those: back by a RESUME */
+  long relogged;                      /* of those: back by a password login (a refusal, no gate) */
   long errors[BOT_CODES];             /* ERROR frames received, by code */
   long kick_codes[BOT_CODES];         /* KICK frames received, by code */
   long fail_stage[BOT_ST_COUNT];      /* failures by stage */
@@ -52,6 +55,7 @@ struct bot_stats {
   struct bot_samples login;           /* connect to the loginapp -> ENTER_OK (the attempt that won) */
   struct bot_samples login_total;     /* first connect -> ENTER_OK, retries and their waits included */
   struct bot_samples rtt;             /* MOVE->MOVED, PING->PONG, SAY->own CHAT */
+  struct bot_samples back;            /* a lost session -> playing again (resumed or relogged) */
   uint64_t t_first_start, t_last_enter; /* the logins/s window (monotonic ns) */
   uint64_t t_begin, t_end;            /* the whole run */
 };

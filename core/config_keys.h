@@ -174,6 +174,16 @@
   X(world_max_speed, INT, "100", 0, 1000000000, "the speed cap of a space created by name, units a second (0: none)")  \
   X(cellappmgr_registry, STRING, "", 0, 0, "the registry cellappmgr watches and holds its lease in (empty: the cluster's)") \
   X(cell_check_ms, INT, "1000", 10, 600000, "how often a player's cell part asks cellappmgr whether its space " \
-    "moved (a missed notice), ms: one call to cellappmgr per player per interval")
+    "moved (a missed notice), ms: one call to cellappmgr per player per interval")  \
+  /* ---- failover: resume, peer backups, the failover service (docs/failover.md) */                                 \
+  X(baseapp_backup_ms, INT, "100", 0, 3600000, "a changed player entity is copied to the backup peer this often, "  \
+    "ms: the state a resume may lose (0: no backups, a resume restores the last save)")                              \
+  X(baseapp_backup_max, INT, "100000", 0, 100000000, "backups of other baseapps' entities one baseapp holds at most") \
+  X(baseapp_resume_kick_ms, INT, "1000", 10, 600000, "a RESUME waits this long for the old holder's kick and for "   \
+    "the backup peer, ms (a dead or frozen one is fenced by the epoch)")                                             \
+  X(baseapp_save_retry_ms, INT, "60000", 0, 86400000, "a session's last save is made again this long while dbmgr "  \
+    "is gone or full; a LOGOUT's BYE waits for it, ms")                                                                        \
+  X(failover_recent, INT, "64", 1, 100000, "failover events the failover service keeps for `recent`")                \
+  X(failover_registry, STRING, "", 0, 0, "the registry the failover service watches (empty: the cluster's)")
 
 #endif

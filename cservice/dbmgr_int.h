@@ -42,6 +42,10 @@
   X(DIR_GET, "dir_get", 0, "i")                                   \
   X(CAS_LOGIN, "cas_login", 1, "iis")                             \
   X(DIR_SET_STATE, "dir_set_state", 1, "iis")                     \
+  /* a save fenced by the directory: type, id, value, account, epoch, pairs (docs/dbmgr.md) */ \
+  X(ENTITY_SAVE_FENCED, "entity_save_fenced", 1, "nibii*")         \
+  /* the failover service: every session a dead baseapp held goes offline (its epoch kept) */ \
+  X(DIR_RELEASE, "dir_release", 1, "s")                            \
   X(STALL, "stall", 0, "i")               /* test hook (db_test_hooks): the thread sleeps ms */ \
   X(FAIL_COMMITS, "fail_commits", 0, "i") /* test hook: the next n commits fail as if the database were away */ \
   X(LOSE_COMMITS, "lose_commits", 0, "i") /* test hook: the next n commits land, their answer lost (postgres) */

@@ -98,6 +98,9 @@ static const char *const SCHEMA =
                " WHERE i.type = $1::text AND i.col = $2::text AND i.str >= $3::bytea AND i.str <= $4::bytea"   \
                " ORDER BY i.str, i.id LIMIT $5::bigint")                                                       \
   X(dir_get, "SELECT epoch, baseapp, state FROM accounts WHERE id = $1::bigint")                               \
+  X(dir_lock, "SELECT epoch FROM accounts WHERE id = $1::bigint FOR UPDATE")                                   \
+  X(dir_release, "UPDATE accounts SET state = 'offline'::bytea WHERE baseapp = $1::bytea"                      \
+                 " AND state <> 'offline'::bytea")                                                             \
   X(dir_cas, "UPDATE accounts SET epoch = epoch + 1, baseapp = $3::bytea, state = 'logging_in'::bytea"         \
              " WHERE id = $1::bigint AND epoch = $2::bigint RETURNING epoch")                                  \
   X(dir_state, "UPDATE accounts SET state = $3::bytea WHERE id = $1::bigint AND epoch = $2::bigint"            \
@@ -495,12 +498,12 @@ static int select_row(struct pg_db *s, enum pg_stmt st, const struct params *p, 
 
 /* ---- the commands ---- */
 
-static int entity_save(struct pg_db *s, const struct dbmgr_req *req, struct dbmgr_wire_buf *b, char *err,
+/* a: type, id, value, then nargs - 3 (column, value) pairs. */
+static int entity_save(struct pg_db *s, const struct dbmgr_val *a, int nargs, struct dbmgr_wire_buf *b, char *err,
                        size_t errlen) {
-  const struct dbmgr_val *a = req->arg;
   struct params p;
   /* Check every indexed column before writing anything. */
-  for (int k = 3; k + 1 < req->nargs; k += 2) {
+  for (int k = 3; k + 1 < nargs; k += 2) {
     p.n = 0;
     p_bytes(&p, a[0].s, a[0].len);
     p_bytes(&p, a[k].s, a[k].len);
@@ -520,7 +523,7 @@ static int entity_save(struct pg_db *s, const struct dbmgr_req *req, struct dbmg
   p_bytes(&p, a[2].s, a[2].len);
   int r = run_cmd(s, PG_ent_save, &p, NULL, err, errlen);
   if (r != 0) return r;
-  for (int k = 3; k + 1 < req->nargs; k += 2) {
+  for (int k = 3; k + 1 < nargs; k += 2) {
     const struct dbmgr_val *v = &a[k + 1];
     if (v->type == DBMGR_NIL || (v->type == DBMGR_FLOAT && isnan(v->d))) continue; /* as SQLite: NaN is NULL */
     p.n = 0;
@@ -598,6 +601,38 @@ static int dir_cas(struct pg_db *s, enum pg_stmt st, const struct dbmgr_req *req
   return 0;
 }
 
+/* entity_save_fenced: entity_save while the directory row of the account
+ * still has the epoch (read FOR UPDATE inside the batch's transaction, and
+ * this dbmgr's one thread runs every directory change in order), else
+ * nothing written and false, the current epoch. */
+static int save_fenced(struct pg_db *s, const struct dbmgr_req *req, struct dbmgr_wire_buf *b, char *err,
+                       size_t errlen) {
+  const struct dbmgr_val *a = req->arg;
+  struct params p = {0};
+  p_int(&p, a[3].i);
+  PGresult *res = run(s, PG_dir_lock, &p);
+  if (PQresultStatus(res) != PGRES_TUPLES_OK) return fail(s, res, "directory", err, errlen);
+  int found = PQntuples(res) > 0;
+  int64_t epoch = found ? get_int(res, 0, 0) : 0;
+  PQclear(res);
+  if (!found) {
+    snprintf(err, errlen, "dbmgr: no account %lld", (long long)a[3].i);
+    return SHOAL_EINVAL;
+  }
+  if (epoch != a[4].i) {
+    dbmgr_wire_bool(b, 0);
+    dbmgr_wire_int(b, epoch);
+    return 0;
+  }
+  struct dbmgr_val v[DBMGR_WIRE_MAX_VALUES];
+  int n = req->nargs - 2;
+  memcpy(v, a, 3 * sizeof(v[0]));
+  memcpy(v + 3, a + 5, (size_t)(n - 3) * sizeof(v[0]));
+  int r = entity_save(s, v, n, b, err, errlen);
+  if (r == 0) dbmgr_wire_int(b, epoch);
+  return r;
+}
+
 static int pg_exec(void *ud, const struct dbmgr_req *req, struct dbmgr_wire_buf *b, char *err, size_t errlen) {
   struct pg_db *s = ud;
   const struct dbmgr_val *a = req->arg;
@@ -638,7 +673,14 @@ static int pg_exec(void *ud, const struct dbmgr_req *req, struct dbmgr_wire_buf 
       p_int(&p, a[1].i);
       return select_row(s, PG_ent_load, &p, 1, b, err, errlen);
     case DBMGR_OP_ENTITY_SAVE:
-      return entity_save(s, req, b, err, errlen);
+      return entity_save(s, req->arg, req->nargs, b, err, errlen);
+    case DBMGR_OP_ENTITY_SAVE_FENCED:
+      return save_fenced(s, req, b, err, errlen);
+    case DBMGR_OP_DIR_RELEASE:
+      p_bytes(&p, a[0].s, a[0].len);
+      if ((r = run_cmd(s, PG_dir_release, &p, &n, err, errlen)) != 0) return r;
+      dbmgr_wire_int(b, n);
+      return 0;
     case DBMGR_OP_ENTITY_DELETE:
       p_bytes(&p, a[0].s, a[0].len);
       p_int(&p, a[1].i);

@@ -62,7 +62,9 @@ static const char *const SCHEMA =
   X(dir_get, "SELECT epoch, baseapp, state FROM accounts WHERE id = ?1")                                 \
   X(dir_cas, "UPDATE accounts SET epoch = epoch + 1, baseapp = ?3, state = 'logging_in'"                 \
              " WHERE id = ?1 AND epoch = ?2")                                                            \
-  X(dir_state, "UPDATE accounts SET state = ?3 WHERE id = ?1 AND epoch = ?2")
+  X(dir_state, "UPDATE accounts SET state = ?3 WHERE id = ?1 AND epoch = ?2")                           \
+  X(dir_release, "UPDATE accounts SET state = 'offline' WHERE CAST(baseapp AS TEXT) = CAST(?1 AS TEXT)"  \
+                 " AND CAST(state AS TEXT) <> 'offline'")
 
 struct sqlite_db {
   sqlite3 *db;
@@ -196,11 +198,11 @@ static int declared(struct sqlite_db *s, const struct dbmgr_val *type, const str
   return r;
 }
 
-static int entity_save(struct sqlite_db *s, const struct dbmgr_req *req, struct dbmgr_wire_buf *b, char *err,
+/* a: type, id, value, then nargs - 3 (column, value) pairs. */
+static int entity_save(struct sqlite_db *s, const struct dbmgr_val *a, int nargs, struct dbmgr_wire_buf *b, char *err,
                        size_t errlen) {
-  const struct dbmgr_val *a = req->arg;
   /* Check every indexed column before writing anything. */
-  for (int k = 3; k + 1 < req->nargs; k += 2) {
+  for (int k = 3; k + 1 < nargs; k += 2) {
     if (!declared(s, &a[0], &a[k])) {
       snprintf(err, errlen, "dbmgr: entity type '%.*s' has no indexed column '%.*s' (declare it first)",
                (int)a[0].len, a[0].s, (int)a[k].len, a[k].s);
@@ -211,11 +213,11 @@ static int entity_save(struct sqlite_db *s, const struct dbmgr_req *req, struct 
   sqlite3_bind_int64(s->ent_save, 2, a[1].i);
   bind_str(s->ent_save, 3, &a[2]);
   if (step_done(s->ent_save) != SQLITE_DONE) return fail(s->db, err, errlen, "save");
-  if (req->nargs > 3) {
+  if (nargs > 3) {
     bind_name(s->idx_clear, 1, &a[0]);
     sqlite3_bind_int64(s->idx_clear, 2, a[1].i);
     if (step_done(s->idx_clear) != SQLITE_DONE) return fail(s->db, err, errlen, "index");
-    for (int k = 3; k + 1 < req->nargs; k += 2) {
+    for (int k = 3; k + 1 < nargs; k += 2) {
       if (a[k + 1].type == DBMGR_NIL) continue;
       bind_name(s->idx_insert, 1, &a[0]);
       bind_name(s->idx_insert, 2, &a[k]);
@@ -299,6 +301,37 @@ static int dir_cas(struct sqlite_db *s, sqlite3_stmt *st, const struct dbmgr_req
   return 0;
 }
 
+/* entity_save_fenced: entity_save while the directory row of the account
+ * still has the epoch, else nothing written and false, the current epoch.
+ * One thread runs every request in order, inside the batch's transaction,
+ * so no cas_login can move the epoch between the check and the write. */
+static int save_fenced(struct sqlite_db *s, const struct dbmgr_req *req, struct dbmgr_wire_buf *b, char *err,
+                       size_t errlen) {
+  const struct dbmgr_val *a = req->arg;
+  sqlite3_bind_int64(s->dir_get, 1, a[3].i);
+  int r = sqlite3_step(s->dir_get);
+  int64_t epoch = r == SQLITE_ROW ? sqlite3_column_int64(s->dir_get, 0) : 0;
+  sqlite3_reset(s->dir_get);
+  sqlite3_clear_bindings(s->dir_get);
+  if (r != SQLITE_ROW) {
+    if (r != SQLITE_DONE) return fail(s->db, err, errlen, "directory");
+    snprintf(err, errlen, "dbmgr: no account %lld", (long long)a[3].i);
+    return SHOAL_EINVAL;
+  }
+  if (epoch != a[4].i) {
+    dbmgr_wire_bool(b, 0);
+    dbmgr_wire_int(b, epoch);
+    return 0;
+  }
+  struct dbmgr_val v[DBMGR_WIRE_MAX_VALUES];
+  int n = req->nargs - 2;
+  memcpy(v, a, 3 * sizeof(v[0]));
+  memcpy(v + 3, a + 5, (size_t)(n - 3) * sizeof(v[0]));
+  r = entity_save(s, v, n, b, err, errlen);
+  if (r == 0) dbmgr_wire_int(b, epoch);
+  return r;
+}
+
 static int sqlite_exec(void *ud, const struct dbmgr_req *req, struct dbmgr_wire_buf *b, char *err, size_t errlen) {
   struct sqlite_db *s = ud;
   const struct dbmgr_val *a = req->arg;
@@ -329,7 +362,14 @@ static int sqlite_exec(void *ud, const struct dbmgr_req *req, struct dbmgr_wire_
       sqlite3_bind_int64(s->ent_load, 2, a[1].i);
       return select_row(s, s->ent_load, 1, b, err, errlen);
     case DBMGR_OP_ENTITY_SAVE:
-      return entity_save(s, req, b, err, errlen);
+      return entity_save(s, req->arg, req->nargs, b, err, errlen);
+    case DBMGR_OP_ENTITY_SAVE_FENCED:
+      return save_fenced(s, req, b, err, errlen);
+    case DBMGR_OP_DIR_RELEASE:
+      bind_str(s->dir_release, 1, &a[0]);
+      if (step_done(s->dir_release) != SQLITE_DONE) return fail(s->db, err, errlen, "dir_release");
+      dbmgr_wire_int(b, sqlite3_changes(s->db));
+      return 0;
     case DBMGR_OP_ENTITY_DELETE:
       bind_name(s->ent_delete, 1, &a[0]);
       sqlite3_bind_int64(s->ent_delete, 2, a[1].i);

@@ -6,7 +6,8 @@
 --            tags name components runs exactly those ("registry": the
 --            registry only): "dbmgr" (named
 --            cluster-wide "dbmgr"), "baseappmgr" (one of an active/standby
---            pair over the registry lease) and "loginapp"
+--            pair over the registry lease, with a failover service) and
+--            "loginapp"
 --   baseapp  the demo game logic and one baseapp (it registers in the registry)
 --   login    one loginapp (login_dbmgr = "dbmgr"; it finds the active
 --            baseappmgr through the registry lease)
@@ -35,7 +36,8 @@ local function report_online()
 				end)
 				local total, parts = 0, {}
 				for _, c in ipairs(list) do
-					local n = math.tointeger(tonumber(c.status and c.status.online)) or 0
+					-- a dead life's last status stays in the list until it is purged
+					local n = c.state ~= "dead" and math.tointeger(tonumber(c.status and c.status.online)) or 0
 					total = total + n
 					parts[#parts + 1] = string.format("baseapp %s %d", tostring(c.id), n)
 				end
@@ -69,6 +71,7 @@ shoal.start(function()
 			end
 			if tags.baseappmgr then
 				shoal.newservice("baseappmgr")
+				shoal.newservice("failover") -- docs/failover.md: on the managers' nodes
 			end
 			if tags.loginapp then
 				shoal.newservice("loginapp")

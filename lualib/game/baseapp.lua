@@ -11,6 +11,15 @@
 --   expect(account, epoch, nonce, c2s, s2c, expiry_ms, name) -> true | false (a newer login is known)
 --   kick(account, epoch [, code])  -> true once the session of epoch <= epoch is gone and saved
 --   enter(conn, agent, account, token) -> {epoch, name, entity, c2s, s2c, encrypt} | nil, proto code
+--   resume(conn, agent, account, ticket, nonce, proof) -> the same as enter | nil, proto code (RESUME)
+--   peer()                         -> the id of the baseapp that holds this one's backups ("" none), and
+--                                     the live gates {{host, port, healthy, online}, ...} (GATES)
+--   backup(account, epoch, version, entity)  one-way from agents: the entity changed (sent to the peer)
+--   backup_drop(account)           one-way from agents: the session ended with a save
+--   backups(origin, list)          one-way from another baseapp: its changed entities (this one is its peer)
+--   backup_get(account)            -> {origin, epoch, version, entity} | nil
+--   backup_save(origin)            -> saved, refused: the failover service's order when origin is dead
+--   backup_stats()                 -> {held, origins = {id = n}, peer}
 --   left(account, epoch, agent)    an agent's session is over (saved)
 --   saved(reason)                  one-way from agents: "kick", "logout", "periodic", "shutdown"
 --   send(account, body)            -> true | false (no such session here): a message to that client
@@ -36,6 +45,7 @@ local gateserver = require "shoal.gateserver"
 local db = require "game.db"
 local proto = require "game.proto"
 local ticket = require "game.ticket"
+local backup = require "game.backup"
 local handle_of = require("game.account").baseapp_handle
 
 local baseapp = {}
@@ -56,6 +66,9 @@ function baseapp.config()
 		heartbeat_ms = cfg("baseapp_heartbeat_ms"),
 		token_ms = cfg("login_token_ms"),
 		redirect_to = cfg("baseapp_redirect_to"),
+		backup_ms = cfg("baseapp_backup_ms"),
+		backup_max = cfg("baseapp_backup_max"),
+		resume_kick_ms = cfg("baseapp_resume_kick_ms"),
 		agent_pool = cfg("baseapp_agent_pool"),
 		agent = "baseapp_agent", -- the service run for each connection (given the baseapp's handle)
 	}
@@ -251,6 +264,236 @@ function command.enter(conn, agent, account, token)
 	end
 	return { epoch = t.epoch, name = e.name, entity = entity, c2s = e.c2s, s2c = e.s2c, encrypt = S.conf.encrypt,
 		baseapp = shoal.self(), save_ms = shoal.config("baseapp_save_ms"), columns = columns }
+end
+
+-- ---- RESUME (docs/protocol.md section 6.1; docs/failover.md)
+
+-- The newest of the peer's backup (of this very session: its epoch) and
+-- the last save. -> entity | nil (never saved, no backup), or false, code.
+local function restore(account, t)
+	local entity, lcode = S.db:load("player", account)
+	if entity == nil and lcode then
+		return false, C.UNAVAILABLE
+	end
+	local rec
+	if t.peer == S.id then
+		rec = S.backup:get(account)
+	elseif handle_of(t.peer) then
+		local ok, r = shoal.trycalltimeout(S.conf.resume_kick_ms, handle_of(t.peer), "lua", "backup_get", account)
+		rec = ok and r or nil
+		if not ok then
+			bump("resume_backup_unreachable")
+		end
+	end
+	if rec and rec.epoch == t.epoch and (entity == nil or (rec.version or 0) > (entity.version or 0)) then
+		bump("resume_from_backup")
+		return rec.entity
+	end
+	bump("resume_from_save")
+	return entity
+end
+
+-- The session the directory names is ended: here at once, elsewhere by a
+-- kick bounded by baseapp_resume_kick_ms. A dead or frozen holder cannot
+-- hold it: the epoch moves on without it, and its saves are fenced.
+local function end_holder(account, dir)
+	local old = S.sessions[account]
+	if old then
+		end_session(account, old, C.LOGGED_IN_ELSEWHERE)
+	end
+	local h = handle_of(dir.baseapp)
+	if h and dir.baseapp ~= S.id and dir.state ~= "offline" then
+		local ok, code = shoal.trycalltimeout(S.conf.resume_kick_ms, h, "lua", "kick", account, dir.epoch)
+		if not ok then
+			bump("resume_holder_gone")
+			shoal.log(string.format("baseapp %s: resume of account %d: the holder %s did not answer (%s): fenced",
+				S.id, account, dir.baseapp, shoal.errname(code) or tostring(code)))
+		end
+	end
+end
+
+function command.resume(conn, agent, account, tkt, nonce, proof)
+	if S.draining then
+		return refused(C.UNAVAILABLE)
+	end
+	local t, code = ticket.check_resume(S.keys, tkt, ticket.now_ms())
+	if t == nil then
+		return refused(code)
+	end
+	if t.account ~= account or not crypto.equal(proof, ticket.resume_proof(t.secret, account, nonce)) then
+		return refused(C.TOKEN_INVALID) -- another account's ticket, or a RESUME from someone without R
+	end
+	if fenced(account, t.epoch) then
+		return refused(C.TOKEN_USED)
+	end
+	local dir, dcode = S.db:directory(account)
+	if dir == nil then
+		return refused(dcode and C.UNAVAILABLE or C.TOKEN_INVALID)
+	end
+	if dir.epoch ~= t.epoch then
+		return refused(C.TOKEN_USED) -- resumed already, or a newer login: this ticket is spent
+	end
+	end_holder(account, dir)
+	local won, epoch = S.db:cas_login(account, t.epoch, S.id)
+	if won == nil then
+		return refused(C.UNAVAILABLE)
+	end
+	if not won then
+		return refused(C.TOKEN_USED) -- a racing RESUME or login won
+	end
+	local entity, rcode = restore(account, t)
+	if entity == false then
+		return refused(rcode)
+	end
+	local ok = S.db:set_state(account, epoch, "online")
+	if ok == nil then
+		return refused(C.UNAVAILABLE)
+	end
+	local columns = S.db:index_columns("player")
+	if columns == nil then
+		return refused(C.UNAVAILABLE)
+	end
+	if not ok or fenced(account, epoch) or S.sessions[account] then
+		return refused(C.TOKEN_USED) -- a login won while the entity loaded
+	end
+	local name = entity and entity.name or ""
+	S.sessions[account] = { epoch = epoch, agent = agent, conn = conn, name = name }
+	S.online = S.online + 1
+	bump("resumes")
+	local c2s, s2c = ticket.resume_keys(t.secret, nonce)
+	return { epoch = epoch, name = name, entity = entity, c2s = c2s, s2c = s2c, encrypt = S.conf.encrypt,
+		baseapp = shoal.self(), save_ms = shoal.config("baseapp_save_ms"), columns = columns, resumed = true }
+end
+
+-- ---- peer backups (game/backup.lua)
+
+function command.peer()
+	return S.peer or "", S.gates
+end
+
+function command.backup(account, epoch, version, entity)
+	local s = S.sessions[account]
+	if s and s.epoch == epoch then
+		S.backup:offer(account, epoch, version, entity)
+	end
+end
+
+function command.backup_drop(account)
+	S.backup:drop(account)
+end
+
+function command.backups(origin, list)
+	local _, refused_n = S.backup:store(origin, list)
+	if refused_n > 0 then
+		bump("backups_refused", refused_n)
+		shoal.warn(string.format("baseapp %s: %d backups of %s refused: baseapp_backup_max (%d) held", S.id,
+			refused_n, origin, S.conf.backup_max))
+	end
+end
+
+function command.backup_get(account)
+	return S.backup:get(account)
+end
+
+-- The origin is dead: each of its backups is saved if its session is still
+-- the directory's (a fenced save: a player who resumed elsewhere moved the
+-- epoch on, and its newer state wins). Idempotent: a second call finds none.
+function command.backup_save(origin)
+	local saved, stale, failed = 0, 0, 0
+	for _, rec in ipairs(S.backup:of_origin(origin)) do
+		local ok = S.db:save_fenced("player", rec.account, rec.entity, rec.account, rec.epoch)
+		if ok == nil then
+			failed = failed + 1 -- kept: the failover service asks again
+		else
+			if ok then
+				saved = saved + 1
+			else
+				stale = stale + 1
+			end
+			S.backup:forget(rec.account, rec.epoch)
+		end
+	end
+	bump("backups_saved", saved)
+	return saved, stale, failed
+end
+
+function command.backup_stats()
+	local origins = {}
+	for _, rec in pairs(S.backup.held) do
+		origins[rec.origin] = (origins[rec.origin] or 0) + 1
+	end
+	return { held = S.backup:count(), origins = origins, peer = S.peer or "" }
+end
+
+-- The peer is the next live baseapp in id order (the registry's verdict,
+-- read every few heartbeats: no second failure detector). A new peer gets
+-- every copy, and every client a fresh TICKET that names it.
+local function follow_peer()
+	local list = S.registry:query { type = "baseapp" }
+	local ids, gates, keys = {}, {}, {}
+	table.sort(list, function(a, b)
+		return a.id < b.id
+	end)
+	for _, c in ipairs(list) do
+		if c.state ~= "dead" then
+			ids[#ids + 1] = c.id
+			if c.addr and c.port then
+				gates[#gates + 1] = { host = c.addr, port = c.port, healthy = c.state == "alive",
+					online = math.tointeger(tonumber(c.status and c.status.online)) or 0 }
+				keys[#keys + 1] = c.addr .. ":" .. c.port
+			end
+		end
+	end
+	local peer = backup.peer_of(S.id, ids)
+	local gates_key = table.concat(keys, ",")
+	local moved = peer ~= S.peer
+	if moved then
+		shoal.log(string.format("baseapp %s: backup peer %s -> %s", S.id, tostring(S.peer), tostring(peer)))
+		S.peer = peer
+		S.backup:everything() -- sent in full at the next flush
+		S.full = true
+	end
+	S.gates = gates
+	if moved or gates_key ~= S.gates_key then
+		S.gates_key = gates_key
+		for account, s in pairs(S.sessions) do
+			shoal.send(s.agent, "lua", "refresh", account, s.epoch)
+		end
+	end
+end
+
+local function flush()
+	local list = S.full and S.backup:everything() or S.backup:pending()
+	S.full = false
+	local h = handle_of(S.peer)
+	if h and #list > 0 then
+		shoal.send(h, "lua", "backups", S.id, list)
+		bump("backups_sent", #list)
+	end
+end
+
+-- Every baseapp_backup_ms the changed entities go to the peer; every two
+-- heartbeats the peer and the gates are read again.
+local function backups_loop()
+	local every = S.conf.backup_ms > 0 and S.conf.backup_ms or S.conf.heartbeat_ms
+	local last_peer = 0
+	while true do
+		shoal.sleep(every)
+		local now = shoal.now()
+		if S.registry and now - last_peer >= 2 * S.conf.heartbeat_ms then
+			last_peer = now
+			local ok, err = pcall(follow_peer)
+			if not ok then
+				shoal.warn("baseapp " .. S.id .. ": reading the baseapps from the registry: " .. tostring(err))
+			end
+		end
+		if S.conf.backup_ms > 0 then
+			local ok, err = pcall(flush)
+			if not ok then
+				shoal.error("baseapp " .. S.id .. ": backup flush failed: " .. tostring(err))
+			end
+		end
+	end
 end
 
 -- Before a planned stop: the baseapp leaves the registry (baseappmgr
@@ -452,6 +695,7 @@ function baseapp.start(conf)
 		online = 0,
 		pool = {}, -- idle agents (handles), reused last in first out
 		stats = { refused = {} },
+		backup = backup.new { max = conf.backup_max },
 	}
 	if conf.command then
 		setmetatable(command, { __index = conf.command })
@@ -483,6 +727,7 @@ function baseapp.start(conf)
 			end
 		end
 	end)
+	shoal.fork(backups_loop)
 	shoal.on_exit(function()
 		local parts = {}
 		for k, v in pairs(command.stats()) do

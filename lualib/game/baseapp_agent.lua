@@ -73,18 +73,65 @@ local function close_with(c, code, text)
 	gateserver.kick(c.conn)
 end
 
+-- Every save is fenced by the session's epoch (dbmgr's entity_save_fenced):
+-- once the account has moved on (the player resumed elsewhere while this
+-- baseapp was frozen, or logged in again), the save is refused and the
+-- session ends here: its client is gone, its newer state lives elsewhere.
 local function save(c, reason)
 	local e = c.entity
 	e.saves = (e.saves or 0) + 1
-	local ok, code, text = store:save("player", c.account, e)
+	local ok, code, text = store:save_fenced("player", c.account, e, c.account, c.epoch)
+	if ok == false then
+		shoal.warn(string.format("baseapp agent: save of account %d (%s) refused: epoch %d is stale (the directory "
+			.. "is at %s): the session ends", c.account, reason, c.epoch, tostring(code)))
+		shoal.send(baseapp, "lua", "saved", "fenced")
+		c.stale = true
+		return false
+	end
 	if not ok then
 		shoal.warn(string.format("baseapp agent: save of account %d (%s) failed: %s", c.account, reason,
 			tostring(text or code)))
-		return false
+		return false, code
 	end
 	c.dirty = false
 	shoal.send(baseapp, "lua", "saved", reason)
 	return true
+end
+
+-- A stale session (a fenced save) is closed; its client left long ago.
+local function end_stale(c)
+	if c.stale and c.state == "live" then
+		c.state = "ending"
+		c.waiters = {}
+		gateserver.kick(c.conn)
+		shoal.send(baseapp, "lua", "left", c.account, c.epoch, shoal.self())
+		c.state = "gone"
+	end
+end
+
+-- The session's last save is made again while dbmgr is gone (killed,
+-- being restarted) or its queue is full, for at most
+-- baseapp_save_retry_ms: the BYE of a LOGOUT waits for it, so what a BYE
+-- acknowledges is saved or queued in dbmgr. A save that timed out is
+-- queued in a live dbmgr (its database away: docs/dbmgr.md) and lands
+-- when it is back; a fenced save (the session is stale) is not made again.
+local GONE = { [shoal.errors.NOSERVICE] = true, [shoal.errors.NODEDOWN] = true, [shoal.errors.EXITING] = true,
+	[shoal.errors.FULL] = true }
+
+local function last_save(c, reason)
+	local give_up = shoal.now() + shoal.config("baseapp_save_retry_ms")
+	local wait = 250
+	while true do
+		local ok, code = save(c, reason)
+		if ok then
+			return true
+		end
+		if c.stale or not GONE[code] or shoal.now() + wait > give_up then
+			return false
+		end
+		shoal.sleep(wait)
+		wait = math.min(wait * 2, 2000)
+	end
 end
 
 -- Ends the live session once: saves, tells the baseapp, wakes kick waiters.
@@ -99,7 +146,9 @@ local function finish(c, reason)
 	c.state = "ending"
 	c.waiters = {}
 	cell.left(c) -- its position goes into the entity before the save (may wait: after c.waiters)
-	save(c, reason)
+	if last_save(c, reason) then
+		shoal.send(baseapp, "lua", "backup_drop", c.account) -- the peer's copy is older than this save
+	end
 	-- Refused (harmless) when a newer login has moved the epoch on; a
 	-- kicking login's compare-and-set looks at the epoch, not the state.
 	store:set_state(c.account, c.epoch, "offline")
@@ -118,49 +167,83 @@ local function periodic(c, save_ms)
 			shoal.sleep(save_ms)
 			if c.state == "live" and c.dirty then
 				save(c, "periodic")
+				end_stale(c)
 			end
 		end
 	end)
 end
 
--- A fresh resume ticket (account, epoch, expiry) now and every half of
--- its lifetime, so a client always holds one that is still valid.
+-- Every baseapp_backup_ms, a changed entity goes to the baseapp, which
+-- sends it to its backup peer (game/backup.lua): the resume's RPO.
+local function backups(c, backup_ms)
+	if backup_ms == 0 then
+		return
+	end
+	shoal.fork(function()
+		local sent
+		while c.state == "live" do
+			local v = c.entity.version
+			if v ~= sent then
+				shoal.send(baseapp, "lua", "backup", c.account, c.epoch, v, c.entity)
+				sent = v
+			end
+			shoal.sleep(backup_ms)
+		end
+	end)
+end
+
+-- The entity changed: its version (compared with the peer's backup at a
+-- resume, the newest wins) moves on.
+local function changed(c)
+	c.dirty = true
+	c.entity.version = (c.entity.version or 0) + 1
+end
+
+-- A fresh resume ticket now and every half of its lifetime, so a client
+-- always holds one that is still valid. It carries the session's resume
+-- secret R (derived from the game keys the client has) and names the peer
+-- that holds this baseapp's backups (docs/protocol.md section 8).
+local function one_ticket(c, with_gates)
+	local ok, peer, gates = shoal.trycall(baseapp, "lua", "peer")
+	local ms = shoal.config("login_ticket_ms")
+	send(c, proto.encode("TICKET", ticket.resume(ticket.cluster_keys(), c.account, c.epoch, ticket.now_ms() + ms,
+		c.secret, ok and peer or "")))
+	if with_gates and ok and gates then
+		send(c, proto.encode("GATES", gates))
+	end
+end
+
 local function tickets(c)
 	local ms = shoal.config("login_ticket_ms")
-	local function one()
-		send(c, proto.encode("TICKET", ticket.resume(ticket.cluster_keys(), c.account, c.epoch, ticket.now_ms() + ms)))
-	end
-	one()
+	one_ticket(c, true)
 	shoal.fork(function()
 		while true do
 			shoal.sleep(ms // 2)
 			if c.state ~= "live" then
 				return
 			end
-			one()
+			one_ticket(c)
 		end
 	end)
 end
 
-local function on_enter(c, m)
-	if m.version ~= proto.VERSION then
-		return close_with(c, C.BAD_VERSION, "version 1 only")
-	end
-	c.state = "entering"
-	local ok, r, code = shoal.trycall(baseapp, "lua", "enter", c.conn, shoal.self(), m.account, m.token)
-	if not ok or r == nil then
-		c.state = "gone"
-		return close_with(c, ok and code or C.UNAVAILABLE, ok and proto.code_names[code] or "the baseapp did not answer")
-	end
+-- After the baseapp's enter or resume (r): the session goes live, the
+-- connection is sealed with r's keys, ENTER_OK, then TICKETs, saves, backups.
+local function go_live(c, account, r)
 	-- From here until the first wait (the switch to encryption), nothing
 	-- else runs in this agent: the baseapp's kick of this session (if any)
 	-- is handled after the state is live, and after the switch.
-	c.account, c.epoch = m.account, r.epoch
+	c.account, c.epoch = account, r.epoch
+	c.secret = ticket.resume_secret(r.c2s, r.s2c)
 	store:set_index_columns("player", r.columns) -- the first save is then a write alone (queues through an outage)
 	local e = r.entity or { name = r.name, x = 0, y = 0, logins = 0, saves = 0 }
-	e.logins = (e.logins or 0) + 1
+	if not r.resumed then
+		e.logins = (e.logins or 0) + 1
+	else
+		e.resumes = (e.resumes or 0) + 1
+	end
 	c.entity = e
-	c.dirty = true
+	changed(c)
 	c.ctx = { name = r.name, baseapp = r.baseapp, x = e.x, y = e.y }
 	c.state = "live"
 	if r.encrypt then
@@ -175,10 +258,40 @@ local function on_enter(c, m)
 			return
 		end
 	end
-	send(c, proto.encode("ENTER_OK", m.account, r.epoch, r.name, e.x, e.y, e.logins))
+	send(c, proto.encode("ENTER_OK", account, r.epoch, r.name, e.x, e.y, e.logins))
 	tickets(c)
 	cell.entered(c, baseapp) -- its cell part enters its space
 	periodic(c, r.save_ms)
+	backups(c, shoal.config("baseapp_backup_ms"))
+end
+
+local function on_enter(c, m)
+	if m.version ~= proto.VERSION then
+		return close_with(c, C.BAD_VERSION, "version 1 only")
+	end
+	c.state = "entering"
+	local ok, r, code = shoal.trycall(baseapp, "lua", "enter", c.conn, shoal.self(), m.account, m.token)
+	if not ok or r == nil then
+		c.state = "gone"
+		return close_with(c, ok and code or C.UNAVAILABLE, ok and proto.code_names[code] or "the baseapp did not answer")
+	end
+	return go_live(c, m.account, r)
+end
+
+-- RESUME (docs/protocol.md section 6.1): the session of a dead (or
+-- unreachable) baseapp goes on here without a password.
+local function on_resume(c, m)
+	if m.version ~= proto.VERSION then
+		return close_with(c, C.BAD_VERSION, "version 1 only")
+	end
+	c.state = "entering"
+	local ok, r, code = shoal.trycall(baseapp, "lua", "resume", c.conn, shoal.self(), m.account, m.ticket, m.nonce,
+		m.proof)
+	if not ok or r == nil then
+		c.state = "gone"
+		return close_with(c, ok and code or C.UNAVAILABLE, ok and proto.code_names[code] or "the baseapp did not answer")
+	end
+	return go_live(c, m.account, r)
 end
 
 local function on_game(c, id, body)
@@ -193,7 +306,8 @@ local function on_game(c, id, body)
 	end
 	local e = c.entity
 	if ctx.x ~= e.x or ctx.y ~= e.y then
-		e.x, e.y, c.dirty = ctx.x, ctx.y, true
+		e.x, e.y = ctx.x, ctx.y
+		changed(c)
 	end
 	if reply and c.state == "live" then
 		send(c, reply)
@@ -245,8 +359,8 @@ function handler.message(_, frame)
 	local c = current
 	if c.state == "new" then
 		local name, m = proto.decode(frame)
-		if name == "ENTER" then
-			local ok, err = xpcall(on_enter, shoal.traceback, c, m)
+		if name == "ENTER" or name == "RESUME" then
+			local ok, err = xpcall(name == "ENTER" and on_enter or on_resume, shoal.traceback, c, m)
 			if not ok then -- a bug must still answer the client
 				shoal.error("baseapp agent: ENTER failed: " .. tostring(err))
 				if c.state ~= "live" then
@@ -359,6 +473,17 @@ handler.command = {
 			c.state = "gone"
 		end
 		return true
+	end,
+	-- The backup peer or the live gates changed: a fresh TICKET (naming
+	-- the new peer) and GATES.
+	refresh = function(account, epoch)
+		local c = session(account, epoch)
+		if c then
+			settled(c)
+			if c.state == "live" then
+				one_ticket(c, true)
+			end
+		end
 	end,
 	-- A message for the client of account (account.send, chat broadcasts).
 	push = function(body, account)

@@ -113,7 +113,8 @@ function conn:send(body)
 end
 
 -- The next message: name, fields | nil, "timeout" / "closed" / "forged".
--- TICKETs are kept (self.ticket, the latest resume ticket), not returned.
+-- TICKETs are kept (self.ticket, the latest resume ticket) and GATES
+-- (self.gates, the live gates), not returned.
 function conn:recv(ms)
 	while true do
 		local body, why = read_frame(self.id, ms or self.ms)
@@ -127,10 +128,13 @@ function conn:recv(ms)
 			end
 		end
 		local name, f = proto.decode(body)
-		if name ~= "TICKET" then
+		if name == "TICKET" then
+			self.ticket = f.ticket
+		elseif name == "GATES" then
+			self.gates = f.candidates
+		else
 			return name, f
 		end
-		self.ticket = f.ticket
 	end
 end
 

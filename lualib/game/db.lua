@@ -11,6 +11,9 @@
 --   d:set_password(id, hash)          -> true | false (no such account)
 -- Entities: any value the serializer takes (a table, usually), by (type, id)
 --   d:save(type, id, value)           -> true      (acknowledged: committed to the database)
+--   d:save_fenced(type, id, value, account, epoch) -> true, epoch | false, current_epoch
+--                                        (written only while the account's directory row has epoch: a
+--                                        session's saves after the account moved on are refused)
 --   d:load(type, id)                  -> value | nil (never saved)
 --   d:delete(type, id)                -> true | false (there was none)
 --   d:declare_index(type, column)     value[column] of every later save is indexed
@@ -21,6 +24,8 @@
 --   d:cas_login(account, expected_epoch, baseapp)  -> true, new_epoch | false, current_epoch
 --                                        (state becomes "logging_in")
 --   d:set_state(account, epoch, state) -> true, epoch | false, current_epoch (a stale epoch is refused)
+--   d:release(baseapp)                -> n: every session baseapp held is set offline (epochs kept; the
+--                                        failover service, once the registry declared it dead)
 --
 -- Every function returns nil, code, text on a failure (code one of
 -- shoal.errors: INVAL bad input, TOOBIG a value over db_max_value_kb, FULL
@@ -117,16 +122,19 @@ local function indexable(v)
 	return t ~= nil or type(v) == "string"
 end
 
-function client:save(type, id, value)
+-- fence: nil (entity_save) or {account, epoch} (entity_save_fenced).
+local function save(self, type, id, value, fence)
 	local cols, code, text = columns(self, type)
 	if cols == nil then
 		return nil, code, text
 	end
 	local blob = serial.packstring(value)
-	if #cols == 0 then
-		return write(self, "entity_save", type, id, blob)
+	local args, n
+	if fence then
+		args, n = { "entity_save_fenced", type, id, blob, fence[1], fence[2] }, 6
+	else
+		args, n = { "entity_save", type, id, blob }, 4
 	end
-	local args, n = { "entity_save", type, id, blob }, 4
 	local tbl = _G.type(value) == "table"
 	for _, col in ipairs(cols) do
 		local v = tbl and value[col] or nil
@@ -134,6 +142,14 @@ function client:save(type, id, value)
 		n = n + 2
 	end
 	return write(self, table.unpack(args, 1, n))
+end
+
+function client:save(type, id, value)
+	return save(self, type, id, value)
+end
+
+function client:save_fenced(type, id, value, account, epoch)
+	return save(self, type, id, value, { account, epoch })
 end
 
 function client:load(type, id)
@@ -182,6 +198,10 @@ end
 
 function client:set_state(account, epoch, state)
 	return write(self, "dir_set_state", account, epoch, state)
+end
+
+function client:release(baseapp)
+	return write(self, "dir_release", baseapp)
 end
 
 -- The raw request (tests, tools): -> true, reply... | false, code, text

@@ -365,7 +365,9 @@ local function place(account, name)
 		token = ticket.token(S.keys, account, epoch, expiry, nonce, rec.id),
 		c2s = c2s,
 		s2c = s2c,
-		ticket = ticket.resume(S.keys, account, epoch, now + conf.ticket_ms),
+		-- No backup peer yet: the baseapp's first TICKET (right after
+		-- ENTER_OK) names it.
+		ticket = ticket.resume(S.keys, account, epoch, now + conf.ticket_ms, ticket.resume_secret(c2s, s2c), ""),
 		candidates = cands,
 	}
 end

@@ -71,6 +71,13 @@ local MESSAGES = {
 	TICKET = { 0x0018, { "ticket", ">s2" } },
 	REDIRECT = { 0x0017, { "host", ">s2" }, { "port", ">I2" }, { "token", ">s2" }, { "c2s", "c32" }, { "s2c", "c32" },
 		{ "encrypted", "B" } },
+	-- RESUME (0x0019): the first clear frame of a game connection after a
+	-- close without KICK; answered like ENTER (docs/protocol.md section 6.1).
+	RESUME = { 0x0019, { "version", ">I2" }, { "account", ">I8" }, { "ticket", ">s2" }, { "nonce", "c16" },
+		{ "proof", "c32" } },
+	-- GATES (0x001A): the live gates, sent after ENTER_OK and when they
+	-- change, so a client resumes at one that is up (section 6.1).
+	GATES = { 0x001A, { CANDIDATES } },
 	MOVE = { 0x0100, { "x", ">i4" }, { "y", ">i4" } },
 	MOVED = { 0x0101, { "x", ">i4" }, { "y", ">i4" } },
 	SAY = { 0x0102, { "text", ">s2" } },

@@ -8,6 +8,8 @@ As a library (the e2e tests):
     ok = bot.login("alice", "secret123", register=True)   # -> LoginOk or raises ServerError
     game = GameConn(ok)                                    # connects, ENTER, ENTER_OK
     game.move(3, 4); game.say("hi"); game.logout()
+    p = Player(bot, "alice", "secret123")                  # login + game, and after a close
+    p.recover(dead=(host, port))                           # RESUME at the next candidate (or log in again)
 
 Needs python3-cryptography (Debian's 38 is enough: X25519, HKDF,
 ChaCha20Poly1305). Every socket operation has a timeout.
@@ -28,7 +30,7 @@ VERSION = 1
 IDS = {
     "HELLO": 0x0001, "WELCOME": 0x0002, "REGISTER": 0x0003, "LOGIN": 0x0004, "GUEST": 0x0005,
     "LOGIN_OK": 0x0006, "ERROR": 0x0007, "ENTER": 0x0010, "ENTER_OK": 0x0011, "KICK": 0x0012,
-    "LOGOUT": 0x0013, "BYE": 0x0014, "PING": 0x0015, "PONG": 0x0016, "REDIRECT": 0x0017, "TICKET": 0x0018, "MOVE": 0x0100, "MOVED": 0x0101,
+    "LOGOUT": 0x0013, "BYE": 0x0014, "PING": 0x0015, "PONG": 0x0016, "REDIRECT": 0x0017, "TICKET": 0x0018, "RESUME": 0x0019, "GATES": 0x001A, "MOVE": 0x0100, "MOVED": 0x0101,
     "SAY": 0x0102, "CHAT": 0x0103,
 }
 NAMES = {v: k for k, v in IDS.items()}
@@ -136,6 +138,10 @@ def decode(body):
         f["s2c"] = r.take(32); f["encrypted"] = r.u8()
     elif name == "TICKET":
         f["ticket"] = r.str()
+    elif name == "GATES":
+        f["candidates"] = []
+        for _ in range(r.u8()):
+            f["candidates"].append({"host": r.str().decode(), "port": r.u16(), "healthy": r.u8(), "online": r.u32()})
     elif name == "BYE":
         pass
     else:
@@ -158,6 +164,30 @@ def login_keys(client_priv, static_pub, server_pub, nonce):
     transcript = b"shoal login v1" + cpub + server_pub + nonce + static_pub
     okm = HKDF(algorithm=hashes.SHA256(), length=64, salt=transcript, info=b"shoal session keys v1").derive(dh1 + dh2)
     return okm[:32], okm[32:]
+
+
+def hkdf(ikm, salt, info, n):
+    return HKDF(algorithm=hashes.SHA256(), length=n, salt=salt, info=info).derive(ikm)
+
+
+def resume_secret(c2s, s2c):
+    """R: the session's resume secret (docs/protocol.md section 6.1)."""
+    return hkdf(c2s + s2c, b"", b"shoal resume secret v1", 32)
+
+
+def resume_proof(secret, account, nonce):
+    import hmac
+    return hmac.new(secret, b"shoal resume proof v1" + struct.pack(">Q", account) + nonce, "sha256").digest()
+
+
+def resume_keys(secret, nonce):
+    okm = hkdf(secret, nonce, b"shoal resume keys v1", 64)
+    return okm[:32], okm[32:]
+
+
+def resume_msg(account, ticket, nonce, secret):
+    return msg("RESUME", struct.pack(">HQ", VERSION, account) + s2(ticket) + nonce +
+               resume_proof(secret, account, nonce))
 
 
 class Sealer:
@@ -284,22 +314,32 @@ class LoginBot:
 class GameConn:
     """The game connection of a LoginOk: ENTER, then play."""
 
-    def __init__(self, ok, timeout=10.0, host=None, port=None, token=None):
+    def __init__(self, ok, timeout=10.0, host=None, port=None, token=None, resume=None):
+        """resume: (ticket, secret) of the session to go on with: RESUME instead of ENTER."""
         self.ok = ok
-        self.c = Conn(host or ok["host"], port or ok["port"], timeout)
+        self.host, self.port = host or ok["host"], port or ok["port"]
+        self.c = Conn(self.host, self.port, timeout)
         self.tx = self.rx = None
-        self.c.send_frame(msg("ENTER", struct.pack(">HQ", VERSION, ok["account"]) + s2(token or ok["token"])))
+        if resume:
+            nonce = os.urandom(16)
+            c2s, s2c = resume_keys(resume[1], nonce)
+            self.c.send_frame(resume_msg(ok["account"], resume[0], nonce, resume[1]))
+        else:
+            c2s, s2c = ok["c2s"], ok["s2c"]
+            self.c.send_frame(msg("ENTER", struct.pack(">HQ", VERSION, ok["account"]) + s2(token or ok["token"])))
+        self.secret = resume_secret(c2s, s2c)  # what the next RESUME proves it knows
         if ok["encrypted"]:
-            self.tx, self.rx = Sealer(ok["c2s"]), Sealer(ok["s2c"])
+            self.tx, self.rx = Sealer(c2s), Sealer(s2c)
         self.pushed = []  # CHAT messages that arrived while waiting for something else
-        self.ticket = ok.get("ticket")  # the latest resume ticket
+        self.ticket = None  # the latest resume ticket (a TICKET follows ENTER_OK at once)
+        self.gates = None  # the latest GATES list (None: LOGIN_OK's candidates)
         self.entered = self.expect("ENTER_OK", clear_error=True)
 
     def send(self, body):
         self.c.send_frame(self.tx.seal(body) if self.tx else body)
 
     def recv(self, clear_error=False):
-        """The next message (TICKETs are kept in self.ticket, not returned)."""
+        """The next message (TICKETs are kept in self.ticket, GATES in self.gates, not returned)."""
         while True:
             frame = self.c.recv_frame()
             if self.rx:
@@ -312,9 +352,12 @@ class GameConn:
                     raise
             name, f = decode(frame)
             raise_error(name, f)
-            if name != "TICKET":
+            if name == "TICKET":
+                self.ticket = f["ticket"]
+            elif name == "GATES":
+                self.gates = f["candidates"]
+            else:
                 return name, f
-            self.ticket = f["ticket"]
 
     def expect(self, want, clear_error=False):
         while True:
@@ -350,6 +393,14 @@ class GameConn:
                      s2c=r["s2c"], encrypted=r["encrypted"])
         return GameConn(ok)
 
+    def wait_ticket(self, timeout=5.0):
+        """Until a TICKET has arrived (one follows ENTER_OK at once)."""
+        import time
+        end = time.time() + timeout
+        while self.ticket is None and time.time() < end:
+            self.ping(0)
+        return self.ticket
+
     def logout(self):
         self.send(msg("LOGOUT"))
         self.expect("BYE")
@@ -357,6 +408,58 @@ class GameConn:
 
     def close(self):
         self.c.close()
+
+
+class Player:
+    """A player that goes on after its baseapp dies: logs in, plays, and on a
+    close without KICK (or unanswered PINGs) RESUMEs at the next candidate
+    gate of its LOGIN_OK (wrapping round, skipping the dead one); on a
+    refusal it logs in again with its password (docs/protocol.md 6.1)."""
+
+    def __init__(self, bot, name, password, register=False, timeout=10.0, answer_s=None):
+        """answer_s: while playing, a server that does not answer for this
+        long is taken for frozen (the socket's timeout raises): recover()."""
+        self.bot, self.name, self.password, self.timeout, self.answer_s = bot, name, password, timeout, answer_s
+        self.ok = bot.login(name, password, register)
+        self.game = self.playing(GameConn(self.ok, timeout))
+        self.how = "login"
+
+    def playing(self, game):
+        game.wait_ticket()
+        if self.answer_s:
+            game.c.sock.settimeout(self.answer_s)
+        return game
+
+    def candidates(self, dead):
+        """The gates to try, the current one's successors first, the dead one left out."""
+        gates = [(c["host"], c["port"]) for c in (self.game.gates or self.ok["candidates"])]
+        cur = (self.game.host, self.game.port)
+        i = gates.index(cur) if cur in gates else -1
+        order = gates[i + 1:] + gates[:i + 1]
+        return [g for g in order if g != dead and g != cur] or [g for g in order if g != dead]
+
+    def recover(self, dead=None):
+        """-> "resumed" or "login" (a refusal, or no gate took the RESUME)."""
+        ticket, secret = self.game.ticket, self.game.secret
+        self.game.close()
+        last = None
+        for host, port in self.candidates(dead):
+            try:
+                self.game = self.playing(GameConn(self.ok, self.timeout, host=host, port=port,
+                                                  resume=(ticket, secret)))
+                self.how = "resumed"
+                return self.how
+            except ServerError as e:
+                last = e
+                if e.name != "UNAVAILABLE":
+                    break  # the ticket is refused: a password login
+            except (OSError, Closed) as e:
+                last = e  # that gate is down too: the next one
+        self.last_refusal = last
+        self.ok = self.bot.login(self.name, self.password)
+        self.game = self.playing(GameConn(self.ok, self.timeout))
+        self.how = "login"
+        return self.how
 
 
 def main(argv):

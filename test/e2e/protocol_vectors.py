@@ -14,7 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey  # noqa: E402
-from loginbot import Sealer, login_keys, msg, s2, x25519_public  # noqa: E402
+from loginbot import Sealer, login_keys, msg, resume_keys, resume_msg, resume_proof, resume_secret, s2, x25519_public  # noqa: E402,E501
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey  # noqa: E402
 
 STATIC = bytes.fromhex("a8abababababababababababababababababababababababababababababab6b")
@@ -64,6 +64,24 @@ def vectors():
         ("a game key game_c2s_key (example)", game_c2s),
         ("PING(7) message", ping),
         ("its frame, sealed with that key, SEQ 0", frame(Sealer(game_c2s).seal(ping))),
+    ] + resume_vectors(game_c2s)
+
+
+def resume_vectors(game_c2s):
+    """Section 6.1: the resume secret, a RESUME and the resumed keys."""
+    game_s2c = bytes([0x22]) * 32
+    secret = resume_secret(game_c2s, game_s2c)
+    nonce = bytes(range(0x51, 0x61))
+    ticket = bytes([0xAA]) * 16  # opaque to the client: any bytes the server sent in TICKET
+    c2s, s2c = resume_keys(secret, nonce)
+    return [
+        ("a game key game_s2c_key (example)", game_s2c),
+        ("R = HKDF(game_c2s_key | game_s2c_key, \"\", \"shoal resume secret v1\", 32)", secret),
+        ("client_nonce", nonce),
+        ("proof for account 42", resume_proof(secret, 42, nonce)),
+        ("RESUME(1, 42, ticket aa x 16, client_nonce, proof) frame", frame(resume_msg(42, ticket, nonce, secret))),
+        ("resumed c2s", c2s),
+        ("resumed s2c", s2c),
     ]
 
 

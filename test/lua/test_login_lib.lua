@@ -133,6 +133,21 @@ function cases.worked_examples()
 	local ping = proto.encode("PING", 7)
 	t.eq(hex(string.pack(">s2", crypto.sealer(string.rep("\x11", 32)):seal(ping))),
 		"001e0000000000000000a5a99796799ea0de79b6eff352a26b937a7e00bf27f4", "sealed PING")
+	-- Section 6.1: the resume secret, RESUME and the resumed keys.
+	local R = ticket.resume_secret(string.rep("\x11", 32), string.rep("\x22", 32))
+	t.eq(hex(R), "0471bbed06644938fa6ccfdb5b84d4d1ff726962e673b649a8de7fa2ea5da8f2", "R")
+	local cn = unhex("5152535455565758595a5b5c5d5e5f60")
+	local proof = ticket.resume_proof(R, 42, cn)
+	t.eq(hex(proof), "e3347c53e7589f90fcfd47b214395d0b793875a7e19f65b26c699f8582377183", "proof")
+	t.eq(hex(string.pack(">s2", proto.encode("RESUME", 1, 42, string.rep("\xaa", 16), cn, proof))),
+		"004e00190001000000000000002a0010aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa5152535455565758595a5b5c5d5e5f60"
+		.. "e3347c53e7589f90fcfd47b214395d0b793875a7e19f65b26c699f8582377183", "RESUME frame")
+	local rc2s, rs2c = ticket.resume_keys(R, cn)
+	t.eq(hex(rc2s), "4be41e66e2f0f82ee525bfeeaabbb831e87b3042380021ab9673a8c9d0aaae3a", "resumed c2s")
+	t.eq(hex(rs2c), "617d65cde7339cd92a3a47a4b19ee7f0590b6ee6811e27569e3dd09dcb3b089c", "resumed s2c")
+	local name, m = proto.decode(proto.encode("RESUME", 1, 42, "tk", cn, proof))
+	t.eq(name, "RESUME", "RESUME decodes")
+	t.eq(m.proof, proof, "its proof")
 	-- A low-order client key is refused.
 	t.eq(login.server_handshake(priv, pub, string.rep("\0", 32)), nil, "all-zero public key")
 end
@@ -161,8 +176,22 @@ function cases.tokens()
 		t.eq(code, C.TOKEN_INVALID, "cut at " .. cut)
 	end
 	-- A resume ticket is not a token, nor the other way round.
-	local res = ticket.resume(keys, 42, 7, 10000)
-	t.eq(ticket.check_resume(keys, res, 5000).epoch, 7, "resume ticket")
+	local R = ticket.resume_secret(string.rep("\1", 32), string.rep("\2", 32))
+	local res = ticket.resume(keys, 42, 7, 10000, R, "0200000a")
+	local rt = ticket.check_resume(keys, res, 5000)
+	t.eq(rt.epoch, 7, "resume ticket")
+	t.eq(rt.peer, "0200000a", "the backup peer")
+	t.eq(rt.secret, R, "the sealed resume secret opens")
+	t.ok(not res:find(R, 1, true), "R is not in the ticket in clear")
+	for i = 1, #res do -- every byte flipped
+		local bad = res:sub(1, i - 1) .. string.char(res:byte(i) ~ 1) .. res:sub(i + 1)
+		_, code = ticket.check_resume(keys, bad, 0)
+		t.eq(code, C.TOKEN_INVALID, "ticket byte " .. i .. " flipped")
+	end
+	for cut = 0, #res - 1 do
+		_, code = ticket.check_resume(keys, res:sub(1, cut), 0)
+		t.eq(code, C.TOKEN_INVALID, "ticket cut at " .. cut)
+	end
 	_, code = ticket.check_resume(keys, res, 10001)
 	t.eq(code, C.TOKEN_EXPIRED, "resume expired")
 	_, code = ticket.check_token(keys, res, 0)

@@ -271,7 +271,40 @@ static void test_worked_examples(void) {
   bot_aead_free(a);
 }
 
+/* Section 6.1's worked example: R, the proof, RESUME, the resumed keys; GATES. */
+static void test_resume(void) {
+  unsigned char c2s[32], s2c[32], r[32], nonce[16], proof[32], rc2s[32], rs2c[32], ticket[16], b[200];
+  memset(c2s, 0x11, 32);
+  memset(s2c, 0x22, 32);
+  memset(ticket, 0xaa, 16);
+  unhex("5152535455565758595a5b5c5d5e5f60", nonce, 16);
+  CHECK(bot_resume_secret(c2s, s2c, r) == 0);
+  CHECK(eqhex(r, "0471bbed06644938fa6ccfdb5b84d4d1ff726962e673b649a8de7fa2ea5da8f2"));
+  CHECK(bot_resume_proof(r, 42, nonce, proof) == 0);
+  CHECK(eqhex(proof, "e3347c53e7589f90fcfd47b214395d0b793875a7e19f65b26c699f8582377183"));
+  int n = bot_enc_resume(b, sizeof b, 42, ticket, 16, nonce, proof);
+  CHECK(n == 0x4e);
+  CHECK(eqhex(b, "00190001000000000000002a0010aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa5152535455565758595a5b5c5d5e5f60"
+                 "e3347c53e7589f90fcfd47b214395d0b793875a7e19f65b26c699f8582377183"));
+  CHECK(bot_enc_resume(b, 0x4d, 42, ticket, 16, nonce, proof) == -1);
+  CHECK(bot_resume_keys(r, nonce, rc2s, rs2c) == 0);
+  CHECK(eqhex(rc2s, "4be41e66e2f0f82ee525bfeeaabbb831e87b3042380021ab9673a8c9d0aaae3a"));
+  CHECK(eqhex(rs2c, "617d65cde7339cd92a3a47a4b19ee7f0590b6ee6811e27569e3dd09dcb3b089c"));
+  /* GATES: 001a | 01 | str "127.0.0.1" | port 7001 | healthy 1 | online 5; every cut refused. */
+  unsigned char g[64];
+  size_t gl = 0;
+  unhex("001a0100093132372e302e302e311b5901" "00000005", g, 21);
+  gl = 21;
+  struct bot_candidate c[BOT_MAX_CANDIDATES];
+  unsigned nc = 0;
+  CHECK(bot_dec_gates(g, gl, c, &nc) == 0 && nc == 1 && c[0].port == 7001 && c[0].online == 5 && c[0].host.len == 9);
+  for (size_t cut = 0; cut < gl; cut++) CHECK(bot_dec_gates(g, cut, c, &nc) == -1);
+  g[gl] = 0;
+  CHECK(bot_dec_gates(g, gl + 1, c, &nc) == -1);
+}
+
 int main(void) {
+  test_resume();
   test_x25519();
   test_hkdf();
   test_login_keys_and_seal();
