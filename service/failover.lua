@@ -33,9 +33,22 @@ local function watch(r, filter, fn)
 	end
 end
 
+-- The debug console's `failover`: the recent events, newest last.
+local function reports()
+	require("game.report").provide("failover", function()
+		local events = f:recent()
+		local lines = { string.format("failover :%08x: %d recent events", shoal.self(), #events) }
+		for _, e in ipairs(events) do
+			lines[#lines + 1] = "  " .. e.line
+		end
+		return lines, #events
+	end)
+end
+
 shoal.start(function()
 	shoal.dispatch_commands(command)
 	f = failover.new { dbmgr = shoal.config("baseapp_dbmgr"), recent = shoal.config("failover_recent") }
+	reports()
 	local reg = shoal.config("failover_registry")
 	local r = reg ~= "" and require("shoal.registry").new(reg) or require("cluster").registry()
 	local function on_component(c)

@@ -2,7 +2,8 @@
 -- docs/cellapp.md). ROLE:
 --   global   the components its tags name: "dbmgr" (named cluster-wide
 --            "dbmgr"), "baseappmgr", "cellappmgr" (each one of an
---            active/standby pair over its registry lease), "loginapp";
+--            active/standby pair over its registry lease; a failover
+--            service next to baseappmgr), "loginapp";
 --            "registry" alone: nothing else
 --   baseapp  the demo game logic and one baseapp
 --   cellapp  one cellapp
@@ -23,6 +24,7 @@ shoal.start(function()
 		end
 		if tags.baseappmgr then
 			shoal.newservice("baseappmgr")
+			shoal.newservice("failover") -- docs/failover.md: on the managers' nodes
 		end
 		if tags.cellappmgr then
 			shoal.newservice("cellappmgr")

@@ -485,6 +485,19 @@ handler.command = {
 			end
 		end
 	end,
+	-- The entity of the live session of account, a copy (the console's
+	-- `entity ID`), or nil.
+	entity = function(account)
+		local c = session(account)
+		if c == nil or c.state ~= "live" or c.entity == nil then
+			return nil
+		end
+		local copy = {}
+		for k, v in pairs(c.entity) do
+			copy[k] = v
+		end
+		return copy
+	end,
 	-- A message for the client of account (account.send, chat broadcasts).
 	push = function(body, account)
 		local c = session(account)

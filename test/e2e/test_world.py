@@ -275,6 +275,12 @@ class Play(WorldCluster):
         out = self.console(world_node, "entity %d" % ida)
         self.assertRegex(out, r"(?m)^cellapp \w+ space world: entity %d .*x=" % ida, out)
         self.assertIn("entity 999999: not on this node", self.console(world_node, "entity 999999"))
+        out = "\n".join(self.console(n, "players") for n in BASEAPPS)
+        self.assertRegex(out, r"(?m)^  account %d .*epoch=\d+ .*name=alice" % ida, out)
+        self.assertRegex(out, r"(?m)^  account %d .*epoch=\d+ .*name=bob" % idb, out)
+        out = "\n".join(self.console(n, "entity %d" % ida) for n in BASEAPPS)
+        self.assertRegex(out, r"(?m)^baseapp \w+: account %d " % ida, out)
+        self.assertRegex(out, r"(?m)^  entity .*name=alice.*x=", out)
         out = "\n".join(self.console(n, "spaces") for n in MGRS)
         self.assertIn("(active, lease epoch", out)
         self.assertRegex(out, r"(?m)^  space dungeon on cellapp ", out)
@@ -474,6 +480,11 @@ class CellappFailover(WorldCluster):
 
     def test_kill(self):
         self.failover(signal.SIGKILL)
+        # the active manager's node shows the steps in the console's `failover`
+        out = self.console(self.active_mgr(), "failover")
+        self.assertGreaterEqual(len(re.findall(r"(?m)^  failover: event=space_recovered space=world ", out)),
+                                self.ROUNDS, out)
+        self.assertRegex(out, r"(?m)^\d+ events from \d+ services$", out)
 
     def test_stop(self):
         self.failover(signal.SIGSTOP)
