@@ -1,6 +1,7 @@
 -- game_demo: the tiny game of the login demo, as a logic service behind
 -- the router (docs/protocol.md section 6): MOVE -> MOVED, SAY -> CHAT to
--- every player of the sender's baseapp. Start one or more instances on each
+-- every player of the sender's baseapp (and counts the player's lines in its
+-- saved game data, ctx.data.said). Start one or more instances on each
 -- baseapp node; messages are routed by hash of the account.
 local shoal = require "shoal"
 local router = require "shoal.router"
@@ -35,7 +36,10 @@ handlers[proto.ids.SAY] = function(ctx, body, id)
 		return proto.error(C.BAD_TEXT, "1..200 bytes")
 	end
 	shoal.send(ctx.baseapp, "lua", "broadcast", proto.encode("CHAT", ctx.uid, ctx.name, m.text))
-	return nil
+	-- the player's own game data, saved with its entity: lines said, ever
+	local data = ctx.data
+	data.said = (data.said or 0) + 1
+	return nil, { data = data }
 end
 
 shoal.start(function()

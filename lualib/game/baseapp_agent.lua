@@ -244,7 +244,8 @@ local function go_live(c, account, r)
 	end
 	c.entity = e
 	changed(c)
-	c.ctx = { name = r.name, baseapp = r.baseapp, x = e.x, y = e.y }
+	e.data = type(e.data) == "table" and e.data or {}
+	c.ctx = { name = r.name, baseapp = r.baseapp, x = e.x, y = e.y, data = e.data }
 	c.state = "live"
 	if r.encrypt then
 		local ok, code, why = start_cipher(c, r.c2s, r.s2c)
@@ -308,6 +309,19 @@ local function on_game(c, id, body)
 	if ctx.x ~= e.x or ctx.y ~= e.y then
 		e.x, e.y = ctx.x, ctx.y
 		changed(c)
+	end
+	-- The game's own fields (docs/game-guide.md): a handler that changed
+	-- them returns the table as ctx.data; it is saved and backed up with
+	-- the entity.
+	if ctx.data ~= e.data then
+		if type(ctx.data) == "table" then
+			e.data = ctx.data
+			changed(c)
+		else
+			ctx.data = e.data -- not a table: ignored, logged
+			shoal.warn(string.format("baseapp agent: account %d, message 0x%04x: ctx.data must be a table", c.account,
+				id))
+		end
 	end
 	if reply and c.state == "live" then
 		send(c, reply)

@@ -301,6 +301,12 @@ class Play(WorldCluster):
         b.until(lambda: ida not in b.view, nodeutil.scaled(5), "alice out of bob's view")
         self.walk_to(a, 510.0, 505.0)
         self.sees(b, ida, (510.0, 505.0))
+        # the game's own data (ctx.data, docs/game-guide.md): the demo counts lines said
+        a.say("hello")
+        a.say("again")
+        a.until(lambda: sum(1 for f in a.pushed if f["account"] == ida) >= 2, nodeutil.scaled(5), "alice's CHATs")
+        nodeutil.wait_until(lambda: "data={said=2}" in "".join(self.console(n, "entity %d" % ida) for n in BASEAPPS),
+                            nodeutil.scaled(5), "alice's data.said = 2 in her entity")
         a.logout()
         b.until(lambda: ida not in b.view, nodeutil.scaled(5), "alice's leave")
         # her position was saved with her entity: she comes back there
@@ -308,6 +314,9 @@ class Play(WorldCluster):
         here = a2.where(nodeutil.scaled(5))
         self.assertAlmostEqual(here["x"], 510.0, places=2)
         self.assertEqual(here["seq"], 1)
+        # and her data was saved with her entity
+        out = "".join(self.console(n, "entity %d" % a2.ok["account"]) for n in BASEAPPS)
+        self.assertIn("data={said=2}", out)
 
     def test_bad_moves(self):
         a = self.player("carol")
