@@ -307,6 +307,15 @@ class Play(WorldCluster):
         a.until(lambda: sum(1 for f in a.pushed if f["account"] == ida) >= 2, nodeutil.scaled(5), "alice's CHATs")
         nodeutil.wait_until(lambda: "data={said=2}" in "".join(self.console(n, "entity %d" % ida) for n in BASEAPPS),
                             nodeutil.scaled(5), "alice's data.said = 2 in her entity")
+        # the logic service reloaded from its file (docs/game-guide.md section 6): players stay, the count goes on
+        for n in BASEAPPS:
+            h = re.search(r"(?m)^(:[0-9a-f]{8}) +snlua +game_demo", self.console(n, "list"))
+            self.assertTrue(h, "no game_demo on node %d" % n)
+            out = self.console(n, "reload " + h.group(1))
+            self.assertRegex(out, r"^reloaded %s: \d+ handler\(s\) set" % h.group(1), out)
+        a.say("after the reload")
+        nodeutil.wait_until(lambda: "data={said=3}" in "".join(self.console(n, "entity %d" % ida) for n in BASEAPPS),
+                            nodeutil.scaled(5), "alice's data.said = 3 after the reload")
         a.logout()
         b.until(lambda: ida not in b.view, nodeutil.scaled(5), "alice's leave")
         # her position was saved with her entity: she comes back there
@@ -316,7 +325,7 @@ class Play(WorldCluster):
         self.assertEqual(here["seq"], 1)
         # and her data was saved with her entity
         out = "".join(self.console(n, "entity %d" % a2.ok["account"]) for n in BASEAPPS)
-        self.assertIn("data={said=2}", out)
+        self.assertIn("data={said=3}", out)
 
     def test_bad_moves(self):
         a = self.player("carol")
