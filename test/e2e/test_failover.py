@@ -300,7 +300,10 @@ class DbmgrLost(Failover):
         self.lose_dbmgr("ds", stop=True)
 
 
-BOTS = 500
+# 500 bots on the release build; under the sanitizers (SHOAL_E2E_TIME_SCALE
+# above 1) nine instrumented nodes and 500 bots starve each other's
+# heartbeats on two cores, so the same case runs with 100.
+BOTS = 500 if nodeutil.TIME_SCALE <= 1 else 100
 
 
 class BotsKilled(Signals):
@@ -366,7 +369,7 @@ class BotsKilled(Signals):
         r = json.loads(out)
         self.assertEqual((r["failed"], r["completed"], r["stranded"], r["relogged"]), (0, BOTS, 0, 0), r)
         self.assertEqual(r["resumed"], r["lost"], r)
-        self.assertGreaterEqual(r["lost"], KILLS * 100, r)
+        self.assertGreaterEqual(r["lost"], KILLS * BOTS // 5, r)  # each kill: a third of the bots, about
 
 
 class ManagerKilled(Failover):
