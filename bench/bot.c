@@ -54,6 +54,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -268,9 +269,26 @@ static int enc_request(struct bot *b, unsigned char *msg, size_t cap) {
   return bot_enc_credentials(msg, cap, reg ? BOT_REGISTER : BOT_LOGIN, b->name, bot_opt.password);
 }
 
+/* --world: a random step from the kept position, inside the bounds, no
+ * faster than --walk-speed since the last WALK (the server caps the speed). */
+static int queue_walk(struct bot *b, uint64_t t) {
+  unsigned char msg[32];
+  double dt = b->t_walk ? (double)(t - b->t_walk) / 1e9 : 0.5, step = bot_opt.walk_speed * (dt > 0.5 ? 0.5 : dt);
+  double a = (double)(rand_u64() % 6283) / 1000.0;
+  float x = b->wx + (float)(step * cos(a)), y = b->wy + (float)(step * sin(a));
+  b->tx = x < 0 ? 0 : x >= b->ww ? b->ww - 0.01f : x;
+  b->ty = y < 0 ? 0 : y >= b->wh ? b->wh - 0.01f : y;
+  b->t_walk = t;
+  b->loose = 0;
+  stats.walks++;
+  if (queue_msg(b, msg, bot_enc_walk(msg, sizeof msg, b->tx, b->ty, (float)a)) < 0) return -1;
+  return queue_msg(b, msg, bot_enc_empty(msg, sizeof msg, BOT_WHERE));
+}
+
 static void send_round(struct bot *b) {
   unsigned char msg[64];
   uint64_t t = now_ns();
+  if (bot_opt.world && queue_walk(b, t) < 0) return fail(b, 0, "output buffer too small");
   b->mx = (int32_t)((b->id * 7 + b->round) % 2000) - 1000;
   b->my = (int32_t)b->round;
   b->ping = b->id ^ (b->round << 20);
@@ -278,14 +296,14 @@ static void send_round(struct bot *b) {
   /* SAY is answered to every player of the baseapp: --say-every bounds
    * the CHATs (quadratic in the players) a large run makes. */
   int say = bot_opt.say_every > 0 && b->round % (uint32_t)bot_opt.say_every == 0;
-  if (queue_msg(b, msg, bot_enc_move(msg, sizeof msg, b->mx, b->my)) < 0 ||
+  if ((!bot_opt.world && queue_msg(b, msg, bot_enc_move(msg, sizeof msg, b->mx, b->my)) < 0) ||
       queue_msg(b, msg, bot_enc_ping(msg, sizeof msg, b->ping)) < 0 ||
       (say && queue_msg(b, msg, bot_enc_say(msg, sizeof msg, b->say, b->say_len)) < 0)) {
     fail(b, 0, "output buffer too small");
     return;
   }
   b->t_move = b->t_ping = b->t_say = t;
-  b->pending = BOT_P_MOVE | BOT_P_PING | (say ? BOT_P_SAY : 0);
+  b->pending = (bot_opt.world ? BOT_P_WHERE : BOT_P_MOVE) | BOT_P_PING | (say ? BOT_P_SAY : 0);
   set_step(b, BOT_S_PLAY);
   if (flush_out(b) < 0) fail(b, 0, "write failed");
 }
@@ -391,6 +409,70 @@ static void on_login_ok(struct bot *b, const struct bot_login_ok *m) {
   }
 }
 
+/* After ENTER_OK: the rounds (with --world, once the space's WORLD came). */
+static void start_play(struct bot *b) {
+  if (!playing_on(b)) return send_logout(b);
+  if (!bot_opt.world) return send_round(b);
+  set_step(b, BOT_S_PLAY);
+  b->pending = BOT_P_WORLD;
+  b->stalled = 0;
+  b->t_move = b->t_ping = b->t_space = now_ns();
+}
+
+/* --world: the messages of the space (docs/protocol.md 6.2), at any time
+ * of the session. 1 when m was one of them. */
+static int on_world(struct bot *b, int id, const unsigned char *m, size_t len) {
+  uint64_t t = now_ns();
+  if (id == BOT_WORLD) {
+    struct bot_world w;
+    if (bot_dec_world(m, len, &w) < 0 || !(w.width > 0 && w.height > 0) || !(w.x >= 0 && w.x < w.width) ||
+        !(w.y >= 0 && w.y < w.height))
+      return fail(b, 0, "malformed WORLD"), 1;
+    b->ww = w.width, b->wh = w.height, b->wx = w.x, b->wy = w.y;
+    if (b->pending & BOT_P_WORLD) { /* the session's first: play */
+      b->t_space = t;
+      b->pending = 0;
+      send_round(b);
+      return 1;
+    }
+    /* The space was recreated (its cellapp died): back in the world. */
+    stats.worlds++;
+    b->loose = 1;
+    bot_samples_add(&stats.world_back, t - b->t_space);
+    if (bot_opt.events)
+      fprintf(stderr, "EVENT world bot=%u wall_ms=%.0f ms=%.1f\n", b->id, wall_ms(), (double)(t - b->t_space) / 1e6);
+    b->t_space = t;
+    b->stalled = 0;
+  } else if (id == BOT_AOI) {
+    struct bot_str r;
+    if (bot_dec_aoi(m, len, &r) < 0) return fail(b, 0, "malformed AOI"), 1;
+    stats.aoi_records += (long)(r.len / BOT_AOI_RECORD);
+  } else if (id == BOT_PROP) {
+    struct bot_prop p;
+    if (bot_dec_prop(m, len, &p) < 0) return fail(b, 0, "malformed PROP"), 1;
+    stats.props++;
+  } else if (id == BOT_REFUSED) {
+    struct bot_refused r;
+    if (bot_dec_refused(m, len, &r) < 0) return fail(b, 0, "malformed REFUSED"), 1;
+    stats.refused[r.reason < BOT_REFUSED_REASONS ? r.reason : 0]++;
+    b->loose = 1; /* the space kept r.x, r.y: the HERE says so */
+  } else if (id == BOT_HERE) {
+    struct bot_here h;
+    if (bot_dec_here(m, len, &h) < 0) return fail(b, 0, "malformed HERE"), 1;
+    if (!(b->pending & BOT_P_WHERE)) return fail(b, 0, "HERE without a WHERE"), 1;
+    if (!b->loose && (h.x != b->tx || h.y != b->ty || h.seq != h.applied))
+      return fail(b, 0, "HERE does not match the WALK (or a request was lost)"), 1;
+    b->wx = h.x, b->wy = h.y;
+    b->t_space = t;
+    b->pending &= ~BOT_P_WHERE;
+    bot_samples_add(&stats.rtt, t - b->t_walk);
+    return 0; /* the round may be over */
+  } else {
+    return 0;
+  }
+  return 1;
+}
+
 /* Checks ENTER_OK against LOGIN_OK and this bot's name. */
 static void on_enter_ok(struct bot *b, const struct bot_enter_ok *m) {
   if (m->name.len != strlen(b->name) || memcmp(m->name.p, b->name, m->name.len) != 0)
@@ -406,11 +488,7 @@ static void on_enter_ok(struct bot *b, const struct bot_enter_ok *m) {
     b->epoch = m->epoch;
     b->px = m->x;
     b->py = m->y;
-    if (playing_on(b)) /* the round in flight is sent again */
-      send_round(b);
-    else
-      send_logout(b);
-    return;
+    return start_play(b); /* the round in flight is sent again */
   }
   if (b->resuming) {
     /* The same account at a later epoch; the entity as the backup had it
@@ -422,11 +500,7 @@ static void on_enter_ok(struct bot *b, const struct bot_enter_ok *m) {
     b->py = m->y;
     stats.resumed++;
     back(b, "resumed");
-    if (playing_on(b))
-      send_round(b);
-    else
-      send_logout(b);
-    return;
+    return start_play(b);
   }
   if (m->account != b->account || m->epoch != b->epoch) return fail(b, 0, "ENTER_OK of another account or epoch");
   b->px = m->x;
@@ -442,16 +516,15 @@ static void on_enter_ok(struct bot *b, const struct bot_enter_ok *m) {
     stats.relogged++;
     back(b, "relogged");
   }
-  if (playing_on(b))
-    send_round(b);
-  else
-    send_logout(b);
+  start_play(b);
 }
 
 /* One reply of a play round. */
 static void on_play(struct bot *b, int id, const unsigned char *m, size_t len) {
   uint64_t t = now_ns();
-  if (id == BOT_MOVED) {
+  if (bot_opt.world && id >= BOT_WALK && id <= BOT_HERE) {
+    if (on_world(b, id, m, len) || b->st != BOT_S_PLAY) return;
+  } else if (id == BOT_MOVED) {
     int32_t x, y;
     if (bot_dec_moved(m, len, &x, &y) < 0) return fail(b, 0, "malformed MOVED");
     if (!(b->pending & BOT_P_MOVE) || x != b->mx || y != b->my) return fail(b, 0, "MOVED does not match the MOVE");
@@ -602,7 +675,7 @@ static void on_frame(struct bot *b, const unsigned char *body, size_t len) {
   case BOT_S_PLAY:
     return on_play(b, id, m, len);
   case BOT_S_LOGOUT:
-    if (id == BOT_CHAT) { /* others still talking */
+    if (id == BOT_CHAT || (bot_opt.world && id >= BOT_WALK && id <= BOT_HERE)) { /* still talking, still in view */
       stats.chats_other++;
       return;
     }
@@ -707,8 +780,14 @@ static void sweep(uint64_t t) {
     struct bot *b = &bots[i];
     if (b->st == BOT_S_WAIT && t >= b->deadline)
       enqueue(b);
-    else if (b->st == BOT_S_PLAY && bot_opt.resume && b->pending && t - b->t_move >= (uint64_t)bot_opt.answer_ms * 1000000u)
-      lost(b, "no answer"); /* a frozen server */
+    else if (b->st == BOT_S_PLAY && bot_opt.resume && (bot_opt.world ? (b->pending & BOT_P_PING) != 0 : b->pending != 0) &&
+             t - b->t_ping >= (uint64_t)bot_opt.answer_ms * 1000000u)
+      lost(b, "no answer"); /* a frozen baseapp (a silent space is a cellapp's loss: it waits for WORLD) */
+    else if (bot_opt.events && b->st == BOT_S_PLAY && !b->stalled && (b->pending & (BOT_P_WHERE | BOT_P_WORLD)) &&
+             t - b->t_space >= (uint64_t)bot_opt.answer_ms * 1000000u) {
+      b->stalled = 1;
+      fprintf(stderr, "EVENT stalled bot=%u wall_ms=%.0f\n", b->id, wall_ms());
+    }
     else if (b->st == BOT_S_PLAY && !b->pending && b->next_round && t >= b->next_round) {
       b->next_round = 0;
       send_round(b);
