@@ -416,6 +416,7 @@ static void start_play(struct bot *b) {
   set_step(b, BOT_S_PLAY);
   b->pending = BOT_P_WORLD;
   b->stalled = b->spare_here = 0;
+  b->lost_reqs = 0;
   b->t_move = b->t_ping = b->t_space = now_ns();
 }
 
@@ -467,7 +468,9 @@ static int on_world(struct bot *b, int id, const unsigned char *m, size_t len) {
   } else if (id == BOT_HERE) {
     struct bot_here h;
     if (bot_dec_here(m, len, &h) < 0) return fail(b, 0, "malformed HERE"), 1;
-    int matches = b->loose || (h.x == b->tx && h.y == b->ty && h.seq == h.applied);
+    /* seq - applied: the requests lost with a space, 0 in a session until
+     * a later WORLD, then constant again (no request lost since). */
+    int matches = b->loose || (h.x == b->tx && h.y == b->ty && h.seq - h.applied == b->lost_reqs);
     if ((!(b->pending & BOT_P_WHERE) || !matches) && b->spare_here > 0) { /* the late answer of a WHERE lost with a space */
       b->spare_here--;
       return 1;
@@ -475,6 +478,7 @@ static int on_world(struct bot *b, int id, const unsigned char *m, size_t len) {
     if (!(b->pending & BOT_P_WHERE)) return fail(b, 0, "HERE without a WHERE"), 1;
     if (!matches) return fail(b, 0, "HERE does not match the WALK (or a request was lost)"), 1;
     b->wx = h.x, b->wy = h.y;
+    if (b->loose) b->lost_reqs = h.seq - h.applied;
     b->t_space = t;
     b->pending &= ~BOT_P_WHERE;
     bot_samples_add(&stats.rtt, t - b->t_walk);

@@ -94,6 +94,7 @@ struct bot {
   uint64_t t_walk, t_space; /* the last WALK sent; the last answer from the space (WORLD, HERE) */
   int loose;                /* a REFUSED or a later WORLD since the WALK: HERE need not match it */
   int stalled;              /* --events: its space stopped answering (reported once) */
+  uint32_t lost_reqs;       /* HERE's seq - applied: requests lost with a recreated space */
   int spare_here;           /* HEREs that may come of WHEREs sent before a later WORLD */
 };
 
