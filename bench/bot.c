@@ -28,6 +28,11 @@
  * loss and per return on stderr). --play-s keeps every bot playing rounds
  * (one every --round-ms) for that long instead of --rounds (SIGTERM ends it
  * early: each bot logs out after its round, then the report).
+ * --world (docs/protocol.md 6.2): after ENTER_OK the bot waits for WORLD;
+ * each round is WALK (a random step no faster than --walk-speed), WHERE
+ * (its HERE must be that point), PING and SAY; AOI, PROP and REFUSED are
+ * counted, a later WORLD (a recreated space) is a world_back sample.
+ * --stats-every-ms prints a STATS line for a live summary.
  * Every step has a deadline (--timeout-ms); a bot past it is a failure of
  * that step. --duration-limit bounds the whole run.
  *
@@ -36,7 +41,7 @@
  *       [--prefix NAME] [--first I] [--password P] [--retries K]
  *       [--timeout-ms MS] [--duration-limit S] [--relogin] [--say-every K]
  *       [--shared-accounts] [--json] [--resume] [--answer-ms MS] [--play-s S]
- *       [--round-ms MS] [--events]
+ *       [--round-ms MS] [--events] [--world] [--walk-speed U] [--stats-every-ms MS]
  *   bot --public-key PRIVATE_HEX      prints the X25519 public key
  *
  * Accounts are PREFIX followed by the bot's number (FIRST + index, 5 digits at least). Output:
