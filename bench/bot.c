@@ -28,6 +28,11 @@
  * loss and per return on stderr). --play-s keeps every bot playing rounds
  * (one every --round-ms) for that long instead of --rounds (SIGTERM ends it
  * early: each bot logs out after its round, then the report).
+ * --world (docs/protocol.md 6.2): after ENTER_OK the bot waits for WORLD;
+ * each round is WALK (a random step no faster than --walk-speed), WHERE
+ * (its HERE must be that point), PING and SAY; AOI, PROP and REFUSED are
+ * counted, a later WORLD (a recreated space) is a world_back sample.
+ * --stats-every-ms prints a STATS line for a live summary.
  * Every step has a deadline (--timeout-ms); a bot past it is a failure of
  * that step. --duration-limit bounds the whole run.
  *
@@ -36,7 +41,7 @@
  *       [--prefix NAME] [--first I] [--password P] [--retries K]
  *       [--timeout-ms MS] [--duration-limit S] [--relogin] [--say-every K]
  *       [--shared-accounts] [--json] [--resume] [--answer-ms MS] [--play-s S]
- *       [--round-ms MS] [--events]
+ *       [--round-ms MS] [--events] [--world] [--walk-speed U] [--stats-every-ms MS]
  *   bot --public-key PRIVATE_HEX      prints the X25519 public key
  *
  * Accounts are PREFIX followed by the bot's number (FIRST + index, 5 digits at least). Output:
@@ -54,6 +59,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -268,9 +274,26 @@ static int enc_request(struct bot *b, unsigned char *msg, size_t cap) {
   return bot_enc_credentials(msg, cap, reg ? BOT_REGISTER : BOT_LOGIN, b->name, bot_opt.password);
 }
 
+/* --world: a random step from the kept position, inside the bounds, no
+ * faster than --walk-speed since the last WALK (the server caps the speed). */
+static int queue_walk(struct bot *b, uint64_t t) {
+  unsigned char msg[32];
+  double dt = b->t_walk ? (double)(t - b->t_walk) / 1e9 : 0.5, step = bot_opt.walk_speed * (dt > 0.5 ? 0.5 : dt);
+  double a = (double)(rand_u64() % 6283) / 1000.0;
+  float x = b->wx + (float)(step * cos(a)), y = b->wy + (float)(step * sin(a));
+  b->tx = x < 0 ? 0 : x >= b->ww ? b->ww - 0.01f : x;
+  b->ty = y < 0 ? 0 : y >= b->wh ? b->wh - 0.01f : y;
+  b->t_walk = t;
+  b->loose = 0;
+  stats.walks++;
+  if (queue_msg(b, msg, bot_enc_walk(msg, sizeof msg, b->tx, b->ty, (float)a)) < 0) return -1;
+  return queue_msg(b, msg, bot_enc_empty(msg, sizeof msg, BOT_WHERE));
+}
+
 static void send_round(struct bot *b) {
   unsigned char msg[64];
   uint64_t t = now_ns();
+  if (bot_opt.world && queue_walk(b, t) < 0) return fail(b, 0, "output buffer too small");
   b->mx = (int32_t)((b->id * 7 + b->round) % 2000) - 1000;
   b->my = (int32_t)b->round;
   b->ping = b->id ^ (b->round << 20);
@@ -278,14 +301,14 @@ static void send_round(struct bot *b) {
   /* SAY is answered to every player of the baseapp: --say-every bounds
    * the CHATs (quadratic in the players) a large run makes. */
   int say = bot_opt.say_every > 0 && b->round % (uint32_t)bot_opt.say_every == 0;
-  if (queue_msg(b, msg, bot_enc_move(msg, sizeof msg, b->mx, b->my)) < 0 ||
+  if ((!bot_opt.world && queue_msg(b, msg, bot_enc_move(msg, sizeof msg, b->mx, b->my)) < 0) ||
       queue_msg(b, msg, bot_enc_ping(msg, sizeof msg, b->ping)) < 0 ||
       (say && queue_msg(b, msg, bot_enc_say(msg, sizeof msg, b->say, b->say_len)) < 0)) {
     fail(b, 0, "output buffer too small");
     return;
   }
   b->t_move = b->t_ping = b->t_say = t;
-  b->pending = BOT_P_MOVE | BOT_P_PING | (say ? BOT_P_SAY : 0);
+  b->pending = (bot_opt.world ? BOT_P_WHERE : BOT_P_MOVE) | BOT_P_PING | (say ? BOT_P_SAY : 0);
   set_step(b, BOT_S_PLAY);
   if (flush_out(b) < 0) fail(b, 0, "write failed");
 }
@@ -391,6 +414,86 @@ static void on_login_ok(struct bot *b, const struct bot_login_ok *m) {
   }
 }
 
+/* After ENTER_OK: the rounds (with --world, once the space's WORLD came). */
+static void start_play(struct bot *b) {
+  if (!playing_on(b)) return send_logout(b);
+  if (!bot_opt.world) return send_round(b);
+  set_step(b, BOT_S_PLAY);
+  b->pending = BOT_P_WORLD;
+  b->stalled = b->spare_here = 0;
+  b->lost_reqs = 0;
+  b->t_move = b->t_ping = b->t_space = now_ns();
+}
+
+/* --world: the messages of the space (docs/protocol.md 6.2), at any time
+ * of the session. 1 when m was one of them. */
+static int on_world(struct bot *b, int id, const unsigned char *m, size_t len) {
+  uint64_t t = now_ns();
+  if (id == BOT_WORLD) {
+    struct bot_world w;
+    if (bot_dec_world(m, len, &w) < 0 || !(w.width > 0 && w.height > 0) || !(w.x >= 0 && w.x < w.width) ||
+        !(w.y >= 0 && w.y < w.height))
+      return fail(b, 0, "malformed WORLD"), 1;
+    b->ww = w.width, b->wh = w.height, b->wx = w.x, b->wy = w.y;
+    if (b->pending & BOT_P_WORLD) { /* the session's first: play */
+      b->t_space = t;
+      b->pending = 0;
+      send_round(b);
+      return 1;
+    }
+    /* The space was recreated (its cellapp died): back in the world. */
+    stats.worlds++;
+    b->loose = 1;
+    bot_samples_add(&stats.world_back, t - b->t_space);
+    if (bot_opt.events)
+      fprintf(stderr, "EVENT world bot=%u wall_ms=%.0f ms=%.1f\n", b->id, wall_ms(), (double)(t - b->t_space) / 1e6);
+    b->t_space = t;
+    b->stalled = 0;
+    if (b->pending & BOT_P_WHERE) {
+      /* The WALK and WHERE in flight may be lost with the space (or come
+       * late): walk again from the snapshot's position; one stray HERE is
+       * then forgiven. */
+      b->spare_here++;
+      if (queue_walk(b, t) < 0 || flush_out(b) < 0) return fail(b, 0, "write failed"), 1;
+      b->loose = 1;
+    }
+  } else if (id == BOT_AOI) {
+    struct bot_str r;
+    if (bot_dec_aoi(m, len, &r) < 0) return fail(b, 0, "malformed AOI"), 1;
+    stats.aoi_records += (long)(r.len / BOT_AOI_RECORD);
+  } else if (id == BOT_PROP) {
+    struct bot_prop p;
+    if (bot_dec_prop(m, len, &p) < 0) return fail(b, 0, "malformed PROP"), 1;
+    stats.props++;
+  } else if (id == BOT_REFUSED) {
+    struct bot_refused r;
+    if (bot_dec_refused(m, len, &r) < 0) return fail(b, 0, "malformed REFUSED"), 1;
+    stats.refused[r.reason < BOT_REFUSED_REASONS ? r.reason : 0]++;
+    b->loose = 1; /* the space kept r.x, r.y: the HERE says so */
+  } else if (id == BOT_HERE) {
+    struct bot_here h;
+    if (bot_dec_here(m, len, &h) < 0) return fail(b, 0, "malformed HERE"), 1;
+    /* seq - applied: the requests lost with a space, 0 in a session until
+     * a later WORLD, then constant again (no request lost since). */
+    int matches = b->loose || (h.x == b->tx && h.y == b->ty && h.seq - h.applied == b->lost_reqs);
+    if ((!(b->pending & BOT_P_WHERE) || !matches) && b->spare_here > 0) { /* the late answer of a WHERE lost with a space */
+      b->spare_here--;
+      return 1;
+    }
+    if (!(b->pending & BOT_P_WHERE)) return fail(b, 0, "HERE without a WHERE"), 1;
+    if (!matches) return fail(b, 0, "HERE does not match the WALK (or a request was lost)"), 1;
+    b->wx = h.x, b->wy = h.y;
+    if (b->loose) b->lost_reqs = h.seq - h.applied;
+    b->t_space = t;
+    b->pending &= ~BOT_P_WHERE;
+    bot_samples_add(&stats.rtt, t - b->t_walk);
+    return 0; /* the round may be over */
+  } else {
+    return 0;
+  }
+  return 1;
+}
+
 /* Checks ENTER_OK against LOGIN_OK and this bot's name. */
 static void on_enter_ok(struct bot *b, const struct bot_enter_ok *m) {
   if (m->name.len != strlen(b->name) || memcmp(m->name.p, b->name, m->name.len) != 0)
@@ -406,11 +509,7 @@ static void on_enter_ok(struct bot *b, const struct bot_enter_ok *m) {
     b->epoch = m->epoch;
     b->px = m->x;
     b->py = m->y;
-    if (playing_on(b)) /* the round in flight is sent again */
-      send_round(b);
-    else
-      send_logout(b);
-    return;
+    return start_play(b); /* the round in flight is sent again */
   }
   if (b->resuming) {
     /* The same account at a later epoch; the entity as the backup had it
@@ -422,11 +521,7 @@ static void on_enter_ok(struct bot *b, const struct bot_enter_ok *m) {
     b->py = m->y;
     stats.resumed++;
     back(b, "resumed");
-    if (playing_on(b))
-      send_round(b);
-    else
-      send_logout(b);
-    return;
+    return start_play(b);
   }
   if (m->account != b->account || m->epoch != b->epoch) return fail(b, 0, "ENTER_OK of another account or epoch");
   b->px = m->x;
@@ -442,16 +537,15 @@ static void on_enter_ok(struct bot *b, const struct bot_enter_ok *m) {
     stats.relogged++;
     back(b, "relogged");
   }
-  if (playing_on(b))
-    send_round(b);
-  else
-    send_logout(b);
+  start_play(b);
 }
 
 /* One reply of a play round. */
 static void on_play(struct bot *b, int id, const unsigned char *m, size_t len) {
   uint64_t t = now_ns();
-  if (id == BOT_MOVED) {
+  if (bot_opt.world && id >= BOT_WALK && id <= BOT_HERE) {
+    if (on_world(b, id, m, len) || b->st != BOT_S_PLAY) return;
+  } else if (id == BOT_MOVED) {
     int32_t x, y;
     if (bot_dec_moved(m, len, &x, &y) < 0) return fail(b, 0, "malformed MOVED");
     if (!(b->pending & BOT_P_MOVE) || x != b->mx || y != b->my) return fail(b, 0, "MOVED does not match the MOVE");
@@ -602,7 +696,7 @@ static void on_frame(struct bot *b, const unsigned char *body, size_t len) {
   case BOT_S_PLAY:
     return on_play(b, id, m, len);
   case BOT_S_LOGOUT:
-    if (id == BOT_CHAT) { /* others still talking */
+    if (id == BOT_CHAT || (bot_opt.world && id >= BOT_WALK && id <= BOT_HERE)) { /* still talking, still in view */
       stats.chats_other++;
       return;
     }
@@ -707,8 +801,14 @@ static void sweep(uint64_t t) {
     struct bot *b = &bots[i];
     if (b->st == BOT_S_WAIT && t >= b->deadline)
       enqueue(b);
-    else if (b->st == BOT_S_PLAY && bot_opt.resume && b->pending && t - b->t_move >= (uint64_t)bot_opt.answer_ms * 1000000u)
-      lost(b, "no answer"); /* a frozen server */
+    else if (b->st == BOT_S_PLAY && bot_opt.resume && (bot_opt.world ? (b->pending & BOT_P_PING) != 0 : b->pending != 0) &&
+             t - b->t_ping >= (uint64_t)bot_opt.answer_ms * 1000000u)
+      lost(b, "no answer"); /* a frozen baseapp (a silent space is a cellapp's loss: it waits for WORLD) */
+    else if (bot_opt.events && b->st == BOT_S_PLAY && !b->stalled && (b->pending & (BOT_P_WHERE | BOT_P_WORLD)) &&
+             t - b->t_space >= (uint64_t)bot_opt.answer_ms * 1000000u) {
+      b->stalled = 1;
+      fprintf(stderr, "EVENT stalled bot=%u wall_ms=%.0f\n", b->id, wall_ms());
+    }
     else if (b->st == BOT_S_PLAY && !b->pending && b->next_round && t >= b->next_round) {
       b->next_round = 0;
       send_round(b);
@@ -733,6 +833,20 @@ static void init_bot(struct bot *b, uint32_t i) {
   } else {
     snprintf(b->name, sizeof b->name, "%s%05ld", bot_opt.prefix, bot_opt.first + (long)i); /* 3 bytes at least */
   }
+}
+
+/* --stats-every-ms: one line of the run so far, for a live summary
+ * (scripts/demo.sh): bots playing now (in a session, not lost), totals,
+ * latencies so far. */
+static void print_stats_line(void) {
+  long playing = 0;
+  for (long i = 0; i < bot_opt.bots; i++) playing += bots[i].st == BOT_S_PLAY && !bots[i].t_lost && !bots[i].resuming;
+  fprintf(stderr,
+          "STATS wall_ms=%.0f playing=%ld entered=%ld failed=%ld rounds=%ld walks=%ld aoi=%ld lost=%ld back=%ld "
+          "worlds=%ld login_p50_ms=%.1f login_max_ms=%.1f rtt_p50_ms=%.2f rtt_p99_ms=%.2f\n",
+          wall_ms(), playing, stats.entered, stats.failed, stats.rounds, stats.walks, stats.aoi_records, stats.lost,
+          stats.resumed + stats.relogged, stats.worlds, bot_samples_pct(&stats.login, 50),
+          bot_samples_pct(&stats.login, 100), bot_samples_pct(&stats.rtt, 50), bot_samples_pct(&stats.rtt, 99));
 }
 
 static void on_term(int sig) {
@@ -764,7 +878,7 @@ int main(int argc, char **argv) {
   }
   stats.bots = live = bot_opt.bots;
   stats.t_begin = now_ns();
-  uint64_t end = stats.t_begin + (uint64_t)(bot_opt.duration * 1e9), last_sweep = 0;
+  uint64_t end = stats.t_begin + (uint64_t)(bot_opt.duration * 1e9), last_sweep = 0, last_stats = stats.t_begin;
   struct epoll_event evs[512];
   while (live > 0) {
     start_queued();
@@ -779,6 +893,10 @@ int main(int argc, char **argv) {
     if (t - last_sweep >= SWEEP_NS) {
       sweep(t);
       last_sweep = t;
+    }
+    if (bot_opt.stats_every_ms > 0 && t - last_stats >= (uint64_t)bot_opt.stats_every_ms * 1000000u) {
+      print_stats_line();
+      last_stats = t;
     }
     if (t >= end) break;
   }

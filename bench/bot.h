@@ -88,11 +88,21 @@ struct bot {
   size_t say_len;
   unsigned pending;         /* BOT_P_MOVE, BOT_P_PING, BOT_P_SAY: awaiting a reply */
   uint64_t t_move, t_ping, t_say;
+  /* --world (docs/protocol.md 6.2) */
+  float wx, wy, ww, wh;     /* the position the space keeps; the space's bounds */
+  float tx, ty;             /* the WALK awaiting its HERE */
+  uint64_t t_walk, t_space; /* the last WALK sent; the last answer from the space (WORLD, HERE) */
+  int loose;                /* a REFUSED or a later WORLD since the WALK: HERE need not match it */
+  int stalled;              /* --events: its space stopped answering (reported once) */
+  uint32_t lost_reqs;       /* HERE's seq - applied: requests lost with a recreated space */
+  int spare_here;           /* HEREs that may come of WHEREs sent before a later WORLD */
 };
 
 #define BOT_P_MOVE 1u
 #define BOT_P_PING 2u
 #define BOT_P_SAY 4u
+#define BOT_P_WHERE 8u  /* --world: the round ends with HERE */
+#define BOT_P_WORLD 16u /* --world: the first WORLD of the session, before the rounds */
 
 /* The epoll data of b's current connection: its index and connection
  * number, so that an event of a connection closed meanwhile is told apart. */

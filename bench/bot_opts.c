@@ -14,7 +14,7 @@
 
 struct bot_opts bot_opt = {
     .bots = 1, .concurrency = 100, .rounds = 1, .retries = 20, .timeout_ms = 10000, .say_every = 1,
-    .duration = 300, .mode = BOT_M_LOGIN, .prefix = "bot", .password = "botpassword", .answer_ms = 1500,
+    .duration = 300, .mode = BOT_M_LOGIN, .prefix = "bot", .password = "botpassword", .answer_ms = 1500, .walk_speed = 40,
 };
 
 static int parse_hex(const char *h, unsigned char *out, size_t n) {
@@ -54,7 +54,8 @@ static void usage(void) {
                   "           [--rounds R] [--register|--login-only|--guest] [--prefix NAME] [--first I]\n"
                   "           [--password P] [--retries K] [--timeout-ms MS] [--duration-limit S] [--relogin]\n"
                   "           [--say-every K] [--shared-accounts] [--json] [--resume] [--answer-ms MS]\n"
-                  "           [--play-s S] [--round-ms MS] [--events]\n"
+                  "           [--play-s S] [--round-ms MS] [--events] [--world] [--walk-speed U]\n"
+                  "           [--stats-every-ms MS]\n"
                   "       bot --public-key PRIVATE_HEX\n");
   exit(2);
 }
@@ -73,6 +74,8 @@ void bot_opts_parse(int argc, char **argv) {
       {"shared-accounts", no_argument, 0, 'A'},   {"resume", no_argument, 0, 'Z'},
       {"answer-ms", required_argument, 0, 'W'},   {"play-s", required_argument, 0, 'T'},
       {"round-ms", required_argument, 0, 'M'},    {"events", no_argument, 0, 'E'},
+      {"world", no_argument, 0, 'w'},           {"walk-speed", required_argument, 0, 'V'},
+      {"stats-every-ms", required_argument, 0, 's'},
       {0, 0, 0, 0}};
   int have_key = 0, o;
   while ((o = getopt_long(argc, argv, "", longs, NULL)) != -1) {
@@ -100,6 +103,9 @@ void bot_opts_parse(int argc, char **argv) {
     case 'T': bot_opt.play_s = atof(optarg); break;
     case 'M': bot_opt.round_ms = atol(optarg); break;
     case 'E': bot_opt.events = 1; break;
+    case 'w': bot_opt.world = 1; break;
+    case 's': bot_opt.stats_every_ms = atol(optarg); break;
+    case 'V': bot_opt.walk_speed = atof(optarg); break;
     case 'X': {
       unsigned char priv[BOT_KEY_LEN], pub[BOT_KEY_LEN];
       if (parse_hex(optarg, priv, BOT_KEY_LEN) < 0 || bot_x25519_public(priv, pub) < 0) usage();
@@ -112,7 +118,7 @@ void bot_opts_parse(int argc, char **argv) {
   }
   if (!bot_opt.nlogin || !have_key || bot_opt.bots < 1 || bot_opt.concurrency < 1 || bot_opt.rounds < 0 || bot_opt.retries < 0 ||
       bot_opt.timeout_ms < 1 || bot_opt.say_every < 0 || bot_opt.duration <= 0 || bot_opt.answer_ms < 1 || bot_opt.round_ms < 0 ||
-      bot_opt.play_s < 0 || bot_opt.first < 0 || strlen(bot_opt.prefix) + 20 > 32)
+      bot_opt.play_s < 0 || bot_opt.stats_every_ms < 0 || !(bot_opt.walk_speed > 0 && bot_opt.walk_speed < 1e6) || bot_opt.first < 0 || strlen(bot_opt.prefix) + 20 > 32)
     usage();
 }
 

@@ -24,6 +24,9 @@ struct bot_opts {
   int resume, events;                     /* --resume --events */
   long answer_ms, round_ms;               /* --answer-ms --round-ms */
   double play_s;                          /* --play-s (0: --rounds) */
+  long stats_every_ms;                    /* --stats-every-ms: a STATS line on stderr (0: none) */
+  int world;                              /* --world: WALK/WHERE rounds (docs/protocol.md 6.2) */
+  double walk_speed;                      /* --walk-speed, units/s (below the space's speed cap) */
 };
 
 extern struct bot_opts bot_opt;

@@ -319,6 +319,88 @@ int bot_dec_empty(const unsigned char *b, size_t len, int id) {
   return finish(&r);
 }
 
+/* ---- the world (section 6.2): f32 are IEEE 754 binary32, big-endian ---- */
+
+static void put_f32(struct wr *w, float f) {
+  uint32_t v;
+  memcpy(&v, &f, 4);
+  put_u32(w, v);
+}
+
+static float get_f32(struct rd *r) {
+  uint32_t v = get_u32(r);
+  float f;
+  memcpy(&f, &v, 4);
+  return f;
+}
+
+int bot_enc_walk(unsigned char *out, size_t cap, float x, float y, float dir) {
+  struct wr w = WR(out, cap);
+  put_u16(&w, BOT_WALK);
+  put_f32(&w, x);
+  put_f32(&w, y);
+  put_f32(&w, dir);
+  return done(&w);
+}
+
+int bot_enc_set_prop(unsigned char *out, size_t cap, uint8_t scope, const char *key, const char *value) {
+  struct wr w = WR(out, cap);
+  put_u16(&w, BOT_SET_PROP);
+  put(&w, &scope, 1);
+  put_str(&w, key, strlen(key));
+  put_str(&w, value, strlen(value));
+  return done(&w);
+}
+
+int bot_dec_world(const unsigned char *b, size_t len, struct bot_world *m) {
+  struct rd r = open_msg(b, len, BOT_WORLD);
+  get_str(&r, &m->space);
+  m->width = get_f32(&r);
+  m->height = get_f32(&r);
+  m->radius = get_f32(&r);
+  m->x = get_f32(&r);
+  m->y = get_f32(&r);
+  m->dir = get_f32(&r);
+  return finish(&r);
+}
+
+int bot_dec_aoi(const unsigned char *b, size_t len, struct bot_str *records) {
+  struct rd r = open_msg(b, len, BOT_AOI);
+  get_str(&r, records);
+  if (finish(&r) < 0 || records->len % BOT_AOI_RECORD != 0) return -1;
+  for (size_t i = 0; i < records->len; i += BOT_AOI_RECORD)
+    if (records->p[i] < 1 || records->p[i] > 3) return -1;
+  return 0;
+}
+
+int bot_dec_prop(const unsigned char *b, size_t len, struct bot_prop *m) {
+  struct rd r = open_msg(b, len, BOT_PROP);
+  m->account = get_u64(&r);
+  m->own = (uint8_t)get_u8(&r);
+  get_str(&r, &m->key);
+  get_str(&r, &m->value);
+  return finish(&r);
+}
+
+int bot_dec_refused(const unsigned char *b, size_t len, struct bot_refused *m) {
+  struct rd r = open_msg(b, len, BOT_REFUSED);
+  m->reason = (uint8_t)get_u8(&r);
+  m->x = get_f32(&r);
+  m->y = get_f32(&r);
+  get_str(&r, &m->text);
+  return finish(&r);
+}
+
+int bot_dec_here(const unsigned char *b, size_t len, struct bot_here *m) {
+  struct rd r = open_msg(b, len, BOT_HERE);
+  m->seq = get_u32(&r);
+  m->applied = get_u32(&r);
+  m->x = get_f32(&r);
+  m->y = get_f32(&r);
+  m->dir = get_f32(&r);
+  return finish(&r);
+}
+
 /* ---- cryptography ---- */
 
 int bot_x25519_public(const unsigned char priv[BOT_KEY_LEN], unsigned char pub[BOT_KEY_LEN]) {

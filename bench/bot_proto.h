@@ -47,6 +47,14 @@ enum bot_msg {
   BOT_MOVED = 0x0101,
   BOT_SAY = 0x0102,
   BOT_CHAT = 0x0103,
+  BOT_WALK = 0x0104, /* the world's (section 6.2) */
+  BOT_WORLD = 0x0105,
+  BOT_AOI = 0x0106,
+  BOT_PROP = 0x0107,
+  BOT_SET_PROP = 0x0108,
+  BOT_REFUSED = 0x0109,
+  BOT_WHERE = 0x010A,
+  BOT_HERE = 0x010B,
 };
 
 /* The error codes a client acts on (section 3); the others are counted by number. */
@@ -123,6 +131,28 @@ struct bot_chat {
   struct bot_str name, text;
 };
 
+/* The world (section 6.2). */
+#define BOT_AOI_RECORD 17 /* u8 kind | u64 account | f32 x | f32 y */
+#define BOT_REFUSED_REASONS 9 /* reasons 1..8 (0: any other) */
+struct bot_world {
+  struct bot_str space;
+  float width, height, radius, x, y, dir;
+};
+struct bot_here {
+  uint32_t seq, applied;
+  float x, y, dir;
+};
+struct bot_refused {
+  uint8_t reason;
+  float x, y;
+  struct bot_str text;
+};
+struct bot_prop {
+  uint64_t account;
+  uint8_t own;
+  struct bot_str key, value;
+};
+
 /* The id of a body, or -1 when it is shorter than an id. */
 int bot_msg_id(const unsigned char *body, size_t len);
 
@@ -136,7 +166,9 @@ int bot_enc_enter(unsigned char *out, size_t cap, uint64_t account, const unsign
 int bot_enc_move(unsigned char *out, size_t cap, int32_t x, int32_t y);
 int bot_enc_ping(unsigned char *out, size_t cap, uint32_t n);
 int bot_enc_say(unsigned char *out, size_t cap, const char *text, size_t len);
-int bot_enc_empty(unsigned char *out, size_t cap, int id); /* LOGOUT */
+int bot_enc_empty(unsigned char *out, size_t cap, int id); /* LOGOUT, WHERE */
+int bot_enc_walk(unsigned char *out, size_t cap, float x, float y, float dir);
+int bot_enc_set_prop(unsigned char *out, size_t cap, uint8_t scope, const char *key, const char *value);
 /* RESUME (section 6.1): version | account | ticket | client_nonce | proof. */
 int bot_enc_resume(unsigned char *out, size_t cap, uint64_t account, const unsigned char *ticket, size_t tlen,
                    const unsigned char nonce[BOT_NONCE_LEN], const unsigned char proof[BOT_KEY_LEN]);
@@ -154,6 +186,12 @@ int bot_dec_moved(const unsigned char *b, size_t len, int32_t *x, int32_t *y);
 int bot_dec_chat(const unsigned char *b, size_t len, struct bot_chat *m);
 int bot_dec_redirect(const unsigned char *b, size_t len, struct bot_redirect *m);
 int bot_dec_empty(const unsigned char *b, size_t len, int id); /* BYE */
+int bot_dec_world(const unsigned char *b, size_t len, struct bot_world *m);
+/* AOI: its records (a multiple of BOT_AOI_RECORD bytes, each kind 1..3). */
+int bot_dec_aoi(const unsigned char *b, size_t len, struct bot_str *records);
+int bot_dec_prop(const unsigned char *b, size_t len, struct bot_prop *m);
+int bot_dec_refused(const unsigned char *b, size_t len, struct bot_refused *m);
+int bot_dec_here(const unsigned char *b, size_t len, struct bot_here *m);
 /* GATES: the first BOT_MAX_CANDIDATES entries into cand, their count (up to 255) into *n. */
 int bot_dec_gates(const unsigned char *b, size_t len, struct bot_candidate *cand, unsigned *n);
 

@@ -120,6 +120,17 @@ void bot_stats_report(struct bot_stats *s, FILE *f, int json) {
     fprintf(f, "bot: resume lost=%ld back=%ld resumed=%ld relogged=%ld stranded=%ld max_ms=%.1f p50_ms=%.1f\n",
             s->lost, s->resumed + s->relogged, s->resumed, s->relogged, s->lost - s->resumed - s->relogged,
             bot_samples_pct(&s->back, 100), bot_samples_pct(&s->back, 50));
+    if (s->walks) {
+      long refused = 0;
+      fprintf(f, "bot: world refused by reason:");
+      for (int i = 0; i < BOT_REFUSED_REASONS; i++) {
+        refused += s->refused[i];
+        if (s->refused[i]) fprintf(f, " %d=%ld", i, s->refused[i]);
+      }
+      fprintf(f, "\nbot: world walks=%ld aoi=%ld refused=%ld worlds=%ld world_back_max_ms=%.1f world_back_p50_ms=%.1f props=%ld\n",
+              s->walks, s->aoi_records, refused, s->worlds, bot_samples_pct(&s->world_back, 100),
+              bot_samples_pct(&s->world_back, 50), s->props);
+    }
     return;
   }
   fprintf(f, "{\n  \"bots\": %ld, \"logins_ok\": %ld, \"entered\": %ld, \"completed\": %ld, \"failed\": %ld,\n",
@@ -145,6 +156,15 @@ void bot_stats_report(struct bot_stats *s, FILE *f, int json) {
   fprintf(f, "  \"lost\": %ld, \"resumed\": %ld, \"relogged\": %ld, \"stranded\": %ld,\n", s->lost, s->resumed,
           s->relogged, s->lost - s->resumed - s->relogged);
   print_json_lat(f, "back_ms", &s->back, 0);
+  fprintf(f, "  \"walks\": %ld, \"aoi_records\": %ld, \"props\": %ld, \"worlds\": %ld, \"refused\": {", s->walks,
+          s->aoi_records, s->props, s->worlds);
+  for (int i = 0, sep = 0; i < BOT_REFUSED_REASONS; i++)
+    if (s->refused[i]) {
+      fprintf(f, "%s\"%d\": %ld", sep ? ", " : "", i, s->refused[i]);
+      sep = 1;
+    }
+  fprintf(f, "},\n");
+  print_json_lat(f, "world_back_ms", &s->world_back, 0);
   print_json_lat(f, "rtt_ms", &s->rtt, 1);
   fprintf(f, "}\n");
 }
@@ -154,6 +174,8 @@ void bot_stats_free(struct bot_stats *s) {
   free(s->login_total.v);
   free(s->rtt.v);
   free(s->back.v);
+  free(s->world_back.v);
+  memset(&s->world_back, 0, sizeof s->world_back);
   memset(&s->back, 0, sizeof s->back);
   memset(&s->login, 0, sizeof s->login);
   memset(&s->login_total, 0, sizeof s->login_total);

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "bot_proto.h"
+
 /* Where a bot was when it failed (the report's "failures by stage"). */
 enum bot_stage {
   BOT_ST_LOGIN_CONNECT, /* connecting to a loginapp */
@@ -48,6 +50,8 @@ struct bot_stats {
   long lost;                          /* sessions lost without a KICK (a close, or no answer in --answer-ms) */
   long resumed;                       /* of those: back by a RESUME */
   long relogged;                      /* of those: back by a password login (a refusal, no gate) */
+  long walks, aoi_records, props, worlds; /* --world: WALKs sent, AOI records and PROPs received, later WORLDs */
+  long refused[BOT_REFUSED_REASONS];  /* REFUSED by reason (0: an unknown one) */
   long errors[BOT_CODES];             /* ERROR frames received, by code */
   long kick_codes[BOT_CODES];         /* KICK frames received, by code */
   long fail_stage[BOT_ST_COUNT];      /* failures by stage */
@@ -55,6 +59,7 @@ struct bot_stats {
   struct bot_samples login;           /* connect to the loginapp -> ENTER_OK (the attempt that won) */
   struct bot_samples login_total;     /* first connect -> ENTER_OK, retries and their waits included */
   struct bot_samples rtt;             /* MOVE->MOVED, PING->PONG, SAY->own CHAT */
+  struct bot_samples world_back;      /* a later WORLD: since the bot's last answer from its space */
   struct bot_samples back;            /* a lost session -> playing again (resumed or relogged) */
   uint64_t t_first_start, t_last_enter; /* the logins/s window (monotonic ns) */
   uint64_t t_begin, t_end;            /* the whole run */

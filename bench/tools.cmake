@@ -24,5 +24,5 @@ add_executable(echo_epoll ${CMAKE_SOURCE_DIR}/bench/echo_epoll.c)
 if(NOT TARGET bot)
   add_executable(bot ${CMAKE_SOURCE_DIR}/bench/bot.c ${CMAKE_SOURCE_DIR}/bench/bot_net.c ${CMAKE_SOURCE_DIR}/bench/bot_proto.c
     ${CMAKE_SOURCE_DIR}/bench/bot_stats.c ${CMAKE_SOURCE_DIR}/bench/bot_opts.c)
-  target_link_libraries(bot PRIVATE OpenSSL::Crypto)
+  target_link_libraries(bot PRIVATE OpenSSL::Crypto m)
 endif()

@@ -454,7 +454,7 @@ class BaseappKilled(LoginCluster):
 
 
 class Demo(NodeTestCase):
-    """scripts/demo.sh --no-build (the README's first command without its
+    """scripts/demo_login.sh --no-build (the README's first command without its
     deps and build steps): the whole cluster, 200 bots, its summary and
     status; exit code 0, and no node left running (also after Ctrl-C)."""
 
@@ -474,7 +474,7 @@ class Demo(NodeTestCase):
         self.assertTrue(os.path.samefile(BOT, os.path.join(build, "bench", "bot")), "the bot is not in the shoal build")
         env = dict(os.environ, CLUSTER_BASE_PORT=str(nodeutil.free_port_run(NODES)), TMPDIR=self.tmp)
         env.pop("SHOAL_DEMO_KEEP", None)
-        p = subprocess.Popen(["bash", os.path.join(nodeutil.SOURCE_DIR, "scripts", "demo.sh"), "--no-build",
+        p = subprocess.Popen(["bash", os.path.join(nodeutil.SOURCE_DIR, "scripts", "demo_login.sh"), "--no-build",
                               "--build-dir", build], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                              env=env, start_new_session=True)
         try:
@@ -483,7 +483,7 @@ class Demo(NodeTestCase):
             os.killpg(p.pid, signal.SIGINT)  # the script's trap stops its nodes
             out, _ = p.communicate(timeout=60)
             self.outputs.append(out)
-            self.fail("demo.sh took too long:\n" + out)
+            self.fail("demo_login.sh took too long:\n" + out)
         self.outputs.append(out)
         pids = [int(x) for x in re.findall(r"^  node \d+ \w+ [0-9.:]+ pid (\d+)$", out, re.M)]
         self.assertEqual(p.returncode, 0, out)
@@ -499,7 +499,7 @@ class Demo(NodeTestCase):
         env = dict(os.environ, CLUSTER_BASE_PORT=str(nodeutil.free_port_run(NODES)), TMPDIR=self.tmp)
         # SIGINT as a terminal sends it: to the whole process group, with the
         # default disposition (a shell ignores it in its background children).
-        p = subprocess.Popen(["bash", os.path.join(nodeutil.SOURCE_DIR, "scripts", "demo.sh"), "--no-build",
+        p = subprocess.Popen(["bash", os.path.join(nodeutil.SOURCE_DIR, "scripts", "demo_login.sh"), "--no-build",
                               "--build-dir", os.path.dirname(nodeutil.SHOAL_BIN), "--bots", "2000"],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                              start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))

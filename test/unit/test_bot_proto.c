@@ -303,7 +303,62 @@ static void test_resume(void) {
   CHECK(bot_dec_gates(g, gl + 1, c, &nc) == -1);
 }
 
+/* The worked examples of docs/protocol.md section 6.2 (frame bodies: the
+ * page's frames without their 2-byte length), every decoder against every
+ * cut and a trailing byte. */
+static void test_world(void) {
+  unsigned char b[128];
+  CHECK(bot_enc_walk(b, sizeof b, 12.5f, 40.0f, 1.5f) == 14 && eqhex(b, "010441480000422000003fc00000"));
+  CHECK(bot_enc_walk(b, 13, 12.5f, 40.0f, 1.5f) == -1);
+  CHECK(bot_enc_set_prop(b, sizeof b, 1, "gold", "42") == 13 && eqhex(b, "0108010004676f6c6400023432"));
+  CHECK(bot_enc_empty(b, sizeof b, BOT_WHERE) == 2 && eqhex(b, "010a"));
+  static const char *const hex[] = {
+      "01050005776f726c64447a0000447a00004248000043fa000043fa000000000000", /* WORLD */
+      "010600110100000000000000074148000042200000",                         /* AOI */
+      "01070000000000000007010004676f6c6400023432",                         /* PROP */
+      "01090343fa000043fa00000008746f6f2066617374",                         /* REFUSED */
+      "010b000000050000000541480000422000003fc00000",                       /* HERE */
+  };
+  for (int k = 0; k < 5; k++) {
+    size_t n = strlen(hex[k]) / 2;
+    unhex(hex[k], b, n);
+    struct bot_world w;
+    struct bot_str rec;
+    struct bot_prop p;
+    struct bot_refused r;
+    struct bot_here h;
+    for (size_t cut = 0; cut <= n + 1; cut++) {
+      if (cut == n + 1) b[n] = 0; /* a trailing byte */
+      int ok = k == 0   ? bot_dec_world(b, cut, &w)
+               : k == 1 ? bot_dec_aoi(b, cut, &rec)
+               : k == 2 ? bot_dec_prop(b, cut, &p)
+               : k == 3 ? bot_dec_refused(b, cut, &r)
+                        : bot_dec_here(b, cut, &h);
+      CHECK(ok == (cut == n ? 0 : -1));
+    }
+  }
+  struct bot_world w;
+  unhex(hex[0], b, 33);
+  CHECK(bot_dec_world(b, 33, &w) == 0 && w.space.len == 5 && memcmp(w.space.p, "world", 5) == 0 && w.width == 1000.0f &&
+        w.height == 1000.0f && w.radius == 50.0f && w.x == 500.0f && w.y == 500.0f && w.dir == 0.0f);
+  struct bot_str rec;
+  unhex(hex[1], b, 21);
+  CHECK(bot_dec_aoi(b, 21, &rec) == 0 && rec.len == BOT_AOI_RECORD && rec.p[0] == 1 && rec.p[8] == 7);
+  b[4] = 4; /* kind 4 does not exist */
+  CHECK(bot_dec_aoi(b, 21, &rec) == -1);
+  struct bot_prop p;
+  unhex(hex[2], b, 21);
+  CHECK(bot_dec_prop(b, 21, &p) == 0 && p.account == 7 && p.own == 1 && p.key.len == 4 && p.value.len == 2);
+  struct bot_refused r;
+  unhex(hex[3], b, 21);
+  CHECK(bot_dec_refused(b, 21, &r) == 0 && r.reason == 3 && r.x == 500.0f && r.y == 500.0f && r.text.len == 8);
+  struct bot_here h;
+  unhex(hex[4], b, 22);
+  CHECK(bot_dec_here(b, 22, &h) == 0 && h.seq == 5 && h.applied == 5 && h.x == 12.5f && h.y == 40.0f && h.dir == 1.5f);
+}
+
 int main(void) {
+  test_world();
   test_resume();
   test_x25519();
   test_hkdf();
