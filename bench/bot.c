@@ -49,7 +49,7 @@
  * stderr. Exit status: 0 when no bot failed; 1 when one did; 2 for usage.
  *
  * The connection plumbing is bot_net.c, the codec and crypto bot_proto.c,
- * the options bot_opts.c, the report bot_stats.c; bench/bot_check.py tests it against a fake cluster.
+ * the options bot_opts.c, the report bot_stats.c, the --world play bot_world.c; bench/bot_check.py tests it against a fake cluster.
  *
  * Known limits: IPv4 addresses only (a gate host must be a literal
  * address); tokens up to 256 bytes; one thread (about 3 X25519 operations
@@ -75,6 +75,7 @@
 #include "bot_proto.h"
 #include "bot_opts.h"
 #include "bot_stats.h"
+#include "bot_world.h"
 
 #define MAX_LOGGED 10     /* failures described on stderr */
 #define SWEEP_NS 10000000ull /* deadlines are checked every 10 ms */
@@ -274,26 +275,22 @@ static int enc_request(struct bot *b, unsigned char *msg, size_t cap) {
   return bot_enc_credentials(msg, cap, reg ? BOT_REGISTER : BOT_LOGIN, b->name, bot_opt.password);
 }
 
-/* --world: a random step from the kept position, inside the bounds, no
- * faster than --walk-speed since the last WALK (the server caps the speed). */
-static int queue_walk(struct bot *b, uint64_t t) {
-  unsigned char msg[32];
-  double dt = b->t_walk ? (double)(t - b->t_walk) / 1e9 : 0.5, step = bot_opt.walk_speed * (dt > 0.5 ? 0.5 : dt);
-  double a = (double)(rand_u64() % 6283) / 1000.0;
-  float x = b->wx + (float)(step * cos(a)), y = b->wy + (float)(step * sin(a));
-  b->tx = x < 0 ? 0 : x >= b->ww ? b->ww - 0.01f : x;
-  b->ty = y < 0 ? 0 : y >= b->wh ? b->wh - 0.01f : y;
-  b->t_walk = t;
-  b->loose = 0;
-  stats.walks++;
-  if (queue_msg(b, msg, bot_enc_walk(msg, sizeof msg, b->tx, b->ty, (float)a)) < 0) return -1;
-  return queue_msg(b, msg, bot_enc_empty(msg, sizeof msg, BOT_WHERE));
-}
+static void send_round(struct bot *b);
+
+/* What bot_world.c uses of this file (bot_world.h). */
+struct bot_stats *const bot_run_stats = &stats;
+void bot_fail(struct bot *b, const char *why) { fail(b, 0, why); }
+int bot_queue(struct bot *b, const unsigned char *msg, int len) { return queue_msg(b, msg, len); }
+int bot_flush(struct bot *b) { return flush_out(b); }
+void bot_send_round(struct bot *b) { send_round(b); }
+uint64_t bot_now_ns(void) { return now_ns(); }
+uint64_t bot_rand(void) { return rand_u64(); }
+double bot_wall_ms(void) { return wall_ms(); }
 
 static void send_round(struct bot *b) {
   unsigned char msg[64];
   uint64_t t = now_ns();
-  if (bot_opt.world && queue_walk(b, t) < 0) return fail(b, 0, "output buffer too small");
+  if (bot_opt.world && bot_world_walk(b, t) < 0) return fail(b, 0, "output buffer too small");
   b->mx = (int32_t)((b->id * 7 + b->round) % 2000) - 1000;
   b->my = (int32_t)b->round;
   b->ping = b->id ^ (b->round << 20);
@@ -425,75 +422,6 @@ static void start_play(struct bot *b) {
   b->t_move = b->t_ping = b->t_space = now_ns();
 }
 
-/* --world: the messages of the space (docs/protocol.md 6.2), at any time
- * of the session. 1 when m was one of them. */
-static int on_world(struct bot *b, int id, const unsigned char *m, size_t len) {
-  uint64_t t = now_ns();
-  if (id == BOT_WORLD) {
-    struct bot_world w;
-    if (bot_dec_world(m, len, &w) < 0 || !(w.width > 0 && w.height > 0) || !(w.x >= 0 && w.x < w.width) ||
-        !(w.y >= 0 && w.y < w.height))
-      return fail(b, 0, "malformed WORLD"), 1;
-    b->ww = w.width, b->wh = w.height, b->wx = w.x, b->wy = w.y;
-    if (b->pending & BOT_P_WORLD) { /* the session's first: play */
-      b->t_space = t;
-      b->pending = 0;
-      send_round(b);
-      return 1;
-    }
-    /* The space was recreated (its cellapp died): back in the world. */
-    stats.worlds++;
-    b->loose = 1;
-    bot_samples_add(&stats.world_back, t - b->t_space);
-    if (bot_opt.events)
-      fprintf(stderr, "EVENT world bot=%u wall_ms=%.0f ms=%.1f\n", b->id, wall_ms(), (double)(t - b->t_space) / 1e6);
-    b->t_space = t;
-    b->stalled = 0;
-    if (b->pending & BOT_P_WHERE) {
-      /* The WALK and WHERE in flight may be lost with the space (or come
-       * late): walk again from the snapshot's position; one stray HERE is
-       * then forgiven. */
-      b->spare_here++;
-      if (queue_walk(b, t) < 0 || flush_out(b) < 0) return fail(b, 0, "write failed"), 1;
-      b->loose = 1;
-    }
-  } else if (id == BOT_AOI) {
-    struct bot_str r;
-    if (bot_dec_aoi(m, len, &r) < 0) return fail(b, 0, "malformed AOI"), 1;
-    stats.aoi_records += (long)(r.len / BOT_AOI_RECORD);
-  } else if (id == BOT_PROP) {
-    struct bot_prop p;
-    if (bot_dec_prop(m, len, &p) < 0) return fail(b, 0, "malformed PROP"), 1;
-    stats.props++;
-  } else if (id == BOT_REFUSED) {
-    struct bot_refused r;
-    if (bot_dec_refused(m, len, &r) < 0) return fail(b, 0, "malformed REFUSED"), 1;
-    stats.refused[r.reason < BOT_REFUSED_REASONS ? r.reason : 0]++;
-    b->loose = 1; /* the space kept r.x, r.y: the HERE says so */
-  } else if (id == BOT_HERE) {
-    struct bot_here h;
-    if (bot_dec_here(m, len, &h) < 0) return fail(b, 0, "malformed HERE"), 1;
-    /* seq - applied: the requests lost with a space, 0 in a session until
-     * a later WORLD, then constant again (no request lost since). */
-    int matches = b->loose || (h.x == b->tx && h.y == b->ty && h.seq - h.applied == b->lost_reqs);
-    if ((!(b->pending & BOT_P_WHERE) || !matches) && b->spare_here > 0) { /* the late answer of a WHERE lost with a space */
-      b->spare_here--;
-      return 1;
-    }
-    if (!(b->pending & BOT_P_WHERE)) return fail(b, 0, "HERE without a WHERE"), 1;
-    if (!matches) return fail(b, 0, "HERE does not match the WALK (or a request was lost)"), 1;
-    b->wx = h.x, b->wy = h.y;
-    if (b->loose) b->lost_reqs = h.seq - h.applied;
-    b->t_space = t;
-    b->pending &= ~BOT_P_WHERE;
-    bot_samples_add(&stats.rtt, t - b->t_walk);
-    return 0; /* the round may be over */
-  } else {
-    return 0;
-  }
-  return 1;
-}
-
 /* Checks ENTER_OK against LOGIN_OK and this bot's name. */
 static void on_enter_ok(struct bot *b, const struct bot_enter_ok *m) {
   if (m->name.len != strlen(b->name) || memcmp(m->name.p, b->name, m->name.len) != 0)
@@ -544,7 +472,7 @@ static void on_enter_ok(struct bot *b, const struct bot_enter_ok *m) {
 static void on_play(struct bot *b, int id, const unsigned char *m, size_t len) {
   uint64_t t = now_ns();
   if (bot_opt.world && id >= BOT_WALK && id <= BOT_HERE) {
-    if (on_world(b, id, m, len) || b->st != BOT_S_PLAY) return;
+    if (bot_world_on(b, id, m, len) || b->st != BOT_S_PLAY) return;
   } else if (id == BOT_MOVED) {
     int32_t x, y;
     if (bot_dec_moved(m, len, &x, &y) < 0) return fail(b, 0, "malformed MOVED");

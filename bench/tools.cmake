@@ -23,6 +23,7 @@ add_executable(echo_epoll ${CMAKE_SOURCE_DIR}/bench/echo_epoll.c)
 # tests and bench/run login; OpenSSL's libcrypto for the key exchange and AEAD.
 if(NOT TARGET bot)
   add_executable(bot ${CMAKE_SOURCE_DIR}/bench/bot.c ${CMAKE_SOURCE_DIR}/bench/bot_net.c ${CMAKE_SOURCE_DIR}/bench/bot_proto.c
-    ${CMAKE_SOURCE_DIR}/bench/bot_stats.c ${CMAKE_SOURCE_DIR}/bench/bot_opts.c)
+    ${CMAKE_SOURCE_DIR}/bench/bot_stats.c ${CMAKE_SOURCE_DIR}/bench/bot_opts.c
+    ${CMAKE_SOURCE_DIR}/bench/bot_world.c)
   target_link_libraries(bot PRIVATE OpenSSL::Crypto m)
 endif()
