@@ -397,11 +397,24 @@ end
 
 -- The origin is dead: each of its backups is saved if its session is still
 -- the directory's (a fenced save: a player who resumed elsewhere moved the
--- epoch on, and its newer state wins). Idempotent: a second call finds none.
+-- epoch on, and its newer state wins) and it is newer than the saved
+-- entity (by version: a read, then the fenced write). Idempotent: a second
+-- call finds none.
 function command.backup_save(origin)
 	local saved, stale, failed = 0, 0, 0
 	for _, rec in ipairs(S.backup:of_origin(origin)) do
-		local ok = S.db:save_fenced("player", rec.account, rec.entity, rec.account, rec.epoch)
+		-- A copy older than what is saved (a former peer's, left from
+		-- before the origin's ring changed) must not overwrite it: the
+		-- entity's version says which is newer.
+		local cur, lcode = S.db:load("player", rec.account)
+		local ok
+		if cur == nil and lcode then
+			ok = nil
+		elseif cur and (cur.version or 0) >= (rec.entity.version or 0) then
+			ok = false
+		else
+			ok = S.db:save_fenced("player", rec.account, rec.entity, rec.account, rec.epoch)
+		end
 		if ok == nil then
 			failed = failed + 1 -- kept: the failover service asks again
 		else
