@@ -41,7 +41,8 @@ class Demo(nodeutil.NodeTestCase):
 
     def test_demo(self):
         build = os.path.dirname(nodeutil.SHOAL_BIN)
-        env = dict(os.environ, CLUSTER_BASE_PORT=str(nodeutil.free_port_run(NODES)), TMPDIR=self.tmp)
+        env = dict(os.environ, CLUSTER_BASE_PORT=str(nodeutil.free_port_run(NODES)), TMPDIR=self.tmp,
+                   SHOAL_DEMO_TIME_SCALE=str(max(1, int(nodeutil.TIME_SCALE + 0.999))))
         env.pop("SHOAL_DEMO_KEEP", None)
         p = subprocess.Popen(["bash", os.path.join(nodeutil.SOURCE_DIR, "scripts", "demo.sh"), "--no-build",
                               "--build-dir", build, "--bots", str(BOTS), "--settle-s", "3"],
