@@ -172,12 +172,24 @@ end
 
 local command = {}
 
+-- A new active manager first rebuilds the map from the cellapps
+-- (rebuild, below); a command that came meanwhile waits for it: placing
+-- a space the map does not show yet would make a second copy of one that
+-- lives on a cellapp. The wait is bounded: rebuild's calls are.
+local function map_ready()
+	if M.rebuilding then
+		M.rebuilding[#M.rebuilding + 1] = coroutine.running()
+		shoal.wait()
+	end
+end
+
 local function standby()
 	return nil, mgr.NOT_ACTIVE, string.format("this cellappmgr is the standby (the active one: %s, epoch %d)",
 		tostring(M.role.holder), M.role.epoch)
 end
 
 function command.locate(name)
+	map_ready()
 	if not M.role.active then
 		return standby()
 	end
@@ -201,6 +213,7 @@ function command.locate(name)
 end
 
 function command.spaces()
+	map_ready()
 	if not M.role.active then
 		return standby()
 	end
@@ -227,6 +240,7 @@ end
 -- switch the route (epoch + 1), hand the queued messages on; the pause is
 -- from the freeze to the hand-off.
 function command.migrate(name, target_id)
+	map_ready()
 	if not M.role.active then
 		return standby()
 	end
@@ -401,6 +415,8 @@ end
 -- lists; two cellapps claiming a space (a frozen one not yet declared
 -- dead): the higher epoch wins and the other is told to drop it.
 local function rebuild()
+	local waiting = M.rebuilding or {}
+	M.rebuilding = waiting
 	local routes = {}
 	for id, c in pairs(M.cellapps) do
 		local ok, list = shoal.trycall(c.handle, "lua", "spaces")
@@ -425,6 +441,10 @@ local function rebuild()
 		n = n + 1
 	end
 	step("cellappmgr_active", { epoch = M.role.epoch, why = "spaces_" .. n })
+	M.rebuilding = nil
+	for _, co in ipairs(waiting) do
+		shoal.wakeup(co)
+	end
 end
 
 -- What the debug console's `spaces` and `failover` show of this manager:
