@@ -443,13 +443,14 @@ end
 -- every copy, and every client a fresh TICKET that names it.
 local function follow_peer()
 	local list = S.registry:query { type = "baseapp" }
-	local ids, gates, keys = {}, {}, {}
+	local ids, gates, keys, lives = {}, {}, {}, {}
 	table.sort(list, function(a, b)
 		return a.id < b.id
 	end)
 	for _, c in ipairs(list) do
 		if c.state ~= "dead" then
 			ids[#ids + 1] = c.id
+			lives[c.id] = c.inc
 			if c.addr and c.port then
 				gates[#gates + 1] = { host = c.addr, port = c.port, healthy = c.state == "alive",
 					online = math.tointeger(tonumber(c.status and c.status.online)) or 0 }
@@ -459,10 +460,13 @@ local function follow_peer()
 	end
 	local peer = backup.peer_of(S.id, ids)
 	local gates_key = table.concat(keys, ",")
-	local moved = peer ~= S.peer
+	-- A peer restarted under the same id (a new life in the registry) holds
+	-- nothing: it is a new peer too.
+	local moved = peer ~= S.peer or lives[peer] ~= S.peer_life
 	if moved then
-		shoal.log(string.format("baseapp %s: backup peer %s -> %s", S.id, tostring(S.peer), tostring(peer)))
-		S.peer = peer
+		shoal.log(string.format("baseapp %s: backup peer %s -> %s (life %s)", S.id, tostring(S.peer), tostring(peer),
+			tostring(lives[peer])))
+		S.peer, S.peer_life = peer, lives[peer]
 		S.backup:everything() -- sent in full at the next flush
 		S.full = true
 	end
