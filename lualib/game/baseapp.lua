@@ -615,12 +615,12 @@ function command.saved(reason)
 	bump("save_" .. tostring(reason))
 end
 
-function command.send(account, body)
+function command.send(account, body, from)
 	local s = S.sessions[account]
 	if s == nil then
 		return false
 	end
-	return shoal.send(s.agent, "lua", "push", body, account) and true or false
+	return shoal.send(s.agent, "lua", "push", body, account, from) and true or false
 end
 
 function command.broadcast(body)

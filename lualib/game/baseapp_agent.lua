@@ -513,9 +513,12 @@ handler.command = {
 		return copy
 	end,
 	-- A message for the client of account (account.send, chat broadcasts).
-	push = function(body, account)
+	-- from: the cellapp that sent it (nil for the rest); a copy of the
+	-- space this cell part has left (a woken cellapp that does not know yet
+	-- that its space was recovered elsewhere) is not heard.
+	push = function(body, account, from)
 		local c = session(account)
-		if c == nil then
+		if c == nil or cell.stale(c, from) then
 			return
 		end
 		settled(c)

@@ -10,6 +10,7 @@
 --   cell.left(c)               the session ends: the cell part leaves, its position goes into the entity
 --   cell.route(c, account, space, handle, epoch)  the space's cellapp says where it is now
 --                              (c nil: this agent no longer serves that account)
+--   cell.stale(c, from)        -> true for a message of a cellapp whose copy of the space this part has left
 --
 -- c is the agent's session ({account, entity, conn, state}); its cell
 -- part is c.cell. Messages to the cellapp are one-way, each with the next
@@ -101,6 +102,13 @@ local function attach(c, why, hint)
 				break
 			end
 			if ok and world then
+				if cs.handle and cs.handle ~= r.handle then
+					cs.left = cs.left or {}
+					cs.left[cs.handle] = true
+				end
+				if cs.left then
+					cs.left[r.handle] = nil -- the space may come back to a cellapp it left
+				end
 				cs.handle, cs.epoch, cs.attaching = r.handle, world.epoch, false
 				cs.x, cs.y, cs.dir = world.x, world.y, world.dir
 				if world.fresh then
@@ -177,6 +185,14 @@ end
 
 -- c: the session this agent serves for account now, or nil (the notice
 -- is about a session that ended: its entity leaves that space).
+-- A message from a cellapp whose copy of the space this cell part has
+-- left since (a woken cellapp that has not learnt yet that the space was
+-- recovered elsewhere): true, and it is not passed on.
+function cell.stale(c, from)
+	local cs = c.cell
+	return from ~= nil and cs ~= nil and cs.left ~= nil and cs.left[from] == true
+end
+
 function cell.route(c, account, name, handle, epoch)
 	if c == nil then
 		shoal.send(handle, "lua", "gone", name, account, shoal.self())

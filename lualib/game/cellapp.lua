@@ -79,7 +79,7 @@ local function deliver(m, kind, data)
 		return
 	end
 	local function out(body)
-		shoal.send(m.baseapp, "lua", "send", m.account, body)
+		shoal.send(m.baseapp, "lua", "send", m.account, body, shoal.self()) -- from: a stale copy's is dropped
 	end
 	if kind == "aoi" then
 		for i = 1, #data, AOI_CHUNK do
@@ -170,7 +170,7 @@ function run.where(h, eid)
 	local e, m = h.s:entity(eid), h.mail[eid]
 	if e and m then
 		shoal.send(m.baseapp, "lua", "send", m.account, proto.encode("HERE", h.seq[eid] & 0xffffffff,
-			(h.applied[eid] or 0) & 0xffffffff, e.x, e.y, e.dir or 0))
+			(h.applied[eid] or 0) & 0xffffffff, e.x, e.y, e.dir or 0), shoal.self())
 	end
 end
 
