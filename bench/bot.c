@@ -28,6 +28,10 @@
  * loss and per return on stderr). --play-s keeps every bot playing rounds
  * (one every --round-ms) for that long instead of --rounds (SIGTERM ends it
  * early: each bot logs out after its round, then the report).
+ * The position a server restores after a loss (ENTER_OK after RESUME; with
+ * --world a later WORLD, or the first after a RESUME) is looked up among
+ * the bot's last acknowledged ones: counted, and with --events an EVENT
+ * restored line saying since when acknowledged state was lost.
  * --world (docs/protocol.md 6.2): after ENTER_OK the bot waits for WORLD;
  * each round is WALK (a random step no faster than --walk-speed), WHERE
  * (its HERE must be that point), PING and SAY; AOI, PROP and REFUSED are
@@ -49,7 +53,10 @@
  * stderr. Exit status: 0 when no bot failed; 1 when one did; 2 for usage.
  *
  * The connection plumbing is bot_net.c, the codec and crypto bot_proto.c,
- * the options bot_opts.c, the report bot_stats.c, the --world play bot_world.c; bench/bot_check.py tests it against a fake cluster.
+ * the options bot_opts.c, the report bot_stats.c, the --world play
+ * bot_world.c, the lost session's return and the restore check
+ * bot_resume.c (with bot_ring.c); bench/bot_check.py tests it against a
+ * fake cluster.
  *
  * Known limits: IPv4 addresses only (a gate host must be a literal
  * address); tokens up to 256 bytes; one thread (about 3 X25519 operations
@@ -74,6 +81,8 @@
 #include "bot.h"
 #include "bot_proto.h"
 #include "bot_opts.h"
+#include "bot_resume.h"
+#include "bot_ring.h"
 #include "bot_stats.h"
 #include "bot_world.h"
 
@@ -171,79 +180,6 @@ static int queue_msg(struct bot *b, const unsigned char *msg, int len) { return 
 
 static int start_connect(struct bot *b, const struct sockaddr_in *addr) { return bot_net_connect(epfd, b, addr); }
 
-
-
-/* ---- resume (section 6.1) ---- */
-
-static int same_addr(const struct sockaddr_in *a, const struct sockaddr_in *b) {
-  return a->sin_port == b->sin_port && a->sin_addr.s_addr == b->sin_addr.s_addr;
-}
-
-/* The candidate gates (LOGIN_OK's, then each GATES) as addresses. */
-static void keep_gates(struct bot *b, const struct bot_candidate *c, unsigned n) {
-  unsigned k = 0;
-  for (unsigned i = 0; i < n && i < BOT_MAX_CANDIDATES; i++) {
-    char host[64];
-    if (c[i].host.len >= sizeof host) continue;
-    memcpy(host, c[i].host.p, c[i].host.len);
-    host[c[i].host.len] = 0;
-    struct sockaddr_in *a = &b->cand[k];
-    memset(a, 0, sizeof *a);
-    a->sin_family = AF_INET;
-    a->sin_port = htons(c[i].port);
-    if (inet_pton(AF_INET, host, &a->sin_addr) == 1) k++;
-  }
-  b->ncand = k;
-}
-
-/* A password login instead (a refusal, or no gate took the RESUME). */
-static void relogin(struct bot *b, const char *why) {
-  b->resuming = 0;
-  b->t_first = 0;
-  retry(b, 0, why);
-}
-
-/* The next candidate after the lost gate, wrapping round, the lost one
- * skipped; when none is left, a password login. */
-static void next_gate(struct bot *b) {
-  bot_net_close(b);
-  unsigned start = 0;
-  for (unsigned i = 0; i < b->ncand; i++)
-    if (same_addr(&b->cand[i], &b->lost_gate)) start = i;
-  while (b->tried < b->ncand) {
-    unsigned i = (start + 1 + b->tried++) % b->ncand;
-    if (same_addr(&b->cand[i], &b->lost_gate)) continue;
-    b->gate = b->cand[i];
-    b->resuming = 1;
-    set_step(b, BOT_S_GATE_CONNECT);
-    if (start_connect(b, &b->gate) == 0) return;
-  }
-  relogin(b, "no gate took the RESUME");
-}
-
-/* The session was lost without a KICK (a close, or no answer). */
-static void lost(struct bot *b, const char *why) {
-  if (!bot_opt.resume || b->st != BOT_S_PLAY || b->redirecting) return fail(b, 0, why);
-  stats.lost++;
-  b->t_lost = now_ns();
-  b->lost_gate = b->gate;
-  b->tried = 0;
-  if (bot_opt.events) fprintf(stderr, "EVENT lost bot=%u wall_ms=%.0f why=%s\n", b->id, wall_ms(), why);
-  if (b->ticket_len == 0 || bot_resume_secret(b->game_c2s, b->game_s2c, b->secret) < 0)
-    return relogin(b, "no resume ticket");
-  next_gate(b);
-}
-
-/* Playing again after a loss: counted, timed. */
-static void back(struct bot *b, const char *how) {
-  if (!b->t_lost) return;
-  bot_samples_add(&stats.back, now_ns() - b->t_lost);
-  if (bot_opt.events)
-    fprintf(stderr, "EVENT back bot=%u how=%s wall_ms=%.0f ms=%.1f\n", b->id, how, wall_ms(),
-            (double)(now_ns() - b->t_lost) / 1e6);
-  b->t_lost = 0;
-}
-
 /* More rounds to play: --play-s counts time, else --rounds counts rounds. */
 static int playing_on(const struct bot *b) {
   if (stop_play) return 0;
@@ -276,10 +212,15 @@ static int enc_request(struct bot *b, unsigned char *msg, size_t cap) {
 }
 
 static void send_round(struct bot *b);
+static void start_play(struct bot *b);
 
-/* What bot_world.c uses of this file (bot_world.h). */
+/* What bot_world.c and bot_resume.c use of this file (bot.h). */
 struct bot_stats *const bot_run_stats = &stats;
 void bot_fail(struct bot *b, const char *why) { fail(b, 0, why); }
+void bot_retry(struct bot *b, uint32_t wait_ms, const char *why) { retry(b, wait_ms, why); }
+void bot_set_step(struct bot *b, enum bot_state st) { set_step(b, st); }
+int bot_connect(struct bot *b, const struct sockaddr_in *addr) { return start_connect(b, addr); }
+void bot_start_play(struct bot *b) { start_play(b); }
 int bot_queue(struct bot *b, const unsigned char *msg, int len) { return queue_msg(b, msg, len); }
 int bot_flush(struct bot *b) { return flush_out(b); }
 void bot_send_round(struct bot *b) { send_round(b); }
@@ -306,7 +247,18 @@ static void send_round(struct bot *b) {
   }
   b->t_move = b->t_ping = b->t_say = t;
   b->pending = (bot_opt.world ? BOT_P_WHERE : BOT_P_MOVE) | BOT_P_PING | (say ? BOT_P_SAY : 0);
+  if (!bot_opt.world) bot_ring_aim(b->ring, b->mx, b->my);
   set_step(b, BOT_S_PLAY);
+  if (flush_out(b) < 0) fail(b, 0, "write failed");
+}
+
+/* A PING alone (no round): answered by the baseapp itself. */
+static void probe(struct bot *b, uint64_t t) {
+  unsigned char msg[16];
+  b->ping = (b->id ^ (b->round << 20)) | 0x80000000u;
+  if (queue_msg(b, msg, bot_enc_ping(msg, sizeof msg, b->ping)) < 0) return fail(b, 0, "output buffer too small");
+  b->t_ping = t;
+  b->pending |= BOT_P_PING;
   if (flush_out(b) < 0) fail(b, 0, "write failed");
 }
 
@@ -344,12 +296,7 @@ static void on_error(struct bot *b, const struct bot_error *e) {
     retry(b, 0, "NAME_TAKEN");
     return;
   }
-  if (b->resuming && b->st == BOT_S_ENTER) {
-    /* A refused RESUME: the next gate when this one is unavailable, else
-     * the session is over and the player logs in again (section 6.1). */
-    if (e->code == BOT_E_UNAVAILABLE) return next_gate(b);
-    return relogin(b, "RESUME refused");
-  }
+  if (b->resuming && b->st == BOT_S_ENTER) return bot_resume_refused(b, e);
   if (bot_opt.shared && e->code == BOT_E_TOKEN_USED && b->st == BOT_S_ENTER) {
     /* Another client's login of this account won after this one's LOGIN_OK
      * (section 5.4): its token is fenced off. */
@@ -393,7 +340,7 @@ static void on_login_ok(struct bot *b, const struct bot_login_ok *m) {
     memcpy(b->ticket, m->ticket.p, m->ticket.len);
     b->ticket_len = m->ticket.len;
   }
-  keep_gates(b, m->cand, m->ncand);
+  bot_resume_keep_gates(b, m->cand, m->ncand);
   if (bot_opt.mode == BOT_M_GUEST) {
     if (m->credential.len == 32) {
       memcpy(b->cred, m->credential.p, 32);
@@ -419,6 +366,7 @@ static void start_play(struct bot *b) {
   b->pending = BOT_P_WORLD;
   b->stalled = b->spare_here = 0;
   b->lost_reqs = 0;
+  b->restoring = 0; /* a RESUME sets it again (bot_resume_entered) */
   b->t_move = b->t_ping = b->t_space = now_ns();
 }
 
@@ -437,23 +385,14 @@ static void on_enter_ok(struct bot *b, const struct bot_enter_ok *m) {
     b->epoch = m->epoch;
     b->px = m->x;
     b->py = m->y;
+    if (!bot_opt.world) bot_ring_ack(b->ring, m->x, m->y, wall_ms());
     return start_play(b); /* the round in flight is sent again */
   }
-  if (b->resuming) {
-    /* The same account at a later epoch; the entity as the backup had it
-     * (the RPO: not checked against the last MOVED). */
-    if (m->account != b->account || m->epoch <= b->epoch) return fail(b, 0, "ENTER_OK after RESUME: account or epoch");
-    b->resuming = 0;
-    b->epoch = m->epoch;
-    b->px = m->x;
-    b->py = m->y;
-    stats.resumed++;
-    back(b, "resumed");
-    return start_play(b);
-  }
+  if (b->resuming) return bot_resume_entered(b, m); /* the restored position is checked there */
   if (m->account != b->account || m->epoch != b->epoch) return fail(b, 0, "ENTER_OK of another account or epoch");
   b->px = m->x;
   b->py = m->y;
+  if (!bot_opt.world) bot_ring_ack(b->ring, m->x, m->y, wall_ms()); /* the saved position: acknowledged */
   uint64_t t = now_ns();
   stats.entered++;
   stats.t_last_enter = t;
@@ -463,7 +402,7 @@ static void on_enter_ok(struct bot *b, const struct bot_enter_ok *m) {
   b->round = 0;
   if (b->t_lost) {
     stats.relogged++;
-    back(b, "relogged");
+    bot_resume_back(b, "relogged");
   }
   start_play(b);
 }
@@ -480,6 +419,7 @@ static void on_play(struct bot *b, int id, const unsigned char *m, size_t len) {
     b->pending &= ~BOT_P_MOVE;
     b->px = x;
     b->py = y;
+    bot_ring_ack(b->ring, x, y, wall_ms());
     bot_samples_add(&stats.rtt, t - b->t_move);
   } else if (id == BOT_PONG) {
     uint32_t n;
@@ -607,7 +547,7 @@ static void on_frame(struct bot *b, const unsigned char *body, size_t len) {
     struct bot_candidate c[BOT_MAX_CANDIDATES];
     unsigned n;
     if (bot_dec_gates(m, len, c, &n) < 0) return fail(b, 0, "malformed GATES");
-    keep_gates(b, c, n);
+    bot_resume_keep_gates(b, c, n);
     return;
   }
   switch (b->st) {
@@ -644,14 +584,8 @@ static void on_connected(struct bot *b) {
     set_step(b, BOT_S_WELCOME);
     n = bot_enc_hello(msg, sizeof msg, b->EC);
   } else if (b->resuming) {
-    /* RESUME with the latest ticket; the resumed keys come from R and a
-     * fresh nonce (each attempt its own). */
-    unsigned char nonce[BOT_NONCE_LEN], proof[BOT_KEY_LEN];
     set_step(b, BOT_S_ENTER);
-    if (bot_random(nonce, sizeof nonce) < 0 || bot_resume_proof(b->secret, b->account, nonce, proof) < 0 ||
-        bot_resume_keys(b->secret, nonce, b->game_c2s, b->game_s2c) < 0)
-      return fail(b, 0, "resume keys failed");
-    n = bot_enc_resume(msg, sizeof msg, b->account, b->ticket, b->ticket_len, nonce, proof);
+    if ((n = bot_resume_enc(b, msg, sizeof msg)) < 0) return fail(b, 0, "resume keys failed");
   } else {
     set_step(b, BOT_S_ENTER);
     n = bot_enc_enter(msg, sizeof msg, b->account, b->token, b->token_len);
@@ -666,7 +600,7 @@ static void on_connected(struct bot *b) {
 
 static void on_connect_failed(struct bot *b) {
   if (b->st == BOT_S_GATE_CONNECT && b->resuming) {
-    next_gate(b); /* that gate is down too */
+    bot_resume_next_gate(b); /* that gate is down too */
   } else if (b->st == BOT_S_GATE_CONNECT && b->redirecting) {
     retry(b, 50, "the redirect's gate refused the connection"); /* log in again */
   } else if (b->st == BOT_S_GATE_CONNECT) {
@@ -683,8 +617,8 @@ static void on_connect_failed(struct bot *b) {
 static void on_readable(struct bot *b) {
   const char *why = NULL;
   if (bot_net_read(b, on_frame, &why) < 0) {
-    if (b->st == BOT_S_PLAY) return lost(b, why); /* closed without a KICK */
-    if (b->resuming && b->st == BOT_S_ENTER) return next_gate(b);
+    if (b->st == BOT_S_PLAY) return bot_resume_lost(b, why); /* closed without a KICK */
+    if (b->resuming && b->st == BOT_S_ENTER) return bot_resume_next_gate(b);
     fail(b, 0, why);
   }
 }
@@ -731,11 +665,16 @@ static void sweep(uint64_t t) {
       enqueue(b);
     else if (b->st == BOT_S_PLAY && bot_opt.resume && (bot_opt.world ? (b->pending & BOT_P_PING) != 0 : b->pending != 0) &&
              t - b->t_ping >= (uint64_t)bot_opt.answer_ms * 1000000u)
-      lost(b, "no answer"); /* a frozen baseapp (a silent space is a cellapp's loss: it waits for WORLD) */
-    else if (bot_opt.events && b->st == BOT_S_PLAY && !b->stalled && (b->pending & (BOT_P_WHERE | BOT_P_WORLD)) &&
-             t - b->t_space >= (uint64_t)bot_opt.answer_ms * 1000000u) {
+      bot_resume_lost(b, "no answer"); /* a frozen baseapp (a silent space is a cellapp's loss: it waits for WORLD) */
+    else if (b->st == BOT_S_PLAY && (b->pending & (BOT_P_WHERE | BOT_P_WORLD)) &&
+             t - b->t_space >= (uint64_t)bot_opt.answer_ms * 1000000u && !(b->pending & BOT_P_PING) &&
+             t - b->t_ping >= (uint64_t)bot_opt.answer_ms * 1000000u) {
+      /* The space is silent: a cellapp's loss (WORLD comes again) or a
+       * frozen baseapp whose PING was answered before it froze. A PING
+       * tells which: unanswered within --answer-ms, the session is lost. */
+      if (bot_opt.events && !b->stalled) fprintf(stderr, "EVENT stalled bot=%u wall_ms=%.0f\n", b->id, wall_ms());
       b->stalled = 1;
-      fprintf(stderr, "EVENT stalled bot=%u wall_ms=%.0f\n", b->id, wall_ms());
+      probe(b, t);
     }
     else if (b->st == BOT_S_PLAY && !b->pending && b->next_round && t >= b->next_round) {
       b->next_round = 0;
@@ -751,6 +690,7 @@ static void init_bot(struct bot *b, uint32_t i) {
   b->fd = -1;
   b->id = i;
   b->addr = i % bot_opt.nlogin;
+  b->ring = bot_ring_new();
   if (bot_opt.mode == BOT_M_GUEST) {
     for (size_t k = 0; k < sizeof b->device; k += 8) {
       uint64_t r = rand_u64();
@@ -802,6 +742,10 @@ int main(int argc, char **argv) {
   }
   for (long i = 0; i < bot_opt.bots; i++) {
     init_bot(&bots[i], (uint32_t)i);
+    if (!bots[i].ring) {
+      perror("bot: setup");
+      return 1;
+    }
     enqueue(&bots[i]);
   }
   stats.bots = live = bot_opt.bots;
@@ -841,6 +785,7 @@ int main(int argc, char **argv) {
   int rc = stats.failed > 0 ? 1 : 0;
   bot_stats_free(&stats);
   bot_aead_free(aead);
+  for (long i = 0; i < bot_opt.bots; i++) bot_ring_free(bots[i].ring);
   free(bots);
   free(queue);
   free(bot_opt.login);

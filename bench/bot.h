@@ -1,7 +1,8 @@
 /*
  * bot.h - one bench/bot client's state (struct bot) and the connection
  * plumbing of bot_net.c: non-blocking connects, framed and sealed output,
- * framed input, in one epoll loop. The protocol logic is in bot.c.
+ * framed input, in one epoll loop; and what bot.c (the protocol logic)
+ * lends its modules.
  */
 #ifndef SHOAL_BOT_H
 #define SHOAL_BOT_H
@@ -11,6 +12,9 @@
 #include <stdint.h>
 
 #include "bot_proto.h"
+
+struct bot_ring;
+struct bot_stats;
 
 #define BOT_IN_START 1024     /* a connection's first input buffer */
 #define BOT_IN_MAX (2 + 65535) /* the largest frame a server can send */
@@ -74,6 +78,9 @@ struct bot {
   int resuming;             /* the connection in progress sends RESUME */
   unsigned char secret[BOT_KEY_LEN]; /* R of the lost connection's keys */
   uint64_t t_lost;          /* when the session was lost (0: it is not), ns */
+  double wall_lost;         /* the same on the wall clock, ms (kept after the return: the restore check) */
+  struct bot_ring *ring;    /* the positions acknowledged, for the restore check (owned) */
+  int restoring;            /* --world: the session's first WORLD follows a RESUME (is checked) */
   uint64_t next_round;      /* --round-ms: when the next round starts (0: now) */
   int32_t px, py;           /* the position the server keeps (ENTER_OK, MOVED) */
   unsigned char device[16]; /* guest device id */
@@ -124,5 +131,24 @@ int bot_net_flush(int epfd, struct bot *b);
  * reset, a frame too large). */
 int bot_net_read(struct bot *b, void (*on_frame)(struct bot *b, const unsigned char *body, size_t len),
                  const char **why);
+
+/* bot.c's, for its modules (bot_world.c, bot_resume.c): the run's
+ * counters; a failure of the bot at its stage; another login attempt after
+ * wait_ms (plus jitter) within the retry budget, else a failure with why;
+ * a new step (its deadline from --timeout-ms); a connection of b (0, or
+ * -1); its output; the play after ENTER_OK, and the next round; clocks
+ * (monotonic ns, wall ms) and jitter. */
+extern struct bot_stats *const bot_run_stats;
+void bot_fail(struct bot *b, const char *why);
+void bot_retry(struct bot *b, uint32_t wait_ms, const char *why);
+void bot_set_step(struct bot *b, enum bot_state st);
+int bot_connect(struct bot *b, const struct sockaddr_in *addr);
+int bot_queue(struct bot *b, const unsigned char *msg, int len);
+int bot_flush(struct bot *b);
+void bot_start_play(struct bot *b);
+void bot_send_round(struct bot *b);
+uint64_t bot_now_ns(void);
+uint64_t bot_rand(void);
+double bot_wall_ms(void);
 
 #endif

@@ -120,6 +120,8 @@ void bot_stats_report(struct bot_stats *s, FILE *f, int json) {
     fprintf(f, "bot: resume lost=%ld back=%ld resumed=%ld relogged=%ld stranded=%ld max_ms=%.1f p50_ms=%.1f\n",
             s->lost, s->resumed + s->relogged, s->resumed, s->relogged, s->lost - s->resumed - s->relogged,
             bot_samples_pct(&s->back, 100), bot_samples_pct(&s->back, 50));
+    fprintf(f, "bot: restored=%ld restored_unknown=%ld restored_lost_ms=%.0f\n", s->restored, s->restored_unknown,
+            s->restored_lost_ms);
     if (s->walks) {
       long refused = 0;
       fprintf(f, "bot: world refused by reason:");
@@ -156,6 +158,8 @@ void bot_stats_report(struct bot_stats *s, FILE *f, int json) {
   fprintf(f, "  \"lost\": %ld, \"resumed\": %ld, \"relogged\": %ld, \"stranded\": %ld,\n", s->lost, s->resumed,
           s->relogged, s->lost - s->resumed - s->relogged);
   print_json_lat(f, "back_ms", &s->back, 0);
+  fprintf(f, "  \"restored\": %ld, \"restored_unknown\": %ld, \"restored_lost_ms\": %.0f,\n", s->restored,
+          s->restored_unknown, s->restored_lost_ms);
   fprintf(f, "  \"walks\": %ld, \"aoi_records\": %ld, \"props\": %ld, \"worlds\": %ld, \"refused\": {", s->walks,
           s->aoi_records, s->props, s->worlds);
   for (int i = 0, sep = 0; i < BOT_REFUSED_REASONS; i++)

@@ -51,6 +51,9 @@ struct bot_stats {
   long resumed;                       /* of those: back by a RESUME */
   long relogged;                      /* of those: back by a password login (a refusal, no gate) */
   long walks, aoi_records, props, worlds; /* --world: WALKs sent, AOI records and PROPs received, later WORLDs */
+  long restored;                      /* positions a server gave back after a loss (RESUME, recreated space) */
+  long restored_unknown;              /* of those: in none of the bot's last acknowledged positions */
+  double restored_lost_ms;            /* max of (loss noticed - acknowledged state superseded), wall ms */
   long refused[BOT_REFUSED_REASONS];  /* REFUSED by reason (0: an unknown one) */
   long errors[BOT_CODES];             /* ERROR frames received, by code */
   long kick_codes[BOT_CODES];         /* KICK frames received, by code */

@@ -8,6 +8,8 @@
 
 #include "bot_opts.h"
 #include "bot_proto.h"
+#include "bot_resume.h"
+#include "bot_ring.h"
 #include "bot_world.h"
 
 /* --world: a random step from the kept position, inside the bounds, no
@@ -21,6 +23,7 @@ int bot_world_walk(struct bot *b, uint64_t t) {
   b->ty = y < 0 ? 0 : y >= b->wh ? b->wh - 0.01f : y;
   b->t_walk = t;
   b->loose = 0;
+  bot_ring_aim(b->ring, b->tx, b->ty);
   bot_run_stats->walks++;
   if (bot_queue(b, msg, bot_enc_walk(msg, sizeof msg, b->tx, b->ty, (float)a)) < 0) return -1;
   return bot_queue(b, msg, bot_enc_empty(msg, sizeof msg, BOT_WHERE));
@@ -36,6 +39,14 @@ int bot_world_on(struct bot *b, int id, const unsigned char *m, size_t len) {
         !(w.y >= 0 && w.y < w.height))
       return bot_fail(b, "malformed WORLD"), 1;
     b->ww = w.width, b->wh = w.height, b->wx = w.x, b->wy = w.y;
+    /* Restored state: a later WORLD (a recreated space, the loss noticed
+     * now), or the first after a RESUME (the cell part lived on: the
+     * newest acknowledged position or the WALK in flight). Checked before
+     * the WALK below replaces the target in flight. */
+    if (!(b->pending & BOT_P_WORLD) || b->restoring)
+      bot_resume_restored(b, w.x, w.y, b->restoring ? b->wall_lost : bot_wall_ms());
+    b->restoring = 0;
+    bot_ring_ack(b->ring, w.x, w.y, bot_wall_ms());
     if (b->pending & BOT_P_WORLD) { /* the session's first: play */
       b->t_space = t;
       b->pending = 0;
@@ -84,6 +95,8 @@ int bot_world_on(struct bot *b, int id, const unsigned char *m, size_t len) {
     if (!(b->pending & BOT_P_WHERE)) return bot_fail(b, "HERE without a WHERE"), 1;
     if (!matches) return bot_fail(b, "HERE does not match the WALK (or a request was lost)"), 1;
     b->wx = h.x, b->wy = h.y;
+    /* The WALK reached (also after a REFUSED or a later WORLD): acknowledged. */
+    if (h.x == b->tx && h.y == b->ty) bot_ring_ack(b->ring, h.x, h.y, bot_wall_ms());
     if (b->loose) b->lost_reqs = h.seq - h.applied;
     b->t_space = t;
     b->pending &= ~BOT_P_WHERE;

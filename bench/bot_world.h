@@ -1,8 +1,8 @@
 /*
  * bot_world.h - bench/bot's --world play (docs/bot.md, "The world";
  * docs/protocol.md 6.2): the WALK of a round and the space's messages.
- * Split from bot.c (the session logic), which it calls back through the
- * few functions below.
+ * Split from bot.c (the session logic), which it calls back through
+ * bot.h.
  */
 #ifndef SHOAL_BOT_WORLD_H
 #define SHOAL_BOT_WORLD_H
@@ -20,16 +20,5 @@ int bot_world_walk(struct bot *b, uint64_t t);
  * (the round goes on), 0 when the round may be over (a HERE), or for
  * an id that is not the world's. */
 int bot_world_on(struct bot *b, int id, const unsigned char *m, size_t len);
-
-/* bot.c's, for this module: the run's counters, a failure of the bot at
- * its stage, its output, the next round, clocks and jitter. */
-extern struct bot_stats *const bot_run_stats;
-void bot_fail(struct bot *b, const char *why);
-int bot_queue(struct bot *b, const unsigned char *msg, int len);
-int bot_flush(struct bot *b);
-void bot_send_round(struct bot *b);
-uint64_t bot_now_ns(void);
-uint64_t bot_rand(void);
-double bot_wall_ms(void);
 
 #endif

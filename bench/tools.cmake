@@ -24,6 +24,15 @@ add_executable(echo_epoll ${CMAKE_SOURCE_DIR}/bench/echo_epoll.c)
 if(NOT TARGET bot)
   add_executable(bot ${CMAKE_SOURCE_DIR}/bench/bot.c ${CMAKE_SOURCE_DIR}/bench/bot_net.c ${CMAKE_SOURCE_DIR}/bench/bot_proto.c
     ${CMAKE_SOURCE_DIR}/bench/bot_stats.c ${CMAKE_SOURCE_DIR}/bench/bot_opts.c
-    ${CMAKE_SOURCE_DIR}/bench/bot_world.c)
+    ${CMAKE_SOURCE_DIR}/bench/bot_world.c ${CMAKE_SOURCE_DIR}/bench/bot_resume.c ${CMAKE_SOURCE_DIR}/bench/bot_ring.c)
   target_link_libraries(bot PRIVATE OpenSSL::Crypto m)
+endif()
+# bench/bot's ring of acknowledged positions (the restore check): a unit test
+# (test/unit/test_bot_ring.c), registered here with the bot it belongs to.
+if(BUILD_TESTING AND NOT TARGET test_bot_ring)
+  add_executable(test_bot_ring ${CMAKE_SOURCE_DIR}/test/unit/test_bot_ring.c ${CMAKE_SOURCE_DIR}/bench/bot_ring.c)
+  target_include_directories(test_bot_ring PRIVATE ${CMAKE_SOURCE_DIR}/bench ${CMAKE_SOURCE_DIR}/test/unit)
+  target_link_libraries(test_bot_ring PRIVATE m)
+  add_test(NAME test_bot_ring COMMAND test_bot_ring)
+  set_tests_properties(test_bot_ring PROPERTIES LABELS unit TIMEOUT 120)
 endif()

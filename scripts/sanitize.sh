@@ -79,13 +79,14 @@ run() {
   # Lua errors by the hundred thousand: Debian's liblua longjmps through the
   # fortified __longjmp_chk, which clang 14's TSan does not intercept, and
   # its bookkeeping then grows until TSan itself crashes. It runs under ASan.
-  # Under TSan: no test_serial (see above), and not the two load scenarios
+  # Under TSan: no test_serial (see above), and not the load scenarios
   # (e2e_world_Demo: 8 nodes and 60 bots with a verdict on timing;
-  # e2e_failover_BotsKilled: hundreds of bots through five kills): on two
+  # e2e_failover_BotsKilled, e2e_chaos_*: hundreds of bots through five
+  # losses): on two
   # cores their instrumented nodes starve each other's heartbeats and
   # answers. Their code paths run under TSan in the smaller e2e_world_* and
   # e2e_failover_* cases, and both run under ASan and in the release suite.
-  if [ "$name" = tsan ]; then extra=(-E '^(test_serial(_random)?|e2e_world_Demo|e2e_failover_BotsKilled)$'); fi
+  if [ "$name" = tsan ]; then extra=(-E '^(test_serial(_random)?|e2e_world_Demo|e2e_failover_BotsKilled|e2e_chaos_.*)$'); fi
   (cd "$dir" && env "$@" ctest --output-on-failure -j "$JOBS" ${extra[@]+"${extra[@]}"} ${ctest_args[@]+"${ctest_args[@]}"}) 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]}
   local line failed
