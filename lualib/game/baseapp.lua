@@ -699,45 +699,6 @@ local function next_agent()
 	return shoal.newservice(S.conf.agent, shoal.self(), pooled), not pooled
 end
 
--- What the debug console's `players` and `entity ID` show of this baseapp.
-local function reports()
-	local report = require "game.report"
-	local MAX_ROWS = 200 -- players listed; the rest only counted
-	report.provide("players", function()
-		local accounts = {}
-		for account in pairs(S.sessions) do
-			accounts[#accounts + 1] = account
-		end
-		table.sort(accounts)
-		local lines = { string.format("baseapp %s (gate %s): %d players%s", S.id, tostring(S.address), S.online,
-			S.draining and ", draining" or "") }
-		for i = 1, math.min(#accounts, MAX_ROWS) do
-			local s = S.sessions[accounts[i]]
-			lines[#lines + 1] = string.format("  account %d %s", accounts[i], report.fields { epoch = s.epoch,
-				name = s.name, agent = string.format(":%08x", s.agent), ending = s.ending and true or false })
-		end
-		if #accounts > MAX_ROWS then
-			lines[#lines + 1] = string.format("  ... and %d more", #accounts - MAX_ROWS)
-		end
-		return lines, #accounts
-	end)
-	report.provide("entity", function(account)
-		local s = S.sessions[account]
-		if s == nil then
-			return nil
-		end
-		local lines = { string.format("baseapp %s: account %d %s", S.id, account,
-			report.fields { epoch = s.epoch, name = s.name, agent = string.format(":%08x", s.agent) }) }
-		local ok, e = shoal.trycalltimeout(1000, s.agent, "lua", "entity", account)
-		if ok and e then
-			lines[#lines + 1] = "  entity " .. report.fields(e)
-		else
-			lines[#lines + 1] = "  entity: its agent did not answer (" .. tostring(e) .. ")"
-		end
-		return lines
-	end)
-end
-
 function baseapp.start(conf)
 	S = {
 		conf = conf,
@@ -756,7 +717,7 @@ function baseapp.start(conf)
 	if conf.command then
 		setmetatable(command, { __index = conf.command })
 	end
-	reports()
+	require("game.baseapp_report").provide(S)
 	S.gate = gateserver.watchdog {
 		gate = { host = conf.host, port = conf.port, maxconn = conf.maxconn, maxpacket = conf.max_frame,
 			idle = conf.idle_ms },

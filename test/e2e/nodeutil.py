@@ -322,6 +322,18 @@ class NodeTestCase(unittest.TestCase):
         return n.start()
 
 
+def take_option(name):
+    """The value of a required `name VALUE` on the command line, removed
+    from sys.argv (main() parses the rest); the path made absolute."""
+    if name not in sys.argv[:-1]:
+        print("usage: %s %s PATH --shoal SHOAL --source SRC [Case ...]" % (sys.argv[0], name), file=sys.stderr)
+        sys.exit(2)
+    i = sys.argv.index(name)
+    value = sys.argv[i + 1]
+    del sys.argv[i:i + 2]
+    return os.path.abspath(value)
+
+
 def main():
     """Entry point of a runner script."""
     global SHOAL_BIN, SOURCE_DIR

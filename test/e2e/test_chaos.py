@@ -25,7 +25,6 @@ with its entity saved.
 
     test_chaos.py --bot BOT --shoal SHOAL --source SRC [Case ...]
 """
-import argparse
 import json
 import os
 import re
@@ -37,14 +36,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-ap = argparse.ArgumentParser(add_help=False)
-ap.add_argument("--bot", required=True)
-_args, _ = ap.parse_known_args()
-BOT = os.path.abspath(_args.bot)
-i = sys.argv.index("--bot")  # nodeutil.main() parses the rest
-del sys.argv[i:i + 2]
-
 import nodeutil  # noqa: E402
+BOT = nodeutil.take_option("--bot")
 import test_world as tw  # noqa: E402
 
 # 500 bots on the release build; under the sanitizers eight instrumented

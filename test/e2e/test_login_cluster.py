@@ -20,7 +20,6 @@ dbmgr, two baseappmgrs, two loginapps, three baseapps), the C bot
 
     test_login_cluster.py --bot BOT --shoal SHOAL --source SRC [Case ...]
 """
-import argparse
 import json
 import os
 import re
@@ -32,14 +31,9 @@ import threading
 import time
 import unittest
 
-ap = argparse.ArgumentParser(add_help=False)
-ap.add_argument("--bot", required=True)
-_args, _ = ap.parse_known_args()
-BOT = os.path.abspath(_args.bot)
-i = sys.argv.index("--bot")  # nodeutil.main() parses the rest
-del sys.argv[i:i + 2]
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nodeutil  # noqa: E402
+BOT = nodeutil.take_option("--bot")
 from nodeutil import NodeTestCase  # noqa: E402
 import pgserver  # noqa: E402
 from loginbot import GameConn, LoginBot, ServerError  # noqa: E402
