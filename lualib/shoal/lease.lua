@@ -107,10 +107,11 @@ end
 
 -- This life ended (registered again: the registry freed its leases):
 -- not active any more, at once, before anything else is answered.
-function holder_mt:lost()
+function holder_mt:lost(why)
 	if self.active then
 		self.active = false
-		shoal.warn(string.format("lease %s: no longer active (epoch %d): this life ended", self.name, self.epoch))
+		shoal.warn(string.format("lease %s: no longer active (epoch %d): %s", self.name, self.epoch,
+			why or "this life ended"))
 		if self.on.standby then
 			self.on.standby(nil, self.epoch)
 		end
@@ -225,6 +226,10 @@ function lease.serve(name, opts)
 	me:keepalive()
 	local held = lease.hold(me, name, opts)
 	shoal.on_exit(function() -- a graceful stop hands the lease over at once
+		-- Not active from here on, before the registry frees the lease: the
+		-- next holder may serve while this one is still shutting down, and
+		-- two actives must never answer at the same time.
+		held:lost("stopping")
 		held.running = false
 		pcall(me.leave, me)
 	end)
