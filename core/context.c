@@ -208,7 +208,6 @@ int shoal_context_dispatch(struct shoal_monitor_slot *slot, struct shoal_mq *q, 
   struct shoal_message batch[DISPATCH_BATCH];
   int n = shoal_mq_pop_batch(q, batch, DISPATCH_BATCH, weight);
   uint64_t t0 = shoal_clock_ns();
-  int done = 0;
   for (int i = 0; i < n; i++) {
     struct shoal_message *m = &batch[i];
     if (atomic_load_explicit(&ctx->exiting, memory_order_relaxed) || ctx->cb == NULL) {
@@ -224,11 +223,13 @@ int shoal_context_dispatch(struct shoal_monitor_slot *slot, struct shoal_mq *q, 
       shoal_socket_message_free((int)m->type, m->data, m->size);
       shoal_free(m->data);
     }
-    done++;
+    /* Counted per message, not per batch: a batch of slow messages would
+     * otherwise look like no progress at all (service/pulse.lua beats for
+     * a service while this count moves). A plain store: one writer. */
+    atomic_store_explicit(&ctx->messages, atomic_load_explicit(&ctx->messages, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
   }
   uint64_t t1 = shoal_clock_ns();
-  atomic_store_explicit(&ctx->messages, atomic_load_explicit(&ctx->messages, memory_order_relaxed) + (uint64_t)done,
-                        memory_order_relaxed);
   atomic_store_explicit(&ctx->cpu_ns, atomic_load_explicit(&ctx->cpu_ns, memory_order_relaxed) + (t1 - t0),
                         memory_order_relaxed);
   if (shoal_mq_finish(q)) {

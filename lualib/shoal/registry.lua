@@ -14,6 +14,13 @@
 --   r:on_register(fn)        -- fn(old_inc, new_inc) after each register that replaced
 --                            -- an earlier life of this client (e.g. by heartbeat)
 --   r:leave()                -- also stops the keepalive loop
+--   r:silence()              -- stops every heartbeat without leaving (declared dead in time)
+--   r:pulse(ms)              -- a liveness-only heartbeat, never registering again:
+--                            -- true | false, code, text (service/pulse.lua)
+--
+-- keepalive also hands the life to the node's pulse service, which sends
+-- liveness heartbeats for it as long as the service makes progress: busy
+-- is not dead (a backlog delays the service's own heartbeats), stuck is.
 --   local list = r:watch({type = "game"}, function(event) ... end)  -- or {tag = "eu"}, or {}
 --                            -- the matching components now; one callback per filter
 --   r:unwatch{type = "game"}
@@ -171,6 +178,33 @@ local function try_request(self, parts)
 	return true, cjson.decode(reply_or_code)
 end
 
+-- Tells the node's pulse service (started on first use) about this life,
+-- so a busy service is not declared dead for heartbeats stuck behind its
+-- backlog. Without a pulse service (it could not start) the keepalive
+-- loop alone keeps the life.
+local pulse_handle = nil
+local function tell_pulse(self, cmd)
+	if pulse_handle == nil then
+		local ok, h = pcall(shoal.uniqueservice, "pulse")
+		if not ok then
+			shoal.warn("registry: no pulse service (" .. tostring(h) .. "): heartbeats from this service only")
+			pulse_handle = false
+		else
+			pulse_handle = h
+		end
+	end
+	if not pulse_handle then
+		return
+	end
+	local spec = self.spec
+	if cmd == "watch" then
+		shoal.send(pulse_handle, "lua", "watch", shoal.self(), self.addr, spec.type, spec.id, self.inc,
+			spec.interval or 1000)
+	else
+		shoal.send(pulse_handle, "lua", "forget", shoal.self(), spec.type, spec.id)
+	end
+end
+
 function client:register(spec)
 	-- Remembered (copied) for heartbeats and for registering again.
 	local copy, status = {}, {}
@@ -195,6 +229,9 @@ function client:register(spec)
 	local before = self.inc
 	self.inc = math.tointeger(self:request(add_status(parts, status)).inc)
 	if before ~= nil and before ~= self.inc then
+		if self.keeping then -- the pulse beats for the new life
+			tell_pulse(self, "watch")
+		end
 		for _, fn in ipairs(self.on_new_life or {}) do
 			fn(before, self.inc)
 		end
@@ -224,10 +261,25 @@ function client:heartbeat(status)
 	error(text, 2)
 end
 
+-- A liveness-only heartbeat (no status) that never registers again, the
+-- node's pulse service sends it (service/pulse.lua): true, or false,
+-- code, text (STALE: the owner's keepalive registers again). ms: the
+-- call's timeout.
+function client:pulse(ms)
+	local line = table.concat({ "heartbeat", pair("type", self.spec.type), pair("id", self.spec.id),
+		pair("inc", self.inc) }, " ")
+	local ok, code, text = shoal.trycalltimeout(ms, self.addr, "text", line)
+	if ok then
+		return true
+	end
+	return false, code, text
+end
+
 function client:keepalive(status_fn)
 	assert(self.spec, "registry: keepalive before register")
 	local token = {}
 	self.keeping = token
+	tell_pulse(self, "watch")
 	shoal.fork(function()
 		while true do
 			shoal.sleep(self.spec.interval or 1000)
@@ -242,7 +294,20 @@ function client:keepalive(status_fn)
 	end)
 end
 
+-- Stops every heartbeat of this life (the keepalive loop and the pulse)
+-- without leaving: the registry's failure detector ends it. A frozen
+-- holder in the tests; a service that wants to be declared dead.
+function client:silence()
+	if self.keeping then
+		tell_pulse(self, "forget")
+	end
+	self.keeping = nil
+end
+
 function client:leave()
+	if self.keeping then
+		tell_pulse(self, "forget")
+	end
 	self.keeping = nil
 	if self.inc then
 		self:request({ "leave", pair("type", self.spec.type), pair("id", self.spec.id), pair("inc", self.inc) })

@@ -21,7 +21,7 @@ function command.state()
 end
 
 function command.freeze()
-	r.keeping = nil
+	r:silence()
 end
 
 function command.stop()

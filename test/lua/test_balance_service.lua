@@ -87,7 +87,7 @@ end
 function cases.leave_and_dead()
 	apps.b2:leave()
 	wait_ids("b1- b3+", "b2 left")
-	apps.b1.keeping = nil -- its heartbeats stop: suspect, then dead after 4 intervals
+	apps.b1:silence() -- its heartbeats stop: suspect, then dead after 4 intervals
 	wait_ids("b3+", "b1 dead")
 	apps.b3:leave()
 	wait_ids("", "all gone")

@@ -21,7 +21,7 @@ end
 -- Ends a case: no keepalive outlives its registry.
 local function done(reg)
 	for _, r in ipairs(lives) do
-		r.keeping = nil
+		r:silence()
 	end
 	lives = {}
 	shoal.kill(reg)
@@ -91,7 +91,7 @@ function cases.end_of_life_frees()
 	-- death: b stops heartbeating; the registry alone declares it dead
 	local c = life(reg, "c")
 	t.eq(c:lease("L").granted, false, "b holds it")
-	b.keeping = nil
+	b:silence()
 	local t0 = shoal.now()
 	local l2 = t.wait_until(function()
 		local got = c:lease("L")

@@ -534,6 +534,55 @@ function cases.bad_arguments()
 	wait_log("registry: bad arguments: 'noequals' is not key=value")
 end
 
+-- Busy is not dead: a service whose own heartbeats wait behind a backlog
+-- three times the dead limit stays the same life, because the node's
+-- pulse service beats for it while it dispatches messages
+-- (service/pulse.lua). Once it is gone, it is dead within the limit.
+function cases.busy_is_not_dead()
+	local reg = launch("interval=100 suspect=3 dead=10")
+	local events = collect(reg, { type = "busy" })
+	local svc = shoal.newservice("registry_busy_svc")
+	local inc = shoal.call(svc, "lua", "start", reg, "busy", "1", 100)
+	wait_event(events, "join", event_is("1", "join"))
+	local t0 = shoal.now()
+	shoal.call(svc, "lua", "backlog", 100, 30) -- 3 s of CPU queued, one message at a time
+	shoal.calltimeout(60000, svc, "lua", "burn", 0) -- answered once the backlog is done
+	local took = shoal.now() - t0
+	t.ok(took >= 2000, "the backlog outlasted the dead limit (1 s): " .. took .. " ms")
+	t.eq(table.concat(names(events, "1"), " "):find("dead"), nil, "never dead: " .. table.concat(names(events, "1"), " "))
+	t.eq(registry.new(reg):query({ type = "busy" })[1].inc, inc, "the same life")
+	local beats = 0
+	for _, e in ipairs(shoal.call(shoal.queryservice("pulse"), "lua", "list")) do
+		if e.owner == svc then
+			beats = e.beats
+		end
+	end
+	t.ok(beats >= 10, "the pulse beat for it: " .. beats)
+	shoal.kill(svc)
+	wait_event(events, "dead once gone", event_is("1", "dead", inc), 5000)
+	shoal.kill(reg)
+end
+
+-- Stuck is dead: a service stuck in one message gets no heartbeat from
+-- the pulse; the registry declares it dead, and when it is free again its
+-- keepalive registers a new life.
+function cases.stuck_is_dead()
+	local reg = launch("interval=100 suspect=3 dead=10")
+	local events = collect(reg, { type = "stuck" })
+	local svc = shoal.newservice("registry_busy_svc")
+	local inc = shoal.call(svc, "lua", "start", reg, "stuck", "1", 100)
+	wait_event(events, "join", event_is("1", "join"))
+	shoal.send(svc, "lua", "spin", 3000)
+	wait_event(events, "dead while stuck", event_is("1", "dead", inc), 5000)
+	wait_event(events, "a new life once free", function(e)
+		return e.id == "1" and e.event == "join" and e.inc > inc
+	end, 10000)
+	shoal.kill(svc)
+	wait_log("pulse: stuck/1 (:")
+	wait_log("dispatched nothing in 100 ms with")
+	shoal.kill(reg)
+end
+
 local function setup()
 	log.mark()
 end
@@ -546,6 +595,8 @@ t.start(cases, {
 	"probe_marks_dead_ports",
 	"probe_recovers",
 	"keepalive_by_name",
+	"busy_is_not_dead",
+	"stuck_is_dead",
 	"bad_input",
 	"random_requests",
 	"limits",
