@@ -22,7 +22,7 @@
 --   backup_stats()                 -> {held, origins = {id = n}, peer}
 --   left(account, epoch, agent)    an agent's session is over (saved)
 --   saved(reason)                  one-way from agents: "kick", "logout", "periodic", "shutdown"
---   send(account, body)            -> true | false (no such session here): a message to that client
+--   send(account, body)            -> true | false (no such session here): a message to that client (body: a frame or a list of frames)
 --   broadcast(body)                every client of this baseapp
 --   sessions()                     -> {account = {epoch, agent}, ...}
 --   drain()                        -> n: kicks (KICK SHUTDOWN) and saves every session, refuses new ENTERs

@@ -523,7 +523,13 @@ handler.command = {
 		end
 		settled(c)
 		if c.state == "live" then
-			send(c, body)
+			if type(body) == "table" then -- a list of frames (a cellapp's PROP frames of one tick)
+				for _, b in ipairs(body) do
+					send(c, b)
+				end
+			else
+				send(c, body)
+			end
 		end
 	end,
 }

@@ -72,8 +72,12 @@ local function text_of(v)
 	return tostring(v)
 end
 
+-- PROP frames for the watchers that are not the subject, by record (the
+-- records die with their tick, and their frames with them).
+local prop_frames = setmetatable({}, { __mode = "k" })
+
 -- How the space's events leave: client messages through the entity's
--- baseapp (its `send(account, body)` command).
+-- baseapp (its `send(account, body)` command; body: one frame or a list).
 local function deliver(m, kind, data)
 	if m == nil then
 		return
@@ -86,9 +90,22 @@ local function deliver(m, kind, data)
 			out(proto.encode("AOI", data:sub(i, i + AOI_CHUNK - 1)))
 		end
 	elseif kind == "props" then
-		for _, p in ipairs(data) do
-			out(proto.encode("PROP", p[1], p[1] == m.account and 1 or 0, p[2], text_of(p[3]):sub(1, 60000)))
+		-- One message per watcher and tick, a list of PROP frames; a
+		-- record's frame for others is encoded once (records are shared by
+		-- the watchers, game/space.lua).
+		local frames = {}
+		for i, p in ipairs(data) do
+			local own = p[1] == m.account
+			local f = not own and prop_frames[p]
+			if not f then
+				f = proto.encode("PROP", p[1], own and 1 or 0, p[2], text_of(p[3]):sub(1, 60000))
+				if not own then
+					prop_frames[p] = f
+				end
+			end
+			frames[i] = f
 		end
+		out(frames)
 	elseif kind == "refused" then
 		out(proto.encode("REFUSED", proto.refusals[data.why] or proto.refusals.malformed, data.x, data.y,
 			tostring(data.why)))
@@ -646,9 +663,15 @@ local function every(ms, fn, what)
 	shoal.fork(function()
 		while true do
 			shoal.sleep(ms)
+			local t0 = shoal.hpc()
 			local ok, err = pcall(fn)
 			if not ok then
 				shoal.error(string.format("cellapp %s: %s failed: %s", S.id, what, tostring(err)))
+			end
+			local took = (shoal.hpc() - t0) / 1e6
+			if took > 100 then
+				shoal.warn(string.format("cellapp %s: a %s took %.0f ms (%d entities)", S.id, what, took,
+					entity_count()))
 			end
 		end
 	end)

@@ -273,21 +273,34 @@ local function view_records(s, w)
 	return table.concat(parts)
 end
 
-local function add_prop(lists, w, subject, key, value)
+-- Appends the records recs to watcher w's list. A record {subject, key,
+-- value} is made once per tick and shared by every watcher it goes to:
+-- a crowd of n in view of each other costs n records a change, not n x n
+-- (and the cellapp encodes each shared record once).
+local function add_records(lists, w, recs)
 	local l = lists[w]
 	if not l then
 		l = {}
 		lists[w] = l
 	end
-	l[#l + 1] = { subject, key, value }
+	for i = 1, #recs do
+		l[#l + 1] = recs[i]
+	end
 end
 
-local function all_public(s, lists, w, subject)
-	local e = s.ents[subject]
-	add_prop(lists, w, subject, "dir", e.dir)
-	for k, v in pairs(e.public) do
-		add_prop(lists, w, subject, k, copy(v))
+-- The records of subject's direction and every public property, made
+-- once per tick (cache: subject -> records).
+local function public_records(s, cache, subject)
+	local recs = cache[subject]
+	if not recs then
+		local e = s.ents[subject]
+		recs = { { subject, "dir", e.dir } }
+		for k, v in pairs(e.public) do
+			recs[#recs + 1] = { subject, k, copy(v) }
+		end
+		cache[subject] = recs
 	end
+	return recs
 end
 
 -- s:tick(now_ms): flushes the AOI events ("aoi", one call per watcher)
@@ -296,6 +309,7 @@ end
 -- properties, then the changes of this tick to subjects already in view.
 function Space:tick(now_ms)
 	local out, order, props = {}, {}, {}
+	local pub = {} -- subject -> its public records (public_records)
 	local got_all = {} -- w -> {subject = true}: got every public property already
 	local has_enters = {}
 	self.aoi:flush(function(w, events, enters)
@@ -314,7 +328,7 @@ function Space:tick(now_ms)
 		local events, seen = out[w], {}
 		if self.full_view[w] then -- and its own state
 			seen[w] = true
-			all_public(self, props, w, w)
+			add_records(props, w, public_records(self, pub, w))
 			local d = self.dirty_owner[w] or {}
 			for k in pairs(self.ents[w].owner) do
 				d[k] = true
@@ -326,7 +340,7 @@ function Space:tick(now_ms)
 				local subject = string.unpack(">I8", events, pos + 1)
 				if self.ents[subject] and not seen[subject] then
 					seen[subject] = true
-					all_public(self, props, w, subject)
+					add_records(props, w, public_records(self, pub, subject))
 				end
 			end
 		end
@@ -339,19 +353,23 @@ function Space:tick(now_ms)
 		if e.watcher then
 			to[#to + 1] = eid -- the owner sees its own public properties
 		end
+		local recs = {}
+		for k in pairs(keys) do
+			recs[#recs + 1] = { eid, k, k == "dir" and e.dir or copy(e.public[k]) }
+		end
 		for _, w in ipairs(to) do
 			if self.ents[w].watcher and not (got_all[w] and got_all[w][eid]) then
-				for k in pairs(keys) do
-					add_prop(props, w, eid, k, k == "dir" and e.dir or copy(e.public[k]))
-				end
+				add_records(props, w, recs)
 			end
 		end
 	end
 	for eid, keys in pairs(self.dirty_owner) do
 		local e = self.ents[eid]
+		local recs = {}
 		for k in pairs(keys) do
-			add_prop(props, eid, eid, k, copy(e.owner[k]))
+			recs[#recs + 1] = { eid, k, copy(e.owner[k]) }
 		end
+		add_records(props, eid, recs)
 	end
 	self.dirty_public, self.dirty_owner = {}, {}
 	for _, w in ipairs(order) do
