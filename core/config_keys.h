@@ -184,6 +184,9 @@
   X(baseapp_save_retry_ms, INT, "60000", 0, 86400000, "a session's last save is made again this long while dbmgr "  \
     "is gone or full; a LOGOUT's BYE waits for it, ms")                                                                        \
   X(failover_recent, INT, "64", 1, 100000, "failover events the failover service keeps for `recent`")                \
-  X(failover_registry, STRING, "", 0, 0, "the registry the failover service watches (empty: the cluster's)")
+  X(failover_registry, STRING, "", 0, 0, "the registry the failover service watches (empty: the cluster's)")        \
+  /* ---- cellapp: players of a lost baseapp (docs/cellapp.md) */                                                    \
+  X(cellapp_orphan_ms, INT, "30000", 0, 86400000, "the cell part of a player whose baseapp died stays in its space "   \
+    "this long (deaf, standing still) so a resume goes on from its live position, ms (0: it leaves at once)")
 
 #endif

@@ -266,17 +266,51 @@ local function go_live(c, account, r)
 	backups(c, shoal.config("baseapp_backup_ms"))
 end
 
+-- How long an ENTER or RESUME waits for the baseapp: its own steps are
+-- each bounded (five dbmgr calls, the old holder's kick and the backup
+-- peer), so the agent waits for all of them instead of giving up first.
+-- A caller that gave up early would leave a session the baseapp then
+-- made for nobody; a client that leaves meanwhile ends it the usual way.
+local function enter_bound()
+	return 5 * shoal.config("call_timeout") + 2 * shoal.config("baseapp_resume_kick_ms")
+end
+
+local recycle -- frees the agent for its next connection (below, with handler.close)
+
+-- The baseapp's answer to an ENTER or RESUME: the session goes live, or
+-- the client hears why not. A client that left while the baseapp made
+-- its session (handler.close marked it closed) does not leave that
+-- session behind: it is saved and ended at once, then the agent is free.
+local function entered(c, account, ok, r, code)
+	if c.closed then
+		if ok and r then
+			c.account, c.epoch = account, r.epoch
+			c.entity = r.entity or { name = r.name, x = 0, y = 0, logins = 0, saves = 0 }
+			c.state = "live"
+			local done, err = pcall(finish, c, "close")
+			if not done then
+				shoal.error(string.format("baseapp agent: account %d: ending the session of a closed client: %s",
+					account, tostring(err)))
+			end
+		end
+		c.state = "gone"
+		return recycle(c)
+	end
+	if not ok or r == nil then
+		c.state = "gone"
+		return close_with(c, ok and code or C.UNAVAILABLE, ok and proto.code_names[code] or "the baseapp did not answer")
+	end
+	return go_live(c, account, r)
+end
+
 local function on_enter(c, m)
 	if m.version ~= proto.VERSION then
 		return close_with(c, C.BAD_VERSION, "version 1 only")
 	end
 	c.state = "entering"
-	local ok, r, code = shoal.trycall(baseapp, "lua", "enter", c.conn, shoal.self(), m.account, m.token)
-	if not ok or r == nil then
-		c.state = "gone"
-		return close_with(c, ok and code or C.UNAVAILABLE, ok and proto.code_names[code] or "the baseapp did not answer")
-	end
-	return go_live(c, m.account, r)
+	local ok, r, code = shoal.trycalltimeout(enter_bound(), baseapp, "lua", "enter", c.conn, shoal.self(), m.account,
+		m.token)
+	return entered(c, m.account, ok, r, code)
 end
 
 -- RESUME (docs/protocol.md section 6.1): the session of a dead (or
@@ -286,13 +320,9 @@ local function on_resume(c, m)
 		return close_with(c, C.BAD_VERSION, "version 1 only")
 	end
 	c.state = "entering"
-	local ok, r, code = shoal.trycall(baseapp, "lua", "resume", c.conn, shoal.self(), m.account, m.ticket, m.nonce,
-		m.proof)
-	if not ok or r == nil then
-		c.state = "gone"
-		return close_with(c, ok and code or C.UNAVAILABLE, ok and proto.code_names[code] or "the baseapp did not answer")
-	end
-	return go_live(c, m.account, r)
+	local ok, r, code = shoal.trycalltimeout(enter_bound(), baseapp, "lua", "resume", c.conn, shoal.self(), m.account,
+		m.ticket, m.nonce, m.proof)
+	return entered(c, m.account, ok, r, code)
 end
 
 local function on_game(c, id, body)
@@ -395,7 +425,7 @@ end
 -- The session is over (saved); a pooled agent offers itself for the next
 -- connection: the baseapp keeps it (true) or lets it go (the pool is full,
 -- or the baseapp is gone): then it exits.
-local function recycle(c)
+function recycle(c)
 	if current == c then
 		current = nil
 	end
@@ -411,6 +441,10 @@ end
 function handler.close()
 	local c = current
 	local ok, err = true, nil
+	if c.state == "entering" then -- the ENTER or RESUME in flight ends what it gets (entered)
+		c.closed = true
+		return
+	end
 	if c.state == "live" or c.state == "ending" then
 		ok, err = xpcall(finish, shoal.traceback, c, "close")
 	end

@@ -245,7 +245,7 @@ function cell.left(c)
 	cs.gone = true
 	if cs.handle then
 		-- bounded well below a login's kick timeout: a frozen cellapp must not hold a kick up
-		local ok, pos = shoal.trycalltimeout(LEAVE_MS, cs.handle, "lua", "leave", cs.space, c.account)
+		local ok, pos = shoal.trycalltimeout(LEAVE_MS, cs.handle, "lua", "leave", cs.space, c.account, shoal.self())
 		if ok and pos then
 			cs.x, cs.y, cs.dir = pos.x, pos.y, pos.dir
 		end

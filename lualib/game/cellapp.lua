@@ -17,8 +17,9 @@
 --        number this entity used (the next message carries seq + 1); world {space, epoch, width,
 --        height, radius, x, y, dir}. why "moved" (handle, epoch: where it went), "frozen", "no space"
 --   op(space, epoch, eid, seq, kind, ...)  one-way: "move" x y dir | "prop" key value scope | "where";
---        applied in seq order per entity, exactly once (held while a gap is open)
---   leave(space, eid)                     -> {x, y, dir} | nil
+--        applied in seq order per entity, exactly once (held while a gap is open); heard only from
+--        the agent in the entity's mailbox
+--   leave(space, eid, agent)              -> {x, y, dir} | nil (nil also when agent no longer drives eid)
 --   snapshot(space)                       -> version (taken now, kept on the peer and in dbmgr)
 --   freeze(space)                         -> blob, version  (messages queue from now on)
 --   handoff(space, handle, epoch)         -> n queued messages handed to the target; the space leaves
@@ -46,6 +47,7 @@ function cellapp.config()
 		registry = cfg("cellapp_registry"),
 		dbmgr = cfg("cellapp_dbmgr"),
 		max_pending = cfg("cellapp_max_pending"),
+		orphan_ms = cfg("cellapp_orphan_ms"),
 	}
 end
 
@@ -113,18 +115,23 @@ local function deliver(m, kind, data)
 end
 
 -- A hosted space: {name, s (game.space), opts, epoch, version, seq = {eid = last applied},
--- applied = {eid = n}, held = {eid = {seq = op}}, mail = {eid = mailbox}, frozen = list | nil}.
+-- applied = {eid = n}, held = {eid = {seq = op}}, mail = {eid = mailbox}, frozen = list | nil,
+-- orphan = {eid = node ms it leaves at}: players of a lost baseapp}.
 local function host(name, s, opts, epoch)
 	local h = { name = name, s = s, opts = opts, epoch = epoch, version = 0, seq = {}, applied = {}, held = {},
-		mail = {}, stale = {}, at = {} }
+		mail = {}, stale = {}, at = {}, orphan = {} }
 	S.spaces[name] = h
 	S.moved[name] = nil
 	return h
 end
 
 local function pack(h)
+	local now, orphan = shoal.now(), {} -- each orphan's time left (node clocks differ)
+	for eid, leaves_at in pairs(h.orphan) do
+		orphan[eid] = math.max(0, leaves_at - now)
+	end
 	return serial.packstring { name = h.name, opts = h.opts, epoch = h.epoch, version = h.version,
-		space = h.s:snapshot(), seq = h.seq, applied = h.applied, mail = h.mail }
+		space = h.s:snapshot(), seq = h.seq, applied = h.applied, mail = h.mail, orphan = orphan }
 end
 
 local function space_opts(opts)
@@ -135,7 +142,9 @@ end
 -- Tells every entity's cell part where its space is now.
 local function announce(h)
 	for eid, m in pairs(h.mail) do
-		shoal.send(m.agent, "lua", "cell_route", m.account, h.name, shoal.self(), h.epoch)
+		if not h.orphan[eid] then
+			shoal.send(m.agent, "lua", "cell_route", m.account, h.name, shoal.self(), h.epoch)
+		end
 	end
 end
 
@@ -150,8 +159,14 @@ local function from_blob(name, blob, epoch, recovered)
 	end
 	local h = host(name, s, t.opts, epoch)
 	h.version, h.seq, h.applied, h.mail = t.version, t.seq or {}, t.applied or {}, t.mail or {}
+	local now = shoal.now()
+	for eid, left in pairs(t.orphan or {}) do
+		h.orphan[eid], h.stale[eid] = now + left, true
+	end
 	for eid, m in pairs(h.mail) do
-		s:set_mailbox(eid, m)
+		if not h.orphan[eid] then
+			s:set_mailbox(eid, m)
+		end
 		if recovered then -- what came after the snapshot is lost: its cell part enters again
 			h.stale[eid] = true
 		end
@@ -234,6 +249,10 @@ local function apply(h, at, eid, seq, kind, ...)
 	local last = h.seq[eid]
 	if last == nil then
 		bump("unknown")
+		return
+	end
+	if h.orphan[eid] then -- its baseapp is lost: a late message of the old session is not heard
+		bump("orphan_ops")
 		return
 	end
 	if seq <= last then
@@ -415,7 +434,7 @@ function command.enter(name, epoch, eid, st, mailbox, seq)
 		s:set_mailbox(eid, mailbox)
 		bump("reattached")
 	end
-	h.mail[eid], h.stale[eid] = mailbox, nil
+	h.mail[eid], h.stale[eid], h.orphan[eid] = mailbox, nil, nil
 	if fresh then
 		h.seq[eid], h.applied[eid], h.held[eid] = seq or 0, 0, nil
 	end
@@ -424,14 +443,23 @@ function command.enter(name, epoch, eid, st, mailbox, seq)
 		x = e.x, y = e.y, dir = e.dir or 0, fresh = fresh }
 end
 
-function command.leave(name, eid)
+-- agent: the cell part's agent that asks (nil: this cellapp itself). A
+-- session that ended elsewhere (a woken baseapp whose player resumed on
+-- another one) cannot take away the entity its successor now drives.
+function command.leave(name, eid, agent)
 	local h = S.spaces[name]
 	if h == nil then
+		return nil
+	end
+	local m = h.mail[eid]
+	if agent ~= nil and m ~= nil and m.agent ~= agent then
+		bump("stale_leaves")
 		return nil
 	end
 	local e = h.s:entity(eid)
 	h.s:leave(eid)
 	h.mail[eid], h.seq[eid], h.applied[eid], h.held[eid], h.stale[eid], h.at[eid] = nil, nil, nil, nil, nil, nil
+	h.orphan[eid] = nil
 	if e then
 		return { x = e.x, y = e.y, dir = e.dir }
 	end
@@ -448,13 +476,39 @@ function command.gone(name, eid, agent)
 	end
 end
 
--- A baseapp is gone (dead or left): its players' cell parts leave (a
--- player that resumes elsewhere enters again from its entity).
+-- A baseapp is gone (dead or left): its players' cell parts stay where
+-- they are for cellapp_orphan_ms, deaf (nothing goes to the lost baseapp,
+-- nothing late from it is applied), so a player that resumes on another
+-- baseapp goes on from its live position instead of its last save. Then
+-- they leave (sweep_orphans).
 local function baseapp_gone(id)
+	local leaves_at = shoal.now() + S.conf.orphan_ms
+	for name, h in pairs(S.spaces) do
+		local n = 0
+		for eid, m in pairs(h.mail) do
+			if string.format("%08x", m.baseapp) == id and not h.orphan[eid] then
+				h.orphan[eid], h.stale[eid] = leaves_at, true -- its next enter is a new session
+				h.s:set_mailbox(eid, nil)
+				n = n + 1
+			end
+		end
+		if n > 0 then
+			bump("orphaned", n)
+			shoal.log(string.format("cellapp %s: space %s: %d entities of the lost baseapp %s wait %d ms for a resume",
+				S.id, name, n, id, S.conf.orphan_ms))
+		end
+	end
+	if S.conf.orphan_ms == 0 then
+		cellapp.sweep_orphans(shoal.now())
+	end
+end
+
+-- The orphans whose time is up leave their spaces.
+function cellapp.sweep_orphans(now)
 	for name, h in pairs(S.spaces) do
 		local gone = {}
-		for eid, m in pairs(h.mail) do
-			if string.format("%08x", m.baseapp) == id then
+		for eid, leaves_at in pairs(h.orphan) do
+			if now >= leaves_at then
 				gone[#gone + 1] = eid
 			end
 		end
@@ -463,13 +517,22 @@ local function baseapp_gone(id)
 		end
 		if #gone > 0 then
 			bump("orphans", #gone)
-			shoal.log(string.format("cellapp %s: space %s: %d entities of the lost baseapp %s left", S.id, name, #gone,
-				id))
+			shoal.log(string.format("cellapp %s: space %s: %d entities of a lost baseapp left (no resume in %d ms)",
+				S.id, name, #gone, S.conf.orphan_ms))
 		end
 	end
 end
 
-function command.op(name, epoch, eid, seq, kind, ...)
+-- source: the sender. Only the agent that drives the entity now is
+-- heard: a woken baseapp's agent whose player resumed elsewhere meanwhile
+-- would otherwise move it (or get a HERE to the new session's client).
+function command.op(source, name, epoch, eid, seq, kind, ...)
+	local h = S.spaces[name]
+	local m = h and h.mail[eid]
+	if m and m.agent ~= source then
+		bump("stale_ops")
+		return
+	end
 	receive(name, shoal.now(), eid, seq, kind, ...)
 end
 
@@ -719,7 +782,7 @@ function cellapp.start(conf)
 		stats = {},
 		peer = function() end,
 	}
-	shoal.dispatch_commands(command)
+	shoal.dispatch_commands(command, "lua", { op = true })
 	reports()
 	every(conf.tick_ms, function()
 		local now = shoal.now()
@@ -727,6 +790,9 @@ function cellapp.start(conf)
 			h.s:tick(now)
 		end
 	end, "tick")
+	every(1000, function()
+		cellapp.sweep_orphans(shoal.now())
+	end, "orphan sweep")
 	every(conf.snapshot_ms, function()
 		for _, h in pairs(S.spaces) do
 			if not h.frozen then

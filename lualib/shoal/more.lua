@@ -21,11 +21,17 @@ return function(shoal)
 	-- Serves requests of proto (default "lua") whose first value names a
 	-- function of `commands`: commands[name](...) gives the reply values.
 	-- An unknown name is an error the caller sees, naming it.
-	function shoal.dispatch_commands(commands, proto)
-		shoal.dispatch(proto or "lua", function(_, _, cmd, ...)
+	-- with_source: a set of command names whose function gets the
+	-- sender's handle first (f(source, ...)), for commands that must know
+	-- who asks.
+	function shoal.dispatch_commands(commands, proto, with_source)
+		shoal.dispatch(proto or "lua", function(_, source, cmd, ...)
 			local f = commands[cmd]
 			if f == nil then
 				error(string_format("unknown command %q", tostring(cmd)), 0)
+			end
+			if with_source and with_source[cmd] then
+				return f(source, ...)
 			end
 			return f(...)
 		end)
