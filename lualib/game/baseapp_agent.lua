@@ -303,26 +303,25 @@ local function entered(c, account, ok, r, code)
 	return go_live(c, account, r)
 end
 
-local function on_enter(c, m)
+-- ENTER and RESUME alike: the baseapp's command (enter or resume) with
+-- the message's fields, bounded by enter_bound.
+local function ask_baseapp(c, m, cmd, ...)
 	if m.version ~= proto.VERSION then
 		return close_with(c, C.BAD_VERSION, "version 1 only")
 	end
 	c.state = "entering"
-	local ok, r, code = shoal.trycalltimeout(enter_bound(), baseapp, "lua", "enter", c.conn, shoal.self(), m.account,
-		m.token)
+	local ok, r, code = shoal.trycalltimeout(enter_bound(), baseapp, "lua", cmd, c.conn, shoal.self(), m.account, ...)
 	return entered(c, m.account, ok, r, code)
+end
+
+local function on_enter(c, m)
+	return ask_baseapp(c, m, "enter", m.token)
 end
 
 -- RESUME (docs/protocol.md section 6.1): the session of a dead (or
 -- unreachable) baseapp goes on here without a password.
 local function on_resume(c, m)
-	if m.version ~= proto.VERSION then
-		return close_with(c, C.BAD_VERSION, "version 1 only")
-	end
-	c.state = "entering"
-	local ok, r, code = shoal.trycalltimeout(enter_bound(), baseapp, "lua", "resume", c.conn, shoal.self(), m.account,
-		m.ticket, m.nonce, m.proof)
-	return entered(c, m.account, ok, r, code)
+	return ask_baseapp(c, m, "resume", m.ticket, m.nonce, m.proof)
 end
 
 local function on_game(c, id, body)

@@ -538,12 +538,19 @@ end
 -- three times the dead limit stays the same life, because the node's
 -- pulse service beats for it while it dispatches messages
 -- (service/pulse.lua). Once it is gone, it is dead within the limit.
-function cases.busy_is_not_dead()
+-- A registry (interval 100 ms, dead after 1 s) and a registry_busy_svc
+-- registered in it as TYPE/1: reg, events of TYPE, the service, its inc.
+local function busy_life(type)
 	local reg = launch("interval=100 suspect=3 dead=10")
-	local events = collect(reg, { type = "busy" })
+	local events = collect(reg, { type = type })
 	local svc = shoal.newservice("registry_busy_svc")
-	local inc = shoal.call(svc, "lua", "start", reg, "busy", "1", 100)
+	local inc = shoal.call(svc, "lua", "start", reg, type, "1", 100)
 	wait_event(events, "join", event_is("1", "join"))
+	return reg, events, svc, inc
+end
+
+function cases.busy_is_not_dead()
+	local reg, events, svc, inc = busy_life("busy")
 	local t0 = shoal.now()
 	shoal.call(svc, "lua", "backlog", 100, 30) -- 3 s of CPU queued, one message at a time
 	shoal.calltimeout(60000, svc, "lua", "burn", 0) -- answered once the backlog is done
@@ -567,11 +574,7 @@ end
 -- the pulse; the registry declares it dead, and when it is free again its
 -- keepalive registers a new life.
 function cases.stuck_is_dead()
-	local reg = launch("interval=100 suspect=3 dead=10")
-	local events = collect(reg, { type = "stuck" })
-	local svc = shoal.newservice("registry_busy_svc")
-	local inc = shoal.call(svc, "lua", "start", reg, "stuck", "1", 100)
-	wait_event(events, "join", event_is("1", "join"))
+	local reg, events, svc, inc = busy_life("stuck")
 	shoal.send(svc, "lua", "spin", 3000)
 	wait_event(events, "dead while stuck", event_is("1", "dead", inc), 5000)
 	wait_event(events, "a new life once free", function(e)
