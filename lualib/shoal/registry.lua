@@ -170,8 +170,14 @@ function client:request(parts, ms)
 end
 
 -- The same as a trycall: true, reply | false, code, text.
-local function try_request(self, parts)
-	local ok, reply_or_code, text = shoal.trycall(self.addr, "text", table.concat(parts, " "))
+local function try_request(self, parts, ms)
+	local line = table.concat(parts, " ")
+	local ok, reply_or_code, text
+	if ms then
+		ok, reply_or_code, text = shoal.trycalltimeout(ms, self.addr, "text", line)
+	else
+		ok, reply_or_code, text = shoal.trycall(self.addr, "text", line)
+	end
 	if not ok then
 		return false, reply_or_code, text
 	end
@@ -244,14 +250,18 @@ function client:on_register(fn)
 	table.insert(self.on_new_life, fn)
 end
 
+-- A heartbeat request of this life, with status fields (or none).
+local function heartbeat_parts(self, status)
+	local spec = self.spec
+	return add_status({ "heartbeat", pair("type", spec.type), pair("id", spec.id), pair("inc", self.inc) }, status)
+end
+
 function client:heartbeat(status)
 	local spec = assert(self.spec, "registry: heartbeat before register")
 	for k, v in pairs(status or {}) do
 		spec.status[k] = v
 	end
-	local parts = add_status({ "heartbeat", pair("type", spec.type), pair("id", spec.id), pair("inc", self.inc) },
-		status)
-	local ok, code, text = try_request(self, parts)
+	local ok, code, text = try_request(self, heartbeat_parts(self, status))
 	if ok then
 		return self.inc
 	end
@@ -266,9 +276,7 @@ end
 -- code, text (STALE: the owner's keepalive registers again). ms: the
 -- call's timeout.
 function client:pulse(ms)
-	local line = table.concat({ "heartbeat", pair("type", self.spec.type), pair("id", self.spec.id),
-		pair("inc", self.inc) }, " ")
-	local ok, code, text = shoal.trycalltimeout(ms, self.addr, "text", line)
+	local ok, code, text = try_request(self, heartbeat_parts(self), ms)
 	if ok then
 		return true
 	end
