@@ -48,6 +48,7 @@ int bot_world_on(struct bot *b, int id, const unsigned char *m, size_t len) {
     b->restoring = 0;
     bot_ring_ack(b->ring, w.x, w.y, bot_wall_ms());
     if (b->pending & BOT_P_WORLD) { /* the session's first: play */
+      if (bot_opt.events) fprintf(stderr, "EVENT entered bot=%u wall_ms=%.0f\n", b->id, bot_wall_ms());
       b->t_space = t;
       b->pending = 0;
       bot_send_round(b);

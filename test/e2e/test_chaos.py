@@ -343,7 +343,7 @@ class Churn:
 
     def __init__(self, case, k, ports):
         self.case, self.k, self.ports, self.stop = case, k, ports, threading.Event()
-        self.runs, self.errors = [], []  # (started wall ms, ended wall ms)
+        self.runs, self.errors = [], []  # (started wall ms, ended wall ms, first bot in the world wall ms)
         self.t = threading.Thread(target=self.loop, daemon=True)
         self.t.start()
 
@@ -353,7 +353,7 @@ class Churn:
             start = time.time() * 1000
             cmd = [BOT, "--login", ",".join("127.0.0.1:%d" % p for p in self.ports), "--server-key",
                    SERVER_KEY, "--json", "--register", "--bots", str(self.RUN), "--concurrency", str(self.RUN),
-                   "--world", "--rounds", "2", "--say-every", "0", "--prefix", "m%d" % self.k, "--retries", "400", "--first",
+                   "--world", "--events", "--rounds", "2", "--say-every", "0", "--prefix", "m%d" % self.k, "--retries", "400", "--first",
                    str(j * self.RUN), "--timeout-ms", str(int(nodeutil.scaled(10) * 1000)),
                    "--duration-limit", str(int(nodeutil.scaled(60)))]
             r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -364,23 +364,31 @@ class Churn:
                 rep = {"failed": -1, "stderr": r.stderr[-500:]}
             if rep.get("failed") != 0 or rep.get("completed") != self.RUN:
                 self.errors.append(rep)
-            self.runs.append((start, time.time() * 1000))
+            entered = [float(m) for m in re.findall(r"^EVENT entered bot=\d+ wall_ms=(\d+)", r.stderr, re.M)]
+            self.runs.append((start, time.time() * 1000, min(entered) if entered else None))
             j += 1
 
     def end(self, t_ms):
-        """-> ms from the signal until the first run started after it had
-        every bot in and out."""
+        """-> ms from the signal until the first bot of the first run
+        started after it played in the world (a fresh login through the
+        takeover: REGISTER, ENTER, the space located through cellappmgr);
+        that run must also end with every bot in and out."""
         deadline = time.monotonic() + nodeutil.scaled(60)
-        while not any(s >= t_ms for s, e in self.runs) and time.monotonic() < deadline:
+        while not any(r[0] >= t_ms for r in self.runs) and time.monotonic() < deadline:
             time.sleep(0.1)
         self.stop.set()
         self.t.join(nodeutil.scaled(100))
         self.case.assertFalse(self.t.is_alive(), "the login stream ended")
         self.case.assertEqual(self.errors, [], "logins during the loss")
-        after = [e for s, e in self.runs if s >= t_ms]
+        after = [r for r in self.runs if r[0] >= t_ms]
         self.case.assertTrue(after, "a login run after the signal")
-        # the first run that started after the signal went through the takeover
-        return after[0] - t_ms
+        self.case.assertIsNotNone(after[0][2], "the run after the signal: no bot entered the world")
+        before = [r[1] - r[0] for r in self.runs if r[1] < t_ms]
+        print("login stream: the run after the signal started %.0f ms after it, first in the world at %.0f ms, "
+              "ended at %.0f ms (runs before it took %s ms)" % (after[0][0] - t_ms, after[0][2] - t_ms,
+                                                                after[0][1] - t_ms, [round(d) for d in before[-3:]]),
+              file=sys.stderr)
+        return after[0][2] - t_ms
 
 
 def case(role, sig):
