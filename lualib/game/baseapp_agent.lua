@@ -112,14 +112,14 @@ end
 -- The session's last save is made again while dbmgr is gone (killed,
 -- being restarted) or its queue is full, for at most
 -- baseapp_save_retry_ms: the BYE of a LOGOUT waits for it, so what a BYE
--- acknowledges is saved. A save that timed out is made again too: it may
--- wait in a live dbmgr's queue (its database away: docs/dbmgr.md), but it
--- may as well have died in the socket buffers of a frozen dbmgr's node
--- when the harbor declared that node lost (the link and all it held are
--- dropped); the same value under the same epoch twice is harmless. A
+-- acknowledges is saved or queued in dbmgr. A save that timed out is
+-- queued in a live dbmgr (its database away: docs/dbmgr.md) and lands
+-- when it is back: saves wait past the harbor's verdict on a silent node
+-- (db.until_node_lost_ms), so one sent to a frozen dbmgr's node fails with
+-- NODEDOWN instead (lost with the link's buffers) and is made again. A
 -- fenced save (the session is stale) is not made again.
 local GONE = { [shoal.errors.NOSERVICE] = true, [shoal.errors.NODEDOWN] = true, [shoal.errors.EXITING] = true,
-	[shoal.errors.FULL] = true, [shoal.errors.TIMEOUT] = true }
+	[shoal.errors.FULL] = true }
 
 local function last_save(c, reason)
 	local give_up = shoal.now() + shoal.config("baseapp_save_retry_ms")
@@ -575,7 +575,7 @@ handler.command = {
 function agent.start(watchdog, is_pooled)
 	baseapp = watchdog
 	pooled = is_pooled
-	store = db.new(shoal.config("baseapp_dbmgr"))
+	store = db.new(shoal.config("baseapp_dbmgr"), { write_timeout_ms = db.until_node_lost_ms() })
 	gateserver.agent(handler)
 end
 

@@ -4,6 +4,7 @@
 --   local db = require "game.db"
 --   local d = db.new(".dbmgr")        -- the dbmgr's handle or name (default ".dbmgr");
 --   db.new(addr, {read_timeout_ms = 200})  -- reads time out sooner than db_read_timeout_ms
+--   db.new(addr, {write_timeout_ms = db.until_node_lost_ms()})  -- writes outlast the harbor's verdict
 --
 -- Accounts
 --   d:create_account(name, hash)      -> id | nil, code, text (code NAMEEXIST: the name is taken)
@@ -42,17 +43,28 @@ client.__index = client
 
 local errors = shoal.errors
 
+-- A write's timeout that outlasts the harbor's verdict on a silent node
+-- (heartbeat_ms x heartbeat_misses) by call_timeout: to a frozen dbmgr's
+-- node the write then fails with NODEDOWN (whatever sat in the link's
+-- buffers is lost with it: make it again), while a TIMEOUT means a live
+-- dbmgr has it queued (its database away) and it lands when it is back.
+-- With the plain call timeout the two race when they are equal.
+function db.until_node_lost_ms()
+	return shoal.config("call_timeout") + shoal.config("heartbeat_ms") * shoal.config("heartbeat_misses")
+end
+
 function db.new(addr, opts)
 	return setmetatable({
 		addr = addr or ".dbmgr",
 		read_ms = opts and opts.read_timeout_ms or shoal.config("db_read_timeout_ms"),
+		write_ms = opts and opts.write_timeout_ms or shoal.config("call_timeout"),
 		columns = {}, -- entity type -> list of indexed columns (cached)
 	}, client)
 end
 
--- A write: waits for the commit (the call timeout bounds it).
+-- A write: waits for the commit (bounded by the write timeout).
 local function write(self, ...)
-	local r = table.pack(shoal.trycall(self.addr, "lua", ...))
+	local r = table.pack(shoal.trycalltimeout(self.write_ms, self.addr, "lua", ...))
 	if not r[1] then
 		return nil, r[2], r[3]
 	end
