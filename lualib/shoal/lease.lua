@@ -263,16 +263,42 @@ function client_mt:find()
 	return h
 end
 
+-- After holder `failed` failed: the registry's holder once it is another
+-- one (the failure detector freed the lease and the standby took it),
+-- asked every 50 ms for at most the timeout; or nil, why. A caller in a
+-- takeover thus waits for the new holder instead of bouncing off the old
+-- one, and never longer than the timeout.
+function client_mt:next_holder(failed)
+	local give_up = shoal.now() + self.timeout
+	while true do
+		local h, why = self:find()
+		if h and h ~= failed then
+			return h
+		end
+		if shoal.now() + 50 > give_up then
+			self.handle = nil
+			return nil, why or string.format("the holder %s of the lease %s failed and is still registered",
+				shoal.address(failed), self.name)
+		end
+		shoal.sleep(50)
+	end
+end
+
 -- A call (lua protocol) to the holder, looked up again and tried once more
 -- when it answers NOT_ACTIVE or cannot be reached (lost node, gone
--- service, no answer within the timeout). At most two calls and two
--- look-ups, each within the timeout.
+-- service, no answer within the timeout): the second try waits for a
+-- holder other than the one that failed (next_holder). At most two calls
+-- and the look-ups of one timeout.
 function client_mt:call(cmd, ...)
-	local why
+	local why, failed
 	for _ = 1, 2 do
 		local h = self.handle
 		if h == nil then
-			h, why = self:find()
+			if failed then
+				h, why = self:next_holder(failed)
+			else
+				h, why = self:find()
+			end
 		end
 		if h then
 			local res = table.pack(shoal.trycalltimeout(self.timeout, h, "lua", cmd, ...))
@@ -283,6 +309,7 @@ function client_mt:call(cmd, ...)
 			if self.handle == h then
 				self.handle = nil
 			end
+			failed = h
 		end
 	end
 	return nil, lease.NO_ACTIVE, why

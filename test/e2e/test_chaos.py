@@ -202,6 +202,8 @@ class Chaos(tw.WorldCluster):
         time.sleep(1.0)  # two walk rounds and three snapshots of play
         t_ms = time.time() * 1000
         t0 = self.signal(victim, self.SIGNAL)
+        if churn:
+            churn.probe()
         try:
             took = self.affected_back(k, victim, held, t_ms, marks)
             takeover = self.took_over(victim, before, marks, t_ms)
@@ -239,8 +241,17 @@ class Chaos(tw.WorldCluster):
                 came = {kv["bot"] for e, kv in evs if e == kind}
                 restored = {kv["bot"] for e, kv in evs if e == "restored"}
                 return len(came) >= want and lost <= came and came <= restored
-            nodeutil.wait_until(settled, nodeutil.scaled(BOUND_S[(self.ROLE, self.SIGNAL.name)] + 30),
-                                "round %d: the %d bots of node %d back" % (k + 1, want, victim), interval=0.05)
+            try:
+                nodeutil.wait_until(settled, nodeutil.scaled(BOUND_S[(self.ROLE, self.SIGNAL.name)] + 30),
+                                    "round %d: the %d bots of node %d back" % (k + 1, want, victim), interval=0.05)
+            except AssertionError as e:  # who is missing, and what the nodes said meanwhile
+                evs = self.bots.events(t_ms, "lost", kind, "restored")
+                lost = {kv["bot"] for ev, kv in evs if ev == "lost"}
+                came = {kv["bot"] for ev, kv in evs if ev == kind}
+                restored = {kv["bot"] for ev, kv in evs if ev == "restored"}
+                raise AssertionError("%s: %d lost, %d %s, %d restored; lost and not back: %s; node warnings:\n%s" % (
+                    e, len(lost), len(came), kind, len(restored), sorted(lost - came)[:20],
+                    "\n".join(node_warnings(self, t_ms, time.time() * 1000, 60)))) from None
             evs = self.bots.events(t_ms, "back", "world", "lost", "restored")
             backs = [kv for e, kv in evs if e == "back"]
             self.assertEqual({kv["how"] for kv in backs}, {"resumed"} if self.ROLE == "baseapp" else set(),
@@ -351,52 +362,87 @@ class Chaos(tw.WorldCluster):
         self.assertEqual({(str(s), int(e)) for s, e in rows}, {("offline", 1)}, rows[:5])
 
 
+def node_warnings(case, start_ms, end_ms, most=40):
+    """The WARN and ERROR lines every node logged between two wall clock
+    ms (a failure's context in the test's output), oldest first."""
+    out = []
+    for n in range(1, tw.NODES + 1):
+        for line in case.log(n).splitlines():
+            m = re.match(r"(\S+ \S+) (WARN|ERROR)", line)
+            if m:
+                wall = datetime.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S.%f").replace(
+                    tzinfo=datetime.timezone.utc).timestamp() * 1000
+                if start_ms <= wall <= end_ms and "a tick took" not in line:
+                    out.append((wall, "node %d: %s" % (n, line)))
+    return [l for _, l in sorted(out)[:most]]
+
+
 class Churn:
     """Logins during a manager's loss: small bot runs one after another
     (fresh accounts, REGISTER then two walks, LOGOUT), each must end with
     every bot in and out (retries are fine: the login answers UNAVAILABLE
-    or NO_BASEAPP with retry_after_ms while the standby takes over)."""
+    or NO_BASEAPP with retry_after_ms while the standby takes over); and a
+    probe run started at the signal, beside the run in flight, whose first
+    bot in the world is the login gap."""
     RUN = 8
 
     def __init__(self, case, k, ports):
         self.case, self.k, self.ports, self.stop = case, k, ports, threading.Event()
         self.runs, self.errors = [], []  # (started wall ms, ended wall ms, first bot in the world wall ms)
+        self.probed = None
         self.t = threading.Thread(target=self.loop, daemon=True)
         self.t.start()
+
+    def one_run(self, prefix, first):
+        """-> (started, ended, first in the world) wall ms; a failed run's
+        report goes to self.errors."""
+        start = time.time() * 1000
+        cmd = [BOT, "--login", ",".join("127.0.0.1:%d" % p for p in self.ports), "--server-key",
+               SERVER_KEY, "--json", "--register", "--bots", str(self.RUN), "--concurrency", str(self.RUN),
+               "--world", "--events", "--rounds", "2", "--say-every", "0", "--prefix", prefix, "--retries", "400",
+               "--first", str(first), "--timeout-ms", str(int(nodeutil.scaled(10) * 1000)),
+               "--duration-limit", str(int(nodeutil.scaled(60)))]
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           timeout=nodeutil.scaled(90))
+        try:
+            rep = json.loads(r.stdout)
+        except ValueError:
+            rep = {"failed": -1, "stderr": r.stderr[-500:]}
+        if rep.get("failed") != 0 or rep.get("completed") != self.RUN:
+            self.errors.append(rep)
+        entered = [float(m) for m in re.findall(r"^EVENT entered bot=\d+ wall_ms=(\d+)", r.stderr, re.M)]
+        run = (start, time.time() * 1000, min(entered) if entered else None)
+        if run[1] - start > 3000:  # where a slow run's time went: its report and the nodes' warnings meanwhile
+            print("login stream: a run of %.0f ms (%s): %s\n%s" % (run[1] - start, prefix, r.stdout.strip()[:1500],
+                                                                   "\n".join(node_warnings(self.case, start, run[1]))),
+                  file=sys.stderr)
+        return run
 
     def loop(self):
         j = 0
         while not self.stop.is_set() and j < 200:
-            start = time.time() * 1000
-            cmd = [BOT, "--login", ",".join("127.0.0.1:%d" % p for p in self.ports), "--server-key",
-                   SERVER_KEY, "--json", "--register", "--bots", str(self.RUN), "--concurrency", str(self.RUN),
-                   "--world", "--events", "--rounds", "2", "--say-every", "0", "--prefix", "m%d" % self.k, "--retries", "400", "--first",
-                   str(j * self.RUN), "--timeout-ms", str(int(nodeutil.scaled(10) * 1000)),
-                   "--duration-limit", str(int(nodeutil.scaled(60)))]
-            r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               timeout=nodeutil.scaled(90))
-            try:
-                rep = json.loads(r.stdout)
-            except ValueError:
-                rep = {"failed": -1, "stderr": r.stderr[-500:]}
-            if rep.get("failed") != 0 or rep.get("completed") != self.RUN:
-                self.errors.append(rep)
-            entered = [float(m) for m in re.findall(r"^EVENT entered bot=\d+ wall_ms=(\d+)", r.stderr, re.M)]
-            self.runs.append((start, time.time() * 1000, min(entered) if entered else None))
-            if self.runs[-1][1] - start > 3000:  # where a slow run's time went
-                print("login stream: a run of %.0f ms: %s\n%s" % (self.runs[-1][1] - start, r.stdout.strip()[:1500],
-                                                                  r.stderr[-1500:]), file=sys.stderr)
+            self.runs.append(self.one_run("m%d" % self.k, j * self.RUN))
             j += 1
 
     def warm(self, n):
         """Waits (bounded) until n runs ended: their latency is the baseline."""
         nodeutil.wait_until(lambda: len(self.runs) >= n, nodeutil.scaled(30), "%d login runs before the loss" % n)
 
+    def probe(self):
+        """Starts the probe run (at the signal)."""
+        def run():
+            self.probed = self.one_run("p%d" % self.k, 0)
+        self.pt = threading.Thread(target=run, daemon=True)
+        self.pt.start()
+
     def end(self, t_ms):
-        """-> ms from the signal until the first bot of the first run
-        started after it played in the world (a fresh login through the
-        takeover: REGISTER, ENTER, the space located through cellappmgr);
-        that run must also end with every bot in and out."""
+        """-> (ms from the signal until the probe's first bot played in the
+        world: a fresh login through the takeover, REGISTER, ENTER, the
+        space located through cellappmgr; the slowest first bot in the
+        world of the runs before the signal, from their start). Every run
+        and the probe must end with every bot in and out."""
+        self.pt.join(nodeutil.scaled(100))
+        self.case.assertFalse(self.pt.is_alive(), "the probe run ended")
         deadline = time.monotonic() + nodeutil.scaled(60)
         while not any(r[0] >= t_ms for r in self.runs) and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -404,16 +450,14 @@ class Churn:
         self.t.join(nodeutil.scaled(100))
         self.case.assertFalse(self.t.is_alive(), "the login stream ended")
         self.case.assertEqual(self.errors, [], "logins during the loss")
-        after = [r for r in self.runs if r[0] >= t_ms]
-        self.case.assertTrue(after, "a login run after the signal")
-        self.case.assertIsNotNone(after[0][2], "the run after the signal: no bot entered the world")
-        before = [r[1] - r[0] for r in self.runs if r[1] < t_ms]
-        print("login stream: the run after the signal started %.0f ms after it, first in the world at %.0f ms, "
-              "ended at %.0f ms (runs before it took %s ms)" % (after[0][0] - t_ms, after[0][2] - t_ms,
-                                                                after[0][1] - t_ms, [round(d) for d in before[-3:]]),
-              file=sys.stderr)
+        self.case.assertIsNotNone(self.probed[2], "the probe run: no bot entered the world")
+        inflight = [r for r in self.runs if r[0] < t_ms <= r[1]]
+        print("login stream: the probe started %.0f ms after the signal, first in the world at %.0f ms, ended at "
+              "%.0f ms; the run in flight at the signal ended at %s ms" % (
+                  self.probed[0] - t_ms, self.probed[2] - t_ms, self.probed[1] - t_ms,
+                  ["%.0f" % (r[1] - t_ms) for r in inflight]), file=sys.stderr)
         latency = max(r[2] - r[0] for r in self.runs if r[1] < t_ms and r[2] is not None)
-        return after[0][2] - t_ms, latency
+        return self.probed[2] - t_ms, latency
 
 
 def case(role, sig):
