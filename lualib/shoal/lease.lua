@@ -286,9 +286,9 @@ end
 
 -- A call (lua protocol) to the holder, looked up again and tried once more
 -- when it answers NOT_ACTIVE or cannot be reached (lost node, gone
--- service, no answer within the timeout): the second try waits for a
--- holder other than the one that failed (next_holder). At most two calls
--- and the look-ups of one timeout.
+-- service, no answer within the timeout); when it is gone (NODEDOWN,
+-- NOSERVICE) the second try waits for a holder other than that one
+-- (next_holder). At most two calls and the look-ups of one timeout.
 function client_mt:call(cmd, ...)
 	local why, failed
 	for _ = 1, 2 do
@@ -309,7 +309,12 @@ function client_mt:call(cmd, ...)
 			if self.handle == h then
 				self.handle = nil
 			end
-			failed = h
+			-- gone (its node lost, its service exited): wait for the next holder;
+			-- slow or a standby: ask the registry again at once
+			local code = not res[1] and res[2]
+			if code == shoal.errors.NODEDOWN or code == shoal.errors.NOSERVICE then
+				failed = h
+			end
 		end
 	end
 	return nil, lease.NO_ACTIVE, why

@@ -126,8 +126,12 @@ class Chaos(tw.WorldCluster):
                                 "--events", "--play-s", "900", "--round-ms", "500", "--say-every", "10",
                                 "--stats-every-ms", "200", "--timeout-ms", str(int(nodeutil.scaled(10) * 1000)),
                                 "--duration-limit", str(int(nodeutil.scaled(1000)))], "bots")
-        nodeutil.wait_until(lambda: self.bots.playing() == BOTS or self.bots.p.poll() is not None,
-                            nodeutil.scaled(60 + BOTS / 10), "the %d bots playing (%r)" % (BOTS, self.bots.stats))
+        try:
+            nodeutil.wait_until(lambda: self.bots.playing() == BOTS or self.bots.p.poll() is not None,
+                                nodeutil.scaled(60 + BOTS / 10), "the %d bots playing" % BOTS)
+        except AssertionError as e:  # how far they got, and what the nodes said
+            raise AssertionError("%s: %r; node warnings:\n%s" % (e, self.bots.stats, "\n".join(
+                node_warnings(self, 0, time.time() * 1000, 60)))) from None
         self.assertEqual(self.bots.playing(), BOTS, "the bot exited: %r" % self.bots.stats)
         self.wait_sessions("before the first signal")
 
