@@ -600,7 +600,7 @@ static void on_connected(struct bot *b) {
 
 static void on_connect_failed(struct bot *b) {
   if (b->st == BOT_S_GATE_CONNECT && b->resuming) {
-    bot_resume_next_gate(b); /* that gate is down too */
+    bot_resume_next_gate(b, "connect failed"); /* that gate is down too */
   } else if (b->st == BOT_S_GATE_CONNECT && b->redirecting) {
     retry(b, 50, "the redirect's gate refused the connection"); /* log in again */
   } else if (b->st == BOT_S_GATE_CONNECT) {
@@ -618,7 +618,7 @@ static void on_readable(struct bot *b) {
   const char *why = NULL;
   if (bot_net_read(b, on_frame, &why) < 0) {
     if (b->st == BOT_S_PLAY) return bot_resume_lost(b, why); /* closed without a KICK */
-    if (b->resuming && b->st == BOT_S_ENTER) return bot_resume_next_gate(b);
+    if (b->resuming && b->st == BOT_S_ENTER) return bot_resume_next_gate(b, why);
     fail(b, 0, why);
   }
 }

@@ -34,6 +34,7 @@ void bot_resume_keep_gates(struct bot *b, const struct bot_candidate *c, unsigne
 
 /* A password login instead (a refusal, or no gate took the RESUME). */
 static void relogin(struct bot *b, const char *why) {
+  if (bot_opt.events) fprintf(stderr, "EVENT relogin bot=%u wall_ms=%.0f why=%s\n", b->id, bot_wall_ms(), why);
   b->resuming = 0;
   b->t_first = 0;
   bot_retry(b, 0, why);
@@ -41,7 +42,9 @@ static void relogin(struct bot *b, const char *why) {
 
 /* The next candidate after the lost gate, wrapping round, the lost one
  * skipped; when none is left, a password login. */
-void bot_resume_next_gate(struct bot *b) {
+void bot_resume_next_gate(struct bot *b, const char *why) {
+  if (why && bot_opt.events)
+    fprintf(stderr, "EVENT resume_failed bot=%u wall_ms=%.0f why=%s\n", b->id, bot_wall_ms(), why);
   bot_net_close(b);
   unsigned start = 0;
   for (unsigned i = 0; i < b->ncand; i++)
@@ -67,7 +70,7 @@ void bot_resume_lost(struct bot *b, const char *why) {
   if (bot_opt.events) fprintf(stderr, "EVENT lost bot=%u wall_ms=%.0f why=%s\n", b->id, b->wall_lost, why);
   if (b->ticket_len == 0 || bot_resume_secret(b->game_c2s, b->game_s2c, b->secret) < 0)
     return relogin(b, "no resume ticket");
-  bot_resume_next_gate(b);
+  bot_resume_next_gate(b, NULL);
 }
 
 int bot_resume_enc(struct bot *b, unsigned char *msg, size_t cap) {
@@ -81,8 +84,8 @@ int bot_resume_enc(struct bot *b, unsigned char *msg, size_t cap) {
 }
 
 void bot_resume_refused(struct bot *b, const struct bot_error *e) {
-  if (e->code == BOT_E_UNAVAILABLE) return bot_resume_next_gate(b);
-  relogin(b, "RESUME refused");
+  if (e->code == BOT_E_UNAVAILABLE) return bot_resume_next_gate(b, "UNAVAILABLE");
+  relogin(b, bot_code_name(e->code) ? bot_code_name(e->code) : "RESUME refused");
 }
 
 void bot_resume_back(struct bot *b, const char *how) {

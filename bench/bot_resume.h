@@ -23,8 +23,9 @@ void bot_resume_keep_gates(struct bot *b, const struct bot_candidate *c, unsigne
  * fails with why. */
 void bot_resume_lost(struct bot *b, const char *why);
 /* The gate being tried cannot take the RESUME (refused the connection,
- * closed, UNAVAILABLE): the next candidate, or a password login. */
-void bot_resume_next_gate(struct bot *b);
+ * closed, UNAVAILABLE; why, logged as `EVENT resume_failed`, NULL for the
+ * first try): the next candidate, or a password login. */
+void bot_resume_next_gate(struct bot *b, const char *why);
 /* Encodes the RESUME for the connection just made (a fresh nonce; the
  * resumed keys replace the game keys). The encoder's length, or -1. */
 int bot_resume_enc(struct bot *b, unsigned char *msg, size_t cap);

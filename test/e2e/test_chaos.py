@@ -67,7 +67,7 @@ class Bots:
     (kind, {key: value}), the latest STATS."""
 
     def __init__(self, case, args, name):
-        self.lines, self.stats, self.lock = [], {}, threading.Lock()
+        self.lines, self.stats, self.failures, self.lock = [], {}, [], threading.Lock()
         self.err = open(case.path(name + ".err"), "w")
         cmd = [BOT, "--login", ",".join("127.0.0.1:%d" % p for p in case.login_ports), "--server-key", SERVER_KEY,
                "--json"] + args
@@ -87,6 +87,9 @@ class Bots:
             self.err.write(line)
             parts = line.split()
             if len(parts) < 2 or parts[0] not in ("EVENT", "STATS"):
+                with self.lock:  # "bot N (NAME): failed at STAGE: why", kept for failure messages
+                    if len(self.failures) < 20:
+                        self.failures.append(line.strip())
                 continue
             kv = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
             with self.lock:
@@ -130,8 +133,8 @@ class Chaos(tw.WorldCluster):
             nodeutil.wait_until(lambda: self.bots.playing() == BOTS or self.bots.p.poll() is not None,
                                 nodeutil.scaled(60 + BOTS / 10), "the %d bots playing" % BOTS)
         except AssertionError as e:  # how far they got, and what the nodes said
-            raise AssertionError("%s: %r; node warnings:\n%s" % (e, self.bots.stats, "\n".join(
-                node_warnings(self, 0, time.time() * 1000, 60)))) from None
+            raise AssertionError("%s: %r; the bots said: %s; node warnings:\n%s" % (
+                e, self.bots.stats, self.bots.failures, "\n".join(node_warnings(self, 0, time.time() * 1000, 60)))) from None
         self.assertEqual(self.bots.playing(), BOTS, "the bot exited: %r" % self.bots.stats)
         self.wait_sessions("before the first signal")
 
@@ -141,9 +144,13 @@ class Chaos(tw.WorldCluster):
         """{node: sessions} of the baseapps of `nodes` (their consoles' `players`)."""
         out = {}
         for n in nodes:
-            m = re.search(r"baseapp \S+ \(gate [0-9.]+:\d+\): (\d+) players", self.console(n, "players"))
-            self.assertIsNotNone(m, "node %d's players" % n)
-            out[n] = int(m.group(1))
+            text = self.console(n, "players")
+            m = re.search(r"baseapp \S+ \(gate [0-9.]+:\d+\): (\d+) players", text)
+            # None while its baseapp does not answer within console_timeout
+            # (a woken one ending hundreds of sessions): the caller's loop is bounded
+            out[n] = int(m.group(1)) if m else None
+            if not m:
+                self.last_players = (n, text[-300:])
         return out
 
     def wait_sessions(self, what, nodes=tw.BASEAPPS):
@@ -153,10 +160,11 @@ class Chaos(tw.WorldCluster):
         deadline = time.monotonic() + nodeutil.scaled(30)
         while True:
             got = (self.bots.playing(), self.sessions(nodes), self.in_world())
-            if got[0] == BOTS and sum(got[1].values()) == BOTS and got[2] == BOTS:
+            if got[0] == BOTS and None not in got[1].values() and sum(got[1].values()) == BOTS and got[2] == BOTS:
                 return
             self.assertLess(time.monotonic(), deadline, "%s: %d bots playing, one session each: (playing, "
-                            "{node: sessions}) = %r" % (what, BOTS, got))
+                            "{node: sessions}) = %r%s" % (what, BOTS, got, "" if None not in got[1].values() else
+                                                          "; node %d's console answered %r" % self.last_players))
             time.sleep(0.2)
 
     def in_world(self):
