@@ -376,6 +376,11 @@ int shoal_config_validate(const char *path, char *err, size_t errlen) {
     snprintf(err, errlen, "config '%s': loglevel must be debug, info, warn or error, got '%s'", path, level);
     return -1;
   }
+  const char *format = shoal_config_string("log_format");
+  if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0) {
+    snprintf(err, errlen, "config '%s': log_format must be text or json, got '%s'", path, format);
+    return -1;
+  }
   const char *logfile = shoal_config_string("logfile");
   if (logfile && logfile[0]) {
     FILE *f = fopen(logfile, "a");

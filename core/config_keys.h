@@ -31,7 +31,11 @@
   X(lualib_debuginfo, BOOL, "false", 0, 0, "keep debug info of lualib modules (tracebacks name their lines)")        \
   X(logfile, STRING, "", 0, 0, "log file (empty: stdout; SIGHUP reopens it)")                                        \
   X(loglevel, STRING, "info", 0, 0, "debug, info, warn or error")                                                    \
+  X(log_format, STRING, "text", 0, 0, "`text` (one line: time, level, service, text) or `json` (one JSON object "   \
+    "a line: docs/operations.md, \"Logs\")")                                                                       \
   X(call_timeout, INT, "30000", 1, 86400000, "default timeout of every call, ms")                                    \
+  X(call_slow_ms, INT, "5000", 0, 86400000, "a call unanswered this long logs a warning with the callee and the "  \
+    "caller's traceback, once (only calls whose timeout is longer; 0: off)")                                       \
   X(memlimit, INT, "0", 0, 1099511627776, "per-service Lua memory limit in bytes (0: none)")                         \
   X(monitor_stuck_ms, INT, "5000", 0, 86400000, "report a service stuck in one message this long, ms (0: off)")      \
   X(monitor_interrupt, BOOL, "false", 0, 0, "also interrupt a stuck service (its message fails with an error)")      \

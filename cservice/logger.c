@@ -1,6 +1,10 @@
 /*
  * logger - the logger service. Writes one line per message:
  *   2026-11-21 10:00:00.123 INFO [:01000002] text
+ * or, with log_format = "json", one JSON object per line (docs/operations.md,
+ * "Logs"): time, node, service, address, level and text, and for a line
+ * that carries an event ("failover: event=node_dead node=6 ...") the event
+ * and its key=value fields, so a log pipeline can filter on them. Written
  * to the file named in its argument (appending), or to stdout when none.
  * Every line is escaped and capped by shoal_log_escape (see shoal.h), so a
  * message, whoever sent it, is exactly one printable line.
@@ -14,12 +18,15 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "json.h"
+#include "kvline.h"
 #include "shoal.h"
 
 struct logger {
   FILE *out;   /* stdout or the log file */
   char *path;  /* log file path, NULL for stdout */
   char *line;  /* SHOAL_LOG_ESCAPED_MAX bytes: the escaped text of one line */
+  struct shoal_json *json; /* log_format json: the line being written; NULL for text */
 };
 
 SHOAL_API void *logger_create(void);
@@ -31,6 +38,7 @@ void *logger_create(void) {
   l->out = NULL;
   l->path = NULL;
   l->line = shoal_malloc(SHOAL_LOG_ESCAPED_MAX);
+  l->json = NULL;
   return l;
 }
 
@@ -39,6 +47,7 @@ void logger_release(struct logger *l) {
   else if (l->out) fflush(stdout);
   shoal_free(l->path);
   shoal_free(l->line);
+  if (l->json) shoal_json_free(l->json);
   shoal_free(l);
 }
 
@@ -47,14 +56,96 @@ static const char *level_name(int level) {
   return level >= 0 && level < 4 ? names[level] : "INFO";
 }
 
+/* Keys a JSON line sets itself: an event's field of the same name is
+ * written with a "field_" prefix instead of overwriting it. */
+static int reserved_key(const char *k) {
+  static const char *keys[] = {"time", "unix_ms", "node", "service", "addr", "level", "msg", "event"};
+  for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+    if (strcmp(k, keys[i]) == 0) return 1;
+  return 0;
+}
+
+/* The service's name: a Lua service's own (the first word of its label,
+ * "baseapp" of "baseapp 3"), else its module; "node" for the node itself. */
+static void service_name(uint32_t source, char *out, size_t outlen) {
+  struct shoal_service_stat st;
+  if (source == 0 || shoal_stat(source, &st) != 0) {
+    snprintf(out, outlen, "%s", source == 0 ? "node" : "?");
+    return;
+  }
+  const char *name = strcmp(st.module, "snlua") == 0 && st.label[0] ? st.label : st.module;
+  size_t n = strcspn(name, " ");
+  snprintf(out, outlen, "%.*s", (int)(n < outlen ? n : outlen - 1), name);
+}
+
+/* The event's key=value pairs, from the token "event=" on (at the start or
+ * after a space); written only when the rest of the line parses as pairs. */
+static void json_event(struct shoal_json *j, const char *text) {
+  const char *p = text;
+  while ((p = strstr(p, "event=")) != NULL && p != text && p[-1] != ' ') p++;
+  if (p == NULL) return;
+  char err[96];
+  struct shoal_kvline *kv = shoal_kvline_parse(p, strlen(p), 0, err, sizeof(err));
+  if (kv == NULL) return;
+  for (int i = 0; i < shoal_kvline_count(kv); i++) {
+    const char *k = shoal_kvline_key(kv, i);
+    if (strcmp(k, "event") == 0) {
+      shoal_json_key(j, "event");
+    } else {
+      char key[80];
+      snprintf(key, sizeof(key), "%s%s", reserved_key(k) ? "field_" : "", k);
+      shoal_json_key(j, key);
+    }
+    shoal_json_str(j, shoal_kvline_value(kv, i));
+  }
+  shoal_kvline_free(kv);
+}
+
+static void write_json(struct logger *l, const char *stamp, struct timeval *tv, int level, uint32_t source) {
+  struct shoal_json *j = l->json;
+  char svc[64], addr[16];
+  service_name(source, svc, sizeof(svc));
+  snprintf(addr, sizeof(addr), ":%08x", source);
+  static const char *levels[] = {"debug", "info", "warn", "error"};
+  shoal_json_reset(j);
+  shoal_json_raw(j, "{", 1);
+  shoal_json_key(j, "time");
+  shoal_json_str(j, stamp);
+  shoal_json_key(j, "unix_ms");
+  shoal_json_int(j, (long long)tv->tv_sec * 1000 + tv->tv_usec / 1000);
+  shoal_json_key(j, "node");
+  shoal_json_int(j, (long long)shoal_node_self());
+  shoal_json_key(j, "service");
+  shoal_json_str(j, svc);
+  shoal_json_key(j, "addr");
+  shoal_json_str(j, addr);
+  shoal_json_key(j, "level");
+  shoal_json_str(j, level >= 0 && level < 4 ? levels[level] : "info");
+  shoal_json_key(j, "msg");
+  shoal_json_str(j, l->line); /* escaped: printable UTF-8, so valid JSON text */
+  json_event(j, l->line);
+  shoal_json_raw(j, "}\n", 2);
+  size_t len;
+  const char *data = shoal_json_data(j, &len);
+  fwrite(data, 1, len, l->out);
+}
+
 static void write_line(struct logger *l, int level, uint32_t source, const char *text, size_t len) {
   struct timeval tv;
   gettimeofday(&tv, NULL);
   struct tm tm;
   localtime_r(&tv.tv_sec, &tm);
-  char stamp[32];
-  strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
+  char stamp[40];
   size_t n = shoal_log_escape(l->line, text, len);
+  if (l->json) {
+    char sec[24], zone[8];
+    strftime(sec, sizeof(sec), "%Y-%m-%dT%H:%M:%S", &tm);
+    strftime(zone, sizeof(zone), "%z", &tm);
+    snprintf(stamp, sizeof(stamp), "%s.%03d%s", sec, (int)(tv.tv_usec / 1000), zone);
+    write_json(l, stamp, &tv, level, source);
+    return;
+  }
+  strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
   fprintf(l->out, "%s.%03d %-5s [:%08x] %.*s\n", stamp, (int)(tv.tv_usec / 1000), level_name(level),
           source, (int)n, l->line);
 }
@@ -100,6 +191,7 @@ static int logger_cb(struct shoal_context *ctx, void *ud, int type, int session,
 }
 
 int logger_init(struct logger *l, struct shoal_context *ctx, const char *args) {
+  if (strcmp(shoal_config_string("log_format"), "json") == 0) l->json = shoal_json_new();
   if (args && args[0]) {
     l->path = shoal_strdup(args);
     int r = reopen(l);

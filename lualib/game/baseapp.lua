@@ -184,6 +184,7 @@ local function end_session(account, s, code)
 	end
 	s.ending, s.waiters = true, {}
 	bump("kicks")
+	shoal.event("baseapp", "kick", { "account", account, "epoch", s.epoch, "code", proto.code_names[code] or code })
 	local ok, err = shoal.trycall(s.agent, "lua", "kick", code, account, s.epoch)
 	if not ok then
 		shoal.warn(string.format("baseapp: the agent of account %d did not answer its kick: %s", account,

@@ -66,18 +66,13 @@ end
 -- One structured line per failover step, counted and kept (the last 50).
 local function step(event, fields)
 	M.counts[event] = (M.counts[event] or 0) + 1
-	local parts = { "failover: event=" .. event }
+	local list = {}
 	for _, k in ipairs { "space", "from", "to", "source", "version", "epoch", "ms", "why" } do
 		if fields[k] ~= nil then
-			parts[#parts + 1] = k .. "=" .. tostring(fields[k])
+			list[#list + 1], list[#list + 2] = k, fields[k]
 		end
 	end
-	local line = table.concat(parts, " ")
-	if event:find("fail") then
-		shoal.error(line)
-	else
-		shoal.log(line)
-	end
+	local line = shoal.event("failover", event, list, event:find("fail") and "error" or "log")
 	local r = M.recent
 	r[#r + 1] = line
 	if #r > 50 then

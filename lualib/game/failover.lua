@@ -4,7 +4,7 @@
 -- the one failure detector, and this reacts to its events.
 --
 --   local failover = require "game.failover"
---   local f = failover.new { dbmgr = "dbmgr", recent = 64, log = shoal.log }
+--   local f = failover.new { dbmgr = "dbmgr", recent = 64 }
 --   f:on_component(event)   -- a registry watch event (type baseapp or node)
 --   f:on_lease(lease)       -- a registry lease event (baseappmgr, cellappmgr, ...)
 --   f:recent(n)             -- the last n events, newest last: {{at_ms, event, line}, ...}
@@ -34,7 +34,6 @@ function failover.new(opts)
 	return setmetatable({
 		db = db.new(opts.dbmgr),
 		keep = opts.recent or 64,
-		log = opts.log or shoal.log,
 		call_ms = opts.call_ms or 3000,
 		events = {}, -- ring of the last `keep` events
 		count = {},
@@ -45,12 +44,7 @@ end
 
 -- One structured line: event=NAME then the fields in the order given.
 function F:event(name, fields)
-	local parts = { "failover: event=" .. name }
-	for i = 1, #fields, 2 do
-		parts[#parts + 1] = fields[i] .. "=" .. tostring(fields[i + 1])
-	end
-	local line = table.concat(parts, " ")
-	self.log(line)
+	local line = shoal.event("failover", name, fields)
 	self.count[name] = (self.count[name] or 0) + 1
 	local ev = self.events
 	ev[#ev + 1] = { at_ms = math.floor(shoal.time() * 1000), event = name, line = line }

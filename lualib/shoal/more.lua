@@ -18,6 +18,22 @@ return function(shoal)
 		return shoal.starttime() + shoal.now() / 1000
 	end
 
+	-- One structured log line, `WHO: event=NAME k=v ...` (fields an ordered
+	-- list {k1, v1, k2, v2, ...}): a JSON log (log_format = "json") gives
+	-- it the fields event, k1, k2, ... (docs/operations.md, "Logs").
+	-- Whitespace in a value becomes "_", so each value stays one token.
+	-- level: "log" (info, the default), "warn" or "error". -> the line
+	function shoal.event(who, name, fields, level)
+		local parts = { who .. ": event=" .. name }
+		for i = 1, #fields, 2 do
+			local v = tostring(fields[i + 1]):gsub("%s", "_")
+			parts[#parts + 1] = fields[i] .. "=" .. (v == "" and "-" or v)
+		end
+		local line = table.concat(parts, " ")
+		shoal[level or "log"](line)
+		return line
+	end
+
 	-- Serves requests of proto (default "lua") whose first value names a
 	-- function of `commands`: commands[name](...) gives the reply values.
 	-- An unknown name is an error the caller sees, naming it.

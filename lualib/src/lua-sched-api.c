@@ -115,7 +115,7 @@ static int do_call(lua_State *L, uint32_t ms, int addr, int try) {
   lua_pushthread(L);
   lua_rawseti(L, -2, session);
   lua_pop(L, 1);
-  sched_track(L, l, session, ms);
+  sched_track(L, l, session, ms, dest);
   lua_KContext k = (lua_KContext)(addr | ((addr + 2) << 8));
   return lua_yieldk(L, 0, try ? k | CALL_TRY : k, call_k);
 }
@@ -166,7 +166,7 @@ static int lwaitsession(lua_State *L) {
   lua_pushthread(L);
   lua_rawseti(L, -2, session);
   lua_pop(L, 1);
-  sched_track(L, l, session, (uint32_t)ms);
+  sched_track(L, l, session, (uint32_t)ms, 0);
   return lua_yieldk(L, 0, 0, waitsession_k);
 }
 

@@ -45,8 +45,9 @@ int sched_take_rawproto(lua_State *L, struct snlua *l, lua_Integer req);
 lua_State *sched_get_co(lua_State *L, struct snlua *l);
 /* Resumes a runtime coroutine with nargs values from L's top. */
 void sched_resume(lua_State *L, struct snlua *l, lua_State *co, int nargs);
-/* Arms the timeout of a call waiting on session. */
-void sched_track(lua_State *L, struct snlua *l, int session, uint32_t ms);
+/* Arms the timeout of a call to dest (0: a session waited for by other
+ * means) waiting on session; it is also watched for being slow. */
+void sched_track(lua_State *L, struct snlua *l, int session, uint32_t ms, uint32_t dest);
 /* Runs woken and forked coroutines. */
 void sched_run_deferred(lua_State *L, struct snlua *l);
 

@@ -36,7 +36,13 @@ struct call_fifo {
   uint32_t cap;     /* ring capacity (power of two) */
   int *sess;        /* sessions */
   uint64_t *due;    /* deadlines, node ms */
+  uint32_t *dest;   /* callees (0: a session waited for by other means) */
+  uint32_t checked; /* entries from the head the slow-call scan has seen */
 };
+
+/* The slow-call scan's timer: its session maps to this marker (the call
+ * FIFOs' timers map to their FIFO). */
+static char slow_marker;
 
 /* ---- small helpers ---- */
 
@@ -308,11 +314,14 @@ static void fifo_compact(lua_State *L, struct snlua *l, struct call_fifo *f) {
     lua_pop(L, 1);
     f->head = (f->head + 1) & (f->cap - 1);
     f->count--;
+    if (f->checked > 0) f->checked--;
   }
   lua_pop(L, 1);
 }
 
-void sched_track(lua_State *L, struct snlua *l, int session, uint32_t ms) {
+static void slow_arm(lua_State *L, struct snlua *l);
+
+void sched_track(lua_State *L, struct snlua *l, int session, uint32_t ms, uint32_t dest) {
   struct call_fifo *f = NULL;
   for (int i = 0; i < l->sched.nfifo; i++) {
     if (l->sched.fifos[i]->ms == ms) {
@@ -324,10 +333,11 @@ void sched_track(lua_State *L, struct snlua *l, int session, uint32_t ms) {
     f = shoal_malloc(sizeof(*f));
     f->ms = ms;
     f->armed = 0;
-    f->head = f->count = 0;
+    f->head = f->count = f->checked = 0;
     f->cap = 16;
     f->sess = shoal_malloc(sizeof(int) * f->cap);
     f->due = shoal_malloc(sizeof(uint64_t) * f->cap);
+    f->dest = shoal_malloc(sizeof(uint32_t) * f->cap);
     l->sched.fifos = shoal_realloc(l->sched.fifos, sizeof(*l->sched.fifos) * (size_t)(l->sched.nfifo + 1));
     l->sched.fifos[l->sched.nfifo++] = f;
   }
@@ -336,22 +346,28 @@ void sched_track(lua_State *L, struct snlua *l, int session, uint32_t ms) {
     uint32_t ncap = f->cap * 2;
     int *sess = shoal_malloc(sizeof(int) * ncap);
     uint64_t *due = shoal_malloc(sizeof(uint64_t) * ncap);
+    uint32_t *dst = shoal_malloc(sizeof(uint32_t) * ncap);
     for (uint32_t i = 0; i < f->count; i++) {
       sess[i] = f->sess[(f->head + i) & (f->cap - 1)];
       due[i] = f->due[(f->head + i) & (f->cap - 1)];
+      dst[i] = f->dest[(f->head + i) & (f->cap - 1)];
     }
     shoal_free(f->sess);
     shoal_free(f->due);
+    shoal_free(f->dest);
     f->sess = sess;
     f->due = due;
+    f->dest = dst;
     f->cap = ncap;
     f->head = 0;
   }
   uint32_t t = (f->head + f->count) & (f->cap - 1);
   f->sess[t] = session;
   f->due[t] = shoal_now() + ms;
+  f->dest[t] = dest;
   f->count++;
   if (!f->armed) fifo_arm(L, l, f);
+  if (!l->sched.slow_armed && l->sched.slow_ms > 0 && ms > l->sched.slow_ms) slow_arm(L, l);
 }
 
 static void fifo_arm(lua_State *L, struct snlua *l, struct call_fifo *f) {
@@ -396,6 +412,7 @@ static void fifo_expire(lua_State *L, struct snlua *l, struct call_fifo *f) {
     }
     f->head = (f->head + 1) & (f->cap - 1);
     f->count--;
+    if (f->checked > 0) f->checked--;
   }
   fifo_arm(L, l, f);
   char reason[64];
@@ -406,6 +423,70 @@ static void fifo_expire(lua_State *L, struct snlua *l, struct call_fifo *f) {
     sched_resume(L, l, co, 3);
   }
   lua_settop(L, base);
+}
+
+/* ---- slow calls (config call_slow_ms) ----
+ *
+ * A call still unanswered after call_slow_ms is logged once, with its
+ * callee, how long it has waited and the caller's traceback, well before
+ * its timeout fails it. No cost per call beyond the callee kept in its
+ * FIFO slot: one timer for the service walks the FIFOs (each in the order
+ * its calls were made) from where it stopped, and is armed again for the
+ * next call that could become slow. Only calls whose timeout is longer
+ * than call_slow_ms are watched. */
+
+static void slow_arm(lua_State *L, struct snlua *l) {
+  struct sched *sc = &l->sched;
+  if (sc->slow_armed || sc->slow_ms == 0) return;
+  uint64_t next = UINT64_MAX;
+  for (int i = 0; i < sc->nfifo; i++) {
+    struct call_fifo *f = sc->fifos[i];
+    if (f->ms <= sc->slow_ms || f->checked >= f->count) continue;
+    uint64_t at = f->due[(f->head + f->checked) & (f->cap - 1)] - f->ms + sc->slow_ms;
+    if (at < next) next = at;
+  }
+  if (next == UINT64_MAX) return;
+  uint64_t now = shoal_now();
+  int s = shoal_timeout(l->ctx, next > now ? (uint32_t)(next - now) : 0);
+  if (s < 0) return;
+  sc->slow_armed = 1;
+  REG(L, sc->sessions);
+  lua_pushlightuserdata(L, &slow_marker);
+  lua_rawseti(L, -2, s);
+  lua_pop(L, 1);
+}
+
+static void slow_report(lua_State *L, struct snlua *l, lua_State *co, const struct call_fifo *f, uint32_t i,
+                        uint64_t now) {
+  uint64_t start = f->due[i] - f->ms;
+  luaL_traceback(L, co, NULL, 0);
+  char callee[16];
+  if (f->dest[i]) snprintf(callee, sizeof(callee), ":%08x", (unsigned)f->dest[i]);
+  shoal_log(l->ctx, SHOAL_LOG_WARN, "slow call: %s has not answered in %llu ms (session %d, timeout %u ms)\n%s",
+            f->dest[i] ? callee : "a session", (unsigned long long)(now - start), f->sess[i], f->ms,
+            lua_tostring(L, -1));
+  lua_pop(L, 1);
+}
+
+static void slow_scan(lua_State *L, struct snlua *l) {
+  struct sched *sc = &l->sched;
+  sc->slow_armed = 0;
+  uint64_t now = shoal_now();
+  int base = lua_gettop(L);
+  REG(L, sc->sessions);
+  for (int k = 0; k < sc->nfifo; k++) {
+    struct call_fifo *f = sc->fifos[k];
+    if (f->ms <= sc->slow_ms) continue;
+    while (f->checked < f->count) {
+      uint32_t i = (f->head + f->checked) & (f->cap - 1);
+      if (f->due[i] - f->ms + sc->slow_ms > now) break;
+      if (lua_rawgeti(L, base + 1, f->sess[i]) == LUA_TTHREAD) slow_report(L, l, lua_tothread(L, -1), f, i, now);
+      lua_pop(L, 1);
+      f->checked++;
+    }
+  }
+  lua_settop(L, base);
+  slow_arm(L, l);
 }
 
 /* ---- deferred work: wakeups and forks ---- */
@@ -481,7 +562,8 @@ static void dispatch_response(lua_State *L, struct snlua *l) {
     }
     sched_resume(L, l, co, 3);
   } else if (t == LUA_TLIGHTUSERDATA) {
-    fifo_expire(L, l, lua_touserdata(L, -1));
+    if (lua_touserdata(L, -1) == &slow_marker) slow_scan(L, l);
+    else fifo_expire(L, l, lua_touserdata(L, -1));
   } else if (t == LUA_TFUNCTION) {
     lua_State *co = sched_get_co(L, l); /* shoal.timeout(ms, fn) */
     lua_pushvalue(L, -2);
@@ -618,6 +700,7 @@ void shoal_sched_free(struct snlua *l) {
   for (int i = 0; i < l->sched.nfifo; i++) {
     shoal_free(l->sched.fifos[i]->sess);
     shoal_free(l->sched.fifos[i]->due);
+    shoal_free(l->sched.fifos[i]->dest);
     shoal_free(l->sched.fifos[i]);
   }
   shoal_free(l->sched.fifos);
@@ -662,6 +745,8 @@ void shoal_sched_init(lua_State *L, struct snlua *l) {
   s->fifos = NULL;
   s->nfifo = 0;
   s->default_timeout = shoal_lua_config()->call_timeout;
+  s->slow_ms = shoal_lua_config()->call_slow_ms;
+  s->slow_armed = 0;
   s->start_co = NULL;
   s->started = 0;
   s->exiting = 0;

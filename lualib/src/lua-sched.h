@@ -33,6 +33,8 @@ struct sched {
   struct call_fifo **fifos;   /* call timeout FIFOs, one per timeout value */
   int nfifo;
   uint32_t default_timeout;   /* ms, config call_timeout */
+  uint32_t slow_ms;           /* ms, config call_slow_ms (0: off) */
+  int slow_armed;             /* the slow-call scan's timer is pending */
   lua_State *start_co;        /* coroutine running the start function */
   int started;                /* shoal.start was called */
   int exiting;                /* EXIT received or exit called */

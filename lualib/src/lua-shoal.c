@@ -127,6 +127,7 @@ static void load_config(void) {
   config.memlimit = (size_t)shoal_config_int("memlimit");
   config.stuck_ms = (uint64_t)shoal_config_int("monitor_stuck_ms");
   config.call_timeout = (uint32_t)shoal_config_int("call_timeout");
+  config.call_slow_ms = (uint32_t)shoal_config_int("call_slow_ms");
   config.lualib_debuginfo = shoal_config_bool("lualib_debuginfo");
   config.lualib = shoal_config_string("lualib");
   config.lua_cpath = shoal_config_string("lua_cpath");

@@ -46,6 +46,7 @@ struct shoal_lua_config {
   size_t memlimit;          /* memlimit */
   uint64_t stuck_ms;        /* monitor_stuck_ms */
   uint32_t call_timeout;    /* call_timeout (ms) */
+  uint32_t call_slow_ms;    /* call_slow_ms (ms, 0: off) */
   int lualib_debuginfo;     /* keep line info in cached library bytecode */
   const char *lualib;       /* package.path */
   const char *lua_cpath;    /* package.cpath (may be NULL) */

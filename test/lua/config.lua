@@ -15,3 +15,5 @@ max_sockets = tonumber(os.getenv("SHOAL_MAX_SOCKETS") or "16384")
 socket_warn_kb = tonumber(os.getenv("SHOAL_SOCKET_WARN_KB") or "1024")
 socket_limit_kb = tonumber(os.getenv("SHOAL_SOCKET_LIMIT_KB") or "65536")
 world_spaces = os.getenv("SHOAL_WORLD_SPACES") -- nil: the default (test_cellappmgr sets it)
+call_slow_ms = tonumber(os.getenv("SHOAL_CALL_SLOW_MS") or "5000")
+log_format = os.getenv("SHOAL_LOG_FORMAT") -- nil: text
