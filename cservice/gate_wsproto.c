@@ -347,7 +347,7 @@ int shoal_ws_handshake(const char *buf, size_t n, const struct shoal_ws_policy *
       break;
     }
   }
-  *used = end ? end : n;
+  *used = end ? end : n < SHOAL_WS_HEAD_MAX ? n : SHOAL_WS_HEAD_MAX;
   if (end == 0) {
     if (n < SHOAL_WS_HEAD_MAX) return 0;
     return respond(431, "request head over 8192 bytes", reply, cap, why);
