@@ -37,7 +37,8 @@ struct gate_ws {
   struct gate_conn *conn;        /* its connection */
   struct gate_ws *prev, *next;   /* the gate's list of connections not yet decided, oldest first */
   size_t got;                    /* bytes of head so far */
-  char head[SHOAL_WS_HEAD_MAX];  /* the request head (or the first bytes while sniffing) */
+  char *head;                    /* SHOAL_WS_HEAD_MAX bytes: the request head (or the first bytes while
+                                    sniffing); freed once the connection is open */
   struct shoal_ws_parser parser; /* frames being read, once open */
 };
 
@@ -54,6 +55,7 @@ void gate_ws_accept(struct gate *g, struct gate_conn *c) {
   struct gate_ws *w = shoal_malloc(sizeof(*w));
   memset(w, 0, sizeof(*w));
   w->conn = c;
+  w->head = shoal_malloc(SHOAL_WS_HEAD_MAX);
   w->deadline = shoal_now() + g->ws_handshake_ms;
   shoal_ws_init(&w->parser, g->maxpacket, shoal_malloc, shoal_free);
   w->prev = g->ws_pending_tail;
@@ -83,7 +85,8 @@ static void send_close(struct gate *g, struct gate_conn *c, int code, const char
 
 static int code_for(const char *reason) {
   if (reason == NULL || strcmp(reason, "idle timeout") == 0) return SHOAL_WS_CLOSE_GOING_AWAY;
-  if (strcmp(reason, "kicked") == 0) return SHOAL_WS_CLOSE_NORMAL;
+  if (strcmp(reason, "kicked") == 0 || strcmp(reason, "closed by the client") == 0) return SHOAL_WS_CLOSE_NORMAL;
+  if (strcmp(reason, "truncated frame") == 0) return SHOAL_WS_CLOSE_PROTOCOL;
   if (strcmp(reason, "oversized frame") == 0) return SHOAL_WS_CLOSE_TOO_BIG;
   if (strcmp(reason, "agent gone") == 0 || strcmp(reason, "bad agent") == 0) return SHOAL_WS_CLOSE_INTERNAL;
   return SHOAL_WS_CLOSE_POLICY;
@@ -100,6 +103,7 @@ void gate_ws_forget(struct gate *g, struct gate_conn *c) {
   if (c->ws == NULL) return;
   pending_unlink(g, c->ws);
   shoal_ws_reset(&c->ws->parser);
+  shoal_free(c->ws->head);
   shoal_free(c->ws);
   c->ws = NULL;
 }
@@ -107,6 +111,8 @@ void gate_ws_forget(struct gate *g, struct gate_conn *c) {
 /* c is decided (a TCP client, or upgraded): framed, announced. */
 static void announce(struct gate *g, struct gate_conn *c, int mode) {
   pending_unlink(g, c->ws);
+  shoal_free(c->ws->head);
+  c->ws->head = NULL;
   shoal_socket_set_frame(c->id, g->header | mode);
   gate_announce(g, c);
 }
