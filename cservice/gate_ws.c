@@ -140,6 +140,7 @@ void gate_ws_data(struct gate *g, struct gate_conn *c, struct shoal_socket_messa
         memcpy(copy, w->head, first);
         announce(g, c, 0);
         gate_ws_forget(g, c);
+        if (c->closing) return; /* the watchdog is gone */
         if (gate_read_bytes(g, c, copy, first) != 0) return;
         gate_read_data_from(g, c, m, off);
         return;
@@ -175,6 +176,7 @@ void gate_ws_data(struct gate *g, struct gate_conn *c, struct shoal_socket_messa
   if (shoal_log_enabled(SHOAL_LOG_DEBUG))
     shoal_log(g->ctx, SHOAL_LOG_DEBUG, "gate: connection %d (%s) upgraded to a WebSocket", c->id, c->addr);
   announce(g, c, SHOAL_SOCKET_FRAME_WS);
+  if (c->closing) return; /* the watchdog is gone */
   /* The bytes after the head are its first frames. */
   gate_read_data_from(g, c, m, used - before);
 }
