@@ -191,6 +191,14 @@
   X(failover_registry, STRING, "", 0, 0, "the registry the failover service watches (empty: the cluster's)")        \
   /* ---- cellapp: players of a lost baseapp (docs/cellapp.md) */                                                    \
   X(cellapp_orphan_ms, INT, "30000", 0, 86400000, "the cell part of a player whose baseapp died stays in its space "   \
-    "this long (deaf, standing still) so a resume goes on from its live position, ms (0: it leaves at once)")
+    "this long (deaf, standing still) so a resume goes on from its live position, ms (0: it leaves at once)")      \
+  /* ---- gate: WebSocket clients on the gate's port (docs/gate.md "WebSocket clients") */                          \
+  X(gate_websocket, BOOL, "false", 0, 0, "the gate also takes WebSocket clients on its port (an HTTP GET upgrade; " \
+    "anything else is the TCP framing)")                                                                             \
+  X(gate_ws_path, STRING, "/", 0, 0, "the request path of the gate's WebSocket upgrade (the target before '?')")    \
+  X(gate_ws_origins, STRING, "", 0, 0, "Origin values allowed to upgrade, comma separated (empty or *: any; a "     \
+    "request without Origin is allowed)")                                                                            \
+  X(gate_ws_handshake_ms, INT, "5000", 10, 600000, "a connection of a WebSocket gate that has not finished its "   \
+    "HTTP upgrade (or sent its first bytes) this long after it connected is closed, ms")
 
 #endif

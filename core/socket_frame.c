@@ -12,6 +12,10 @@
  * framed sockets take frames: a stale or mistaken id (a harbor link, a
  * console) gets SHOAL_ENOSERVICE, never a stray header in its stream.
  *
+ * In the WebSocket mode (SHOAL_SOCKET_FRAME_WS, the gate's WebSocket
+ * connections) the header is a WebSocket binary frame's (2, 4 or 10
+ * bytes) instead; the body and everything else are the same.
+ *
  * A cipher (socket_frame.h; the gate's AEAD mode) seals every frame's body.
  * The seal runs under the socket's lock, in the critical section that
  * writes or queues the frame, so the sequence numbers it gives are in the
@@ -28,8 +32,31 @@
 #include "shoal.h"
 #include "socket_int.h"
 
+/* The header of an n-byte body in mode header (2, 4, or either with
+ * SHOAL_SOCKET_FRAME_WS) into out; its length, or 0 when n does not fit. */
+static size_t frame_header(int header, size_t n, unsigned char out[10]) {
+  if (!(header & SHOAL_SOCKET_FRAME_WS)) return shoal_frame_header(header, n, out);
+  unsigned char ignored[4];
+  if (shoal_frame_header(header & 0xff, n, ignored) == 0) return 0;
+  out[0] = 0x82; /* FIN, binary */
+  if (n < 126) {
+    out[1] = (unsigned char)n;
+    return 2;
+  }
+  if (n <= 0xffff) {
+    out[1] = 126;
+    out[2] = (unsigned char)(n >> 8);
+    out[3] = (unsigned char)n;
+    return 4;
+  }
+  out[1] = 127;
+  for (int i = 0; i < 8; i++) out[2 + i] = (unsigned char)((uint64_t)n >> (56 - 8 * i));
+  return 10;
+}
+
 int shoal_socket_set_frame(int id, int header) {
-  if (header != 2 && header != 4) return SHOAL_EINVAL;
+  int base = header & ~SHOAL_SOCKET_FRAME_WS;
+  if (base != 2 && base != 4) return SHOAL_EINVAL;
   struct sock *s = socket_slot(id);
   if (s == NULL) return SHOAL_ENOSERVICE;
   shoal_spin_lock(&s->lock);
@@ -43,8 +70,8 @@ size_t shoal_frame_size(int header, const struct shoal_frame_cipher *ops, size_t
   if (ops && ops->max && sz > ops->max) return 0;
   size_t n = sz + (ops ? ops->overhead : 0);
   if (n < sz) return 0;
-  unsigned char hdr[4];
-  size_t h = shoal_frame_header(header, n, hdr);
+  unsigned char hdr[10];
+  size_t h = frame_header(header, n, hdr);
   return h ? h + n : 0;
 }
 
@@ -53,7 +80,7 @@ long shoal_frame_build(int header, const struct shoal_frame_cipher *ops, void *u
   size_t total = shoal_frame_size(header, ops, sz);
   if (total == 0 || total > (size_t)LONG_MAX) return SHOAL_EINVAL;
   size_t n = sz + (ops ? ops->overhead : 0);
-  size_t h = shoal_frame_header(header, n, out);
+  size_t h = frame_header(header, n, out);
   if (ops == NULL) {
     if (sz) memcpy(out + h, body, sz);
     return (long)total;

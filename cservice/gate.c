@@ -183,8 +183,10 @@ static int notify(struct gate *g, const char *fmt, ...) {
 void gate_drop_conn(struct gate *g, struct gate_conn *c, const char *reason) {
   if (c->closing) return;
   c->closing = 1;
+  int announced = gate_ws_open(c);
+  if (c->ws) gate_ws_drop(g, c, reason); /* its close frame goes before the close */
   shoal_socket_close(g->ctx, c->id);
-  if (reason && !g->exiting) notify(g, "close %d %s", c->id, reason);
+  if (reason && !g->exiting && announced) notify(g, "close %d %s", c->id, reason);
   idle_unlink(c);
   gate_read_forget(g, c);
 }
@@ -193,7 +195,7 @@ void gate_drop_conn(struct gate *g, struct gate_conn *c, const char *reason) {
  * be NULL) goes to the watchdog if c was still open. */
 static void forget_conn(struct gate *g, struct gate_conn *c, const char *reason) {
   if (!c->closing) {
-    if (reason && !g->exiting) notify(g, "close %d %s", c->id, reason);
+    if (reason && !g->exiting && gate_ws_open(c)) notify(g, "close %d %s", c->id, reason);
     idle_unlink(c);
     gate_read_forget(g, c);
   }
@@ -201,6 +203,7 @@ static void forget_conn(struct gate *g, struct gate_conn *c, const char *reason)
   while (*p != c) p = &(*p)->hnext;
   *p = c->hnext;
   gate_cipher_forget(c);
+  gate_ws_forget(g, c);
   shoal_free(c);
   g->count--;
 }
@@ -228,8 +231,6 @@ static void on_accept(struct gate *g, int sock, const char *addr) {
   g->count++;
   g->opened++;
   if (g->nodelay) shoal_socket_nodelay(g->ctx, sock);
-  /* Framed: the agent and logic services write frames to it themselves. */
-  shoal_socket_set_frame(sock, g->header);
   /* Bounded both ways: what the node writes to a client that does not
    * read, and how far the socket reads ahead of the gate. */
   if (g->write_limit) shoal_socket_set_limit(sock, g->write_limit);
@@ -237,6 +238,18 @@ static void on_accept(struct gate *g, int sock, const char *addr) {
   /* Read at once, so a reset or a bad header shows at once; the frames are
    * held until the watchdog decides where they go. */
   shoal_socket_start(g->ctx, sock);
+  /* A WebSocket gate's connection is framed and announced once its first
+   * bytes said which it is (gate_ws.c). */
+  if (g->websocket) {
+    gate_ws_accept(g, c);
+    return;
+  }
+  /* Framed: the agent and logic services write frames to it themselves. */
+  shoal_socket_set_frame(sock, g->header);
+  gate_announce(g, c);
+}
+
+void gate_announce(struct gate *g, struct gate_conn *c) {
   if (notify(g, "open %d %s", c->id, c->addr) < 0) {
     gate_conn_log(g, SHOAL_LOG_ERROR, "gate: connection %d from %s closed: the watchdog :%08x is gone", c->id,
                   c->addr, g->watchdog);
@@ -388,7 +401,7 @@ static void on_command(struct gate *g, uint32_t source, int session, char *msg, 
   }
   int id = parse_conn(a1);
   struct gate_conn *c = id ? gate_find_conn(g, id) : NULL;
-  if (c == NULL || c->closing) {
+  if (c == NULL || c->closing || !gate_ws_open(c)) {
     /* Normal when the client left while the watchdog was deciding. */
     if (shoal_log_enabled(SHOAL_LOG_DEBUG))
       shoal_log(g->ctx, SHOAL_LOG_DEBUG, "gate: %s %s: no such connection", cmd, a1);
@@ -416,8 +429,10 @@ static void on_command(struct gate *g, uint32_t source, int session, char *msg, 
 /* ---- timer, exit ---- */
 
 static uint32_t tick_ms(const struct gate *g) {
-  if (g->idle_ms == 0) return 1000;
-  uint32_t t = g->idle_ms / 10;
+  uint32_t every = g->idle_ms;
+  if (g->websocket && (every == 0 || g->ws_handshake_ms < every)) every = g->ws_handshake_ms;
+  if (every == 0) return 1000;
+  uint32_t t = every / 10;
   return t < 10 ? 10 : t > 1000 ? 1000 : t;
 }
 
@@ -432,6 +447,7 @@ static void on_tick(struct gate *g) {
   if (g->exiting) return;
   uint64_t now = shoal_now();
   flush_log_window(g, now);
+  if (g->websocket) gate_ws_tick(g, now);
   if (g->idle_ms) {
     while (g->idle.next != &g->idle) {
       struct gate_conn *c = g->idle.next;
@@ -466,6 +482,9 @@ static void on_exit_request(struct gate *g) {
             "encrypted, %llu closed for a refused frame",
             g->count, (unsigned long long)g->opened, (unsigned long long)g->refused, (unsigned long long)g->waits,
             (unsigned long long)g->ciphered, (unsigned long long)g->forgeries);
+  if (g->websocket)
+    shoal_log(g->ctx, SHOAL_LOG_INFO, "gate: WebSocket: %llu upgraded, %llu refused or timed out before they were open",
+              (unsigned long long)g->ws_opened, (unsigned long long)g->ws_refused);
   g->exiting = 1;
   close_all(g);
   shoal_exit(g->ctx);
@@ -627,6 +646,10 @@ int gate_init(struct gate *g, struct shoal_context *ctx, const char *args) {
   /* The schema (core/config_keys.h) has checked the ranges. */
   g->write_limit = (size_t)shoal_config_int("gate_write_limit_kb") * 1024u;
   g->agent_backlog = (size_t)shoal_config_int("gate_agent_backlog");
+  g->websocket = shoal_config_bool("gate_websocket");
+  g->ws_path = shoal_config_string("gate_ws_path");
+  g->ws_origins = shoal_config_string("gate_ws_origins");
+  g->ws_handshake_ms = (uint32_t)shoal_config_int("gate_ws_handshake_ms");
   snprintf(g->host, sizeof(g->host), "0.0.0.0");
   g->header = 2;
   g->maxconn = DEFAULT_MAXCONN;
@@ -650,8 +673,9 @@ int gate_init(struct gate *g, struct shoal_context *ctx, const char *args) {
   char addr[96];
   listen_address(g, addr, sizeof(addr));
   shoal_log(ctx, SHOAL_LOG_INFO,
-            "gate: listening on %s (maxconn %d, maxpacket %u, header %d, idle %u ms, write limit %zu KB)", addr,
-            g->maxconn, g->maxpacket, g->header, g->idle_ms, g->write_limit / 1024);
+            "gate: listening on %s (maxconn %d, maxpacket %u, header %d, idle %u ms, write limit %zu KB%s%s)", addr,
+            g->maxconn, g->maxpacket, g->header, g->idle_ms, g->write_limit / 1024,
+            g->websocket ? ", WebSocket too at path " : "", g->websocket ? g->ws_path : "");
   notify(g, "listen %s", addr);
   arm_tick(g);
   g->log_window = shoal_now();

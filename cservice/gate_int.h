@@ -60,6 +60,7 @@ struct gate_conn {
   struct gate_conn *wprev, *wnext; /* wait list */
   struct shoal_gate_frame parser;  /* frames being read */
   struct shoal_crypto_aead *opener; /* AEAD mode: opens every frame parsed (gate_cipher.c); NULL: clear */
+  struct gate_ws *ws;      /* a WebSocket gate's connection: its handshake and frames (gate_ws.c); NULL: TCP */
   char addr[64];           /* peer address, for logs */
 };
 
@@ -95,9 +96,19 @@ struct gate {
   uint64_t waits;            /* times a connection waited for its target, for the exit line */
   uint64_t ciphered;         /* connections switched to the AEAD mode, for the exit line */
   uint64_t forgeries;        /* connections closed for a refused AEAD frame, for the exit line */
+  int websocket;             /* gate_websocket: WebSocket clients too, sniffed on the same port */
+  const char *ws_path;       /* gate_ws_path */
+  const char *ws_origins;    /* gate_ws_origins */
+  uint32_t ws_handshake_ms;  /* gate_ws_handshake_ms */
+  struct gate_ws *ws_pending, *ws_pending_tail; /* connections not yet decided, oldest first */
+  uint64_t ws_opened, ws_refused; /* WebSocket upgrades done / refused or timed out, for the exit line */
 };
 
 struct shoal_crypto_aead;
+struct gate_ws;
+
+/* gate_ws_next's result when it dropped the connection. */
+#define GATE_WS_DROPPED (-100)
 
 /* gate.c */
 /* The open or closing connection of socket id, or NULL. */
@@ -109,11 +120,21 @@ void gate_conn_log(struct gate *g, int level, const char *fmt, ...) __attribute_
  * watchdog, its input is dropped; c stays counted until the socket is
  * gone. */
 void gate_drop_conn(struct gate *g, struct gate_conn *c, const char *reason);
+/* Sends c's "open" event (a watchdog that is gone drops c). */
+void gate_announce(struct gate *g, struct gate_conn *c);
 
 /* gate_read.c */
 /* A DATA event of c's socket (the gate may keep m's buffer: it then sets
  * it to NULL). */
 void gate_read_data(struct gate *g, struct gate_conn *c, struct shoal_socket_message *m);
+/* The same for the DATA buffer's bytes from off on (the ones before were
+ * the WebSocket handshake's, or sniffed). */
+void gate_read_data_from(struct gate *g, struct gate_conn *c, struct shoal_socket_message *m, size_t off);
+/* Feeds data[0..n) (not a DATA buffer; copied) to c, which has not been
+ * decided yet. Returns 0, or -1 when c was dropped. */
+int gate_read_bytes(struct gate *g, struct gate_conn *c, const char *data, size_t n);
+/* One more DATA event of c is consumed (for the read window). */
+void gate_read_consumed(struct gate_conn *c);
 /* The client closed its side. */
 void gate_read_eof(struct gate *g, struct gate_conn *c);
 /* The watchdog decided where c's frames go: the held ones go out first. */
@@ -133,5 +154,27 @@ void gate_cipher_command(struct gate *g, uint32_t source, int session, char *msg
 int gate_cipher_open(struct gate *g, struct gate_conn *c, void **body, uint32_t *size);
 /* Frees c's opener, if any. */
 void gate_cipher_forget(struct gate_conn *c);
+
+/* gate_ws.c */
+/* c, just accepted by a WebSocket gate, waits for its first bytes. */
+void gate_ws_accept(struct gate *g, struct gate_conn *c);
+/* Whether c takes frames (a TCP connection, or a WebSocket one past its
+ * handshake): the watchdog knows it. */
+int gate_ws_open(const struct gate_conn *c);
+/* A DATA event of c before it is open: sniffing, the handshake. */
+void gate_ws_data(struct gate *g, struct gate_conn *c, struct shoal_socket_message *m);
+/* Cuts the next message of open WebSocket c from data[0..n), handling
+ * control frames: SHOAL_GATE_FRAME_READY (body/size set), _MORE, or
+ * GATE_WS_DROPPED (c was closed with its close code and a log line). */
+int gate_ws_next(struct gate *g, struct gate_conn *c, const char *data, size_t n, size_t *used, void **body,
+                 uint32_t *size);
+/* Bytes of an unfinished frame or message of open c. */
+size_t gate_ws_pending(const struct gate_conn *c);
+/* c is being dropped for reason (NULL: the gate stops): its close frame. */
+void gate_ws_drop(struct gate *g, struct gate_conn *c, const char *reason);
+/* Frees c's WebSocket state. */
+void gate_ws_forget(struct gate *g, struct gate_conn *c);
+/* Closes the connections past their handshake deadline. */
+void gate_ws_tick(struct gate *g, uint64_t now);
 
 #endif

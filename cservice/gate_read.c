@@ -113,8 +113,10 @@ static long feed(struct gate *g, struct gate_conn *c, const char *data, size_t n
     size_t used;
     void *body;
     uint32_t size;
-    int r = shoal_gate_frame_feed(&c->parser, data + off, n - off, &used, &body, &size);
+    int r = c->ws ? gate_ws_next(g, c, data + off, n - off, &used, &body, &size)
+                  : shoal_gate_frame_feed(&c->parser, data + off, n - off, &used, &body, &size);
     off += used;
+    if (r == GATE_WS_DROPPED) return -1;
     if (r == SHOAL_GATE_FRAME_READY) {
       if (c->opener && gate_cipher_open(g, c, &body, &size) != 0) return -1;
       if (deliver(g, c, body, size) != 0) return -1;
@@ -145,7 +147,7 @@ static long feed(struct gate *g, struct gate_conn *c, const char *data, size_t n
 }
 
 /* One more DATA event of c is consumed; reported a few at a time. */
-static void report_consumed(struct gate_conn *c) {
+void gate_read_consumed(struct gate_conn *c) {
   if (++c->unreported < GATE_REPORT_EVERY) return;
   shoal_socket_consumed(c->id, c->unreported);
   c->unreported = 0;
@@ -164,20 +166,29 @@ static void hold_input(struct gate_conn *c, char *data, size_t off, size_t len) 
 }
 
 void gate_read_data(struct gate *g, struct gate_conn *c, struct shoal_socket_message *m) {
+  if (!gate_ws_open(c)) gate_ws_data(g, c, m);
+  else gate_read_data_from(g, c, m, 0);
+}
+
+void gate_read_data_from(struct gate *g, struct gate_conn *c, struct shoal_socket_message *m, size_t off) {
   size_t n = (size_t)m->ud;
   if (c->waiting || c->chunks) {
-    hold_input(c, m->buffer, 0, n);
+    hold_input(c, m->buffer, off, n);
     m->buffer = NULL;
     return;
   }
-  long used = feed(g, c, m->buffer, n);
+  long used = off < n ? feed(g, c, m->buffer + off, n - off) : 0;
   if (used < 0) return; /* dropped: its socket is closing and reads no more for it */
-  if ((size_t)used < n) {
-    hold_input(c, m->buffer, (size_t)used, n);
+  if (off + (size_t)used < n) {
+    hold_input(c, m->buffer, off + (size_t)used, n);
     m->buffer = NULL;
     return;
   }
-  report_consumed(c);
+  gate_read_consumed(c);
+}
+
+int gate_read_bytes(struct gate *g, struct gate_conn *c, const char *data, size_t n) {
+  return feed(g, c, data, n) < 0 ? -1 : 0; /* c is not decided: it does not wait, all n are used */
 }
 
 /* c's target caught up: parse the input held for it, where it stopped,
@@ -193,7 +204,7 @@ static void resume(struct gate *g, struct gate_conn *c) {
     if (c->chunks == NULL) c->chunks_tail = NULL;
     shoal_free(k->data);
     shoal_free(k);
-    report_consumed(c);
+    gate_read_consumed(c);
     if (c->waiting) return;
   }
   if (c->peer_closed) gate_read_eof(g, c);
@@ -221,7 +232,14 @@ void gate_read_eof(struct gate *g, struct gate_conn *c) {
     c->peer_closed = 1; /* after the input held before it */
     return;
   }
-  size_t pending = shoal_gate_frame_pending(&c->parser);
+  if (!gate_ws_open(c)) { /* an unannounced connection leaves unannounced */
+    if (shoal_log_enabled(SHOAL_LOG_DEBUG))
+      shoal_log(g->ctx, SHOAL_LOG_DEBUG, "gate: connection %d (%s) closed by the client before it was open", c->id,
+                c->addr);
+    gate_drop_conn(g, c, NULL);
+    return;
+  }
+  size_t pending = c->ws ? gate_ws_pending(c) : shoal_gate_frame_pending(&c->parser);
   if (pending == 0 && !c->decided) {
     c->peer_closed = 1; /* close once its held frames went out */
     return;

@@ -327,7 +327,12 @@ SHOAL_API void shoal_socket_nodelay(struct shoal_context *ctx, int id);
  * its client connections so; then any service of the node writes a frame
  * to a client itself, in one call and one buffer. */
 /* Marks socket id framed with header (2 or 4) bytes of length. Returns 0,
- * SHOAL_EINVAL for another header size, SHOAL_ENOSERVICE when it is gone. */
+ * SHOAL_EINVAL for another header size, SHOAL_ENOSERVICE when it is gone.
+ * header | SHOAL_SOCKET_FRAME_WS: every frame is a WebSocket binary frame
+ * (RFC 6455, server side: FIN, opcode 2, no mask) whose body is at most
+ * what a header of that size could announce (the gate's WebSocket
+ * connections: the same limits as its TCP ones). */
+#define SHOAL_SOCKET_FRAME_WS 0x100
 SHOAL_API int shoal_socket_set_frame(int id, int header);
 /* Writes one frame of body[0..sz) (copied) to framed socket id. Returns 0;
  * SHOAL_ENOSERVICE when the socket is gone or not framed; SHOAL_EINVAL when

@@ -6,7 +6,7 @@
 #   build-tsan  CC=clang, -DSHOAL_SANITIZE=thread
 #
 # Usage: scripts/sanitize.sh [asan] [tsan] [fuzz] [-- CTEST_ARGS...]
-#   (no names: all three; fuzz runs the four libFuzzer harnesses for
+#   (no names: all three; fuzz runs the five libFuzzer harnesses for
 #   FUZZ_SECONDS each, default 60). E.g. `scripts/sanitize.sh tsan -- -L e2e`.
 # Environment: JOBS (build/ctest parallelism, default nproc), CC (clang),
 #   SHOAL_E2E_TIME_SCALE (stretches the e2e waits, default 4 here).
@@ -114,8 +114,9 @@ for w in "${which[@]}"; do
     fuzz)
       # libFuzzer (with ASan+UBSan) on the gate's frame parser, the
       # console's command parser, the harbor's frame reader and the area
-      # of interest (against its reference), FUZZ_SECONDS each (default 60).
-      for f in run console harbor aoi; do
+      # of interest (against its reference) and the gate's WebSocket protocol,
+      # FUZZ_SECONDS each (default 60).
+      for f in run console harbor aoi ws; do
         echo "==== fuzz: fuzz/$f.sh ${FUZZ_SECONDS:-60}"
         if bash "$ROOT/fuzz/$f.sh" "${FUZZ_SECONDS:-60}"; then
           summary+=("fuzz/$f.sh: ok - ${FUZZ_SECONDS:-60} s, nothing found")

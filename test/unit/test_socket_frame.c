@@ -86,6 +86,20 @@ static void test_build(void) {
   CHECK(shoal_frame_build(2, &fake_ops, c, "ab", 2, out) == SHOAL_EEXHAUSTED);
   fake_release(c);
   CHECK(freed == 1);
+  /* The WebSocket mode: binary frames (FIN, opcode 2, unmasked), the
+   * shortest length form, within what the base header could announce. */
+  static const unsigned char src[65536];
+  int ws2 = 2 | SHOAL_SOCKET_FRAME_WS, ws4 = 4 | SHOAL_SOCKET_FRAME_WS;
+  CHECK(shoal_frame_build(ws2, NULL, NULL, "abc", 3, out) == 5 && memcmp(out, "\x82\x03" "abc", 5) == 0);
+  CHECK(shoal_frame_build(ws2, NULL, NULL, NULL, 0, out) == 2 && out[0] == 0x82 && out[1] == 0);
+  CHECK(shoal_frame_size(ws2, NULL, 125) == 127);
+  CHECK(shoal_frame_build(ws2, NULL, NULL, src, 126, out) == 130 && out[1] == 126 && out[2] == 0 && out[3] == 126);
+  CHECK(shoal_frame_size(ws2, NULL, 65535) == 65539);
+  CHECK(shoal_frame_size(ws2, NULL, 65536) == 0); /* a 2-byte gate's limit */
+  CHECK(shoal_frame_size(ws4, NULL, 65536) == 65546);
+  CHECK(shoal_frame_build(ws4, NULL, NULL, src, 65536, out) == 65546);
+  CHECK(memcmp(out, "\x82\x7f\x00\x00\x00\x00\x00\x01\x00\x00", 10) == 0);
+  CHECK(shoal_frame_size(ws2, &fake_ops, 5) == 15); /* a sealed body is one binary message */
 }
 
 /* A slot of the socket server over one end of a socketpair, connected and
