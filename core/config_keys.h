@@ -187,6 +187,16 @@
   X(failover_registry, STRING, "", 0, 0, "the registry the failover service watches (empty: the cluster's)")        \
   /* ---- cellapp: players of a lost baseapp (docs/cellapp.md) */                                                    \
   X(cellapp_orphan_ms, INT, "30000", 0, 86400000, "the cell part of a player whose baseapp died stays in its space "   \
-    "this long (deaf, standing still) so a resume goes on from its live position, ms (0: it leaves at once)")
+    "this long (deaf, standing still) so a resume goes on from its live position, ms (0: it leaves at once)") \
+  /* ---- metrics: the Prometheus endpoint (service/metrics.lua, docs/operations.md) */                             \
+  X(metrics_listen, STRING, "", 0, 0, "where the node serves GET /metrics (Prometheus text 0.0.4): HOST:PORT, or " \
+    "PORT for 127.0.0.1 (0: a free port, logged); empty: off")                                                      \
+  X(metrics_timeout_ms, INT, "1000", 10, 60000, "a scrape waits this long for each Lua service's own metrics and " \
+    "for the harbor, ms")                                                                                           \
+  X(metrics_max_request, INT, "4096", 256, 65536, "the largest HTTP request head a scrape may send, bytes (past "  \
+    "it: 431 and close)")                                                                                           \
+  X(metrics_read_ms, INT, "2000", 10, 60000, "a scrape connection must send its whole request head within this, " \
+    "ms (past it: 408 and close)")                                                                                  \
+  X(metrics_max_conns, INT, "16", 1, 1024, "scrape connections at once (past it: 503 and close)")
 
 #endif

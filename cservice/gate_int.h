@@ -95,6 +95,7 @@ struct gate {
   uint64_t waits;            /* times a connection waited for its target, for the exit line */
   uint64_t ciphered;         /* connections switched to the AEAD mode, for the exit line */
   uint64_t forgeries;        /* connections closed for a refused AEAD frame, for the exit line */
+  uint64_t frames;           /* client frames passed on to agents or the watchdog (stats) */
 };
 
 struct shoal_crypto_aead;
