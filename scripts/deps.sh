@@ -16,6 +16,7 @@ PKGS=(
   clang libclang-rt-14-dev
   netcat-openbsd telnet procps python3
   python3-cryptography
+  prometheus
 )
 
 missing=()

@@ -41,11 +41,26 @@ local REASONS = {
 	[503] = "Service Unavailable",
 }
 
+local LINGER_MS = 500 -- after an error: how long unread input is drained before the close
+
 local function respond(id, code, body, extra)
 	local head = string_format("HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: close\r\n%s\r\n",
 		code, REASONS[code], code == 200 and "text/plain; version=0.0.4; charset=utf-8" or "text/plain; charset=utf-8",
 		#body, extra or "")
 	socket.write(id, head .. body)
+	if code ~= 200 then
+		-- Closing with unread input would reset the connection, and the
+		-- client might lose the answer: half-close, drain for a bounded
+		-- time, then close.
+		socket.shutdown(id)
+		local deadline = shoal.now() + LINGER_MS
+		while socket.isopen(id) do
+			local left = deadline - shoal.now()
+			if left <= 0 or not socket.read(id, nil, left) then
+				break
+			end
+		end
+	end
 	socket.close(id)
 end
 

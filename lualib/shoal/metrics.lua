@@ -12,8 +12,9 @@
 --   local lat = metrics.histogram("game_save_seconds", "Save latency.", {}, { 0.01, 0.1, 1 })
 --   lat:observe(0.023)
 --
--- Names: [a-zA-Z_:][a-zA-Z0-9_:]*, not starting with "shoal_" (the
--- runtime's own); labels: [a-zA-Z_][a-zA-Z0-9_]*, not starting with "__",
+-- Names: [a-zA-Z_:][a-zA-Z0-9_:]* (the prefix shoal_ is Shoal's own: pick
+-- your game's; a name the node's built-in metrics use is left out of the
+-- scrape, counted in shoal_metrics_conflicts); labels: [a-zA-Z_][a-zA-Z0-9_]*, not starting with "__",
 -- no "le" (histograms use it). Asking again for a metric of the same name,
 -- type and labels returns the same object; anything else of that name
 -- raises. Every label value is a string (numbers are converted); a wrong
@@ -52,9 +53,6 @@ end
 local function check_name(name)
 	if type(name) ~= "string" or not name:match("^[a-zA-Z_:][a-zA-Z0-9_:]*$") then
 		error("metrics: bad metric name " .. tostring(name) .. " (want [a-zA-Z_:][a-zA-Z0-9_:]*)", 3)
-	end
-	if name:sub(1, 6) == "shoal_" then
-		error("metrics: the prefix shoal_ is the runtime's own: " .. name, 3)
 	end
 end
 

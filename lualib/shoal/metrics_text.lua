@@ -257,11 +257,12 @@ function expo.lua(out, answers)
 			local have = merged[m.name]
 			local sig = m.type .. "|" .. concat(m.labels, ",") .. "|" .. concat(m.buckets or {}, ",")
 			if have == nil then
-				have = { m = m, sig = sig, series = {}, keys = {} }
+				-- a name the node's own families took: left out
+				have = { m = m, sig = sig, series = {}, keys = {}, builtin = out.families[m.name] ~= nil }
 				merged[m.name] = have
 				order[#order + 1] = m.name
 			end
-			if have.sig ~= sig then
+			if have.sig ~= sig or have.builtin then
 				conflicts = conflicts + 1
 			else
 				for _, s in ipairs(m.series) do
@@ -287,6 +288,9 @@ function expo.lua(out, answers)
 	for _, name in ipairs(order) do
 		local have = merged[name]
 		local m = have.m
+		if have.builtin then
+			goto next
+		end
 		expo.family(out, name, m.type, m.help)
 		table.sort(have.keys)
 		for _, key in ipairs(have.keys) do
@@ -312,6 +316,7 @@ function expo.lua(out, answers)
 				expo.sample(out, name, labels, s.value)
 			end
 		end
+		::next::
 	end
 	expo.family(out, "shoal_metrics_conflicts", "gauge", "Lua metrics left out of this scrape: a service "
 		.. "declared a name with another type, labels or buckets than the first service that has it.")
