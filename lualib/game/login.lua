@@ -134,7 +134,6 @@ end
 
 local function count(what)
 	S.stats[what] = (S.stats[what] or 0) + 1
-	logins:inc(1, what)
 end
 
 -- Answers c (sealed once keys exist) and closes it.
@@ -159,7 +158,9 @@ local function finish(c, body)
 end
 
 local function refuse(c, f)
-	count(proto.code_names[f.code] or "error")
+	local what = proto.code_names[f.code] or "error"
+	count(what)
+	logins:inc(1, what)
 	finish(c, proto.error(f.code, f.text, f.retry))
 end
 
@@ -405,6 +406,7 @@ local function on_request(c, name, m)
 		return refuse(c, r)
 	end
 	count("ok")
+	logins:inc(1, "ok")
 	c.ok = true
 	finish(c, proto.encode("LOGIN_OK", proto.VERSION, r.account, r.epoch, r.host, r.port, r.token, r.c2s, r.s2c,
 		S.conf.encrypt and 1 or 0, r.ticket, credential or "", r.candidates))
