@@ -101,7 +101,7 @@ local function series(m, ...)
 	return m.series[key] or m:new_series(key, vals)
 end
 
-local NOSERIES = {} -- where updates past MAX_SERIES go
+local NOSERIES = { value = 0 } -- where updates past MAX_SERIES go (never collected)
 
 local function new_series(m, key, vals)
 	if m.nseries >= metrics.MAX_SERIES then
@@ -123,7 +123,7 @@ end
 
 local function number(v, name)
 	if type(v) ~= "number" or v ~= v then
-		error("metrics: " .. name .. ": the value must be a number, not " .. tostring(v), 3)
+		error("metrics: " .. name .. ": the value must be a number, not " .. (v ~= v and "NaN" or tostring(v)), 3)
 	end
 	return v
 end
@@ -137,16 +137,25 @@ function Counter:inc(n, ...)
 		error("metrics: " .. self.name .. ": a counter only goes up", 2)
 	end
 	local s = series(self, ...)
-	s.value = s.value + n
+	if s ~= NOSERIES then
+		s.value = s.value + n
+	end
 end
 
 function Gauge:set(v, ...)
-	series(self, ...).value = number(v, self.name)
+	v = number(v, self.name)
+	local s = series(self, ...)
+	if s ~= NOSERIES then
+		s.value = v
+	end
 end
 
 function Gauge:add(v, ...)
+	v = number(v, self.name)
 	local s = series(self, ...)
-	s.value = s.value + number(v, self.name)
+	if s ~= NOSERIES then
+		s.value = s.value + v
+	end
 end
 
 function Histogram:observe(v, ...)
