@@ -2,10 +2,11 @@
  * callstat.c - call latency histograms (see callstat.h).
  *
  * Each thread that ends a call gets a slot of its own on its first call
- * (a worker thread is one service at a time, so its slot has one writer);
- * the counters are relaxed atomics only so that a scrape on another thread
- * reads whole values. Threads past CALLSTAT_SLOTS share the last slot,
- * which the atomic adds keep exact.
+ * (a worker thread is one service at a time, so its slot has one writer,
+ * which adds with a relaxed load and store: no locked instruction); the
+ * counters are relaxed atomics only so that a scrape on another thread
+ * reads whole values. Threads past CALLSTAT_SLOTS - 1 (more than the 64
+ * workers a node can have) share the last slot, with atomic adds.
  */
 #include "callstat.h"
 
@@ -36,9 +37,10 @@ struct callstat_clock {
 struct slot {
   _Alignas(64) atomic_ullong count[2][CALLSTAT_BUCKETS + 1];
   atomic_ullong sum_ns[2];
+  int shared; /* the last slot, of every thread past CALLSTAT_SLOTS - 1: atomic adds */
 };
 
-static struct slot slots[CALLSTAT_SLOTS];
+static struct slot slots[CALLSTAT_SLOTS] = {[CALLSTAT_SLOTS - 1] = {.shared = 1}};
 static atomic_int nslots;
 static _Thread_local struct slot *mine;
 
@@ -63,13 +65,20 @@ void callstat_end(struct callstat_clock *r, int session) {
   struct slot *s = mine;
   if (s == NULL) {
     int n = atomic_fetch_add_explicit(&nslots, 1, memory_order_relaxed);
-    s = mine = &slots[n < CALLSTAT_SLOTS ? n : CALLSTAT_SLOTS - 1];
+    s = mine = &slots[n < CALLSTAT_SLOTS - 1 ? n : CALLSTAT_SLOTS - 1];
   }
   int b = 0;
   while (b < CALLSTAT_BUCKETS && ns > bounds_ns[b]) b++;
   int k = r->slot[i].remote;
-  atomic_fetch_add_explicit(&s->count[k][b], 1, memory_order_relaxed);
-  atomic_fetch_add_explicit(&s->sum_ns[k], ns, memory_order_relaxed);
+  if (s->shared) {
+    atomic_fetch_add_explicit(&s->count[k][b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->sum_ns[k], ns, memory_order_relaxed);
+  } else { /* one writer: plain relaxed stores, no locked instruction */
+    atomic_store_explicit(&s->count[k][b], atomic_load_explicit(&s->count[k][b], memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    atomic_store_explicit(&s->sum_ns[k], atomic_load_explicit(&s->sum_ns[k], memory_order_relaxed) + ns,
+                          memory_order_relaxed);
+  }
 }
 
 void callstat_free(struct callstat_clock *r) { shoal_free(r); }
