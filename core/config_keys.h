@@ -197,6 +197,8 @@
     "it: 431 and close)")                                                                                           \
   X(metrics_read_ms, INT, "2000", 10, 60000, "a scrape connection must send its whole request head within this, " \
     "ms (past it: 408 and close)")                                                                                  \
-  X(metrics_max_conns, INT, "16", 1, 1024, "scrape connections at once (past it: 503 and close)")
+  X(metrics_max_conns, INT, "16", 1, 1024, "scrape connections at once (past it: 503 and close)")            \
+  X(metrics_max_services, INT, "1000", 0, 10000000, "services listed one by one in the per-service metrics, "  \
+    "oldest (lowest handle) first; the rest are added up in one series handle=\"other\"")
 
 #endif

@@ -25,7 +25,7 @@ require "shoal.debug" -- the "debug" protocol: we call services with it
 
 local string_format = string.format
 
-local max_request, read_ms, max_conns, timeout
+local max_request, read_ms, max_conns, timeout, max_services
 local conns = 0 -- scrape connections open
 local sources = {} -- handle -> true: Lua services with metrics of their own
 local listener
@@ -48,7 +48,7 @@ local function respond(id, code, body, extra)
 		code, REASONS[code], code == 200 and "text/plain; version=0.0.4; charset=utf-8" or "text/plain; charset=utf-8",
 		#body, extra or "")
 	socket.write(id, head .. body)
-	if code ~= 200 then
+	if code ~= 200 and code ~= 503 then -- a 503 is sent at once: nothing to drain, and floods end fast
 		-- Closing with unread input would reset the connection, and the
 		-- client might lose the answer: half-close, drain for a bounded
 		-- time, then close.
@@ -162,7 +162,7 @@ local function scrape()
 	table.sort(rows, function(a, b)
 		return a.h < b.h
 	end)
-	expo.services(out, rows)
+	expo.services(out, rows, max_services)
 	expo.calls(out, shoal.callstats())
 	local nodes_text
 	if shoal.config("cluster") ~= "" then
@@ -181,7 +181,7 @@ local function scrape()
 	for _, h in ipairs(gates) do
 		local text = text_call(h, "stats")
 		if text then
-			gs[#gs + 1] = { h = h, label = shoal.stat(h) and shoal.stat(h).label or "gate", stats = text }
+			gs[#gs + 1] = { h = h, stats = text }
 		end
 	end
 	expo.gates(out, gs)
@@ -259,6 +259,7 @@ shoal.start(function()
 	read_ms = shoal.config("metrics_read_ms")
 	max_conns = shoal.config("metrics_max_conns")
 	timeout = shoal.config("metrics_timeout_ms")
+	max_services = shoal.config("metrics_max_services")
 	local host, port = parse_listen(shoal.config("metrics_listen"))
 	local id, err = socket.listen(host, port)
 	if not id then

@@ -105,14 +105,28 @@ end
 
 -- ---- the node's own families ----
 
--- rows: {h =, st = shoal.stat(h)} per live service
-function expo.services(out, rows)
+-- rows: {h =, st = shoal.stat(h)} per live service, in handle order; past
+-- max of them the rest are added up in one series handle="other".
+function expo.services(out, rows, max)
+	local total = #rows
+	if max and #rows > max then
+		local other = { messages = 0, cpu = 0, mqlen = 0, mqpeak = 0, mem = 0, module = "", label = "other" }
+		for i = max + 1, #rows do
+			local st = rows[i].st
+			for _, k in ipairs({ "messages", "cpu", "mqlen", "mem" }) do
+				other[k] = other[k] + st[k]
+			end
+			other.mqpeak = math.max(other.mqpeak, st.mqpeak)
+			rows[i] = nil
+		end
+		rows[max + 1] = { st = other }
+	end
 	expo.family(out, "shoal_node_info", "gauge", "This node: its id, always 1.")
 	expo.sample(out, "shoal_node_info", { "node", tostring(shoal.nodeof(shoal.self())) }, 1)
 	expo.family(out, "shoal_node_start_time_seconds", "gauge", "Unix time the node started.")
 	expo.sample(out, "shoal_node_start_time_seconds", nil, shoal.starttime())
 	expo.family(out, "shoal_services", "gauge", "Live services of the node.")
-	expo.sample(out, "shoal_services", nil, #rows)
+	expo.sample(out, "shoal_services", nil, total)
 	local families = {
 		{ "shoal_service_messages_total", "counter", "Messages the service handled.", "messages" },
 		{ "shoal_service_cpu_seconds_total", "counter", "Time spent in the service's callback, seconds.", "cpu" },
@@ -123,7 +137,7 @@ function expo.services(out, rows)
 	for _, f in ipairs(families) do
 		expo.family(out, f[1], f[2], f[3])
 		for _, r in ipairs(rows) do
-			expo.sample(out, f[1], { "handle", string_format(":%08x", r.h), "module", r.st.module,
+			expo.sample(out, f[1], { "handle", r.h and string_format(":%08x", r.h) or "other", "module", r.st.module,
 				"service", r.st.label }, r.st[f[4]])
 		end
 	end

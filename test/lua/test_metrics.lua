@@ -145,6 +145,24 @@ function cases.merge()
 	t.eq(n, 1, "one TYPE line per family")
 end
 
+-- Past metrics_max_services, the newest services are added up in one series.
+function cases.max_services()
+	local rows = {}
+	for i = 1, 5 do
+		rows[i] = { h = 0x01000000 + i, st = { messages = i, cpu = 0.5, mqlen = i, mqpeak = 10 * i, mem = 100,
+			module = "snlua", label = "s" .. i } }
+	end
+	local out = expo.new()
+	expo.services(out, rows, 2)
+	local text = expo.text(out)
+	t.contains(text, "shoal_services 5\n", "every service counted")
+	t.contains(text, 'shoal_service_messages_total{handle=":01000002",module="snlua",service="s2"} 2\n', "listed")
+	t.ok(not text:find("s3", 1, true), "s3 is not listed alone")
+	t.contains(text, 'shoal_service_messages_total{handle="other",module="",service="other"} 12\n', "3+4+5")
+	t.contains(text, 'shoal_service_cpu_seconds_total{handle="other",module="",service="other"} 1.5\n', "cpu")
+	t.contains(text, 'shoal_service_queue_peak{handle="other",module="",service="other"} 50\n', "the highest peak")
+end
+
 -- Every failover step moves shoal_failover_events_total{event=...}.
 function cases.failover_counter()
 	local failover = require "game.failover"
@@ -177,5 +195,5 @@ function cases.call_histogram()
 	shoal.kill(echo)
 end
 
-t.start(cases, { "counters_gauges_histograms", "bad_input", "max_series", "text_format", "merge", "failover_counter",
+t.start(cases, { "counters_gauges_histograms", "bad_input", "max_series", "text_format", "merge", "max_services", "failover_counter",
 	"call_histogram" })
