@@ -466,7 +466,7 @@ static void dispatch_response(lua_State *L, struct snlua *l) {
   lua_rawseti(L, -3, l->msg_session);
   if (t == LUA_TTHREAD) {
     lua_State *co = lua_tothread(L, -1);
-    callstat_end(l->sched.clocks, l->msg_session);
+    shoal_callstat_end(l->sched.clocks, l->msg_session);
     if (l->msg_type == SHOAL_PTYPE_RESPONSE) {
       lua_pushboolean(L, 1);
       lua_pushlightuserdata(L, (void *)l->msg_data);
@@ -625,7 +625,7 @@ void shoal_sched_free(struct snlua *l) {
   shoal_free(l->sched.fifos);
   l->sched.fifos = NULL;
   l->sched.nfifo = 0;
-  callstat_free(l->sched.clocks);
+  shoal_callstat_free(l->sched.clocks);
   l->sched.clocks = NULL;
 }
 

@@ -15,7 +15,7 @@
 struct snlua;
 struct call_fifo;
 
-struct callstat_clock;
+struct shoal_callstat_clock;
 
 struct sched {
   int sessions;            /* registry ref: session -> thread | function | fifo */
@@ -34,7 +34,7 @@ struct sched {
   int fork_head, fork_tail;   /* forks FIFO indexes */
   struct call_fifo **fifos;   /* call timeout FIFOs, one per timeout value */
   int nfifo;
-  struct callstat_clock *clocks; /* send times of the calls in flight (callstat.c), NULL until the first */
+  struct shoal_callstat_clock *clocks; /* send times of the calls in flight (callstat.c), NULL until the first */
   uint32_t default_timeout;   /* ms, config call_timeout */
   lua_State *start_co;        /* coroutine running the start function */
   int started;                /* shoal.start was called */
