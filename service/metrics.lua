@@ -148,7 +148,10 @@ local function scrape()
 	local t0 = shoal.hpc()
 	local out = expo.new()
 	local rows, gates, registries = {}, {}, {}
-	for _, h in ipairs(shoal.list()) do
+	for i, h in ipairs(shoal.list()) do
+		if i % 500 == 0 then
+			shoal.yield() -- a node of many services: let the others have this worker meanwhile
+		end
 		local st = shoal.stat(h)
 		if st then
 			rows[#rows + 1] = { h = h, st = st }
