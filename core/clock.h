@@ -12,9 +12,12 @@
 
 #include <stdint.h>
 
+#include "shoal.h"
+
 /* Measures the TSC rate (about 2 ms); call once before the threads start. */
 void shoal_clock_init(void);
 /* Monotonic nanoseconds from an arbitrary origin. */
-uint64_t shoal_clock_ns(void);
+/* Exported (shoal.h): Lua services time their calls with it (lualib/src/callstat.c). */
+SHOAL_API uint64_t shoal_clock_ns(void);
 
 #endif

@@ -199,6 +199,18 @@
   X(gate_ws_origins, STRING, "", 0, 0, "Origin values allowed to upgrade, comma separated (empty or *: any; a "     \
     "request without Origin is allowed)")                                                                            \
   X(gate_ws_handshake_ms, INT, "5000", 10, 600000, "a connection of a WebSocket gate that has not finished its "   \
-    "HTTP upgrade (or sent its first bytes) this long after it connected is closed, ms")
+    "HTTP upgrade (or sent its first bytes) this long after it connected is closed, ms") \
+  /* ---- metrics: the Prometheus endpoint (service/metrics.lua, docs/operations.md) */                             \
+  X(metrics_listen, STRING, "", 0, 0, "where the node serves GET /metrics (Prometheus text 0.0.4): HOST:PORT, or " \
+    "PORT for 127.0.0.1 (0: a free port, logged); empty: off")                                                      \
+  X(metrics_timeout_ms, INT, "1000", 10, 60000, "a scrape waits this long for each Lua service's own metrics and " \
+    "for the harbor, ms")                                                                                           \
+  X(metrics_max_request, INT, "4096", 256, 65536, "the largest HTTP request head a scrape may send, bytes (past "  \
+    "it: 431 and close)")                                                                                           \
+  X(metrics_read_ms, INT, "2000", 10, 60000, "a scrape connection must send its whole request head within this, " \
+    "ms (past it: 408 and close)")                                                                                  \
+  X(metrics_max_conns, INT, "16", 1, 1024, "scrape connections at once (past it: 503 and close)")            \
+  X(metrics_max_services, INT, "1000", 0, 10000000, "services listed one by one in the per-service metrics, "  \
+    "oldest (lowest handle) first; the rest are added up in one series handle=\"other\"")
 
 #endif

@@ -374,7 +374,18 @@ static void on_command(struct gate *g, uint32_t source, int session, char *msg, 
     gate_cipher_command(g, source, session, msg, sz);
     return;
   }
-  if (session > 0) { /* only cipher answers: a call of another command fails at once, not run */
+  if (session > 0 && sz == 5 && memcmp(msg, "stats", 5) == 0) { /* service/metrics.lua */
+    char text[256];
+    int n = snprintf(text, sizeof(text), "open=%d opened=%llu refused=%llu frames=%llu waits=%llu ciphered=%llu forgeries=%llu",
+                     g->count, (unsigned long long)g->opened, (unsigned long long)g->refused,
+                     (unsigned long long)g->frames, (unsigned long long)g->waits, (unsigned long long)g->ciphered,
+                     (unsigned long long)g->forgeries);
+    char *reply = shoal_malloc((size_t)n + 1);
+    memcpy(reply, text, (size_t)n + 1);
+    shoal_send(g->ctx, 0, source, SHOAL_PTYPE_RESPONSE, session, reply, (size_t)n);
+    return;
+  }
+  if (session > 0) { /* only cipher and stats answer: a call of another command fails at once, not run */
     static const char why[] = "only the cipher command may be a request: send the others one-way";
     shoal_reply_error(g->ctx, source, session, SHOAL_EINVAL, why, sizeof(why) - 1);
     return;

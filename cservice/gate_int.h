@@ -102,6 +102,7 @@ struct gate {
   uint32_t ws_handshake_ms;  /* gate_ws_handshake_ms */
   struct gate_ws *ws_pending, *ws_pending_tail; /* connections not yet decided, oldest first */
   uint64_t ws_opened, ws_refused; /* WebSocket upgrades done / refused or timed out, for the exit line */
+  uint64_t frames;           /* client frames passed on to agents or the watchdog (stats) */
 };
 
 struct shoal_crypto_aead;

@@ -72,7 +72,10 @@ static int target_behind(struct gate *g, struct gate_conn *c, size_t mark) {
 static int send_frame(struct gate *g, struct gate_conn *c, void *body, uint32_t size) {
   uint32_t dest = c->agent ? c->agent : g->watchdog;
   /* -id is never SHOAL_SESSION_ALLOC: socket ids start at 16. */
-  if (shoal_send(g->ctx, 0, dest, SHOAL_PTYPE_CLIENT, -c->id, body, size) == 0) return 0;
+  if (shoal_send(g->ctx, 0, dest, SHOAL_PTYPE_CLIENT, -c->id, body, size) == 0) {
+    g->frames++;
+    return 0;
+  }
   gate_conn_log(g, SHOAL_LOG_WARN, "gate: connection %d (%s) closed: its %s :%08x is gone", c->id, c->addr,
                 c->agent ? "agent" : "watchdog", dest);
   gate_drop_conn(g, c, "agent gone");

@@ -345,6 +345,8 @@ static int do_unwatch(struct req *r) {
   return 0;
 }
 
+static const char *const event_names[REGISTRY_NEVENTS] = {"join", "status", "suspect", "dead", "leave", "lease"};
+
 /* Sends w one event: seq, event, watch, then the fields in g->fields.
  * Returns 0, or -1 after dropping w (its service is gone). */
 static int send_event(struct registry *g, struct watcher *w, const char *event) {
@@ -362,6 +364,8 @@ static int send_event(struct registry *g, struct watcher *w, const char *event) 
   shoal_json_raw(j, fields, flen);
   shoal_json_lit(j, "}");
   char *msg = shoal_json_copy(j, &len);
+  for (int e = 0; e < REGISTRY_NEVENTS; e++)
+    if (strcmp(event_names[e], event) == 0) g->events[e]++;
   if (shoal_send(g->ctx, 0, w->handle, SHOAL_PTYPE_TEXT, 0, msg, len) < 0) {
     shoal_log(g->ctx, SHOAL_LOG_INFO, "registry: watcher :%08x (%s) is gone, dropped", w->handle,
               w->spec[0] ? w->spec : "everything");
@@ -499,10 +503,13 @@ static int do_leases(struct req *r) {
   return 0;
 }
 
+static int do_stats(struct req *r);
+
 /* ---- requests ---- */
 
 static const char *const filter_keys[] = {"type", "tag", "lease", NULL};
 static const char *const query_keys[] = {"type", "tag", "healthy", NULL};
+static const char *const none_keys[] = {NULL};
 
 static const struct verb {
   const char *name;                /* the first word of the line */
@@ -512,8 +519,39 @@ static const struct verb {
     {"register", do_register, NULL}, {"heartbeat", do_heartbeat, NULL}, {"leave", do_leave, life_keys},
     {"watch", do_watch, filter_keys}, {"unwatch", do_unwatch, filter_keys}, {"query", do_query, query_keys},
     {"lease", do_lease, lease_keys}, {"release", do_release, lease_keys}, {"leases", do_leases, leases_keys},
-    {"transfer", do_transfer, transfer_keys},
+    {"transfer", do_transfer, transfer_keys}, {"stats", do_stats, none_keys},
 };
+_Static_assert(sizeof(verbs) / sizeof(verbs[0]) == REGISTRY_NVERBS, "REGISTRY_NVERBS");
+
+/* stats -> {"ops":{"register":n,...},"errors":n,"events":{"join":n,...},
+ * "components":n,"watchers":n,"leases":n}: the counters since start. */
+static int do_stats(struct req *r) {
+  struct registry *g = r->g;
+  struct shoal_json *j = g->out;
+  shoal_json_lit(j, "{\"ops\":{");
+  for (int i = 0; i < REGISTRY_NVERBS; i++) {
+    shoal_json_key(j, verbs[i].name);
+    shoal_json_int(j, (long long)g->ops[i]);
+  }
+  shoal_json_lit(j, "}");
+  shoal_json_key(j, "errors");
+  shoal_json_int(j, (long long)g->op_errors);
+  shoal_json_key(j, "events");
+  shoal_json_lit(j, "{");
+  for (int e = 0; e < REGISTRY_NEVENTS; e++) {
+    shoal_json_key(j, event_names[e]);
+    shoal_json_int(j, (long long)g->events[e]);
+  }
+  shoal_json_lit(j, "}");
+  shoal_json_key(j, "components");
+  shoal_json_int(j, regtab_count(g->tab));
+  shoal_json_key(j, "watchers");
+  shoal_json_int(j, g->nwatch);
+  shoal_json_key(j, "leases");
+  shoal_json_int(j, lease_count(g));
+  shoal_json_lit(j, "}");
+  return 0;
+}
 
 static int word_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
@@ -530,7 +568,7 @@ static const struct verb *find_verb(const char *name, size_t len) {
 
 /* Runs the request; 0 with the reply in g->out, or -1 with r->err. */
 static int run_request(struct req *r, const char *msg, size_t sz) {
-  static const char verb_list[] = "(register heartbeat leave watch unwatch query lease release leases transfer)";
+  static const char verb_list[] = "(register heartbeat leave watch unwatch query lease release leases transfer stats)";
   if (sz > MAX_LINE) return fail(r, "request of %zu bytes is too long (limit %d)", sz, MAX_LINE);
   /* The verb first: an unknown one is the thing to say even when the rest
    * of the line is bad too. (msg is not NUL-terminated.) */
@@ -551,6 +589,7 @@ static int run_request(struct req *r, const char *msg, size_t sz) {
     return -1;
   }
   r->kv = kv;
+  r->g->ops[v - verbs]++;
   int rc = 0;
   for (int i = 0; rc == 0 && v->keys && i < shoal_kvline_count(kv); i++)
     if (!regtab_key_listed(v->keys, shoal_kvline_key(kv, i)))
@@ -566,6 +605,7 @@ static void on_request(struct registry *g, uint32_t source, int session, const c
   r.code = SHOAL_EINVAL;
   shoal_json_reset(g->out);
   int rc = run_request(&r, msg, sz);
+  if (rc != 0) g->op_errors++;
   if (session <= 0) {
     if (rc != 0) shoal_log(g->ctx, SHOAL_LOG_WARN, "%s (one-way request from :%08x)", r.err, source);
     return;

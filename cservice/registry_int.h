@@ -21,6 +21,9 @@ struct reg_lease;
 #define REGLEASE_MAX_DEFAULT 65536 /* leases at most unless maxlease= says otherwise */
 #define REGLEASE_MAX_LIMIT (1 << 22) /* the largest maxlease= */
 
+#define REGISTRY_NVERBS 11 /* register .. transfer, stats */
+#define REGISTRY_NEVENTS 6 /* join status suspect dead leave lease */
+
 struct registry {
   struct shoal_context *ctx;  /* own context */
   struct regtab *tab;         /* the components */
@@ -47,6 +50,10 @@ struct registry {
   struct shoal_json *out;     /* scratch for replies */
   struct shoal_json *fields;  /* scratch for an event's component fields */
   struct shoal_json *ev;      /* scratch for one event message */
+  /* counters for `stats` (service/metrics.lua): owner thread only */
+  uint64_t ops[REGISTRY_NVERBS]; /* requests taken, by verb (registry.c's verbs[] order) */
+  uint64_t op_errors;            /* requests refused */
+  uint64_t events[REGISTRY_NEVENTS]; /* events sent to watchers, by registry_event_names order */
 };
 
 /* registry.c: sends event (join, status, suspect, dead, leave) about c to

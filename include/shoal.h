@@ -206,6 +206,7 @@ SHOAL_API const char *shoal_getenv(const char *key);
  * long for out are skipped. */
 SHOAL_API const char *shoal_path_next(const char *pathlist, const char *name, char *out, size_t outlen);
 SHOAL_API uint64_t shoal_now(void);                  /* ms since node start */
+SHOAL_API uint64_t shoal_clock_ns(void);             /* monotonic ns (TSC), for durations */
 SHOAL_API uint64_t shoal_starttime(void);            /* unix time (s) of node start */
 SHOAL_API void shoal_abort(int exit_code);           /* shut the node down */
 

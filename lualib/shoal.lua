@@ -23,6 +23,7 @@
 --   shoal.wait()  shoal.wakeup(co)
 --   shoal.self() now() hpc() config(k) getenv(k) name(n [,h]) localname(n) kill(a) exit() abort(code)
 --   shoal.log/info/debug/warn/error(...) stat([h]) memory() setmemlimit(n) list()
+--   shoal.callstats()                    the node's call latency histograms (docs/operations.md)
 --   shoal.errors.NAME  errname(code)  strerror(code)   codes pushed from C
 --   shoal.nodeof(h) localof(h) makehandle(node, local) harbor_of(node)
 --   shoal.HANDLE_* PTYPE_* LOG_* SIGNAL_* SYSTEM_*      constants pushed from C

@@ -17,6 +17,7 @@ PKGS=(
   netcat-openbsd telnet procps python3
   python3-cryptography
   chromium
+  prometheus
 )
 
 missing=()

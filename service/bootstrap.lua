@@ -1,6 +1,7 @@
 -- bootstrap: the first Lua service of a node. Starts the harbor and
 -- clusterd when the config has `cluster` (cross-node messaging, registry
--- membership), the service manager, the debug console when the config sets
+-- membership), the service manager, the metrics endpoint when the config
+-- sets metrics_listen, the debug console when the config sets
 -- console = true, and the node's start service (config `start`,
 -- "name arg..."), then exits.
 -- If the start service fails the node stops with exit code 1.
@@ -13,6 +14,10 @@ shoal.start(function()
 	end
 	local mgr = shoal.newservice("service_mgr")
 	shoal.name(".service_mgr", mgr)
+	if shoal.config("metrics_listen") ~= "" then
+		-- before the services that make metrics: they register with it on their first
+		shoal.name(".metrics", shoal.newservice("metrics"))
+	end
 	if shoal.config("console") then
 		shoal.newservice("debug_console") -- on console_host:console_port
 	end

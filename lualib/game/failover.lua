@@ -25,12 +25,17 @@
 local shoal = require "shoal"
 local db = require "game.db"
 local handle_of = require("game.account").baseapp_handle
+local metrics = require "shoal.metrics"
+
+local failovers -- made with the first failover.new: a shoal.metrics counter
 
 local failover = {}
 local F = {}
 F.__index = F
 
 function failover.new(opts)
+	failovers = failovers or metrics.counter("shoal_failover_events_total",
+		"Failover steps the failover services of the node took, by event (docs/failover.md).", { "event" })
 	return setmetatable({
 		db = db.new(opts.dbmgr),
 		keep = opts.recent or 64,
@@ -46,6 +51,7 @@ end
 function F:event(name, fields)
 	local line = shoal.event("failover", name, fields)
 	self.count[name] = (self.count[name] or 0) + 1
+	failovers:inc(1, name)
 	local ev = self.events
 	ev[#ev + 1] = { at_ms = math.floor(shoal.time() * 1000), event = name, line = line }
 	if #ev > self.keep then

@@ -36,6 +36,7 @@ local proto = require "game.proto"
 local ticket = require "game.ticket"
 local admission = require "game.admission"
 local bam = require "game.baseappmgr"
+local metrics = require "shoal.metrics"
 
 local login = {}
 local C = proto.codes
@@ -120,6 +121,17 @@ local function failure(code, text, retry)
 	return { code = code, text = text, retry = retry }
 end
 
+-- Made with the server (new_state), so a client of this module (a bot) has none.
+local logins, login_seconds
+
+local function make_metrics()
+	logins = metrics.counter("shoal_login_requests_total",
+		"Login connections answered by the loginapp, by result (ok, or the refusal's code).", { "result" })
+	login_seconds = metrics.histogram("shoal_login_duration_seconds",
+		"From a login connection's open to the loginapp's answer (LOGIN_OK or a refusal), seconds.", { "result" },
+		{ 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 })
+end
+
 local function count(what)
 	S.stats[what] = (S.stats[what] or 0) + 1
 end
@@ -136,6 +148,9 @@ local function finish(c, body)
 	gateserver.write(c.conn, frame)
 	gateserver.kick(c.conn, S.gate)
 	c.state = "done"
+	if c.opened then
+		login_seconds:observe((shoal.hpc() - c.opened) / 1e9, c.ok and "ok" or "refused")
+	end
 	if c.admitted then
 		c.admitted = false
 		S.leave()
@@ -143,7 +158,9 @@ local function finish(c, body)
 end
 
 local function refuse(c, f)
-	count(proto.code_names[f.code] or "error")
+	local what = proto.code_names[f.code] or "error"
+	count(what)
+	logins:inc(1, what)
 	finish(c, proto.error(f.code, f.text, f.retry))
 end
 
@@ -389,6 +406,8 @@ local function on_request(c, name, m)
 		return refuse(c, r)
 	end
 	count("ok")
+	logins:inc(1, "ok")
+	c.ok = true
 	finish(c, proto.encode("LOGIN_OK", proto.VERSION, r.account, r.epoch, r.host, r.port, r.token, r.c2s, r.s2c,
 		S.conf.encrypt and 1 or 0, r.ticket, credential or "", r.candidates))
 end
@@ -449,7 +468,7 @@ local function on_frame(conn, body)
 end
 
 local function on_open(conn, addr)
-	local c = { conn = conn, ip = addr:match("^(.*):%d+$") or addr, state = "hello" }
+	local c = { conn = conn, ip = addr:match("^(.*):%d+$") or addr, state = "hello", opened = shoal.hpc() }
 	S.conns[conn] = c
 	-- A client that does not finish its part in time gets TIMEOUT; the
 	-- server's own steps are bounded by their calls.
@@ -473,6 +492,7 @@ local function on_close(conn)
 end
 
 local function new_state(conf)
+	make_metrics()
 	return {
 		conf = conf,
 		db = db.new(conf.dbmgr),

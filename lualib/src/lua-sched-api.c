@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "callstat.h"
 #include "lua-sched-int.h"
 #include "lua-shoal.h"
 #include "serial.h"
@@ -116,6 +117,7 @@ static int do_call(lua_State *L, uint32_t ms, int addr, int try) {
   lua_rawseti(L, -2, session);
   lua_pop(L, 1);
   sched_track(L, l, session, ms, dest);
+  shoal_callstat_begin(&l->sched.clocks, session, dest, shoal_self(l->ctx));
   lua_KContext k = (lua_KContext)(addr | ((addr + 2) << 8));
   return lua_yieldk(L, 0, try ? k | CALL_TRY : k, call_k);
 }
@@ -477,8 +479,37 @@ void shoal_sched_register(lua_State *L) {
   luaL_setfuncs(L, funcs, 0);
 }
 
+/* callstats() -> {bounds = {s...}, ["local"] = {counts..., n=, sum=}, remote = {...}}: every Lua
+ * service's answered calls since start (callstat.c); counts per bucket, not cumulative, the last +Inf. */
+static int lcallstats(lua_State *L) {
+  struct shoal_callstat_sum sum[2];
+  shoal_callstat_read(sum);
+  lua_createtable(L, 0, 3);
+  lua_createtable(L, SHOAL_CALLSTAT_BUCKETS, 0);
+  for (int b = 0; b < SHOAL_CALLSTAT_BUCKETS; b++) {
+    lua_pushnumber(L, shoal_callstat_bounds[b]);
+    lua_rawseti(L, -2, b + 1);
+  }
+  lua_setfield(L, -2, "bounds");
+  static const char *const kind[2] = {"local", "remote"};
+  for (int k = 0; k < 2; k++) {
+    lua_createtable(L, SHOAL_CALLSTAT_BUCKETS + 1, 2);
+    for (int b = 0; b <= SHOAL_CALLSTAT_BUCKETS; b++) {
+      lua_pushinteger(L, (lua_Integer)sum[k].count[b]);
+      lua_rawseti(L, -2, b + 1);
+    }
+    lua_pushinteger(L, (lua_Integer)sum[k].total);
+    lua_setfield(L, -2, "n");
+    lua_pushnumber(L, (double)sum[k].sum_ns / 1e9);
+    lua_setfield(L, -2, "sum");
+    lua_setfield(L, -2, kind[k]);
+  }
+  return 1;
+}
+
 void shoal_sched_register_extra(lua_State *L) {
   luaL_Reg funcs[] = {
+      {"callstats", lcallstats},
       {"trycall", ltrycall},
       {"trycalltimeout", ltrycalltimeout},
       {NULL, NULL},

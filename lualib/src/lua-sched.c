@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "callstat.h"
 #include "lua-sched-int.h"
 #include "lua-shoal.h"
 #include "serial.h"
@@ -546,6 +547,7 @@ static void dispatch_response(lua_State *L, struct snlua *l) {
   lua_rawseti(L, -3, l->msg_session);
   if (t == LUA_TTHREAD) {
     lua_State *co = lua_tothread(L, -1);
+    shoal_callstat_end(l->sched.clocks, l->msg_session);
     if (l->msg_type == SHOAL_PTYPE_RESPONSE) {
       lua_pushboolean(L, 1);
       lua_pushlightuserdata(L, (void *)l->msg_data);
@@ -706,6 +708,8 @@ void shoal_sched_free(struct snlua *l) {
   shoal_free(l->sched.fifos);
   l->sched.fifos = NULL;
   l->sched.nfifo = 0;
+  shoal_callstat_free(l->sched.clocks);
+  l->sched.clocks = NULL;
 }
 
 /* protos (on top) gets a {name=, id=} table under both keys. */
@@ -744,6 +748,7 @@ void shoal_sched_init(lua_State *L, struct snlua *l) {
   s->fork_head = s->fork_tail = 1;
   s->fifos = NULL;
   s->nfifo = 0;
+  s->clocks = NULL;
   s->default_timeout = shoal_lua_config()->call_timeout;
   s->slow_ms = shoal_lua_config()->call_slow_ms;
   s->slow_armed = 0;

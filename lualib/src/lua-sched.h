@@ -15,6 +15,8 @@
 struct snlua;
 struct call_fifo;
 
+struct shoal_callstat_clock;
+
 struct sched {
   int sessions;            /* registry ref: session -> thread | function | fifo */
   int reqs;                /* registry ref: thread -> packed (source, session) it must answer */
@@ -32,6 +34,7 @@ struct sched {
   int fork_head, fork_tail;   /* forks FIFO indexes */
   struct call_fifo **fifos;   /* call timeout FIFOs, one per timeout value */
   int nfifo;
+  struct shoal_callstat_clock *clocks; /* send times of the calls in flight (callstat.c), NULL until the first */
   uint32_t default_timeout;   /* ms, config call_timeout */
   uint32_t slow_ms;           /* ms, config call_slow_ms (0: off) */
   int slow_armed;             /* the slow-call scan's timer is pending */

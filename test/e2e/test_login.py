@@ -178,6 +178,41 @@ class Basics(LoginCase):
         self.assertEqual(stats.get("save_kick"), 1, stats)
 
 
+class Metrics(LoginCase):
+    """The loginapp's and the gates' metrics on the node's /metrics
+    (docs/operations.md): every answered login counted by result and timed."""
+
+    keys = {"metrics_listen": "0"}
+
+    def test_logins_counted_and_timed(self):
+        import shutil
+        import subprocess
+        import urllib.request
+        from test_metrics import find, parse
+        self.bot.login("erin", "password1", register=True)
+        GameConn(self.bot.login("erin", "password1")).logout()
+        self.refused("WRONG_PASSWORD", self.bot.login, "erin", "password2")
+        port = int(self.n.wait_log(r"metrics listening on http://127\.0\.0\.1:(\d+)/metrics").group(1))
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=nodeutil.scaled(10)) as r:
+            text = r.read().decode()
+        promtool = shutil.which("promtool")
+        self.assertIsNotNone(promtool, "promtool not found: install Debian's prometheus package (scripts/deps.sh)")
+        r = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True,
+                           timeout=nodeutil.scaled(30))
+        self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""))
+        s = parse(text)
+        total = lambda name, **labels: sum(v for _, v in find(s, name, **labels))  # noqa: E731
+        self.assertEqual(total("shoal_login_requests_total", result="ok"), 2)
+        self.assertEqual(total("shoal_login_requests_total", result="WRONG_PASSWORD"), 1)
+        self.assertEqual(total("shoal_login_duration_seconds_count", result="ok"), 2)
+        self.assertEqual(total("shoal_login_duration_seconds_count", result="refused"), 1)
+        self.assertGreater(total("shoal_login_duration_seconds_sum", result="ok"), 0)
+        self.assertEqual(total("shoal_login_duration_seconds_bucket", result="ok", le="+Inf"), 2)
+        # 3 login connections and 1 game connection through the node's gates
+        self.assertGreaterEqual(total("shoal_gate_connections_opened_total"), 4)
+        self.assertGreaterEqual(total("shoal_gate_frames_received_total"), 6)
+
+
 class Saves(LoginCase):
     keys = dict(baseapp_save_ms=200)
 

@@ -385,7 +385,7 @@ function cases.bad_input()
 	t.raises("registry: requests are TEXT lines", shoal.call, reg, "lua", "register")
 	-- one-way: logged, no reply
 	shoal.send(reg, "text", "bogus one-way")
-	wait_log("registry: unknown verb 'bogus' (register heartbeat leave watch unwatch query lease release leases transfer) (one-way request from "
+	wait_log("registry: unknown verb 'bogus' (register heartbeat leave watch unwatch query lease release leases transfer stats) (one-way request from "
 		.. shoal.address(shoal.self()) .. ")")
 	-- nothing was half-applied, and the registry still answers
 	t.eq(raw(reg, "query"), "[]", "no component after the bad requests")

@@ -106,6 +106,8 @@ end
 
 local events = {}
 local counted = 0
+local count_metric = shoal.getenv("probe_metrics") and require("shoal.metrics").counter("e2e_probe_counted_total",
+	"One-way count messages this probe handled.")
 
 function commands.sends(node, n)
 	node = tonumber(node)
@@ -201,6 +203,9 @@ shoal.start(function()
 			return
 		elseif cmd == "count" then
 			counted = counted + 1
+			if count_metric then -- test_metrics.py: a shoal.metrics counter that moves with it
+				count_metric:inc()
+			end
 			return
 		elseif cmd == "counted" then
 			return counted

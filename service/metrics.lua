@@ -1,0 +1,290 @@
+-- metrics: the node's Prometheus endpoint (docs/operations.md, "Metrics").
+-- bootstrap starts it as .metrics when the config sets metrics_listen.
+--
+-- It serves GET /metrics over HTTP/1.x in the text exposition format 0.0.4,
+-- one request per connection (Connection: close). Nothing is collected
+-- between scrapes: on each request it reads
+--   - every service's counters from the context (shoal.stat: messages, CPU,
+--     queue length and peak, memory) - the scheduler keeps them anyway;
+--   - the call latency histograms of the Lua services (shoal.callstats);
+--   - the harbor's links (its `nodes` command), the registry's `stats`, each
+--     gate's `stats`;
+--   - the metrics of every Lua service that made one with shoal.metrics (it
+--     registered here on its first), through the debug protocol's
+--     `report metrics`, in parallel, each bounded by metrics_timeout_ms.
+--
+-- A Lua service on the node's socket API rather than a C module: a scrape
+-- comes every few seconds, most of its data is in Lua services anyway, and
+-- the socket layer already gives bounded buffers; this file holds the whole
+-- HTTP side (a bounded head, a read deadline, GET /metrics only).
+
+local shoal = require "shoal"
+local socket = require "shoal.socket"
+local expo = require "shoal.metrics_text"
+require "shoal.debug" -- the "debug" protocol: we call services with it
+
+local string_format = string.format
+
+local max_request, read_ms, max_conns, timeout, max_services
+local conns = 0 -- scrape connections open
+local sources = {} -- handle -> true: Lua services with metrics of their own
+local listener
+
+local REASONS = {
+	[200] = "OK",
+	[400] = "Bad Request",
+	[404] = "Not Found",
+	[405] = "Method Not Allowed",
+	[408] = "Request Timeout",
+	[431] = "Request Header Fields Too Large",
+	[500] = "Internal Server Error",
+	[503] = "Service Unavailable",
+}
+
+local LINGER_MS = 500 -- after an error: how long unread input is drained before the close
+
+local function respond(id, code, body, extra)
+	local head = string_format("HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: close\r\n%s\r\n",
+		code, REASONS[code], code == 200 and "text/plain; version=0.0.4; charset=utf-8" or "text/plain; charset=utf-8",
+		#body, extra or "")
+	socket.write(id, head .. body)
+	if code ~= 200 and code ~= 503 then -- a 503 is sent at once: nothing to drain, and floods end fast
+		-- Closing with unread input would reset the connection, and the
+		-- client might lose the answer: half-close, drain for a bounded
+		-- time, then close.
+		socket.shutdown(id)
+		local deadline = shoal.now() + LINGER_MS
+		while socket.isopen(id) do
+			local left = deadline - shoal.now()
+			if left <= 0 or not socket.read(id, nil, left) then
+				break
+			end
+		end
+	end
+	socket.close(id)
+end
+
+-- Reads the request head (up to the blank line) within the read deadline
+-- and the size bound. Returns the head, or nil and the status to answer
+-- (nil status: the client closed, nothing to answer).
+local function read_head(id)
+	local deadline = shoal.now() + read_ms
+	local buf = ""
+	while true do
+		local e = buf:find("\r\n\r\n", 1, true) or buf:find("\n\n", 1, true)
+		if e then
+			return buf:sub(1, e - 1)
+		end
+		if #buf > max_request then
+			return nil, 431
+		end
+		local left = deadline - shoal.now()
+		if left <= 0 then
+			return nil, 408
+		end
+		local data, err = socket.read(id, nil, left)
+		if not data then
+			if err == "timeout" then
+				return nil, 408
+			end
+			return nil
+		end
+		buf = buf .. data
+	end
+end
+
+-- Every source's answer, asked in parallel; each call is bounded.
+local function collect_sources()
+	local handles = {}
+	for h in pairs(sources) do
+		handles[#handles + 1] = h
+	end
+	table.sort(handles)
+	local results, left, me, parked = {}, #handles, coroutine.running(), false
+	for i, h in ipairs(handles) do
+		shoal.fork(function()
+			-- pcall: whatever fails, this fork ends and counts itself
+			results[i] = table.pack(pcall(shoal.trycalltimeout, timeout, h, "debug", "report", "metrics"))
+			if results[i][1] then
+				results[i] = table.pack(table.unpack(results[i], 2, results[i].n))
+			else
+				results[i] = { false }
+			end
+			left = left - 1
+			if left == 0 and parked then
+				shoal.wakeup(me)
+			end
+		end)
+	end
+	if left > 0 then
+		parked = true
+		shoal.wait()
+	end
+	local answers, failed = {}, 0
+	for i, r in ipairs(results) do
+		if r[1] and type(r[2]) == "table" then
+			answers[#answers + 1] = r[2]
+		else
+			failed = failed + 1
+			if r[2] == shoal.errors.NOSERVICE or r[2] == shoal.errors.EXITING then
+				sources[handles[i]] = nil -- gone: its handle may be reused
+				failed = failed - 1
+			end
+		end
+	end
+	return answers, failed
+end
+
+-- A bounded call of a C service's TEXT command: the reply text, or nil.
+local function text_call(h, cmd)
+	local ok, reply, size = shoal.trycalltimeout(timeout, h, "text", cmd)
+	if ok then
+		return reply
+	end
+	return nil, size
+end
+
+local function scrape()
+	local t0 = shoal.hpc()
+	local out = expo.new()
+	local rows, gates, registries = {}, {}, {}
+	for i, h in ipairs(shoal.list()) do
+		if i % 500 == 0 then
+			shoal.yield() -- a node of many services: let the others have this worker meanwhile
+		end
+		local st = shoal.stat(h)
+		if st then
+			rows[#rows + 1] = { h = h, st = st }
+			if st.module == "gate" then
+				gates[#gates + 1] = h
+			elseif st.module == "registry" then
+				registries[#registries + 1] = h
+			end
+		end
+	end
+	table.sort(rows, function(a, b)
+		return a.h < b.h
+	end)
+	expo.services(out, rows, max_services)
+	expo.calls(out, shoal.callstats())
+	local nodes_text
+	if shoal.config("cluster") ~= "" then
+		nodes_text = text_call(shoal.harbor_of(shoal.nodeof(shoal.self())), "nodes")
+	end
+	expo.harbor(out, nodes_text)
+	local reg = {}
+	for _, h in ipairs(registries) do
+		local text = text_call(h, "stats")
+		if text then
+			reg[#reg + 1] = { h = h, stats = require("cjson").decode(text) }
+		end
+	end
+	expo.registry(out, reg)
+	local gs = {}
+	for _, h in ipairs(gates) do
+		local text = text_call(h, "stats")
+		if text then
+			gs[#gs + 1] = { h = h, stats = text }
+		end
+	end
+	expo.gates(out, gs)
+	local answers, failed = collect_sources()
+	expo.lua(out, answers)
+	expo.scrape(out, failed, (shoal.hpc() - t0) / 1e9)
+	return expo.text(out)
+end
+
+local function serve(id)
+	local head, status = read_head(id)
+	if not head then
+		if status then
+			respond(id, status, REASONS[status] .. "\n")
+		else
+			socket.close(id)
+		end
+		return
+	end
+	local method, target, version = head:match("^(%u+) (%S+) (HTTP/1%.[01])\r?\n")
+	if not method then
+		method, target, version = head:match("^(%u+) (%S+) (HTTP/1%.[01])$")
+	end
+	if not method then
+		return respond(id, 400, "bad request line: want METHOD /path HTTP/1.x\n")
+	end
+	local path = target:match("^[^?#]*")
+	if path ~= "/metrics" then
+		return respond(id, 404, "not found: this node serves GET /metrics only\n")
+	end
+	if method ~= "GET" then
+		return respond(id, 405, "method not allowed: GET only\n", "Allow: GET\r\n")
+	end
+	local ok, body = pcall(scrape)
+	if not ok then
+		shoal.error("metrics: scrape failed: " .. tostring(body))
+		return respond(id, 500, "scrape failed (see the node's log)\n")
+	end
+	respond(id, 200, body)
+end
+
+local function on_accept(id)
+	if conns >= max_conns then
+		socket.start(id)
+		return respond(id, 503, "too many scrapes at once\n")
+	end
+	conns = conns + 1
+	socket.start(id)
+	local ok, err = pcall(serve, id)
+	conns = conns - 1
+	if not ok then
+		shoal.error("metrics: " .. tostring(err))
+		socket.close(id)
+	end
+end
+
+-- "HOST:PORT", "[V6]:PORT" or "PORT" (127.0.0.1) -> host, port
+local function parse_listen(spec)
+	local host, port = spec:match("^%[([^%]]+)%]:(%d+)$")
+	if not host then
+		host, port = spec:match("^([^:]+):(%d+)$")
+	end
+	if not host and spec:match("^%d+$") then
+		host, port = "127.0.0.1", spec
+	end
+	port = tonumber(port)
+	if not host or not port or port > 65535 then
+		error(string_format("metrics: metrics_listen %q is not HOST:PORT or PORT", spec), 0)
+	end
+	return host, math.tointeger(port)
+end
+
+shoal.start(function()
+	max_request = shoal.config("metrics_max_request")
+	read_ms = shoal.config("metrics_read_ms")
+	max_conns = shoal.config("metrics_max_conns")
+	timeout = shoal.config("metrics_timeout_ms")
+	max_services = shoal.config("metrics_max_services")
+	local host, port = parse_listen(shoal.config("metrics_listen"))
+	local id, err = socket.listen(host, port)
+	if not id then
+		error(string_format("metrics: cannot listen on %s:%d: %s", host, port, tostring(err)), 0)
+	end
+	listener = id
+	shoal.dispatch("lua", function(_, source, cmd)
+		if cmd == "register" then
+			sources[source] = true
+			return
+		end
+		error("metrics: unknown command " .. tostring(cmd), 0)
+	end)
+	socket.start(id, on_accept)
+	local where = host .. ":" .. port
+	for _, i in ipairs(socket.info()) do
+		if i.id == id then
+			where = i.peer
+		end
+	end
+	shoal.log("metrics listening on http://" .. where .. "/metrics")
+	shoal.on_exit(function()
+		socket.close(listener)
+	end)
+end)
