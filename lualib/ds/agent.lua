@@ -43,6 +43,7 @@ function agent.new(conf)
 		check_ms = conf.check_ms or 100,
 		max_history = conf.history or 64,
 		alerts = {}, -- recent alert lines, newest last
+		ready_samples = {}, -- the last 256 start-to-READY times, ms
 		counts = { started = 0, ready = 0, allocated = 0, reaped = 0, crashed = 0, failed = 0 },
 	}, Agent)
 	for _, f in ipairs(conf.fleets) do
@@ -122,7 +123,7 @@ function Agent:start(f)
 	end
 	local now = shoal.now()
 	local p = { id = id, f = f, fleet = f.name, state = "starting", port = port, pid = pid, ctl = ctl, sock = sock,
-		started = now, last_health = now, log = log, buf = "" }
+		started = now, t0 = shoal.hpc(), last_health = now, log = log, buf = "" }
 	self.procs[id] = p
 	self.counts.started = self.counts.started + 1
 	shoal.log(string.format("dsagent event=start ds=%d fleet=%s keeper=%d port=%d", id, f.name, pid, port))
@@ -201,6 +202,7 @@ function Agent:reap(p, why, failed)
 	p.termed = true
 	p.end_by = shoal.now() + p.f.grace_ms + 2000
 	self:alert("reap", "ds=%d fleet=%s pid=%s reason=%q", p.id, p.fleet, tostring(p.dspid), why)
+	socket.write(p.sock, "SHUTDOWN\n")
 	proc.kill(p.pid, "TERM")
 	if failed then
 		self:failure(p.f)
@@ -310,6 +312,8 @@ function Agent:on_line(p, line)
 			p.ready_at = now
 			p.f.backoff_n = 0
 			self.counts.ready = self.counts.ready + 1
+			self.ready_n = (self.ready_n or 0) + 1
+			self.ready_samples[(self.ready_n - 1) % 256 + 1] = (shoal.hpc() - p.t0) / 1e6
 			shoal.log(string.format("dsagent event=ready ds=%d fleet=%s port=%d ready_ms=%d", p.id, p.fleet, p.port,
 				now - p.started))
 		end
@@ -458,9 +462,10 @@ end
 function Agent:load()
 	local by_state = { starting = 0, ready = 0, allocated = 0, ending = 0 }
 	local cpu, rss = 0, 0
-	local fleets = {}
+	local fleets, healthy = {}, true
 	for _, name in ipairs(self.order) do
 		local f = self.fleets[name]
+		healthy = healthy and not f.crash_looping
 		fleets[name] = { starting = 0, ready = 0, allocated = 0, ending = 0, pool = f.pool, max = f.max,
 			crash_looping = f.crash_looping or false, failures = #f.failures }
 	end
@@ -471,8 +476,13 @@ function Agent:load()
 		cpu = cpu + (p.cpu_pct or 0)
 		rss = rss + (p.rss or 0)
 	end
-	return { time = shoal.now(), by_state = by_state, cpu_percent = cpu, rss_bytes = rss, fleets = fleets,
-		counts = self.counts, healthy = true }
+	local rs = {}
+	for i, v in ipairs(self.ready_samples) do
+		rs[i] = v
+	end
+	table.sort(rs)
+	return { time = shoal.now(), ready_ms_p50 = rs[(#rs + 1) // 2] or 0, by_state = by_state, cpu_percent = cpu, rss_bytes = rss, fleets = fleets,
+		counts = self.counts, healthy = healthy, alerts = #self.alerts }
 end
 
 -- The console's `ds [FLEET]` lines.
