@@ -13,6 +13,7 @@
  *   --helper          start a helper that calls setsid() and sleeps
  *   --garbage         send a line that is not the protocol after READY
  *   --ignore-term     ignore SIGTERM (the agent must SIGKILL it)
+ *   --spam-kb N       write N KB of text to stdout after READY (its log is rotated)
  */
 #include <signal.h>
 #include <stdio.h>
@@ -50,6 +51,7 @@ int main(int argc, char **argv) {
   long spin_ms = opt(argc, argv, "--spin-ms", -1), grow_mb = opt(argc, argv, "--grow-mb", 0);
   int never_ready = opt(argc, argv, "--never-ready", 0) > 0, garbage = opt(argc, argv, "--garbage", 0) > 0;
   if (opt(argc, argv, "--ignore-term", 0) > 0) signal(SIGTERM, SIG_IGN);
+  long spam_kb = opt(argc, argv, "--spam-kb", 0);
   if (opt(argc, argv, "--helper", 0) > 0 && fork() == 0) {
     setsid();
     close(3);
@@ -68,6 +70,8 @@ int main(int argc, char **argv) {
       if (shoal_ds_ready(&ds) != 0) return 1;
       ready_at = t;
       if (garbage) shoal_ds_send(&ds, "HELLO I AM NOT THE PROTOCOL\n");
+      for (long i = 0; i < spam_kb * 16; i++) printf("example_ds: spam line %09ld ...............................\n", i); /* 64 bytes */
+      fflush(stdout);
     }
     if (ready_at >= 0 && hang_ms >= 0 && t - ready_at >= hang_ms) {
       for (;;) pause(); /* a hang: no more heartbeats */

@@ -100,7 +100,7 @@ function Agent:start(f)
 	self.next_id = id + 1
 	local log = string.format("%s/%s-%d.log", self.logdir, f.name, id)
 	local argv = { "shoal-dskeep", "-l", log, "-m", tostring(f.log_max_kb * 1024), "-k", tostring(f.log_keep), "-g",
-		tostring(f.grace_ms) }
+		tostring(f.grace_ms), "-p", tostring(proc.pid()) }
 	if f.cwd then
 		argv[#argv + 1] = "-C"
 		argv[#argv + 1] = f.cwd

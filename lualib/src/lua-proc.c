@@ -11,6 +11,7 @@
  *   proc.reap(pid) -> nil (running) | "exit", code | "signal", sig | false, err
  *   proc.executable(path) -> true | nil, why    (a regular file we may execute)
  *   proc.stat(pid) -> cpu_ms, rss_bytes | nil  (from /proc/PID/stat)
+ *   proc.pid() -> this process's pid
  *   proc.mkdir(path) -> true | nil, err         (one level; an existing one is fine)
  */
 #define _GNU_SOURCE
@@ -198,6 +199,11 @@ static int lstat_(lua_State *L) {
   return 2;
 }
 
+static int lpid(lua_State *L) {
+  lua_pushinteger(L, getpid());
+  return 1;
+}
+
 static int lmkdir(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   if (mkdir(path, 0755) != 0 && errno != EEXIST) return fail_errno(L, path);
@@ -207,7 +213,7 @@ static int lmkdir(lua_State *L) {
 
 int luaopen_shoal_proc(lua_State *L) {
   static const luaL_Reg funcs[] = {{"spawn", lspawn}, {"kill", lkill}, {"reap", lreap},
-                                   {"executable", lexecutable}, {"stat", lstat_}, {"mkdir", lmkdir}, {NULL, NULL}};
+                                   {"executable", lexecutable}, {"stat", lstat_}, {"mkdir", lmkdir}, {"pid", lpid}, {NULL, NULL}};
   luaL_newlib(L, funcs);
   return 1;
 }

@@ -355,6 +355,31 @@ class BadInput(DsCase):
         self.assertEqual(self.count("good", "ready"), 2)
 
 
+class LogsAndReports(DsCase):
+    def test_log_rotation(self):
+        """400 KB of DS output with log_max_kb 64, log_keep 2: NAME.log, .1 and .2, none over 64 KB + one read."""
+        self.start([self.fleet("f", ["--spam-kb", "400"], pool=1, log_max_kb=64, log_keep=2)])
+        self.wait_ready("f", 1)
+        base = self.path("logs", "f-1.log")
+        wait_until(lambda: "spam line 000006399" in nodeutil.read_text(base) + nodeutil.read_text(base + ".1"),
+                   scaled(5), "the last spam line in the log")
+        for p in (base, base + ".1", base + ".2"):
+            self.assertTrue(os.path.exists(p), p)
+            self.assertLessEqual(os.path.getsize(p), 64 * 1024 + 16384, p)
+        self.assertGreaterEqual(os.path.getsize(base + ".1"), 64 * 1024)
+        self.assertFalse(os.path.exists(base + ".3"))
+
+    def test_reports_to_controller(self):
+        """every dsagent_report_ms the controller gets the load: processes by state, health."""
+        self.start([self.fleet("f", pool=2)], dsagent_controller=".dsctl", dsagent_report_ms=100)
+        self.wait_ready("f", 2)
+        lines = self.wait_log_count(r"e2e_ds_ctl report from :[0-9a-f]{8} ready=2 healthy=true fleet_f_ready=2", 3,
+                                    timeout=5)
+        gaps = [stamp_ms(b) - stamp_ms(a) for a, b in zip(lines, lines[1:])]
+        for g in gaps:
+            self.assertGreaterEqual(g, 80, gaps)
+
+
 class Console(DsCase):
     def test_console_ds(self):
         self.start([self.fleet("arena", pool=2)], console=True, console_port=0)

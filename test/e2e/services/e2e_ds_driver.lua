@@ -4,6 +4,7 @@
 --   load               -> "load starting=N ready=N allocated=N ending=N" then one
 --                         "fleet NAME starting=N ready=N allocated=N ending=N crash_looping=B" line each, then "."
 --   reset FLEET        -> "ok" | "err TEXT"
+-- It names e2e_ds_ctl ".dsctl" (config dsagent_controller = ".dsctl" sends it the reports).
 local shoal = require "shoal"
 local socket = require "shoal.socket"
 
@@ -53,6 +54,9 @@ local function serve(id)
 end
 
 shoal.start(function()
+	-- .dsctl: a stand-in controller that logs each load report it gets
+	local ctl = shoal.newservice("e2e_ds_ctl")
+	shoal.name(".dsctl", ctl)
 	ds = shoal.newservice("dsagent")
 	local lid = assert(socket.listen("127.0.0.1", 0))
 	socket.start(lid, serve)
