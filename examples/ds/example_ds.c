@@ -38,6 +38,7 @@ static long opt(int argc, char **argv, const char *name, long def) {
 }
 
 static struct shoal_ds ds;
+static volatile unsigned long spin_sink;
 static char match[SHOAL_DS_MAX_MATCH];
 
 int main(int argc, char **argv) {
@@ -77,8 +78,7 @@ int main(int argc, char **argv) {
       for (;;) pause(); /* a hang: no more heartbeats */
     }
     if (ready_at >= 0 && spin_ms >= 0 && t - ready_at >= spin_ms) {
-      volatile unsigned long x = 0;
-      for (long i = 0; i < 20000000L; i++) x += (unsigned long)i; /* ~10-30 ms of CPU */
+      for (long i = 0; i < 20000000L; i++) spin_sink += (unsigned long)i; /* ~10-30 ms of CPU */
     }
     if (ready_at >= 0 && grow_mb > 0 && t - last_grow >= 100) {
       size_t n = (size_t)grow_mb << 20;
