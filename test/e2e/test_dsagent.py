@@ -251,6 +251,20 @@ class Helpers(DsCase):
                    "the DS and its setsid helper gone")
 
 
+    def test_keeper_killed(self):
+        """a keeper killed -9 from outside: its DS dies with it (death signal), the agent counts a failure and refills."""
+        self.start([self.fleet("f", pool=1, crash_count=100, backoff_ms=50)])
+        self.wait_ready("f", 1)
+        tagged = procs_with(self.tmp)
+        keeper = [p for p, _, _, c in tagged if c.startswith("shoal-dskeep")][0]
+        ds = [p for p, pp, _, c in tagged if c.startswith(EXAMPLE_DS) and pp == keeper][0]
+        os.kill(keeper, signal.SIGKILL)
+        self.wait_log_count(r'event=reaped ds=1 .*reason="the keeper ended"', 1, timeout=5)
+        wait_until(lambda: not os.path.exists("/proc/%d" % ds), scaled(5), "the DS gone with its keeper")
+        self.wait_log_count(r"event=ready ds=2 ", 1, timeout=5)
+        self.assertEqual(zombies_of(self.n.proc.pid), 0)
+
+
 class Churn(DsCase):
     def test_churn(self):
         """1,000 start-ready-allocate-end-reap cycles: 0 orphans, 0 zombies, no leaked fd; the rate is printed."""
