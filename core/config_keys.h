@@ -214,6 +214,11 @@
   X(dsagent_report_ms, INT, "1000", 10, 3600000, "how often dsagent sends its load report, ms")                     \
   X(dsagent_controller, STRING, "", 0, 0, "the service (name) dsagent sends load reports to (empty: kept for " \
     "the console)")                                                                                                  \
-  X(dsagent_history, INT, "64", 1, 100000, "ended processes dsagent remembers for the console")
+  X(dsagent_history, INT, "64", 1, 100000, "ended processes dsagent remembers for the console")            \
+  /* ---- dscontroller: allocation across dsagents (lualib/ds/controller.lua; docs/dsagent.md) */              \
+  X(dscontroller_lost_ms, INT, "3000", 10, 3600000, "an agent with no load report this long gets no allocation, ms") \
+  X(dscontroller_ticket_timeout_ms, INT, "10000", 10, 3600000, "a ticket not served this long fails with an " \
+    "error to its holder, ms")                                                                                       \
+  X(dscontroller_max_tickets, INT, "10000", 0, 10000000, "tickets waiting at most (past it an allocation fails at once)")
 
 #endif

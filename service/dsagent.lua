@@ -9,6 +9,7 @@ local shoal = require "shoal"
 local fleet = require "ds.fleet"
 local agent = require "ds.agent"
 
+local logdir_arg = ... -- the log directory, instead of dsagent_logdir (several agents on one node: tests)
 local command = {}
 local a
 
@@ -30,7 +31,7 @@ shoal.start(function()
 	for _, e in ipairs(errs) do
 		shoal.error("dsagent: " .. e)
 	end
-	local logdir = cfg("dsagent_logdir")
+	local logdir = logdir_arg or cfg("dsagent_logdir")
 	if logdir == "" then
 		logdir = "dsagent-logs"
 	end
@@ -44,21 +45,25 @@ shoal.start(function()
 	if not ok then
 		error("dsagent: the keeper " .. keeper .. " " .. err .. " (config dsagent_keeper)")
 	end
-	a = agent.new { fleets = list, keeper = keeper, logdir = logdir,
-		check_ms = cfg("dsagent_check_ms"), history = cfg("dsagent_history") }
+	local controller, every = cfg("dsagent_controller"), cfg("dsagent_report_ms")
+	local function send_report()
+		if controller ~= "" then
+			shoal.send(controller, "lua", "report", shoal.self(), a:load())
+		end
+	end
+	a = agent.new { fleets = list, keeper = keeper, logdir = logdir, check_ms = cfg("dsagent_check_ms"),
+		history = cfg("dsagent_history"), on_ready = send_report }
 	shoal.dispatch_commands(command)
 	require("game.report").provide("ds", function(name)
 		return a:lines(name)
 	end)
-	local controller, every = cfg("dsagent_controller"), cfg("dsagent_report_ms")
 	local function report()
-		if controller ~= "" then
-			shoal.send(controller, "lua", "report", shoal.self(), a:load())
-		end
+		send_report()
 		shoal.timeout(every, report)
 	end
 	shoal.timeout(every, report)
 	a:run()
+	send_report()
 	shoal.log(string.format("dsagent: %d fleets (%d refused), keeper %s, logs in %s", #list, #errs,
 		cfg("dsagent_keeper"), logdir))
 end)

@@ -39,6 +39,7 @@ static long opt(int argc, char **argv, const char *name, long def) {
 
 static struct shoal_ds ds;
 static volatile unsigned long spin_sink;
+static void *volatile grown;
 static char match[SHOAL_DS_MAX_MATCH];
 
 int main(int argc, char **argv) {
@@ -83,7 +84,11 @@ int main(int argc, char **argv) {
     if (ready_at >= 0 && grow_mb > 0 && t - last_grow >= 100) {
       size_t n = (size_t)grow_mb << 20;
       char *p = malloc(n);
-      if (p) memset(p, 1, n); /* touched: it counts in the RSS */
+      if (p) {
+        memset(p, 1, n); /* touched: it counts in the RSS */
+        *(void **)p = grown; /* kept: a compiler may not drop the allocation */
+        grown = p;
+      }
       last_grow = t;
     }
     if (t - last_health >= health_ms) {

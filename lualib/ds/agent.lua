@@ -41,6 +41,7 @@ function agent.new(conf)
 		keeper = conf.keeper,
 		logdir = conf.logdir,
 		check_ms = conf.check_ms or 100,
+		on_ready = conf.on_ready, -- called after a DS became ready (the service sends a report at once)
 		max_history = conf.history or 64,
 		alerts = {}, -- recent alert lines, newest last
 		ready_samples = {}, -- the last 256 start-to-READY times, ms
@@ -312,6 +313,9 @@ function Agent:on_line(p, line)
 			p.ready_at = now
 			p.f.backoff_n = 0
 			self.counts.ready = self.counts.ready + 1
+			if self.on_ready then
+				self.on_ready()
+			end
 			self.ready_n = (self.ready_n or 0) + 1
 			self.ready_samples[(self.ready_n - 1) % 256 + 1] = (shoal.hpc() - p.t0) / 1e6
 			shoal.log(string.format("dsagent event=ready ds=%d fleet=%s port=%d ready_ms=%d", p.id, p.fleet, p.port,

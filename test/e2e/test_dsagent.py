@@ -97,14 +97,14 @@ class DsCase(NodeTestCase):
         d.update(kw)
         return d
 
-    def start(self, fleets, raw_fleets=None, **keys):
+    def start(self, fleets, raw_fleets=None, driver="e2e_ds_driver", **keys):
         path = self.path("fleets.lua")
         nodeutil.write_file(path, raw_fleets or "return " + lua(fleets) + "\n")
-        cfg = dict(start="e2e_ds_driver", luaservice=nodeutil.e2e_luaservice(), dsagent_fleets=path,
+        cfg = dict(start=driver, luaservice=nodeutil.e2e_luaservice(), dsagent_fleets=path,
                    dsagent_keeper=KEEPER, dsagent_logdir=self.path("logs"), dsagent_check_ms=50)
         cfg.update(keys)
         self.n = self.node(self.config(**cfg))
-        m = self.n.wait_log(r"e2e_ds_driver port (\d+)", timeout=10)
+        m = self.n.wait_log(driver + r" port (\d+)", timeout=10)
         port = int(m.group(1))
         self.conn = socket.create_connection(("127.0.0.1", port), timeout=scaled(10))
         self.addCleanup(self.conn.close)
@@ -392,6 +392,53 @@ class LogsAndReports(DsCase):
         gaps = [stamp_ms(b) - stamp_ms(a) for a, b in zip(lines, lines[1:])]
         for g in gaps:
             self.assertGreaterEqual(g, 80, gaps)
+
+
+class Controller(DsCase):
+    """dscontroller (a first slice): two agents report to it; allocations go through it."""
+
+    def start_ctl(self, fleets, **keys):
+        return self.start(fleets, driver="e2e_dsc_driver", dsagent_controller=".dscontroller",
+                          dsagent_report_ms=100, **keys)
+
+    def test_concurrent_allocations_unique(self):
+        """400 allocations from 8 callers at once: each DS handed out once, both agents used, the rest tickets served later."""
+        self.start_ctl([self.fleet("f", ["--match-ms", "60000"], pool=20, max=250)])
+        self.wait_log_count(r"dscontroller event=agent_joined", 2, timeout=5)
+        wait_until(lambda: len(self.log_lines(r"event=ready ds=20 ")) == 2, scaled(20), "40 ready DSs")
+        r = self.cmd("burst 50 8 f")
+        m = re.match(r"burst ok=(\d+) tickets=(\d+) errors=0 dup=0 agents=2$", r)
+        self.assertTrue(m, r)
+        ok, tickets = int(m.group(1)), int(m.group(2))
+        self.assertEqual(ok + tickets, 400)
+        self.assertGreaterEqual(ok, 40)
+        if tickets:
+            self.wait_log_count(r"e2e_dsc ds_ready ticket=", tickets, timeout=60)
+        self.assertFalse(self.log_lines(r"DUPLICATE|ticket_failed"))
+        print("burst: %d allocated at once, %d by ticket" % (ok, tickets))
+
+    def test_tickets(self):
+        """no ready DS: a ticket at once; served when one gets ready; cancel; a ticket times out with a clear error."""
+        self.start_ctl([self.fleet("slow", ["--match-ms", "60000"], pool=1, max=1),
+                        self.fleet("short", ["--match-ms", "300", "--ready-ms", "200"], pool=1, max=1)],
+                       dscontroller_ticket_timeout_ms=1500)
+        self.wait_log_count(r"event=ready ds=2 ", 2, timeout=5)  # each agent: ds 1 and 2 ready
+        time.sleep(0.3)  # the reports of both READYs
+        self.assertTrue(self.cmd("alloc slow").startswith("ok "))
+        self.assertTrue(self.cmd("alloc slow").startswith("ok "))
+        self.assertEqual(self.cmd("alloc slow"), "ticket 1")
+        self.assertEqual(self.cmd("alloc slow"), "ticket 2")
+        self.assertEqual(self.cmd("cancel 2"), "ok")
+        self.assertEqual(self.cmd("cancel 2"), "err no waiting ticket 2")
+        line = self.wait_log_count(r"e2e_dsc ticket_failed ticket=1 ", 1, timeout=5)[0]
+        self.assertIn("err=ticket 1: no DS of fleet slow became ready within 1500 ms", line)
+        self.assertFalse(self.log_lines(r"ticket=2 "))
+        # short: both allocated, the third waits for a match to end (300 ms) and a fresh DS (ready 200 ms later)
+        self.assertTrue(self.cmd("alloc short").startswith("ok "))
+        self.assertTrue(self.cmd("alloc short").startswith("ok "))
+        self.assertEqual(self.cmd("alloc short"), "ticket 3")
+        self.wait_log_count(r"e2e_dsc ds_ready ticket=3 agent=:[0-9a-f]{8} id=\d+", 1, timeout=5)
+        self.assertEqual(self.cmd("alloc nosuch"), "err no agent has fleet nosuch")
 
 
 class Console(DsCase):
