@@ -7,6 +7,11 @@
 --   ds_churn_per_s  whole cycles a second: allocate a ready DS, its match
 --                   ends, it exits, the keeper reaps its tree, the agent
 --                   reaps the keeper, a replacement starts and gets READY
+--   ds_alloc_per_s, ds_alloc_p99_ms
+--                   the fleet "warm" (pool = max = BENCH_FLEET_WARM, 400:
+--                   no start during the burst): 8 callers allocate all of
+--                   them at once through the dscontroller (which asks the
+--                   agent), each allocation timed from the call to the answer
 local shoal = require "shoal"
 
 local CYCLES = tonumber(os.getenv("BENCH_FLEET_CYCLES") or "2000")
@@ -16,15 +21,52 @@ local function out(name, value, unit)
 	io.flush()
 end
 
+local WARM = tonumber(os.getenv("BENCH_FLEET_WARM") or "400")
+local CALLERS = 8
+
+local function alloc_burst(ctl)
+	local lat, done, me = {}, 0, coroutine.running()
+	local t0 = shoal.hpc()
+	for c = 1, CALLERS do
+		shoal.fork(function()
+			for _ = 1, WARM // CALLERS do
+				local t = shoal.hpc()
+				local r = shoal.call(ctl, "lua", "allocate", "warm", "m")
+				if r and r.id then
+					lat[#lat + 1] = (shoal.hpc() - t) / 1e6
+				end
+			end
+			done = done + 1
+			if done == CALLERS then
+				shoal.wakeup(me)
+			end
+		end)
+	end
+	shoal.wait()
+	local secs = (shoal.hpc() - t0) / 1e9
+	table.sort(lat)
+	if #lat < WARM // CALLERS * CALLERS then
+		io.stderr:write(string.format("bench_fleet: only %d of %d warm allocations succeeded\n", #lat, WARM))
+		return
+	end
+	out("ds_alloc_per_s", string.format("%.0f", #lat / secs), "/s")
+	out("ds_alloc_p99_ms", string.format("%.3f", lat[math.ceil(#lat * 0.99)]), "ms")
+end
+
 shoal.start(function()
+	local ctl = shoal.newservice("dscontroller")
+	shoal.name(".dscontroller", ctl)
 	local ds = shoal.newservice("dsagent")
-	local function ready()
-		return shoal.call(ds, "lua", "load").fleets.bench.ready
+	local function ready(fleet)
+		return shoal.call(ds, "lua", "load").fleets[fleet or "bench"].ready
 	end
-	local deadline = shoal.now() + 10000
-	while ready() < 4 and shoal.now() < deadline do
-		shoal.sleep(5)
+	local deadline = shoal.now() + 60000
+	while (ready() < 4 or ready("warm") < WARM) and shoal.now() < deadline do
+		shoal.sleep(20)
 	end
+	shoal.sleep(200) -- the last READYs' reports reach the controller
+	alloc_burst(ctl)
+	deadline = shoal.now() + 10000
 	local t0, done, misses = shoal.hpc(), 0, 0
 	deadline = shoal.now() + 120000
 	while done < CYCLES and shoal.now() < deadline do

@@ -49,6 +49,8 @@ function agent.new(conf)
 	}, Agent)
 	for _, f in ipairs(conf.fleets) do
 		f.ports_used, f.failures, f.backoff_n, f.next_start = {}, {}, 0, 0
+		f.n = { starting = 0, ready = 0, allocated = 0, ending = 0 }
+		f.ready_q = { head = 1, tail = 1 } -- ready processes, oldest first
 		a.fleets[f.name] = f
 		a.order[#a.order + 1] = f.name
 	end
@@ -75,14 +77,30 @@ local function take_port(f)
 	end
 end
 
+-- Live processes of fleet f in state (nil: all live ones); O(1).
 function Agent:count(f, state)
-	local n = 0
-	for _, p in pairs(self.procs) do
-		if p.f == f and (state == nil or p.state == state) then
-			n = n + 1
-		end
+	if state then
+		return f.n[state] or 0
 	end
-	return n
+	return f.n.starting + f.n.ready + f.n.allocated + f.n.ending
+end
+
+-- Every state change goes through here: the per-fleet counts and the
+-- ready FIFO (entries of processes no longer ready are skipped when met).
+local function set_state(p, state)
+	local n = p.f.n
+	if p.state and n[p.state] then
+		n[p.state] = n[p.state] - 1
+	end
+	p.state = state
+	if n[state] then
+		n[state] = n[state] + 1
+	end
+	if state == "ready" then
+		local q = p.f.ready_q
+		q[q.tail] = p
+		q.tail = q.tail + 1
+	end
 end
 
 -- Starts one DS of fleet f; returns the process or nil, err.
@@ -123,8 +141,9 @@ function Agent:start(f)
 		return nil, ctl
 	end
 	local now = shoal.now()
-	local p = { id = id, f = f, fleet = f.name, state = "starting", port = port, pid = pid, ctl = ctl, sock = sock,
+	local p = { id = id, f = f, fleet = f.name, port = port, pid = pid, ctl = ctl, sock = sock,
 		started = now, t0 = shoal.hpc(), last_health = now, log = log, buf = "" }
+	set_state(p, "starting")
 	self.procs[id] = p
 	self.counts.started = self.counts.started + 1
 	shoal.log(string.format("dsagent event=start ds=%d fleet=%s keeper=%d port=%d", id, f.name, pid, port))
@@ -199,7 +218,7 @@ function Agent:reap(p, why, failed)
 		return
 	end
 	p.reason = p.reason or why
-	p.state = "ending"
+	set_state(p, "ending")
 	p.termed = true
 	p.end_by = shoal.now() + p.f.grace_ms + 2000
 	self:alert("reap", "ds=%d fleet=%s pid=%s reason=%q", p.id, p.fleet, tostring(p.dspid), why)
@@ -249,7 +268,7 @@ function Agent:ds_exited(p, how, clean)
 	if was == "ending" then
 		return
 	end
-	p.state = "ending"
+	set_state(p, "ending")
 	p.end_by = shoal.now() + p.f.grace_ms + 2000
 	if was == "allocated" and clean then
 		p.reason = "match over"
@@ -267,7 +286,7 @@ function Agent:gone(p)
 		return
 	end
 	local prev = p.state
-	p.state = "reaped"
+	set_state(p, "reaped")
 	if prev ~= "ending" then -- the keeper died unasked (killed from outside)
 		p.reason = p.reason or "the keeper ended"
 		self:failure(p.f)
@@ -309,7 +328,7 @@ function Agent:on_line(p, line)
 	elseif line == "READY" then
 		p.last_health = now
 		if p.state == "starting" then
-			p.state = "ready"
+			set_state(p, "ready")
 			p.ready_at = now
 			p.f.backoff_n = 0
 			self.counts.ready = self.counts.ready + 1
@@ -324,7 +343,7 @@ function Agent:on_line(p, line)
 	elseif line == "SHUTDOWN" then
 		if p.state ~= "ending" then
 			p.reason = p.state == "allocated" and "match over" or "SHUTDOWN before a match"
-			p.state = "ending"
+			set_state(p, "ending")
 			p.end_by = now + p.f.match_grace_ms
 		end
 	else
@@ -420,7 +439,7 @@ function Agent:run()
 	shoal.timeout(self.check_ms, tick)
 end
 
--- Hands a ready DS of fleet name a match; every match gets a fresh process.
+-- Hands the oldest ready DS of fleet name a match (O(1)); every match gets a fresh process.
 function Agent:allocate(name, match)
 	local f = self.fleets[name]
 	if f == nil then
@@ -430,10 +449,14 @@ function Agent:allocate(name, match)
 	if type(match) ~= "string" or #match > MAX_MATCH then
 		return nil, string.format("match data must be a string of at most %d bytes", MAX_MATCH)
 	end
-	local best
-	for _, p in pairs(self.procs) do
-		if p.f == f and p.state == "ready" and (best == nil or p.ready_at < best.ready_at) then
+	local q, best = f.ready_q, nil
+	while q.head < q.tail do
+		local p = q[q.head]
+		q[q.head] = nil
+		q.head = q.head + 1
+		if p.state == "ready" then
 			best = p
+			break
 		end
 	end
 	if best == nil then
@@ -442,7 +465,7 @@ function Agent:allocate(name, match)
 		return nil, string.format("fleet %s: no ready DS (%d starting)", name, self:count(f, "starting"))
 	end
 	local p = best
-	p.state = "allocated"
+	set_state(p, "allocated")
 	p.allocated_at = shoal.now()
 	self.counts.allocated = self.counts.allocated + 1
 	socket.write(p.sock, string.format("ALLOCATED %d\n", #match) .. match)

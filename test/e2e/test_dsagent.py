@@ -387,11 +387,11 @@ class LogsAndReports(DsCase):
         """every dsagent_report_ms the controller gets the load: processes by state, health."""
         self.start([self.fleet("f", pool=2)], dsagent_controller=".dsctl", dsagent_report_ms=100)
         self.wait_ready("f", 2)
-        lines = self.wait_log_count(r"e2e_ds_ctl report from :[0-9a-f]{8} ready=2 healthy=true fleet_f_ready=2", 3,
-                                    timeout=5)
-        gaps = [stamp_ms(b) - stamp_ms(a) for a, b in zip(lines, lines[1:])]
-        for g in gaps:
-            self.assertGreaterEqual(g, 80, gaps)
+        pat = r"e2e_ds_ctl report from :[0-9a-f]{8} ready=2 healthy=true fleet_f_ready=2"
+        first = len(self.wait_log_count(pat, 1, timeout=5))
+        t0 = time.monotonic()
+        self.wait_log_count(pat, first + 5, timeout=5)  # one every 100 ms (and one at each READY)
+        self.assertGreaterEqual(time.monotonic() - t0, 0.3)
 
 
 class Controller(DsCase):
