@@ -12,6 +12,7 @@
  *   --grow-mb N       grow the RSS by N MB every 100 ms after READY
  *   --helper          start a helper that calls setsid() and sleeps
  *   --garbage         send a line that is not the protocol after READY
+ *   --garbage-long    send 2,000 bytes without a newline after READY
  *   --ignore-term     ignore SIGTERM (the agent must SIGKILL it)
  *   --spam-kb N       write N KB of text to stdout after READY (its log is rotated)
  */
@@ -52,6 +53,7 @@ int main(int argc, char **argv) {
   long exit_ms = opt(argc, argv, "--exit-code-ms", -1), hang_ms = opt(argc, argv, "--hang-ms", -1);
   long spin_ms = opt(argc, argv, "--spin-ms", -1), grow_mb = opt(argc, argv, "--grow-mb", 0);
   int never_ready = opt(argc, argv, "--never-ready", 0) > 0, garbage = opt(argc, argv, "--garbage", 0) > 0;
+  int garbage_long = opt(argc, argv, "--garbage-long", 0) > 0;
   if (opt(argc, argv, "--ignore-term", 0) > 0) signal(SIGTERM, SIG_IGN);
   long spam_kb = opt(argc, argv, "--spam-kb", 0);
   if (opt(argc, argv, "--helper", 0) > 0 && fork() == 0) {
@@ -72,6 +74,11 @@ int main(int argc, char **argv) {
       if (shoal_ds_ready(&ds) != 0) return 1;
       ready_at = t;
       if (garbage) shoal_ds_send(&ds, "HELLO I AM NOT THE PROTOCOL\n");
+      if (garbage_long) {
+        static char junk[2001];
+        memset(junk, 'x', 2000);
+        shoal_ds_send(&ds, junk);
+      }
       for (long i = 0; i < spam_kb * 16; i++) printf("example_ds: spam line %09ld ...............................\n", i); /* 64 bytes */
       fflush(stdout);
     }

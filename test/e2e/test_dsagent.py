@@ -317,6 +317,17 @@ class NodeKilled(DsCase):
         print("all DS processes gone %.0f ms after the node's kill -9" % ((time.monotonic() - t0) * 1000))
 
 
+    def test_sigterm_shutdown(self):
+        """SIGTERM to the node: it exits 0 within its bound and no DS, helper or keeper is left."""
+        self.start([self.fleet("f", ["--helper", "--match-ms", "60000"], pool=2)])
+        self.wait_ready("f", 2)
+        self.assertTrue(self.cmd("alloc f x").startswith("ok "))
+        code, secs = self.n.stop(signal.SIGTERM, timeout=10)
+        self.assertEqual(code, 0)
+        self.assert_none_left(timeout=5)
+        print("node stopped in %.2f s, no DS left" % secs)
+
+
 class BadInput(DsCase):
     def test_bad_fleets(self):
         """each bad fleet is refused with a line naming it and why; the good one runs."""
@@ -361,10 +372,13 @@ class BadInput(DsCase):
     def test_garbage_on_socket(self):
         """a DS that speaks garbage is reaped with a clear line; the other fleet's DSs are untouched."""
         self.start([self.fleet("good", pool=2), self.fleet("bad", ["--garbage"], pool=1, crash_count=100,
-                                                           backoff_ms=5000)])
+                                                           backoff_ms=5000),
+                    self.fleet("long", ["--garbage-long"], pool=1, crash_count=100, backoff_ms=5000)])
         self.wait_ready("good", 2)
         self.wait_log_count(r'alert=reap ds=\d+ fleet=bad .*reason="protocol error: HELLO I AM NOT THE PROTOCOL"',
                             1, timeout=5)
+        self.wait_log_count(r'alert=reap ds=\d+ fleet=long .*reason="protocol error: a line over 1024 bytes"', 1,
+                            timeout=5)
         good = [l for l in self.log_lines(r"event=start ds=\d+ fleet=good")]
         self.assertEqual(len(good), 2)
         self.assertFalse(self.log_lines(r"alert=\S+ ds=\d+ fleet=good"))
