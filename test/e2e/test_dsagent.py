@@ -355,6 +355,18 @@ class BadInput(DsCase):
         self.assertEqual(sorted(k for k in self.load() if k != "all"), ["good"])
         self.assertEqual(self.cmd("alloc nosuch"), "err no fleet nosuch (fleets: good)")
 
+    def test_keeper_usage(self):
+        """the keeper run by hand: usage errors and a clear line without its sockets."""
+        import subprocess
+        r = subprocess.run([KEEPER], capture_output=True, text=True, timeout=10)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("usage: shoal-dskeep", r.stderr)
+        r = subprocess.run([KEEPER, "-m", "10", "--", "/bin/true"], capture_output=True, text=True, timeout=10)
+        self.assertEqual(r.returncode, 2)  # a log size under 1024 bytes
+        r = subprocess.run([KEEPER, "--", "/bin/true"], capture_output=True, text=True, timeout=10, close_fds=True)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("fds 3 (control) and 4 (the DS socket) must be open", r.stderr)
+
     def test_bad_fleet_file(self):
         self.start(None, raw_fleets="return {{ name = ")
         self.assertTrue(self.wait_log_count(r"ERROR .*dsagent: fleets file \S+: .*expected", 1, timeout=5))
