@@ -6,10 +6,13 @@
 --
 -- Commands ("lua"):
 --   report(agent, load)        (a send, from each agent every dsagent_report_ms)
---   allocate(fleet [, match])  -> {agent, id, fleet, port, pid} | {ticket = n, waiting = n} | nil, err
+--   allocate(alias or fleet [, match]) -> {agent, id, fleet, port, pid} | {ticket = n, waiting = n} | nil, err
 --                                 a ticket's holder later gets ds_ready(ticket, result) or
 --                                 ds_ticket_failed(ticket, err), both "lua" sends
 --   cancel(ticket)             -> true | nil, err
+--   alias(name, target)        -> true | nil, err   target: a fleet, or {{fleet, weight}, {fleet, weight}}
+--   unalias(name)              -> true | nil, err
+--   aliases()                  -> {name = "fleet" | "a:90,b:10"}
 local shoal = require "shoal"
 local controller = require "ds.controller"
 
@@ -26,6 +29,18 @@ end
 
 function command.cancel(ticket)
 	return c:cancel(ticket)
+end
+
+function command.alias(name, target)
+	return c.aliases:set(name, target)
+end
+
+function command.unalias(name)
+	return c.aliases:remove(name)
+end
+
+function command.aliases()
+	return c.aliases:list()
 end
 
 shoal.start(function()

@@ -8,6 +8,7 @@
 --   c:report(agent, load)                   an agent's load report (ds/agent.lua's load())
 --   c:allocate(fleet, match, caller) -> {agent, id, fleet, port, pid} | {ticket = n} | nil, err
 --   c:cancel(ticket) -> true | nil, err
+--   c.aliases: ds/alias.lua (allocate takes an alias or a fleet name)
 --   c:lines() -> lines for the console (`ds`)
 --
 -- The agent is the atomic point: it hands a ready process out once
@@ -30,6 +31,7 @@ function controller.new(conf)
 		lost_ms = conf.lost_ms,
 		ticket_timeout_ms = conf.ticket_timeout_ms,
 		max_tickets = conf.max_tickets,
+		aliases = require("ds.alias").new(),
 		counts = { allocated = 0, tickets = 0, served = 0, expired = 0, cancelled = 0 },
 	}, C)
 end
@@ -88,10 +90,12 @@ function C:try(fleet, match)
 	return nil, known
 end
 
-function C:allocate(fleet, match, caller)
-	if type(fleet) ~= "string" then
-		return nil, "allocate: fleet must be a string"
+-- name: an alias (its fleet is picked by its split) or a fleet.
+function C:allocate(name, match, caller)
+	if type(name) ~= "string" then
+		return nil, "allocate: the alias or fleet must be a string"
 	end
+	local fleet = self.aliases:pick(name) or name
 	local r, known = self:try(fleet, match)
 	if r then
 		return r

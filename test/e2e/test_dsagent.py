@@ -435,7 +435,7 @@ class Controller(DsCase):
         self.wait_log_count(r"dscontroller event=agent_joined", 2, timeout=5)
         wait_until(lambda: len(self.log_lines(r"event=ready ds=20 ")) == 2, scaled(20), "40 ready DSs")
         r = self.cmd("burst 50 8 f")
-        m = re.match(r"burst ok=(\d+) tickets=(\d+) errors=0 dup=0 agents=2$", r)
+        m = re.match(r"burst ok=(\d+) tickets=(\d+) errors=0 dup=0 agents=2 fleets=", r)
         self.assertTrue(m, r)
         ok, tickets = int(m.group(1)), int(m.group(2))
         self.assertEqual(ok + tickets, 400)
@@ -466,6 +466,28 @@ class Controller(DsCase):
         self.assertTrue(self.cmd("alloc short").startswith("ok "))
         self.assertEqual(self.cmd("alloc short"), "ticket 3")
         self.wait_log_count(r"e2e_dsc ds_ready ticket=3 agent=:[0-9a-f]{8} id=\d+", 1, timeout=5)
+        self.assertEqual(self.cmd("alloc nosuch"), "err no agent has fleet nosuch")
+
+
+    def test_alias_canary_upgrade_rollback(self):
+        """an alias split 70/30 between two fleets, then pointed at the new one, then back: the allocations follow;
+        the old fleet's allocated processes play on (drain by their matches)."""
+        self.start_ctl([self.fleet("v1", ["--match-ms", "60000"], pool=25, max=60),
+                        self.fleet("v2", ["--match-ms", "60000"], pool=25, max=60)])
+        wait_until(lambda: len(self.log_lines(r"event=ready ds=50 ")) == 2, scaled(30), "100 ready DSs")
+        time.sleep(0.3)  # the last reports
+        self.assertEqual(self.cmd("alias arena v1 70 v2 30"), "ok")
+        r = self.cmd("burst 6 10 arena")
+        self.assertRegex(r, r"^burst ok=60 tickets=0 errors=0 dup=0 agents=2 fleets=v1:42,v2:18$")
+        self.assertEqual(self.cmd("alias arena v2"), "ok")  # the upgrade, all at once
+        self.assertRegex(self.cmd("burst 2 5 arena"), r"ok=10 .* fleets=v2:10$")
+        self.assertEqual(self.cmd("alias arena v1"), "ok")  # the rollback
+        self.assertRegex(self.cmd("burst 1 5 arena"), r"ok=5 .* fleets=v1:5$")
+        self.assertEqual(self.cmd("alias arena v1 101 v2 0"), "err the weight of v1 must be an integer 0..100")
+        self.assertEqual(self.cmd("alias bad/name v1"),
+                         "err an alias name must be 1-64 letters, digits, '_', '.' or '-'")
+        # the 28 allocated v2 processes were not touched by the rollback
+        self.assertEqual(sum(1 for l in self.log_lines(r"event=reaped ds=\d+ fleet=v2")), 0)
         self.assertEqual(self.cmd("alloc nosuch"), "err no agent has fleet nosuch")
 
 

@@ -4,8 +4,9 @@
 -- 127.0.0.1 (logged as "e2e_dsc_driver port N") for test/e2e/test_dsagent.py:
 --   alloc FLEET        -> "ok AGENT ID PID" | "ticket N" | "err TEXT"
 --   cancel N           -> "ok" | "err TEXT"
---   burst N C FLEET    -> C coroutines make N allocations each at once:
---                         "burst ok=K tickets=T errors=E dup=D agents=A"
+--   burst N C NAME     -> C coroutines make N allocations each at once:
+--                         "burst ok=K tickets=T errors=E dup=D agents=A fleets=F1:n1,F2:n2"
+--   alias NAME F1 [W1 F2 W2] -> "ok" | "err TEXT"   (one fleet, or a split)
 -- A ticket's message is logged: "e2e_dsc ds_ready ticket=N agent=:H id=I pid=P"
 -- or "e2e_dsc ticket_failed ticket=N err=TEXT".
 local shoal = require "shoal"
@@ -19,7 +20,7 @@ local function alloc(fleet)
 end
 
 local function burst(n, c, fleet)
-	local ok, tickets, errors, dup, agents, done = 0, 0, 0, 0, {}, 0
+	local ok, tickets, errors, dup, agents, done, fleets = 0, 0, 0, 0, {}, 0, {}
 	local me = coroutine.running()
 	for _ = 1, c do
 		shoal.fork(function()
@@ -34,6 +35,7 @@ local function burst(n, c, fleet)
 					end
 					seen[key] = true
 					agents[r.agent] = true
+					fleets[r.fleet] = (fleets[r.fleet] or 0) + 1
 					ok = ok + 1
 				else
 					errors = errors + 1
@@ -51,7 +53,13 @@ local function burst(n, c, fleet)
 	for _ in pairs(agents) do
 		na = na + 1
 	end
-	return string.format("burst ok=%d tickets=%d errors=%d dup=%d agents=%d", ok, tickets, errors, dup, na)
+	local fl = {}
+	for f, k in pairs(fleets) do
+		fl[#fl + 1] = f .. ":" .. k
+	end
+	table.sort(fl)
+	return string.format("burst ok=%d tickets=%d errors=%d dup=%d agents=%d fleets=%s", ok, tickets, errors, dup, na,
+		table.concat(fl, ","))
 end
 
 local function serve(id)
@@ -78,6 +86,13 @@ local function serve(id)
 			end
 		elseif w[1] == "cancel" then
 			local ok, err = shoal.call(ctl, "lua", "cancel", tonumber(w[2]))
+			reply = ok and "ok" or "err " .. tostring(err)
+		elseif w[1] == "alias" then
+			local target = w[3]
+			if w[4] then
+				target = { { w[3], tonumber(w[4]) }, { w[5], tonumber(w[6]) } }
+			end
+			local ok, err = shoal.call(ctl, "lua", "alias", w[2], target)
 			reply = ok and "ok" or "err " .. tostring(err)
 		elseif w[1] == "burst" then
 			reply = burst(tonumber(w[2]), tonumber(w[3]), w[4])
