@@ -5,6 +5,9 @@
 --   allocate(fleet [, match]) -> {id, fleet, port, pid} | nil, err   a ready DS gets the match
 --   load()                    -> the load report (docs/dsagent.md, "Load reports")
 --   reset(fleet)              -> true | nil, err   a crash-looping fleet starts again
+--   drain(deadline_ms)        -> true | nil, err   no new allocation; ready ones retired, allocated ones
+--                                                  reaped at the deadline; then "dsagent event=drained"
+--   undrain()                 -> true               serves again
 local shoal = require "shoal"
 local fleet = require "ds.fleet"
 local agent = require "ds.agent"
@@ -23,6 +26,14 @@ end
 
 function command.reset(name)
 	return a:reset(name)
+end
+
+function command.drain(deadline_ms)
+	return a:drain(deadline_ms)
+end
+
+function command.undrain()
+	return a:undrain()
 end
 
 shoal.start(function()

@@ -7,6 +7,7 @@
 --   a:allocate(fleet, match) -> {id, fleet, port, pid} | nil, err
 --   a:load()  -> the load report     a:lines(fleet) -> console lines | nil, err
 --   a:reset(fleet) -> true | nil, err (a crash-looping fleet starts again)
+--   a:drain(deadline_ms) -> true | nil, err    a:undrain()   (host maintenance)
 --
 -- A process: starting -> ready -> allocated -> ending -> reaped (any live
 -- state -> ending on a reap, a crash or SHUTDOWN). Each DS runs under its
@@ -182,7 +183,7 @@ end
 
 -- Keeps fleet f's warm pool: starting + ready = pool, live <= max.
 function Agent:refill(f)
-	if f.crash_looping then
+	if f.crash_looping or self.draining then
 		return
 	end
 	local now = shoal.now()
@@ -318,6 +319,7 @@ function Agent:gone(p)
 	shoal.log(string.format("dsagent event=reaped ds=%d fleet=%s exit=%q reason=%q lived_ms=%d", p.id, p.fleet,
 		p.exit or "?", p.reason or "?", shoal.now() - p.started))
 	self:refill(p.f)
+	self:check_drained()
 end
 
 -- One line from the DS.
@@ -387,6 +389,8 @@ function Agent:check()
 			self:reap(p, string.format("not ready within %d ms", f.ready_timeout_ms), true)
 		elseif (p.state == "ready" or p.state == "allocated") and now - p.last_health > f.health_timeout_ms then
 			self:reap(p, string.format("hung: no HEALTH for %d ms", now - p.last_health), true)
+		elseif p.state == "allocated" and self.drain_by and now >= self.drain_by then
+			self:reap(p, "the drain's deadline", false)
 		elseif p.state == "allocated" and f.max_match_ms > 0 and now - p.allocated_at > f.max_match_ms then
 			self:reap(p, string.format("match longer than %d ms", f.max_match_ms), false)
 		elseif p.state == "ending" and now > (p.end_by or now) then
@@ -445,6 +449,9 @@ function Agent:allocate(name, match)
 	if f == nil then
 		return nil, string.format("no fleet %s (fleets: %s)", tostring(name), table.concat(self.order, ", "))
 	end
+	if self.draining then
+		return nil, "this agent is draining (no new allocations)"
+	end
 	match = match or ""
 	if type(match) ~= "string" or #match > MAX_MATCH then
 		return nil, string.format("match data must be a string of at most %d bytes", MAX_MATCH)
@@ -472,6 +479,43 @@ function Agent:allocate(name, match)
 	shoal.log(string.format("dsagent event=allocated ds=%d fleet=%s port=%d", p.id, name, p.port))
 	self:refill(f)
 	return { id = p.id, fleet = name, port = p.port, pid = p.dspid }
+end
+
+-- Host maintenance: no new allocation or start, ready and starting
+-- processes retired now, allocated ones reaped at the deadline (ms from
+-- now) unless their match ends first; then the agent is drained.
+function Agent:drain(deadline_ms)
+	if math.type(deadline_ms) ~= "integer" or deadline_ms < 0 then
+		return nil, "drain: the deadline must be an integer >= 0 (ms)"
+	end
+	if not self.draining then
+		self.draining = true
+		self.drain_by = shoal.now() + deadline_ms
+		shoal.log(string.format("dsagent event=draining deadline_ms=%d", deadline_ms))
+	end
+	for _, p in pairs(self.procs) do
+		if p.state == "ready" or p.state == "starting" then
+			self:reap(p, "retired: the agent drains", false)
+		end
+	end
+	self:check_drained()
+	return true
+end
+
+function Agent:check_drained()
+	if self.draining and not self.drained and next(self.procs) == nil then
+		self.drained = true
+		shoal.log("dsagent event=drained")
+	end
+end
+
+-- Serves again after a drain.
+function Agent:undrain()
+	self.draining, self.drained, self.drain_by = false, false, nil
+	for _, name in ipairs(self.order) do
+		self:refill(self.fleets[name])
+	end
+	return true
 end
 
 -- A crash-looping fleet starts again (its failure record cleared).
@@ -509,7 +553,8 @@ function Agent:load()
 	end
 	table.sort(rs)
 	return { time = shoal.now(), ready_ms_p50 = rs[(#rs + 1) // 2] or 0, by_state = by_state, cpu_percent = cpu, rss_bytes = rss, fleets = fleets,
-		counts = self.counts, healthy = healthy, alerts = #self.alerts }
+		counts = self.counts, healthy = healthy, alerts = #self.alerts, draining = self.draining or false,
+		drained = self.drained or false }
 end
 
 -- The console's `ds [FLEET]` lines.

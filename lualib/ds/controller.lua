@@ -59,7 +59,7 @@ function C:candidates(fleet)
 	local now, list, known = shoal.now(), {}, false
 	for h, a in pairs(self.agents) do
 		local f = a.load.fleets and a.load.fleets[fleet]
-		if f and now - a.at <= self.lost_ms then
+		if f and now - a.at <= self.lost_ms and not a.load.draining then
 			known = true
 			local ready = a.ready[fleet] or 0
 			if ready > 0 then

@@ -265,6 +265,37 @@ class Helpers(DsCase):
         self.assertEqual(zombies_of(self.n.proc.pid), 0)
 
 
+class Drain(DsCase):
+    def test_drain(self):
+        """drain: no new allocation, ready DSs retired at once, an allocated one plays until its match ends, another
+        is reaped at the deadline; then drained; undrain serves again."""
+        self.start([self.fleet("f", ["--match-ms", "60000"], pool=3, max=6),
+                    self.fleet("g", ["--match-ms", "500"], pool=1, max=2)])
+        self.wait_ready("f", 3)
+        self.wait_ready("g", 1)
+        self.assertTrue(self.cmd("alloc f long").startswith("ok "))
+        self.assertTrue(self.cmd("alloc g short").startswith("ok "))
+        self.wait_ready("f", 3)
+        self.assertEqual(self.cmd("drain -5"), "err drain: the deadline must be an integer >= 0 (ms)")
+        t0 = time.monotonic()
+        self.assertEqual(self.cmd("drain 1500"), "ok")
+        self.assertRegex(self.cmd("alloc f x"), r"^err this agent is draining")
+        self.wait_log_count(r"reason=\"retired: the agent drains\"", 4, timeout=5)  # 3 of f, 1 of g
+        self.wait_log_count(r'event=reaped ds=\d+ fleet=g .*reason="match over"', 1, timeout=5)
+        line = self.wait_log_count(r"dsagent event=drained", 1, timeout=10)[0]
+        took = time.monotonic() - t0
+        self.assertGreaterEqual(took, 1.4)
+        self.assertLess(took, scaled(1.5 + 2.0 + 1.0))  # the deadline, the grace, the check
+        self.assertTrue(self.log_lines(r'reason="the drain.s deadline"'))
+        self.assertEqual(self.load()["all"], {"starting": "0", "ready": "0", "allocated": "0", "ending": "0"})
+        starts = len(self.log_lines(r"event=start "))
+        time.sleep(0.3)
+        self.assertEqual(len(self.log_lines(r"event=start ")), starts)  # no start while drained
+        self.assert_none_left()
+        self.assertEqual(self.cmd("undrain"), "ok")
+        self.wait_ready("f", 3)
+
+
 class Churn(DsCase):
     def test_churn(self):
         """1,000 start-ready-allocate-end-reap cycles: 0 orphans, 0 zombies, no leaked fd; the rate is printed.

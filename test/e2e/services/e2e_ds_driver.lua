@@ -4,6 +4,7 @@
 --   load               -> "load starting=N ready=N allocated=N ending=N" then one
 --                         "fleet NAME starting=N ready=N allocated=N ending=N crash_looping=B" line each, then "."
 --   reset FLEET        -> "ok" | "err TEXT"
+--   drain MS | undrain -> "ok" | "err TEXT"
 -- It names e2e_ds_ctl ".dsctl" (config dsagent_controller = ".dsctl" sends it the reports).
 local shoal = require "shoal"
 local socket = require "shoal.socket"
@@ -43,6 +44,12 @@ local function serve(id)
 			reply = r and string.format("ok %d %d %s", r.id, r.port, tostring(r.pid)) or "err " .. tostring(err)
 		elseif cmd == "load" then
 			reply = load_lines()
+		elseif cmd == "drain" then
+			local ok, err = shoal.call(ds, "lua", "drain", math.tointeger(tonumber(a)) or a)
+			reply = ok and "ok" or "err " .. tostring(err)
+		elseif cmd == "undrain" then
+			shoal.call(ds, "lua", "undrain")
+			reply = "ok"
 		elseif cmd == "reset" then
 			local ok, err = shoal.call(ds, "lua", "reset", a)
 			reply = ok and "ok" or "err " .. tostring(err)
