@@ -215,6 +215,9 @@
   X(dsagent_controller, STRING, "", 0, 0, "the service (name) dsagent sends load reports to (empty: kept for " \
     "the console)")                                                                                                  \
   X(dsagent_history, INT, "64", 1, 100000, "ended processes dsagent remembers for the console")            \
+  X(dsagent_alert_command, STRING, "", 0, 0, "a shell command run for each alert (env SHOAL_ALERT_EVENT, " \
+    "SHOAL_ALERT; empty: none)")                                                                                     \
+  X(dsagent_alert_webhook, STRING, "", 0, 0, "http://HOST:PORT/PATH POSTed a JSON object per alert (empty: none)") \
   /* ---- dscontroller: allocation across dsagents (lualib/ds/controller.lua; docs/dsagent.md) */              \
   X(dscontroller_lost_ms, INT, "3000", 10, 3600000, "an agent with no load report this long gets no allocation, ms") \
   X(dscontroller_ticket_timeout_ms, INT, "10000", 10, 3600000, "a ticket not served this long fails with an " \

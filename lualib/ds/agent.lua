@@ -42,6 +42,7 @@ function agent.new(conf)
 		keeper = conf.keeper,
 		logdir = conf.logdir,
 		check_ms = conf.check_ms or 100,
+		alert_out = conf.alert_out, -- ds/alert.lua: the alert command and webhook
 		on_ready = conf.on_ready, -- called after a DS became ready (the service sends a report at once)
 		max_history = conf.history or 64,
 		alerts = {}, -- recent alert lines, newest last
@@ -62,6 +63,9 @@ end
 function Agent:alert(event, fmt, ...)
 	local line = string.format("dsagent alert=%s " .. fmt, event, ...)
 	shoal.warn(line)
+	if self.alert_out then
+		self.alert_out:send(event, line)
+	end
 	local al = self.alerts
 	al[#al + 1] = line
 	if #al > self.max_history then

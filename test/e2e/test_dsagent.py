@@ -398,6 +398,17 @@ class BadInput(DsCase):
         self.assertEqual(r.returncode, 2)
         self.assertIn("fds 3 (control) and 4 (the DS socket) must be open", r.stderr)
 
+    def test_bad_webhook(self):
+        """a webhook that is not http://HOST:PORT[/PATH] stops the service's start with a line saying so."""
+        path = self.path("fleets.lua")
+        nodeutil.write_file(path, "return {}\n")
+        n = self.node(self.config(start="e2e_ds_driver", luaservice=nodeutil.e2e_luaservice(), dsagent_fleets=path,
+                                  dsagent_keeper=KEEPER, dsagent_logdir=self.path("logs"),
+                                  dsagent_alert_webhook="ftp://127.0.0.1/x"))
+        self.assertEqual(n.wait(10), 1)
+        self.assertIn("the webhook must be http://HOST:PORT[/PATH] (got ftp://127.0.0.1/x) (config dsagent_alert_webhook)",
+                      n.log() + n.stderr())
+
     def test_bad_fleet_file(self):
         self.start(None, raw_fleets="return {{ name = ")
         self.assertTrue(self.wait_log_count(r"ERROR .*dsagent: fleets file \S+: .*expected", 1, timeout=5))
@@ -451,6 +462,43 @@ class LogsAndReports(DsCase):
         t0 = time.monotonic()
         self.wait_log_count(pat, first + 5, timeout=5)  # one every 100 ms (and one at each READY)
         self.assertGreaterEqual(time.monotonic() - t0, 0.3)
+
+
+    def test_alert_command_and_webhook(self):
+        """each alert runs the alert command and is POSTed to the webhook (a real HTTP server on 127.0.0.1)."""
+        import http.server
+        import json
+        import threading
+        got = []
+
+        class Hook(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                n = int(self.headers["Content-Length"])
+                got.append((self.path, json.loads(self.rfile.read(n))))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+        th = threading.Thread(target=srv.serve_forever, daemon=True)
+        th.start()
+        self.addCleanup(lambda: (srv.shutdown(), srv.server_close()))
+        out = self.path("alerts.txt")
+        self.start([self.fleet("f", ["--exit-code-ms", "0"], pool=1, backoff_ms=20, crash_count=3)],
+                   dsagent_alert_command='echo "$SHOAL_ALERT_EVENT|$SHOAL_ALERT" >> %s' % out,
+                   dsagent_alert_webhook="http://127.0.0.1:%d/hooks/ds" % srv.server_address[1])
+        self.wait_log_count(r"alert=crash_loop fleet=f", 1, timeout=5)
+        wait_until(lambda: nodeutil.read_text(out).count("\n") >= 4, scaled(5), "4 alert commands run")
+        lines = nodeutil.read_text(out).splitlines()
+        self.assertEqual(sorted(l.split("|")[0] for l in lines), ["crash", "crash", "crash", "crash_loop"])
+        self.assertIn("dsagent alert=crash ds=1 fleet=f state=starting exit 3", lines[0])
+        wait_until(lambda: len(got) >= 4, scaled(5), "4 webhook POSTs")
+        self.assertEqual({p for p, _ in got}, {"/hooks/ds"})
+        self.assertEqual(sorted(b["event"] for _, b in got), ["crash", "crash", "crash", "crash_loop"])
+        self.assertFalse(self.log_lines(r"alert (command|webhook)"))
+        wait_until(lambda: zombies_of(self.n.proc.pid) == 0, scaled(2), "the alert commands reaped")
 
 
 class Controller(DsCase):
