@@ -211,6 +211,41 @@
     "ms (past it: 408 and close)")                                                                                  \
   X(metrics_max_conns, INT, "16", 1, 1024, "scrape connections at once (past it: 503 and close)")            \
   X(metrics_max_services, INT, "1000", 0, 10000000, "services listed one by one in the per-service metrics, "  \
-    "oldest (lowest handle) first; the rest are added up in one series handle=\"other\"")
+    "oldest (lowest handle) first; the rest are added up in one series handle=\"other\"") \
+  /* ---- dsagent: dedicated-server processes of this machine (lualib/ds/agent.lua; docs/dsagent.md; a fleet  \
+     may override each dsagent_* bound below with the key without its prefix) */                                   \
+  X(dsagent_fleets, STRING, "", 0, 0, "the Lua file that returns the fleet definitions (empty: no fleet)")      \
+  X(dsagent_keeper, STRING, "$build/shoal-dskeep", 0, 0, "the keeper executable between dsagent and each DS")     \
+  X(dsagent_logdir, STRING, "", 0, 0, "where each DS's stdout/stderr log goes (empty: dsagent-logs in the cwd)")   \
+  X(dsagent_log_max_kb, INT, "1024", 1, 1048576, "a DS log is rotated at this size, KB")                           \
+  X(dsagent_log_keep, INT, "2", 0, 99, "rotated DS logs kept per process (NAME.1 .. NAME.N)")                    \
+  X(dsagent_check_ms, INT, "100", 10, 60000, "how often the watchdog checks each DS (health, CPU, RSS), ms")     \
+  X(dsagent_ready_timeout_ms, INT, "10000", 10, 3600000, "a DS not READY this long after its start is reaped, ms")\
+  X(dsagent_health_timeout_ms, INT, "3000", 10, 3600000, "a DS with no HEALTH (or READY) this long is hung: " \
+    "reaped, ms")                                                                                                    \
+  X(dsagent_cpu_percent, INT, "0", 0, 6400, "CPU (percent of one core) above which a DS is watched (0: off)")     \
+  X(dsagent_cpu_ms, INT, "5000", 10, 3600000, "a DS above dsagent_cpu_percent this long is reaped, ms")            \
+  X(dsagent_rss_mb, INT, "0", 0, 1048576, "a DS whose RSS is above this is reaped, MB (0: off)")                   \
+  X(dsagent_grace_ms, INT, "2000", 0, 600000, "a reap sends SIGTERM to the DS's group, SIGKILL after this, ms")     \
+  X(dsagent_match_grace_ms, INT, "5000", 0, 86400000, "a DS that said SHUTDOWN or ended its match has this long " \
+    "to exit before it is reaped, ms")                                                                               \
+  X(dsagent_max_match_ms, INT, "0", 0, 604800000, "an allocated DS is reaped after this long, ms (0: no bound)")   \
+  X(dsagent_backoff_ms, INT, "100", 0, 3600000, "the first restart delay after a DS failed; doubled each time, ms") \
+  X(dsagent_backoff_max_ms, INT, "10000", 0, 3600000, "the restart delay's bound, ms")                             \
+  X(dsagent_crash_count, INT, "5", 1, 1000000, "this many failures within dsagent_crash_window_ms mark the fleet " \
+    "crash-looping: no more starts until `ds restart FLEET`")                                                        \
+  X(dsagent_crash_window_ms, INT, "30000", 10, 86400000, "the window of dsagent_crash_count, ms")                 \
+  X(dsagent_report_ms, INT, "1000", 10, 3600000, "how often dsagent sends its load report, ms")                     \
+  X(dsagent_controller, STRING, "", 0, 0, "the service (name) dsagent sends load reports to (empty: kept for " \
+    "the console)")                                                                                                  \
+  X(dsagent_history, INT, "64", 1, 100000, "ended processes dsagent remembers for the console")            \
+  X(dsagent_alert_command, STRING, "", 0, 0, "a shell command run for each alert (env SHOAL_ALERT_EVENT, " \
+    "SHOAL_ALERT; empty: none)")                                                                                     \
+  X(dsagent_alert_webhook, STRING, "", 0, 0, "http://HOST:PORT/PATH POSTed a JSON object per alert (empty: none)") \
+  /* ---- dscontroller: allocation across dsagents (lualib/ds/controller.lua; docs/dsagent.md) */              \
+  X(dscontroller_lost_ms, INT, "3000", 10, 3600000, "an agent with no load report this long gets no allocation, ms") \
+  X(dscontroller_ticket_timeout_ms, INT, "10000", 10, 3600000, "a ticket not served this long fails with an " \
+    "error to its holder, ms")                                                                                       \
+  X(dscontroller_max_tickets, INT, "10000", 0, 10000000, "tickets waiting at most (past it an allocation fails at once)")
 
 #endif

@@ -5,6 +5,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -109,6 +110,16 @@ int shoal_socket_connect(struct shoal_context *ctx, const char *host, int port) 
     return SHOAL_EINVAL;
   }
   return adopt(ctx, fd, peer, S_CONNECTING, EPOLLOUT); /* writable = connected (or failed) */
+}
+
+int shoal_socket_adopt(struct shoal_context *ctx, int fd, const char *peer) {
+  if (fd < 0) return SHOAL_EINVAL;
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+    close(fd);
+    return SHOAL_EINVAL;
+  }
+  return adopt(ctx, fd, peer ? peer : "fd", S_PACCEPT, 0); /* paused until start, like an accepted one */
 }
 
 int shoal_socket_udp(struct shoal_context *ctx, const char *host, int port) {

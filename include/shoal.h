@@ -269,6 +269,11 @@ SHOAL_API int shoal_socket_listen(struct shoal_context *ctx, const char *host, i
 SHOAL_API int shoal_socket_start(struct shoal_context *ctx, int id);
 /* Connects without blocking; CONNECT (or ERROR) arrives later. */
 SHOAL_API int shoal_socket_connect(struct shoal_context *ctx, const char *host, int port);
+/* Takes an already-open stream fd (a socketpair end, a pipe) into the
+ * socket server, owned by ctx and paused until shoal_socket_start, like an
+ * accepted socket; it is made non-blocking and close-on-exec. Returns the
+ * socket id or a negative SHOAL_E* (fd closed). */
+SHOAL_API int shoal_socket_adopt(struct shoal_context *ctx, int fd, const char *peer);
 /* Queues data (ownership moves, even on error). Never blocks. Returns 0,
  * or a negative SHOAL_E* when the socket is gone or closing (ENOSERVICE)
  * or this send took its write buffer past the hard limit (EFULL: the

@@ -49,6 +49,7 @@ local COMMANDS = {
 	{ "spaces", "", "the spaces on this node's cellapps (and where the cellappmgr puts each)" },
 	{ "entity", "ID", "everything this node's game services know of one entity (a player's account id)" },
 	{ "failover", "", "the recent failover events seen by this node's failover services" },
+	{ "ds", "[NAME]", "dedicated servers of this node's dsagents: processes by state, per fleet (or one fleet)" },
 	{ "exit", "", "close this console session (the node keeps running)" },
 	{ "shutdown", "", "stop the whole node gracefully (exit code 0)" },
 }

@@ -1,5 +1,5 @@
 -- shoal/console_report.lua - the debug console's game commands (players,
--- spaces, entity ID, failover: docs/console.md, "Game state"). The console
+-- spaces, entity ID, failover, ds [FLEET]: docs/console.md, "Game state"). The console
 -- knows no game service: it asks every Lua service of the node, in
 -- parallel and bounded by console_timeout, for its report on a topic
 -- (shoal/debug.lua's `report`), and prints the answers of those that
@@ -23,6 +23,7 @@ local TOPICS = {
 	spaces = "spaces",
 	entity = "reports",
 	failover = "events",
+	ds = "processes",
 }
 
 local MAX_FAILED = 10 -- failed services listed; the rest only counted
@@ -54,7 +55,7 @@ function reports.install(COMMAND, env)
 
 	for topic, what in pairs(TOPICS) do
 		COMMAND[topic] = function(out, args)
-			local count, answered, failed = ask(out, topic, args.id)
+			local count, answered, failed = ask(out, topic, args.id or args.name)
 			if topic == "entity" and answered == 0 then
 				out(string.format("entity %d: not on this node", args.id))
 			else

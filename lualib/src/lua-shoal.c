@@ -781,6 +781,8 @@ void shoal_lua_open(lua_State *L, struct snlua *l) {
   lua_setfield(L, -2, "shoal.crypto");
   lua_pushcfunction(L, luaopen_shoal_aoi);
   lua_setfield(L, -2, "shoal.aoi");
+  lua_pushcfunction(L, luaopen_shoal_proc);
+  lua_setfield(L, -2, "shoal.proc");
   lua_pop(L, 1);
   /* coroutine.resume/wrap go through lresume (see lwrap_call). */
   lua_getglobal(L, "coroutine");

@@ -83,6 +83,7 @@ int luaopen_shoal_socketdriver(lua_State *L);
 int luaopen_shoal_crypto(lua_State *L);
 /* shoal.aoi (lua-aoi.c, docs/aoi.md). */
 int luaopen_shoal_aoi(lua_State *L);
+int luaopen_shoal_proc(lua_State *L);
 
 /* Stores l in L's extra space; registers shoal.core in package.preload. */
 void shoal_lua_open(lua_State *L, struct snlua *l);

@@ -1,0 +1,205 @@
+-- ds/controller.lua - the region's view of its dsagents (a first slice of
+-- the dscontroller, docs/dsagent.md "The controller"): agents' load
+-- reports, scoring, allocation through the chosen agent, tickets when no
+-- DS is ready.
+--
+--   local controller = require "ds.controller"
+--   local c = controller.new { lost_ms = n, ticket_timeout_ms = n, max_tickets = n }
+--   c:report(agent, load)                   an agent's load report (ds/agent.lua's load())
+--   c:allocate(fleet, match, caller) -> {agent, id, fleet, port, pid} | {ticket = n} | nil, err
+--   c:cancel(ticket) -> true | nil, err
+--   c.aliases: ds/alias.lua (allocate takes an alias or a fleet name)
+--   c:lines() -> lines for the console (`ds`)
+--
+-- The agent is the atomic point: it hands a ready process out once
+-- (ds/agent.lua's allocate runs one request at a time), so a DS is never
+-- given twice however many controllers or callers ask. The controller only
+-- picks which agent to ask. A ticket's holder gets one message, "lua"
+-- ds_ready(ticket, result) or ds_ticket_failed(ticket, error).
+local shoal = require "shoal"
+
+local controller = {}
+local C = {}
+C.__index = C
+
+function controller.new(conf)
+	return setmetatable({
+		agents = {}, -- handle -> {load =, at =, ready = {fleet = n} (the report's, less what we took since)}
+		tickets = {}, -- FIFO of {id, fleet, match, caller, deadline}
+		by_id = {}, -- id -> ticket, while it waits
+		next_ticket = 1,
+		lost_ms = conf.lost_ms,
+		ticket_timeout_ms = conf.ticket_timeout_ms,
+		max_tickets = conf.max_tickets,
+		aliases = require("ds.alias").new(),
+		counts = { allocated = 0, tickets = 0, served = 0, expired = 0, cancelled = 0 },
+	}, C)
+end
+
+function C:report(agent, load)
+	local a = self.agents[agent]
+	if a == nil then
+		shoal.log(string.format("dscontroller event=agent_joined agent=:%08x", agent))
+		a = {}
+		self.agents[agent] = a
+	end
+	a.load, a.at, a.ready = load, shoal.now(), {}
+	for name, f in pairs(load.fleets or {}) do
+		a.ready[name] = f.ready
+	end
+	if #self.tickets > 0 then
+		shoal.fork(self.serve, self)
+	end
+end
+
+-- Live agents that have a ready DS of fleet, best first: fewest live
+-- processes per ready one, then the least CPU (a start-up penalty: an
+-- agent with many starting processes scores worse).
+function C:candidates(fleet)
+	local now, list, known = shoal.now(), {}, false
+	for h, a in pairs(self.agents) do
+		local f = a.load.fleets and a.load.fleets[fleet]
+		if f and now - a.at <= self.lost_ms and not a.load.draining then
+			known = true
+			local ready = a.ready[fleet] or 0
+			if ready > 0 then
+				local b = a.load.by_state
+				local score = (b.starting * 2 + b.allocated + b.ready) / ready + (a.load.cpu_percent or 0) / 100
+				list[#list + 1] = { h = h, a = a, score = score }
+			end
+		end
+	end
+	table.sort(list, function(x, y)
+		return x.score < y.score
+	end)
+	return list, known
+end
+
+-- Tries the candidates in order; the first agent that hands one out wins.
+function C:try(fleet, match)
+	local list, known = self:candidates(fleet)
+	for _, c in ipairs(list) do
+		local ok, r = pcall(shoal.call, c.h, "lua", "allocate", fleet, match)
+		c.a.ready[fleet] = math.max((c.a.ready[fleet] or 1) - 1, 0)
+		if ok and r then
+			r.agent = c.h
+			self.counts.allocated = self.counts.allocated + 1
+			return r
+		end
+	end
+	return nil, known
+end
+
+-- name: an alias (its fleet is picked by its split) or a fleet.
+function C:allocate(name, match, caller)
+	if type(name) ~= "string" then
+		return nil, "allocate: the alias or fleet must be a string"
+	end
+	local fleet = self.aliases:pick(name) or name
+	local r, known = self:try(fleet, match)
+	if r then
+		return r
+	end
+	if not known then
+		return nil, string.format("no agent has fleet %s", fleet)
+	end
+	if #self.tickets >= self.max_tickets then
+		shoal.warn(string.format("dscontroller alert=capacity fleet=%s %d tickets waiting: refused", fleet,
+			#self.tickets))
+		return nil, string.format("fleet %s: no ready DS and %d tickets waiting already", fleet, #self.tickets)
+	end
+	local t = { id = self.next_ticket, fleet = fleet, match = match, caller = caller,
+		deadline = shoal.now() + self.ticket_timeout_ms }
+	self.next_ticket = t.id + 1
+	self.tickets[#self.tickets + 1] = t
+	self.by_id[t.id] = t
+	self.counts.tickets = self.counts.tickets + 1
+	if not self.timer then
+		self.timer = true
+		shoal.timeout(50, function()
+			self:tick()
+		end)
+	end
+	return { ticket = t.id, waiting = #self.tickets }
+end
+
+function C:tick()
+	self:serve()
+	if #self.tickets > 0 then
+		shoal.timeout(50, function()
+			self:tick()
+		end)
+	else
+		self.timer = false
+	end
+end
+
+-- Serves waiting tickets in order; expires those past their deadline.
+function C:serve()
+	if self.serving then
+		return
+	end
+	self.serving = true
+	local now, keep = shoal.now(), {}
+	local tickets = self.tickets
+	self.tickets = {} -- tickets taken while we call the agents go here
+	for _, t in ipairs(tickets) do
+		if t.cancelled then
+			self.by_id[t.id] = nil
+		elseif now > t.deadline then
+			self.by_id[t.id] = nil
+			self.counts.expired = self.counts.expired + 1
+			shoal.warn(string.format("dscontroller alert=ticket_timeout ticket=%d fleet=%s", t.id, t.fleet))
+			shoal.send(t.caller, "lua", "ds_ticket_failed", t.id,
+				string.format("ticket %d: no DS of fleet %s became ready within %d ms", t.id, t.fleet,
+					self.ticket_timeout_ms))
+		else
+			local r = self:try(t.fleet, t.match)
+			if r then
+				self.by_id[t.id] = nil
+				self.counts.served = self.counts.served + 1
+				shoal.send(t.caller, "lua", "ds_ready", t.id, r)
+			else
+				keep[#keep + 1] = t
+			end
+		end
+	end
+	for _, t in ipairs(self.tickets) do
+		keep[#keep + 1] = t
+	end
+	self.tickets = keep
+	self.serving = false
+end
+
+-- A cancel that races with the ticket's serving (the agent already asked)
+-- still gets ds_ready: the caller then owns that DS.
+function C:cancel(id)
+	local t = self.by_id[id]
+	if t == nil or t.cancelled then
+		return nil, string.format("no waiting ticket %s", tostring(id))
+	end
+	t.cancelled = true
+	self.counts.cancelled = self.counts.cancelled + 1
+	return true
+end
+
+-- The console's lines: one per agent.
+function C:lines()
+	local now, lines = shoal.now(), {}
+	local hs = {}
+	for h in pairs(self.agents) do
+		hs[#hs + 1] = h
+	end
+	table.sort(hs)
+	lines[1] = string.format("dscontroller :%08x: %d agents, %d tickets waiting, allocated=%d served=%d expired=%d",
+		shoal.self(), #hs, #self.tickets, self.counts.allocated, self.counts.served, self.counts.expired)
+	for _, h in ipairs(hs) do
+		local a = self.agents[h]
+		local b = a.load.by_state
+		lines[#lines + 1] = string.format("  agent :%08x %s report_age_ms=%d starting=%d ready=%d allocated=%d ending=%d",
+			h, now - a.at <= self.lost_ms and "live" or "LOST", now - a.at, b.starting, b.ready, b.allocated, b.ending)
+	end
+	return lines, #hs
+end
+
+return controller

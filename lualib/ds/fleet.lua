@@ -1,0 +1,142 @@
+-- ds/fleet.lua - fleet definitions for the dsagent (docs/dsagent.md,
+-- "Fleets"): loaded from the Lua file of config dsagent_fleets, checked
+-- field by field with errors that name the fleet and the field.
+--
+--   local fleet = require "ds.fleet"
+--   local list, errs = fleet.load(path, defaults)  -- good fleets; one line per bad one
+--   local f, err = fleet.check(def, defaults)       -- one definition
+--
+-- A definition: { name = "arena", build = "/abs/path", args = {"--port", "{port}"},
+--   env = {K = "v"}, cwd = "/abs/dir", ports = {27000, 27099}, pool = 2, max = 8,
+--   and any bound of fleet.BOUNDS (the dsagent_* config key without "dsagent_") }.
+local proc = require "shoal.proc"
+
+local fleet = {}
+
+fleet.BOUNDS = { "ready_timeout_ms", "health_timeout_ms", "cpu_percent", "cpu_ms", "rss_mb", "grace_ms",
+	"match_grace_ms", "max_match_ms", "backoff_ms", "backoff_max_ms", "crash_count", "crash_window_ms",
+	"log_max_kb", "log_keep" }
+
+local KNOWN = { name = true, build = true, args = true, env = true, cwd = true, ports = true, pool = true, max = true }
+for _, k in ipairs(fleet.BOUNDS) do
+	KNOWN[k] = true
+end
+
+local MAX_ARGS = 200
+
+-- The config's defaults of every bound: {ready_timeout_ms = ..., ...}.
+function fleet.defaults(config)
+	local d = {}
+	for _, k in ipairs(fleet.BOUNDS) do
+		d[k] = config("dsagent_" .. k)
+	end
+	return d
+end
+
+local function int(v, lo, hi)
+	return math.type(v) == "integer" and v >= lo and v <= hi
+end
+
+function fleet.check(def, defaults)
+	if type(def) ~= "table" then
+		return nil, "a fleet must be a table, not " .. type(def)
+	end
+	local name = def.name
+	if type(name) ~= "string" or not name:match("^[%w_.-]+$") or #name > 64 then
+		return nil, "a fleet needs a name of 1-64 letters, digits, '_', '.' or '-'"
+	end
+	local function bad(fmt, ...)
+		return nil, "fleet " .. name .. ": " .. string.format(fmt, ...)
+	end
+	for k in pairs(def) do
+		if not KNOWN[k] then
+			return bad("unknown field %s", tostring(k))
+		end
+	end
+	if type(def.build) ~= "string" then
+		return bad("build must be the path of an executable")
+	end
+	local ok, why = proc.executable(def.build)
+	if not ok then
+		return bad("build %s %s", def.build, why)
+	end
+	local f = { name = name, build = def.build, args = {}, env = {}, cwd = def.cwd }
+	local args = def.args or {}
+	if type(args) ~= "table" or #args > MAX_ARGS then
+		return bad("args must be a list of at most %d strings", MAX_ARGS)
+	end
+	for i, a in ipairs(args) do
+		if type(a) ~= "string" and math.type(a) ~= "integer" then
+			return bad("args[%d] must be a string", i)
+		end
+		f.args[i] = tostring(a)
+	end
+	for k, v in pairs(def.env or {}) do
+		if type(k) ~= "string" or not k:match("^[%a_][%w_]*$") or (type(v) ~= "string" and type(v) ~= "number") then
+			return bad("env must map names to strings (bad entry %s)", tostring(k))
+		end
+		f.env[#f.env + 1] = k .. "=" .. tostring(v)
+	end
+	table.sort(f.env)
+	if f.cwd ~= nil and (type(f.cwd) ~= "string" or f.cwd:sub(1, 1) ~= "/") then
+		return bad("cwd must be an absolute path")
+	end
+	local ports = def.ports
+	if type(ports) ~= "table" or not int(ports[1], 1, 65535) or not int(ports[2], ports[1] or 1, 65535) then
+		return bad("ports must be {first, last} with 1 <= first <= last <= 65535")
+	end
+	f.first_port, f.last_port = ports[1], ports[2]
+	f.pool = def.pool or 1
+	if not int(f.pool, 0, 10000) then
+		return bad("pool must be an integer 0..10000")
+	end
+	f.max = def.max or math.max(f.pool * 2, 1)
+	if not int(f.max, 1, 100000) or f.max < f.pool then
+		return bad("max must be an integer >= pool (and >= 1)")
+	end
+	for _, k in ipairs(fleet.BOUNDS) do
+		local v = def[k]
+		if v == nil then
+			v = defaults[k]
+		elseif not int(v, 0, 1 << 40) then
+			return bad("%s must be a non-negative integer", k)
+		end
+		f[k] = v
+	end
+	if f.crash_count < 1 or f.log_max_kb < 1 or f.log_keep > 99 then
+		return bad("crash_count and log_max_kb must be >= 1, log_keep <= 99")
+	end
+	return f
+end
+
+-- Loads the fleet file: the list of good fleets and a list of errors (one
+-- per bad fleet, or one for the whole file).
+function fleet.load(path, defaults)
+	if path == nil or path == "" then
+		return {}, {}
+	end
+	local chunk, err = loadfile(path, "t", {})
+	if not chunk then
+		return {}, { "fleets file " .. path .. ": " .. tostring(err) }
+	end
+	local ok, defs = pcall(chunk)
+	if not ok or type(defs) ~= "table" then
+		return {}, { "fleets file " .. path .. ": " .. (ok and "must return a list of fleets" or tostring(defs)) }
+	end
+	local list, errs, seen = {}, {}, {}
+	for i, def in ipairs(defs) do
+		local f, ferr = fleet.check(def, defaults)
+		if f and seen[f.name] then
+			f, ferr = nil, "fleet " .. f.name .. ": defined twice"
+		end
+		if f then
+			seen[f.name] = true
+			list[#list + 1] = f
+		else
+			errs[#errs + 1] = string.format("fleets file %s: entry %d: %s", path, i, ferr)
+		end
+	end
+	return list, errs
+end
+
+return fleet

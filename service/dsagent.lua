@@ -1,0 +1,82 @@
+-- dsagent: the dedicated-server processes of this machine (lualib/ds/agent.lua,
+-- docs/dsagent.md). Config: dsagent_* (the fleets file, the keeper, bounds).
+--
+-- Commands ("lua"):
+--   allocate(fleet [, match]) -> {id, fleet, port, pid} | nil, err   a ready DS gets the match
+--   load()                    -> the load report (docs/dsagent.md, "Load reports")
+--   reset(fleet)              -> true | nil, err   a crash-looping fleet starts again
+--   drain(deadline_ms)        -> true | nil, err   no new allocation; ready ones retired, allocated ones
+--                                                  reaped at the deadline; then "dsagent event=drained"
+--   undrain()                 -> true               serves again
+local shoal = require "shoal"
+local fleet = require "ds.fleet"
+local agent = require "ds.agent"
+
+local logdir_arg = ... -- the log directory, instead of dsagent_logdir (several agents on one node: tests)
+local command = {}
+local a
+
+function command.allocate(name, match)
+	return a:allocate(name, match)
+end
+
+function command.load()
+	return a:load()
+end
+
+function command.reset(name)
+	return a:reset(name)
+end
+
+function command.drain(deadline_ms)
+	return a:drain(deadline_ms)
+end
+
+function command.undrain()
+	return a:undrain()
+end
+
+shoal.start(function()
+	local cfg = shoal.config
+	local list, errs = fleet.load(cfg("dsagent_fleets"), fleet.defaults(cfg))
+	for _, e in ipairs(errs) do
+		shoal.error("dsagent: " .. e)
+	end
+	local logdir = logdir_arg or cfg("dsagent_logdir")
+	if logdir == "" then
+		logdir = "dsagent-logs"
+	end
+	local proc = require "shoal.proc"
+	local ok, err = proc.mkdir(logdir)
+	if not ok then
+		shoal.error("dsagent: log directory " .. err)
+	end
+	local keeper = cfg("dsagent_keeper")
+	ok, err = proc.executable(keeper)
+	if not ok then
+		error("dsagent: the keeper " .. keeper .. " " .. err .. " (config dsagent_keeper)")
+	end
+	local controller, every = cfg("dsagent_controller"), cfg("dsagent_report_ms")
+	local function send_report()
+		if controller ~= "" then
+			shoal.send(controller, "lua", "report", shoal.self(), a:load())
+		end
+	end
+	a = agent.new { fleets = list, keeper = keeper, logdir = logdir, check_ms = cfg("dsagent_check_ms"),
+		history = cfg("dsagent_history"), on_ready = send_report,
+		alert_out = require("ds.alert").new { command = cfg("dsagent_alert_command"),
+			webhook = cfg("dsagent_alert_webhook") } }
+	shoal.dispatch_commands(command)
+	require("game.report").provide("ds", function(name)
+		return a:lines(name)
+	end)
+	local function report()
+		send_report()
+		shoal.timeout(every, report)
+	end
+	shoal.timeout(every, report)
+	a:run()
+	send_report()
+	shoal.log(string.format("dsagent: %d fleets (%d refused), keeper %s, logs in %s", #list, #errs,
+		cfg("dsagent_keeper"), logdir))
+end)

@@ -1,0 +1,54 @@
+-- dscontroller: allocates dedicated servers across the dsagents that report
+-- to it (lualib/ds/controller.lua; docs/dsagent.md, "The controller").
+-- Agents find it through their config dsagent_controller (a name, e.g.
+-- ".dscontroller" on one node, or a cluster-wide name).
+-- Config: dscontroller_lost_ms, dscontroller_ticket_timeout_ms, dscontroller_max_tickets.
+--
+-- Commands ("lua"):
+--   report(agent, load)        (a send, from each agent every dsagent_report_ms)
+--   allocate(alias or fleet [, match]) -> {agent, id, fleet, port, pid} | {ticket = n, waiting = n} | nil, err
+--                                 a ticket's holder later gets ds_ready(ticket, result) or
+--                                 ds_ticket_failed(ticket, err), both "lua" sends
+--   cancel(ticket)             -> true | nil, err
+--   alias(name, target)        -> true | nil, err   target: a fleet, or {{fleet, weight}, {fleet, weight}}
+--   unalias(name)              -> true | nil, err
+--   aliases()                  -> {name = "fleet" | "a:90,b:10"}
+local shoal = require "shoal"
+local controller = require "ds.controller"
+
+local c
+local command = {}
+
+function command.report(agent, load)
+	c:report(agent, load)
+end
+
+function command.allocate(source, fleet, match)
+	return c:allocate(fleet, match, source)
+end
+
+function command.cancel(ticket)
+	return c:cancel(ticket)
+end
+
+function command.alias(name, target)
+	return c.aliases:set(name, target)
+end
+
+function command.unalias(name)
+	return c.aliases:remove(name)
+end
+
+function command.aliases()
+	return c.aliases:list()
+end
+
+shoal.start(function()
+	c = controller.new { lost_ms = shoal.config("dscontroller_lost_ms"),
+		ticket_timeout_ms = shoal.config("dscontroller_ticket_timeout_ms"),
+		max_tickets = shoal.config("dscontroller_max_tickets") }
+	shoal.dispatch_commands(command, "lua", { allocate = true })
+	require("game.report").provide("ds", function()
+		return c:lines()
+	end)
+end)

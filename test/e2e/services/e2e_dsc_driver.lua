@@ -1,0 +1,130 @@
+-- e2e_dsc_driver: a dscontroller (named .dscontroller) and two dsagents
+-- (logs in dsagent_logdir/a and /b; the config sets dsagent_controller =
+-- ".dscontroller") on one node, and line commands on a TCP port on
+-- 127.0.0.1 (logged as "e2e_dsc_driver port N") for test/e2e/test_dsagent.py:
+--   alloc FLEET        -> "ok AGENT ID PID" | "ticket N" | "err TEXT"
+--   cancel N           -> "ok" | "err TEXT"
+--   burst N C NAME     -> C coroutines make N allocations each at once:
+--                         "burst ok=K tickets=T errors=E dup=D agents=A fleets=F1:n1,F2:n2"
+--   alias NAME F1 [W1 F2 W2] -> "ok" | "err TEXT"   (one fleet, or a split)
+-- A ticket's message is logged: "e2e_dsc ds_ready ticket=N agent=:H id=I pid=P"
+-- or "e2e_dsc ticket_failed ticket=N err=TEXT".
+local shoal = require "shoal"
+local socket = require "shoal.socket"
+
+local ctl
+local seen = {} -- "agent/id" -> true: every DS handed out
+
+local function alloc(fleet)
+	return shoal.call(ctl, "lua", "allocate", fleet, "match")
+end
+
+local function burst(n, c, fleet)
+	local ok, tickets, errors, dup, agents, done, fleets = 0, 0, 0, 0, {}, 0, {}
+	local me = coroutine.running()
+	for _ = 1, c do
+		shoal.fork(function()
+			for _ = 1, n do
+				local r, err = alloc(fleet)
+				if r and r.ticket then
+					tickets = tickets + 1
+				elseif r then
+					local key = r.agent .. "/" .. r.id
+					if seen[key] then
+						dup = dup + 1
+					end
+					seen[key] = true
+					agents[r.agent] = true
+					fleets[r.fleet] = (fleets[r.fleet] or 0) + 1
+					ok = ok + 1
+				else
+					errors = errors + 1
+					shoal.warn("e2e_dsc burst: " .. tostring(err))
+				end
+			end
+			done = done + 1
+			if done == c then
+				shoal.wakeup(me)
+			end
+		end)
+	end
+	shoal.wait()
+	local na = 0
+	for _ in pairs(agents) do
+		na = na + 1
+	end
+	local fl = {}
+	for f, k in pairs(fleets) do
+		fl[#fl + 1] = f .. ":" .. k
+	end
+	table.sort(fl)
+	return string.format("burst ok=%d tickets=%d errors=%d dup=%d agents=%d fleets=%s", ok, tickets, errors, dup, na,
+		table.concat(fl, ","))
+end
+
+local function serve(id)
+	socket.start(id)
+	while true do
+		local line = socket.readline(id)
+		if not line then
+			return socket.close(id)
+		end
+		local w = {}
+		for x in line:gmatch("%S+") do
+			w[#w + 1] = x
+		end
+		local reply
+		if w[1] == "alloc" then
+			local r, err = alloc(w[2])
+			if r and r.ticket then
+				reply = "ticket " .. r.ticket
+			elseif r then
+				seen[r.agent .. "/" .. r.id] = true
+				reply = string.format("ok :%08x %d %s", r.agent, r.id, tostring(r.pid))
+			else
+				reply = "err " .. tostring(err)
+			end
+		elseif w[1] == "cancel" then
+			local ok, err = shoal.call(ctl, "lua", "cancel", tonumber(w[2]))
+			reply = ok and "ok" or "err " .. tostring(err)
+		elseif w[1] == "alias" then
+			local target = w[3]
+			if w[4] then
+				target = { { w[3], tonumber(w[4]) }, { w[5], tonumber(w[6]) } }
+			end
+			local ok, err = shoal.call(ctl, "lua", "alias", w[2], target)
+			reply = ok and "ok" or "err " .. tostring(err)
+		elseif w[1] == "burst" then
+			reply = burst(tonumber(w[2]), tonumber(w[3]), w[4])
+		else
+			reply = "err unknown command"
+		end
+		socket.write(id, reply .. "\n")
+	end
+end
+
+shoal.start(function()
+	shoal.dispatch("lua", function(_, _, cmd, ticket, r)
+		if cmd == "ds_ready" then
+			local key = r.agent .. "/" .. r.id
+			shoal.log(string.format("e2e_dsc ds_ready ticket=%d agent=:%08x id=%d pid=%s%s", ticket, r.agent, r.id,
+				tostring(r.pid), seen[key] and " DUPLICATE" or ""))
+			seen[key] = true
+		elseif cmd == "ds_ticket_failed" then
+			shoal.log(string.format("e2e_dsc ticket_failed ticket=%d err=%s", ticket, r))
+		end
+	end)
+	ctl = shoal.newservice("dscontroller")
+	shoal.name(".dscontroller", ctl)
+	local base = shoal.config("dsagent_logdir")
+	assert(require("shoal.proc").mkdir(base))
+	shoal.newservice("dsagent", base .. "/a")
+	shoal.newservice("dsagent", base .. "/b")
+	local lid = assert(socket.listen("127.0.0.1", 0))
+	socket.start(lid, serve)
+	for _, s in ipairs(require("shoal.socketdriver").info()) do
+		if s.id == lid then
+			shoal.log("e2e_dsc_driver port " .. s.peer:match(":(%d+)$"))
+		end
+	end
+end)

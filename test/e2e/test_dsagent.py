@@ -1,0 +1,593 @@
+"""e2e: the dsagent (service/dsagent.lua, lualib/ds/agent.lua, the keeper
+ds/dskeep.c; docs/dsagent.md) with real DS processes (examples/ds/example_ds.c)
+and real signals.
+
+    python3 test_dsagent.py --shoal build/shoal --source . --build build [Case ...]
+
+Each test starts a node whose start service is test/e2e/services/e2e_ds_driver.lua
+(dsagent plus a line protocol on 127.0.0.1 for the test). Every DS gets
+"--tag TMPDIR" on its command line, so the test finds each process of its
+own (keepers, DSs, their helpers) in /proc and checks that none is left.
+"""
+
+import os
+import re
+import signal
+import socket
+import stat
+import time
+
+import nodeutil
+from nodeutil import NodeTestCase, scaled, wait_until
+
+BUILD = nodeutil.take_option("--build")
+EXAMPLE_DS = os.path.join(BUILD, "example_ds")
+KEEPER = os.path.join(BUILD, "shoal-dskeep")
+STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3})")
+
+
+def stamp_ms(line):
+    m = STAMP.match(line)
+    t = time.strptime(m.group(1)[:19], "%Y-%m-%d %H:%M:%S")
+    return (time.mktime(t) + int(m.group(1)[20:]) / 1000.0) * 1000.0
+
+
+def lua(v):
+    if isinstance(v, dict):
+        return "{" + ", ".join("%s = %s" % (k, lua(x)) for k, x in v.items()) + "}"
+    if isinstance(v, (list, tuple)):
+        return "{" + ", ".join(lua(x) for x in v) + "}"
+    return nodeutil.lua_value(v)
+
+
+def procs_with(tag):
+    """(pid, ppid, state, cmdline) of every process whose command line holds tag."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        if tag in cmd:
+            rest = st[st.rindex(")") + 2:].split()
+            out.append((int(d), int(rest[1]), rest[0], cmd))
+    return out
+
+
+def zombies_of(pid):
+    n = 0
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        rest = st[st.rindex(")") + 2:].split()
+        if rest[0] == "Z" and int(rest[1]) == pid:
+            n += 1
+    return n
+
+
+class DsCase(NodeTestCase):
+    def setUp(self):
+        super().setUp()
+        self.conn = None
+        self.addCleanup(self.kill_tagged)
+
+    def kill_tagged(self):
+        """Whatever a failed test left: SIGKILL (a passing one leaves nothing)."""
+        for pid, _, _, cmd in procs_with(self.tmp):
+            if cmd.startswith(nodeutil.SHOAL_BIN + " "):
+                continue  # the node: NodeTestCase's
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+    def fleet(self, name, args=(), ports=None, **kw):
+        d = {"name": name, "build": kw.pop("build", EXAMPLE_DS), "args": list(args) + ["--tag", self.tmp]}
+        d["ports"] = ports or [40000, 40999]
+        d.update(kw)
+        return d
+
+    def start(self, fleets, raw_fleets=None, driver="e2e_ds_driver", **keys):
+        path = self.path("fleets.lua")
+        nodeutil.write_file(path, raw_fleets or "return " + lua(fleets) + "\n")
+        cfg = dict(start=driver, luaservice=nodeutil.e2e_luaservice(), dsagent_fleets=path,
+                   dsagent_keeper=KEEPER, dsagent_logdir=self.path("logs"), dsagent_check_ms=50)
+        cfg.update(keys)
+        self.n = self.node(self.config(**cfg))
+        m = self.n.wait_log(driver + r" port (\d+)", timeout=10)
+        port = int(m.group(1))
+        self.conn = socket.create_connection(("127.0.0.1", port), timeout=scaled(10))
+        self.addCleanup(self.conn.close)
+        self.rf = self.conn.makefile("r")
+        return self.n
+
+    def cmd(self, line):
+        self.conn.sendall((line + "\n").encode())
+        return self.rf.readline().rstrip("\n")
+
+    def load(self):
+        self.conn.sendall(b"load\n")
+        out = {}
+        while True:
+            line = self.rf.readline().rstrip("\n")
+            if line == ".":
+                return out
+            words = line.split()
+            key = "all" if words[0] == "load" else words[1]
+            out[key] = {k: v for k, v in (w.split("=") for w in words[1:] if "=" in w)}
+
+    def count(self, fleet, state):
+        return int(self.load()[fleet][state])
+
+    def wait_ready(self, fleet, n, timeout=10):
+        wait_until(lambda: self.count(fleet, "ready") >= n, scaled(timeout), "%d ready DS in %s" % (n, fleet))
+
+    def log_lines(self, pattern):
+        return [l for l in self.n.log().splitlines() if re.search(pattern, l)]
+
+    def wait_log_count(self, pattern, n, timeout):
+        return wait_until(lambda: len(self.log_lines(pattern)) >= n and self.log_lines(pattern),
+                          scaled(timeout), "%d log lines %r" % (n, pattern))
+
+    def assert_none_left(self, timeout=5):
+        wait_until(lambda: not [t for t in procs_with(self.tmp) if not t[3].startswith(nodeutil.SHOAL_BIN)], scaled(timeout), "no DS process of this test left")
+
+    def reap_bound(self, args, reason, bound_ms, **fleet_kw):
+        """Starts one DS of a fleet with args; returns the ms from its ready
+        (or start) to the reap whose reason matches, checked against bound_ms."""
+        self.start([self.fleet("f", args, pool=1, crash_count=100, backoff_ms=2000, **fleet_kw)])
+        lines = self.wait_log_count(r"alert=reap ds=1 .*%s" % reason, 1, timeout=bound_ms / 1000.0 + 5)
+        begin = self.log_lines(r"event=ready ds=1 ") or self.log_lines(r"event=start ds=1 ")
+        took = stamp_ms(lines[0]) - stamp_ms(begin[0])
+        self.assertLessEqual(took, scaled(bound_ms), lines[0])  # stretched only under a sanitizer
+        self.wait_log_count(r"event=reaped ds=1 ", 1, timeout=5)
+        return took
+
+
+class Lifecycle(DsCase):
+    def test_lifecycle(self):
+        """start, READY, allocate with match data, match end, reaped; the pool refills with fresh processes."""
+        n = self.start([self.fleet("arena", ["--match-ms", "300"], pool=2)])
+        self.wait_ready("arena", 2)
+        first = {p for p, _, _, c in procs_with(self.tmp) if c.startswith(EXAMPLE_DS)}
+        r = self.cmd("alloc arena hello-match-42")
+        self.assertTrue(r.startswith("ok "), r)
+        _, ds_id, port, pid = r.split()
+        self.assertIn(int(pid), first)
+        self.assertTrue(40000 <= int(port) <= 40999)
+        self.assertEqual(self.count("arena", "allocated"), 1)
+        # a replacement starts at once: the pool stays warm
+        self.wait_ready("arena", 2)
+        self.wait_log_count(r"event=reaped ds=%s .*reason=\"match over\"" % ds_id, 1, timeout=5)
+        wait_until(lambda: not os.path.exists("/proc/%s" % pid), scaled(5), "the DS gone")
+        self.assertIn("allocated: hello-match-42", nodeutil.read_text(self.path("logs", "arena-%s.log" % ds_id)))
+        live = {p for p, _, _, c in procs_with(self.tmp) if c.startswith(EXAMPLE_DS)}
+        self.assertEqual(len(live), 2)
+        self.assertNotIn(int(pid), live)  # never reused after its match
+        r2 = self.cmd("alloc arena second")
+        self.assertTrue(r2.startswith("ok ") and r2.split()[1] != ds_id, r2)
+        self.assertEqual(zombies_of(n.proc.pid), 0)
+
+
+class Watchdogs(DsCase):
+    def test_crash(self):
+        """a DS that aborts is seen at once (exit signal) and reaped."""
+        self.start([self.fleet("f", ["--crash-ms", "200"], pool=1, crash_count=100, backoff_ms=2000)])
+        line = self.wait_log_count(r"alert=crash ds=1 .*signal 6 SIGABRT", 1, timeout=5)[0]
+        took = stamp_ms(line) - stamp_ms(self.log_lines(r"event=start ds=1 ")[0])
+        self.assertLess(took, scaled(200 + 300), line)
+        self.wait_log_count(r"event=reaped ds=1 .*crashed: signal 6", 1, timeout=5)
+
+    def test_hang(self):
+        took = self.reap_bound(["--hang-ms", "100"], "hung: no HEALTH", 100 + 500 + 50 + 300, health_timeout_ms=500)
+        print("hang reaped %.0f ms after READY" % took)
+
+    def test_cpu(self):
+        took = self.reap_bound(["--spin-ms", "0"], "CPU [0-9]+% above 15%", 500 + 400, cpu_percent=15, cpu_ms=500)
+        print("CPU spin reaped %.0f ms after READY" % took)
+
+    def test_rss(self):
+        took = self.reap_bound(["--grow-mb", "20"], "RSS [0-9]+ MB above the limit of 60 MB", 2000, rss_mb=60)
+        print("RSS growth reaped %.0f ms after READY" % took)
+
+    def test_not_ready(self):
+        took = self.reap_bound(["--never-ready"], "not ready within 400 ms", 400 + 50 + 300, ready_timeout_ms=400)
+        print("not-ready reaped %.0f ms after its start" % took)
+
+    def test_ignores_sigterm(self):
+        """a DS that ignores SIGTERM is SIGKILLed after the grace."""
+        self.start([self.fleet("f", ["--hang-ms", "0", "--ignore-term"], pool=1, crash_count=100, backoff_ms=5000,
+                               health_timeout_ms=200, grace_ms=300)])
+        reap = self.wait_log_count(r"alert=reap ds=1 ", 1, timeout=5)[0]
+        gone = self.wait_log_count(r"event=reaped ds=1 ", 1, timeout=5)[0]
+        took = stamp_ms(gone) - stamp_ms(reap)
+        self.assertGreaterEqual(took, 250, gone)
+        self.assertLess(took, scaled(300 + 500), gone)
+
+
+class Backoff(DsCase):
+    def test_backoff_and_crash_loop(self):
+        """exits 3 at once: restarts 100, 200, 400, 400 ms apart; the 5th failure stops the fleet; reset restarts it."""
+        self.start([self.fleet("f", ["--exit-code-ms", "0"], pool=1, backoff_ms=100, backoff_max_ms=400,
+                               crash_count=5, crash_window_ms=20000)])
+        self.wait_log_count(r"alert=crash_loop fleet=f 5 failures", 1, timeout=10)
+        starts = [stamp_ms(l) for l in self.log_lines(r"event=start ds=")]
+        self.assertEqual(len(starts), 5)
+        gaps = [b - a for a, b in zip(starts, starts[1:])]
+        for want, got in zip([100, 200, 400, 400], gaps):
+            self.assertGreaterEqual(got, want - 5, gaps)
+            self.assertLess(got, want + scaled(250), gaps)
+        time.sleep(scaled(1.0))  # bounded: no start may come in this second
+        self.assertEqual(len(self.log_lines(r"event=start ds=")), 5)
+        self.assertEqual(self.load()["f"]["crash_looping"], "true")
+        self.assertEqual(self.cmd("reset f"), "ok")
+        self.wait_log_count(r"event=start ds=6 ", 1, timeout=5)
+        self.assertEqual(self.cmd("reset nosuch"), "err no fleet nosuch")
+
+
+class Helpers(DsCase):
+    def test_setsid_helper_reaped(self):
+        """a helper that calls setsid (its own session and group) is still found and reaped with its DS."""
+        self.start([self.fleet("f", ["--helper", "--match-ms", "100"], pool=1, max=1, crash_count=100)])
+        self.wait_ready("f", 1)
+        tagged = procs_with(self.tmp)
+        ds_pid = [p for p, _, _, c in tagged if c.startswith(EXAMPLE_DS)]
+        self.assertEqual(len(ds_pid), 2, tagged)  # the DS and its helper
+        sids = {p: os.getsid(p) for p in ds_pid}
+        self.assertIn(True, [sids[p] == p for p in ds_pid])  # the helper leads its own session
+        self.assertTrue(self.cmd("alloc f x").startswith("ok "))
+        self.wait_log_count(r"event=reaped ds=1 ", 1, timeout=5)
+        wait_until(lambda: not [p for p in ds_pid if os.path.exists("/proc/%d" % p)], scaled(5),
+                   "the DS and its setsid helper gone")
+
+
+    def test_keeper_killed(self):
+        """a keeper killed -9 from outside: its DS dies with it (death signal), the agent counts a failure and refills."""
+        self.start([self.fleet("f", pool=1, crash_count=100, backoff_ms=50)])
+        self.wait_ready("f", 1)
+        tagged = procs_with(self.tmp)
+        keeper = [p for p, _, _, c in tagged if c.startswith("shoal-dskeep")][0]
+        ds = [p for p, pp, _, c in tagged if c.startswith(EXAMPLE_DS) and pp == keeper][0]
+        os.kill(keeper, signal.SIGKILL)
+        self.wait_log_count(r'event=reaped ds=1 .*reason="the keeper ended"', 1, timeout=5)
+        wait_until(lambda: not os.path.exists("/proc/%d" % ds), scaled(5), "the DS gone with its keeper")
+        self.wait_log_count(r"event=ready ds=2 ", 1, timeout=5)
+        self.assertEqual(zombies_of(self.n.proc.pid), 0)
+
+
+class Drain(DsCase):
+    def test_drain(self):
+        """drain: no new allocation, ready DSs retired at once, an allocated one plays until its match ends, another
+        is reaped at the deadline; then drained; undrain serves again."""
+        self.start([self.fleet("f", ["--match-ms", "60000"], pool=3, max=6),
+                    self.fleet("g", ["--match-ms", "500"], pool=1, max=2)])
+        self.wait_ready("f", 3)
+        self.wait_ready("g", 1)
+        self.assertTrue(self.cmd("alloc f long").startswith("ok "))
+        self.assertTrue(self.cmd("alloc g short").startswith("ok "))
+        self.wait_ready("f", 3)
+        self.assertEqual(self.cmd("drain -5"), "err drain: the deadline must be an integer >= 0 (ms)")
+        t0 = time.monotonic()
+        self.assertEqual(self.cmd("drain 1500"), "ok")
+        self.assertRegex(self.cmd("alloc f x"), r"^err this agent is draining")
+        self.wait_log_count(r"reason=\"retired: the agent drains\"", 4, timeout=5)  # 3 of f, 1 of g
+        self.wait_log_count(r'event=reaped ds=\d+ fleet=g .*reason="match over"', 1, timeout=5)
+        line = self.wait_log_count(r"dsagent event=drained", 1, timeout=10)[0]
+        took = time.monotonic() - t0
+        self.assertGreaterEqual(took, 1.4)
+        self.assertLess(took, scaled(1.5 + 2.0 + 1.0))  # the deadline, the grace, the check
+        self.assertTrue(self.log_lines(r'reason="the drain.s deadline"'))
+        self.assertEqual(self.load()["all"], {"starting": "0", "ready": "0", "allocated": "0", "ending": "0"})
+        starts = len(self.log_lines(r"event=start "))
+        time.sleep(0.3)
+        self.assertEqual(len(self.log_lines(r"event=start ")), starts)  # no start while drained
+        self.assert_none_left()
+        self.assertEqual(self.cmd("undrain"), "ok")
+        self.wait_ready("f", 3)
+
+
+class Churn(DsCase):
+    def test_churn(self):
+        """1,000 start-ready-allocate-end-reap cycles: 0 orphans, 0 zombies, no leaked fd; the rate is printed.
+        Under a sanitizer (SHOAL_E2E_TIME_SCALE > 1), where a DS's exec alone takes ~50 ms, 300 cycles."""
+        pool = 4
+        cycles = 1000 if nodeutil.TIME_SCALE <= 1 else 300
+        self.start([self.fleet("f", ["--match-ms", "0", "--health-ms", "1000"], pool=pool, max=12,
+                               crash_count=1000)])
+        self.wait_ready("f", pool)
+        node_pid = self.n.proc.pid
+        time.sleep(0.2)
+        fds_before = len(os.listdir("/proc/%d/fd" % node_pid))
+        done, t0, deadline = 0, time.monotonic(), time.monotonic() + scaled(90)
+        while done < cycles and time.monotonic() < deadline:
+            r = self.cmd("alloc f m%d" % done)
+            if r.startswith("ok "):
+                done += 1
+            else:
+                time.sleep(0.001)
+        took = time.monotonic() - t0
+        self.assertEqual(done, cycles, "allocations in 90 s")
+        wait_until(lambda: len(self.log_lines(r"event=reaped ")) >= cycles, scaled(20), "%d reaped" % cycles)
+        self.wait_ready("f", pool)
+        wait_until(lambda: self.count("f", "ending") == 0 and self.count("f", "allocated") == 0, scaled(10),
+                   "the last matches ended")
+        print("BENCH ds_churn_per_s %.0f /s (%d cycles)" % (cycles / took, cycles))
+        tagged = [t for t in procs_with(self.tmp) if t[0] != node_pid]
+        ds = [p for p, _, _, c in tagged if c.startswith(EXAMPLE_DS)]
+        keepers = [p for p, pp, _, c in tagged if c.startswith("shoal-dskeep") and pp == node_pid]
+        self.assertEqual(len(ds), pool, tagged)  # the warm pool and nothing else: 0 orphans
+        self.assertEqual(len(keepers), pool, tagged)
+        self.assertEqual(len(tagged), 2 * pool, tagged)
+        wait_until(lambda: zombies_of(node_pid) == 0, scaled(2), "0 zombies")
+        self.assertEqual(len(os.listdir("/proc/%d/fd" % node_pid)), fds_before)
+        self.assertFalse(self.log_lines(r"alert=crash"))
+
+
+class NodeKilled(DsCase):
+    def test_kill9_leaves_no_ds(self):
+        """the node killed -9 (with allocated DSs and setsid helpers): every DS, helper and keeper ends."""
+        self.start([self.fleet("f", ["--helper", "--match-ms", "60000"], pool=3, max=6)])
+        self.wait_ready("f", 3)
+        self.assertTrue(self.cmd("alloc f x").startswith("ok "))
+        self.wait_ready("f", 3)
+        self.assertGreaterEqual(len(procs_with(self.tmp)), 12)  # 4 keepers, 4 DSs, 4 helpers
+        self.n.proc.kill()
+        self.n.proc.wait(timeout=scaled(5))
+        t0 = time.monotonic()
+        self.assert_none_left(timeout=5)
+        print("all DS processes gone %.0f ms after the node's kill -9" % ((time.monotonic() - t0) * 1000))
+
+
+    def test_sigterm_shutdown(self):
+        """SIGTERM to the node: it exits 0 within its bound and no DS, helper or keeper is left."""
+        self.start([self.fleet("f", ["--helper", "--match-ms", "60000"], pool=2)])
+        self.wait_ready("f", 2)
+        self.assertTrue(self.cmd("alloc f x").startswith("ok "))
+        code, secs = self.n.stop(signal.SIGTERM, timeout=10)
+        self.assertEqual(code, 0)
+        self.assert_none_left(timeout=5)
+        print("node stopped in %.2f s, no DS left" % secs)
+
+
+class BadInput(DsCase):
+    def test_bad_fleets(self):
+        """each bad fleet is refused with a line naming it and why; the good one runs."""
+        noexec = self.path("noexec")
+        nodeutil.write_file(noexec, "#!/bin/sh\n")
+        os.chmod(noexec, stat.S_IRUSR | stat.S_IWUSR)
+        fleets = [
+            self.fleet("good", pool=1),
+            self.fleet("missing", build=self.path("nope")),
+            self.fleet("noexec", build=noexec),
+            self.fleet("dir", build=self.tmp),
+            self.fleet("relative", build="example_ds"),
+            self.fleet("ports", ports=[5, 2]),
+            self.fleet("typo", pools=2),
+            self.fleet("good"),
+        ]
+        self.start(fleets)
+        self.wait_ready("good", 1)
+        want = [r"fleet missing: build \S+/nope does not exist", r"fleet noexec: build \S+ is not executable",
+                r"fleet dir: build \S+ is not a regular file", r"fleet relative: build example_ds is not an absolute",
+                r"fleet ports: ports must be \{first, last\}", r"fleet typo: unknown field pools",
+                r"fleet good: defined twice"]
+        for w in want:
+            self.assertTrue(self.log_lines(r"ERROR .*dsagent: fleets file .*" + w), w)
+        self.assertEqual(sorted(k for k in self.load() if k != "all"), ["good"])
+        self.assertEqual(self.cmd("alloc nosuch"), "err no fleet nosuch (fleets: good)")
+
+    def test_keeper_usage(self):
+        """the keeper run by hand: usage errors and a clear line without its sockets."""
+        import subprocess
+        r = subprocess.run([KEEPER], capture_output=True, text=True, timeout=10)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("usage: shoal-dskeep", r.stderr)
+        r = subprocess.run([KEEPER, "-m", "10", "--", "/bin/true"], capture_output=True, text=True, timeout=10)
+        self.assertEqual(r.returncode, 2)  # a log size under 1024 bytes
+        r = subprocess.run([KEEPER, "--", "/bin/true"], capture_output=True, text=True, timeout=10, close_fds=True)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("fds 3 (control) and 4 (the DS socket) must be open", r.stderr)
+
+    def test_bad_webhook(self):
+        """a webhook that is not http://HOST:PORT[/PATH] stops the service's start with a line saying so."""
+        path = self.path("fleets.lua")
+        nodeutil.write_file(path, "return {}\n")
+        n = self.node(self.config(start="e2e_ds_driver", luaservice=nodeutil.e2e_luaservice(), dsagent_fleets=path,
+                                  dsagent_keeper=KEEPER, dsagent_logdir=self.path("logs"),
+                                  dsagent_alert_webhook="ftp://127.0.0.1/x"))
+        self.assertEqual(n.wait(10), 1)
+        self.assertIn("the webhook must be http://HOST:PORT[/PATH] (got ftp://127.0.0.1/x) (config dsagent_alert_webhook)",
+                      n.log() + n.stderr())
+
+    def test_bad_fleet_file(self):
+        self.start(None, raw_fleets="return {{ name = ")
+        self.assertTrue(self.wait_log_count(r"ERROR .*dsagent: fleets file \S+: .*expected", 1, timeout=5))
+
+    def test_port_range_exhausted(self):
+        self.start([self.fleet("f", pool=3, ports=[41000, 41001])])
+        self.wait_ready("f", 2)
+        self.wait_log_count(r"alert=capacity fleet=f port range 41000-41001 exhausted", 1, timeout=5)
+        self.assertEqual(self.count("f", "ready"), 2)
+        self.assertTrue(self.cmd("alloc f a").startswith("ok "))
+        self.assertTrue(self.cmd("alloc f b").startswith("ok "))
+        r = self.cmd("alloc f c")
+        self.assertTrue(r.startswith("err fleet f: no ready DS"), r)
+
+    def test_garbage_on_socket(self):
+        """a DS that speaks garbage is reaped with a clear line; the other fleet's DSs are untouched."""
+        self.start([self.fleet("good", pool=2), self.fleet("bad", ["--garbage"], pool=1, crash_count=100,
+                                                           backoff_ms=5000),
+                    self.fleet("long", ["--garbage-long"], pool=1, crash_count=100, backoff_ms=5000)])
+        self.wait_ready("good", 2)
+        self.wait_log_count(r'alert=reap ds=\d+ fleet=bad .*reason="protocol error: HELLO I AM NOT THE PROTOCOL"',
+                            1, timeout=5)
+        self.wait_log_count(r'alert=reap ds=\d+ fleet=long .*reason="protocol error: a line over 1024 bytes"', 1,
+                            timeout=5)
+        good = [l for l in self.log_lines(r"event=start ds=\d+ fleet=good")]
+        self.assertEqual(len(good), 2)
+        self.assertFalse(self.log_lines(r"alert=\S+ ds=\d+ fleet=good"))
+        self.assertEqual(self.count("good", "ready"), 2)
+
+
+class LogsAndReports(DsCase):
+    def test_log_rotation(self):
+        """400 KB of DS output with log_max_kb 64, log_keep 2: NAME.log, .1 and .2, none over 64 KB + one read."""
+        self.start([self.fleet("f", ["--spam-kb", "400"], pool=1, log_max_kb=64, log_keep=2)])
+        self.wait_ready("f", 1)
+        base = self.path("logs", "f-1.log")
+        wait_until(lambda: "spam line 000006399" in nodeutil.read_text(base) + nodeutil.read_text(base + ".1"),
+                   scaled(5), "the last spam line in the log")
+        for p in (base, base + ".1", base + ".2"):
+            self.assertTrue(os.path.exists(p), p)
+            self.assertLessEqual(os.path.getsize(p), 64 * 1024 + 16384, p)
+        self.assertGreaterEqual(os.path.getsize(base + ".1"), 64 * 1024)
+        self.assertFalse(os.path.exists(base + ".3"))
+
+    def test_reports_to_controller(self):
+        """every dsagent_report_ms the controller gets the load: processes by state, health."""
+        self.start([self.fleet("f", pool=2)], dsagent_controller=".dsctl", dsagent_report_ms=100)
+        self.wait_ready("f", 2)
+        pat = r"e2e_ds_ctl report from :[0-9a-f]{8} ready=2 healthy=true fleet_f_ready=2"
+        first = len(self.wait_log_count(pat, 1, timeout=5))
+        t0 = time.monotonic()
+        self.wait_log_count(pat, first + 5, timeout=5)  # one every 100 ms (and one at each READY)
+        self.assertGreaterEqual(time.monotonic() - t0, 0.3)
+
+
+    def test_alert_command_and_webhook(self):
+        """each alert runs the alert command and is POSTed to the webhook (a real HTTP server on 127.0.0.1)."""
+        import http.server
+        import json
+        import threading
+        got = []
+
+        class Hook(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                n = int(self.headers["Content-Length"])
+                got.append((self.path, json.loads(self.rfile.read(n))))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+        th = threading.Thread(target=srv.serve_forever, daemon=True)
+        th.start()
+        self.addCleanup(lambda: (srv.shutdown(), srv.server_close()))
+        out = self.path("alerts.txt")
+        self.start([self.fleet("f", ["--exit-code-ms", "0"], pool=1, backoff_ms=20, crash_count=3)],
+                   dsagent_alert_command='echo "$SHOAL_ALERT_EVENT|$SHOAL_ALERT" >> %s' % out,
+                   dsagent_alert_webhook="http://127.0.0.1:%d/hooks/ds" % srv.server_address[1])
+        self.wait_log_count(r"alert=crash_loop fleet=f", 1, timeout=5)
+        wait_until(lambda: nodeutil.read_text(out).count("\n") >= 4, scaled(5), "4 alert commands run")
+        lines = nodeutil.read_text(out).splitlines()
+        self.assertEqual(sorted(l.split("|")[0] for l in lines), ["crash", "crash", "crash", "crash_loop"])
+        self.assertIn("dsagent alert=crash ds=1 fleet=f state=starting exit 3", lines[0])
+        wait_until(lambda: len(got) >= 4, scaled(5), "4 webhook POSTs")
+        self.assertEqual({p for p, _ in got}, {"/hooks/ds"})
+        self.assertEqual(sorted(b["event"] for _, b in got), ["crash", "crash", "crash", "crash_loop"])
+        self.assertFalse(self.log_lines(r"alert (command|webhook)"))
+        wait_until(lambda: zombies_of(self.n.proc.pid) == 0, scaled(2), "the alert commands reaped")
+
+
+class Controller(DsCase):
+    """dscontroller (a first slice): two agents report to it; allocations go through it."""
+
+    def start_ctl(self, fleets, **keys):
+        return self.start(fleets, driver="e2e_dsc_driver", dsagent_controller=".dscontroller",
+                          dsagent_report_ms=100, **keys)
+
+    def test_concurrent_allocations_unique(self):
+        """400 allocations from 8 callers at once: each DS handed out once, both agents used, the rest tickets served later."""
+        self.start_ctl([self.fleet("f", ["--match-ms", "60000"], pool=20, max=250)])
+        self.wait_log_count(r"dscontroller event=agent_joined", 2, timeout=5)
+        wait_until(lambda: len(self.log_lines(r"event=ready ds=20 ")) == 2, scaled(20), "40 ready DSs")
+        r = self.cmd("burst 50 8 f")
+        m = re.match(r"burst ok=(\d+) tickets=(\d+) errors=0 dup=0 agents=2 fleets=", r)
+        self.assertTrue(m, r)
+        ok, tickets = int(m.group(1)), int(m.group(2))
+        self.assertEqual(ok + tickets, 400)
+        self.assertGreaterEqual(ok, 40)
+        if tickets:
+            self.wait_log_count(r"e2e_dsc ds_ready ticket=", tickets, timeout=60)
+        self.assertFalse(self.log_lines(r"DUPLICATE|ticket_failed"))
+        print("burst: %d allocated at once, %d by ticket" % (ok, tickets))
+
+    def test_tickets(self):
+        """no ready DS: a ticket at once; served when one gets ready; cancel; a ticket times out with a clear error."""
+        self.start_ctl([self.fleet("slow", ["--match-ms", "60000"], pool=1, max=1),
+                        self.fleet("short", ["--match-ms", "300", "--ready-ms", "200"], pool=1, max=1)],
+                       dscontroller_ticket_timeout_ms=1500)
+        self.wait_log_count(r"event=ready ds=2 ", 2, timeout=5)  # each agent: ds 1 and 2 ready
+        time.sleep(0.3)  # the reports of both READYs
+        self.assertTrue(self.cmd("alloc slow").startswith("ok "))
+        self.assertTrue(self.cmd("alloc slow").startswith("ok "))
+        self.assertEqual(self.cmd("alloc slow"), "ticket 1")
+        self.assertEqual(self.cmd("alloc slow"), "ticket 2")
+        self.assertEqual(self.cmd("cancel 2"), "ok")
+        self.assertEqual(self.cmd("cancel 2"), "err no waiting ticket 2")
+        line = self.wait_log_count(r"e2e_dsc ticket_failed ticket=1 ", 1, timeout=5)[0]
+        self.assertIn("err=ticket 1: no DS of fleet slow became ready within 1500 ms", line)
+        self.assertFalse(self.log_lines(r"ticket=2 "))
+        # short: both allocated, the third waits for a match to end (300 ms) and a fresh DS (ready 200 ms later)
+        self.assertTrue(self.cmd("alloc short").startswith("ok "))
+        self.assertTrue(self.cmd("alloc short").startswith("ok "))
+        self.assertEqual(self.cmd("alloc short"), "ticket 3")
+        self.wait_log_count(r"e2e_dsc ds_ready ticket=3 agent=:[0-9a-f]{8} id=\d+", 1, timeout=5)
+        self.assertEqual(self.cmd("alloc nosuch"), "err no agent has fleet nosuch")
+
+
+    def test_alias_canary_upgrade_rollback(self):
+        """an alias split 70/30 between two fleets, then pointed at the new one, then back: the allocations follow;
+        the old fleet's allocated processes play on (drain by their matches)."""
+        self.start_ctl([self.fleet("v1", ["--match-ms", "60000"], pool=25, max=60),
+                        self.fleet("v2", ["--match-ms", "60000"], pool=25, max=60)])
+        wait_until(lambda: len(self.log_lines(r"event=ready ds=50 ")) == 2, scaled(30), "100 ready DSs")
+        time.sleep(0.3)  # the last reports
+        self.assertEqual(self.cmd("alias arena v1 70 v2 30"), "ok")
+        r = self.cmd("burst 6 10 arena")
+        self.assertRegex(r, r"^burst ok=60 tickets=0 errors=0 dup=0 agents=2 fleets=v1:42,v2:18$")
+        self.assertEqual(self.cmd("alias arena v2"), "ok")  # the upgrade, all at once
+        self.assertRegex(self.cmd("burst 2 5 arena"), r"ok=10 .* fleets=v2:10$")
+        self.assertEqual(self.cmd("alias arena v1"), "ok")  # the rollback
+        self.assertRegex(self.cmd("burst 1 5 arena"), r"ok=5 .* fleets=v1:5$")
+        self.assertEqual(self.cmd("alias arena v1 101 v2 0"), "err the weight of v1 must be an integer 0..100")
+        self.assertEqual(self.cmd("alias bad/name v1"),
+                         "err an alias name must be 1-64 letters, digits, '_', '.' or '-'")
+        # the 28 allocated v2 processes were not touched by the rollback
+        self.assertEqual(sum(1 for l in self.log_lines(r"event=reaped ds=\d+ fleet=v2")), 0)
+        self.assertEqual(self.cmd("alloc nosuch"), "err no agent has fleet nosuch")
+
+
+class Console(DsCase):
+    def test_console_ds(self):
+        self.start([self.fleet("arena", pool=2)], console=True, console_port=0)
+        self.wait_ready("arena", 2)
+        port = int(self.n.wait_log(r"debug console listening on \S+:(\d+)", timeout=5).group(1))
+        with socket.create_connection(("127.0.0.1", port), timeout=scaled(5)) as c:
+            f = c.makefile("r")
+            c.sendall(b"ds\nds nosuch\nds a b\nexit\n")
+            text = ""
+            deadline = time.monotonic() + scaled(5)
+            while "bye" not in text and time.monotonic() < deadline:
+                text += f.readline()
+        self.assertRegex(text, r"dsagent :[0-9a-f]{8}: starting=0 ready=2 allocated=0 ending=0")
+        self.assertRegex(text, r"fleet arena pool=2 max=4 starting=0 ready=2")
+        self.assertRegex(text, r"ds 1 ready pid=\d+ port=40000")
+        self.assertIn("no fleet nosuch (fleets: arena)", text)
+        self.assertRegex(text, r"error: .*ds")
+
+
+if __name__ == "__main__":
+    nodeutil.main()
