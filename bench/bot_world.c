@@ -50,8 +50,10 @@ int bot_world_on(struct bot *b, int id, const unsigned char *m, size_t len) {
     if (b->pending & BOT_P_WORLD) { /* the session's first: play */
       if (bot_opt.events) fprintf(stderr, "EVENT entered bot=%u wall_ms=%.0f\n", b->id, bot_wall_ms());
       b->t_space = t;
-      b->pending = 0;
-      bot_send_round(b);
+      /* A probe PING sent while this WORLD was late is still answered:
+       * its PONG (which must match) ends it, and then the round starts. */
+      b->pending &= BOT_P_PING;
+      if (!b->pending) bot_send_round(b);
       return 1;
     }
     /* The space was recreated (its cellapp died): back in the world. */
