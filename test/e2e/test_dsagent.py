@@ -296,6 +296,50 @@ class Drain(DsCase):
         self.wait_ready("f", 3)
 
 
+class Autoscale(DsCase):
+    def test_buffer_percent_and_retire(self):
+        """a buffer of 50 % of the allocated ones: 6 matches keep 3 ready; when they end, the surplus is retired."""
+        self.start([self.fleet("f", ["--match-ms", "2500"], pool=1, buffer_percent=50, max=20, retire_idle_ms=300)])
+        self.wait_ready("f", 1)
+        done, deadline = 0, time.monotonic() + scaled(10)
+        while done < 6 and time.monotonic() < deadline:
+            if self.cmd("alloc f m").startswith("ok "):
+                done += 1
+            else:
+                time.sleep(0.01)
+        self.assertEqual(done, 6)
+        wait_until(lambda: self.count("f", "ready") == 3, scaled(5), "3 ready for 6 allocated")
+        self.assertEqual(self.count("f", "allocated"), 6)
+        # the matches end: the target falls to the pool (1); 2 ready ones idle > 300 ms are retired
+        wait_until(lambda: self.count("f", "allocated") == 0, scaled(10), "the matches over")
+        self.wait_log_count(r'reason="retired: surplus above the warm target"', 2, timeout=5)
+        wait_until(lambda: self.count("f", "ready") == 1 and self.count("f", "ending") == 0, scaled(5), "1 ready")
+        retired = len(self.log_lines(r"reason=\"retired: surplus"))
+        time.sleep(0.6)
+        # 2 at least (more when a match ended while a replacement was starting); then none: no start/retire loop
+        self.assertEqual(len(self.log_lines(r"reason=\"retired: surplus")), retired)
+        self.assertEqual(self.count("f", "ready"), 1)
+
+    def test_peak_hours(self):
+        """in the peak hours the warm pool is the peak's; min keeps processes live; a bad peak is refused."""
+        hour = time.gmtime().tm_hour
+        if time.gmtime().tm_min == 59 and time.gmtime().tm_sec > 50:
+            time.sleep(15)  # not across the hour
+            hour = time.gmtime().tm_hour
+        self.start([self.fleet("peak", pool=1, max=10, peak={"from": hour, "to": (hour + 1) % 24 or 24, "pool": 4}),
+                    self.fleet("off", pool=1, max=10, peak={"from": (hour + 1) % 24, "to": (hour + 2) % 24 or 24,
+                                                            "pool": 4}),
+                    self.fleet("floor", pool=0, min=2, max=10),
+                    self.fleet("bad", peak={"from": 3, "to": 3, "pool": 1})])
+        self.wait_ready("peak", 4)
+        self.wait_ready("floor", 2)
+        self.wait_ready("off", 1)
+        time.sleep(0.3)
+        self.assertEqual(self.count("off", "ready"), 1)
+        self.assertEqual(self.count("peak", "ready"), 4)
+        self.assertTrue(self.log_lines(r"fleet bad: peak must be \{from = HOUR, to = HOUR, pool = N\}"))
+
+
 class Churn(DsCase):
     def test_churn(self):
         """1,000 start-ready-allocate-end-reap cycles: 0 orphans, 0 zombies, no leaked fd; the rate is printed.
