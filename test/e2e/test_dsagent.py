@@ -621,7 +621,7 @@ class Console(DsCase):
         port = int(self.n.wait_log(r"debug console listening on \S+:(\d+)", timeout=5).group(1))
         with socket.create_connection(("127.0.0.1", port), timeout=scaled(5)) as c:
             f = c.makefile("r")
-            c.sendall(b"ds\nds nosuch\nds a b\nexit\n")
+            c.sendall(b"ds\nds nosuch\nds a b\ndrain 0\ndrain 2000\nexit\n")
             text = ""
             deadline = time.monotonic() + scaled(5)
             while "bye" not in text and time.monotonic() < deadline:
@@ -631,6 +631,28 @@ class Console(DsCase):
         self.assertRegex(text, r"ds 1 ready pid=\d+ port=40000")
         self.assertIn("no fleet nosuch (fleets: arena)", text)
         self.assertRegex(text, r"error: .*ds")
+        self.assertIn("error: bad id '0': a decimal number from 1 to 2^53", text)  # drain 0
+        self.assertRegex(text, r"dsagent :[0-9a-f]{8}: draining: no new allocation, allocated DSs reaped after 2000 ms")
+        self.assertIn("1 agents from 1 services", text)
+        self.wait_log_count(r"dsagent event=drained", 1, timeout=5)
+
+    def test_console_alloc(self):
+        self.start([self.fleet("arena", pool=1)], driver="e2e_dsc_driver", dsagent_controller=".dscontroller",
+                   dsagent_report_ms=100, console=True, console_port=0)
+        self.wait_log_count(r"event=ready ds=1 ", 2, timeout=5)
+        time.sleep(0.3)
+        port = int(self.n.wait_log(r"debug console listening on \S+:(\d+)", timeout=5).group(1))
+        with socket.create_connection(("127.0.0.1", port), timeout=scaled(5)) as c:
+            f = c.makefile("r")
+            c.sendall(b"alloc arena\nalloc nosuch\nalloc\nexit\n")
+            text = ""
+            deadline = time.monotonic() + scaled(5)
+            while "bye" not in text and time.monotonic() < deadline:
+                text += f.readline()
+        self.assertRegex(text, r"dscontroller :[0-9a-f]{8}: alloc arena: fleet arena ds \d+ on agent :[0-9a-f]{8} port 400")
+        self.assertIn("1 allocations from 1 services", text)
+        self.assertIn("alloc nosuch: no agent has fleet nosuch", text)
+        self.assertIn("error: usage: alloc NAME", text)
 
 
 if __name__ == "__main__":
