@@ -139,7 +139,10 @@ function Agent:start(f)
 	for _, e in ipairs(f.env) do
 		env[#env + 1] = e
 	end
-	local pid, ctl, sock = proc.spawn(self.keeper, argv, env)
+	local ok, pid, ctl, sock = pcall(proc.spawn, self.keeper, argv, env)
+	if not ok then -- a bad argument (the fleet's checks should have caught it)
+		pid, ctl = nil, pid
+	end
 	if not pid then
 		f.ports_used[port] = nil
 		self:alert("start", "fleet=%s cannot start the keeper %s: %s", f.name, self.keeper, ctl)

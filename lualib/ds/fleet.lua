@@ -78,6 +78,9 @@ function fleet.check(def, defaults)
 		end
 		f.env[#f.env + 1] = k .. "=" .. tostring(v)
 	end
+	if #f.env > MAX_ARGS then
+		return bad("env must have at most %d entries", MAX_ARGS)
+	end
 	table.sort(f.env)
 	if f.cwd ~= nil and (type(f.cwd) ~= "string" or f.cwd:sub(1, 1) ~= "/") then
 		return bad("cwd must be an absolute path")

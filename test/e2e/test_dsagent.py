@@ -417,6 +417,7 @@ class BadInput(DsCase):
             self.fleet("relative", build="example_ds"),
             self.fleet("ports", ports=[5, 2]),
             self.fleet("typo", pools=2),
+            self.fleet("bigenv", env={"K%d" % i: "v" for i in range(201)}),
             self.fleet("good"),
         ]
         self.start(fleets)
@@ -424,6 +425,7 @@ class BadInput(DsCase):
         want = [r"fleet missing: build \S+/nope does not exist", r"fleet noexec: build \S+ is not executable",
                 r"fleet dir: build \S+ is not a regular file", r"fleet relative: build example_ds is not an absolute",
                 r"fleet ports: ports must be \{first, last\}", r"fleet typo: unknown field pools",
+                r"fleet bigenv: env must have at most 200 entries",
                 r"fleet good: defined twice"]
         for w in want:
             self.assertTrue(self.log_lines(r"ERROR .*dsagent: fleets file .*" + w), w)
