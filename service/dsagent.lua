@@ -67,8 +67,14 @@ shoal.start(function()
 		alert_out = require("ds.alert").new { command = cfg("dsagent_alert_command"),
 			webhook = cfg("dsagent_alert_webhook") } }
 	shoal.dispatch_commands(command)
-	require("game.report").provide("ds", function(name)
+	local report = require "game.report"
+	report.provide("ds", function(name)
 		return a:lines(name)
+	end)
+	report.provide("drain", function(ms) -- the console's `drain MS`
+		a:drain(ms)
+		return { string.format("dsagent :%08x: draining: no new allocation, allocated DSs reaped after %d ms (%d allocated)",
+			shoal.self(), ms, a:load().by_state.allocated) }, 1
 	end)
 	local function report()
 		send_report()

@@ -48,7 +48,18 @@ shoal.start(function()
 		ticket_timeout_ms = shoal.config("dscontroller_ticket_timeout_ms"),
 		max_tickets = shoal.config("dscontroller_max_tickets") }
 	shoal.dispatch_commands(command, "lua", { allocate = true })
-	require("game.report").provide("ds", function()
+	local report = require "game.report"
+	report.provide("ds", function()
 		return c:lines()
+	end)
+	report.provide("alloc", function(name) -- the console's `alloc NAME`: a ready DS or an error, no ticket
+		local fleet = c.aliases:pick(name) or name
+		local r, known = c:try(fleet, "console")
+		if r then
+			return { string.format("dscontroller :%08x: alloc %s: fleet %s ds %d on agent :%08x port %d pid %s",
+				shoal.self(), name, fleet, r.id, r.agent, r.port, tostring(r.pid)) }, 1
+		end
+		return { string.format("dscontroller :%08x: alloc %s: %s", shoal.self(), name,
+			known and "no ready DS of fleet " .. fleet or "no agent has fleet " .. fleet) }, 0
 	end)
 end)

@@ -139,7 +139,10 @@ function Agent:start(f)
 	for _, e in ipairs(f.env) do
 		env[#env + 1] = e
 	end
-	local pid, ctl, sock = proc.spawn(self.keeper, argv, env)
+	local ok, pid, ctl, sock = pcall(proc.spawn, self.keeper, argv, env)
+	if not ok then -- a bad argument (the fleet's checks should have caught it)
+		pid, ctl = nil, pid
+	end
 	if not pid then
 		f.ports_used[port] = nil
 		self:alert("start", "fleet=%s cannot start the keeper %s: %s", f.name, self.keeper, ctl)
@@ -185,7 +188,55 @@ function Agent:failure(f)
 	end
 end
 
--- Keeps fleet f's warm pool: starting + ready = pool, live <= max.
+-- The UTC hour of now, for the peak hours (os.time: the wall clock).
+local function utc_hour()
+	return os.date("!*t").hour
+end
+
+-- Fleet f's warm target (starting + ready): its pool (the peak's in the
+-- peak hours), at least buffer_percent of its allocated processes, at
+-- least what keeps min processes live.
+function agent.target(f, _, hour)
+	local pool = f.pool
+	local pk = f.peak
+	if pk then
+		hour = hour or utc_hour()
+		local inside
+		if pk.from < pk.to then
+			inside = hour >= pk.from and hour < pk.to
+		else -- across midnight
+			inside = hour >= pk.from or hour < pk.to
+		end
+		if inside then
+			pool = pk.pool
+		end
+	end
+	local alloc = f.n.allocated
+	local t = math.max(pool, (alloc * f.buffer_percent + 99) // 100, f.min - alloc - f.n.ending)
+	return math.min(t, f.max)
+end
+
+-- Retires ready processes of f idle longer than retire_idle_ms while the
+-- warm count is above the target (the newest first: the oldest are allocated first).
+function Agent:retire_surplus(f, now)
+	local surplus = self:count(f, "starting") + self:count(f, "ready") - agent.target(f, now)
+	if surplus <= 0 or self.draining then
+		return
+	end
+	local q = f.ready_q
+	for i = q.tail - 1, q.head, -1 do
+		local p = q[i]
+		if surplus <= 0 then
+			break
+		end
+		if p and p.state == "ready" and now - p.ready_at >= f.retire_idle_ms then
+			self:reap(p, "retired: surplus above the warm target", false)
+			surplus = surplus - 1
+		end
+	end
+end
+
+-- Keeps fleet f's warm pool: starting + ready = the target, live <= max.
 function Agent:refill(f)
 	if f.crash_looping or self.draining then
 		return
@@ -203,7 +254,8 @@ function Agent:refill(f)
 	end
 	local warm = self:count(f, "starting") + self:count(f, "ready")
 	local live = self:count(f)
-	while warm < f.pool and live < f.max do
+	local target = agent.target(f, now)
+	while warm < target and live < f.max do
 		if not self:start(f) then
 			return
 		end
@@ -439,6 +491,11 @@ function Agent:run()
 	end
 	local function tick()
 		local ok, err = pcall(self.check, self)
+		for _, name in ipairs(self.order) do -- the target moves with the hour and the allocations
+			local f = self.fleets[name]
+			self:refill(f)
+			self:retire_surplus(f, shoal.now())
+		end
 		if not ok then
 			shoal.error("dsagent: watchdog: " .. tostring(err))
 		end

@@ -17,7 +17,8 @@ fleet.BOUNDS = { "ready_timeout_ms", "health_timeout_ms", "cpu_percent", "cpu_ms
 	"match_grace_ms", "max_match_ms", "backoff_ms", "backoff_max_ms", "crash_count", "crash_window_ms",
 	"log_max_kb", "log_keep" }
 
-local KNOWN = { name = true, build = true, args = true, env = true, cwd = true, ports = true, pool = true, max = true }
+local KNOWN = { name = true, build = true, args = true, env = true, cwd = true, ports = true, pool = true, max = true,
+	buffer_percent = true, min = true, peak = true, retire_idle_ms = true }
 for _, k in ipairs(fleet.BOUNDS) do
 	KNOWN[k] = true
 end
@@ -77,6 +78,9 @@ function fleet.check(def, defaults)
 		end
 		f.env[#f.env + 1] = k .. "=" .. tostring(v)
 	end
+	if #f.env > MAX_ARGS then
+		return bad("env must have at most %d entries", MAX_ARGS)
+	end
 	table.sort(f.env)
 	if f.cwd ~= nil and (type(f.cwd) ~= "string" or f.cwd:sub(1, 1) ~= "/") then
 		return bad("cwd must be an absolute path")
@@ -93,6 +97,29 @@ function fleet.check(def, defaults)
 	f.max = def.max or math.max(f.pool * 2, 1)
 	if not int(f.max, 1, 100000) or f.max < f.pool then
 		return bad("max must be an integer >= pool (and >= 1)")
+	end
+	-- autoscale: the warm target is max(pool (peak.pool in the peak hours), buffer_percent of the
+	-- allocated ones, what min needs); ready ones idle past retire_idle_ms above it are retired
+	f.buffer_percent = def.buffer_percent or 0
+	if not int(f.buffer_percent, 0, 1000) then
+		return bad("buffer_percent must be an integer 0..1000")
+	end
+	f.min = def.min or 0
+	if not int(f.min, 0, f.max) then
+		return bad("min must be an integer 0..max")
+	end
+	f.retire_idle_ms = def.retire_idle_ms or 30000
+	if not int(f.retire_idle_ms, 0, 86400000) then
+		return bad("retire_idle_ms must be an integer 0..86400000")
+	end
+	if def.peak ~= nil then
+		local pk = def.peak
+		if type(pk) ~= "table" or not int(pk.from, 0, 23) or not int(pk.to, 0, 24) or pk.from == pk.to
+			or not int(pk.pool, 0, f.max) then
+			return bad("peak must be {from = HOUR, to = HOUR, pool = N}: UTC hours 0..23 (to 0..24), from ~= to, "
+				.. "pool 0..max")
+		end
+		f.peak = { from = pk.from, to = pk.to, pool = pk.pool }
 	end
 	for _, k in ipairs(fleet.BOUNDS) do
 		local v = def[k]

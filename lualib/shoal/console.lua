@@ -50,6 +50,8 @@ local COMMANDS = {
 	{ "entity", "ID", "everything this node's game services know of one entity (a player's account id)" },
 	{ "failover", "", "the recent failover events seen by this node's failover services" },
 	{ "ds", "[NAME]", "dedicated servers of this node's dsagents: processes by state, per fleet (or one fleet)" },
+	{ "alloc", "NAME", "a test allocation through this node's dscontroller: an alias or a fleet (no ticket)" },
+	{ "drain", "ID", "drain this node's dsagents: no new allocation, allocated DSs reaped after ID ms" },
 	{ "exit", "", "close this console session (the node keeps running)" },
 	{ "shutdown", "", "stop the whole node gracefully (exit code 0)" },
 }

@@ -1,5 +1,5 @@
 -- shoal/console_report.lua - the debug console's game commands (players,
--- spaces, entity ID, failover, ds [FLEET]: docs/console.md, "Game state"). The console
+-- spaces, entity ID, failover, ds [FLEET], alloc NAME, drain MS: docs/console.md, "Game state"). The console
 -- knows no game service: it asks every Lua service of the node, in
 -- parallel and bounded by console_timeout, for its report on a topic
 -- (shoal/debug.lua's `report`), and prints the answers of those that
@@ -24,6 +24,8 @@ local TOPICS = {
 	entity = "reports",
 	failover = "events",
 	ds = "processes",
+	alloc = "allocations",
+	drain = "agents",
 }
 
 local MAX_FAILED = 10 -- failed services listed; the rest only counted

@@ -296,6 +296,50 @@ class Drain(DsCase):
         self.wait_ready("f", 3)
 
 
+class Autoscale(DsCase):
+    def test_buffer_percent_and_retire(self):
+        """a buffer of 50 % of the allocated ones: 6 matches keep 3 ready; when they end, the surplus is retired."""
+        self.start([self.fleet("f", ["--match-ms", "2500"], pool=1, buffer_percent=50, max=20, retire_idle_ms=300)])
+        self.wait_ready("f", 1)
+        done, deadline = 0, time.monotonic() + scaled(10)
+        while done < 6 and time.monotonic() < deadline:
+            if self.cmd("alloc f m").startswith("ok "):
+                done += 1
+            else:
+                time.sleep(0.01)
+        self.assertEqual(done, 6)
+        wait_until(lambda: self.count("f", "ready") == 3, scaled(5), "3 ready for 6 allocated")
+        self.assertEqual(self.count("f", "allocated"), 6)
+        # the matches end: the target falls to the pool (1); 2 ready ones idle > 300 ms are retired
+        wait_until(lambda: self.count("f", "allocated") == 0, scaled(10), "the matches over")
+        self.wait_log_count(r'reason="retired: surplus above the warm target"', 2, timeout=5)
+        wait_until(lambda: self.count("f", "ready") == 1 and self.count("f", "ending") == 0, scaled(5), "1 ready")
+        retired = len(self.log_lines(r"reason=\"retired: surplus"))
+        time.sleep(0.6)
+        # 2 at least (more when a match ended while a replacement was starting); then none: no start/retire loop
+        self.assertEqual(len(self.log_lines(r"reason=\"retired: surplus")), retired)
+        self.assertEqual(self.count("f", "ready"), 1)
+
+    def test_peak_hours(self):
+        """in the peak hours the warm pool is the peak's; min keeps processes live; a bad peak is refused."""
+        hour = time.gmtime().tm_hour
+        if time.gmtime().tm_min == 59 and time.gmtime().tm_sec > 50:
+            time.sleep(15)  # not across the hour
+            hour = time.gmtime().tm_hour
+        self.start([self.fleet("peak", pool=1, max=10, peak={"from": hour, "to": (hour + 1) % 24 or 24, "pool": 4}),
+                    self.fleet("off", pool=1, max=10, peak={"from": (hour + 1) % 24, "to": (hour + 2) % 24 or 24,
+                                                            "pool": 4}),
+                    self.fleet("floor", pool=0, min=2, max=10),
+                    self.fleet("bad", peak={"from": 3, "to": 3, "pool": 1})])
+        self.wait_ready("peak", 4)
+        self.wait_ready("floor", 2)
+        self.wait_ready("off", 1)
+        time.sleep(0.3)
+        self.assertEqual(self.count("off", "ready"), 1)
+        self.assertEqual(self.count("peak", "ready"), 4)
+        self.assertTrue(self.log_lines(r"fleet bad: peak must be \{from = HOUR, to = HOUR, pool = N\}"))
+
+
 class Churn(DsCase):
     def test_churn(self):
         """1,000 start-ready-allocate-end-reap cycles: 0 orphans, 0 zombies, no leaked fd; the rate is printed.
@@ -373,6 +417,7 @@ class BadInput(DsCase):
             self.fleet("relative", build="example_ds"),
             self.fleet("ports", ports=[5, 2]),
             self.fleet("typo", pools=2),
+            self.fleet("bigenv", env={"K%d" % i: "v" for i in range(201)}),
             self.fleet("good"),
         ]
         self.start(fleets)
@@ -380,6 +425,7 @@ class BadInput(DsCase):
         want = [r"fleet missing: build \S+/nope does not exist", r"fleet noexec: build \S+ is not executable",
                 r"fleet dir: build \S+ is not a regular file", r"fleet relative: build example_ds is not an absolute",
                 r"fleet ports: ports must be \{first, last\}", r"fleet typo: unknown field pools",
+                r"fleet bigenv: env must have at most 200 entries",
                 r"fleet good: defined twice"]
         for w in want:
             self.assertTrue(self.log_lines(r"ERROR .*dsagent: fleets file .*" + w), w)
@@ -577,7 +623,7 @@ class Console(DsCase):
         port = int(self.n.wait_log(r"debug console listening on \S+:(\d+)", timeout=5).group(1))
         with socket.create_connection(("127.0.0.1", port), timeout=scaled(5)) as c:
             f = c.makefile("r")
-            c.sendall(b"ds\nds nosuch\nds a b\nexit\n")
+            c.sendall(b"ds\nds nosuch\nds a b\ndrain 0\ndrain 2000\nexit\n")
             text = ""
             deadline = time.monotonic() + scaled(5)
             while "bye" not in text and time.monotonic() < deadline:
@@ -587,6 +633,28 @@ class Console(DsCase):
         self.assertRegex(text, r"ds 1 ready pid=\d+ port=40000")
         self.assertIn("no fleet nosuch (fleets: arena)", text)
         self.assertRegex(text, r"error: .*ds")
+        self.assertIn("error: bad id '0': a decimal number from 1 to 2^53", text)  # drain 0
+        self.assertRegex(text, r"dsagent :[0-9a-f]{8}: draining: no new allocation, allocated DSs reaped after 2000 ms")
+        self.assertIn("1 agents from 1 services", text)
+        self.wait_log_count(r"dsagent event=drained", 1, timeout=5)
+
+    def test_console_alloc(self):
+        self.start([self.fleet("arena", pool=1)], driver="e2e_dsc_driver", dsagent_controller=".dscontroller",
+                   dsagent_report_ms=100, console=True, console_port=0)
+        self.wait_log_count(r"event=ready ds=1 ", 2, timeout=5)
+        time.sleep(0.3)
+        port = int(self.n.wait_log(r"debug console listening on \S+:(\d+)", timeout=5).group(1))
+        with socket.create_connection(("127.0.0.1", port), timeout=scaled(5)) as c:
+            f = c.makefile("r")
+            c.sendall(b"alloc arena\nalloc nosuch\nalloc\nexit\n")
+            text = ""
+            deadline = time.monotonic() + scaled(5)
+            while "bye" not in text and time.monotonic() < deadline:
+                text += f.readline()
+        self.assertRegex(text, r"dscontroller :[0-9a-f]{8}: alloc arena: fleet arena ds \d+ on agent :[0-9a-f]{8} port 400")
+        self.assertIn("1 allocations from 1 services", text)
+        self.assertIn("alloc nosuch: no agent has fleet nosuch", text)
+        self.assertIn("error: usage: alloc NAME", text)
 
 
 if __name__ == "__main__":
