@@ -6,8 +6,9 @@ gate_websocket = true, echo agents).
 Classes (ctest runs each as e2e_gate_ws_<Class>):
   Handshake  the upgrade: good, bad key, bad version, bad path, bad and
              good origin, a head too long, a silent client, a slow
-             handshake and a slowloris past gate_ws_handshake_ms; TCP
-             clients on the same port unchanged
+             handshake and a slowloris past gate_ws_handshake_ms,
+             handshakes counted against maxconn; TCP clients on the same
+             port unchanged
   Frames     echo (every length form both ways), fragmented messages with
              control frames between, ping/pong, the close handshake, kick
              and idle timeout closing with their codes, the TCP gate's
@@ -252,6 +253,33 @@ class Handshake(WsCase):
         self.assertLess(took, scaled(3))
         self.gate_node.wait_log(r"closed: WebSocket handshake not finished within 800 ms")
         self.assert_both_alive()
+
+    def test_maxconn_counts_handshakes(self):
+        """Connections still in their handshake count against maxconn: the
+        next one is refused; once the deadline closed them, there is room."""
+        self.start_ws("maxconn=3", gate_ws_handshake_ms=800)
+        half = []
+        for _ in range(3):
+            s = connect(self.port)
+            s.sendall(b"GET / HTTP/1.1\r\n")
+            half.append(s)
+        extra = connect(self.port)
+        self.assertTrue(closed_within(extra, 5), "a 4th connection was not refused")
+        extra.close()
+        self.gate_node.wait_log(r"refused: maxconn 3 reached")
+        for s in half:
+            self.assertTrue(closed_within(s, 5))
+            s.close()
+        deadline = time.monotonic() + scaled(5)
+        while True:  # the closed ones count until their sockets are gone
+            try:
+                s = ws_connect(self.port)
+                ws_echo(s, b"room again")
+                s.close()
+                break
+            except (AssertionError, ConnectionResetError, BrokenPipeError):
+                self.assertLess(time.monotonic(), deadline, "no room after the handshakes timed out")
+                time.sleep(0.05)
 
 
 # ---- Frames ----
