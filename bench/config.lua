@@ -7,3 +7,5 @@ max_sockets = 8192
 loglevel = "warn"
 call_timeout = 60000
 monitor_stuck_ms = 0
+-- BENCH_GATE_WS=1: the gate takes WebSocket clients too (gate_echo_ws_* figures)
+gate_websocket = os.getenv("BENCH_GATE_WS") == "1"

@@ -11,6 +11,12 @@
  *   gate_load -h HOST -p PORT -c CONNS -s FRAME_BYTES -n ROUNDTRIPS_PER_CONN
  *             -t MAX_SECONDS [-H 2|4] [-w WARMUP_ROUNDTRIPS]
  *   gate_load -m check-close -p PORT [-x HEX] [-t SECONDS]
+ *   gate_load -W ...: the same over WebSocket (the gate's gate_websocket,
+ *             docs/gate.md): each connection first upgrades (a blocking
+ *             handshake, not measured), then every frame is one masked
+ *             binary WebSocket message and every echo one unmasked binary
+ *             frame (at most 65535 bytes); the figures are named
+ *             gate_echo_ws_*.
  *   gate_load_aead ... (same options): the gate's AEAD mode (docs/gate.md).
  *             Each connection first sends "key C2S S2C" in clear (the
  *             protocol of test/e2e/services/gate_aead_agent.lua, TEST
@@ -90,10 +96,17 @@ static int opt_port = 0;
 static long opt_conns = 1, opt_size = 64, opt_rounds = 1000, opt_warmup = 0;
 static double opt_seconds = 10;
 static int opt_hdr = 2;
+static int opt_ws;                  /* -W: WebSocket frames after an upgrade */
+static const char *figure = FIGURE; /* the figures' prefix */
 
 /* Run state of the echo mode; one loop, so plain statics. */
 static int epfd = -1;
-static size_t frame_len; /* header + payload */
+static size_t frame_len; /* header + payload (+ the mask with -W) */
+static size_t in_len;    /* a reply's: header + payload */
+static size_t in_hdr;    /* its header's length */
+static size_t out_hdr;   /* a frame's header (with -W: and its mask) */
+static unsigned char want_hdr[4]; /* a reply's header with -W */
+static const unsigned char ws_mask[4] = {0x5a, 0xa5, 0x3c, 0xc3};
 static uint64_t *lat;    /* measured latencies in ns (owned) */
 static size_t nlat;
 static long n_ok, n_errors, n_mismatch, n_closed, n_live;
@@ -117,6 +130,19 @@ static unsigned char pattern_byte(uint32_t id, uint32_t round, uint32_t off) {
 }
 
 static void put_header(unsigned char *p, size_t len) {
+  if (opt_ws) { /* FIN + binary, masked, then the mask */
+    p[0] = 0x82;
+    if (len < 126) {
+      p[1] = (unsigned char)(0x80 | len);
+      memcpy(p + 2, ws_mask, 4);
+    } else {
+      p[1] = 0x80 | 126;
+      p[2] = (unsigned char)(len >> 8);
+      p[3] = (unsigned char)len;
+      memcpy(p + 4, ws_mask, 4);
+    }
+    return;
+  }
   if (opt_hdr == 2) {
     p[0] = (unsigned char)(len >> 8);
     p[1] = (unsigned char)len;
@@ -191,7 +217,7 @@ static void start_round(struct conn *c) {
   }
 #else
   for (size_t i = 0; i < (size_t)opt_size; i++)
-    c->out[opt_hdr + i] = pattern_byte(c->id, c->round, (uint32_t)i);
+    c->out[out_hdr + i] = pattern_byte(c->id, c->round, (uint32_t)i) ^ (opt_ws ? ws_mask[i & 3] : 0);
 #endif
   c->sent = c->rcvd = 0;
   c->state = C_RUNNING;
@@ -216,6 +242,14 @@ static void check_reply(struct conn *c) {
 }
 #else
 static void check_reply(struct conn *c) {
+  if (opt_ws) {
+    size_t i = 0;
+    while (i < (size_t)opt_size && c->in[in_hdr + i] == pattern_byte(c->id, c->round, (uint32_t)i)) i++;
+    if (i == (size_t)opt_size) n_ok++;
+    else if (n_mismatch++ < MAX_LOGGED)
+      fprintf(stderr, "gate_load: conn %u round %u: mismatch at payload byte %zu\n", c->id, c->round, i);
+    return;
+  }
   if (memcmp(c->in, c->out, frame_len) != 0) {
     if (n_mismatch++ < MAX_LOGGED) {
       size_t i = 0;
@@ -257,7 +291,7 @@ static void conn_read(struct conn *c) {
       else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) fail(c, "recv", errno);
       return;
     }
-    ssize_t k = recv(c->fd, c->in + c->rcvd, frame_len - c->rcvd, 0);
+    ssize_t k = recv(c->fd, c->in + c->rcvd, in_len - c->rcvd, 0);
     if (k == 0) {
       n_closed++;
       fail(c, "closed by server", 0);
@@ -276,7 +310,8 @@ static void conn_read(struct conn *c) {
       fail(c, "reply ahead of request", 0);
       return;
     }
-    if (before < (size_t)opt_hdr && c->rcvd >= (size_t)opt_hdr && get_header(c->in) != (size_t)opt_size + OVERHEAD) {
+    if (before < in_hdr && c->rcvd >= in_hdr &&
+        (opt_ws ? memcmp(c->in, want_hdr, in_hdr) != 0 : get_header(c->in) != (size_t)opt_size + OVERHEAD)) {
       /* The framing is lost, so this connection cannot go on. */
       if (n_mismatch++ < MAX_LOGGED)
         fprintf(stderr, "gate_load: conn %u round %u: reply length %zu, sent %ld\n", c->id, c->round,
@@ -284,7 +319,7 @@ static void conn_read(struct conn *c) {
       finish(c, C_FAILED);
       return;
     }
-    if (c->rcvd == frame_len) {
+    if (c->rcvd == in_len) {
       /* May finish c or start the next round. Either way stop here: the
        * reply to the request just sent is almost never back yet, so one
        * more recv would only return EAGAIN (a syscall per round trip);
@@ -333,6 +368,30 @@ static int aead_handshake(struct conn *c) {
 }
 #endif
 
+/* Upgrades c to a WebSocket before the run (not measured), blocking for
+ * at most 10 s: the request, then the head of a 101. */
+static int ws_handshake(struct conn *c) {
+  static const char req[] = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+  char head[1024];
+  size_t got = 0;
+  int ok = send(c->fd, req, sizeof(req) - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof(req) - 1);
+  uint64_t deadline = now_ns() + 10000000000ull;
+  /* A byte at a time: nothing after the head may be read here. */
+  while (ok && now_ns() < deadline && !(got >= 4 && memcmp(head + got - 4, "\r\n\r\n", 4) == 0)) {
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    if (poll(&p, 1, 100) <= 0) continue;
+    ssize_t k = recv(c->fd, head + got, 1, 0);
+    if (k > 0) ok = ++got < sizeof(head);
+    else if (k == 0 || (errno != EAGAIN && errno != EINTR)) ok = 0;
+  }
+  if (!ok || got < 12 || memcmp(head, "HTTP/1.1 101", 12) != 0) {
+    fail(c, "no WebSocket upgrade (101)", 0);
+    return -1;
+  }
+  return 0;
+}
+
 /* A non-blocking connect finished (or failed). */
 static void conn_connected(struct conn *c) {
   int err = 0;
@@ -345,6 +404,7 @@ static void conn_connected(struct conn *c) {
 #ifdef GATE_LOAD_AEAD
   if (aead_handshake(c) != 0) return;
 #endif
+  if (opt_ws && ws_handshake(c) != 0) return;
   c->state = C_READY;
   c->want_out = 1;
   set_interest(c, 0);
@@ -393,6 +453,18 @@ static int run_echo(void) {
   struct sockaddr_in sa;
   if (make_addr(&sa) < 0 || raise_fd_limit(opt_conns) < 0) return 1;
   frame_len = (size_t)opt_hdr + (size_t)opt_size + OVERHEAD;
+  in_len = frame_len;
+  in_hdr = out_hdr = (size_t)opt_hdr;
+  if (opt_ws) {
+    in_hdr = opt_size < 126 ? 2 : 4;
+    out_hdr = in_hdr + 4;
+    frame_len = out_hdr + (size_t)opt_size;
+    in_len = in_hdr + (size_t)opt_size;
+    want_hdr[0] = 0x82;
+    want_hdr[1] = opt_size < 126 ? (unsigned char)opt_size : 126;
+    want_hdr[2] = (unsigned char)(opt_size >> 8);
+    want_hdr[3] = (unsigned char)opt_size;
+  }
   struct conn *conns = calloc((size_t)opt_conns, sizeof(*conns));
   lat = malloc(sizeof(*lat) * (size_t)opt_conns * (size_t)opt_rounds);
   epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -490,9 +562,9 @@ static int run_echo(void) {
 
   double secs = t_last_measured > t_first_measured ? (double)(t_last_measured - t_first_measured) / 1e9 : 0;
   qsort(lat, nlat, sizeof(*lat), cmp_u64);
-  printf("BENCH " FIGURE "rtt_per_s_c%ld %.0f rt/s\n", opt_conns, secs > 0 ? (double)nlat / secs : 0.0);
-  printf("BENCH " FIGURE "p50_ms_c%ld %.3f ms\n", opt_conns, percentile_ms(50));
-  printf("BENCH " FIGURE "p99_ms_c%ld %.3f ms\n", opt_conns, percentile_ms(99));
+  printf("BENCH %srtt_per_s_c%ld %.0f rt/s\n", figure, opt_conns, secs > 0 ? (double)nlat / secs : 0.0);
+  printf("BENCH %sp50_ms_c%ld %.3f ms\n", figure, opt_conns, percentile_ms(50));
+  printf("BENCH %sp99_ms_c%ld %.3f ms\n", figure, opt_conns, percentile_ms(99));
   printf("RESULT ok=%ld errors=%ld mismatches=%ld closed=%ld\n", n_ok, n_errors, n_mismatch, n_closed);
   fprintf(stderr, "gate_load: %zu measured round trips in %.3f s, %ld connections incomplete\n", nlat, secs,
           incomplete);
@@ -584,7 +656,7 @@ static int run_check_close(const char *hex) {
 static void usage(void) {
   fprintf(stderr,
           "usage: gate_load -h HOST -p PORT -c CONNS -s FRAME_BYTES -n ROUNDTRIPS_PER_CONN -t MAX_SECONDS\n"
-          "                 [-H 2|4] [-w WARMUP_ROUNDTRIPS]\n"
+          "                 [-H 2|4] [-w WARMUP_ROUNDTRIPS] [-W]\n"
           "       gate_load -m check-close -h HOST -p PORT [-x HEX] [-t SECONDS]\n");
   exit(2);
 }
@@ -601,7 +673,7 @@ int main(int argc, char **argv) {
   const char *mode = "echo", *hex = "";
   int ch;
   signal(SIGPIPE, SIG_IGN);
-  while ((ch = getopt(argc, argv, "h:p:c:s:n:t:H:w:m:x:")) != -1) {
+  while ((ch = getopt(argc, argv, "h:p:c:s:n:t:H:w:m:x:W")) != -1) {
     switch (ch) {
     case 'h': opt_host = optarg; break;
     case 'p': opt_port = (int)num_arg(optarg, 1, 65535); break;
@@ -618,12 +690,23 @@ int main(int argc, char **argv) {
     case 'w': opt_warmup = num_arg(optarg, 0, 100000000); break;
     case 'm': mode = optarg; break;
     case 'x': hex = optarg; break;
+    case 'W': opt_ws = 1; figure = "gate_echo_ws_"; break;
     default: usage();
     }
   }
   if (optind != argc || opt_port == 0 || (opt_hdr != 2 && opt_hdr != 4)) usage();
   if (opt_hdr == 2 && opt_size > 65535) {
     fprintf(stderr, "gate_load: -s above 65535 needs -H 4\n");
+    return 2;
+  }
+#ifdef GATE_LOAD_AEAD
+  if (opt_ws) {
+    fprintf(stderr, "gate_load_aead: no -W (use gate_load -W)\n");
+    return 2;
+  }
+#endif
+  if (opt_ws && opt_size > 65535) {
+    fprintf(stderr, "gate_load: -W takes -s up to 65535\n");
     return 2;
   }
   if (strcmp(mode, "check-close") == 0) return run_check_close(hex);

@@ -88,6 +88,12 @@
  * 1 s); connections sit in a list ordered by their last read, so a check
  * only looks at the ones that expired.
  *
+ * WebSocket (node config gate_websocket; gate_ws.c): the same port also
+ * takes RFC 6455 clients. A connection is announced ("open") only once
+ * its first bytes said which it is: "GET " is an upgrade (answered, then
+ * each binary message is one frame and the socket is framed in the
+ * WebSocket mode), anything else the TCP framing from its first byte.
+ *
  * Known limits: one gate is one service, so its work (parsing every read,
  * writing every frame) runs on one worker at a time; run several gates on
  * several ports to spread it. A client dribbling one byte at a time keeps

@@ -14,3 +14,5 @@ baseapp_encrypt = true
 baseapp_registry = ".registry"
 baseapp_heartbeat_ms = 1000
 baseappmgr_max_cpu = 10000 -- both baseapps report the whole process's CPU: no throttling by CPU here
+-- LOGIN_WEBSOCKET=1: the gates take browsers too (examples/web/play.html; docs/gate.md "WebSocket clients")
+gate_websocket = os.getenv("LOGIN_WEBSOCKET") == "1"

@@ -6,12 +6,14 @@ gate_websocket = true, echo agents).
 Classes (ctest runs each as e2e_gate_ws_<Class>):
   Handshake  the upgrade: good, bad key, bad version, bad path, bad and
              good origin, a head too long, a silent client, a slow
-             handshake and a slowloris past gate_ws_handshake_ms; TCP
-             clients on the same port unchanged
+             handshake and a slowloris past gate_ws_handshake_ms,
+             handshakes counted against maxconn; TCP clients on the same
+             port unchanged
   Frames     echo (every length form both ways), fragmented messages with
              control frames between, ping/pong, the close handshake, kick
              and idle timeout closing with their codes, the TCP gate's
-             limits (maxpacket, 4-byte header sizes)
+             limits (maxpacket, 4-byte header sizes), the AEAD mode's
+             sealed bodies as binary messages (a forged one: 1008)
   Hostile    unmasked frame, oversized length, reserved bits, bad opcode,
              text frame, a continuation with no message, a long or
              fragmented control frame, a fragmented message over
@@ -253,6 +255,33 @@ class Handshake(WsCase):
         self.gate_node.wait_log(r"closed: WebSocket handshake not finished within 800 ms")
         self.assert_both_alive()
 
+    def test_maxconn_counts_handshakes(self):
+        """Connections still in their handshake count against maxconn: the
+        next one is refused; once the deadline closed them, there is room."""
+        self.start_ws("maxconn=3", gate_ws_handshake_ms=800)
+        half = []
+        for _ in range(3):
+            s = connect(self.port)
+            s.sendall(b"GET / HTTP/1.1\r\n")
+            half.append(s)
+        extra = connect(self.port)
+        self.assertTrue(closed_within(extra, 5), "a 4th connection was not refused")
+        extra.close()
+        self.gate_node.wait_log(r"refused: maxconn 3 reached")
+        for s in half:
+            self.assertTrue(closed_within(s, 5))
+            s.close()
+        deadline = time.monotonic() + scaled(5)
+        while True:  # the closed ones count until their sockets are gone
+            try:
+                s = ws_connect(self.port)
+                ws_echo(s, b"room again")
+                s.close()
+                break
+            except (AssertionError, ConnectionResetError, BrokenPipeError):
+                self.assertLess(time.monotonic(), deadline, "no room after the handshakes timed out")
+                time.sleep(0.05)
+
 
 # ---- Frames ----
 
@@ -302,6 +331,32 @@ class Frames(WsCase):
             s.sendall(data[i:i + 1000])
         self.assertEqual(read_message(s), body)
         s.close()
+
+    def test_aead_frames_over_websocket(self):
+        """The AEAD mode unchanged: the clear "ok" ack, then sealed bodies
+        one per binary message both ways; a forged one closes with 1008."""
+        from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+        self.start_ws(agent="aead")
+        s = ws_connect(self.port)
+        c2s, s2c = os.urandom(32), os.urandom(32)
+        s.sendall(client_frame(OP_BINARY, b"key %s %s" % (c2s.hex().encode(), s2c.hex().encode())))
+        self.assertEqual(read_message(s), b"ok")
+        tx, rx = ChaCha20Poly1305(c2s), ChaCha20Poly1305(s2c)
+        for seq in range(5):
+            body = b"sealed %d" % seq + os.urandom(seq * 50)
+            n = struct.pack(">Q", seq)
+            s.sendall(client_frame(OP_BINARY, n + tx.encrypt(b"\0\0\0\0" + n, body, None)))
+            got = read_message(s)
+            self.assertEqual(got[:8], n)
+            self.assertEqual(rx.decrypt(b"\0\0\0\0" + got[:8], got[8:], None), body)
+        n = struct.pack(">Q", 5)
+        forged = bytearray(n + tx.encrypt(b"\0\0\0\0" + n, b"forged", None))
+        forged[-1] ^= 1
+        s.sendall(client_frame(OP_BINARY, bytes(forged)))
+        self.assertEqual(expect_close(self, s, 1008), "forged frame")
+        s.close()
+        self.gate_node.wait_log(r"closed: forged frame")
+        self.assert_both_alive()
 
     def test_ping_pong(self):
         """Pings with empty and 125-byte payloads are answered in order."""
