@@ -187,6 +187,12 @@ class Exposition(MetricsCase):
         self.assertGreater(value(s1, "shoal_registry_requests_total", verb="register"), 0)
         self.assertGreater(value(s1, "shoal_registry_requests_total", verb="heartbeat"), 0)
         self.assertGreaterEqual(value(s1, "shoal_registry_components"), 2)
+        # Both nodes' registry clients time their requests (clusterd: register, heartbeats).
+        for x in self.NODES:
+            s = self.scrape(x)
+            self.assertGreaterEqual(value(s, "shoal_registry_client_duration_seconds_count", verb="register"), 1)
+            self.assertGreaterEqual(value(s, "shoal_registry_client_duration_seconds_bucket", verb="register",
+                                          le="+Inf"), 1)
         self.assertEqual(value(self.scrape(2), "shoal_registry_up"), 0)
 
     def test_api_refusals_are_clear(self):
