@@ -72,10 +72,10 @@ local function read_head(id)
 	local buf = ""
 	while true do
 		local e = buf:find("\r\n\r\n", 1, true) or buf:find("\n\n", 1, true)
-		if e then
+		if e and e - 1 <= max_request then
 			return buf:sub(1, e - 1)
 		end
-		if #buf > max_request then
+		if #buf > max_request then -- however it arrived: in pieces, or whole with its end past the bound
 			return nil, 431
 		end
 		local left = deadline - shoal.now()
