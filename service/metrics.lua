@@ -124,6 +124,8 @@ local function collect_sources()
 	for i, r in ipairs(results) do
 		if r[1] and type(r[2]) == "table" then
 			answers[#answers + 1] = r[2]
+		elseif r[1] and r[2] == nil then
+			sources[handles[i]] = nil -- alive, but it reports no metrics (any more)
 		else
 			failed = failed + 1
 			if r[2] == shoal.errors.NOSERVICE or r[2] == shoal.errors.EXITING then
