@@ -72,10 +72,10 @@ local function read_head(id)
 	local buf = ""
 	while true do
 		local e = buf:find("\r\n\r\n", 1, true) or buf:find("\n\n", 1, true)
-		if e then
+		if e and e - 1 <= max_request then
 			return buf:sub(1, e - 1)
 		end
-		if #buf > max_request then
+		if #buf > max_request then -- however it arrived: in pieces, or whole with its end past the bound
 			return nil, 431
 		end
 		local left = deadline - shoal.now()
@@ -124,6 +124,8 @@ local function collect_sources()
 	for i, r in ipairs(results) do
 		if r[1] and type(r[2]) == "table" then
 			answers[#answers + 1] = r[2]
+		elseif r[1] and r[2] == nil then
+			sources[handles[i]] = nil -- alive, but it reports no metrics (any more)
 		else
 			failed = failed + 1
 			if r[2] == shoal.errors.NOSERVICE or r[2] == shoal.errors.EXITING then

@@ -159,24 +159,46 @@ function registry.new(addr)
 	return setmetatable({ addr = addr }, client)
 end
 
+-- The latency of this service's answered registry requests, by verb
+-- (docs/operations.md), made on the first request.
+local latency
+local function observe(verb, t0)
+	if latency == nil then
+		latency = require("shoal.metrics").histogram("shoal_registry_client_duration_seconds",
+			"Registry requests made by this node's services, from the send to the answer (ok or refused), "
+			.. "by verb, seconds.", { "verb" },
+			{ 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 })
+	end
+	latency:observe((shoal.hpc() - t0) / 1e9, verb)
+end
+
 -- Sends one request line; returns the decoded JSON reply. ms: the call's
 -- timeout (default: the config's call_timeout).
 function client:request(parts, ms)
 	local line = table.concat(parts, " ")
+	local t0 = shoal.hpc()
+	local reply
 	if ms then
-		return cjson.decode(shoal.calltimeout(ms, self.addr, "text", line))
+		reply = shoal.calltimeout(ms, self.addr, "text", line)
+	else
+		reply = shoal.call(self.addr, "text", line)
 	end
-	return cjson.decode(shoal.call(self.addr, "text", line))
+	observe(parts[1], t0)
+	return cjson.decode(reply)
 end
 
 -- The same as a trycall: true, reply | false, code, text.
 local function try_request(self, parts, ms)
 	local line = table.concat(parts, " ")
 	local ok, reply_or_code, text
+	local t0 = shoal.hpc()
 	if ms then
 		ok, reply_or_code, text = shoal.trycalltimeout(ms, self.addr, "text", line)
 	else
 		ok, reply_or_code, text = shoal.trycall(self.addr, "text", line)
+	end
+	if ok or reply_or_code == shoal.errors.INVAL then -- answered (a refusal is an answer too)
+		observe(parts[1], t0)
 	end
 	if not ok then
 		return false, reply_or_code, text

@@ -590,7 +590,30 @@ local function setup()
 	log.mark()
 end
 
+-- stats: the counters the metrics service reads (docs/registry.md).
+function cases.stats()
+	local reg = launch()
+	local events = collect(reg, { type = "s" })
+	raw(reg, "register type=s id=1 node=n addr=127.0.0.1 port=1")
+	raw(reg, "heartbeat type=s id=1 inc=1")
+	refused(reg, "register type=s", "registry: register: missing id=")
+	refused(reg, "stats extra=1", "registry: stats: unknown key 'extra'")
+	local st = cjson.decode(raw(reg, "stats"))
+	t.eq(st.ops.register, 2, "register requests (the refused one too)")
+	t.eq(st.ops.heartbeat, 1, "heartbeats")
+	t.eq(st.ops.watch, 1, "watches")
+	t.eq(st.ops.stats, 2, "stats itself (this one and the refused one)")
+	t.eq(st.errors, 2, "refused requests")
+	t.eq(st.events.join, 1, "join events sent")
+	t.eq(st.components, 1, "components")
+	t.eq(st.watchers, 1, "watchers")
+	t.eq(st.leases, 0, "leases")
+	t.eq(#events, 1, "the watcher got its join")
+	shoal.kill(reg)
+end
+
 t.start(cases, {
+	"stats",
 	"events_in_order",
 	"reregister_after_dead",
 	"queries",
