@@ -64,19 +64,32 @@ local function is_code(v)
 	end)
 end
 
+local function from(sources, f)
+	local info = debug.getinfo(f, "S")
+	return info.what ~= "C" and sources[info.source] ~= nil
+end
+
 -- Upvalues of the functions of the service's code (defined in one of
 -- `sources`) reachable from roots (functions, or tables holding them):
--- name -> list of {fn, index}.
+-- name -> list of {fn, index}; and the tables reached that hold some of
+-- those functions (a library's handler table, like the router's: it is
+-- reached through the library's own functions, which are walked but
+-- never changed).
 local function collect(roots, sources)
-	local cells, seen, stack = {}, {}, {}
+	local cells, seen, stack, tables = {}, {}, {}, {}
 	local function push(v)
 		if type(v) == "function" then
 			stack[#stack + 1] = v
 		elseif type(v) == "table" and not seen[v] then
 			seen[v] = true
+			local mine = false
 			each_function(v, function(f)
 				stack[#stack + 1] = f
+				mine = mine or from(sources, f)
 			end)
+			if mine then
+				tables[#tables + 1] = v
+			end
 		end
 	end
 	for _, v in ipairs(roots) do
@@ -88,7 +101,8 @@ local function collect(roots, sources)
 		if not seen[f] then
 			seen[f] = true
 			local info = debug.getinfo(f, "S")
-			if info.what ~= "C" and sources[info.source] then
+			local mine = info.what ~= "C" and sources[info.source]
+			if info.what ~= "C" then
 				visited = visited + 1
 				local i = 1
 				while true do
@@ -97,12 +111,14 @@ local function collect(roots, sources)
 						break
 					end
 					if name ~= "_ENV" and name ~= "(no name)" then
-						local list = cells[name]
-						if list == nil then
-							list = {}
-							cells[name] = list
+						if mine then
+							local list = cells[name]
+							if list == nil then
+								list = {}
+								cells[name] = list
+							end
+							list[#list + 1] = { f, i }
 						end
-						list[#list + 1] = { f, i }
 						push(v)
 					end
 					i = i + 1
@@ -110,7 +126,43 @@ local function collect(roots, sources)
 			end
 		end
 	end
-	return cells
+	return cells, tables
+end
+
+-- A handler table the running code registered with a library (the
+-- router's copy of `handlers`) cannot be reached by name: each table of
+-- the running code that shares a key with a code table of the new file,
+-- both holding functions of the service there, gets the new file's
+-- functions in place (a table the join rebinds by name is updated too,
+-- for the library functions that hold it, but counted once, there).
+-- -> how many tables were updated that no name reached
+local function update_tables(old_tables, named, values, sources)
+	local updated = 0
+	for _, nv in pairs(values) do
+		if type(nv) == "table" and is_code(nv) then
+			for _, t in ipairs(old_tables) do
+				local shares = false
+				if t ~= nv then
+					for k, f in next, nv do
+						if type(f) == "function" and type(rawget(t, k)) == "function" and from(sources, rawget(t, k)) then
+							shares = true
+							break
+						end
+					end
+				end
+				if shares then
+					for k, f in next, nv do
+						local cur = rawget(t, k)
+						if type(f) == "function" and (cur == nil or (type(cur) == "function" and from(sources, cur))) then
+							rawset(t, k, f)
+						end
+					end
+					updated = updated + (named[t] and 0 or 1)
+				end
+			end
+		end
+	end
+	return updated
 end
 
 -- old: cells of the running code; new: cells of the new code; values: the
@@ -263,6 +315,15 @@ return function(shoal, file)
 	for _, v in pairs(locals) do
 		new_roots[#new_roots + 1] = v
 	end
-	local replaced, kept = join(collect(old_roots, sources), collect(new_roots, sources), locals)
+	local old_cells, old_tables = collect(old_roots, sources)
+	local named = {} -- the tables the running code's locals hold (before the join rebinds them)
+	for _, list in pairs(old_cells) do
+		local _, v = debug.getupvalue(list[1][1], list[1][2])
+		if type(v) == "table" then
+			named[v] = true
+		end
+	end
+	local replaced, kept = join(old_cells, (collect(new_roots, sources)), locals)
+	replaced = replaced + update_tables(old_tables, named, locals, sources)
 	return true, { handlers = handlers, replaced = replaced, kept = kept }
 end
