@@ -93,11 +93,13 @@ def main():
     ap.add_argument("--build", required=True)
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--bots", type=int, default=300)
+    ap.add_argument("--kinds", default="kill,stop", help="which losses, in order (kill,stop)")
     a = ap.parse_args()
     build = os.path.abspath(a.build)
     run_dir = tempfile.mkdtemp(prefix="bench-failover-")
     c = Cluster(build, run_dir)
     bot = None
+    ok = False
     try:
         c.start()
         for n in BASEAPPS:
@@ -113,16 +115,20 @@ def main():
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         events, lock = [], threading.Lock()
 
+        err = open(os.path.join(run_dir, "bot.err"), "w")
+
         def read():
             for line in bot.stderr:
+                err.write(line)
                 m = re.match(r"EVENT (lost|back) bot=(\d+)(?: how=(\w+))? wall_ms=(\d+)", line)
                 if m:
                     with lock:
                         events.append((m.group(1), int(m.group(2)), m.group(3), int(m.group(4))))
         threading.Thread(target=read, daemon=True).start()
         nodeutil.wait_until(lambda: c.online()[0] == a.bots, 120, "%d bots playing" % a.bots)
-        figures = {"kill": [], "stop": []}
-        for kind in ("kill", "stop"):
+        kinds = a.kinds.split(",")
+        figures = {kind: [] for kind in kinds}
+        for kind in kinds:
             for k in range(a.repeat):
                 by_id = c.online()[1]
                 victim = max(BASEAPPS, key=lambda n: by_id.get("%02x000009" % n, 0))
@@ -154,16 +160,20 @@ def main():
                     c.start()
                     c.wait_log(victim, r"registered, gate", count=1)
                 nodeutil.wait_until(lambda: c.online()[0] == a.bots, 60, "%d sessions again" % a.bots)
-        for kind in ("kill", "stop"):
+        for kind in kinds:
             v = figures[kind]
             print("BENCH failover_baseapp_%s_ms %.0f ms" % (kind, statistics.median(v)))
             print("BENCH failover_baseapp_%s_ms_max %.0f ms" % (kind, max(v)))
+        ok = True
     finally:
         if bot and bot.poll() is None:
             bot.kill()
             bot.wait()
         c.stop()
-        shutil.rmtree(run_dir, ignore_errors=True)
+        if ok:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        else:  # the node logs and the bots' events, for a look at what went wrong
+            print("failover.py: kept %s" % run_dir, file=sys.stderr)
 
 
 if __name__ == "__main__":
