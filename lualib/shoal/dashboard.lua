@@ -75,8 +75,15 @@ local function parallel(fns)
 	end
 end
 
--- The handle NAME has on node (its harbor's `query`), or nil and why.
+-- The handle NAME has on node (its harbor's `query`, bounded), or nil and why.
 local function lookup(node, name)
+	if node == shoal.nodeof(shoal.self()) then -- this node: no harbor needed (nor there without a cluster)
+		local h = shoal.query(name)
+		if not h then
+			return nil, string.format("no service %s on node %d", name, node)
+		end
+		return h
+	end
 	local ok, reply, size = shoal.trycalltimeout(timeout, shoal.harbor_of(node), "text", "query " .. name)
 	if not ok then
 		return nil, size or reply

@@ -5,8 +5,9 @@ The eight nodes of examples/world/layout.lua run with metrics_listen = 0
 and dashboard = true (WORLD_METRICS_LISTEN, WORLD_DASHBOARD). The test
 checks node 1's GET /api/cluster directly (every node alive with its
 services, the registry's baseapps and cellapps, the leases), hostile HTTP
-(an unknown path, another method, a bad request line, an oversized head),
-then plays three players (worldbot.py, through the loginapps) and has
+(an unknown path, another method, a bad request line, an oversized head)
+and a SIGSTOPped node (its parts unavailable within metrics_timeout_ms,
+the rest shown), then plays three players (worldbot.py, through the loginapps) and has
 headless Chromium (Debian's chromium over its DevTools protocol, as
 test_web_client.py drives it) load /dashboard/. It waits for the DOM to
 show every node alive, the baseapps' players online adding up to the three
@@ -14,6 +15,10 @@ playing, the space `world` on a cellapp; then SIGKILLs a baseapp's node and
 waits, without reloading the page, for the node's row to say dead and for a
 baseapp_dead failover event. A screenshot of the page is kept in the build
 dir (test/e2e/artifacts/dashboard.png).
+
+Alone: one node without a cluster (the API says the registry is
+unavailable and shows the node), the dashboard off (404 naming the config
+key), a dashboard_dir without the files (the node exits 1 naming it).
 
 A machine without chromium FAILS this test (scripts/deps.sh installs it).
 """
@@ -32,7 +37,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nodeutil  # noqa: E402
-from nodeutil import scaled  # noqa: E402
+from nodeutil import NodeTestCase, scaled  # noqa: E402
 from test_web_client import ARTIFACTS, Browser, find_chromium  # noqa: E402
 from test_world import BASEAPPS, NODES, WorldCluster  # noqa: E402
 
@@ -158,6 +163,24 @@ class Dashboard(WorldCluster):
         self.assertEqual(line, "HTTP/1.1 431 Request Header Fields Too Large")
         self.assertEqual(self.api()["node"], 1)  # and it serves on
 
+        # A node that does not answer (SIGSTOP) is shown with its parts
+        # unavailable, within the bound (metrics_timeout_ms, 1 s here)
+        stopped = NODES
+        self.signal(stopped, signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            d = self.api()
+            took = time.monotonic() - t0
+        finally:
+            self.signal(stopped, signal.SIGCONT)
+        row = [n for n in d["nodes"] if n["node"] == stopped][0]
+        print("dashboard: /api/cluster with node %d stopped: %.2f s, unavailable %r" % (stopped, took, row.get("unavailable")),
+              file=sys.stderr)
+        self.assertLess(took, scaled(3))
+        self.assertNotIn("services", row)
+        self.assertTrue(any(u.startswith("services: ") for u in row["unavailable"]), row)
+        self.assertTrue(all("services" in n for n in d["nodes"] if n["node"] != stopped), d["nodes"])
+
     def test_page_shows_the_cluster_live(self):
         """Chromium renders nodes, players, a space; then a SIGKILLed
         baseapp node shows dead and a failover event, without a reload."""
@@ -204,6 +227,43 @@ class Dashboard(WorldCluster):
         self.assertEqual(self.cdp.eval("document.getElementById('status').className"), "ok")
         self.screenshot()
         self.assertTrue(os.path.getsize(os.path.join(ARTIFACTS, "dashboard.png")) > 1000)
+
+
+class Alone(NodeTestCase):
+    """One node, no cluster: the dashboard shows it; off, it is not served;
+    a dashboard_dir without the files stops the node with a clear error."""
+
+    def start(self, name, **kw):
+        log = self.path(name + ".log")
+        cfg = self.config(name + ".lua", start="e2e_echo", luaservice=nodeutil.e2e_luaservice(), metrics_listen="0",
+                          logfile=log, **kw)
+        return self.node(cfg, name=name, logfile=log)
+
+    def test_alone_and_off(self):
+        n = self.start("alone", dashboard=True)
+        port = int(n.wait_log(r"metrics listening on http://127\.0\.0\.1:(\d+)/metrics", timeout=scaled(10)).group(1))
+        status, _, body = get(port, "/api/cluster")
+        self.assertEqual(status, 200, body)
+        d = json.loads(body)
+        self.assertEqual(d["unavailable"], ["registry: this node is not in a cluster"])
+        self.assertEqual([(x["node"], x["state"]) for x in d["nodes"]], [(1, "alive")])
+        self.assertTrue(any(s["module"] == "snlua" for s in d["nodes"][0]["services"]))
+        self.assertEqual(get(port, "/dashboard/")[0], 200)
+        n.stop(signal.SIGTERM, timeout=20)
+        off = self.start("off")
+        port = int(off.wait_log(r"metrics listening on http://127\.0\.0\.1:(\d+)/metrics", timeout=scaled(10)).group(1))
+        for path in ("/dashboard/", "/api/cluster"):
+            status, _, body = get(port, path)
+            self.assertEqual(status, 404)
+            self.assertIn(b"the dashboard is off: config dashboard", body)
+        self.assertEqual(get(port, "/metrics")[0], 200)
+
+    def test_bad_dashboard_dir_stops_the_node(self):
+        empty = self.path("empty")
+        os.makedirs(empty, exist_ok=True)
+        n = self.start("bad", dashboard=True, dashboard_dir=empty)
+        self.assertEqual(n.wait(15), 1, n.describe())
+        self.assertIn("dashboard: cannot read index.html (config dashboard_dir)", n.log())
 
 
 if __name__ == "__main__":
