@@ -15,8 +15,11 @@
 --
 -- A Lua service on the node's socket API rather than a C module: a scrape
 -- comes every few seconds, most of its data is in Lua services anyway, and
--- the socket layer already gives bounded buffers; this file holds the whole
--- HTTP side (a bounded head, a read deadline, GET /metrics only).
+-- the socket layer already gives bounded buffers. The HTTP side (a bounded
+-- head, a read deadline) is shoal/http.lua; other paths go to the web
+-- dashboard (shoal/dashboard.lua: GET /dashboard/, /api/cluster; off unless
+-- the config sets dashboard). Command "services": this node's services,
+-- for the other nodes' dashboards.
 
 local shoal = require "shoal"
 local socket = require "shoal.socket"
