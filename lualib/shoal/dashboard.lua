@@ -75,36 +75,38 @@ local function parallel(fns)
 	end
 end
 
--- The handle NAME has on node (its harbor's `query`, bounded), or nil and why.
+-- The handle NAME has on node (its harbor's `query`, bounded), or nil, a
+-- code and why. The harbor answers INVAL for a name it does not know.
 local function lookup(node, name)
 	if node == shoal.nodeof(shoal.self()) then -- this node: no harbor needed (nor there without a cluster)
 		local h = shoal.query(name)
 		if not h then
-			return nil, string.format("no service %s on node %d", name, node)
+			return nil, shoal.errors.INVAL, string.format("no service %s on node %d", name, node)
 		end
 		return h
 	end
-	local ok, reply, size = shoal.trycalltimeout(timeout, shoal.harbor_of(node), "text", "query " .. name)
+	local ok, reply, text = shoal.trycalltimeout(timeout, shoal.harbor_of(node), "text", "query " .. name)
 	if not ok then
-		return nil, size or reply
+		return nil, reply, text
 	end
 	return tonumber(reply:sub(2), 16)
 end
 
--- A bounded call of NAME on node: the first result, or nil and why.
+-- A bounded call of NAME on node: the first result, or nil and why (nil
+-- why: the node runs no NAME, or it exited meanwhile).
 local function ask(node, name, proto, ...)
-	local h, why = lookup(node, name)
+	local h, code, why = lookup(node, name)
 	if not h then
-		return nil, tostring(why)
+		return nil, code ~= shoal.errors.INVAL and tostring(why or code) or nil
 	end
 	local r = table.pack(shoal.trycalltimeout(timeout, h, proto, ...))
 	if not r[1] then
-		return nil, tostring(r[3] or r[2])
+		return nil, r[2] ~= shoal.errors.NOSERVICE and tostring(r[3] or r[2]) or nil
 	end
 	if r[2] == nil and r[4] then -- a command's (nil, code, text)
 		return nil, tostring(r[4])
 	end
-	return r[2], nil, h
+	return r[2]
 end
 
 -- This node's services, for the other nodes' dashboards (metrics' "services").
@@ -135,8 +137,8 @@ local function node_parts(node, out, spaces)
 			local v, why = ask(node, name, proto, table.unpack(args, 1, args.n))
 			if v ~= nil then
 				out[key] = v
-			elseif not why:find("no service", 1, true) then
-				na[#na + 1] = key .. ": " .. why -- a service that is not there is not missing
+			elseif why then -- a service that is not there is not missing
+				na[#na + 1] = key .. ": " .. why
 			end
 		end
 	end
