@@ -20,6 +20,9 @@ Alone: one node without a cluster (the API says the registry is
 unavailable and shows the node), the dashboard off (404 naming the config
 key), a dashboard_dir without the files (the node exits 1 naming it).
 
+Fleets: a dscontroller and two dsagents on one node: the JSON carries the
+fleets with their processes, the controller's report and the alerts.
+
 A machine without chromium FAILS this test (scripts/deps.sh installs it).
 """
 
@@ -40,6 +43,7 @@ import nodeutil  # noqa: E402
 from nodeutil import NodeTestCase, scaled  # noqa: E402
 from test_web_client import ARTIFACTS, Browser, find_chromium  # noqa: E402
 from test_world import BASEAPPS, NODES, WorldCluster  # noqa: E402
+from test_dsagent import DsCase  # noqa: E402
 
 
 def get(port, path, method="GET"):
@@ -264,6 +268,35 @@ class Alone(NodeTestCase):
         n = self.start("bad", dashboard=True, dashboard_dir=empty)
         self.assertEqual(n.wait(15), 1, n.describe())
         self.assertIn("dashboard: cannot read index.html (config dashboard_dir)", n.log())
+
+
+class Fleets(DsCase):
+    """A node with a dscontroller and two dsagents (test_dsagent.py's
+    driver): the API carries the fleets, their processes and the alerts."""
+
+    def test_fleets_processes_and_alerts(self):
+        self.start([self.fleet("arena", pool=2), self.fleet("broken", ["--exit-code-ms", "0"], pool=1, backoff_ms=20,
+                                                              crash_count=3)],
+                   driver="e2e_dsc_driver", dsagent_controller=".dscontroller", dsagent_report_ms=100,
+                   metrics_listen="0", dashboard=True)
+        port = int(self.n.wait_log(r"metrics listening on http://127\.0\.0\.1:(\d+)/metrics", timeout=scaled(10)).group(1))
+        self.wait_log_count(r"alert=crash_loop fleet=broken", 1, timeout=10)
+        got = {}
+
+        def shown():
+            status, _, body = get(port, "/api/cluster")
+            self.assertEqual(status, 200, body)
+            got["d"] = json.loads(body)["nodes"][0]
+            agent = "\n".join(got["d"].get("ds_agent", []))
+            return len(re.findall(r"^    ds \d+ ready ", agent, re.M)) >= 2 and got["d"].get("ds_controller")
+        nodeutil.wait_until(shown, scaled(10), "two ready DSs of arena in the dashboard's JSON")
+        node = got["d"]
+        agent = "\n".join(node["ds_agent"])
+        self.assertRegex(agent, r"fleet arena pool=2 ")
+        self.assertRegex(agent, r"fleet broken pool=1 .* CRASH-LOOPING")
+        self.assertRegex("\n".join(node["ds_controller"]), r"dscontroller :[0-9a-f]{8}:")
+        self.assertTrue(any("dsagent alert=crash_loop fleet=broken" in a for a in node["ds_alerts"]), node["ds_alerts"])
+        self.assertNotIn("unavailable", node)
 
 
 if __name__ == "__main__":
