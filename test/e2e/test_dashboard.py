@@ -9,7 +9,7 @@ services, the registry's baseapps and cellapps, the leases), hostile HTTP
 and a SIGSTOPped node (its parts unavailable within metrics_timeout_ms,
 the rest shown), then plays three players (worldbot.py, through the loginapps) and has
 headless Chromium (Debian's chromium over its DevTools protocol, as
-test_web_client.py drives it) load /dashboard/. It waits for the DOM to
+chromium.py drives it) load /dashboard/. It waits for the DOM to
 show every node alive, the baseapps' players online adding up to the three
 playing, the space `world` on a cellapp; then SIGKILLs a baseapp's node and
 waits, without reloading the page, for the node's row to say dead and for a
@@ -26,13 +26,11 @@ fleets with their processes, the controller's report and the alerts.
 A machine without chromium FAILS this test (scripts/deps.sh installs it).
 """
 
-import base64
 import json
 import os
 import re
 import signal
 import socket
-import subprocess
 import sys
 import time
 import urllib.error
@@ -41,7 +39,8 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nodeutil  # noqa: E402
 from nodeutil import NodeTestCase, scaled  # noqa: E402
-from test_web_client import ARTIFACTS, Browser, find_chromium  # noqa: E402
+from chromium import Chromium, find_chromium  # noqa: E402
+from test_web_client import ARTIFACTS  # noqa: E402
 from test_world import BASEAPPS, NODES, WorldCluster  # noqa: E402
 from test_dsagent import DsCase  # noqa: E402
 
@@ -79,8 +78,7 @@ class Dashboard(WorldCluster):
         if self.chromium is None:
             self.fail("chromium not found on PATH: the dashboard test needs Debian's chromium "
                       "(bash scripts/deps.sh installs it)")
-        self.proc = None
-        self.cdp = None
+        self.browser = None
         os.environ["WORLD_METRICS_LISTEN"] = "0"
         os.environ["WORLD_DASHBOARD"] = "1"
         super().setUp()
@@ -88,16 +86,8 @@ class Dashboard(WorldCluster):
         self.port = int(self.wait_log(1, r"metrics listening on http://127\.0\.0\.1:(\d+)/metrics").group(1))
 
     def stop_browser(self):
-        if self.cdp:
-            self.cdp.close()
-            self.cdp = None
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)  # chromium and its helpers: its own group
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
+        if self.browser:
+            self.browser.stop()
 
     def api(self):
         status, headers, body = get(self.port, "/api/cluster")
@@ -121,10 +111,7 @@ class Dashboard(WorldCluster):
         return got[0]
 
     def screenshot(self):
-        os.makedirs(ARTIFACTS, exist_ok=True)
-        shot = self.cdp.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
-        with open(os.path.join(ARTIFACTS, "dashboard.png"), "wb") as f:
-            f.write(base64.b64decode(shot["data"]))
+        self.browser.screenshot(os.path.join(ARTIFACTS, "dashboard.png"))
 
     def test_api_and_hostile_http(self):
         """The JSON the page reads, and what bad requests get."""
@@ -189,7 +176,8 @@ class Dashboard(WorldCluster):
         """Chromium renders nodes, players, a space; then a SIGKILLed
         baseapp node shows dead and a failover event, without a reload."""
         players = [self.player("dash%d" % i, i) for i in range(3)]
-        Browser.start_browser(self)
+        self.browser = Chromium(self, window="1280,1100")
+        self.cdp = self.browser.cdp
         self.cdp.call("Page.navigate", url="http://127.0.0.1:%d/dashboard/" % self.port)
         rows = self.dom("document.querySelectorAll('#nodes tr.node').length === %d && "
                         "Array.from(document.querySelectorAll('#nodes tr.node')).map(r => "
