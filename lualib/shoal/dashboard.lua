@@ -202,6 +202,13 @@ local function gather()
 			end
 		end
 	end
+	table.sort(res.components, function(a, b) -- by node, then type and id: the registry's order is its own
+		local na, nb = tostring(a.node), tostring(b.node)
+		if na ~= nb then
+			return #na < #nb or (#na == #nb and na < nb)
+		end
+		return a.type < b.type or (a.type == b.type and a.id < b.id)
+	end)
 	if #res.nodes == 0 then -- alone: this node only
 		local row = { node = shoal.config("node"), state = "alive" }
 		res.nodes[1] = row

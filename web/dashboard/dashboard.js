@@ -87,7 +87,7 @@ function render(d) {
     const det = el("details", null, "services");
     det.dataset.node = n.node;
     const list = arr(n.services);
-    det.appendChild(el("summary", "node " + n.node + ": " + (n.services ? list.length + " services" : "unavailable")));
+    det.appendChild(el("summary", "node " + n.node + ": " + (n.services ? list.length + " services" : n.state === "dead" ? "dead (not asked)" : "unavailable")));
     if (n.services) {
       const t = el("table");
       t.appendChild(row(["handle", "module", "messages", "queue", "cpu s", "memory"]));
