@@ -276,8 +276,10 @@ class Fleets(DsCase):
             self.assertEqual(status, 200, body)
             got["d"] = json.loads(body)["nodes"][0]
             agent = "\n".join(got["d"].get("ds_agent", []))
-            return len(re.findall(r"^    ds \d+ ready ", agent, re.M)) >= 2 and got["d"].get("ds_controller")
-        nodeutil.wait_until(shown, scaled(10), "two ready DSs of arena in the dashboard's JSON")
+            # the driver's two agents crash-loop each in its own time: .dsagent is the first
+            return (len(re.findall(r"^    ds \d+ ready ", agent, re.M)) >= 2 and "CRASH-LOOPING" in agent
+                    and got["d"].get("ds_controller"))
+        nodeutil.wait_until(shown, scaled(10), "two ready DSs of arena and broken crash-looping in the JSON")
         node = got["d"]
         agent = "\n".join(node["ds_agent"])
         self.assertRegex(agent, r"fleet arena pool=2 ")
