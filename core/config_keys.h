@@ -246,6 +246,10 @@
   X(dscontroller_lost_ms, INT, "3000", 10, 3600000, "an agent with no load report this long gets no allocation, ms") \
   X(dscontroller_ticket_timeout_ms, INT, "10000", 10, 3600000, "a ticket not served this long fails with an " \
     "error to its holder, ms")                                                                                       \
-  X(dscontroller_max_tickets, INT, "10000", 0, 10000000, "tickets waiting at most (past it an allocation fails at once)")
+  X(dscontroller_max_tickets, INT, "10000", 0, 10000000, "tickets waiting at most (past it an allocation fails at once)") \
+  /* ---- dashboard: the web dashboard on the metrics endpoint (lualib/shoal/dashboard.lua; docs/operations.md) */ \
+  X(dashboard, BOOL, "false", 0, 0, "serve the web dashboard (GET /dashboard/, /api/cluster) on metrics_listen") \
+  X(dashboard_dir, STRING, "$root/web/dashboard", 0, 0, "the dashboard's files (index.html, dashboard.css, " \
+    "dashboard.js), read at start")
 
 #endif

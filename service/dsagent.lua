@@ -8,6 +8,7 @@
 --   drain(deadline_ms)        -> true | nil, err   no new allocation; ready ones retired, allocated ones
 --                                                  reaped at the deadline; then "dsagent event=drained"
 --   undrain()                 -> true               serves again
+--   alerts()                  -> {line, ...}        the recent alerts, newest last (the dashboard)
 local shoal = require "shoal"
 local fleet = require "ds.fleet"
 local agent = require "ds.agent"
@@ -18,6 +19,10 @@ local a
 
 function command.allocate(name, match)
 	return a:allocate(name, match)
+end
+
+function command.alerts() -- the dashboard's recent alerts: lines, newest last
+	return a.alerts
 end
 
 function command.load()
@@ -67,6 +72,7 @@ shoal.start(function()
 		alert_out = require("ds.alert").new { command = cfg("dsagent_alert_command"),
 			webhook = cfg("dsagent_alert_webhook") } }
 	shoal.dispatch_commands(command)
+	pcall(shoal.name, ".dsagent", shoal.self()) -- the dashboard asks the node's first dsagent
 	local report = require "game.report"
 	report.provide("ds", function(name)
 		return a:lines(name)

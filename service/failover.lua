@@ -6,6 +6,7 @@
 -- Commands ("lua"):
 --   recent([n])  -> the last n events {{at_ms, event, line}, ...}, newest last
 --   counts()     -> {event = n}
+-- The first instance on a node is named .failover (the dashboard asks it).
 local shoal = require "shoal"
 local failover = require "game.failover"
 
@@ -46,6 +47,7 @@ local function reports()
 end
 
 shoal.start(function()
+	pcall(shoal.name, ".failover", shoal.self()) -- the dashboard asks it for recent events (the first instance)
 	shoal.dispatch_commands(command)
 	f = failover.new { dbmgr = shoal.config("baseapp_dbmgr"), recent = shoal.config("failover_recent") }
 	reports()

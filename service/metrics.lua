@@ -15,12 +15,17 @@
 --
 -- A Lua service on the node's socket API rather than a C module: a scrape
 -- comes every few seconds, most of its data is in Lua services anyway, and
--- the socket layer already gives bounded buffers; this file holds the whole
--- HTTP side (a bounded head, a read deadline, GET /metrics only).
+-- the socket layer already gives bounded buffers. The HTTP side (a bounded
+-- head, a read deadline) is shoal/http.lua; other paths go to the web
+-- dashboard (shoal/dashboard.lua: GET /dashboard/, /api/cluster; off unless
+-- the config sets dashboard). Command "services": this node's services,
+-- for the other nodes' dashboards.
 
 local shoal = require "shoal"
 local socket = require "shoal.socket"
 local expo = require "shoal.metrics_text"
+local http = require "shoal.http"
+local dashboard = require "shoal.dashboard"
 require "shoal.debug" -- the "debug" protocol: we call services with it
 
 local string_format = string.format
@@ -30,67 +35,14 @@ local conns = 0 -- scrape connections open
 local sources = {} -- handle -> true: Lua services with metrics of their own
 local listener
 
-local REASONS = {
-	[200] = "OK",
-	[400] = "Bad Request",
-	[404] = "Not Found",
-	[405] = "Method Not Allowed",
-	[408] = "Request Timeout",
-	[431] = "Request Header Fields Too Large",
-	[500] = "Internal Server Error",
-	[503] = "Service Unavailable",
-}
+local METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-local LINGER_MS = 500 -- after an error: how long unread input is drained before the close
-
-local function respond(id, code, body, extra)
-	local head = string_format("HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: close\r\n%s\r\n",
-		code, REASONS[code], code == 200 and "text/plain; version=0.0.4; charset=utf-8" or "text/plain; charset=utf-8",
-		#body, extra or "")
-	socket.write(id, head .. body)
-	if code ~= 200 and code ~= 503 then -- a 503 is sent at once: nothing to drain, and floods end fast
-		-- Closing with unread input would reset the connection, and the
-		-- client might lose the answer: half-close, drain for a bounded
-		-- time, then close.
-		socket.shutdown(id)
-		local deadline = shoal.now() + LINGER_MS
-		while socket.isopen(id) do
-			local left = deadline - shoal.now()
-			if left <= 0 or not socket.read(id, nil, left) then
-				break
-			end
-		end
-	end
-	socket.close(id)
+local function respond(id, code, body, ctype, extra)
+	http.respond(id, code, body, ctype, extra)
 end
 
--- Reads the request head (up to the blank line) within the read deadline
--- and the size bound. Returns the head, or nil and the status to answer
--- (nil status: the client closed, nothing to answer).
 local function read_head(id)
-	local deadline = shoal.now() + read_ms
-	local buf = ""
-	while true do
-		local e = buf:find("\r\n\r\n", 1, true) or buf:find("\n\n", 1, true)
-		if e and e - 1 <= max_request then
-			return buf:sub(1, e - 1)
-		end
-		if #buf > max_request then -- however it arrived: in pieces, or whole with its end past the bound
-			return nil, 431
-		end
-		local left = deadline - shoal.now()
-		if left <= 0 then
-			return nil, 408
-		end
-		local data, err = socket.read(id, nil, left)
-		if not data then
-			if err == "timeout" then
-				return nil, 408
-			end
-			return nil
-		end
-		buf = buf .. data
-	end
+	return http.read_head(id, max_request, read_ms)
 end
 
 -- Every source's answer, asked in parallel; each call is bounded.
@@ -200,32 +152,29 @@ local function serve(id)
 	local head, status = read_head(id)
 	if not head then
 		if status then
-			respond(id, status, REASONS[status] .. "\n")
+			respond(id, status, http.REASONS[status] .. "\n")
 		else
 			socket.close(id)
 		end
 		return
 	end
-	local method, target, version = head:match("^(%u+) (%S+) (HTTP/1%.[01])\r?\n")
-	if not method then
-		method, target, version = head:match("^(%u+) (%S+) (HTTP/1%.[01])$")
-	end
+	local method, target = http.request_line(head)
 	if not method then
 		return respond(id, 400, "bad request line: want METHOD /path HTTP/1.x\n")
 	end
 	local path = target:match("^[^?#]*")
 	if path ~= "/metrics" then
-		return respond(id, 404, "not found: this node serves GET /metrics only\n")
+		return dashboard.serve(id, method, path)
 	end
 	if method ~= "GET" then
-		return respond(id, 405, "method not allowed: GET only\n", "Allow: GET\r\n")
+		return respond(id, 405, "method not allowed: GET only\n", nil, "Allow: GET\r\n")
 	end
 	local ok, body = pcall(scrape)
 	if not ok then
 		shoal.error("metrics: scrape failed: " .. tostring(body))
 		return respond(id, 500, "scrape failed (see the node's log)\n")
 	end
-	respond(id, 200, body)
+	respond(id, 200, body, METRICS_TYPE)
 end
 
 local function on_accept(id)
@@ -243,38 +192,25 @@ local function on_accept(id)
 	end
 end
 
--- "HOST:PORT", "[V6]:PORT" or "PORT" (127.0.0.1) -> host, port
-local function parse_listen(spec)
-	local host, port = spec:match("^%[([^%]]+)%]:(%d+)$")
-	if not host then
-		host, port = spec:match("^([^:]+):(%d+)$")
-	end
-	if not host and spec:match("^%d+$") then
-		host, port = "127.0.0.1", spec
-	end
-	port = tonumber(port)
-	if not host or not port or port > 65535 then
-		error(string_format("metrics: metrics_listen %q is not HOST:PORT or PORT", spec), 0)
-	end
-	return host, math.tointeger(port)
-end
-
 shoal.start(function()
 	max_request = shoal.config("metrics_max_request")
 	read_ms = shoal.config("metrics_read_ms")
 	max_conns = shoal.config("metrics_max_conns")
 	timeout = shoal.config("metrics_timeout_ms")
 	max_services = shoal.config("metrics_max_services")
-	local host, port = parse_listen(shoal.config("metrics_listen"))
+	local host, port = http.parse_listen(shoal.config("metrics_listen"), "metrics: metrics_listen")
 	local id, err = socket.listen(host, port)
 	if not id then
 		error(string_format("metrics: cannot listen on %s:%d: %s", host, port, tostring(err)), 0)
 	end
 	listener = id
+	dashboard.init { timeout = timeout, respond = respond }
 	shoal.dispatch("lua", function(_, source, cmd)
 		if cmd == "register" then
 			sources[source] = true
 			return
+		elseif cmd == "services" then -- another node's dashboard
+			return dashboard.services()
 		end
 		error("metrics: unknown command " .. tostring(cmd), 0)
 	end)

@@ -18,6 +18,8 @@
 --   WORLD_DB           the SQLite file (world-cluster.db in the node's directory)
 --   WORLD_SCRYPT_N, WORLD_SCRYPT_R  the password KDF's cost (16384, 8)
 --   WORLD_SNAPSHOT_MS  cellapp_snapshot_ms, the RPO of a dead cellapp (1000)
+--   WORLD_METRICS_LISTEN  metrics_listen of every node, e.g. 0 (a free port each)
+--   WORLD_DASHBOARD    1: the nodes serve the web dashboard on it (docs/operations.md)
 local function env(name, default)
 	local v = os.getenv(name)
 	if v == nil or v == "" then
@@ -77,4 +79,6 @@ settings = {
 	world_height = 1000,
 	world_radius = 50,
 	world_max_speed = 100,
+	metrics_listen = env("WORLD_METRICS_LISTEN", nil),
+	dashboard = env("WORLD_DASHBOARD", "") == "1",
 }
