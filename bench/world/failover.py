@@ -12,7 +12,7 @@ the RESUME). Prints the median and the max:
     BENCH failover_baseapp_stop_ms N ms
     BENCH failover_baseapp_stop_ms_max N ms
 
-    python3 bench/world/failover.py --build DIR [--repeat 20] [--bots 300]
+    python3 bench/world/failover.py --build DIR [--repeat 20] [--bots 300] [--kinds kill,stop]
 
 The bars (docs/failover.md): kill max < 2000 ms; stop max < the bots'
 answer bound (1500 ms) + 2000 ms. A stop is detected by the bot (no answer
