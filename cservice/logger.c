@@ -19,7 +19,6 @@
 #include <time.h>
 
 #include "json.h"
-#include "kvline.h"
 #include "shoal.h"
 
 struct logger {
@@ -78,27 +77,57 @@ static void service_name(uint32_t source, char *out, size_t outlen) {
   snprintf(out, outlen, "%.*s", (int)(n < outlen ? n : outlen - 1), name);
 }
 
-/* The event's key=value pairs, from the token "event=" on (at the start or
- * after a space); written only when the rest of the line parses as pairs. */
+/* The line's key=value pairs, from the token "event=" or "alert=" on (at
+ * the start or after a space): a value is a run of non-space bytes or a
+ * "quoted string" (Lua's %q: \" and \\ inside); the pairs end at the
+ * first token that is neither (free text after them). */
+static const char *pairs_start(const char *text) {
+  static const char *marks[] = {"event=", "alert="};
+  const char *best = NULL;
+  for (int m = 0; m < 2; m++) {
+    const char *p = text;
+    while ((p = strstr(p, marks[m])) != NULL && p != text && p[-1] != ' ') p++;
+    if (p && (best == NULL || p < best)) best = p;
+  }
+  return best;
+}
+
 static void json_event(struct shoal_json *j, const char *text) {
-  const char *p = text;
-  while ((p = strstr(p, "event=")) != NULL && p != text && p[-1] != ' ') p++;
+  const char *p = pairs_start(text);
   if (p == NULL) return;
-  char err[96];
-  struct shoal_kvline *kv = shoal_kvline_parse(p, strlen(p), 0, err, sizeof(err));
-  if (kv == NULL) return;
-  for (int i = 0; i < shoal_kvline_count(kv); i++) {
-    const char *k = shoal_kvline_key(kv, i);
-    if (strcmp(k, "event") == 0) {
-      shoal_json_key(j, "event");
+  char key[80];
+  char *value = shoal_malloc(strlen(p) + 1); /* a value is never longer than the rest of the line */
+  while (*p) {
+    size_t k = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-");
+    if (k == 0 || k >= sizeof(key) - 8 || p[k] != '=') break;
+    snprintf(key, sizeof(key), "%.*s", (int)k, p);
+    p += k + 1;
+    size_t n = 0;
+    if (*p == '"') {
+      p++;
+      while (*p && *p != '"') {
+        if (*p == '\\' && (p[1] == '"' || p[1] == '\\')) p++;
+        value[n++] = *p;
+        p++;
+      }
+      if (*p != '"') break; /* an unterminated string: not a pair */
+      p++;
     } else {
-      char key[80];
-      snprintf(key, sizeof(key), "%s%s", reserved_key(k) ? "field_" : "", k);
+      while (*p && *p != ' ') value[n++] = *p++;
+      if (n == 0) break;
+    }
+    value[n] = '\0';
+    if (strcmp(key, "event") != 0 && reserved_key(key)) {
+      char pre[88];
+      snprintf(pre, sizeof(pre), "field_%s", key);
+      shoal_json_key(j, pre);
+    } else {
       shoal_json_key(j, key);
     }
-    shoal_json_str(j, shoal_kvline_value(kv, i));
+    shoal_json_str(j, value);
+    while (*p == ' ') p++;
   }
-  shoal_kvline_free(kv);
+  shoal_free(value);
 }
 
 static void write_json(struct logger *l, const char *stamp, struct timeval *tv, int level, uint32_t source) {
