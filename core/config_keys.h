@@ -246,6 +246,13 @@
   X(dscontroller_lost_ms, INT, "3000", 10, 3600000, "an agent with no load report this long gets no allocation, ms") \
   X(dscontroller_ticket_timeout_ms, INT, "10000", 10, 3600000, "a ticket not served this long fails with an " \
     "error to its holder, ms")                                                                                       \
-  X(dscontroller_max_tickets, INT, "10000", 0, 10000000, "tickets waiting at most (past it an allocation fails at once)")
+  X(dscontroller_max_tickets, INT, "10000", 0, 10000000, "tickets waiting at most (past it an allocation fails at once)") \
+  /* ---- the registry's etcd backend (lualib/shoal/registry_etcd.lua; docs/registry.md) */                      \
+  X(registry_backend, STRING, "builtin", 0, 0, "builtin (cservice/registry.c) or etcd: what registry.new(NAME) "  \
+    "talks to")                                                                                                      \
+  X(registry_etcd_endpoints, STRING, "", 0, 0, "the etcd members' client URLs as host:port,host:port,...")        \
+  X(registry_etcd_timeout_ms, INT, "1000", 10, 600000, "an etcd request's bound per member, ms (past every "     \
+    "member: UNAVAIL)")                                                                                              \
+  X(registry_etcd_prefix, STRING, "/shoal/", 0, 0, "the etcd key prefix of this cluster's registry")
 
 #endif
