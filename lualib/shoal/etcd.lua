@@ -11,7 +11,7 @@
 --                                -- w:close(); reconnects are the caller's job
 --
 -- Every request is bounded: at most `timeout` ms per endpoint, each
--- endpoint tried once, starting with the one that answered last.
+-- endpoint tried twice at most, starting with the one that answered last.
 
 local shoal = require "shoal"
 local socket = require "shoal.socket"
@@ -125,9 +125,16 @@ end
 
 -- The reply of the first endpoint that answers; nil, "unavailable: ..."
 -- (or nil, err, body for an error etcd answered).
+-- Two rounds over the members, so a request made while the cluster
+-- elects a new leader (a member died) waits for it instead of failing:
+-- at most 2 * #endpoints * timeout ms in all. (A request that timed out
+-- may have been applied: register and keepalive are safe to repeat.)
 function client:post(path, body)
 	local n, errs = #self.endpoints, {}
-	for k = 0, n - 1 do
+	for k = 0, 2 * n - 1 do
+		if k == n then
+			shoal.sleep(50)
+		end
 		local i = (self.current - 1 + k) % n + 1
 		local reply, err, refused = post_one(self.endpoints[i], path, body, self.timeout)
 		if reply then
@@ -138,9 +145,11 @@ function client:post(path, body)
 			self.current = i
 			return nil, err, refused
 		end
-		errs[#errs + 1] = err
+		if k < n then
+			errs[#errs + 1] = err
+		end
 	end
-	return nil, "no etcd member answered within " .. self.timeout .. " ms (" ..
+	return nil, "no etcd member answered within " .. self.timeout .. " ms, twice (" ..
 		table.concat(errs, "; ") .. ")"
 end
 

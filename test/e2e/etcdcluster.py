@@ -68,6 +68,22 @@ class EtcdCluster:
             return all(self.healthy(i) for i in range(self.n) if self.procs[i] is not None)
         nodeutil.wait_until(ok, nodeutil.scaled(timeout), "a healthy etcd cluster")
 
+    def leader(self):
+        """The index of the member that leads now (None: no leader seen)."""
+        for i in range(self.n):
+            if self.procs[i] is None:
+                continue
+            try:
+                req = urllib.request.Request("http://127.0.0.1:%d/v3/maintenance/status" % self.client_ports[i],
+                                             data=b"{}", headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(req, timeout=1) as r:
+                    st = json.loads(r.read().decode())
+                if st.get("leader") and st["leader"] == st["header"]["member_id"]:
+                    return i
+            except (OSError, ValueError, KeyError):
+                continue
+        return None
+
     def kill(self, i):
         p = self.procs[i]
         if p is not None and p.poll() is None:
