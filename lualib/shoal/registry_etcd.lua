@@ -419,10 +419,12 @@ end
 local function start_stream(self, w)
 	w.stream = self.etcd:watch({ key = b64(self.prefix), range_end = b64(etcd.prefix_end(self.prefix)),
 		start_revision = tostring(w.rev + 1), prev_kv = true }, function(result)
-		if result.header and result.header.revision then
-			w.rev = math.max(w.rev, num(result.header.revision))
-		end
 		deliver(self, w, result)
+		-- resume after the last event seen (not the header's revision: a
+		-- catching-up watcher may still owe events below it)
+		for _, ev in ipairs(result.events or {}) do
+			w.rev = math.max(w.rev, num(ev.kv.mod_revision))
+		end
 	end, function(err)
 		if w.stopped then
 			return

@@ -6,6 +6,8 @@ this runner's control socket. A missing etcd binary is a failure."""
 
 import os
 import socket
+import subprocess
+import sys
 import threading
 
 import etcdcluster
@@ -85,6 +87,18 @@ class RegistryEtcd(NodeTestCase):
         self.assertEqual(control.done, ["kill leader", "kill other", "start all"], "the member failures ran")
         text = nodeutil.read_text(log)
         self.assertIn("registry: etcd watch", text, "the watch saw its member die and reconnected")
+
+    def test_missing_etcd_is_a_failure(self):
+        """Without etcd on PATH the test fails (never skips) and says why."""
+        env = dict(os.environ, PATH=self.path("empty"))
+        os.makedirs(env["PATH"])
+        r = subprocess.run([sys.executable, os.path.abspath(__file__), "--shoal", nodeutil.SHOAL_BIN,
+                            "--source", nodeutil.SOURCE_DIR, "RegistryEtcd.test_lua_cases"],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env,
+                           timeout=nodeutil.scaled(30))
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("etcd not found on PATH", r.stdout + r.stderr)
+        self.assertIn("FAIL: test_lua_cases", r.stdout + r.stderr)
 
 
 if __name__ == "__main__":

@@ -78,6 +78,25 @@ end
 
 local cases = {}
 
+-- Bad endpoints and bad registrations are refused with a clear error.
+function cases.bad_input()
+	local opts = function(eps) return { backend = "etcd", endpoints = eps } end
+	t.raises("etcd: no endpoints", registry.new, opts(""))
+	t.raises("etcd: bad endpoint 'nohost'", registry.new, opts("nohost"))
+	t.raises("etcd: bad endpoint '127.0.0.1:0'", registry.new, opts("127.0.0.1:2379,127.0.0.1:0"))
+	t.raises("etcd: bad endpoint '127.0.0.1:70000'", registry.new, opts("127.0.0.1:70000"))
+	local r = new()
+	t.raises("registry: register: missing addr", r.register, r, { type = "game", id = "x", node = "n", port = 1 })
+	t.raises("status field 'inc' is a reserved key", r.register, r, component("x", { status = { inc = 1 } }))
+	t.raises("transfer is not supported", r.transfer, r, "x", { type = "game", id = "y", inc = 1 })
+	-- no member listens: unavailable, bounded
+	local dead = registry.new { backend = "etcd", endpoints = "127.0.0.1:1", timeout = 200, prefix = "/x/" }
+	local ms, res = t.timed(dead.query, dead, {})
+	t.eq(res[1], false, "no member: fails")
+	t.contains(res[2], "registry: etcd unavailable: no etcd member answered within 200 ms", "clearly")
+	t.ok(ms < 2000, "bounded (" .. ms .. " ms)")
+end
+
 -- join, status, leave, dead (the lease expired), in order, seq 1, 2, ...
 function cases.events_in_order()
 	local w, prefix = new()
@@ -202,4 +221,4 @@ function cases.member_failures()
 	w:unwatch {}
 end
 
-return t.start(cases, { "events_in_order", "leases", "member_failures" })
+return t.start(cases, { "bad_input", "events_in_order", "leases", "member_failures" })
