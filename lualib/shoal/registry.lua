@@ -163,7 +163,11 @@ function registry.new(addr)
 	if type(addr) == "table" and addr.backend == "etcd" then
 		return require("shoal.registry_etcd").new(addr)
 	end
-	if type(addr) == "string" and shoal.config("registry_backend") == "etcd" then
+	local backend = type(addr) == "string" and shoal.config("registry_backend")
+	if backend and backend ~= "etcd" and backend ~= "builtin" then
+		error("registry: registry_backend = '" .. tostring(backend) .. "': builtin or etcd", 2)
+	end
+	if backend == "etcd" then
 		return require("shoal.registry_etcd").new({ endpoints = shoal.config("registry_etcd_endpoints"),
 			timeout = shoal.config("registry_etcd_timeout_ms"), prefix = shoal.config("registry_etcd_prefix"),
 			dead = shoal.config("registry_dead") })

@@ -44,6 +44,11 @@ local function call(self, path, body)
 	if reply then
 		return reply
 	end
+	if refused and tostring(refused.error or refused.message):find("lease not found", 1, true) then
+		local s = self.spec or {}
+		fail(shoal.errors.STALE, string.format("registry: %s/%s was declared dead, register again (its etcd lease "
+			.. "expired)", tostring(s.type), tostring(s.id)))
+	end
 	if refused then
 		fail(shoal.errors.INVAL, "registry: etcd refused " .. path .. ": " .. err)
 	end
@@ -286,15 +291,24 @@ local function do_lease(self, verb, name)
 	assert(self.spec and self.inc, "registry: " .. verb .. " before register")
 	local key = b64(self.prefix .. "l/" .. name)
 	if verb == "lease" then
+		-- granted only if free and this life is still this client's: its
+		-- component key is bound to its etcd lease
+		local me = b64(ckey(self, self.spec.type, self.spec.id))
 		local t = call(self, "/v3/kv/txn", {
-			compare = { { key = key, target = "CREATE", result = "EQUAL", create_revision = "0" } },
+			compare = { { key = key, target = "CREATE", result = "EQUAL", create_revision = "0" },
+				{ key = me, target = "LEASE", result = "EQUAL", lease = self.lease_id } },
 			success = { { request_put = { key = key, value = value_of(self, self.inc), lease = self.lease_id } } },
-			failure = { { request_range = { key = key } } },
+			failure = { { request_range = { key = key } }, { request_range = { key = me } } },
 		})
 		local kv
 		if t.succeeded then
 			kv = call(self, "/v3/kv/range", { key = key }).kvs[1]
 		else
+			local mine = t.responses[2].response_range.kvs and t.responses[2].response_range.kvs[1]
+			if not mine or mine.lease ~= self.lease_id then
+				fail(shoal.errors.STALE, string.format("registry: %s/%s was declared dead, register again",
+					self.spec.type, tostring(self.spec.id)))
+			end
 			kv = t.responses[1].response_range.kvs and t.responses[1].response_range.kvs[1]
 		end
 		local l = lease_of(kv)

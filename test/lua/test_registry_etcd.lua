@@ -179,6 +179,41 @@ function cases.leases()
 	w:unwatch { lease = "mgr" }
 end
 
+-- shoal/lease.lua's active/standby pair on the etcd backend: one active;
+-- when it dies the standby takes over with a higher epoch.
+function cases.lease_hold()
+	local lease = require "shoal.lease"
+	local _, prefix = new()
+	local a, b = new(prefix), new(prefix)
+	a:register(component("1", { type = "cellappmgr" }))
+	a:keepalive()
+	local state = {}
+	local la = lease.hold(a, "cellappmgr", {
+		active = function(epoch) state.a = epoch end,
+		standby = function() state.a = nil end,
+	})
+	t.ok(la.active, "the first one is active")
+	b:register(component("2", { type = "cellappmgr" }))
+	b:keepalive()
+	local lb = lease.hold(b, "cellappmgr", {
+		active = function(epoch) state.b = epoch end,
+		standby = function(holder) state.b_holder = holder and holder.id end,
+	})
+	t.eq(lb.active, false, "the second one is the standby")
+	t.eq(lb.holder and lb.holder.id, "1", "it knows the holder")
+	local e1 = la.epoch
+	a:silence() -- the active's life expires
+	t.wait_until(function() return lb.active end, 8000, 20, "the standby takes over")
+	t.ok(lb.epoch > e1, "with a higher epoch")
+	local l, code, text = a:trylease("lease", "cellappmgr")
+	t.eq(l, nil, "the dead life gets no lease")
+	t.eq(code, shoal.errors.STALE, "STALE")
+	t.contains(text, "was declared dead, register again", "the text")
+	lb:stop()
+	la:stop()
+	b:leave()
+end
+
 -- One member SIGKILLed: everything keeps working; two: UNAVAIL, clearly
 -- and within the bound; both back: it recovers, the watch too.
 function cases.member_failures()
@@ -221,4 +256,4 @@ function cases.member_failures()
 	w:unwatch {}
 end
 
-return t.start(cases, { "bad_input", "events_in_order", "leases", "member_failures" })
+return t.start(cases, { "bad_input", "events_in_order", "leases", "lease_hold", "member_failures" })
