@@ -214,6 +214,34 @@ function cases.lease_hold()
 	b:leave()
 end
 
+-- Figures (logged, for docs/registry.md): the cost of each request on
+-- a healthy 3-member cluster on this host; bounded in count.
+function cases.figures()
+	local w, prefix = new()
+	local events = collect(w, { type = "game" })
+	local r = new(prefix)
+	local t0 = shoal.now()
+	for i = 1, 50 do
+		r:register(component("f" .. i))
+	end
+	local reg_ms = shoal.now() - t0
+	t0 = shoal.now()
+	for i = 1, 50 do
+		r:heartbeat { load = i }
+	end
+	local hb_ms = shoal.now() - t0
+	t0 = shoal.now()
+	for _ = 1, 20 do
+		t.eq(#r:query { type = "game" }, 1, "one life of this client listed")
+	end
+	local q_ms = shoal.now() - t0
+	t.wait_until(function() return #events >= 100 end, 5000, 20, "100 events (50 joins, 50 status)")
+	shoal.log(string.format("etcd figures: register %.1f ms, heartbeat with status %.1f ms, query %.1f ms each",
+		reg_ms / 50, hb_ms / 50, q_ms / 20))
+	r:leave()
+	w:unwatch { type = "game" }
+end
+
 -- One member SIGKILLed: everything keeps working; two: UNAVAIL, clearly
 -- and within the bound; both back: it recovers, the watch too.
 function cases.member_failures()
@@ -256,4 +284,4 @@ function cases.member_failures()
 	w:unwatch {}
 end
 
-return t.start(cases, { "bad_input", "events_in_order", "leases", "lease_hold", "member_failures" })
+return t.start(cases, { "bad_input", "events_in_order", "leases", "lease_hold", "figures", "member_failures" })
