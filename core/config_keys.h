@@ -250,6 +250,13 @@
   /* ---- dashboard: the web dashboard on the metrics endpoint (lualib/shoal/dashboard.lua; docs/operations.md) */ \
   X(dashboard, BOOL, "false", 0, 0, "serve the web dashboard (GET /dashboard/, /api/cluster) on metrics_listen") \
   X(dashboard_dir, STRING, "$root/web/dashboard", 0, 0, "the dashboard's files (index.html, dashboard.css, " \
-    "dashboard.js), read at start")
+    "dashboard.js), read at start") \
+  /* ---- the registry's etcd backend (lualib/shoal/registry_etcd.lua; docs/registry.md) */                      \
+  X(registry_backend, STRING, "builtin", 0, 0, "builtin (cservice/registry.c) or etcd: what registry.new(NAME) "  \
+    "talks to")                                                                                                      \
+  X(registry_etcd_endpoints, STRING, "", 0, 0, "the etcd members' client URLs as host:port,host:port,...")        \
+  X(registry_etcd_timeout_ms, INT, "1000", 10, 600000, "an etcd request's bound per member, ms (past every "     \
+    "member: UNAVAIL)")                                                                                              \
+  X(registry_etcd_prefix, STRING, "/shoal/", 0, 0, "the etcd key prefix of this cluster's registry")
 
 #endif

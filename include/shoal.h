@@ -59,7 +59,8 @@ enum shoal_ptype {
   X(EXHAUSTED, -18, "sequence numbers used up: rekey")           \
   X(WRONGWAY, -19, "a sealer cannot open, an opener cannot seal") \
   X(BUSY, -20, "busy now: try again shortly")                     \
-  X(NOTOWNER, -21, "not the owner (of an object or a lease)")
+  X(NOTOWNER, -21, "not the owner (of an object or a lease)") \
+  X(UNAVAIL, -22, "unavailable: the backend (etcd) has no quorum or cannot be reached")
 
 enum shoal_errno {
 #define SHOAL_ERRNO_ENUM(name, value, text) SHOAL_E##name = value,

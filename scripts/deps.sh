@@ -18,6 +18,7 @@ PKGS=(
   python3-cryptography
   chromium
   prometheus
+  etcd-server etcd-client
 )
 
 missing=()

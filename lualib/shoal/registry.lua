@@ -155,7 +155,23 @@ local function filter_text(filter)
 	return table.concat(parts, " ")
 end
 
+-- addr: the registry service (handle or name), or a table {backend =
+-- "etcd", endpoints, timeout, prefix, dead} for the etcd backend
+-- (shoal/registry_etcd.lua). A name while the config says
+-- registry_backend = "etcd" is the etcd backend of the config's keys.
 function registry.new(addr)
+	if type(addr) == "table" and addr.backend == "etcd" then
+		return require("shoal.registry_etcd").new(addr)
+	end
+	local backend = type(addr) == "string" and shoal.config("registry_backend")
+	if backend and backend ~= "etcd" and backend ~= "builtin" then
+		error("registry: registry_backend = '" .. tostring(backend) .. "': builtin or etcd", 2)
+	end
+	if backend == "etcd" then
+		return require("shoal.registry_etcd").new({ endpoints = shoal.config("registry_etcd_endpoints"),
+			timeout = shoal.config("registry_etcd_timeout_ms"), prefix = shoal.config("registry_etcd_prefix"),
+			dead = shoal.config("registry_dead") })
+	end
 	return setmetatable({ addr = addr }, client)
 end
 

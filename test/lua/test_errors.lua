@@ -29,7 +29,7 @@ function cases.codes_pushed_from_c()
 		NOSERVICE = -1, INVAL = -2, NOMEM = -3, TIMEOUT = -4, EXITING = -5, NOMODULE = -6, INIT = -7,
 		NAMEEXIST = -8, TOOBIG = -9, FULL = -10, NODEDOWN = -11, RAISED = -12, STALE = -13,
 		MALFORMED = -14, REPLAYED = -15, REORDERED = -16, FORGED = -17, EXHAUSTED = -18, WRONGWAY = -19,
-		BUSY = -20, NOTOWNER = -21,
+		BUSY = -20, NOTOWNER = -21, UNAVAIL = -22,
 	}
 	local n = 0
 	for name, code in pairs(E) do

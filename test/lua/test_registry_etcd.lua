@@ -1,0 +1,287 @@
+-- test_registry_etcd: the registry's etcd backend (lualib/shoal/registry_etcd.lua)
+-- on a real 3-member etcd cluster that test/e2e/test_registry_etcd.py
+-- starts and controls. SHOAL_ETCD_ENDPOINTS: the members' client
+-- addresses; SHOAL_ETCD_CONTROL: the port of the runner's control socket
+-- ("kill leader", "kill other", "start all": see the runner; each answers
+-- "ok" or "error ...").
+local shoal = require "shoal"
+local socket = require "shoal.socket"
+local registry = require "shoal.registry"
+local t = require "testlib"
+
+local endpoints = os.getenv("SHOAL_ETCD_ENDPOINTS") or ""
+local control_port = tonumber(os.getenv("SHOAL_ETCD_CONTROL") or "0")
+local prefix_n = 0
+
+-- A client on a fresh prefix per case (so the cases do not see each
+-- other's keys), or on the given one.
+local function new(prefix)
+	if not prefix then
+		prefix_n = prefix_n + 1
+		prefix = string.format("/test%d-%d/", shoal.now(), prefix_n)
+	end
+	return registry.new { backend = "etcd", endpoints = endpoints, timeout = 500, prefix = prefix, dead = 4 }, prefix
+end
+
+local function control(cmd)
+	local id = assert(socket.connect("127.0.0.1", control_port, 2000))
+	socket.write(id, cmd .. "\n")
+	local line, err = socket.readline(id, "\n", 30000)
+	socket.close(id)
+	t.eq(line, "ok", "control '" .. cmd .. "' (" .. tostring(err) .. ")")
+end
+
+local function component(id, extra)
+	local c = { type = "game", id = id, node = "n1", addr = "127.0.0.1", port = 7000, interval = 500,
+		tags = { "eu" }, status = { load = 0 } }
+	for k, v in pairs(extra or {}) do
+		c[k] = v
+	end
+	return c
+end
+
+local function collect(r, filter)
+	local events = {}
+	local snapshot = r:watch(filter, function(e)
+		events[#events + 1] = e
+	end)
+	return events, snapshot
+end
+
+local function wait_event(events, what, id, name, ms)
+	return t.wait_until(function()
+		for _, e in ipairs(events) do
+			if e.id == id and e.event == name then
+				return e
+			end
+		end
+	end, ms or 5000, 20, what)
+end
+
+local function names(events, id)
+	local out = {}
+	for _, e in ipairs(events) do
+		if e.id == id then
+			out[#out + 1] = e.event
+		end
+	end
+	return table.concat(out, ",")
+end
+
+local function ids(r, filter)
+	local out = {}
+	for _, c in ipairs(r:query(filter)) do
+		out[#out + 1] = c.id
+	end
+	return table.concat(out, ",")
+end
+
+local cases = {}
+
+-- Bad endpoints and bad registrations are refused with a clear error.
+function cases.bad_input()
+	local opts = function(eps) return { backend = "etcd", endpoints = eps } end
+	t.raises("etcd: no endpoints", registry.new, opts(""))
+	t.raises("etcd: bad endpoint 'nohost'", registry.new, opts("nohost"))
+	t.raises("etcd: bad endpoint '127.0.0.1:0'", registry.new, opts("127.0.0.1:2379,127.0.0.1:0"))
+	t.raises("etcd: bad endpoint '127.0.0.1:70000'", registry.new, opts("127.0.0.1:70000"))
+	local r = new()
+	t.raises("registry: register: missing addr", r.register, r, { type = "game", id = "x", node = "n", port = 1 })
+	t.raises("status field 'inc' is a reserved key", r.register, r, component("x", { status = { inc = 1 } }))
+	t.raises("transfer is not supported", r.transfer, r, "x", { type = "game", id = "y", inc = 1 })
+	-- no member listens: unavailable, bounded
+	local dead = registry.new { backend = "etcd", endpoints = "127.0.0.1:1", timeout = 200, prefix = "/x/" }
+	local ms, res = t.timed(dead.query, dead, {})
+	t.eq(res[1], false, "no member: fails")
+	t.contains(res[2], "registry: etcd unavailable: no etcd member answered within 200 ms", "clearly")
+	t.ok(ms < 2000, "bounded (" .. ms .. " ms)")
+end
+
+-- join, status, leave, dead (the lease expired), in order, seq 1, 2, ...
+function cases.events_in_order()
+	local w, prefix = new()
+	local events, snap = collect(w, { type = "game" })
+	t.eq(#snap, 0, "empty at first")
+	local a, b = new(prefix), new(prefix)
+	local inc = a:register(component("a"))
+	t.ok(inc > 0, "an inc")
+	b:register(component("b", { tags = { "us" } }))
+	t.eq(ids(w, { type = "game" }), "a,b", "query in order of registration")
+	t.eq(ids(w, { tag = "us" }), "b", "query by tag")
+	local q = w:query { type = "game" }
+	t.eq(q[1].addr, "127.0.0.1", "addr")
+	t.eq(q[1].port, 7000, "port")
+	t.eq(q[1].inc, inc, "inc")
+	t.eq(q[1].state, "alive", "state")
+	a:heartbeat { load = 5 }
+	wait_event(events, "a status", "a", "status")
+	t.eq(w:query { type = "game" }[1].status.load, 5, "status merged")
+	a:keepalive()
+	b:leave()
+	wait_event(events, "b leave", "b", "leave")
+	-- a keeps beating well past its TTL (2 s): alive; then silenced: dead
+	shoal.sleep(2500)
+	t.eq(ids(w, { type = "game" }), "a", "a kept alive by keepalive")
+	a:silence()
+	local t0 = shoal.now()
+	local dead = wait_event(events, "a dead", "a", "dead", 6000)
+	t.between(shoal.now() - t0, 500, 5000, "dead after the lease's TTL")
+	t.eq(dead.inc, inc, "the dead life's inc")
+	t.eq(names(events, "a"), "join,status,dead", "a's events")
+	t.eq(names(events, "b"), "join,leave", "b's events")
+	for i, e in ipairs(events) do
+		t.eq(e.seq, i, "seq " .. i)
+		t.eq(e.watch, "type=game", "watch field")
+	end
+	-- a heartbeat of the dead life registers again: a new inc, a join
+	local inc2 = a:heartbeat()
+	t.ok(inc2 > inc, "a new life has a higher inc")
+	t.wait_until(function() return names(events, "a") == "join,status,dead,join" end, 3000, 20, "a joined again")
+	a:leave()
+	w:unwatch { type = "game" }
+end
+
+-- Named leases: create-if-absent bound to the holder's life; epoch from
+-- the key's revision; freed when the holder's lease expires.
+function cases.leases()
+	local w, prefix = new()
+	local a, b = new(prefix), new(prefix)
+	a:register(component("a", { type = "mgr" }))
+	b:register(component("b", { type = "mgr" }))
+	local events, snap = collect(w, { lease = "mgr" })
+	t.eq(snap[1].epoch, 0, "never held: epoch 0")
+	t.eq(snap[1].holder, nil, "never held: no holder")
+	local la = a:lease("mgr")
+	t.eq(la.granted, true, "a gets it")
+	t.ok(la.epoch > 0, "an epoch")
+	t.eq(a:lease("mgr").granted, true, "asking again is cheap and safe")
+	local lb = b:lease("mgr")
+	t.eq(lb.granted, false, "b does not")
+	t.eq(lb.holder.id, "a", "b is told the holder")
+	t.eq(lb.epoch, la.epoch, "same epoch")
+	t.eq(#w:leases(), 1, "one lease listed")
+	b:keepalive()
+	a:silence() -- a's life expires: the lease is free
+	t.wait_until(function()
+		for _, e in ipairs(events) do
+			if e.event == "lease" and e.holder == nil then
+				return true
+			end
+		end
+	end, 6000, 20, "the lease freed by a's death")
+	local lb2 = b:lease("mgr")
+	t.eq(lb2.granted, true, "b takes it")
+	t.ok(lb2.epoch > la.epoch, "a higher epoch")
+	local rel = b:release("mgr")
+	t.eq(rel.released, true, "b releases it")
+	t.eq(b:lease("mgr").granted, true, "and can take it again")
+	b:leave()
+	w:unwatch { lease = "mgr" }
+end
+
+-- shoal/lease.lua's active/standby pair on the etcd backend: one active;
+-- when it dies the standby takes over with a higher epoch.
+function cases.lease_hold()
+	local lease = require "shoal.lease"
+	local _, prefix = new()
+	local a, b = new(prefix), new(prefix)
+	a:register(component("1", { type = "cellappmgr" }))
+	a:keepalive()
+	local state = {}
+	local la = lease.hold(a, "cellappmgr", {
+		active = function(epoch) state.a = epoch end,
+		standby = function() state.a = nil end,
+	})
+	t.ok(la.active, "the first one is active")
+	b:register(component("2", { type = "cellappmgr" }))
+	b:keepalive()
+	local lb = lease.hold(b, "cellappmgr", {
+		active = function(epoch) state.b = epoch end,
+		standby = function(holder) state.b_holder = holder and holder.id end,
+	})
+	t.eq(lb.active, false, "the second one is the standby")
+	t.eq(lb.holder and lb.holder.id, "1", "it knows the holder")
+	local e1 = la.epoch
+	a:silence() -- the active's life expires
+	t.wait_until(function() return lb.active end, 8000, 20, "the standby takes over")
+	t.ok(lb.epoch > e1, "with a higher epoch")
+	local l, code, text = a:trylease("lease", "cellappmgr")
+	t.eq(l, nil, "the dead life gets no lease")
+	t.eq(code, shoal.errors.STALE, "STALE")
+	t.contains(text, "was declared dead, register again", "the text")
+	lb:stop()
+	la:stop()
+	b:leave()
+end
+
+-- Figures (logged, for docs/registry.md): the cost of each request on
+-- a healthy 3-member cluster on this host; bounded in count.
+function cases.figures()
+	local w, prefix = new()
+	local events = collect(w, { type = "game" })
+	local r = new(prefix)
+	local t0 = shoal.now()
+	for i = 1, 50 do
+		r:register(component("f" .. i))
+	end
+	local reg_ms = shoal.now() - t0
+	t0 = shoal.now()
+	for i = 1, 50 do
+		r:heartbeat { load = i }
+	end
+	local hb_ms = shoal.now() - t0
+	t0 = shoal.now()
+	for _ = 1, 20 do
+		t.eq(#r:query { type = "game" }, 1, "one life of this client listed")
+	end
+	local q_ms = shoal.now() - t0
+	t.wait_until(function() return #events >= 100 end, 5000, 20, "100 events (50 joins, 50 status)")
+	shoal.log(string.format("etcd figures: register %.1f ms, heartbeat with status %.1f ms, query %.1f ms each",
+		reg_ms / 50, hb_ms / 50, q_ms / 20))
+	r:leave()
+	w:unwatch { type = "game" }
+end
+
+-- One member SIGKILLed: everything keeps working; two: UNAVAIL, clearly
+-- and within the bound; both back: it recovers, the watch too.
+function cases.member_failures()
+	local w, prefix = new()
+	local events = collect(w, {})
+	local a = new(prefix)
+	a:register(component("a"))
+	a:keepalive()
+	wait_event(events, "a join", "a", "join")
+
+	control("kill leader") -- a new election meanwhile
+	local b = new(prefix)
+	b:register(component("b"))
+	wait_event(events, "b join after one member died", "b", "join")
+	t.eq(ids(w, {}), "a,b", "query with one member down")
+	b:heartbeat { load = 9 }
+	wait_event(events, "b status", "b", "status")
+	b:leave()
+	wait_event(events, "b leave", "b", "leave")
+
+	control("kill other") -- the majority is gone
+	local c = new(prefix)
+	local ms, r = t.timed(c.register, c, component("c"))
+	t.eq(r[1], false, "register without a majority fails")
+	t.contains(r[2], "registry: etcd unavailable", "clearly")
+	t.ok(ms < 2 * 3 * 500 + 1000, "within the bound (" .. ms .. " ms)")
+	t.raises("registry: etcd unavailable", w.query, w, {})
+	local l, code, text = a:trylease("lease", "m")
+	t.eq(l, nil, "no lease without a majority")
+	t.eq(code, shoal.errors.UNAVAIL, "code UNAVAIL")
+	t.contains(text, "etcd unavailable", "the text")
+
+	control("start all")
+	t.wait_until(function() return pcall(c.register, c, component("c")) end, 10000, 200, "register after recovery")
+	wait_event(events, "c join after recovery (the watch reconnected)", "c", "join", 10000)
+	t.wait_until(function() return ids(w, {}) == "a,c" end, 5000, 100, "a (kept alive) and c listed")
+	c:leave()
+	wait_event(events, "c leave", "c", "leave")
+	a:leave()
+	w:unwatch {}
+end
+
+return t.start(cases, { "bad_input", "events_in_order", "leases", "lease_hold", "figures", "member_failures" })
