@@ -246,6 +246,8 @@
   X(dscontroller_lost_ms, INT, "3000", 10, 3600000, "an agent with no load report this long gets no allocation, ms") \
   X(dscontroller_ticket_timeout_ms, INT, "10000", 10, 3600000, "a ticket not served this long fails with an " \
     "error to its holder, ms")                                                                                       \
-  X(dscontroller_max_tickets, INT, "10000", 0, 10000000, "tickets waiting at most (past it an allocation fails at once)")
+  X(dscontroller_max_tickets, INT, "10000", 0, 10000000, "tickets waiting at most (past it an allocation fails at once)") \
+  X(dscontroller_lease, STRING, "", 0, 0, "a registry lease name: the dscontroller is active or standby " \
+    "(agents: dsagent_controller = \"lease:NAME\"); empty: always active")
 
 #endif

@@ -8,6 +8,8 @@
 --   drain(deadline_ms)        -> true | nil, err   no new allocation; ready ones retired, allocated ones
 --                                                  reaped at the deadline; then "dsagent event=drained"
 --   undrain()                 -> true               serves again
+--   controller_state(state)   (a send from the active dscontroller: its aliases, carried in each
+--                              load report so a standby that takes over rebuilds them)
 local shoal = require "shoal"
 local fleet = require "ds.fleet"
 local agent = require "ds.agent"
@@ -36,6 +38,15 @@ function command.undrain()
 	return a:undrain()
 end
 
+local ctl_state -- the active dscontroller's state ({epoch, seq, aliases}), the newest seen
+
+function command.controller_state(state)
+	if type(state) == "table" and (ctl_state == nil or state.epoch > ctl_state.epoch
+			or (state.epoch == ctl_state.epoch and state.seq > ctl_state.seq)) then
+		ctl_state = state
+	end
+end
+
 shoal.start(function()
 	local cfg = shoal.config
 	local list, errs = fleet.load(cfg("dsagent_fleets"), fleet.defaults(cfg))
@@ -57,10 +68,36 @@ shoal.start(function()
 		error("dsagent: the keeper " .. keeper .. " " .. err .. " (config dsagent_keeper)")
 	end
 	local controller, every = cfg("dsagent_controller"), cfg("dsagent_report_ms")
+	-- "lease:NAME": the active controller is the holder of the registry
+	-- lease NAME, looked up again before every report (a standby that took
+	-- over gets the next report)
+	local lease_name, lease_client = controller:match("^lease:(.+)$"), nil
+	if lease_name then
+		lease_client = require("shoal.lease").client(lease_name, { timeout = every })
+		controller = ""
+	end
 	local function send_report()
 		if controller ~= "" then
-			shoal.send(controller, "lua", "report", shoal.self(), a:load())
+			local load = a:load()
+			load.controller_state = ctl_state
+			shoal.send(controller, "lua", "report", shoal.self(), load)
 		end
+	end
+	local finding = false
+	local function find_controller()
+		if finding then
+			return
+		end
+		finding = true
+		local h, why = lease_client:find()
+		finding = false
+		if h then
+			controller = h
+		elseif controller ~= "" then
+			controller = ""
+			shoal.warn(string.format("dsagent: no active dscontroller (lease %s): %s", lease_name, why))
+		end
+		send_report()
 	end
 	a = agent.new { fleets = list, keeper = keeper, logdir = logdir, check_ms = cfg("dsagent_check_ms"),
 		history = cfg("dsagent_history"), on_ready = send_report,
@@ -77,11 +114,18 @@ shoal.start(function()
 			shoal.self(), ms, a:load().by_state.allocated) }, 1
 	end)
 	local function report()
-		send_report()
+		if lease_client then
+			shoal.fork(find_controller)
+		else
+			send_report()
+		end
 		shoal.timeout(every, report)
 	end
 	shoal.timeout(every, report)
 	a:run()
+	if lease_client then
+		shoal.fork(find_controller)
+	end
 	send_report()
 	shoal.log(string.format("dsagent: %d fleets (%d refused), keeper %s, logs in %s", #list, #errs,
 		cfg("dsagent_keeper"), logdir))

@@ -9,6 +9,8 @@
 --   c:allocate(fleet, match, caller) -> {agent, id, fleet, port, pid} | {ticket = n} | nil, err
 --   c:cancel(ticket) -> true | nil, err
 --   c.aliases: ds/alias.lua (allocate takes an alias or a fleet name)
+--   c:set_alias(name, target), c:remove_alias(name) -> true | nil, err   (and sent to the agents)
+--   c:activate(epoch)                       this controller took the lease (a standby's takeover)
 --   c:lines() -> lines for the console (`ds`)
 --
 -- The agent is the atomic point: it hands a ready process out once
@@ -33,7 +35,51 @@ function controller.new(conf)
 		max_tickets = conf.max_tickets,
 		aliases = require("ds.alias").new(),
 		counts = { allocated = 0, tickets = 0, served = 0, expired = 0, cancelled = 0 },
+		state = { epoch = 0, seq = 0 }, -- the aliases' version: (lease epoch, change) of the last change
+		active_since = nil, -- set when a lease made it active: the agents' reports are still coming in
+		epoch = 0,
 	}, C)
+end
+
+local function newer(x, y) -- state x newer than y
+	return x.epoch > y.epoch or (x.epoch == y.epoch and x.seq > y.seq)
+end
+
+-- The controller's state for the agents: each keeps the newest and sends
+-- it back in its reports, so a standby that takes over rebuilds it.
+function C:publish()
+	local st = { epoch = self.state.epoch, seq = self.state.seq, aliases = self.aliases:list() }
+	for h in pairs(self.agents) do
+		shoal.send(h, "lua", "controller_state", st)
+	end
+end
+
+function C:changed()
+	if self.state.epoch ~= self.epoch then
+		self.state = { epoch = self.epoch, seq = 0 }
+	end
+	self.state.seq = self.state.seq + 1
+	self:publish()
+end
+
+function C:set_alias(name, target)
+	local ok, err = self.aliases:set(name, target)
+	if ok then
+		self:changed()
+	end
+	return ok, err
+end
+
+function C:remove_alias(name)
+	local ok, err = self.aliases:remove(name)
+	if ok then
+		self:changed()
+	end
+	return ok, err
+end
+
+function C:activate(epoch)
+	self.epoch, self.active_since = epoch, shoal.now()
 end
 
 function C:report(agent, load)
@@ -46,6 +92,20 @@ function C:report(agent, load)
 	a.load, a.at, a.ready = load, shoal.now(), {}
 	for name, f in pairs(load.fleets or {}) do
 		a.ready[name] = f.ready
+	end
+	local st = load.controller_state
+	if type(st) == "table" and newer(st, self.state) then
+		self.aliases:restore(st.aliases or {})
+		self.state = { epoch = st.epoch, seq = st.seq }
+		local n = 0
+		for _ in pairs(st.aliases or {}) do
+			n = n + 1
+		end
+		shoal.log(string.format("dscontroller event=state_restored agent=:%08x epoch=%d seq=%d aliases=%d", agent,
+			st.epoch, st.seq, n))
+	elseif self.state.seq > 0 and (type(st) ~= "table" or newer(self.state, st)) then
+		shoal.send(agent, "lua", "controller_state",
+			{ epoch = self.state.epoch, seq = self.state.seq, aliases = self.aliases:list() })
 	end
 	if #self.tickets > 0 then
 		shoal.fork(self.serve, self)
@@ -100,7 +160,9 @@ function C:allocate(name, match, caller)
 	if r then
 		return r
 	end
-	if not known then
+	-- Just after a takeover not every agent has reported yet: a name not
+	-- known then waits as a ticket (resolved again when it is served).
+	if not known and (self.active_since == nil or shoal.now() - self.active_since > self.lost_ms) then
 		return nil, string.format("no agent has fleet %s", fleet)
 	end
 	if #self.tickets >= self.max_tickets then
@@ -108,7 +170,7 @@ function C:allocate(name, match, caller)
 			#self.tickets))
 		return nil, string.format("fleet %s: no ready DS and %d tickets waiting already", fleet, #self.tickets)
 	end
-	local t = { id = self.next_ticket, fleet = fleet, match = match, caller = caller,
+	local t = { id = self.next_ticket, name = name, fleet = fleet, match = match, caller = caller,
 		deadline = shoal.now() + self.ticket_timeout_ms }
 	self.next_ticket = t.id + 1
 	self.tickets[#self.tickets + 1] = t
@@ -134,6 +196,15 @@ function C:tick()
 	end
 end
 
+local function known_any(self, fleet)
+	for _, a in pairs(self.agents) do
+		if a.load.fleets and a.load.fleets[fleet] then
+			return true
+		end
+	end
+	return false
+end
+
 -- Serves waiting tickets in order; expires those past their deadline.
 function C:serve()
 	if self.serving then
@@ -154,6 +225,9 @@ function C:serve()
 				string.format("ticket %d: no DS of fleet %s became ready within %d ms", t.id, t.fleet,
 					self.ticket_timeout_ms))
 		else
+			if not known_any(self, t.fleet) and self.aliases.map[t.name] then
+				t.fleet = self.aliases:pick(t.name) -- an alias restored since (a takeover)
+			end
 			local r = self:try(t.fleet, t.match)
 			if r then
 				self.by_id[t.id] = nil

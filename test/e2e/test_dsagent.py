@@ -18,7 +18,7 @@ import stat
 import time
 
 import nodeutil
-from nodeutil import NodeTestCase, scaled, wait_until
+from nodeutil import NodeTestCase, free_ports, scaled, wait_until
 
 BUILD = nodeutil.take_option("--build")
 EXAMPLE_DS = os.path.join(BUILD, "example_ds")
@@ -614,6 +614,81 @@ class Controller(DsCase):
         # the 28 allocated v2 processes were not touched by the rollback
         self.assertEqual(sum(1 for l in self.log_lines(r"event=reaped ds=\d+ fleet=v2")), 0)
         self.assertEqual(self.cmd("alloc nosuch"), "err no agent has fleet nosuch")
+
+
+HEARTBEAT_MS = 250
+MISSES = 4
+BOUND_MS = HEARTBEAT_MS * MISSES + 1000  # the registry's failure-detection bound (docs/registry.md)
+
+
+class Standby(DsCase):
+    """Three nodes: node 1 the registry, two dsagents and the test's driver (calls through the lease client);
+    nodes 2 and 3 a dscontroller each, holding the registry lease "dscontroller"; node 2 killed -9."""
+
+    def cluster_node(self, n, **keys):
+        cfg = dict(node=n, thread=2, luaservice=nodeutil.e2e_luaservice(), cluster=self.cluster,
+                   heartbeat_ms=HEARTBEAT_MS, heartbeat_misses=MISSES, registry_suspect=2, registry_dead=MISSES,
+                   logfile=self.path("node%d.log" % n))
+        cfg.update(keys)
+        return self.node(self.config("node%d.lua" % n, **cfg), name="node%d" % n, logfile=cfg["logfile"],
+                         env={"SHOAL_CLUSTER_SECRET": "e2e-ds-standby"})
+
+    def test_kill9_active(self):
+        ports = free_ports(3)
+        self.cluster = ",".join("%d@127.0.0.1:%d" % (n, ports[n - 1]) for n in (1, 2, 3))
+        fleets = [self.fleet("v1", ["--match-ms", "60000"], pool=20, max=40),
+                  self.fleet("v2", ["--match-ms", "60000"], pool=20, max=40)]
+        path = self.path("fleets.lua")
+        nodeutil.write_file(path, "return " + lua(fleets) + "\n")
+        self.n = self.cluster_node(1, start="e2e_dsc_driver", registry=True, dsagent_fleets=path,
+                                   dsagent_keeper=KEEPER, dsagent_logdir=self.path("logs"), dsagent_check_ms=50,
+                                   dsagent_controller="lease:dscontroller", dsagent_report_ms=100,
+                                   dsc_lease="dscontroller", dsc_call_ms=500)
+        port = int(self.n.wait_log(r"e2e_dsc_driver port (\d+)", timeout=10).group(1))
+        n2 = self.cluster_node(2, start="dscontroller", dscontroller_lease="dscontroller")
+        n2.wait_log(r"dscontroller 2: active \(lease epoch 1\)", timeout=15)
+        n3 = self.cluster_node(3, start="dscontroller", dscontroller_lease="dscontroller")
+        n3.wait_log(r"dscontroller 3: standby \(active: 2, lease epoch 1\)", timeout=15)
+        self.conn = socket.create_connection(("127.0.0.1", port), timeout=scaled(10))
+        self.addCleanup(self.conn.close)
+        self.rf = self.conn.makefile("r")
+        wait_until(lambda: len(re.findall(r"dscontroller event=agent_joined", n2.log())) >= 2, scaled(10),
+                   "both agents report to controller 2")
+        wait_until(lambda: len(self.log_lines(r"event=ready ds=40 ")) == 2, scaled(30), "80 ready DSs")
+        time.sleep(0.3)  # the last reports
+        self.assertEqual(self.cmd("alias arena v1 70 v2 30"), "ok")
+        self.assertRegex(self.cmd("burst 2 10 arena"), r"^burst ok=20 tickets=0 errors=0 dup=0 agents=2 fleets=v1:14,v2:6$")
+        time.sleep(0.3)  # the agents' reports carry the alias back (controller_state)
+        killed, killed_wall = time.monotonic(), time.time()
+        n2.proc.send_signal(signal.SIGKILL)
+        n2.proc.wait(timeout=5)
+        first_ok, tries = None, 0
+        deadline = killed + scaled(BOUND_MS / 1000.0 + 5)
+        while time.monotonic() < deadline:
+            tries += 1
+            r = self.cmd("alloc arena")
+            if r.startswith("ok ") or r.startswith("ticket "):
+                first_ok, first = time.monotonic(), r
+                break
+            self.assertRegex(r, r"^err no_active")
+        self.assertIsNotNone(first_ok, "no allocation within the bound after the kill (last: %s)" % r)
+        took_ms = (first_ok - killed) * 1000.0
+        line = n3.wait_log(r"^.*dscontroller 3: active \(lease epoch 2\).*$", timeout=1)
+        self.assertLessEqual(took_ms, scaled(BOUND_MS + 500), "takeover took %d ms" % took_ms)
+        self.assertTrue(n3.wait_log(r"dscontroller event=state_restored .* aliases=1", timeout=5))
+        wait_until(lambda: self.cmd("aliases") == "aliases arena=v1:70,v2:30", scaled(5), "the alias restored")
+        wait_until(lambda: len(re.findall(r"dscontroller event=agent_joined", n3.log())) >= 2, scaled(5),
+                   "both agents report to controller 3")
+        active_ms = stamp_ms(line.group(0)) - killed_wall * 1000.0
+        r = self.cmd("burst 2 10 arena")
+        m = re.match(r"^burst ok=(\d+) tickets=(\d+) errors=0 dup=0 agents=2 fleets=v1:(\d+),v2:(\d+)$", r)
+        self.assertTrue(m, r)
+        self.assertEqual(int(m.group(1)), 20, r)
+        self.assertIn(int(m.group(3)), (13, 14, 15), r)  # 70/30 kept (the probe above took one pick)
+        self.assertEqual(self.cmd("dups"), "dups 0")
+        self.assertFalse(self.log_lines(r"DUPLICATE"))
+        print("takeover: controller 3 active %d ms after kill -9 of controller 2, first allocation answered after %d ms "
+              "(%d tries, answer %r; bound %d ms)" % (active_ms, took_ms, tries, first.split(" ")[0], BOUND_MS))
 
 
 class Console(DsCase):
