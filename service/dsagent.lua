@@ -8,6 +8,7 @@
 --   drain(deadline_ms)        -> true | nil, err   no new allocation; ready ones retired, allocated ones
 --                                                  reaped at the deadline; then "dsagent event=drained"
 --   undrain()                 -> true               serves again
+--   scale(fleet, n)           -> true | nil, err   the fleet's warm pool is n (0..max)
 --   controller_state(state)   (a send from the active dscontroller: its aliases, carried in each
 --                              load report so a standby that takes over rebuilds them)
 local shoal = require "shoal"
@@ -36,6 +37,10 @@ end
 
 function command.undrain()
 	return a:undrain()
+end
+
+function command.scale(name, n)
+	return a:scale(name, n)
 end
 
 local ctl_state -- the active dscontroller's state ({epoch, seq, aliases}), the newest seen

@@ -99,6 +99,36 @@ shoal.start(function()
 	report.provide("ds", function()
 		return c:lines()
 	end)
+	local function who()
+		return string.format("dscontroller :%08x:", shoal.self())
+	end
+	report.provide("fleet", function()
+		if not role.active then
+			return { who() .. " standby (active: " .. tostring(role.holder) .. ")" }, 0
+		end
+		return c:fleet_lines()
+	end)
+	report.provide("alias", function(name, target) -- the console's `alias NAME FLEET[:PCT,FLEET2]`
+		if not role.active then
+			return { who() .. " standby (active: " .. tostring(role.holder) .. ")" }, 0
+		end
+		local ok, err = c:alias_text(name, target)
+		if not ok then
+			return { string.format("%s alias %s: %s", who(), tostring(name), err) }, 0
+		end
+		return { string.format("%s alias %s -> %s", who(), name, c.aliases:list()[name]) }, 1
+	end)
+	report.provide("scale", function(name, n) -- the console's `scale FLEET N`
+		if not role.active then
+			return { who() .. " standby (active: " .. tostring(role.holder) .. ")" }, 0
+		end
+		local lines, done = c:scale(name, n)
+		if not lines then
+			return { string.format("%s scale %s: %s", who(), tostring(name), done) }, 0
+		end
+		table.insert(lines, 1, string.format("%s scale %s to %d", who(), name, n))
+		return lines, done
+	end)
 	report.provide("alloc", function(name) -- the console's `alloc NAME`: a ready DS or an error, no ticket
 		if not role.active then
 			return { string.format("dscontroller :%08x: standby (active: %s)", shoal.self(), tostring(role.holder)) }, 0

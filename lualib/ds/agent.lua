@@ -599,7 +599,8 @@ function Agent:load()
 		local f = self.fleets[name]
 		healthy = healthy and not f.crash_looping
 		fleets[name] = { starting = 0, ready = 0, allocated = 0, ending = 0, pool = f.pool, max = f.max,
-			crash_looping = f.crash_looping or false, failures = #f.failures }
+			crash_looping = f.crash_looping or false, failures = #f.failures, build = f.build_name,
+			version = f.build_version }
 	end
 	for _, p in pairs(self.procs) do
 		by_state[p.state] = by_state[p.state] + 1
@@ -616,6 +617,23 @@ function Agent:load()
 	return { time = shoal.now(), ready_ms_p50 = rs[(#rs + 1) // 2] or 0, by_state = by_state, cpu_percent = cpu, rss_bytes = rss, fleets = fleets,
 		counts = self.counts, healthy = healthy, alerts = #self.alerts, draining = self.draining or false,
 		drained = self.drained or false }
+end
+
+-- Sets fleet name's warm pool to n (0..its max); the next refill or
+-- retire moves the pool there.
+function Agent:scale(name, n)
+	local f = self.fleets[name]
+	if f == nil then
+		return nil, "no fleet " .. tostring(name)
+	end
+	if math.type(n) ~= "integer" or n < 0 or n > f.max then
+		return nil, string.format("fleet %s: the pool must be an integer 0..%d (its max), not %s", name, f.max,
+			tostring(n))
+	end
+	f.pool = n
+	shoal.log(string.format("dsagent event=scale fleet=%s pool=%d", name, n))
+	self:refill(f)
+	return true
 end
 
 -- The console's `ds [FLEET]` lines.

@@ -257,6 +257,95 @@ function C:cancel(id)
 	return true
 end
 
+-- The console's `fleet`: the fleets (build, pool, processes by state over
+-- the live agents), the aliases, the agents.
+function C:fleet_lines()
+	local now, fleets, names = shoal.now(), {}, {}
+	for _, a in pairs(self.agents) do
+		if now - a.at <= self.lost_ms then
+			for name, f in pairs(a.load.fleets or {}) do
+				local t = fleets[name]
+				if t == nil then
+					t = { agents = 0, pool = 0, starting = 0, ready = 0, allocated = 0, ending = 0,
+						build = f.build and (f.build .. "@" .. tostring(f.version)) or "-" }
+					fleets[name] = t
+					names[#names + 1] = name
+				end
+				t.agents = t.agents + 1
+				for _, k in ipairs { "pool", "starting", "ready", "allocated", "ending" } do
+					t[k] = t[k] + (f[k] or 0)
+				end
+				if f.crash_looping then
+					t.crash = true
+				end
+			end
+		end
+	end
+	table.sort(names)
+	local lines = {}
+	for _, name in ipairs(names) do
+		local t = fleets[name]
+		lines[#lines + 1] = string.format("fleet %s build=%s agents=%d pool=%d starting=%d ready=%d allocated=%d ending=%d%s",
+			name, t.build, t.agents, t.pool, t.starting, t.ready, t.allocated, t.ending, t.crash and " CRASH-LOOPING" or "")
+	end
+	local al, an = self.aliases:list(), {}
+	for k in pairs(al) do
+		an[#an + 1] = k
+	end
+	table.sort(an)
+	for _, k in ipairs(an) do
+		lines[#lines + 1] = string.format("alias %s -> %s", k, al[k])
+	end
+	local agents = self:lines()
+	for i = 2, #agents do
+		lines[#lines + 1] = agents[i]
+	end
+	table.insert(lines, 1, agents[1])
+	return lines, #names
+end
+
+-- The console's `alias NAME TARGET`: TARGET is FLEET or FLEET:PCT,FLEET2
+-- (PCT % to FLEET, the rest to FLEET2).
+function C:alias_text(name, text)
+	if type(text) ~= "string" then
+		return nil, "usage: alias NAME FLEET or alias NAME FLEET:PCT,FLEET2"
+	end
+	local f1, pct, f2 = text:match("^([^:,]+):(%d+),([^:,]+)$")
+	if f1 then
+		pct = math.tointeger(tonumber(pct))
+		if pct > 100 then
+			return nil, string.format("the percentage of %s must be 0..100, not %d", f1, pct)
+		end
+		return self:set_alias(name, { { f1, pct }, { f2, 100 - pct } })
+	end
+	if text:find("[:,]") then
+		return nil, string.format("bad target %s: FLEET or FLEET:PCT,FLEET2", text)
+	end
+	return self:set_alias(name, text)
+end
+
+-- Sets fleet's warm pool to n on every live agent that has it: the lines
+-- (one per agent) and how many took it; or nil, err.
+function C:scale(fleet, n)
+	local now, lines, done = shoal.now(), {}, 0
+	for h, a in pairs(self.agents) do
+		if now - a.at <= self.lost_ms and a.load.fleets and a.load.fleets[fleet] then
+			local ok, r, err = pcall(shoal.call, h, "lua", "scale", fleet, n)
+			if ok and r then
+				done = done + 1
+				lines[#lines + 1] = string.format("  agent :%08x: fleet %s pool=%d", h, fleet, n)
+			else
+				lines[#lines + 1] = string.format("  agent :%08x: %s", h, tostring(ok and err or r))
+			end
+		end
+	end
+	if #lines == 0 then
+		return nil, "no agent has fleet " .. tostring(fleet)
+	end
+	table.sort(lines)
+	return lines, done
+end
+
 -- The console's lines: one per agent.
 function C:lines()
 	local now, lines = shoal.now(), {}

@@ -455,6 +455,27 @@ class BadInput(DsCase):
         self.assertIn("the webhook must be http://HOST:PORT[/PATH] (got ftp://127.0.0.1/x) (config dsagent_alert_webhook)",
                       n.log() + n.stderr())
 
+    def test_bad_builds(self):
+        """builds: a path that does not exist, one not executable, a bad version, a fleet naming no build."""
+        plain = self.path("plain.txt")
+        nodeutil.write_file(plain, "not a program\n")
+        raw = "return " + lua({"builds": [{"name": "gone", "version": "1", "path": self.path("nosuch")},
+                                          {"name": "plain", "version": "1", "path": plain},
+                                          {"name": "v", "version": "1 2", "path": EXAMPLE_DS},
+                                          {"name": "rel", "version": "1", "path": "bin/server"},
+                                          {"name": "ok", "version": "2.0", "path": EXAMPLE_DS}],
+                               "fleets": [self.fleet("a", build="gone"), self.fleet("b", build="nobuild"),
+                                          self.fleet("good", build="ok", pool=1)]}) + "\n"
+        self.start(None, raw_fleets=raw)
+        self.wait_ready("good", 1)
+        log = self.n.log()
+        self.assertRegex(log, r"build 1: build gone: path \S+/nosuch does not exist")
+        self.assertRegex(log, r"build 2: build plain: path \S+/plain.txt is not executable")
+        self.assertIn("build 3: build v: version must be 1-64 letters, digits, '_', '.' or '-'", log)
+        self.assertIn("build 4: build rel: path must be the absolute path of an executable", log)
+        self.assertIn("entry 1: fleet a: build gone is not an absolute path nor the name of a build", log)
+        self.assertIn("entry 2: fleet b: build nobuild is not an absolute path nor the name of a build", log)
+
     def test_bad_fleet_file(self):
         self.start(None, raw_fleets="return {{ name = ")
         self.assertTrue(self.wait_log_count(r"ERROR .*dsagent: fleets file \S+: .*expected", 1, timeout=5))
@@ -730,6 +751,50 @@ class Console(DsCase):
         self.assertIn("1 allocations from 1 services", text)
         self.assertIn("alloc nosuch: no agent has fleet nosuch", text)
         self.assertIn("error: usage: alloc NAME", text)
+
+    def console(self, text):
+        port = int(self.n.wait_log(r"debug console listening on \S+:(\d+)", timeout=5).group(1))
+        with socket.create_connection(("127.0.0.1", port), timeout=scaled(5)) as c:
+            f = c.makefile("r")
+            c.sendall((text + "\nexit\n").encode())
+            out = ""
+            deadline = time.monotonic() + scaled(10)
+            while "bye" not in out and time.monotonic() < deadline:
+                out += f.readline()
+        return out
+
+    def test_console_fleet_alias_scale(self):
+        """builds in the fleets file; `fleet`, `alias`, `scale` through the controller, each bad argument's error."""
+        raw = "return " + lua({"builds": [{"name": "arena", "version": "1.4", "path": EXAMPLE_DS}],
+                               "fleets": [self.fleet("arena", pool=1, max=8, build="arena"),
+                                          self.fleet("arena2", pool=1, max=8)]}) + "\n"
+        self.start(None, raw_fleets=raw, driver="e2e_dsc_driver", dsagent_controller=".dscontroller",
+                   dsagent_report_ms=100, console=True, console_port=0)
+        self.wait_log_count(r"event=ready ds=2 ", 2, timeout=5)
+        time.sleep(0.3)
+        text = self.console("fleet\nalias canary arena:90,arena2\nalias main arena\nalias bad/x arena\n"
+                            "alias x arena:101,arena2\nalias x arena:b\nalias x\nscale arena 3\nscale arena 99\n"
+                            "scale nosuch 1\nscale arena x\nscale arena\nalloc canary")
+        self.assertRegex(text, r"dscontroller :[0-9a-f]{8}: 2 agents, 0 tickets waiting")
+        self.assertIn("fleet arena build=arena@1.4 agents=2 pool=2 starting=0 ready=2 allocated=0 ending=0", text)
+        self.assertIn("fleet arena2 build=- agents=2 pool=2", text)
+        self.assertRegex(text, r"agent :[0-9a-f]{8} live report_age_ms=\d+ starting=0 ready=2")
+        self.assertIn("alias canary -> arena:90,arena2:10", text)
+        self.assertIn("alias main -> arena", text)
+        self.assertIn("alias bad/x: an alias name must be 1-64 letters, digits, '_', '.' or '-'", text)
+        self.assertIn("alias x: the percentage of arena must be 0..100, not 101", text)
+        self.assertIn("alias x: bad target arena:b: FLEET or FLEET:PCT,FLEET2", text)
+        self.assertIn("error: usage: alias NAME TARGET", text)
+        self.assertRegex(text, r"scale arena to 3\n(.*\n)?\s+agent :[0-9a-f]{8}: fleet arena pool=3")
+        self.assertIn("fleet arena: the pool must be an integer 0..8 (its max), not 99", text)
+        self.assertIn("scale nosuch: no agent has fleet nosuch", text)
+        self.assertIn("error: bad count 'x': a decimal number from 0 to 1000000", text)
+        self.assertIn("error: usage: scale NAME N", text)
+        self.assertRegex(text, r"alloc canary: fleet arena ds \d+")
+        # the pool of 3 on each agent: 6 ready arena DSs (one allocated by `alloc canary`)
+        wait_until(lambda: "fleet arena build=arena@1.4 agents=2 pool=6 starting=0 ready=6 allocated=1"
+                   in self.console("fleet"), scaled(10), "arena scaled to 3 per agent")
+        self.assertEqual(len(self.log_lines(r"dsagent event=scale fleet=arena pool=3")), 2)
 
 
 if __name__ == "__main__":
