@@ -615,6 +615,27 @@ class Controller(DsCase):
         self.assertEqual(self.cmd("alloc nosuch"), "err no agent has fleet nosuch")
 
 
+    def test_canary_split_real_allocations(self):
+        """a 10 % canary over 10,000 real allocations (each a fresh DS process whose match ends at once), or
+        as many as fit in 55 s: the canary's share within 1 point of 10 %, no DS twice."""
+        args = ["--match-ms", "0", "--health-ms", "1000"]
+        self.start_ctl([self.fleet("v1", args, pool=40, max=80, crash_count=100000),
+                        self.fleet("v2", args, pool=10, max=30, crash_count=100000)])
+        wait_until(lambda: len(self.log_lines(r"event=ready ds=50 ")) == 2, scaled(60), "100 ready DSs")
+        time.sleep(0.3)
+        self.assertEqual(self.cmd("alias arena v1 90 v2 10"), "ok")
+        self.conn.settimeout(scaled(90))  # the split answers after at most 55 s (and its last tickets)
+        r = self.cmd("split 10000 8 arena 55000")
+        m = re.match(r"^split n=(\d+) fleets=v1:(\d+),v2:(\d+) tickets=(\d+) failed=0 errors=0 dup=0 ms=(\d+)$", r)
+        self.assertTrue(m, r)
+        n, v1, v2, tickets, ms = (int(x) for x in m.groups())
+        self.assertEqual(v1 + v2, n)
+        self.assertGreaterEqual(n, 1000, r)
+        share = 100.0 * v2 / n
+        self.assertLess(abs(share - 10.0), 1.0, r)
+        print("canary split: %d real allocations in %d ms (%.0f/s, %d by ticket): v2 %.2f %% (want 10 %%)"
+              % (n, ms, n * 1000.0 / ms, tickets, share))
+
     def test_alias_canary_upgrade_rollback(self):
         """an alias split 70/30 between two fleets, then pointed at the new one, then back: the allocations follow;
         the old fleet's allocated processes play on (drain by their matches)."""

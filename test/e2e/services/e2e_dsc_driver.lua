@@ -9,6 +9,9 @@
 --   alias NAME F1 [W1 F2 W2] -> "ok" | "err TEXT"   (one fleet, or a split)
 --   aliases            -> "aliases NAME=TARGET ..." (sorted)
 --   dups               -> "dups N": DSs handed out more than once so far
+--   split N C NAME MS  -> C coroutines allocate from NAME until N DSs are handed out or MS ms pass (a
+--                         ticket's coroutine waits for its DS): "split n=K fleets=F1:n1,F2:n2 tickets=T
+--                         failed=X errors=E dup=D ms=M"
 -- With the config key dsc_lease = NAME the controller is not started here:
 -- calls go to the holder of the registry lease NAME (shoal.lease client,
 -- timeout dsc_call_ms), the agents report to "lease:NAME".
@@ -80,6 +83,65 @@ local function burst(n, c, fleet)
 		table.concat(fl, ","))
 end
 
+local waiting = {} -- ticket -> the coroutine of `split` that waits for it
+local results = {} -- ticket -> its DS, or false (failed), for that coroutine
+
+local function split(n, c, name, ms)
+	local got, tickets, failed, errors, dup, fleets, done = 0, 0, 0, 0, 0, {}, 0
+	local t0 = shoal.now()
+	local me = coroutine.running()
+	local started = 0
+	local function take(r)
+		local key = r.agent .. "/" .. r.id
+		if seen[key] then
+			dup, dups = dup + 1, dups + 1
+		end
+		seen[key] = true
+		fleets[r.fleet] = (fleets[r.fleet] or 0) + 1
+		got = got + 1
+	end
+	for _ = 1, c do
+		shoal.fork(function()
+			while started < n and shoal.now() - t0 < ms do
+				started = started + 1
+				local r, err = alloc(name)
+				if r and r.ticket then
+					tickets = tickets + 1
+					waiting[r.ticket] = coroutine.running()
+					shoal.wait()
+					local res = results[r.ticket]
+					results[r.ticket] = nil
+					if res then
+						take(res)
+					else
+						failed = failed + 1
+					end
+				elseif r then
+					take(r)
+				else
+					errors = errors + 1
+					if errors <= 5 then
+						shoal.warn("e2e_dsc split: " .. tostring(err))
+					end
+					shoal.sleep(1)
+				end
+			end
+			done = done + 1
+			if done == c then
+				shoal.wakeup(me)
+			end
+		end)
+	end
+	shoal.wait()
+	local fl = {}
+	for f, k in pairs(fleets) do
+		fl[#fl + 1] = f .. ":" .. k
+	end
+	table.sort(fl)
+	return string.format("split n=%d fleets=%s tickets=%d failed=%d errors=%d dup=%d ms=%d", got, table.concat(fl, ","),
+		tickets, failed, errors, dup, shoal.now() - t0)
+end
+
 local function serve(id)
 	socket.start(id)
 	while true do
@@ -128,6 +190,8 @@ local function serve(id)
 			else
 				reply = "err " .. tostring(err)
 			end
+		elseif w[1] == "split" then
+			reply = split(tonumber(w[2]), tonumber(w[3]), w[4], tonumber(w[5]))
 		elseif w[1] == "dups" then
 			reply = "dups " .. dups
 		elseif w[1] == "burst" then
@@ -145,11 +209,21 @@ shoal.start(function()
 			local key = r.agent .. "/" .. r.id
 			shoal.log(string.format("e2e_dsc ds_ready ticket=%d agent=:%08x id=%d pid=%s%s", ticket, r.agent, r.id,
 				tostring(r.pid), seen[key] and " DUPLICATE" or ""))
+			if waiting[ticket] then -- a split's: it counts it
+				local co = waiting[ticket]
+				waiting[ticket], results[ticket] = nil, r
+				return shoal.wakeup(co)
+			end
 			if seen[key] then
 				dups = dups + 1
 			end
 			seen[key] = true
 		elseif cmd == "ds_ticket_failed" then
+			if waiting[ticket] then
+				local co = waiting[ticket]
+				waiting[ticket], results[ticket] = nil, false
+				shoal.wakeup(co)
+			end
 			shoal.log(string.format("e2e_dsc ticket_failed ticket=%d err=%s", ticket, r))
 		end
 	end)
