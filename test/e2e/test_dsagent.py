@@ -142,6 +142,17 @@ class DsCase(NodeTestCase):
     def assert_none_left(self, timeout=5):
         wait_until(lambda: not [t for t in procs_with(self.tmp) if not t[3].startswith(nodeutil.SHOAL_BIN)], scaled(timeout), "no DS process of this test left")
 
+    def console(self, text):
+        port = int(self.n.wait_log(r"debug console listening on \S+:(\d+)", timeout=5).group(1))
+        with socket.create_connection(("127.0.0.1", port), timeout=scaled(5)) as c:
+            f = c.makefile("r")
+            c.sendall((text + "\nexit\n").encode())
+            out = ""
+            deadline = time.monotonic() + scaled(10)
+            while "bye" not in out and time.monotonic() < deadline:
+                out += f.readline()
+        return out
+
     def reap_bound(self, args, reason, bound_ms, **fleet_kw):
         """Starts one DS of a fleet with args; returns the ms from its ready
         (or start) to the reap whose reason matches, checked against bound_ms."""
@@ -667,13 +678,13 @@ class Standby(DsCase):
     """Three nodes: node 1 the registry, two dsagents and the test's driver (calls through the lease client);
     nodes 2 and 3 a dscontroller each, holding the registry lease "dscontroller"; node 2 killed -9."""
 
-    def cluster_node(self, n, **keys):
+    def cluster_node(self, n, life=1, **keys):
         cfg = dict(node=n, thread=2, luaservice=nodeutil.e2e_luaservice(), cluster=self.cluster,
                    heartbeat_ms=HEARTBEAT_MS, heartbeat_misses=MISSES, registry_suspect=2, registry_dead=MISSES,
-                   logfile=self.path("node%d.log" % n))
+                   logfile=self.path("node%d-%d.log" % (n, life)))
         cfg.update(keys)
-        return self.node(self.config("node%d.lua" % n, **cfg), name="node%d" % n, logfile=cfg["logfile"],
-                         env={"SHOAL_CLUSTER_SECRET": "e2e-ds-standby"})
+        return self.node(self.config("node%d-%d.lua" % (n, life), **cfg), name="node%d-%d" % (n, life),
+                         logfile=cfg["logfile"], env={"SHOAL_CLUSTER_SECRET": "e2e-ds-standby"})
 
     def test_kill9_active(self):
         ports = free_ports(3)
@@ -689,8 +700,13 @@ class Standby(DsCase):
         port = int(self.n.wait_log(r"e2e_dsc_driver port (\d+)", timeout=10).group(1))
         n2 = self.cluster_node(2, start="dscontroller", dscontroller_lease="dscontroller")
         n2.wait_log(r"dscontroller 2: active \(lease epoch 1\)", timeout=15)
-        n3 = self.cluster_node(3, start="dscontroller", dscontroller_lease="dscontroller")
+        n3 = self.cluster_node(3, start="dscontroller", dscontroller_lease="dscontroller", console=True,
+                               console_port=0)
         n3.wait_log(r"dscontroller 3: standby \(active: 2, lease epoch 1\)", timeout=15)
+        self.n, driver = n3, self.n  # the console of node 3: its standby refuses
+        text = self.console("alloc arena\nfleet\nscale v1 3")
+        self.n = driver
+        self.assertEqual(len(re.findall(r"dscontroller :[0-9a-f]{8}: standby \(active: 2\)", text)), 3, text)
         self.conn = socket.create_connection(("127.0.0.1", port), timeout=scaled(10))
         self.addCleanup(self.conn.close)
         self.rf = self.conn.makefile("r")
@@ -729,6 +745,10 @@ class Standby(DsCase):
         self.assertIn(int(m.group(3)), (13, 14, 15), r)  # 70/30 kept (the probe above took one pick)
         self.assertEqual(self.cmd("dups"), "dups 0")
         self.assertFalse(self.log_lines(r"DUPLICATE"))
+        # the killed node comes back: the standby now
+        self.cluster_node(2, life=2, start="dscontroller", dscontroller_lease="dscontroller").wait_log(
+            r"dscontroller 2: standby \(active: 3, lease epoch 2\)", timeout=15)
+        self.assertRegex(self.cmd("burst 1 5 arena"), r"^burst ok=5 tickets=0 errors=0 dup=0 ")
         print("takeover: controller 3 active %d ms after kill -9 of controller 2, first allocation answered after %d ms "
               "(%d tries, answer %r; bound %d ms)" % (active_ms, took_ms, tries, first.split(" ")[0], BOUND_MS))
 
@@ -772,17 +792,6 @@ class Console(DsCase):
         self.assertIn("1 allocations from 1 services", text)
         self.assertIn("alloc nosuch: no agent has fleet nosuch", text)
         self.assertIn("error: usage: alloc NAME", text)
-
-    def console(self, text):
-        port = int(self.n.wait_log(r"debug console listening on \S+:(\d+)", timeout=5).group(1))
-        with socket.create_connection(("127.0.0.1", port), timeout=scaled(5)) as c:
-            f = c.makefile("r")
-            c.sendall((text + "\nexit\n").encode())
-            out = ""
-            deadline = time.monotonic() + scaled(10)
-            while "bye" not in out and time.monotonic() < deadline:
-                out += f.readline()
-        return out
 
     def test_console_fleet_alias_scale(self):
         """builds in the fleets file; `fleet`, `alias`, `scale` through the controller, each bad argument's error."""
