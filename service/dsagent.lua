@@ -9,6 +9,9 @@
 --                                                  reaped at the deadline; then "dsagent event=drained"
 --   undrain()                 -> true               serves again
 --   scale(fleet, n)           -> true | nil, err   the fleet's warm pool is n (0..max)
+--   build(def)                -> true | nil, err   registers a build {name, version, path} (ds/fleet.lua)
+--   add_fleet(def)            -> true | nil, err   a fleet definition (its build a path or a build's name)
+--   remove_fleet(name)        -> true | nil, err   a fleet with no live process
 --   controller_state(state)   (a send from the active dscontroller: its aliases, carried in each
 --                              load report so a standby that takes over rebuilds them)
 local shoal = require "shoal"
@@ -43,6 +46,34 @@ function command.scale(name, n)
 	return a:scale(name, n)
 end
 
+local builds, defaults = {}, nil
+
+function command.build(def)
+	local b, err = fleet.check_build(def)
+	if not b then
+		return nil, err
+	end
+	local old = builds[b.name]
+	if old and (old.version ~= b.version or old.path ~= b.path) then
+		return nil, string.format("build %s: registered already as %s (%s)", b.name, old.version, old.path)
+	end
+	builds[b.name] = b
+	shoal.log(string.format("dsagent event=build name=%s version=%s path=%s", b.name, b.version, b.path))
+	return true
+end
+
+function command.add_fleet(def)
+	local f, err = fleet.check(def, defaults, builds)
+	if not f then
+		return nil, err
+	end
+	return a:add_fleet(f)
+end
+
+function command.remove_fleet(name)
+	return a:remove_fleet(name)
+end
+
 local ctl_state -- the active dscontroller's state ({epoch, seq, aliases}), the newest seen
 
 function command.controller_state(state)
@@ -54,7 +85,10 @@ end
 
 shoal.start(function()
 	local cfg = shoal.config
-	local list, errs = fleet.load(cfg("dsagent_fleets"), fleet.defaults(cfg))
+	defaults = fleet.defaults(cfg)
+	local list, errs
+	list, errs, builds = fleet.load(cfg("dsagent_fleets"), defaults)
+	builds = builds or {}
 	for _, e in ipairs(errs) do
 		shoal.error("dsagent: " .. e)
 	end

@@ -16,6 +16,9 @@
 --   unalias(name)              -> true | nil, err
 --   aliases()                  -> {name = "fleet" | "a:90,b:10"}
 --   state()                    -> {active, epoch, id, holder}
+--   build(name, version, path) -> true, n | nil, err   registered on every live agent (path checked there)
+--   add_fleet(def)             -> true, n | nil, err   a fleet (its build a build's name or a path) on every live agent
+--   remove_fleet(name)         -> true, n | nil, err   removed where it has no live process
 local shoal = require "shoal"
 local controller = require "ds.controller"
 local lease = require "shoal.lease"
@@ -67,6 +70,27 @@ function command.aliases()
 		return standby()
 	end
 	return c.aliases:list()
+end
+
+function command.build(name, version, path)
+	if not role.active then
+		return standby()
+	end
+	return c:broadcast("build", { name = name, version = version, path = path })
+end
+
+function command.add_fleet(def)
+	if not role.active then
+		return standby()
+	end
+	return c:broadcast("add_fleet", def)
+end
+
+function command.remove_fleet(name)
+	if not role.active then
+		return standby()
+	end
+	return c:broadcast("remove_fleet", name)
 end
 
 function command.state()

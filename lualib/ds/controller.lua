@@ -346,6 +346,36 @@ function C:scale(fleet, n)
 	return lines, done
 end
 
+-- Runs an agent command (build, add_fleet, remove_fleet) on every live
+-- agent: true, n (all of them took it); or nil, the first error (prefixed
+-- with the agent when some took it and some did not).
+function C:broadcast(cmd, ...)
+	local now, n, errs = shoal.now(), 0, {}
+	for h, a in pairs(self.agents) do
+		if now - a.at <= self.lost_ms then
+			local ok, r, err = pcall(shoal.call, h, "lua", cmd, ...)
+			if ok and r then
+				n = n + 1
+			else
+				errs[#errs + 1] = { h = h, err = tostring(ok and err or r) }
+			end
+		end
+	end
+	if n == 0 and #errs == 0 then
+		return nil, "no live agent"
+	end
+	if #errs > 0 then
+		table.sort(errs, function(x, y)
+			return x.h < y.h
+		end)
+		if n == 0 then
+			return nil, errs[1].err
+		end
+		return nil, string.format("%d agents took it, agent :%08x: %s", n, errs[1].h, errs[1].err)
+	end
+	return true, n
+end
+
 -- The console's lines: one per agent.
 function C:lines()
 	local now, lines = shoal.now(), {}

@@ -3,7 +3,7 @@
 -- field by field with errors that name the fleet and the field.
 --
 --   local fleet = require "ds.fleet"
---   local list, errs = fleet.load(path, defaults)  -- good fleets; one line per bad one
+--   local list, errs, builds = fleet.load(path, defaults)  -- good fleets; one line per bad one; name -> build
 --   local f, err = fleet.check(def, defaults [, builds])  -- one definition
 --   local b, err = fleet.check_build(def)           -- one build {name, version, path}
 --
@@ -220,7 +220,7 @@ function fleet.load(path, defaults)
 			errs[#errs + 1] = string.format("fleets file %s: entry %d: %s", path, i, ferr)
 		end
 	end
-	return list, errs
+	return list, errs, builds
 end
 
 return fleet

@@ -647,6 +647,38 @@ class Controller(DsCase):
         print("canary split: %d real allocations in %d ms (%.0f/s, %d by ticket): v2 %.2f %% (want 10 %%)"
               % (n, ms, n * 1000.0 / ms, tickets, share))
 
+    def test_builds_at_run_time(self):
+        """register a build on every agent (bad paths refused), add a fleet naming it, upgrade the alias to it,
+        remove the old fleet once it has no process; each bad request's error."""
+        self.start_ctl([self.fleet("v1", ["--match-ms", "60000"], pool=1, max=4)])
+        self.wait_log_count(r"event=ready ds=1 ", 2, timeout=10)
+        time.sleep(0.3)
+        plain = self.path("plain.txt")
+        nodeutil.write_file(plain, "x\n")
+        self.assertEqual(self.cmd("build arena 2.0 %s" % self.path("nosuch")),
+                         "err build arena: path %s does not exist" % self.path("nosuch"))
+        self.assertEqual(self.cmd("build arena 2.0 %s" % plain), "err build arena: path %s is not executable" % plain)
+        self.assertEqual(self.cmd("build arena 2.0 bin/x"), "err build arena: path must be the absolute path of an executable")
+        self.assertEqual(self.cmd("build arena 2.0 %s" % EXAMPLE_DS), "ok 2")
+        self.assertRegex(self.cmd("build arena 2.1 %s" % EXAMPLE_DS), r"^err build arena: registered already as 2.0")
+        self.assertEqual(self.cmd("addfleet v2 nosuch 1 %s" % self.tmp),
+                         "err fleet v2: build nosuch is not an absolute path nor the name of a build")
+        self.assertEqual(self.cmd("addfleet v2 arena 1 %s" % self.tmp), "ok 2")
+        self.assertEqual(self.cmd("addfleet v2 arena 1 %s" % self.tmp), "err fleet v2: defined already")
+        self.wait_log_count(r"event=ready ds=2 fleet=v2", 2, timeout=10)
+        time.sleep(0.3)
+        self.assertEqual(self.cmd("alias arena v2"), "ok")
+        self.assertRegex(self.cmd("burst 1 2 arena"), r"ok=2 .* fleets=v2:2$")
+        self.assertEqual(self.cmd("rmfleet nosuch"), "err no fleet nosuch")
+        self.assertEqual(self.cmd("burst 1 1 v1"), "burst ok=1 tickets=0 errors=0 dup=0 agents=1 fleets=v1:1")
+        self.assertRegex(self.cmd("rmfleet v1"),
+                         r"^err 1 agents took it, agent :[0-9a-f]{8}: fleet v1 has 1 processes in a match \(remove it once they ended\)$")
+        self.wait_log_count(r"dsagent event=fleet_removed fleet=v1", 1, timeout=5)
+        self.wait_log_count(r'fleet=v1 exit=.* reason="retired: the fleet is removed"', 1, timeout=5)
+        self.assertRegex(self.cmd("alias arena v1"), r"^ok$")  # an alias may name a fleet that is not there
+        self.assertRegex(self.cmd("burst 1 1 arena"), r"^burst ok=1 .* fleets=v1:1$")  # the other agent still has v1
+        self.assertEqual(self.n.log().count("dsagent event=build name=arena version=2.0"), 2)
+
     def test_alias_canary_upgrade_rollback(self):
         """an alias split 70/30 between two fleets, then pointed at the new one, then back: the allocations follow;
         the old fleet's allocated processes play on (drain by their matches)."""

@@ -9,6 +9,9 @@
 --   alias NAME F1 [W1 F2 W2] -> "ok" | "err TEXT"   (one fleet, or a split)
 --   aliases            -> "aliases NAME=TARGET ..." (sorted)
 --   dups               -> "dups N": DSs handed out more than once so far
+--   build NAME VERSION PATH | addfleet NAME BUILD POOL TAG | rmfleet NAME -> "ok N" | "err TEXT"
+--                         (the controller's build / add_fleet / remove_fleet; the fleet's DSs get
+--                         --match-ms 60000 --tag TAG)
 --   split N C NAME MS  -> C coroutines allocate from NAME until N DSs are handed out or MS ms pass (a
 --                         ticket's coroutine waits for its DS): "split n=K fleets=F1:n1,F2:n2 tickets=T
 --                         failed=X errors=E dup=D ms=M"
@@ -192,6 +195,17 @@ local function serve(id)
 			end
 		elseif w[1] == "split" then
 			reply = split(tonumber(w[2]), tonumber(w[3]), w[4], tonumber(w[5]))
+		elseif w[1] == "build" or w[1] == "addfleet" or w[1] == "rmfleet" then
+			local ok, err
+			if w[1] == "build" then
+				ok, err = call("build", w[2], w[3], w[4])
+			elseif w[1] == "addfleet" then
+				ok, err = call("add_fleet", { name = w[2], build = w[3], pool = tonumber(w[4]),
+					args = { "--match-ms", "60000", "--tag", w[5] }, ports = { 41000, 41999 } })
+			else
+				ok, err = call("remove_fleet", w[2])
+			end
+			reply = ok and "ok " .. tostring(err) or "err " .. tostring(err)
 		elseif w[1] == "dups" then
 			reply = "dups " .. dups
 		elseif w[1] == "burst" then
