@@ -77,7 +77,11 @@ end
 local ctl_state -- the active dscontroller's state ({epoch, seq, aliases}), the newest seen
 
 function command.controller_state(state)
-	if type(state) == "table" and (ctl_state == nil or state.epoch > ctl_state.epoch
+	if type(state) ~= "table" or math.type(state.epoch) ~= "integer" or math.type(state.seq) ~= "integer"
+			or type(state.aliases) ~= "table" then
+		return
+	end
+	if (ctl_state == nil or state.epoch > ctl_state.epoch
 			or (state.epoch == ctl_state.epoch and state.seq > ctl_state.seq)) then
 		ctl_state = state
 	end

@@ -116,11 +116,13 @@ end
 function A:restore(list)
 	self.map = {}
 	for name, target in pairs(list) do
-		local split = {}
-		for fleet, weight in target:gmatch("([^,:]+):(%d+)") do
-			split[#split + 1] = { fleet, math.tointeger(tonumber(weight)) }
+		if type(target) == "string" then -- (set checks the rest)
+			local split = {}
+			for fleet, weight in target:gmatch("([^,:]+):(%d+)") do
+				split[#split + 1] = { fleet, math.tointeger(tonumber(weight)) }
+			end
+			self:set(name, #split > 0 and split or target)
 		end
-		self:set(name, #split > 0 and split or target)
 	end
 end
 

@@ -94,7 +94,10 @@ function C:report(agent, load)
 		a.ready[name] = f.ready
 	end
 	local st = load.controller_state
-	if type(st) == "table" and newer(st, self.state) then
+	if type(st) ~= "table" or math.type(st.epoch) ~= "integer" or math.type(st.seq) ~= "integer" then
+		st = nil
+	end
+	if st and newer(st, self.state) then
 		self.aliases:restore(st.aliases or {})
 		self.state = { epoch = st.epoch, seq = st.seq }
 		local n = 0
@@ -103,7 +106,7 @@ function C:report(agent, load)
 		end
 		shoal.log(string.format("dscontroller event=state_restored agent=:%08x epoch=%d seq=%d aliases=%d", agent,
 			st.epoch, st.seq, n))
-	elseif self.state.seq > 0 and (type(st) ~= "table" or newer(self.state, st)) then
+	elseif self.state.seq > 0 and (st == nil or newer(self.state, st)) then
 		shoal.send(agent, "lua", "controller_state",
 			{ epoch = self.state.epoch, seq = self.state.seq, aliases = self.aliases:list() })
 	end
