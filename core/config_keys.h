@@ -257,6 +257,8 @@
   X(registry_etcd_endpoints, STRING, "", 0, 0, "the etcd members' client URLs as host:port,host:port,...")        \
   X(registry_etcd_timeout_ms, INT, "1000", 10, 600000, "an etcd request's bound per member, ms (past every "     \
     "member: UNAVAIL)")                                                                                              \
-  X(registry_etcd_prefix, STRING, "/shoal/", 0, 0, "the etcd key prefix of this cluster's registry")
+  X(registry_etcd_prefix, STRING, "/shoal/", 0, 0, "the etcd key prefix of this cluster's registry") \
+  X(dscontroller_lease, STRING, "", 0, 0, "a registry lease name: the dscontroller is active or standby " \
+    "(agents: dsagent_controller = \"lease:NAME\"); empty: always active")
 
 #endif

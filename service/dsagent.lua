@@ -9,6 +9,12 @@
 --                                                  reaped at the deadline; then "dsagent event=drained"
 --   undrain()                 -> true               serves again
 --   alerts()                  -> {line, ...}        the recent alerts, newest last (the dashboard)
+--   scale(fleet, n)           -> true | nil, err   the fleet's warm pool is n (0..max)
+--   build(def)                -> true | nil, err   registers a build {name, version, path} (ds/fleet.lua)
+--   add_fleet(def)            -> true | nil, err   a fleet definition (its build a path or a build's name)
+--   remove_fleet(name)        -> true | nil, err   a fleet with no live process
+--   controller_state(state)   (a send from the active dscontroller: its aliases, carried in each
+--                              load report so a standby that takes over rebuilds them)
 local shoal = require "shoal"
 local fleet = require "ds.fleet"
 local agent = require "ds.agent"
@@ -41,9 +47,57 @@ function command.undrain()
 	return a:undrain()
 end
 
+function command.scale(name, n)
+	return a:scale(name, n)
+end
+
+local builds, defaults = {}, nil
+
+function command.build(def)
+	local b, err = fleet.check_build(def)
+	if not b then
+		return nil, err
+	end
+	local old = builds[b.name]
+	if old and (old.version ~= b.version or old.path ~= b.path) then
+		return nil, string.format("build %s: registered already as %s (%s)", b.name, old.version, old.path)
+	end
+	builds[b.name] = b
+	shoal.log(string.format("dsagent event=build name=%s version=%s path=%s", b.name, b.version, b.path))
+	return true
+end
+
+function command.add_fleet(def)
+	local f, err = fleet.check(def, defaults, builds)
+	if not f then
+		return nil, err
+	end
+	return a:add_fleet(f)
+end
+
+function command.remove_fleet(name)
+	return a:remove_fleet(name)
+end
+
+local ctl_state -- the active dscontroller's state ({epoch, seq, aliases}), the newest seen
+
+function command.controller_state(state)
+	if type(state) ~= "table" or math.type(state.epoch) ~= "integer" or math.type(state.seq) ~= "integer"
+			or type(state.aliases) ~= "table" then
+		return
+	end
+	if (ctl_state == nil or state.epoch > ctl_state.epoch
+			or (state.epoch == ctl_state.epoch and state.seq > ctl_state.seq)) then
+		ctl_state = state
+	end
+end
+
 shoal.start(function()
 	local cfg = shoal.config
-	local list, errs = fleet.load(cfg("dsagent_fleets"), fleet.defaults(cfg))
+	defaults = fleet.defaults(cfg)
+	local list, errs
+	list, errs, builds = fleet.load(cfg("dsagent_fleets"), defaults)
+	builds = builds or {}
 	for _, e in ipairs(errs) do
 		shoal.error("dsagent: " .. e)
 	end
@@ -62,10 +116,36 @@ shoal.start(function()
 		error("dsagent: the keeper " .. keeper .. " " .. err .. " (config dsagent_keeper)")
 	end
 	local controller, every = cfg("dsagent_controller"), cfg("dsagent_report_ms")
+	-- "lease:NAME": the active controller is the holder of the registry
+	-- lease NAME, looked up again before every report (a standby that took
+	-- over gets the next report)
+	local lease_name, lease_client = controller:match("^lease:(.+)$"), nil
+	if lease_name then
+		lease_client = require("shoal.lease").client(lease_name, { timeout = every })
+		controller = ""
+	end
 	local function send_report()
 		if controller ~= "" then
-			shoal.send(controller, "lua", "report", shoal.self(), a:load())
+			local load = a:load()
+			load.controller_state = ctl_state
+			shoal.send(controller, "lua", "report", shoal.self(), load)
 		end
+	end
+	local finding = false
+	local function find_controller()
+		if finding then
+			return
+		end
+		finding = true
+		local h, why = lease_client:find()
+		finding = false
+		if h then
+			controller = h
+		elseif controller ~= "" then
+			controller = ""
+			shoal.warn(string.format("dsagent: no active dscontroller (lease %s): %s", lease_name, why))
+		end
+		send_report()
 	end
 	a = agent.new { fleets = list, keeper = keeper, logdir = logdir, check_ms = cfg("dsagent_check_ms"),
 		history = cfg("dsagent_history"), on_ready = send_report,
@@ -83,11 +163,18 @@ shoal.start(function()
 			shoal.self(), ms, a:load().by_state.allocated) }, 1
 	end)
 	local function report()
-		send_report()
+		if lease_client then
+			shoal.fork(find_controller)
+		else
+			send_report()
+		end
 		shoal.timeout(every, report)
 	end
 	shoal.timeout(every, report)
 	a:run()
+	if lease_client then
+		shoal.fork(find_controller)
+	end
 	send_report()
 	shoal.log(string.format("dsagent: %d fleets (%d refused), keeper %s, logs in %s", #list, #errs,
 		cfg("dsagent_keeper"), logdir))

@@ -50,13 +50,56 @@ function agent.new(conf)
 		counts = { started = 0, ready = 0, allocated = 0, reaped = 0, crashed = 0, failed = 0 },
 	}, Agent)
 	for _, f in ipairs(conf.fleets) do
-		f.ports_used, f.failures, f.backoff_n, f.next_start = {}, {}, 0, 0
-		f.n = { starting = 0, ready = 0, allocated = 0, ending = 0 }
-		f.ready_q = { head = 1, tail = 1 } -- ready processes, oldest first
-		a.fleets[f.name] = f
-		a.order[#a.order + 1] = f.name
+		a:add(f)
 	end
 	return a
+end
+
+function Agent:add(f)
+	f.ports_used, f.failures, f.backoff_n, f.next_start = {}, {}, 0, 0
+	f.n = { starting = 0, ready = 0, allocated = 0, ending = 0 }
+	f.ready_q = { head = 1, tail = 1 } -- ready processes, oldest first
+	self.fleets[f.name] = f
+	self.order[#self.order + 1] = f.name
+end
+
+-- A fleet added at run time (ds/fleet.lua's check done): its pool starts.
+function Agent:add_fleet(f)
+	if self.fleets[f.name] then
+		return nil, string.format("fleet %s: defined already", f.name)
+	end
+	self:add(f)
+	shoal.log(string.format("dsagent event=fleet_added fleet=%s build=%s", f.name, f.build))
+	self:refill(f)
+	return true
+end
+
+-- Removes a fleet none of whose processes is in a match (an upgrade's old
+-- fleet once its matches ended): its ready and starting ones are retired.
+function Agent:remove_fleet(name)
+	local f = self.fleets[name]
+	if f == nil then
+		return nil, "no fleet " .. tostring(name)
+	end
+	if f.n.allocated > 0 then
+		return nil, string.format("fleet %s has %d processes in a match (remove it once they ended)", name,
+			f.n.allocated)
+	end
+	f.removed = true
+	for _, p in pairs(self.procs) do
+		if p.f == f and (p.state == "ready" or p.state == "starting") then
+			self:reap(p, "retired: the fleet is removed", false)
+		end
+	end
+	self.fleets[name] = nil
+	for i, n in ipairs(self.order) do
+		if n == name then
+			table.remove(self.order, i)
+			break
+		end
+	end
+	shoal.log(string.format("dsagent event=fleet_removed fleet=%s", name))
+	return true
 end
 
 -- An alert: a structured warning line (docs/dsagent.md, "Alerts"), kept for the console.
@@ -238,7 +281,7 @@ end
 
 -- Keeps fleet f's warm pool: starting + ready = the target, live <= max.
 function Agent:refill(f)
-	if f.crash_looping or self.draining then
+	if f.crash_looping or self.draining or f.removed then
 		return
 	end
 	local now = shoal.now()
@@ -599,7 +642,8 @@ function Agent:load()
 		local f = self.fleets[name]
 		healthy = healthy and not f.crash_looping
 		fleets[name] = { starting = 0, ready = 0, allocated = 0, ending = 0, pool = f.pool, max = f.max,
-			crash_looping = f.crash_looping or false, failures = #f.failures }
+			crash_looping = f.crash_looping or false, failures = #f.failures, build = f.build_name,
+			version = f.build_version }
 	end
 	for _, p in pairs(self.procs) do
 		by_state[p.state] = by_state[p.state] + 1
@@ -616,6 +660,23 @@ function Agent:load()
 	return { time = shoal.now(), ready_ms_p50 = rs[(#rs + 1) // 2] or 0, by_state = by_state, cpu_percent = cpu, rss_bytes = rss, fleets = fleets,
 		counts = self.counts, healthy = healthy, alerts = #self.alerts, draining = self.draining or false,
 		drained = self.drained or false }
+end
+
+-- Sets fleet name's warm pool to n (0..its max); the next refill or
+-- retire moves the pool there.
+function Agent:scale(name, n)
+	local f = self.fleets[name]
+	if f == nil then
+		return nil, "no fleet " .. tostring(name)
+	end
+	if math.type(n) ~= "integer" or n < 0 or n > f.max then
+		return nil, string.format("fleet %s: the pool must be an integer 0..%d (its max), not %s", name, f.max,
+			tostring(n))
+	end
+	f.pool = n
+	shoal.log(string.format("dsagent event=scale fleet=%s pool=%d", name, n))
+	self:refill(f)
+	return true
 end
 
 -- The console's `ds [FLEET]` lines.

@@ -10,6 +10,7 @@
 --   a:set("arena", { {"arena-v1", 90}, {"arena-v2", 10} })     -> true | nil, err
 --   a:pick("arena") -> fleet | nil (no such alias)
 --   a:remove("arena") -> true | nil, err     a:list() -> {name = "fleet" | "a:90,b:10"}
+--   a:restore(list)   the aliases of a list() (a standby taking over), replacing these
 local alias = {}
 local A = {}
 A.__index = A
@@ -110,6 +111,19 @@ function A:list()
 		end
 	end
 	return out
+end
+
+function A:restore(list)
+	self.map = {}
+	for name, target in pairs(list) do
+		if type(target) == "string" then -- (set checks the rest)
+			local split = {}
+			for fleet, weight in target:gmatch("([^,:]+):(%d+)") do
+				split[#split + 1] = { fleet, math.tointeger(tonumber(weight)) }
+			end
+			self:set(name, #split > 0 and split or target)
+		end
+	end
 end
 
 return alias

@@ -9,6 +9,8 @@
 --   c:allocate(fleet, match, caller) -> {agent, id, fleet, port, pid} | {ticket = n} | nil, err
 --   c:cancel(ticket) -> true | nil, err
 --   c.aliases: ds/alias.lua (allocate takes an alias or a fleet name)
+--   c:set_alias(name, target), c:remove_alias(name) -> true | nil, err   (and sent to the agents)
+--   c:activate(epoch)                       this controller took the lease (a standby's takeover)
 --   c:lines() -> lines for the console (`ds`)
 --
 -- The agent is the atomic point: it hands a ready process out once
@@ -33,7 +35,51 @@ function controller.new(conf)
 		max_tickets = conf.max_tickets,
 		aliases = require("ds.alias").new(),
 		counts = { allocated = 0, tickets = 0, served = 0, expired = 0, cancelled = 0 },
+		state = { epoch = 0, seq = 0 }, -- the aliases' version: (lease epoch, change) of the last change
+		active_since = nil, -- set when a lease made it active: the agents' reports are still coming in
+		epoch = 0,
 	}, C)
+end
+
+local function newer(x, y) -- state x newer than y
+	return x.epoch > y.epoch or (x.epoch == y.epoch and x.seq > y.seq)
+end
+
+-- The controller's state for the agents: each keeps the newest and sends
+-- it back in its reports, so a standby that takes over rebuilds it.
+function C:publish()
+	local st = { epoch = self.state.epoch, seq = self.state.seq, aliases = self.aliases:list() }
+	for h in pairs(self.agents) do
+		shoal.send(h, "lua", "controller_state", st)
+	end
+end
+
+function C:changed()
+	if self.state.epoch ~= self.epoch then
+		self.state = { epoch = self.epoch, seq = 0 }
+	end
+	self.state.seq = self.state.seq + 1
+	self:publish()
+end
+
+function C:set_alias(name, target)
+	local ok, err = self.aliases:set(name, target)
+	if ok then
+		self:changed()
+	end
+	return ok, err
+end
+
+function C:remove_alias(name)
+	local ok, err = self.aliases:remove(name)
+	if ok then
+		self:changed()
+	end
+	return ok, err
+end
+
+function C:activate(epoch)
+	self.epoch, self.active_since = epoch, shoal.now()
 end
 
 function C:report(agent, load)
@@ -46,6 +92,23 @@ function C:report(agent, load)
 	a.load, a.at, a.ready = load, shoal.now(), {}
 	for name, f in pairs(load.fleets or {}) do
 		a.ready[name] = f.ready
+	end
+	local st = load.controller_state
+	if type(st) ~= "table" or math.type(st.epoch) ~= "integer" or math.type(st.seq) ~= "integer" then
+		st = nil
+	end
+	if st and newer(st, self.state) then
+		self.aliases:restore(st.aliases or {})
+		self.state = { epoch = st.epoch, seq = st.seq }
+		local n = 0
+		for _ in pairs(st.aliases or {}) do
+			n = n + 1
+		end
+		shoal.log(string.format("dscontroller event=state_restored agent=:%08x epoch=%d seq=%d aliases=%d", agent,
+			st.epoch, st.seq, n))
+	elseif self.state.seq > 0 and (st == nil or newer(self.state, st)) then
+		shoal.send(agent, "lua", "controller_state",
+			{ epoch = self.state.epoch, seq = self.state.seq, aliases = self.aliases:list() })
 	end
 	if #self.tickets > 0 then
 		shoal.fork(self.serve, self)
@@ -100,7 +163,9 @@ function C:allocate(name, match, caller)
 	if r then
 		return r
 	end
-	if not known then
+	-- Just after a takeover not every agent has reported yet: a name not
+	-- known then waits as a ticket (resolved again when it is served).
+	if not known and (self.active_since == nil or shoal.now() - self.active_since > self.lost_ms) then
 		return nil, string.format("no agent has fleet %s", fleet)
 	end
 	if #self.tickets >= self.max_tickets then
@@ -108,7 +173,7 @@ function C:allocate(name, match, caller)
 			#self.tickets))
 		return nil, string.format("fleet %s: no ready DS and %d tickets waiting already", fleet, #self.tickets)
 	end
-	local t = { id = self.next_ticket, fleet = fleet, match = match, caller = caller,
+	local t = { id = self.next_ticket, name = name, fleet = fleet, match = match, caller = caller,
 		deadline = shoal.now() + self.ticket_timeout_ms }
 	self.next_ticket = t.id + 1
 	self.tickets[#self.tickets + 1] = t
@@ -134,6 +199,15 @@ function C:tick()
 	end
 end
 
+local function known_any(self, fleet)
+	for _, a in pairs(self.agents) do
+		if a.load.fleets and a.load.fleets[fleet] then
+			return true
+		end
+	end
+	return false
+end
+
 -- Serves waiting tickets in order; expires those past their deadline.
 function C:serve()
 	if self.serving then
@@ -154,6 +228,9 @@ function C:serve()
 				string.format("ticket %d: no DS of fleet %s became ready within %d ms", t.id, t.fleet,
 					self.ticket_timeout_ms))
 		else
+			if not known_any(self, t.fleet) and self.aliases.map[t.name] then
+				t.fleet = self.aliases:pick(t.name) -- an alias restored since (a takeover)
+			end
 			local r = self:try(t.fleet, t.match)
 			if r then
 				self.by_id[t.id] = nil
@@ -181,6 +258,125 @@ function C:cancel(id)
 	t.cancelled = true
 	self.counts.cancelled = self.counts.cancelled + 1
 	return true
+end
+
+-- The console's `fleet`: the fleets (build, pool, processes by state over
+-- the live agents), the aliases, the agents.
+function C:fleet_lines()
+	local now, fleets, names = shoal.now(), {}, {}
+	for _, a in pairs(self.agents) do
+		if now - a.at <= self.lost_ms then
+			for name, f in pairs(a.load.fleets or {}) do
+				local t = fleets[name]
+				if t == nil then
+					t = { agents = 0, pool = 0, starting = 0, ready = 0, allocated = 0, ending = 0,
+						build = f.build and (f.build .. "@" .. tostring(f.version)) or "-" }
+					fleets[name] = t
+					names[#names + 1] = name
+				end
+				t.agents = t.agents + 1
+				for _, k in ipairs { "pool", "starting", "ready", "allocated", "ending" } do
+					t[k] = t[k] + (f[k] or 0)
+				end
+				if f.crash_looping then
+					t.crash = true
+				end
+			end
+		end
+	end
+	table.sort(names)
+	local lines = {}
+	for _, name in ipairs(names) do
+		local t = fleets[name]
+		lines[#lines + 1] = string.format("fleet %s build=%s agents=%d pool=%d starting=%d ready=%d allocated=%d ending=%d%s",
+			name, t.build, t.agents, t.pool, t.starting, t.ready, t.allocated, t.ending, t.crash and " CRASH-LOOPING" or "")
+	end
+	local al, an = self.aliases:list(), {}
+	for k in pairs(al) do
+		an[#an + 1] = k
+	end
+	table.sort(an)
+	for _, k in ipairs(an) do
+		lines[#lines + 1] = string.format("alias %s -> %s", k, al[k])
+	end
+	local agents = self:lines()
+	for i = 2, #agents do
+		lines[#lines + 1] = agents[i]
+	end
+	table.insert(lines, 1, agents[1])
+	return lines, #names
+end
+
+-- The console's `alias NAME TARGET`: TARGET is FLEET or FLEET:PCT,FLEET2
+-- (PCT % to FLEET, the rest to FLEET2).
+function C:alias_text(name, text)
+	if type(text) ~= "string" then
+		return nil, "usage: alias NAME FLEET or alias NAME FLEET:PCT,FLEET2"
+	end
+	local f1, pct, f2 = text:match("^([^:,]+):(%d+),([^:,]+)$")
+	if f1 then
+		pct = math.tointeger(tonumber(pct))
+		if pct > 100 then
+			return nil, string.format("the percentage of %s must be 0..100, not %d", f1, pct)
+		end
+		return self:set_alias(name, { { f1, pct }, { f2, 100 - pct } })
+	end
+	if text:find("[:,]") then
+		return nil, string.format("bad target %s: FLEET or FLEET:PCT,FLEET2", text)
+	end
+	return self:set_alias(name, text)
+end
+
+-- Sets fleet's warm pool to n on every live agent that has it: the lines
+-- (one per agent) and how many took it; or nil, err.
+function C:scale(fleet, n)
+	local now, lines, done = shoal.now(), {}, 0
+	for h, a in pairs(self.agents) do
+		if now - a.at <= self.lost_ms and a.load.fleets and a.load.fleets[fleet] then
+			local ok, r, err = pcall(shoal.call, h, "lua", "scale", fleet, n)
+			if ok and r then
+				done = done + 1
+				lines[#lines + 1] = string.format("  agent :%08x: fleet %s pool=%d", h, fleet, n)
+			else
+				lines[#lines + 1] = string.format("  agent :%08x: %s", h, tostring(ok and err or r))
+			end
+		end
+	end
+	if #lines == 0 then
+		return nil, "no agent has fleet " .. tostring(fleet)
+	end
+	table.sort(lines)
+	return lines, done
+end
+
+-- Runs an agent command (build, add_fleet, remove_fleet) on every live
+-- agent: true, n (all of them took it); or nil, the first error (prefixed
+-- with the agent when some took it and some did not).
+function C:broadcast(cmd, ...)
+	local now, n, errs = shoal.now(), 0, {}
+	for h, a in pairs(self.agents) do
+		if now - a.at <= self.lost_ms then
+			local ok, r, err = pcall(shoal.call, h, "lua", cmd, ...)
+			if ok and r then
+				n = n + 1
+			else
+				errs[#errs + 1] = { h = h, err = tostring(ok and err or r) }
+			end
+		end
+	end
+	if n == 0 and #errs == 0 then
+		return nil, "no live agent"
+	end
+	if #errs > 0 then
+		table.sort(errs, function(x, y)
+			return x.h < y.h
+		end)
+		if n == 0 then
+			return nil, errs[1].err
+		end
+		return nil, string.format("%d agents took it, agent :%08x: %s", n, errs[1].h, errs[1].err)
+	end
+	return true, n
 end
 
 -- The console's lines: one per agent.

@@ -3,8 +3,14 @@
 -- field by field with errors that name the fleet and the field.
 --
 --   local fleet = require "ds.fleet"
---   local list, errs = fleet.load(path, defaults)  -- good fleets; one line per bad one
---   local f, err = fleet.check(def, defaults)       -- one definition
+--   local list, errs, builds = fleet.load(path, defaults)  -- good fleets; one line per bad one; name -> build
+--   local f, err = fleet.check(def, defaults [, builds])  -- one definition
+--   local b, err = fleet.check_build(def)           -- one build {name, version, path}
+--
+-- The file returns a list of fleets, or {builds = {build...}, fleets = {fleet...}}:
+-- a build is { name = "arena", version = "1.4", path = "/abs/server" } (the
+-- path must exist and be executable), and a fleet's build is then either a
+-- path (starts with "/") or the name of one of the builds.
 --
 -- A definition: { name = "arena", build = "/abs/path", args = {"--port", "{port}"},
 --   env = {K = "v"}, cwd = "/abs/dir", ports = {27000, 27099}, pool = 2, max = 8,
@@ -38,7 +44,35 @@ local function int(v, lo, hi)
 	return math.type(v) == "integer" and v >= lo and v <= hi
 end
 
-function fleet.check(def, defaults)
+local NAME = "^[%w_.-]+$"
+
+function fleet.check_build(def)
+	if type(def) ~= "table" then
+		return nil, "a build must be a table {name, version, path}, not " .. type(def)
+	end
+	local name = def.name
+	if type(name) ~= "string" or not name:match(NAME) or #name > 64 then
+		return nil, "a build needs a name of 1-64 letters, digits, '_', '.' or '-'"
+	end
+	for k in pairs(def) do
+		if k ~= "name" and k ~= "version" and k ~= "path" then
+			return nil, string.format("build %s: unknown field %s", name, tostring(k))
+		end
+	end
+	if type(def.version) ~= "string" or not def.version:match(NAME) or #def.version > 64 then
+		return nil, string.format("build %s: version must be 1-64 letters, digits, '_', '.' or '-'", name)
+	end
+	if type(def.path) ~= "string" or def.path:sub(1, 1) ~= "/" then
+		return nil, string.format("build %s: path must be the absolute path of an executable", name)
+	end
+	local ok, why = proc.executable(def.path)
+	if not ok then
+		return nil, string.format("build %s: path %s %s", name, def.path, why)
+	end
+	return { name = name, version = def.version, path = def.path }
+end
+
+function fleet.check(def, defaults, builds)
 	if type(def) ~= "table" then
 		return nil, "a fleet must be a table, not " .. type(def)
 	end
@@ -55,13 +89,19 @@ function fleet.check(def, defaults)
 		end
 	end
 	if type(def.build) ~= "string" then
-		return bad("build must be the path of an executable")
+		return bad("build must be the path of an executable or the name of a build")
 	end
-	local ok, why = proc.executable(def.build)
+	local b = builds and builds[def.build]
+	if b == nil and def.build:sub(1, 1) ~= "/" then
+		return bad("build %s is not an absolute path nor the name of a build", def.build)
+	end
+	local path = b and b.path or def.build
+	local ok, why = proc.executable(path)
 	if not ok then
-		return bad("build %s %s", def.build, why)
+		return bad("build %s %s", path, why)
 	end
-	local f = { name = name, build = def.build, args = {}, env = {}, cwd = def.cwd }
+	local f = { name = name, build = path, build_name = b and b.name, build_version = b and b.version, args = {},
+		env = {}, cwd = def.cwd }
 	local args = def.args or {}
 	if type(args) ~= "table" or #args > MAX_ARGS then
 		return bad("args must be a list of at most %d strings", MAX_ARGS)
@@ -150,9 +190,26 @@ function fleet.load(path, defaults)
 	if not ok or type(defs) ~= "table" then
 		return {}, { "fleets file " .. path .. ": " .. (ok and "must return a list of fleets" or tostring(defs)) }
 	end
-	local list, errs, seen = {}, {}, {}
+	local list, errs, seen, builds = {}, {}, {}, {}
+	if defs.fleets ~= nil or defs.builds ~= nil then
+		if type(defs.builds or {}) ~= "table" or type(defs.fleets or {}) ~= "table" then
+			return {}, { "fleets file " .. path .. ": builds and fleets must be lists" }
+		end
+		for i, def in ipairs(defs.builds or {}) do
+			local b, berr = fleet.check_build(def)
+			if b and builds[b.name] then
+				b, berr = nil, "build " .. b.name .. ": defined twice"
+			end
+			if b then
+				builds[b.name] = b
+			else
+				errs[#errs + 1] = string.format("fleets file %s: build %d: %s", path, i, berr)
+			end
+		end
+		defs = defs.fleets or {}
+	end
 	for i, def in ipairs(defs) do
-		local f, ferr = fleet.check(def, defaults)
+		local f, ferr = fleet.check(def, defaults, builds)
 		if f and seen[f.name] then
 			f, ferr = nil, "fleet " .. f.name .. ": defined twice"
 		end
@@ -163,7 +220,7 @@ function fleet.load(path, defaults)
 			errs[#errs + 1] = string.format("fleets file %s: entry %d: %s", path, i, ferr)
 		end
 	end
-	return list, errs
+	return list, errs, builds
 end
 
 return fleet

@@ -28,7 +28,8 @@ local MAX_WORDS = 64
 console.MAX_LINE = MAX_LINE
 
 -- name, arguments, one line of help. Argument kinds: SERVICE, NAME, FILE,
--- LEVEL, COMMAND, ID (a decimal id), ARG... (the rest of the words); [X] is optional.
+-- LEVEL, COMMAND, ID (a decimal id), N (a count 0..10^6), TARGET (an alias's
+-- target), ARG... (the rest of the words); [X] is optional.
 local COMMANDS = {
 	{ "help", "[COMMAND]", "list the commands, or show how to use one" },
 	{ "list", "", "live services: handle, module and name (when known)" },
@@ -52,6 +53,9 @@ local COMMANDS = {
 	{ "ds", "[NAME]", "dedicated servers of this node's dsagents: processes by state, per fleet (or one fleet)" },
 	{ "alloc", "NAME", "a test allocation through this node's dscontroller: an alias or a fleet (no ticket)" },
 	{ "drain", "ID", "drain this node's dsagents: no new allocation, allocated DSs reaped after ID ms" },
+	{ "fleet", "", "this node's dscontroller: builds, fleets, aliases, agents and processes by state" },
+	{ "alias", "NAME TARGET", "point alias NAME at a fleet (FLEET) or split it (FLEET:PCT,FLEET2: PCT% to FLEET)" },
+	{ "scale", "NAME N", "set fleet NAME's warm pool to N on every agent of this node's dscontroller" },
 	{ "exit", "", "close this console session (the node keeps running)" },
 	{ "shutdown", "", "stop the whole node gracefully (exit code 0)" },
 }
@@ -66,6 +70,8 @@ local FIELD = {
 	LEVEL = "level",
 	COMMAND = "topic",
 	ID = "id",
+	N = "count",
+	TARGET = "target",
 	ARG = "args",
 }
 
@@ -190,6 +196,20 @@ function KIND.ID(w)
 		return fail("bad id %s: a decimal number from 1 to 2^53", show(w))
 	end
 	return math.tointeger(tonumber(w))
+end
+
+function KIND.N(w)
+	if not w:find("^%d+$") or #w > 7 or tonumber(w) > 1000000 then
+		return fail("bad count %s: a decimal number from 0 to 1000000", show(w))
+	end
+	return math.tointeger(tonumber(w))
+end
+
+function KIND.TARGET(w)
+	if #w > 200 or not w:find("^[%w_.:,-]+$") then
+		return fail("bad target %s: FLEET or FLEET:PCT,FLEET2", show(w))
+	end
+	return w
 end
 
 function KIND.ARG(w)

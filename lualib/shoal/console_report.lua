@@ -1,5 +1,6 @@
 -- shoal/console_report.lua - the debug console's game commands (players,
--- spaces, entity ID, failover, ds [FLEET], alloc NAME, drain MS: docs/console.md, "Game state"). The console
+-- spaces, entity ID, failover, ds [FLEET], alloc NAME, drain MS, fleet, alias NAME TARGET,
+-- scale NAME N: docs/console.md, "Game state"). The console
 -- knows no game service: it asks every Lua service of the node, in
 -- parallel and bounded by console_timeout, for its report on a topic
 -- (shoal/debug.lua's `report`), and prints the answers of those that
@@ -26,6 +27,9 @@ local TOPICS = {
 	ds = "processes",
 	alloc = "allocations",
 	drain = "agents",
+	fleet = "fleets",
+	alias = "aliases",
+	scale = "agents",
 }
 
 local MAX_FAILED = 10 -- failed services listed; the rest only counted
@@ -57,7 +61,7 @@ function reports.install(COMMAND, env)
 
 	for topic, what in pairs(TOPICS) do
 		COMMAND[topic] = function(out, args)
-			local count, answered, failed = ask(out, topic, args.id or args.name)
+			local count, answered, failed = ask(out, topic, args.id or args.name, args.target or args.count)
 			if topic == "entity" and answered == 0 then
 				out(string.format("entity %d: not on this node", args.id))
 			else

@@ -18,7 +18,7 @@ import stat
 import time
 
 import nodeutil
-from nodeutil import NodeTestCase, scaled, wait_until
+from nodeutil import NodeTestCase, free_ports, scaled, wait_until
 
 BUILD = nodeutil.take_option("--build")
 EXAMPLE_DS = os.path.join(BUILD, "example_ds")
@@ -141,6 +141,17 @@ class DsCase(NodeTestCase):
 
     def assert_none_left(self, timeout=5):
         wait_until(lambda: not [t for t in procs_with(self.tmp) if not t[3].startswith(nodeutil.SHOAL_BIN)], scaled(timeout), "no DS process of this test left")
+
+    def console(self, text):
+        port = int(self.n.wait_log(r"debug console listening on \S+:(\d+)", timeout=5).group(1))
+        with socket.create_connection(("127.0.0.1", port), timeout=scaled(5)) as c:
+            f = c.makefile("r")
+            c.sendall((text + "\nexit\n").encode())
+            out = ""
+            deadline = time.monotonic() + scaled(10)
+            while "bye" not in out and time.monotonic() < deadline:
+                out += f.readline()
+        return out
 
     def reap_bound(self, args, reason, bound_ms, **fleet_kw):
         """Starts one DS of a fleet with args; returns the ms from its ready
@@ -455,6 +466,27 @@ class BadInput(DsCase):
         self.assertIn("the webhook must be http://HOST:PORT[/PATH] (got ftp://127.0.0.1/x) (config dsagent_alert_webhook)",
                       n.log() + n.stderr())
 
+    def test_bad_builds(self):
+        """builds: a path that does not exist, one not executable, a bad version, a fleet naming no build."""
+        plain = self.path("plain.txt")
+        nodeutil.write_file(plain, "not a program\n")
+        raw = "return " + lua({"builds": [{"name": "gone", "version": "1", "path": self.path("nosuch")},
+                                          {"name": "plain", "version": "1", "path": plain},
+                                          {"name": "v", "version": "1 2", "path": EXAMPLE_DS},
+                                          {"name": "rel", "version": "1", "path": "bin/server"},
+                                          {"name": "ok", "version": "2.0", "path": EXAMPLE_DS}],
+                               "fleets": [self.fleet("a", build="gone"), self.fleet("b", build="nobuild"),
+                                          self.fleet("good", build="ok", pool=1)]}) + "\n"
+        self.start(None, raw_fleets=raw)
+        self.wait_ready("good", 1)
+        log = self.n.log()
+        self.assertRegex(log, r"build 1: build gone: path \S+/nosuch does not exist")
+        self.assertRegex(log, r"build 2: build plain: path \S+/plain.txt is not executable")
+        self.assertIn("build 3: build v: version must be 1-64 letters, digits, '_', '.' or '-'", log)
+        self.assertIn("build 4: build rel: path must be the absolute path of an executable", log)
+        self.assertIn("entry 1: fleet a: build gone is not an absolute path nor the name of a build", log)
+        self.assertIn("entry 2: fleet b: build nobuild is not an absolute path nor the name of a build", log)
+
     def test_bad_fleet_file(self):
         self.start(None, raw_fleets="return {{ name = ")
         self.assertTrue(self.wait_log_count(r"ERROR .*dsagent: fleets file \S+: .*expected", 1, timeout=5))
@@ -594,6 +626,62 @@ class Controller(DsCase):
         self.assertEqual(self.cmd("alloc nosuch"), "err no agent has fleet nosuch")
 
 
+    def test_canary_split_real_allocations(self):
+        """a 10 % canary over 10,000 real allocations (each a fresh DS process whose match ends at once), or
+        as many as fit in 55 s: the canary's share within 1 point of 10 %, no DS twice."""
+        args = ["--match-ms", "0", "--health-ms", "1000"]
+        self.start_ctl([self.fleet("v1", args, pool=40, max=80, crash_count=100000),
+                        self.fleet("v2", args, pool=10, max=30, crash_count=100000)])
+        wait_until(lambda: len(self.log_lines(r"event=ready ds=50 ")) == 2, scaled(60), "100 ready DSs")
+        time.sleep(0.3)
+        self.assertEqual(self.cmd("alias arena v1 90 v2 10"), "ok")
+        self.conn.settimeout(scaled(90))  # the split answers after at most 55 s (and its last tickets)
+        r = self.cmd("split 10000 8 arena 55000")
+        m = re.match(r"^split n=(\d+) fleets=v1:(\d+),v2:(\d+) tickets=(\d+) failed=(\d+) errors=(\d+) dup=0 ms=(\d+)$", r)
+        self.assertTrue(m, r)
+        n, v1, v2, tickets, failed, errors, ms = (int(x) for x in m.groups())
+        self.assertEqual(v1 + v2, n)
+        self.assertGreaterEqual(n, 1000, r)
+        # a ticket timed out or an error (an agent's report late on a loaded machine) is a pick without a DS:
+        # tolerated up to 1 %, and counted in the share's tolerance
+        self.assertLessEqual(failed + errors, n // 100, r)
+        share = 100.0 * v2 / n
+        self.assertLess(abs(share - 10.0), 1.0, r)
+        print("canary split: %d real allocations in %d ms (%.0f/s, %d by ticket, %d failed tickets, %d errors): "
+              "v2 %.2f %% (want 10 %%)" % (n, ms, n * 1000.0 / ms, tickets, failed, errors, share))
+
+    def test_builds_at_run_time(self):
+        """register a build on every agent (bad paths refused), add a fleet naming it, upgrade the alias to it,
+        remove the old fleet once it has no process; each bad request's error."""
+        self.start_ctl([self.fleet("v1", ["--match-ms", "60000"], pool=1, max=4)])
+        self.wait_log_count(r"event=ready ds=1 ", 2, timeout=10)
+        time.sleep(0.3)
+        plain = self.path("plain.txt")
+        nodeutil.write_file(plain, "x\n")
+        self.assertEqual(self.cmd("build arena 2.0 %s" % self.path("nosuch")),
+                         "err build arena: path %s does not exist" % self.path("nosuch"))
+        self.assertEqual(self.cmd("build arena 2.0 %s" % plain), "err build arena: path %s is not executable" % plain)
+        self.assertEqual(self.cmd("build arena 2.0 bin/x"), "err build arena: path must be the absolute path of an executable")
+        self.assertEqual(self.cmd("build arena 2.0 %s" % EXAMPLE_DS), "ok 2")
+        self.assertRegex(self.cmd("build arena 2.1 %s" % EXAMPLE_DS), r"^err build arena: registered already as 2.0")
+        self.assertEqual(self.cmd("addfleet v2 nosuch 1 %s" % self.tmp),
+                         "err fleet v2: build nosuch is not an absolute path nor the name of a build")
+        self.assertEqual(self.cmd("addfleet v2 arena 1 %s" % self.tmp), "ok 2")
+        self.assertEqual(self.cmd("addfleet v2 arena 1 %s" % self.tmp), "err fleet v2: defined already")
+        self.wait_log_count(r"event=ready ds=2 fleet=v2", 2, timeout=10)
+        time.sleep(0.3)
+        self.assertEqual(self.cmd("alias arena v2"), "ok")
+        self.assertRegex(self.cmd("burst 1 2 arena"), r"ok=2 .* fleets=v2:2$")
+        self.assertEqual(self.cmd("rmfleet nosuch"), "err no fleet nosuch")
+        self.assertEqual(self.cmd("burst 1 1 v1"), "burst ok=1 tickets=0 errors=0 dup=0 agents=1 fleets=v1:1")
+        self.assertRegex(self.cmd("rmfleet v1"),
+                         r"^err 1 agents took it, agent :[0-9a-f]{8}: fleet v1 has 1 processes in a match \(remove it once they ended\)$")
+        self.wait_log_count(r"dsagent event=fleet_removed fleet=v1", 1, timeout=5)
+        self.wait_log_count(r'fleet=v1 exit=.* reason="retired: the fleet is removed"', 1, timeout=5)
+        self.assertRegex(self.cmd("alias arena v1"), r"^ok$")  # an alias may name a fleet that is not there
+        self.assertRegex(self.cmd("burst 1 1 arena"), r"^burst ok=1 .* fleets=v1:1$")  # the other agent still has v1
+        self.assertEqual(self.n.log().count("dsagent event=build name=arena version=2.0"), 2)
+
     def test_alias_canary_upgrade_rollback(self):
         """an alias split 70/30 between two fleets, then pointed at the new one, then back: the allocations follow;
         the old fleet's allocated processes play on (drain by their matches)."""
@@ -614,6 +702,90 @@ class Controller(DsCase):
         # the 28 allocated v2 processes were not touched by the rollback
         self.assertEqual(sum(1 for l in self.log_lines(r"event=reaped ds=\d+ fleet=v2")), 0)
         self.assertEqual(self.cmd("alloc nosuch"), "err no agent has fleet nosuch")
+
+
+HEARTBEAT_MS = 250
+MISSES = 4
+BOUND_MS = HEARTBEAT_MS * MISSES + 1000  # the registry's failure-detection bound (docs/registry.md)
+
+
+class Standby(DsCase):
+    """Three nodes: node 1 the registry, two dsagents and the test's driver (calls through the lease client);
+    nodes 2 and 3 a dscontroller each, holding the registry lease "dscontroller"; node 2 killed -9."""
+
+    def cluster_node(self, n, life=1, **keys):
+        cfg = dict(node=n, thread=2, luaservice=nodeutil.e2e_luaservice(), cluster=self.cluster,
+                   heartbeat_ms=HEARTBEAT_MS, heartbeat_misses=MISSES, registry_suspect=2, registry_dead=MISSES,
+                   logfile=self.path("node%d-%d.log" % (n, life)))
+        cfg.update(keys)
+        return self.node(self.config("node%d-%d.lua" % (n, life), **cfg), name="node%d-%d" % (n, life),
+                         logfile=cfg["logfile"], env={"SHOAL_CLUSTER_SECRET": "e2e-ds-standby"})
+
+    def test_kill9_active(self):
+        ports = free_ports(3)
+        self.cluster = ",".join("%d@127.0.0.1:%d" % (n, ports[n - 1]) for n in (1, 2, 3))
+        fleets = [self.fleet("v1", ["--match-ms", "60000"], pool=20, max=40),
+                  self.fleet("v2", ["--match-ms", "60000"], pool=20, max=40)]
+        path = self.path("fleets.lua")
+        nodeutil.write_file(path, "return " + lua(fleets) + "\n")
+        self.n = self.cluster_node(1, start="e2e_dsc_driver", registry=True, dsagent_fleets=path,
+                                   dsagent_keeper=KEEPER, dsagent_logdir=self.path("logs"), dsagent_check_ms=50,
+                                   dsagent_controller="lease:dscontroller", dsagent_report_ms=100,
+                                   dsc_lease="dscontroller", dsc_call_ms=500)
+        port = int(self.n.wait_log(r"e2e_dsc_driver port (\d+)", timeout=10).group(1))
+        n2 = self.cluster_node(2, start="dscontroller", dscontroller_lease="dscontroller")
+        n2.wait_log(r"dscontroller 2: active \(lease epoch 1\)", timeout=15)
+        n3 = self.cluster_node(3, start="dscontroller", dscontroller_lease="dscontroller", console=True,
+                               console_port=0)
+        n3.wait_log(r"dscontroller 3: standby \(active: 2, lease epoch 1\)", timeout=15)
+        self.n, driver = n3, self.n  # the console of node 3: its standby refuses
+        text = self.console("alloc arena\nfleet\nscale v1 3")
+        self.n = driver
+        self.assertEqual(len(re.findall(r"dscontroller :[0-9a-f]{8}: standby \(active: 2\)", text)), 3, text)
+        self.conn = socket.create_connection(("127.0.0.1", port), timeout=scaled(10))
+        self.addCleanup(self.conn.close)
+        self.rf = self.conn.makefile("r")
+        wait_until(lambda: len(re.findall(r"dscontroller event=agent_joined", n2.log())) >= 2, scaled(10),
+                   "both agents report to controller 2")
+        wait_until(lambda: len(self.log_lines(r"event=ready ds=40 ")) == 2, scaled(30), "80 ready DSs")
+        time.sleep(0.3)  # the last reports
+        self.assertEqual(self.cmd("alias arena v1 70 v2 30"), "ok")
+        self.assertRegex(self.cmd("burst 2 10 arena"), r"^burst ok=20 tickets=0 errors=0 dup=0 agents=2 fleets=v1:14,v2:6$")
+        time.sleep(0.3)  # the agents' reports carry the alias back (controller_state)
+        killed, killed_wall = time.monotonic(), time.time()
+        n2.proc.send_signal(signal.SIGKILL)
+        n2.proc.wait(timeout=5)
+        first_ok, tries = None, 0
+        deadline = killed + scaled(BOUND_MS / 1000.0 + 5)
+        while time.monotonic() < deadline:
+            tries += 1
+            r = self.cmd("alloc arena")
+            if r.startswith("ok ") or r.startswith("ticket "):
+                first_ok, first = time.monotonic(), r
+                break
+            self.assertRegex(r, r"^err no_active")
+        self.assertIsNotNone(first_ok, "no allocation within the bound after the kill (last: %s)" % r)
+        took_ms = (first_ok - killed) * 1000.0
+        line = n3.wait_log(r"^.*dscontroller 3: active \(lease epoch 2\).*$", timeout=1)
+        self.assertLessEqual(took_ms, scaled(BOUND_MS + 500), "takeover took %d ms" % took_ms)
+        self.assertTrue(n3.wait_log(r"dscontroller event=state_restored .* aliases=1", timeout=5))
+        wait_until(lambda: self.cmd("aliases") == "aliases arena=v1:70,v2:30", scaled(5), "the alias restored")
+        wait_until(lambda: len(re.findall(r"dscontroller event=agent_joined", n3.log())) >= 2, scaled(5),
+                   "both agents report to controller 3")
+        active_ms = stamp_ms(line.group(0)) - killed_wall * 1000.0
+        r = self.cmd("burst 2 10 arena")
+        m = re.match(r"^burst ok=(\d+) tickets=(\d+) errors=0 dup=0 agents=2 fleets=v1:(\d+),v2:(\d+)$", r)
+        self.assertTrue(m, r)
+        self.assertEqual(int(m.group(1)), 20, r)
+        self.assertIn(int(m.group(3)), (13, 14, 15), r)  # 70/30 kept (the probe above took one pick)
+        self.assertEqual(self.cmd("dups"), "dups 0")
+        self.assertFalse(self.log_lines(r"DUPLICATE"))
+        # the killed node comes back: the standby now
+        self.cluster_node(2, life=2, start="dscontroller", dscontroller_lease="dscontroller").wait_log(
+            r"dscontroller 2: standby \(active: 3, lease epoch 2\)", timeout=15)
+        self.assertRegex(self.cmd("burst 1 5 arena"), r"^burst ok=5 tickets=0 errors=0 dup=0 ")
+        print("takeover: controller 3 active %d ms after kill -9 of controller 2, first allocation answered after %d ms "
+              "(%d tries, answer %r; bound %d ms)" % (active_ms, took_ms, tries, first.split(" ")[0], BOUND_MS))
 
 
 class Console(DsCase):
@@ -655,6 +827,39 @@ class Console(DsCase):
         self.assertIn("1 allocations from 1 services", text)
         self.assertIn("alloc nosuch: no agent has fleet nosuch", text)
         self.assertIn("error: usage: alloc NAME", text)
+
+    def test_console_fleet_alias_scale(self):
+        """builds in the fleets file; `fleet`, `alias`, `scale` through the controller, each bad argument's error."""
+        raw = "return " + lua({"builds": [{"name": "arena", "version": "1.4", "path": EXAMPLE_DS}],
+                               "fleets": [self.fleet("arena", pool=1, max=8, build="arena"),
+                                          self.fleet("arena2", pool=1, max=8)]}) + "\n"
+        self.start(None, raw_fleets=raw, driver="e2e_dsc_driver", dsagent_controller=".dscontroller",
+                   dsagent_report_ms=100, console=True, console_port=0)
+        self.wait_log_count(r"event=ready ds=2 ", 2, timeout=5)
+        time.sleep(0.3)
+        text = self.console("fleet\nalias canary arena:90,arena2\nalias main arena\nalias bad/x arena\n"
+                            "alias x arena:101,arena2\nalias x arena:b\nalias x\nscale arena 3\nscale arena 99\n"
+                            "scale nosuch 1\nscale arena x\nscale arena\nalloc canary")
+        self.assertRegex(text, r"dscontroller :[0-9a-f]{8}: 2 agents, 0 tickets waiting")
+        self.assertIn("fleet arena build=arena@1.4 agents=2 pool=2 starting=0 ready=2 allocated=0 ending=0", text)
+        self.assertIn("fleet arena2 build=- agents=2 pool=2", text)
+        self.assertRegex(text, r"agent :[0-9a-f]{8} live report_age_ms=\d+ starting=0 ready=2")
+        self.assertIn("alias canary -> arena:90,arena2:10", text)
+        self.assertIn("alias main -> arena", text)
+        self.assertIn("alias bad/x: an alias name must be 1-64 letters, digits, '_', '.' or '-'", text)
+        self.assertIn("alias x: the percentage of arena must be 0..100, not 101", text)
+        self.assertIn("alias x: bad target arena:b: FLEET or FLEET:PCT,FLEET2", text)
+        self.assertIn("error: usage: alias NAME TARGET", text)
+        self.assertRegex(text, r"scale arena to 3\n(.*\n)?\s+agent :[0-9a-f]{8}: fleet arena pool=3")
+        self.assertIn("fleet arena: the pool must be an integer 0..8 (its max), not 99", text)
+        self.assertIn("scale nosuch: no agent has fleet nosuch", text)
+        self.assertIn("error: bad count 'x': a decimal number from 0 to 1000000", text)
+        self.assertIn("error: usage: scale NAME N", text)
+        self.assertRegex(text, r"alloc canary: fleet arena ds \d+")
+        # the pool of 3 on each agent: 6 ready arena DSs (`alloc canary` took one: its 100 ms match ends)
+        wait_until(lambda: "fleet arena build=arena@1.4 agents=2 pool=6 starting=0 ready=6 "
+                   in self.console("fleet"), scaled(10), "arena scaled to 3 per agent")
+        self.assertEqual(len(self.log_lines(r"dsagent event=scale fleet=arena pool=3")), 2)
 
 
 if __name__ == "__main__":

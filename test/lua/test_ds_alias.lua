@@ -1,6 +1,6 @@
 -- test_ds_alias: the dscontroller's aliases (lualib/ds/alias.lua): a fleet,
 -- a canary split measured over 10,000 picks, an upgrade and a rollback by
--- pointing the alias, bad input.
+-- pointing the alias, bad input, a restore from list() (a standby's takeover).
 local t = require "testlib"
 local alias = require "ds.alias"
 
@@ -77,4 +77,20 @@ function cases.bad_input()
 	t.eq(e, "no alias nosuch")
 end
 
-t.start(cases, { "plain", "canary_split", "upgrade_and_rollback", "bad_input" })
+-- A standby that takes over restores the aliases from an agent's report
+-- (list()'s form): the same targets, the same split.
+function cases.restore()
+	local a = alias.new()
+	a:set("arena", { { "v1", 70 }, { "v2", 30 } })
+	a:set("main", "v1")
+	local b = alias.new()
+	b:set("old", "x")
+	b:restore(a:list())
+	t.same(b:list(), { arena = "v1:70,v2:30", main = "v1" })
+	t.eq(b:pick("old"), nil)
+	local got = count(b, "arena", 1000)
+	t.eq(got.v1, 700)
+	t.eq(got.v2, 300)
+end
+
+t.start(cases, { "plain", "canary_split", "upgrade_and_rollback", "bad_input", "restore" })

@@ -7,16 +7,39 @@
 --   burst N C NAME     -> C coroutines make N allocations each at once:
 --                         "burst ok=K tickets=T errors=E dup=D agents=A fleets=F1:n1,F2:n2"
 --   alias NAME F1 [W1 F2 W2] -> "ok" | "err TEXT"   (one fleet, or a split)
+--   aliases            -> "aliases NAME=TARGET ..." (sorted)
+--   dups               -> "dups N": DSs handed out more than once so far
+--   build NAME VERSION PATH | addfleet NAME BUILD POOL TAG | rmfleet NAME -> "ok N" | "err TEXT"
+--                         (the controller's build / add_fleet / remove_fleet; the fleet's DSs get
+--                         --match-ms 60000 --tag TAG)
+--   split N C NAME MS  -> C coroutines allocate from NAME until N DSs are handed out or MS ms pass (a
+--                         ticket's coroutine waits for its DS): "split n=K fleets=F1:n1,F2:n2 tickets=T
+--                         failed=X errors=E dup=D ms=M"
+-- With the config key dsc_lease = NAME the controller is not started here:
+-- calls go to the holder of the registry lease NAME (shoal.lease client,
+-- timeout dsc_call_ms), the agents report to "lease:NAME".
 -- A ticket's message is logged: "e2e_dsc ds_ready ticket=N agent=:H id=I pid=P"
 -- or "e2e_dsc ticket_failed ticket=N err=TEXT".
 local shoal = require "shoal"
 local socket = require "shoal.socket"
 
-local ctl
+local ctl, lc
 local seen = {} -- "agent/id" -> true: every DS handed out
+local dups = 0
+
+local function call(cmd, ...)
+	if lc then
+		local r, err, why = lc:call(cmd, ...)
+		if r == nil and why then
+			err = err .. ": " .. why
+		end
+		return r, err
+	end
+	return shoal.call(ctl, "lua", cmd, ...)
+end
 
 local function alloc(fleet)
-	return shoal.call(ctl, "lua", "allocate", fleet, "match")
+	return call("allocate", fleet, "match")
 end
 
 local function burst(n, c, fleet)
@@ -32,6 +55,7 @@ local function burst(n, c, fleet)
 					local key = r.agent .. "/" .. r.id
 					if seen[key] then
 						dup = dup + 1
+						dups = dups + 1
 					end
 					seen[key] = true
 					agents[r.agent] = true
@@ -62,6 +86,65 @@ local function burst(n, c, fleet)
 		table.concat(fl, ","))
 end
 
+local waiting = {} -- ticket -> the coroutine of `split` that waits for it
+local results = {} -- ticket -> its DS, or false (failed), for that coroutine
+
+local function split(n, c, name, ms)
+	local got, tickets, failed, errors, dup, fleets, done = 0, 0, 0, 0, 0, {}, 0
+	local t0 = shoal.now()
+	local me = coroutine.running()
+	local started = 0
+	local function take(r)
+		local key = r.agent .. "/" .. r.id
+		if seen[key] then
+			dup, dups = dup + 1, dups + 1
+		end
+		seen[key] = true
+		fleets[r.fleet] = (fleets[r.fleet] or 0) + 1
+		got = got + 1
+	end
+	for _ = 1, c do
+		shoal.fork(function()
+			while started < n and shoal.now() - t0 < ms do
+				started = started + 1
+				local r, err = alloc(name)
+				if r and r.ticket then
+					tickets = tickets + 1
+					waiting[r.ticket] = coroutine.running()
+					shoal.wait()
+					local res = results[r.ticket]
+					results[r.ticket] = nil
+					if res then
+						take(res)
+					else
+						failed = failed + 1
+					end
+				elseif r then
+					take(r)
+				else
+					errors = errors + 1
+					if errors <= 5 then
+						shoal.warn("e2e_dsc split: " .. tostring(err))
+					end
+					shoal.sleep(1)
+				end
+			end
+			done = done + 1
+			if done == c then
+				shoal.wakeup(me)
+			end
+		end)
+	end
+	shoal.wait()
+	local fl = {}
+	for f, k in pairs(fleets) do
+		fl[#fl + 1] = f .. ":" .. k
+	end
+	table.sort(fl)
+	return string.format("split n=%d fleets=%s tickets=%d failed=%d errors=%d dup=%d ms=%d", got, table.concat(fl, ","),
+		tickets, failed, errors, dup, shoal.now() - t0)
+end
+
 local function serve(id)
 	socket.start(id)
 	while true do
@@ -79,21 +162,52 @@ local function serve(id)
 			if r and r.ticket then
 				reply = "ticket " .. r.ticket
 			elseif r then
-				seen[r.agent .. "/" .. r.id] = true
-				reply = string.format("ok :%08x %d %s", r.agent, r.id, tostring(r.pid))
+				local key = r.agent .. "/" .. r.id
+				reply = string.format("ok :%08x %d %s%s", r.agent, r.id, tostring(r.pid), seen[key] and " DUPLICATE" or "")
+				if seen[key] then
+					dups = dups + 1
+				end
+				seen[key] = true
 			else
 				reply = "err " .. tostring(err)
 			end
 		elseif w[1] == "cancel" then
-			local ok, err = shoal.call(ctl, "lua", "cancel", tonumber(w[2]))
+			local ok, err = call("cancel", tonumber(w[2]))
 			reply = ok and "ok" or "err " .. tostring(err)
 		elseif w[1] == "alias" then
 			local target = w[3]
 			if w[4] then
 				target = { { w[3], tonumber(w[4]) }, { w[5], tonumber(w[6]) } }
 			end
-			local ok, err = shoal.call(ctl, "lua", "alias", w[2], target)
+			local ok, err = call("alias", w[2], target)
 			reply = ok and "ok" or "err " .. tostring(err)
+		elseif w[1] == "aliases" then
+			local list, err = call("aliases")
+			if list then
+				local out = {}
+				for k, v in pairs(list) do
+					out[#out + 1] = k .. "=" .. v
+				end
+				table.sort(out)
+				reply = "aliases " .. table.concat(out, " ")
+			else
+				reply = "err " .. tostring(err)
+			end
+		elseif w[1] == "split" then
+			reply = split(tonumber(w[2]), tonumber(w[3]), w[4], tonumber(w[5]))
+		elseif w[1] == "build" or w[1] == "addfleet" or w[1] == "rmfleet" then
+			local ok, err
+			if w[1] == "build" then
+				ok, err = call("build", w[2], w[3], w[4])
+			elseif w[1] == "addfleet" then
+				ok, err = call("add_fleet", { name = w[2], build = w[3], pool = tonumber(w[4]),
+					args = { "--match-ms", "60000", "--tag", w[5] }, ports = { 41000, 41999 } })
+			else
+				ok, err = call("remove_fleet", w[2])
+			end
+			reply = ok and "ok " .. tostring(err) or "err " .. tostring(err)
+		elseif w[1] == "dups" then
+			reply = "dups " .. dups
 		elseif w[1] == "burst" then
 			reply = burst(tonumber(w[2]), tonumber(w[3]), w[4])
 		else
@@ -109,13 +223,32 @@ shoal.start(function()
 			local key = r.agent .. "/" .. r.id
 			shoal.log(string.format("e2e_dsc ds_ready ticket=%d agent=:%08x id=%d pid=%s%s", ticket, r.agent, r.id,
 				tostring(r.pid), seen[key] and " DUPLICATE" or ""))
+			if waiting[ticket] then -- a split's: it counts it
+				local co = waiting[ticket]
+				waiting[ticket], results[ticket] = nil, r
+				return shoal.wakeup(co)
+			end
+			if seen[key] then
+				dups = dups + 1
+			end
 			seen[key] = true
 		elseif cmd == "ds_ticket_failed" then
+			if waiting[ticket] then
+				local co = waiting[ticket]
+				waiting[ticket], results[ticket] = nil, false
+				shoal.wakeup(co)
+			end
 			shoal.log(string.format("e2e_dsc ticket_failed ticket=%d err=%s", ticket, r))
 		end
 	end)
-	ctl = shoal.newservice("dscontroller")
-	shoal.name(".dscontroller", ctl)
+	local remote = shoal.getenv("dsc_lease")
+	if remote and remote ~= "" then
+		lc = require("shoal.lease").client(remote,
+			{ timeout = math.tointeger(tonumber(shoal.getenv("dsc_call_ms"))) or 500 })
+	else
+		ctl = shoal.newservice("dscontroller")
+		shoal.name(".dscontroller", ctl)
+	end
 	local base = shoal.config("dsagent_logdir")
 	assert(require("shoal.proc").mkdir(base))
 	shoal.newservice("dsagent", base .. "/a")
