@@ -19,6 +19,17 @@
 -- picks which agent to ask. A ticket's holder gets one message, "lua"
 -- ds_ready(ticket, result) or ds_ticket_failed(ticket, error).
 local shoal = require "shoal"
+local metrics = require "shoal.metrics"
+
+-- Prometheus (docs/operations.md, "Metrics"): every allocation by its
+-- outcome, and how long a caller waited for its DS (at once, or through a
+-- ticket until it was served).
+local allocations = metrics.counter("shoal_ds_allocations_total",
+	"DS allocation requests at the dscontroller, by fleet and outcome (allocated, ticket, served, expired, refused).",
+	{ "fleet", "result" })
+local alloc_seconds = metrics.histogram("shoal_ds_allocation_seconds",
+	"From an allocation request until its DS address was handed out (a ticket: until it was served).", { "fleet" },
+	{ 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30 })
 
 local controller = {}
 local C = {}
@@ -159,21 +170,27 @@ function C:allocate(name, match, caller)
 		return nil, "allocate: the alias or fleet must be a string"
 	end
 	local fleet = self.aliases:pick(name) or name
+	local t0 = shoal.now()
 	local r, known = self:try(fleet, match)
 	if r then
+		allocations:inc(1, fleet, "allocated")
+		alloc_seconds:observe((shoal.now() - t0) / 1000, fleet)
 		return r
 	end
 	-- Just after a takeover not every agent has reported yet: a name not
 	-- known then waits as a ticket (resolved again when it is served).
 	if not known and (self.active_since == nil or shoal.now() - self.active_since > self.lost_ms) then
+		allocations:inc(1, fleet, "refused")
 		return nil, string.format("no agent has fleet %s", fleet)
 	end
 	if #self.tickets >= self.max_tickets then
+		allocations:inc(1, fleet, "refused")
 		shoal.warn(string.format("dscontroller alert=capacity fleet=%s %d tickets waiting: refused", fleet,
 			#self.tickets))
 		return nil, string.format("fleet %s: no ready DS and %d tickets waiting already", fleet, #self.tickets)
 	end
-	local t = { id = self.next_ticket, name = name, fleet = fleet, match = match, caller = caller,
+	allocations:inc(1, fleet, "ticket")
+	local t = { id = self.next_ticket, name = name, fleet = fleet, match = match, caller = caller, asked = t0,
 		deadline = shoal.now() + self.ticket_timeout_ms }
 	self.next_ticket = t.id + 1
 	self.tickets[#self.tickets + 1] = t
@@ -223,6 +240,7 @@ function C:serve()
 		elseif now > t.deadline then
 			self.by_id[t.id] = nil
 			self.counts.expired = self.counts.expired + 1
+			allocations:inc(1, t.fleet, "expired")
 			shoal.warn(string.format("dscontroller alert=ticket_timeout ticket=%d fleet=%s", t.id, t.fleet))
 			shoal.send(t.caller, "lua", "ds_ticket_failed", t.id,
 				string.format("ticket %d: no DS of fleet %s became ready within %d ms", t.id, t.fleet,
@@ -235,6 +253,8 @@ function C:serve()
 			if r then
 				self.by_id[t.id] = nil
 				self.counts.served = self.counts.served + 1
+				allocations:inc(1, t.fleet, "served")
+				alloc_seconds:observe((shoal.now() - t.asked) / 1000, t.fleet)
 				shoal.send(t.caller, "lua", "ds_ready", t.id, r)
 			else
 				keep[#keep + 1] = t

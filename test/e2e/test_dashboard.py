@@ -287,6 +287,15 @@ class Fleets(DsCase):
         self.assertRegex("\n".join(node["ds_controller"]), r"dscontroller :[0-9a-f]{8}:")
         self.assertTrue(any("dsagent alert=crash_loop fleet=broken" in a for a in node["ds_alerts"]), node["ds_alerts"])
         self.assertNotIn("unavailable", node)
+        # the controller's allocation metrics on the same endpoint (docs/operations.md, "Metrics")
+        self.assertRegex(self.cmd("burst 2 1 arena"), r"^burst ok=2 tickets=0 errors=0 dup=0 ")
+        self.assertRegex(self.cmd("burst 1 1 nosuch"), r"^burst ok=0 tickets=0 errors=1 ")
+        status, _, raw = get(port, "/metrics")
+        body = raw.decode()
+        self.assertEqual(status, 200, body[:300])
+        self.assertIn('shoal_ds_allocations_total{fleet="arena",result="allocated"} 2\n', body)
+        self.assertIn('shoal_ds_allocations_total{fleet="nosuch",result="refused"} 1\n', body)
+        self.assertIn('shoal_ds_allocation_seconds_count{fleet="arena"} 2\n', body)
 
 
 if __name__ == "__main__":
