@@ -20,7 +20,7 @@
 --   shoal.trycalltimeout(ms, addr, proto, ...)   (code: one of shoal.errors)
 --   shoal.ret(...)  shoal.response()     answer now / later
 --   shoal.fork(fn, ...)  shoal.sleep(ms)  shoal.yield()  shoal.timeout(ms, fn)
---   shoal.wait()  shoal.wakeup(co)
+--   shoal.wait()  shoal.wakeup(co)  shoal.parallel(fns) -> {table.pack(pcall(fn)), ...}
 --   shoal.self() now() hpc() config(k) getenv(k) name(n [,h]) localname(n) kill(a) exit() abort(code)
 --   shoal.log/info/debug/warn/error(...) stat([h]) memory() setmemlimit(n) list()
 --   shoal.callstats()                    the node's call latency histograms (docs/operations.md)

@@ -52,25 +52,15 @@ local function collect_sources()
 		handles[#handles + 1] = h
 	end
 	table.sort(handles)
-	local results, left, me, parked = {}, #handles, coroutine.running(), false
+	local asks = {}
 	for i, h in ipairs(handles) do
-		shoal.fork(function()
-			-- pcall: whatever fails, this fork ends and counts itself
-			results[i] = table.pack(pcall(shoal.trycalltimeout, timeout, h, "debug", "report", "metrics"))
-			if results[i][1] then
-				results[i] = table.pack(table.unpack(results[i], 2, results[i].n))
-			else
-				results[i] = { false }
-			end
-			left = left - 1
-			if left == 0 and parked then
-				shoal.wakeup(me)
-			end
-		end)
+		asks[i] = function()
+			return shoal.trycalltimeout(timeout, h, "debug", "report", "metrics")
+		end
 	end
-	if left > 0 then
-		parked = true
-		shoal.wait()
+	local results = shoal.parallel(asks)
+	for i, r in ipairs(results) do -- pcall's result dropped: (trycall's ok, ...), or a raise: not ok
+		results[i] = r[1] and table.pack(table.unpack(r, 2, r.n)) or { false }
 	end
 	local answers, failed = {}, 0
 	for i, r in ipairs(results) do

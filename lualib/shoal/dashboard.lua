@@ -56,22 +56,10 @@ end
 
 -- Runs every fn in parallel; returns when all ended (each one bounds itself).
 local function parallel(fns)
-	local left, me, parked = #fns, coroutine.running(), false
-	for _, fn in ipairs(fns) do
-		shoal.fork(function()
-			local ok, err = pcall(fn)
-			if not ok then
-				shoal.warn("dashboard: " .. tostring(err))
-			end
-			left = left - 1
-			if left == 0 and parked then
-				shoal.wakeup(me)
-			end
-		end)
-	end
-	if left > 0 then
-		parked = true
-		shoal.wait()
+	for _, r in ipairs(shoal.parallel(fns)) do
+		if not r[1] then
+			shoal.warn("dashboard: " .. tostring(r[2]))
+		end
 	end
 end
 

@@ -18,6 +18,29 @@ return function(shoal)
 		return shoal.starttime() + shoal.now() / 1000
 	end
 
+	-- Runs every function of the list fns at once (each in its own
+	-- coroutine) and returns when all of them ended: a list of
+	-- table.pack(pcall(fn)), in the order of fns. It waits as long as the
+	-- slowest one, so each must bound itself (a call has its timeout).
+	function shoal.parallel(fns)
+		local results, left, me, parked = {}, #fns, coroutine.running(), false
+		for i, fn in ipairs(fns) do
+			shoal.fork(function()
+				results[i] = table.pack(pcall(fn))
+				left = left - 1
+				if left == 0 and parked then
+					parked = false
+					shoal.wakeup(me)
+				end
+			end)
+		end
+		if left > 0 then
+			parked = true
+			shoal.wait()
+		end
+		return results
+	end
+
 	-- One structured log line, `WHO: event=NAME k=v ...` (fields an ordered
 	-- list {k1, v1, k2, v2, ...}): a JSON log (log_format = "json") gives
 	-- it the fields event, k1, k2, ... (docs/operations.md, "Logs").

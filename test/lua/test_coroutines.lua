@@ -148,7 +148,25 @@ function cases.wakeup_of_a_non_blocked_coroutine()
 	shoal.kill(svc)
 end
 
+-- shoal.parallel: all at once, each one's result in the order given, a
+-- raise is that one's result only, and it returns when the slowest ended.
+function cases.parallel_runs_all_at_once()
+	local t0 = shoal.now()
+	local r = shoal.parallel {
+		function() shoal.sleep(100) return "a", 1 end,
+		function() shoal.sleep(100) error("b failed", 0) end,
+		function() return "c" end,
+	}
+	local ms = shoal.now() - t0
+	t.ok(ms >= 90 and ms < 190, "the sleeps ran at once: " .. ms .. " ms")
+	t.same({ r[1][1], r[1][2], r[1][3] }, { true, "a", 1 }, "the first's results")
+	t.same({ r[2][1], r[2][2] }, { false, "b failed" }, "the second raised")
+	t.same({ r[3][1], r[3][2] }, { true, "c" }, "the third")
+	t.same(shoal.parallel {}, {}, "none: at once")
+end
+
 t.start(cases, {
+	"parallel_runs_all_at_once",
 	"forks_run_after_the_handler_in_order",
 	"forks_run_when_the_current_coroutine_yields",
 	"fork_arguments_and_failures",
