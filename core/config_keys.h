@@ -220,6 +220,8 @@
   X(dsagent_log_max_kb, INT, "1024", 1, 1048576, "a DS log is rotated at this size, KB")                           \
   X(dsagent_log_keep, INT, "2", 0, 99, "rotated DS logs kept per process (NAME.1 .. NAME.N)")                    \
   X(dsagent_check_ms, INT, "100", 10, 60000, "how often the watchdog checks each DS (health, CPU, RSS), ms")     \
+  X(dsagent_max_starting, INT, "16", 1, 100000, "DS processes of this machine starting (not READY yet) at once; "  \
+    "the pools' other starts wait for one to end")                                                                  \
   X(dsagent_ready_timeout_ms, INT, "10000", 10, 3600000, "a DS not READY this long after its start is reaped, ms")\
   X(dsagent_health_timeout_ms, INT, "3000", 10, 3600000, "a DS with no HEALTH (or READY) this long is hung: " \
     "reaped, ms")                                                                                                    \

@@ -148,7 +148,7 @@ shoal.start(function()
 		send_report()
 	end
 	a = agent.new { fleets = list, keeper = keeper, logdir = logdir, check_ms = cfg("dsagent_check_ms"),
-		history = cfg("dsagent_history"), on_ready = send_report,
+		history = cfg("dsagent_history"), max_starting = cfg("dsagent_max_starting"), on_ready = send_report,
 		alert_out = require("ds.alert").new { command = cfg("dsagent_alert_command"),
 			webhook = cfg("dsagent_alert_webhook") } }
 	shoal.dispatch_commands(command)

@@ -45,6 +45,9 @@ function agent.new(conf)
 		alert_out = conf.alert_out, -- ds/alert.lua: the alert command and webhook
 		on_ready = conf.on_ready, -- called after a DS became ready (the service sends a report at once)
 		max_history = conf.history or 64,
+		max_starting = conf.max_starting or 16, -- DSs starting (not READY yet) at once on this machine
+		starting = 0,
+		start_blocked = {}, -- fleets whose refill waits for a start to end
 		alerts = {}, -- recent alert lines, newest last
 		ready_samples = {}, -- the last 256 start-to-READY times, ms
 		counts = { started = 0, ready = 0, allocated = 0, reaped = 0, crashed = 0, failed = 0 },
@@ -136,6 +139,9 @@ end
 -- Every state change goes through here: the per-fleet counts and the
 -- ready FIFO (entries of processes no longer ready are skipped when met).
 local function set_state(p, state)
+	if p.state == "starting" and state ~= "starting" then
+		p.owner:start_ended()
+	end
 	local n = p.f.n
 	if p.state and n[p.state] then
 		n[p.state] = n[p.state] - 1
@@ -193,8 +199,9 @@ function Agent:start(f)
 	end
 	local now = shoal.now()
 	local p = { id = id, f = f, fleet = f.name, port = port, pid = pid, ctl = ctl, sock = sock,
-		started = now, t0 = shoal.hpc(), last_health = now, log = log, buf = "" }
+		started = now, t0 = shoal.hpc(), last_health = now, log = log, buf = "", owner = self }
 	set_state(p, "starting")
+	self.starting = self.starting + 1
 	self.procs[id] = p
 	self.counts.started = self.counts.started + 1
 	shoal.log(string.format("dsagent event=start ds=%d fleet=%s keeper=%d port=%d", id, f.name, pid, port))
@@ -203,6 +210,21 @@ function Agent:start(f)
 	shoal.fork(self.read_ctl, self, p)
 	shoal.fork(self.read_ds, self, p)
 	return p
+end
+
+-- A start ended (READY, or the process is gone): the fleets that waited
+-- for a free start slot refill (after this state change is done).
+function Agent:start_ended()
+	self.starting = self.starting - 1
+	if next(self.start_blocked) then
+		local blocked = self.start_blocked
+		self.start_blocked = {}
+		shoal.fork(function()
+			for f in pairs(blocked) do
+				self:refill(f)
+			end
+		end)
+	end
 end
 
 -- The delay before the next start after n failures in a row.
@@ -299,6 +321,10 @@ function Agent:refill(f)
 	local live = self:count(f)
 	local target = agent.target(f, now)
 	while warm < target and live < f.max do
+		if self.starting >= self.max_starting then -- dsagent_max_starting: the rest when a start ends
+			self.start_blocked[f] = true
+			return
+		end
 		if not self:start(f) then
 			return
 		end

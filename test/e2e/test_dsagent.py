@@ -190,6 +190,21 @@ class Lifecycle(DsCase):
         self.assertEqual(zombies_of(n.proc.pid), 0)
 
 
+class StartLimit(DsCase):
+    def test_concurrent_starts_bounded(self):
+        """dsagent_max_starting 2: a pool of 6 DSs that take 300 ms to get READY starts 2 at a time (the log's
+        start and ready lines never have more than 2 in between), and all 6 get ready."""
+        self.start([self.fleet("slow", ["--ready-ms", "300"], pool=6)], dsagent_max_starting=2)
+        self.wait_ready("slow", 6)
+        events = self.log_lines(r"dsagent event=(start|ready|reaped) ds=\d+ fleet=slow")
+        starting, most = 0, 0
+        for line in events:
+            starting += 1 if "event=start " in line else -1
+            most = max(most, starting)
+        self.assertEqual(most, 2, "at most 2 starting at once, and 2 did: %r" % events)
+        self.assertEqual(len([l for l in events if "event=start " in l]), 6)
+
+
 class Watchdogs(DsCase):
     def test_crash(self):
         """a DS that aborts is seen at once (exit signal) and reaped."""
