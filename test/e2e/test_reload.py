@@ -39,7 +39,7 @@ class Reload(tc.Chaos):
         m = re.search(r"data=\{([^}]*)\}", self.console(n, "entity %d" % account))
         return dict(kv.split("=", 1) for kv in m.group(1).split(",")) if m and m.group(1) else {}
 
-    def some_accounts(self, n, most=25):
+    def some_accounts(self, n, most=10):
         return [int(a) for a in re.findall(r"(?m)^  account (\d+) ", self.console(n, "players"))[:most]]
 
     def v2_counts(self):
