@@ -276,16 +276,24 @@ function client:register(spec)
 		if self.keeping then -- the pulse beats for the new life
 			tell_pulse(self, "watch")
 		end
-		for _, fn in ipairs(self.on_new_life or {}) do
-			fn(before, self.inc)
-		end
+		registry.new_life(self, before)
 	end
 	return self.inc
 end
 
+-- fn(old_inc, new_inc) after each register that began a new life. Shared
+-- with the etcd backend's client (shoal/registry_etcd.lua).
 function client:on_register(fn)
 	self.on_new_life = self.on_new_life or {}
 	table.insert(self.on_new_life, fn)
+end
+registry.on_register = client.on_register
+
+-- Tells the on_register callbacks of client self that its life moved on from before.
+function registry.new_life(self, before)
+	for _, fn in ipairs(self.on_new_life or {}) do
+		fn(before, self.inc)
+	end
 end
 
 -- A heartbeat request of this life, with status fields (or none).

@@ -22,6 +22,7 @@
 local shoal = require "shoal"
 local cjson = require "cjson"
 local etcd = require "shoal.etcd"
+local registry = require "shoal.registry" -- the on_register callbacks, shared
 
 local b64, unb64 = etcd.b64, etcd.unb64
 local M = {}
@@ -162,17 +163,12 @@ function client:register(spec)
 		self.inc = num(r.header.revision)
 	end)
 	if before ~= nil and before ~= self.inc then
-		for _, fn in ipairs(self.on_new_life or {}) do
-			fn(before, self.inc)
-		end
+		registry.new_life(self, before)
 	end
 	return self.inc
 end
 
-function client:on_register(fn)
-	self.on_new_life = self.on_new_life or {}
-	table.insert(self.on_new_life, fn)
-end
+client.on_register = registry.on_register
 
 -- This life's heartbeat: true, or fails STALE (its lease expired or its
 -- key holds another life).
