@@ -150,25 +150,15 @@ end
 -- Calls every handle's debug protocol, BATCH at a time in parallel; returns
 -- one table.pack(try_debug(...)) per handle. Each call is bounded, so this is.
 local function debug_call_all(handles, ...)
-	local results = {}
-	local me = coroutine.running()
+	local results, args = {}, table.pack(...)
 	for first = 1, #handles, BATCH do
-		local last = math.min(first + BATCH - 1, #handles)
-		local left = last - first + 1
-		local parked = false
-		for i = first, last do
-			shoal.fork(function(...)
-				results[i] = table.pack(try_debug(handles[i], ...))
-				left = left - 1
-				if left == 0 and parked then
-					shoal.wakeup(me)
-				end
-			end, ...)
+		local asks = {}
+		for i = first, math.min(first + BATCH - 1, #handles) do
+			asks[#asks + 1] = function()
+				results[i] = table.pack(try_debug(handles[i], table.unpack(args, 1, args.n)))
+			end
 		end
-		if left > 0 then
-			parked = true
-			shoal.wait()
-		end
+		shoal.parallel(asks)
 	end
 	return results
 end
