@@ -746,7 +746,7 @@ class Standby(DsCase):
         self.n = self.cluster_node(1, start="e2e_dsc_driver", registry=True, dsagent_fleets=path,
                                    dsagent_keeper=KEEPER, dsagent_logdir=self.path("logs"), dsagent_check_ms=50,
                                    dsagent_controller="lease:dscontroller", dsagent_report_ms=100,
-                                   dsc_lease="dscontroller", dsc_call_ms=500)
+                                   dsc_lease="dscontroller", dsc_call_ms=int(scaled(0.5) * 1000))
         port = int(self.n.wait_log(r"e2e_dsc_driver port (\d+)", timeout=10).group(1))
         n2 = self.cluster_node(2, start="dscontroller", dscontroller_lease="dscontroller")
         n2.wait_log(r"dscontroller 2: active \(lease epoch 1\)", timeout=15)
@@ -790,7 +790,7 @@ class Standby(DsCase):
         active_ms = stamp_ms(line.group(0)) - killed_wall * 1000.0
         r = self.cmd("burst 2 10 arena")
         m = re.match(r"^burst ok=(\d+) tickets=(\d+) errors=0 dup=0 agents=2 fleets=v1:(\d+),v2:(\d+)$", r)
-        self.assertTrue(m, r)
+        self.assertTrue(m, "%s; the driver's errors: %s" % (r, self.log_lines(r"e2e_dsc burst: ")[-5:]))
         self.assertEqual(int(m.group(1)), 20, r)
         self.assertIn(int(m.group(3)), (13, 14, 15), r)  # 70/30 kept (the probe above took one pick)
         self.assertEqual(self.cmd("dups"), "dups 0")
