@@ -707,14 +707,20 @@ static void init_bot(struct bot *b, uint32_t i) {
  * (scripts/demo.sh): bots playing now (in a session, not lost), totals,
  * latencies so far. */
 static void print_stats_line(void) {
-  long playing = 0;
-  for (long i = 0; i < bot_opt.bots; i++) playing += bots[i].st == BOT_S_PLAY && !bots[i].t_lost && !bots[i].resuming;
+  long playing = 0, gates_min = -1; /* gates_min: the fewest gates a playing bot knows (GATES), -1 for none */
+  for (long i = 0; i < bot_opt.bots; i++) {
+    const struct bot *b = &bots[i];
+    if (b->st != BOT_S_PLAY || b->t_lost || b->resuming) continue;
+    playing++;
+    if (gates_min < 0 || (long)b->ncand < gates_min) gates_min = (long)b->ncand;
+  }
   fprintf(stderr,
           "STATS wall_ms=%.0f playing=%ld entered=%ld failed=%ld rounds=%ld walks=%ld aoi=%ld lost=%ld back=%ld "
-          "worlds=%ld login_p50_ms=%.1f login_max_ms=%.1f rtt_p50_ms=%.2f rtt_p99_ms=%.2f\n",
+          "worlds=%ld login_p50_ms=%.1f login_max_ms=%.1f rtt_p50_ms=%.2f rtt_p99_ms=%.2f gates_min=%ld\n",
           wall_ms(), playing, stats.entered, stats.failed, stats.rounds, stats.walks, stats.aoi_records, stats.lost,
           stats.resumed + stats.relogged, stats.worlds, bot_samples_pct(&stats.login, 50),
-          bot_samples_pct(&stats.login, 100), bot_samples_pct(&stats.rtt, 50), bot_samples_pct(&stats.rtt, 99));
+          bot_samples_pct(&stats.login, 100), bot_samples_pct(&stats.rtt, 50), bot_samples_pct(&stats.rtt, 99),
+          gates_min);
 }
 
 static void on_term(int sig) {

@@ -110,6 +110,11 @@ class Bots:
         with self.lock:
             return int(self.stats.get("rounds", 0))
 
+    def gates_min(self):
+        """The fewest gates a playing bot knows for a RESUME (its latest GATES)."""
+        with self.lock:
+            return int(self.stats.get("gates_min", -1))
+
     def end(self, timeout):
         """SIGTERM: every bot logs out after its round; -> the report."""
         self.p.send_signal(signal.SIGTERM)
@@ -156,15 +161,19 @@ class Chaos(tw.WorldCluster):
     def wait_sessions(self, what, nodes=tw.BASEAPPS):
         """One session per bot: every bot plays and the live baseapps hold
         BOTS sessions together (so no account holds two); every bot's cell
-        part is in the space `world`."""
+        part is in the space `world`; every bot knows every gate again (the
+        GATES its baseapp sends once a lost baseapp is back), so the next
+        loss finds a gate to RESUME at in every bot's list."""
         deadline = time.monotonic() + nodeutil.scaled(30)
         while True:
-            got = (self.bots.playing(), self.sessions(nodes), self.in_world())
-            if got[0] == BOTS and None not in got[1].values() and sum(got[1].values()) == BOTS and got[2] == BOTS:
+            got = (self.bots.playing(), self.sessions(nodes), self.in_world(), self.bots.gates_min())
+            if got[0] == BOTS and None not in got[1].values() and sum(got[1].values()) == BOTS and got[2] == BOTS \
+                    and got[3] >= len(tw.BASEAPPS):
                 return
-            self.assertLess(time.monotonic(), deadline, "%s: %d bots playing, one session each: (playing, "
-                            "{node: sessions}) = %r%s" % (what, BOTS, got, "" if None not in got[1].values() else
-                                                          "; node %d's console answered %r" % self.last_players))
+            self.assertLess(time.monotonic(), deadline, "%s: %d bots playing, one session each, in the world, "
+                            "knowing %d gates: (playing, {node: sessions}, in world, fewest gates) = %r%s" % (
+                                what, BOTS, len(tw.BASEAPPS), got, "" if None not in got[1].values() else
+                                "; node %d's console answered %r" % self.last_players))
             time.sleep(0.2)
 
     def in_world(self):
