@@ -148,6 +148,11 @@ class WorldConn(GameConn):
     def set_prop(self, scope, key, value):
         self.send(msg("SET_PROP", struct.pack(">B", scope) + s2(key.encode()) + s2(value.encode())))
 
+    def nudge(self):
+        """A WHERE whose HERE is read later (pump): a player that only
+        watches still talks to its baseapp within baseapp_idle_ms."""
+        self.send(msg("WHERE"))
+
     def where(self, seconds):
         n = len(self.heres)
         self.send(msg("WHERE"))
