@@ -88,7 +88,6 @@ function cases.bad_input()
 	local r = new()
 	t.raises("registry: register: missing addr", r.register, r, { type = "game", id = "x", node = "n", port = 1 })
 	t.raises("status field 'inc' is a reserved key", r.register, r, component("x", { status = { inc = 1 } }))
-	t.raises("transfer is not supported", r.transfer, r, "x", { type = "game", id = "y", inc = 1 })
 	-- no member listens: unavailable, bounded
 	local dead = registry.new { backend = "etcd", endpoints = "127.0.0.1:1", timeout = 200, prefix = "/x/" }
 	local ms, res = t.timed(dead.query, dead, {})
@@ -284,4 +283,13 @@ function cases.member_failures()
 	w:unwatch {}
 end
 
-return t.start(cases, { "bad_input", "events_in_order", "leases", "lease_hold", "figures", "member_failures" })
+-- test/lua/registry_api.lua's backend-independent cases (also run on the
+-- built-in registry by test_registry_api.lua): TTL 500 ms x 4 = 2 s.
+local api_cases, api_names = require("registry_api").cases { new = new, dead_ms = 2000, interval = 500 }
+local order = { "bad_input", "events_in_order", "leases", "lease_hold", "figures" }
+for _, name in ipairs(api_names) do
+	cases[name] = api_cases[name]
+	order[#order + 1] = name
+end
+order[#order + 1] = "member_failures"
+return t.start(cases, order)
