@@ -40,10 +40,26 @@ local function fail(code, text)
 	error(setmetatable({ code = code, text = text }, { __tostring = function(e) return e.text end }), 0)
 end
 
+-- gRPC codes etcd answers while it elects a leader or has no quorum
+-- ("etcdserver: leader changed", "no leader", "request timed out"): an
+-- outage, not a refusal. Asked again 3 times, 100 ms apart, then UNAVAIL.
+local TRANSIENT = { [14] = true, [4] = true } -- Unavailable, DeadlineExceeded
+
 local function call(self, path, body)
-	local reply, err, refused = self.etcd:post(path, body)
+	local reply, err, refused
+	for try = 1, 4 do
+		reply, err, refused = self.etcd:post(path, body)
+		if not (refused and TRANSIENT[num(refused.code)]) or try == 4 then
+			break
+		end
+		shoal.sleep(100)
+	end
 	if reply then
 		return reply
+	end
+	if refused and TRANSIENT[num(refused.code)] then
+		self.stats.unavailable = self.stats.unavailable + 1
+		fail(shoal.errors.UNAVAIL, "registry: etcd unavailable: " .. err)
 	end
 	if refused and tostring(refused.error or refused.message):find("lease not found", 1, true) then
 		local s = self.spec or {}
