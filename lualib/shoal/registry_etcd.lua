@@ -170,7 +170,9 @@ function client:register(spec)
 		end
 	end
 	self.spec = copy
-	local ttl = math.max(2, (copy.interval or 1000) * self.dead // 1000)
+	-- whole seconds, rounded up: never declared dead before interval x dead
+	-- (game/object_life.lua's freshness relies on it), at least etcd's 2 s
+	local ttl = math.max(2, -((-(copy.interval or 1000) * self.dead) // 1000))
 	local before = self.inc
 	raising(function()
 		local g = call(self, "/v3/lease/grant", { TTL = ttl })

@@ -6,7 +6,9 @@ registry = true, which is ignored with a warning). Each node's `cluster`
 names only itself: peers come from the etcd watch. Nodes 2 and 3 run a
 baseappmgr (shoal.lease over etcd), all run services/cluster_probe.lua.
 
-In order: the nodes find each other and call each other; kill -9 of the
+In order: the nodes find each other and call each other; SIGSTOP of the
+standby's node past its TTL: `dead`, and after SIGCONT a new incarnation
+(clusterd registers again); kill -9 of the
 active baseappmgr's node: a `dead` event on node 1 and the standby active
 within the bound (etcd lease TTL = heartbeat_ms x registry_dead, plus
 etcd's expiry check); the etcd leader SIGKILLed: calls, a registration
@@ -115,6 +117,22 @@ class ClusterEtcd(NodeTestCase):
                    "one baseappmgr active, the other standby", 0.1)
         active = 2 if self.bam_state(2) == "active" else 3
         standby = 5 - active
+
+        # a frozen node: its etcd lease expires (dead), woken it registers a new life
+        before = len(self.events(1))
+        self.running[standby].send_signal(signal.SIGSTOP)
+        try:
+            frozen = wait_until(lambda: [e for e in self.events(1)[before:] if e[:2] == (str(standby), "dead")],
+                                scaled(BOUND_S + 5), "frozen node %d dead" % standby, 0.05)[0]
+        finally:
+            self.running[standby].send_signal(signal.SIGCONT)
+        wait_until(lambda: [e for e in self.events(1)[before:] if e[:2] == (str(standby), "join") and e[2] > frozen[2]],
+                   scaled(15), "node %d back with a new incarnation" % standby, 0.1)
+        self.running[standby].wait_log(r"clusterd: node %d registered again \(incarnation \d+\)" % standby,
+                                       timeout=scaled(10))
+        self.wait_reachable(1, standby)
+        wait_until(lambda: self.bam_state(active) == "active" and self.bam_state(standby) == "standby", scaled(10),
+                   "the same active and standby after the freeze", 0.1)
         before = len(self.events(1))
         t0 = time.monotonic()
         self.running[active].kill()
