@@ -106,9 +106,23 @@ local function ckey(self, type, id)
 	return self.prefix .. "c/" .. type .. "/" .. tostring(id)
 end
 
+-- cjson decodes every number as a float: whole ones back to integers
+-- (a status handle, a port), as the built-in client does.
+local function integers(t)
+	for k, v in pairs(t) do
+		if math.type(v) == "float" then
+			t[k] = math.tointeger(v) or v
+		end
+	end
+	return t
+end
+
 -- A component from a kv (value JSON; inc its register revision).
 local function from_kv(kv)
-	local c = cjson.decode(unb64(kv.value or ""))
+	local c = integers(cjson.decode(unb64(kv.value or "")))
+	if type(c.status) == "table" then
+		integers(c.status)
+	end
 	c.inc = c.inc or num(kv.mod_revision)
 	c.state, c.age_ms = "alive", 0
 	c.eaddr, c.eport = c.eaddr or "", c.eport or 0
