@@ -24,8 +24,8 @@
 -- Requests (lua protocol, from lualib/cluster.lua):
 --   "status", fields   merge into the next heartbeat (one-way)
 --   "registry"         -> the registry's handle, waiting for it if need be
---                         (built-in backend only: cluster.registry() builds
---                         the etcd client from the config itself)
+--                         (built-in backend only, raises on etcd:
+--                         cluster.registry() builds the etcd client itself)
 local shoal = require "shoal"
 local registry = require "shoal.registry"
 local cluster = require "cluster"
@@ -143,6 +143,9 @@ function command.status(fields)
 end
 
 function command.registry()
+	if etcd then -- no handle would ever come
+		error("clusterd: registry_backend = etcd: no registry service (cluster.registry() is the etcd client)")
+	end
 	if not registry_handle then
 		waiting[#waiting + 1] = coroutine.running()
 		shoal.wait()
