@@ -101,7 +101,8 @@ class ClusterEtcd(NodeTestCase):
         self.running[1].wait_log(r"registry = true ignored: registry_backend = etcd, the built-in registry is not "
                                  r"started", timeout=scaled(5))
         self.assertNotIn("registry: interval", self.running[1].log(), "no built-in registry started")
-        self.assertEqual(self.ask(1, "watch"), "ok")
+        for n in (1, 2, 3):
+            self.assertEqual(self.ask(n, "watch"), "ok")
         # the nodes find each other through etcd alone
         for a in (1, 2, 3):
             for b in (1, 2, 3):
@@ -133,19 +134,23 @@ class ClusterEtcd(NodeTestCase):
         self.wait_reachable(1, standby)
         wait_until(lambda: self.bam_state(active) == "active" and self.bam_state(standby) == "standby", scaled(10),
                    "the same active and standby after the freeze", 0.1)
-        before = len(self.events(1))
+        before = {n: len(self.events(n)) for n in (1, standby)}
         t0 = time.monotonic()
         self.running[active].kill()
-        dead = wait_until(lambda: [e for e in self.events(1)[before:] if e[:2] == (str(active), "dead")],
+        dead = wait_until(lambda: [e for e in self.events(1)[before[1]:] if e[:2] == (str(active), "dead")],
                           scaled(BOUND_S + 5), "node %d dead on node 1" % active, 0.05)[0]
         dead_s = time.monotonic() - t0
+        wait_until(lambda: [e for e in self.events(standby)[before[standby]:] if e[:2] == (str(active), "dead")],
+                   scaled(BOUND_S + 5), "node %d dead on node %d" % (active, standby), 0.05)
+        dead_both_s = time.monotonic() - t0
         inc = dead[2]
         wait_until(lambda: self.bam_state(standby) == "active", scaled(BOUND_S + 5),
                    "baseappmgr %d takes over" % standby, 0.05)
         takeover_s = time.monotonic() - t0
         print("etcd cluster: node %d dead on node 1 after %.2f s, baseappmgr %d active after %.2f s (bound %.1f s)"
               % (active, dead_s, standby, takeover_s, BOUND_S))
-        self.assertLess(dead_s, scaled(BOUND_S), "dead within the bound")
+        self.assertLess(dead_both_s, scaled(BOUND_S), "dead on both other nodes within the bound (%.2f s)"
+                        % dead_both_s)
         self.assertLess(takeover_s, scaled(BOUND_S + 1), "takeover within the bound")
         seqs = [e[3] for e in self.events(1)]
         self.assertEqual(seqs, list(range(1, len(seqs) + 1)), "seq goes up by one")
@@ -172,7 +177,8 @@ class ClusterEtcd(NodeTestCase):
         answer = self.ask(1, "peers", timeout=30)
         query_s = time.monotonic() - t0
         self.assertIn("registry: etcd unavailable", answer)
-        self.assertLess(query_s, scaled(3 * ETCD_TIMEOUT_MS / 1000.0 + 2), "a query is bounded: %.2f s" % query_s)
+        print("etcd cluster without a majority: a registry query failed after %.2f s" % query_s)
+        self.assertLess(query_s, scaled(2 * 3 * ETCD_TIMEOUT_MS / 1000.0 + 2), "a query is bounded: %.2f s" % query_s)
         done = self.ask(1, "call 2 .probe 5 10")  # the harbors go on without the registry
         self.assertTrue(done.startswith("done ok=5 err=0"), done)
         for n in (1, 2, 3):
