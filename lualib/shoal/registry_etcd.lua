@@ -13,11 +13,13 @@
 --                 watchers tell `leave` (a delete with it) from `dead` (the
 --                 lease expired)
 --   P.."l/NAME"   a named lease: created if absent, bound to the holder's
---                 etcd lease; its epoch is the key's create revision
+--                 etcd lease (a transfer puts it with the target's); its epoch is
+--                 the key's last put revision (mod_revision)
 -- inc is the etcd revision of the register.
 --
--- Errors: a request no etcd member answered within `timeout` raises
--- "registry: etcd unavailable: ..." (try* variants: code UNAVAIL).
+-- Errors: a request no etcd member answered within `timeout`, or that etcd
+-- kept answering "leader changed" / "no leader" (asked again 3 times),
+-- raises "registry: etcd unavailable: ..." (try* variants: code UNAVAIL).
 
 local shoal = require "shoal"
 local cjson = require "cjson"
