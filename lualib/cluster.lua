@@ -20,7 +20,8 @@
 --   cluster.peers([tag])             healthy nodes (with the tag): component tables
 --   cluster.peer_status(node)        node's component (state, status, ...) or nil
 --   cluster.watch(filter, fn)        registry events: filter {type = ..} or {tag = ..}
---   cluster.registry()               the registry client (shoal/registry.lua)
+--   cluster.registry()               the registry client (shoal/registry.lua; on etcd
+--                                    with registry_backend = "etcd")
 --
 -- Every call has a timeout (config call_timeout; cluster.calltimeout takes
 -- one), and a call to a node that is lost fails at once with an error
@@ -131,7 +132,11 @@ local client
 function cluster.registry()
 	if client == nil then
 		local registry = require "shoal.registry"
-		client = registry.new(shoal.call(".clusterd", "lua", "registry"))
+		if shoal.config("registry_backend") == "etcd" then
+			client = registry.new(".registry") -- the etcd client of the config's registry_etcd_* keys
+		else
+			client = registry.new(shoal.call(".clusterd", "lua", "registry"))
+		end
 	end
 	return client
 end

@@ -13,15 +13,25 @@
 --   incarnation.
 -- * Learns other nodes' addresses from the registry (join events), so a
 --   node needs only the registry node's address in `cluster`.
+-- * With registry_backend = "etcd" the registry is etcd (the
+--   registry_etcd_* keys; shoal/registry_etcd.lua): no built-in registry
+--   runs anywhere (`registry = true` is ignored, with a warning in the
+--   log), the heartbeat is the etcd lease's keepalive, peers come from
+--   the etcd watch, and an etcd that does not answer shows as
+--   "clusterd: heartbeat failed: registry: etcd unavailable: ..." lines
+--   while the node goes on and retries every interval.
 --
 -- Requests (lua protocol, from lualib/cluster.lua):
 --   "status", fields   merge into the next heartbeat (one-way)
 --   "registry"         -> the registry's handle, waiting for it if need be
+--                         (built-in backend only, raises on etcd:
+--                         cluster.registry() builds the etcd client itself)
 local shoal = require "shoal"
 local registry = require "shoal.registry"
 local cluster = require "cluster"
 
 local node = shoal.config("node")
+local etcd = shoal.config("registry_backend") == "etcd"
 local interval = shoal.config("heartbeat_ms")
 local changed = {} -- status fields not yet sent
 local registry_handle -- once known
@@ -71,15 +81,25 @@ local function learn_peer(c)
 end
 
 local function member()
-	registry_handle = find_registry()
-	for _, co in ipairs(waiting) do
-		shoal.wakeup(co)
+	local r
+	if etcd then
+		r = registry.new(".registry") -- a name: the etcd client of the config's keys
+	else
+		registry_handle = find_registry()
+		for _, co in ipairs(waiting) do
+			shoal.wakeup(co)
+		end
+		waiting = {}
+		r = registry.new(registry_handle)
 	end
-	waiting = {}
-	local r = registry.new(registry_handle)
 	local host, port = harbor_address()
 	local spec = { type = "node", id = node, node = node, addr = host, port = port, tags = cluster.tags(), interval = interval }
-	while not pcall(r.register, r, spec) do
+	while true do
+		local ok, err = pcall(r.register, r, spec)
+		if ok then
+			break
+		end
+		shoal.warn("clusterd: register failed (again in " .. interval .. " ms): " .. tostring(err))
 		shoal.sleep(interval)
 	end
 	shoal.log(string.format("clusterd: node %d registered (incarnation %d)", node, r.inc))
@@ -123,6 +143,9 @@ function command.status(fields)
 end
 
 function command.registry()
+	if etcd then -- no handle would ever come
+		error("clusterd: registry_backend = etcd: no registry service (cluster.registry() is the etcd client)")
+	end
 	if not registry_handle then
 		waiting[#waiting + 1] = coroutine.running()
 		shoal.wait()
@@ -133,7 +156,9 @@ end
 shoal.start(function()
 	shoal.dispatch_commands(command)
 	shoal.name(".clusterd", shoal.self())
-	if shoal.config("registry") then
+	if shoal.config("registry") and etcd then
+		shoal.warn("clusterd: registry = true ignored: registry_backend = etcd, the built-in registry is not started")
+	elseif shoal.config("registry") then
 		start_registry()
 	end
 	shoal.fork(member)

@@ -14,7 +14,8 @@
 -- within its bound. The service's own keepalive loop keeps sending its
 -- status and registers again when the registry forgot its life.
 --
---   watch(owner, addr, type, id, inc, interval)  start or update (a new inc)
+--   watch(owner, addr, type, id, inc, interval [, lease_id])  start or update (a new inc);
+--                                                lease_id: the life's etcd lease (etcd backend)
 --   forget(owner, type, id)                      stop (the life left)
 --   list()                                       -> {{owner, type, id, inc, beats, stalls}, ...}
 local shoal = require "shoal"
@@ -68,11 +69,11 @@ end
 
 local command = {}
 
-function command.watch(owner, addr, type, id, inc, interval)
+function command.watch(owner, addr, type, id, inc, interval, lease_id)
 	local key = key_of(owner, type, id)
 	local old = lives[key]
 	local r = registry.new(addr)
-	r.spec, r.inc = { type = type, id = id }, inc
+	r.spec, r.inc, r.lease_id = { type = type, id = id }, inc, lease_id
 	local e = { owner = owner, r = r, interval = interval, beats = old and old.beats or 0,
 		stalls = old and old.stalls or 0 }
 	lives[key] = e

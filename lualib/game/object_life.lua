@@ -36,7 +36,7 @@ function life.start(addr, on_end)
 	local registry = require "shoal.registry"
 	if addr == nil then
 		addr = require("cluster").registry().addr
-	elseif type(addr) == "table" then
+	elseif type(addr) == "table" and addr.register then -- a client (built-in or etcd): its registry
 		addr = addr.addr
 	end
 	local me = registry.new(addr)

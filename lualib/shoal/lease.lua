@@ -186,12 +186,12 @@ function lease.hold(r, name, handlers)
 	return self
 end
 
--- The registry client of opts.registry: a client, a handle or name, or
--- (nil) the cluster's.
+-- The registry client of opts.registry: a client, a handle or name, an
+-- etcd backend's options (a client's addr), or (nil) the cluster's.
 local function registry_of(addr)
 	if addr == nil then
 		return require("cluster").registry()
-	elseif type(addr) == "table" then
+	elseif type(addr) == "table" and addr.register then
 		return addr
 	end
 	return require("shoal.registry").new(addr)

@@ -226,8 +226,10 @@ end
 -- so a busy service is not declared dead for heartbeats stuck behind its
 -- backlog. Without a pulse service (it could not start) the keepalive
 -- loop alone keeps the life.
+-- Shared with the etcd backend's client, which also passes its etcd lease
+-- (self.lease_id; nil here): pulse's client beats for that life.
 local pulse_handle = nil
-local function tell_pulse(self, cmd)
+function registry.tell_pulse(self, cmd)
 	if pulse_handle == nil then
 		local ok, h = pcall(shoal.uniqueservice, "pulse")
 		if not ok then
@@ -243,11 +245,12 @@ local function tell_pulse(self, cmd)
 	local spec = self.spec
 	if cmd == "watch" then
 		shoal.send(pulse_handle, "lua", "watch", shoal.self(), self.addr, spec.type, spec.id, self.inc,
-			spec.interval or 1000)
+			spec.interval or 1000, self.lease_id)
 	else
 		shoal.send(pulse_handle, "lua", "forget", shoal.self(), spec.type, spec.id)
 	end
 end
+local tell_pulse = registry.tell_pulse
 
 function client:register(spec)
 	-- Remembered (copied) for heartbeats and for registering again.

@@ -13,11 +13,13 @@
 --                 watchers tell `leave` (a delete with it) from `dead` (the
 --                 lease expired)
 --   P.."l/NAME"   a named lease: created if absent, bound to the holder's
---                 etcd lease; its epoch is the key's create revision
+--                 etcd lease (a transfer puts it with the target's); its epoch is
+--                 the key's last put revision (mod_revision)
 -- inc is the etcd revision of the register.
 --
--- Errors: a request no etcd member answered within `timeout` raises
--- "registry: etcd unavailable: ..." (try* variants: code UNAVAIL).
+-- Errors: a request no etcd member answered within `timeout`, or that etcd
+-- kept answering "leader changed" / "no leader" (asked again 3 times),
+-- raises "registry: etcd unavailable: ..." (try* variants: code UNAVAIL).
 
 local shoal = require "shoal"
 local cjson = require "cjson"
@@ -40,10 +42,26 @@ local function fail(code, text)
 	error(setmetatable({ code = code, text = text }, { __tostring = function(e) return e.text end }), 0)
 end
 
+-- gRPC codes etcd answers while it elects a leader or has no quorum
+-- ("etcdserver: leader changed", "no leader", "request timed out"): an
+-- outage, not a refusal. Asked again 3 times, 100 ms apart, then UNAVAIL.
+local TRANSIENT = { [14] = true, [4] = true } -- Unavailable, DeadlineExceeded
+
 local function call(self, path, body)
-	local reply, err, refused = self.etcd:post(path, body)
+	local reply, err, refused
+	for try = 1, 4 do
+		reply, err, refused = self.etcd:post(path, body)
+		if not (refused and TRANSIENT[num(refused.code)]) or try == 4 then
+			break
+		end
+		shoal.sleep(100)
+	end
 	if reply then
 		return reply
+	end
+	if refused and TRANSIENT[num(refused.code)] then
+		self.stats.unavailable = self.stats.unavailable + 1
+		fail(shoal.errors.UNAVAIL, "registry: etcd unavailable: " .. err)
 	end
 	if refused and tostring(refused.error or refused.message):find("lease not found", 1, true) then
 		local s = self.spec or {}
@@ -72,6 +90,10 @@ end
 function M.new(opts)
 	local prefix = opts.prefix or "/shoal/"
 	local self = setmetatable({
+		-- as the built-in client's addr: registry.new(r.addr) is another
+		-- client of the same registry (lease.serve, object_life, pulse)
+		addr = { backend = "etcd", endpoints = opts.endpoints, timeout = opts.timeout, prefix = prefix,
+			dead = opts.dead },
 		etcd = etcd.new { endpoints = opts.endpoints, timeout = opts.timeout or 1000 },
 		prefix = prefix,
 		dead = opts.dead or 4,
@@ -86,9 +108,23 @@ local function ckey(self, type, id)
 	return self.prefix .. "c/" .. type .. "/" .. tostring(id)
 end
 
+-- cjson decodes every number as a float: whole ones back to integers
+-- (a status handle, a port), as the built-in client does.
+local function integers(t)
+	for k, v in pairs(t) do
+		if math.type(v) == "float" then
+			t[k] = math.tointeger(v) or v
+		end
+	end
+	return t
+end
+
 -- A component from a kv (value JSON; inc its register revision).
 local function from_kv(kv)
-	local c = cjson.decode(unb64(kv.value or ""))
+	local c = integers(cjson.decode(unb64(kv.value or "")))
+	if type(c.status) == "table" then
+		integers(c.status)
+	end
 	c.inc = c.inc or num(kv.mod_revision)
 	c.state, c.age_ms = "alive", 0
 	c.eaddr, c.eport = c.eaddr or "", c.eport or 0
@@ -150,7 +186,9 @@ function client:register(spec)
 		end
 	end
 	self.spec = copy
-	local ttl = math.max(2, (copy.interval or 1000) * self.dead // 1000)
+	-- whole seconds, rounded up: never declared dead before interval x dead
+	-- (game/object_life.lua's freshness relies on it), at least etcd's 2 s
+	local ttl = math.max(2, -((-(copy.interval or 1000) * self.dead) // 1000))
 	local before = self.inc
 	raising(function()
 		local g = call(self, "/v3/lease/grant", { TTL = ttl })
@@ -163,6 +201,9 @@ function client:register(spec)
 		self.inc = num(r.header.revision)
 	end)
 	if before ~= nil and before ~= self.inc then
+		if self.keeping then -- the pulse beats for the new life
+			registry.tell_pulse(self, "watch")
+		end
 		registry.new_life(self, before)
 	end
 	return self.inc
@@ -221,6 +262,7 @@ function client:keepalive(status_fn)
 	assert(self.spec, "registry: keepalive before register")
 	local token = {}
 	self.keeping = token
+	registry.tell_pulse(self, "watch")
 	shoal.fork(function()
 		while true do
 			shoal.sleep(self.spec.interval or 1000)
@@ -236,10 +278,16 @@ function client:keepalive(status_fn)
 end
 
 function client:silence()
+	if self.keeping then
+		registry.tell_pulse(self, "forget")
+	end
 	self.keeping = nil
 end
 
 function client:leave()
+	if self.keeping then
+		registry.tell_pulse(self, "forget")
+	end
 	self.keeping = nil
 	if not self.inc then
 		return
@@ -271,11 +319,13 @@ end
 
 -- Named leases --------------------------------------------------------
 
+-- epoch: the key's last put (its grant, or a transfer: higher each time;
+-- only grants and transfers write a lease key)
 local function lease_of(kv)
 	if not kv then
 		return { epoch = 0 }
 	end
-	return { epoch = num(kv.create_revision), holder = from_kv(kv) }
+	return { epoch = num(kv.mod_revision), holder = from_kv(kv) }
 end
 
 local function holds(self, l)
@@ -283,7 +333,70 @@ local function holds(self, l)
 	return h ~= nil and h.type == s.type and h.id == tostring(s.id) and h.inc == self.inc
 end
 
-local function do_lease(self, verb, name)
+-- The holder hands the lease to the live life `to` ({type, id, inc}) in
+-- one transaction: the lease key still this life's put, this life still
+-- bound to its etcd lease, the target's key still bound to the etcd lease
+-- seen; the key is put with the target's value and etcd lease (never
+-- free in between). As cservice/registry.c: transferred false (nothing
+-- changes) from a requester that does not hold it, INVAL for a target
+-- that is not a live life or is the requester; a free lease and one never
+-- asked for are the same on etcd (no key): "transfer: no lease N".
+local function do_transfer(self, name, key, to)
+	if type(to) ~= "table" or to.type == nil or to.id == nil or math.tointeger(tonumber(to.inc)) == nil then
+		fail(shoal.errors.INVAL, "registry: transfer: missing to_type, to_id or to_inc")
+	end
+	local me = b64(ckey(self, self.spec.type, self.spec.id))
+	local tkey = b64(ckey(self, to.type, to.id))
+	local t = call(self, "/v3/kv/txn", { success = { { request_range = { key = key } },
+		{ request_range = { key = me } }, { request_range = { key = tkey } } } })
+	local function first(i)
+		local kvs = t.responses[i].response_range.kvs
+		return kvs and kvs[1]
+	end
+	local lkv, mkv, tkv = first(1), first(2), first(3)
+	if not mkv or mkv.lease ~= self.lease_id then
+		fail(shoal.errors.STALE, string.format("registry: %s/%s was declared dead, register again", self.spec.type,
+			tostring(self.spec.id)))
+	end
+	if not lkv then
+		fail(shoal.errors.INVAL, "registry: transfer: no lease " .. name)
+	end
+	local target = tkv and from_kv(tkv)
+	if not target or target.inc ~= math.tointeger(tonumber(to.inc)) then
+		fail(shoal.errors.INVAL, string.format("registry: transfer: %s/%s inc %s is not a live component",
+			tostring(to.type), tostring(to.id), tostring(to.inc)))
+	end
+	if target.type == self.spec.type and target.id == tostring(self.spec.id) then
+		fail(shoal.errors.INVAL, string.format("registry: transfer: %s/%s already is the requester", tostring(to.type),
+			tostring(to.id)))
+	end
+	local l = lease_of(lkv)
+	l.name, l.transferred = name, false
+	if not holds(self, l) then
+		return l
+	end
+	local value = cjson.decode(unb64(tkv.value))
+	value.inc = target.inc
+	local r = call(self, "/v3/kv/txn", {
+		compare = { { key = key, target = "MOD", result = "EQUAL", mod_revision = lkv.mod_revision },
+			{ key = me, target = "LEASE", result = "EQUAL", lease = self.lease_id },
+			{ key = tkey, target = "LEASE", result = "EQUAL", lease = tkv.lease } },
+		success = { { request_put = { key = key, value = b64(cjson.encode(value)), lease = tkv.lease } } },
+	})
+	if r.succeeded then
+		l.epoch, l.holder, l.transferred = num(r.header.revision), target, true
+		shoal.log(string.format("registry: lease %s moved from %s/%s inc %d to %s/%s inc %d (epoch %d)", name,
+			self.spec.type, tostring(self.spec.id), self.inc, target.type, target.id, target.inc, l.epoch))
+		return l
+	end
+	-- something moved meanwhile (the lease, either life): as it is now
+	local now = (call(self, "/v3/kv/range", { key = key }).kvs or {})[1]
+	l = lease_of(now)
+	l.name, l.transferred = name, false
+	return l
+end
+
+local function do_lease(self, verb, name, to)
 	assert(self.spec and self.inc, "registry: " .. verb .. " before register")
 	local key = b64(self.prefix .. "l/" .. name)
 	if verb == "lease" then
@@ -310,6 +423,8 @@ local function do_lease(self, verb, name)
 		local l = lease_of(kv)
 		l.name, l.granted = name, holds(self, l)
 		return l
+	elseif verb == "transfer" then
+		return do_transfer(self, name, key, to)
 	elseif verb == "release" then
 		local kv = (call(self, "/v3/kv/range", { key = key }).kvs or {})[1]
 		local l = lease_of(kv)
@@ -334,8 +449,8 @@ function client:release(name)
 	return raising(do_lease, self, "release", name)
 end
 
-function client:trylease(verb, name)
-	local ok, l = pcall(do_lease, self, verb, name)
+function client:trylease(verb, name, _, to)
+	local ok, l = pcall(do_lease, self, verb, name, to)
 	if ok then
 		return l
 	end
@@ -345,8 +460,8 @@ function client:trylease(verb, name)
 	return nil, shoal.errors.RAISED, tostring(l)
 end
 
-function client:transfer()
-	error("registry: transfer is not supported by the etcd backend", 2)
+function client:transfer(name, to)
+	return raising(do_lease, self, "transfer", name, to)
 end
 
 function client:leases(name)
@@ -394,7 +509,7 @@ local function deliver(self, w, result)
 		if w.filter.lease then
 			if rest == "l/" .. w.filter.lease then
 				if ev.type == "DELETE" then
-					e = { epoch = num(ev.prev_kv and ev.prev_kv.create_revision), name = w.filter.lease }
+					e = { epoch = num(ev.prev_kv and ev.prev_kv.mod_revision), name = w.filter.lease }
 				else
 					e = lease_of(ev.kv)
 					e.name = w.filter.lease

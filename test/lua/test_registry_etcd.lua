@@ -88,7 +88,6 @@ function cases.bad_input()
 	local r = new()
 	t.raises("registry: register: missing addr", r.register, r, { type = "game", id = "x", node = "n", port = 1 })
 	t.raises("status field 'inc' is a reserved key", r.register, r, component("x", { status = { inc = 1 } }))
-	t.raises("transfer is not supported", r.transfer, r, "x", { type = "game", id = "y", inc = 1 })
 	-- no member listens: unavailable, bounded
 	local dead = registry.new { backend = "etcd", endpoints = "127.0.0.1:1", timeout = 200, prefix = "/x/" }
 	local ms, res = t.timed(dead.query, dead, {})
@@ -214,6 +213,50 @@ function cases.lease_hold()
 	b:leave()
 end
 
+-- The same code paths as on the built-in registry, given an etcd client:
+-- lease.serve's own life (registry.new(r.addr)) heartbeated by the node's
+-- pulse service, game/object_life.lua's life and its leases, pulse's list.
+function cases.serve_life_and_pulse()
+	local lease = require "shoal.lease"
+	local life = require "game.object_life"
+	local w, prefix = new()
+	local events = collect(w, {})
+	local held = lease.serve("etcdmgr", { registry = w, id = "m1", interval = 500,
+		active = function() end, standby = function() end })
+	t.wait_until(function() return held.active end, 5000, 20, "lease.serve on etcd: active")
+	local mgr = wait_event(events, "the serving life's join", "m1", "join")
+	t.eq(mgr.type, "etcdmgr", "its type")
+	t.eq(w:leases("etcdmgr")[1].holder.id, "m1", "it holds the lease")
+	local pulse = shoal.uniqueservice("pulse")
+	t.wait_until(function()
+		for _, e in ipairs(shoal.call(pulse, "lua", "list")) do
+			if e.type == "etcdmgr" and e.beats > 0 then
+				return true
+			end
+		end
+	end, 5000, 50, "the pulse beats for the etcd life")
+	t.eq(names(events, "m1"), "join", "kept alive past its TTL (2 s) by keepalive and pulse")
+	-- object_life on the same etcd, through the client's addr
+	local ended
+	life.start(w, function(why) ended = why end)
+	t.ok(life.fresh(), "object life fresh")
+	local me = life.me()
+	t.eq(me.type, "objects", "object life type")
+	wait_event(events, "the object life's join", me.id, "join")
+	local l = life.lease("lease", "obj.etcd.1", 2000)
+	t.eq(l.granted, true, "an object lease on etcd")
+	t.eq(life.holder("obj.etcd.1", 2000), shoal.self(), "its holder is this service")
+	life.stop()
+	t.wait_until(function()
+		local now = w:leases("obj.etcd.1")[1]
+		return now == nil or now.holder == nil
+	end, 3000, 20, "life.stop frees the object lease")
+	wait_event(events, "the object life's leave", me.id, "leave")
+	t.eq(ended, nil, "the life did not end by itself")
+	held:stop()
+	w:unwatch {}
+end
+
 -- Figures (logged, for docs/registry.md): the cost of each request on
 -- a healthy 3-member cluster on this host; bounded in count.
 function cases.figures()
@@ -284,4 +327,13 @@ function cases.member_failures()
 	w:unwatch {}
 end
 
-return t.start(cases, { "bad_input", "events_in_order", "leases", "lease_hold", "figures", "member_failures" })
+-- test/lua/registry_api.lua's backend-independent cases (also run on the
+-- built-in registry by test_registry_api.lua): TTL 500 ms x 4 = 2 s.
+local api_cases, api_names = require("registry_api").cases { new = new, dead_ms = 2000, interval = 500 }
+local order = { "bad_input", "events_in_order", "leases", "lease_hold", "serve_life_and_pulse", "figures" }
+for _, name in ipairs(api_names) do
+	cases[name] = api_cases[name]
+	order[#order + 1] = name
+end
+order[#order + 1] = "member_failures"
+return t.start(cases, order)
