@@ -719,6 +719,73 @@ class Controller(DsCase):
         self.assertEqual(self.cmd("alloc nosuch"), "err no agent has fleet nosuch")
 
 
+class Client(DsCase):
+    """ds.client (lualib/ds/client.lua) through the driver: one node, a dscontroller and two agents."""
+
+    start_ctl = Controller.start_ctl
+
+    def test_client_allocate_and_release(self):
+        """ds.client (lualib/ds/client.lua): DSs at once and through tickets, each caller blocked until its DS or
+        its bound; a DS given back through its agent (release) is ended; bad requests get clear errors."""
+        self.start_ctl([self.fleet("f", ["--match-ms", "60000", "--ready-ms", "300"], pool=2, max=6)],
+                       dscontroller_ticket_timeout_ms=5000)
+        self.wait_log_count(r"event=ready ds=2 ", 2, timeout=10)
+        time.sleep(0.3)  # the reports of the READYs
+        self.conn.settimeout(scaled(30))
+        # 10 at once: 4 ready, 6 by ticket (the pools refill up to max 6 per agent); 2 more than the max: their bound
+        r = self.cmd("dsalloc 14 f %d" % int(scaled(4) * 1000))
+        m = re.match(r"^dsalloc n=14 ok=12 errors=2 refused=0 dup=0 maxms=(\d+)$", r)
+        self.assertTrue(m, r)
+        self.assertLessEqual(int(m.group(1)), scaled(4) * 1000 + 300, r)  # a caller waits its bound, no more
+        errs = self.log_lines(r"e2e_dsc dsalloc: ")
+        self.assertEqual(len(errs), 2, errs)
+        self.assertRegex(errs[0], r"ds.client: no DS of f within \d+ ms \(ticket \d+ waiting\)")
+        self.assertEqual(self.cmd("held"), "held n=12 allocated=12")
+        self.assertEqual(self.cmd("release 1"), "ok")
+        self.wait_log_count(r"dsagent event=released ds=\d+ fleet=f", 1, timeout=5)
+        wait_until(lambda: self.cmd("held") == "held n=12 allocated=11", scaled(5), "the released DS ended")
+        line = self.wait_log_count(r'fleet=f exit=.*reason="released by its caller"', 1, timeout=5)[0]
+        self.assertFalse(self.log_lines(r"alert=reap .*released"), "a release is not an alert")
+        self.assertRegex(self.cmd("release 1"), r"^err release: (DS \d+ is ending, not allocated|no live DS \d+)$")
+        self.assertEqual(self.cmd("release 99"), "err ds.client release: not an allocated DS")
+        agent = self.log_lines(r"dscontroller event=agent_joined")[0].split("agent=")[1].split()[0]
+        self.assertEqual(self.cmd("release_id %s 9999" % agent), "err release: no live DS 9999")
+        self.assertRegex(self.cmd("dsalloc 1 nosuch 2000"), r"^dsalloc n=1 ok=0 errors=1 refused=0 dup=0 maxms=\d+$")
+        self.assertIn("e2e_dsc dsalloc: no agent has fleet nosuch", self.n.log())
+        self.assertEqual(self.cmd("dsalloc x f 10"), "err usage: dsalloc N NAME MS")
+        st = self.cmd("dsstats")
+        self.assertRegex(st, r"^dsstats surplus=\d+ released=\d+ orphaned=0 reasked=0 cancelled=2 refs=0$")
+        self.assertFalse(self.log_lines(r"DUPLICATE"))
+        print("client: 12 of 14 served (8 by ticket), 2 gave up at their bound; %s; %s" % (r, st))
+
+    def test_10000_outstanding(self):
+        """10,000 allocations outstanding at once: 4 caller services x 2,500 coroutines (ds.client), 2 agents with
+        pools of 20 (max 40) whose DSs end their match at once: every one answered exactly once, no DS twice,
+        the refusals of dscontroller_max_tickets (if any) clear and counted."""
+        args = ["--match-ms", "0", "--health-ms", "1000"]
+        self.start_ctl([self.fleet("f", args, pool=20, max=40, crash_count=100000)],
+                       dscontroller_ticket_timeout_ms=int(scaled(80) * 1000))
+        wait_until(lambda: len(self.log_lines(r"event=ready ds=20 ")) == 2, scaled(30), "40 ready DSs")
+        time.sleep(0.3)
+        bound = int(scaled(85) * 1000)
+        self.conn.settimeout(bound / 1000.0 + 40)
+        r = self.cmd("multi 4 2500 f %d" % bound)
+        m = re.match(r"^multi n=10000 ok=(\d+) errors=0 refused=(\d+) dup=0 maxms=(\d+) ms=(\d+)$", r)
+        self.assertTrue(m, "%s; %s" % (r, self.log_lines(r"e2e_dsc multi: ")[-5:]))
+        ok, refused, maxms, ms = (int(x) for x in m.groups())
+        self.assertEqual(ok + refused, 10000, r)
+        for line in self.log_lines(r"e2e_dsc multi: ")[:5]:
+            self.assertRegex(line, r"fleet f: no ready DS and \d+ tickets waiting already")
+        self.assertLessEqual(maxms, bound + 500, r)
+        self.assertEqual(self.cmd("dups"), "dups 0")
+        self.assertFalse(self.log_lines(r"DUPLICATE"))
+        # a DS sent twice for one request (a call retried after its bound) is given back, never kept twice
+        surplus = len(self.log_lines(r"ds.client event=released"))
+        self.assertLessEqual(surplus, 100, "%d DSs given back" % surplus)
+        print("10,000 outstanding: %d served (%d refused) in %d ms (%.0f/s), the longest wait %d ms, %d surplus given back"
+              % (ok, refused, ms, ok * 1000.0 / ms, maxms, surplus))
+
+
 HEARTBEAT_MS = 250
 MISSES = 4
 BOUND_MS = HEARTBEAT_MS * MISSES + 1000  # the registry's failure-detection bound (docs/registry.md)

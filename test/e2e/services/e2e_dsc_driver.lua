@@ -15,6 +15,15 @@
 --   split N C NAME MS  -> C coroutines allocate from NAME until N DSs are handed out or MS ms pass (a
 --                         ticket's coroutine waits for its DS): "split n=K fleets=F1:n1,F2:n2 tickets=T
 --                         failed=X errors=E dup=D ms=M"
+--   dsalloc N NAME MS  -> N coroutines at once, each one ds.client allocate (lualib/ds/client.lua, timeout
+--                         MS); the DSs are kept (held): "dsalloc n=N ok=K errors=E refused=R dup=D maxms=X"
+--   multi W N NAME MS  -> W caller services (this file, "worker") with N such coroutines each, at once:
+--                         "multi n=W*N ok=K errors=E refused=R dup=D maxms=X ms=M"
+--   pending            -> "pending N": dsalloc requests not answered yet
+--   held               -> "held n=K allocated=A": DSs held here, DSs the agents count as allocated
+--   release K          -> releases the K-th held DS (ds.client release): "ok" | "err TEXT"
+--   release_id AGENT ID -> the agent's release of DS ID (AGENT :hex): "ok" | "err TEXT"
+--   dsstats            -> "dsstats surplus=S released=R orphaned=O reasked=A cancelled=C refs=F"
 -- With the config key dsc_lease = NAME the controller is not started here:
 -- calls go to the holder of the registry lease NAME (shoal.lease client,
 -- timeout dsc_call_ms), the agents report to "lease:NAME".
@@ -26,6 +35,58 @@ local socket = require "shoal.socket"
 local ctl, lc
 local seen = {} -- "agent/id" -> true: every DS handed out
 local dups = 0
+local dsclient = require "ds.client"
+local ds -- the ds.client
+local agents = {}
+local held = {} -- DSs handed out to dsalloc, kept
+local pending = 0
+
+-- n coroutines at once, each one allocate of name (timeout ms); the DSs
+-- and the errors, counted.
+local function many(n, name, ms)
+	local res = { ok = 0, errors = 0, refused = 0, maxms = 0, got = {}, errs = {} }
+	local me, done = coroutine.running(), 0
+	pending = pending + n
+	for _ = 1, n do
+		shoal.fork(function()
+			local t0 = shoal.now()
+			local r, err = ds:allocate(name, "match", { timeout = ms })
+			res.maxms = math.max(res.maxms, shoal.now() - t0)
+			pending = pending - 1
+			if r then
+				res.ok = res.ok + 1
+				res.got[#res.got + 1] = r
+			elseif tostring(err):find("tickets waiting already", 1, true) then
+				res.refused = res.refused + 1
+			else
+				res.errors = res.errors + 1
+				if #res.errs < 5 then
+					res.errs[#res.errs + 1] = tostring(err)
+				end
+			end
+			done = done + 1
+			if done == n then
+				shoal.wakeup(me)
+			end
+		end)
+	end
+	if n > 0 then
+		shoal.wait()
+	end
+	return res
+end
+
+local function count_dups(list)
+	local d = 0
+	for _, r in ipairs(list) do
+		local key = r.agent .. "/" .. r.id
+		if seen[key] then
+			d, dups = d + 1, dups + 1
+		end
+		seen[key] = true
+	end
+	return d
+end
 
 local function call(cmd, ...)
 	if lc then
@@ -206,6 +267,71 @@ local function serve(id)
 				ok, err = call("remove_fleet", w[2])
 			end
 			reply = ok and "ok " .. tostring(err) or "err " .. tostring(err)
+		elseif w[1] == "dsalloc" then
+			local n, ms = math.tointeger(tonumber(w[2])), math.tointeger(tonumber(w[4]))
+			if not n or not ms or n < 0 or ms <= 0 then
+				reply = "err usage: dsalloc N NAME MS"
+			else
+				local res = many(n, w[3], ms)
+				for _, r in ipairs(res.got) do
+					held[#held + 1] = r
+				end
+				for _, e in ipairs(res.errs) do
+					shoal.warn("e2e_dsc dsalloc: " .. e)
+				end
+				reply = string.format("dsalloc n=%d ok=%d errors=%d refused=%d dup=%d maxms=%d", n, res.ok, res.errors,
+					res.refused, count_dups(res.got), res.maxms)
+			end
+		elseif w[1] == "multi" then
+			local wn, n, ms = math.tointeger(tonumber(w[2])), math.tointeger(tonumber(w[3])), math.tointeger(tonumber(w[5]))
+			if not wn or not n or not ms or wn < 1 or n < 0 or ms <= 0 then
+				reply = "err usage: multi W N NAME MS"
+			else
+				local t0, fns = shoal.now(), {}
+				for i = 1, wn do
+					local wk = shoal.newservice("e2e_dsc_driver", "worker")
+					fns[i] = function()
+						return shoal.calltimeout(ms + 30000, wk, "lua", "run", n, w[4], ms)
+					end
+				end
+				local sum = { ok = 0, errors = 0, refused = 0, maxms = 0, dup = 0 }
+				for _, p in ipairs(shoal.parallel(fns)) do
+					if p[1] then
+						local res = p[2]
+						sum.ok, sum.errors, sum.refused = sum.ok + res.ok, sum.errors + res.errors, sum.refused + res.refused
+						sum.maxms = math.max(sum.maxms, res.maxms)
+						sum.dup = sum.dup + count_dups(res.got)
+						for _, e in ipairs(res.errs) do
+							shoal.warn("e2e_dsc multi: " .. e)
+						end
+					else
+						sum.errors = sum.errors + n
+						shoal.warn("e2e_dsc multi: a worker failed: " .. tostring(p[2]))
+					end
+				end
+				reply = string.format("multi n=%d ok=%d errors=%d refused=%d dup=%d maxms=%d ms=%d", wn * n, sum.ok,
+					sum.errors, sum.refused, sum.dup, sum.maxms, shoal.now() - t0)
+			end
+		elseif w[1] == "pending" then
+			reply = "pending " .. pending
+		elseif w[1] == "held" then
+			local allocated = 0
+			for _, h in ipairs(agents) do
+				allocated = allocated + shoal.call(h, "lua", "load").by_state.allocated
+			end
+			reply = string.format("held n=%d allocated=%d", #held, allocated)
+		elseif w[1] == "release" then
+			local r = held[math.tointeger(tonumber(w[2])) or 0]
+			local ok, err = ds:release(r)
+			reply = ok and "ok" or "err " .. tostring(err)
+		elseif w[1] == "release_id" then
+			local ok, done, err = shoal.trycalltimeout(2000, tonumber((w[2] or ""):match("^:(%x+)$") or "", 16) or 0,
+				"lua", "release", math.tointeger(tonumber(w[3])) or w[3])
+			reply = ok and done and "ok" or "err " .. tostring(ok and err or done)
+		elseif w[1] == "dsstats" then
+			local st = dsclient.stats()
+			reply = string.format("dsstats surplus=%d released=%d orphaned=%d reasked=%d cancelled=%d refs=%d", st.surplus,
+				st.released, st.orphaned, st.reasked, st.cancelled, st.refs)
 		elseif w[1] == "dups" then
 			reply = "dups " .. dups
 		elseif w[1] == "burst" then
@@ -217,8 +343,32 @@ local function serve(id)
 	end
 end
 
+local mode = ...
+
+local function client_opts()
+	local remote = shoal.getenv("dsc_lease")
+	if remote and remote ~= "" then
+		return { controller = "lease:" .. remote,
+			call_ms = math.tointeger(tonumber(shoal.getenv("dsc_call_ms"))) or 500 }
+	end
+	return { controller = ".dscontroller" }
+end
+
+if mode == "worker" then -- one of `multi`'s callers: run(n, name, ms) -> many()'s counts and DSs
+	shoal.start(function()
+		ds = dsclient.new(client_opts())
+		shoal.dispatch("lua", dsclient.dispatch(function(_, _, cmd, n, name, ms)
+			if cmd == "run" then
+				return many(n, name, ms)
+			end
+		end))
+	end)
+	return
+end
+
 shoal.start(function()
-	shoal.dispatch("lua", function(_, _, cmd, ticket, r)
+	ds = dsclient.new(client_opts())
+	shoal.dispatch("lua", dsclient.dispatch(function(_, _, cmd, ticket, r)
 		if cmd == "ds_ready" then
 			local key = r.agent .. "/" .. r.id
 			shoal.log(string.format("e2e_dsc ds_ready ticket=%d agent=:%08x id=%d pid=%s%s", ticket, r.agent, r.id,
@@ -240,7 +390,7 @@ shoal.start(function()
 			end
 			shoal.log(string.format("e2e_dsc ticket_failed ticket=%d err=%s", ticket, r))
 		end
-	end)
+	end))
 	local remote = shoal.getenv("dsc_lease")
 	if remote and remote ~= "" then
 		lc = require("shoal.lease").client(remote,
@@ -251,8 +401,8 @@ shoal.start(function()
 	end
 	local base = shoal.config("dsagent_logdir")
 	assert(require("shoal.proc").mkdir(base))
-	shoal.newservice("dsagent", base .. "/a")
-	shoal.newservice("dsagent", base .. "/b")
+	agents[1] = shoal.newservice("dsagent", base .. "/a")
+	agents[2] = shoal.newservice("dsagent", base .. "/b")
 	local lid = assert(socket.listen("127.0.0.1", 0))
 	socket.start(lid, serve)
 	for _, s in ipairs(require("shoal.socketdriver").info()) do
