@@ -226,6 +226,13 @@ end
 -- a time for all callers), or nil, why.
 function C:holder(req, failed)
 	if self.lc == nil then
+		if type(self.ctl) == "string" and self.ctl:sub(1, 1) == "." then -- a local name: the service behind it now
+			local h = shoal.localname(self.ctl)
+			if h == nil then
+				return nil, string.format("no service named %s", self.ctl)
+			end
+			return h
+		end
 		return self.ctl
 	end
 	local h = self.lc.handle
@@ -335,7 +342,8 @@ function C:orphan(h, why)
 		end
 	end
 	counts.orphaned = counts.orphaned + n
-	shoal.warn(string.format("ds.client: dscontroller %s %s: %d tickets asked again", tostring(h), why, n))
+	shoal.warn(string.format("ds.client: dscontroller %s %s: %d tickets asked again",
+		math.type(h) == "integer" and string.format(":%08x", h) or tostring(h), why, n))
 end
 
 function C:watch_loop()

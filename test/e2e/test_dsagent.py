@@ -758,6 +758,22 @@ class Client(DsCase):
         self.assertFalse(self.log_lines(r"DUPLICATE"))
         print("client: 12 of 14 served (8 by ticket), 2 gave up at their bound; %s; %s" % (r, st))
 
+    def test_takeover_race(self):
+        """the race of a takeover: the dead controller's DS for a ticket arrives after the client got one from the
+        new controller: the client keeps one, the other is released through its agent (ended, not left allocated)."""
+        self.start_ctl([self.fleet("f", ["--match-ms", "60000"], pool=2, max=6)])
+        self.wait_log_count(r"event=ready ds=2 ", 2, timeout=10)
+        time.sleep(0.3)
+        r = self.cmd("race f")
+        m = re.match(r"^race kept=(:[0-9a-f]{8})/(\d+) late=(:[0-9a-f]{8})/(\d+)$", r)
+        self.assertTrue(m, r)
+        self.assertNotEqual(m.group(1, 2), m.group(3, 4))
+        self.wait_log_count(r"ds.client event=released agent=%s ds=%s \(no request waits for it\)" % m.group(3, 4), 1, 5)
+        self.wait_log_count(r"dsagent event=released ds=%s fleet=f" % m.group(4), 1, timeout=5)
+        self.assertRegex(self.n.log(), r"ds.client: dscontroller :[0-9a-f]{8} is gone \(NOSERVICE\): 1 tickets asked again")
+        wait_until(lambda: self.cmd("held") == "held n=1 allocated=1", scaled(5), "only the kept DS allocated")
+        self.assertRegex(self.cmd("dsstats"), r"^dsstats surplus=1 released=1 orphaned=1 reasked=1 ")
+
     def test_10000_outstanding(self):
         """10,000 allocations outstanding at once: 4 caller services x 2,500 coroutines (ds.client), 2 agents with
         pools of 20 (max 40) whose DSs end their match at once: every one answered exactly once, no DS twice,
@@ -868,6 +884,70 @@ class Standby(DsCase):
         self.assertRegex(self.cmd("burst 1 5 arena"), r"^burst ok=5 tickets=0 errors=0 dup=0 ")
         print("takeover: controller 3 active %d ms after kill -9 of controller 2, first allocation answered after %d ms "
               "(%d tries, answer %r; bound %d ms)" % (active_ms, took_ms, tries, first.split(" ")[0], BOUND_MS))
+
+
+class StandbyTickets(DsCase):
+    """ds.client across a takeover: Standby's three nodes; tickets waiting at the active controller when its node is
+    killed -9 are asked again of the new one by the client; no caller waits past its bound, none is stranded."""
+
+    cluster_node = Standby.cluster_node
+
+    def test_tickets_survive_kill9(self):
+        ports = free_ports(3)
+        self.cluster = ",".join("%d@127.0.0.1:%d" % (n, ports[n - 1]) for n in (1, 2, 3))
+        # 6 ready at first (3 per agent), the refills READY 1.5 s after their start: most requests wait as tickets
+        fleets = [self.fleet("v1", ["--match-ms", "60000", "--ready-ms", "1500"], pool=3, max=30)]
+        path = self.path("fleets.lua")
+        nodeutil.write_file(path, "return " + lua(fleets) + "\n")
+        self.n = self.cluster_node(1, start="e2e_dsc_driver", registry=True, dsagent_fleets=path,
+                                   dsagent_keeper=KEEPER, dsagent_logdir=self.path("logs"), dsagent_check_ms=50,
+                                   dsagent_controller="lease:dscontroller", dsagent_report_ms=100,
+                                   dsc_lease="dscontroller", dsc_call_ms=int(scaled(0.5) * 1000))
+        port = int(self.n.wait_log(r"e2e_dsc_driver port (\d+)", timeout=10).group(1))
+        keys = dict(start="dscontroller", dscontroller_lease="dscontroller", dscontroller_ticket_timeout_ms=20000)
+        n2 = self.cluster_node(2, **keys)
+        n2.wait_log(r"dscontroller 2: active \(lease epoch 1\)", timeout=15)
+        n3 = self.cluster_node(3, **keys)
+        n3.wait_log(r"dscontroller 3: standby \(active: 2, lease epoch 1\)", timeout=15)
+        self.conn = socket.create_connection(("127.0.0.1", port), timeout=scaled(10))
+        self.addCleanup(self.conn.close)
+        self.rf = self.conn.makefile("r")
+        wait_until(lambda: len(re.findall(r"dscontroller event=agent_joined", n2.log())) >= 2, scaled(10),
+                   "both agents report to controller 2")
+        self.wait_log_count(r"event=ready ds=3 ", 2, timeout=15)
+        time.sleep(0.3)  # the last reports
+        bound_ms = int(scaled(15) * 1000)
+        c2 = socket.create_connection(("127.0.0.1", port), timeout=bound_ms / 1000.0 + 20)
+        self.addCleanup(c2.close)
+        c2.sendall(b"dsalloc 40 v1 %d\n" % bound_ms)
+        wait_until(lambda: 0 < int(self.cmd("pending").split()[1]) <= 34, scaled(5), "the ready DSs handed out")
+        time.sleep(0.2)  # the rest have their tickets
+        waiting = int(self.cmd("pending").split()[1])
+        self.assertGreater(waiting, 20)  # tickets outstanding at the kill
+        killed = time.monotonic()
+        n2.proc.send_signal(signal.SIGKILL)
+        n2.proc.wait(timeout=5)
+        r = c2.makefile("r").readline().rstrip("\n")
+        took = time.monotonic() - killed
+        m = re.match(r"^dsalloc n=40 ok=(\d+) errors=(\d+) refused=0 dup=0 maxms=(\d+)$", r)
+        self.assertTrue(m, "%s; %s" % (r, self.log_lines(r"e2e_dsc dsalloc: ")))
+        ok, errors, maxms = (int(x) for x in m.groups())
+        self.assertLessEqual(maxms, bound_ms + 300, r)  # no caller past its bound
+        self.assertEqual(ok, 40, "every caller got a DS: %s; %s" % (r, self.log_lines(r"e2e_dsc dsalloc: ")))
+        self.assertTrue(n3.wait_log(r"dscontroller 3: active \(lease epoch 2\)", timeout=1))
+        st = self.cmd("dsstats")
+        m2 = re.match(r"^dsstats surplus=(\d+) released=(\d+) orphaned=(\d+) reasked=(\d+) cancelled=\d+ refs=\d+$", st)
+        self.assertTrue(m2, st)
+        surplus, _, orphaned, reasked = (int(x) for x in m2.groups())
+        self.assertGreater(orphaned, 0, st)  # the client saw the controller go and asked again
+        self.assertGreaterEqual(reasked, orphaned, st)
+        self.assertIn("ds.client: dscontroller", self.n.log())
+        # no DS twice; none allocated without an owner (a surplus one is given back and ends)
+        self.assertEqual(self.cmd("dups"), "dups 0")
+        wait_until(lambda: self.cmd("held") == "held n=40 allocated=40", scaled(10),
+                   "the agents' allocated DSs are exactly the 40 held (last: %s)" % self.cmd("held"))
+        print("tickets across kill -9: %d waiting at the kill, all 40 served %.1f s after it (longest wait %d ms, "
+              "bound %d ms); %s" % (waiting, took, maxms, bound_ms, st))
 
 
 class Console(DsCase):

@@ -23,6 +23,11 @@
 --   held               -> "held n=K allocated=A": DSs held here, DSs the agents count as allocated
 --   release K          -> releases the K-th held DS (ds.client release): "ok" | "err TEXT"
 --   release_id AGENT ID -> the agent's release of DS ID (AGENT :hex): "ok" | "err TEXT"
+--   race FLEET         -> the takeover race, made to happen: a fake controller (this file, "fake", named
+--                         .dscfake) gives a ds.client request ticket 1 and exits; the client asks again of
+--                         .dscfake, now the real controller, and gets a DS; then an agent sends the dead
+--                         controller's late DS for ticket 1: "race kept=AGENT/ID late=AGENT/ID" (the late
+--                         one must be released)
 --   dsstats            -> "dsstats surplus=S released=R orphaned=O reasked=A cancelled=C refs=F"
 -- With the config key dsc_lease = NAME the controller is not started here:
 -- calls go to the holder of the registry lease NAME (shoal.lease client,
@@ -40,6 +45,7 @@ local ds -- the ds.client
 local agents = {}
 local held = {} -- DSs handed out to dsalloc, kept
 local pending = 0
+local fake_asked -- race: the fake controller's request {source, ref}
 
 -- n coroutines at once, each one allocate of name (timeout ms); the DSs
 -- and the errors, counted.
@@ -328,6 +334,33 @@ local function serve(id)
 			local ok, done, err = shoal.trycalltimeout(2000, tonumber((w[2] or ""):match("^:(%x+)$") or "", 16) or 0,
 				"lua", "release", math.tointeger(tonumber(w[3])) or w[3])
 			reply = ok and done and "ok" or "err " .. tostring(ok and err or done)
+		elseif w[1] == "race" then
+			local fake = shoal.newservice("e2e_dsc_driver", "fake")
+			shoal.name(".dscfake", fake)
+			local c2 = dsclient.new { controller = ".dscfake", check_ms = 50, call_ms = 1000 }
+			local me, r, err = coroutine.running(), nil, nil
+			shoal.fork(function()
+				r, err = c2:allocate(w[2], "race", { timeout = 5000 })
+				shoal.wakeup(me)
+			end)
+			fake_asked = nil
+			while fake_asked == nil do -- the fake's ticket given
+				shoal.sleep(10)
+			end
+			while shoal.localname(".dscfake") == fake do -- it exits 100 ms after its answer
+				shoal.sleep(10)
+			end
+			shoal.name(".dscfake", ctl)
+			shoal.wait()
+			if not r then
+				reply = "err " .. tostring(err)
+			else
+				held[#held + 1] = r
+				local late, e2 = shoal.call(agents[1], "lua", "allocate", w[2], "late",
+					{ to = fake_asked.source, ticket = 1, ref = fake_asked.ref })
+				reply = late and string.format("race kept=:%08x/%d late=:%08x/%d", r.agent, r.id, agents[1], late.id)
+					or "err " .. tostring(e2)
+			end
 		elseif w[1] == "dsstats" then
 			local st = dsclient.stats()
 			reply = string.format("dsstats surplus=%d released=%d orphaned=%d reasked=%d cancelled=%d refs=%d", st.surplus,
@@ -344,6 +377,21 @@ local function serve(id)
 end
 
 local mode = ...
+
+if mode == "fake" then -- `race`'s controller: allocate answers ticket 1, then this service exits
+	shoal.start(function()
+		shoal.dispatch("lua", function(_, source, cmd, _, _, ref)
+			if cmd == "allocate" then
+				shoal.send(".dscdriver", "lua", "fake_asked", source, ref)
+				shoal.timeout(100, shoal.exit)
+				return { ticket = 1, waiting = 1 }
+			elseif cmd == "state" then
+				return { active = true, epoch = 0, id = "fake" }
+			end
+		end)
+	end)
+	return
+end
 
 local function client_opts()
 	local remote = shoal.getenv("dsc_lease")
@@ -368,8 +416,11 @@ end
 
 shoal.start(function()
 	ds = dsclient.new(client_opts())
+	shoal.name(".dscdriver", shoal.self())
 	shoal.dispatch("lua", dsclient.dispatch(function(_, _, cmd, ticket, r)
-		if cmd == "ds_ready" then
+		if cmd == "fake_asked" then
+			fake_asked = { source = ticket, ref = r }
+		elseif cmd == "ds_ready" then
 			local key = r.agent .. "/" .. r.id
 			shoal.log(string.format("e2e_dsc ds_ready ticket=%d agent=:%08x id=%d pid=%s%s", ticket, r.agent, r.id,
 				tostring(r.pid), seen[key] and " DUPLICATE" or ""))
