@@ -774,6 +774,22 @@ class Client(DsCase):
         wait_until(lambda: self.cmd("held") == "held n=1 allocated=1", scaled(5), "only the kept DS allocated")
         self.assertRegex(self.cmd("dsstats"), r"^dsstats surplus=1 released=1 orphaned=1 reasked=1 ")
 
+    def test_takeover_race_late_first(self):
+        """the other order: the dead controller's late DS comes while the request waits on the new controller's
+        ticket: the request keeps it and cancels that ticket (no DS twice, none left without an owner)."""
+        self.start_ctl([self.fleet("f", ["--match-ms", "60000"], pool=1, max=2),
+                        self.fleet("none", ["--match-ms", "60000"], pool=0, max=1)])
+        self.wait_log_count(r"event=ready ds=1 ", 2, timeout=10)
+        time.sleep(0.3)
+        r = self.cmd("race none f")
+        m = re.match(r"^race kept=(:[0-9a-f]{8})/(\d+) late=(:[0-9a-f]{8})/(\d+)$", r)
+        self.assertTrue(m, r)
+        self.assertEqual(m.group(1, 2), m.group(3, 4))  # the late one kept
+        self.assertRegex(self.cmd("dsstats"), r"^dsstats surplus=0 released=0 orphaned=1 reasked=1 cancelled=1 refs=0$")
+        self.assertEqual(self.cmd("cancel 1"), "err no waiting ticket 1")  # the new controller's ticket: cancelled
+        wait_until(lambda: self.cmd("held") == "held n=1 allocated=1", scaled(5), "only the kept DS allocated")
+        self.assertFalse(self.log_lines(r"ds.client event=released"))
+
     def test_10000_outstanding(self):
         """10,000 allocations outstanding at once: 4 caller services x 2,500 coroutines (ds.client), 2 agents with
         pools of 20 (max 40) whose DSs end their match at once: every one answered exactly once, no DS twice,

@@ -23,11 +23,12 @@
 --   held               -> "held n=K allocated=A": DSs held here, DSs the agents count as allocated
 --   release K          -> releases the K-th held DS (ds.client release): "ok" | "err TEXT"
 --   release_id AGENT ID -> the agent's release of DS ID (AGENT :hex): "ok" | "err TEXT"
---   race FLEET         -> the takeover race, made to happen: a fake controller (this file, "fake", named
+--   race FLEET [LATE]  -> the takeover race, made to happen: a fake controller (this file, "fake", named
 --                         .dscfake) gives a ds.client request ticket 1 and exits; the client asks again of
 --                         .dscfake, now the real controller, and gets a DS; then an agent sends the dead
 --                         controller's late DS for ticket 1: "race kept=AGENT/ID late=AGENT/ID" (the late
---                         one must be released)
+--                         one must be released). With LATE (a fleet with a ready DS): the late DS (of LATE)
+--                         comes while the request waits on the real controller's ticket: it is kept
 --   dsstats            -> "dsstats surplus=S released=R orphaned=O reasked=A cancelled=C refs=F"
 -- With the config key dsc_lease = NAME the controller is not started here:
 -- calls go to the holder of the registry lease NAME (shoal.lease client,
@@ -338,10 +339,11 @@ local function serve(id)
 			local fake = shoal.newservice("e2e_dsc_driver", "fake")
 			shoal.name(".dscfake", fake)
 			local c2 = dsclient.new { controller = ".dscfake", check_ms = 50, call_ms = 1000 }
-			local me, r, err = coroutine.running(), nil, nil
+			local r, err, finished = nil, nil, false
+			local reasked = dsclient.stats().reasked
 			shoal.fork(function()
 				r, err = c2:allocate(w[2], "race", { timeout = 5000 })
-				shoal.wakeup(me)
+				finished = true
 			end)
 			fake_asked = nil
 			while fake_asked == nil do -- the fake's ticket given
@@ -351,8 +353,25 @@ local function serve(id)
 				shoal.sleep(10)
 			end
 			shoal.name(".dscfake", ctl)
-			shoal.wait()
-			if not r then
+			local late_fleet, late, e2 = w[3], nil, nil
+			if late_fleet then -- the late DS while the request waits on its new ticket
+				while dsclient.stats().reasked == reasked and not finished do
+					shoal.sleep(10)
+				end
+				shoal.sleep(200) -- its new ticket given
+				late, e2 = shoal.call(agents[1], "lua", "allocate", late_fleet, "late",
+					{ to = fake_asked.source, ticket = 1, ref = fake_asked.ref })
+			end
+			while not finished do -- bounded: the request's 5 s
+				shoal.sleep(10)
+			end
+			if late_fleet then
+				if r then
+					held[#held + 1] = r
+				end
+				reply = late and r and string.format("race kept=:%08x/%d late=:%08x/%d", r.agent, r.id, agents[1], late.id)
+					or "err " .. tostring(err or e2)
+			elseif not r then
 				reply = "err " .. tostring(err)
 			else
 				held[#held + 1] = r
