@@ -255,6 +255,7 @@ function C:serve()
 	self.serving = true
 	local now, keep = shoal.now(), {}
 	local tickets = self.tickets
+	local dry = {} -- fleets that had no ready DS in this pass: their later tickets wait for the next one
 	self.tickets = {} -- tickets taken while we call the agents go here
 	for _, t in ipairs(tickets) do
 		if t.rk and (t.cancelled or now > t.deadline) then
@@ -270,11 +271,16 @@ function C:serve()
 			shoal.send(t.caller, "lua", "ds_ticket_failed", t.id,
 				string.format("ticket %d: no DS of fleet %s became ready within %d ms", t.id, t.fleet,
 					self.ticket_timeout_ms), t.ref)
+		elseif dry[t.fleet] then
+			keep[#keep + 1] = t
 		else
 			if not known_any(self, t.fleet) and self.aliases.map[t.name] then
 				t.fleet = self.aliases:pick(t.name) -- an alias restored since (a takeover)
 			end
 			local r = self:try(t.fleet, t.match, t) -- the agent sends ds_ready to t.caller
+			if not r then
+				dry[t.fleet] = true
+			end
 			if r then
 				self.by_id[t.id] = nil
 				if t.rk then
