@@ -741,6 +741,8 @@ class Client(DsCase):
         self.assertEqual(len(errs), 2, errs)
         self.assertRegex(errs[0], r"ds.client: no DS of f within \d+ ms \(ticket \d+ waiting\)")
         self.assertEqual(self.cmd("held"), "held n=12 allocated=12")
+        self.assertRegex(self.cmd("dsasync f 500"), r"^async err ds.client: no DS of f within 500 ms \(ticket \d+ waiting\)$")
+        self.assertEqual(self.cmd("dsasync f 0"), "async err ds.client allocate: the timeout must be a positive integer (ms)")
         self.assertEqual(self.cmd("release 1"), "ok")
         self.wait_log_count(r"dsagent event=released ds=\d+ fleet=f", 1, timeout=5)
         wait_until(lambda: self.cmd("held") == "held n=12 allocated=11", scaled(5), "the released DS ended")
@@ -753,8 +755,9 @@ class Client(DsCase):
         self.assertRegex(self.cmd("dsalloc 1 nosuch 2000"), r"^dsalloc n=1 ok=0 errors=1 refused=0 dup=0 maxms=\d+$")
         self.assertIn("e2e_dsc dsalloc: no agent has fleet nosuch", self.n.log())
         self.assertEqual(self.cmd("dsalloc x f 10"), "err usage: dsalloc N NAME MS")
+        self.assertRegex(self.cmd("dsasync f %d" % int(scaled(4) * 1000)), r"^async ok :[0-9a-f]{8}/\d+$")  # the freed slot's refill
         st = self.cmd("dsstats")
-        self.assertRegex(st, r"^dsstats surplus=\d+ released=\d+ orphaned=0 reasked=0 cancelled=2 refs=0$")
+        self.assertRegex(st, r"^dsstats surplus=\d+ released=\d+ orphaned=0 reasked=0 cancelled=3 refs=0$")
         self.assertFalse(self.log_lines(r"DUPLICATE"))
         print("client: 12 of 14 served (8 by ticket), 2 gave up at their bound; %s; %s" % (r, st))
 

@@ -19,6 +19,7 @@
 --                         MS); the DSs are kept (held): "dsalloc n=N ok=K errors=E refused=R dup=D maxms=X"
 --   multi W N NAME MS  -> W caller services (this file, "worker") with N such coroutines each, at once:
 --                         "multi n=W*N ok=K errors=E refused=R dup=D maxms=X ms=M"
+--   dsasync NAME MS    -> one ds.client allocate_async: "async ok AGENT/ID" | "async err TEXT"
 --   pending            -> "pending N": dsalloc requests not answered yet
 --   held               -> "held n=K allocated=A": DSs held here, DSs the agents count as allocated
 --   release K          -> releases the K-th held DS (ds.client release): "ok" | "err TEXT"
@@ -318,6 +319,20 @@ local function serve(id)
 				end
 				reply = string.format("multi n=%d ok=%d errors=%d refused=%d dup=%d maxms=%d ms=%d", wn * n, sum.ok,
 					sum.errors, sum.refused, sum.dup, sum.maxms, shoal.now() - t0)
+			end
+		elseif w[1] == "dsasync" then -- allocate_async: the callback's answer
+			local got, done = nil, false
+			ds:allocate_async(w[2], "async", { timeout = math.tointeger(tonumber(w[3])) or 1000 }, function(r, err)
+				got, done = r or err, true
+			end)
+			while not done do -- bounded by the request's timeout
+				shoal.sleep(10)
+			end
+			if type(got) == "table" then
+				held[#held + 1] = got
+				reply = string.format("async ok :%08x/%d", got.agent, got.id)
+			else
+				reply = "async err " .. tostring(got)
 			end
 		elseif w[1] == "pending" then
 			reply = "pending " .. pending
