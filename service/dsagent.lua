@@ -2,7 +2,9 @@
 -- docs/dsagent.md). Config: dsagent_* (the fleets file, the keeper, bounds).
 --
 -- Commands ("lua"):
---   allocate(fleet [, match]) -> {id, fleet, port, pid} | nil, err   a ready DS gets the match
+--   allocate(fleet [, match [, notify]]) -> {id, fleet, port, pid} | nil, err   a ready DS gets the match;
+--                                notify {to, ticket, ref}: also sent to `to` as "lua" ds_ready(ticket, r, ref)
+--   release(id)               -> true | nil, err   an allocated DS given back: ended (SHUTDOWN, TERM)
 --   load()                    -> the load report (docs/dsagent.md, "Load reports")
 --   reset(fleet)              -> true | nil, err   a crash-looping fleet starts again
 --   drain(deadline_ms)        -> true | nil, err   no new allocation; ready ones retired, allocated ones
@@ -23,8 +25,12 @@ local logdir_arg = ... -- the log directory, instead of dsagent_logdir (several 
 local command = {}
 local a
 
-function command.allocate(name, match)
-	return a:allocate(name, match)
+function command.allocate(name, match, notify)
+	return a:allocate(name, match, notify)
+end
+
+function command.release(id)
+	return a:release(id)
 end
 
 function command.alerts() -- the dashboard's recent alerts: lines, newest last

@@ -8,9 +8,10 @@
 --
 -- Commands ("lua"):
 --   report(agent, load)        (a send, from each agent every dsagent_report_ms)
---   allocate(alias or fleet [, match]) -> {agent, id, fleet, port, pid} | {ticket = n, waiting = n} | nil, err
---                                 a ticket's holder later gets ds_ready(ticket, result) or
---                                 ds_ticket_failed(ticket, err), both "lua" sends
+--   allocate(alias or fleet [, match [, ref]]) -> {agent, id, fleet, port, pid} | {ticket = n, waiting = n} | nil, err
+--                                 a ticket's holder later gets ds_ready(ticket, result, ref) (from the
+--                                 agent) or ds_ticket_failed(ticket, err, ref), both "lua" sends; ref: the
+--                                 caller's integer (lualib/ds/client.lua), echoed
 --   cancel(ticket)             -> true | nil, err
 --   alias(name, target)        -> true | nil, err   target: a fleet, or {{fleet, weight}, {fleet, weight}}
 --   unalias(name)              -> true | nil, err
@@ -37,11 +38,11 @@ function command.report(agent, load)
 	c:report(agent, load)
 end
 
-function command.allocate(source, fleet, match)
+function command.allocate(source, fleet, match, ref)
 	if not role.active then
 		return standby()
 	end
-	return c:allocate(fleet, match, source)
+	return c:allocate(fleet, match, source, ref)
 end
 
 function command.cancel(ticket)

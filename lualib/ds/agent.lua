@@ -339,7 +339,7 @@ end
 -- Ends process p: SIGTERM to its keeper (which sends it to the DS's group
 -- and every descendant, SIGKILL after the grace). failed: counts for the
 -- fleet's backoff and crash loop.
-function Agent:reap(p, why, failed)
+function Agent:reap(p, why, failed, quiet)
 	if not LIVE[p.state] or p.state == "ending" and p.termed then
 		return
 	end
@@ -347,7 +347,9 @@ function Agent:reap(p, why, failed)
 	set_state(p, "ending")
 	p.termed = true
 	p.end_by = shoal.now() + p.f.grace_ms + 2000
-	self:alert("reap", "ds=%d fleet=%s pid=%s reason=%q", p.id, p.fleet, tostring(p.dspid), why)
+	if not quiet then -- quiet: a release (no fault, no alert)
+		self:alert("reap", "ds=%d fleet=%s pid=%s reason=%q", p.id, p.fleet, tostring(p.dspid), why)
+	end
 	socket.write(p.sock, "SHUTDOWN\n")
 	proc.kill(p.pid, "TERM")
 	if failed then
@@ -574,7 +576,10 @@ function Agent:run()
 end
 
 -- Hands the oldest ready DS of fleet name a match (O(1)); every match gets a fresh process.
-function Agent:allocate(name, match)
+-- notify {to, ticket, ref} (a controller serving a ticket): the DS is also
+-- sent to the ticket's holder at once, "lua" ds_ready(ticket, result, ref),
+-- so a controller that dies before its answer arrives strands no DS.
+function Agent:allocate(name, match, notify)
 	local f = self.fleets[name]
 	if f == nil then
 		return nil, string.format("no fleet %s (fleets: %s)", tostring(name), table.concat(self.order, ", "))
@@ -585,6 +590,10 @@ function Agent:allocate(name, match)
 	match = match or ""
 	if type(match) ~= "string" or #match > MAX_MATCH then
 		return nil, string.format("match data must be a string of at most %d bytes", MAX_MATCH)
+	end
+	if notify ~= nil and (type(notify) ~= "table" or math.type(notify.to) ~= "integer"
+			or math.type(notify.ticket) ~= "integer") then
+		return nil, "allocate: notify must be {to = handle, ticket = n [, ref = n]}"
 	end
 	local q, best = f.ready_q, nil
 	while q.head < q.tail do
@@ -608,7 +617,28 @@ function Agent:allocate(name, match)
 	socket.write(p.sock, string.format("ALLOCATED %d\n", #match) .. match)
 	shoal.log(string.format("dsagent event=allocated ds=%d fleet=%s port=%d", p.id, name, p.port))
 	self:refill(f)
-	return { id = p.id, fleet = name, port = p.port, pid = p.dspid }
+	local r = { id = p.id, fleet = name, port = p.port, pid = p.dspid }
+	if notify then
+		shoal.send(notify.to, "lua", "ds_ready", notify.ticket,
+			{ agent = shoal.self(), id = p.id, fleet = name, port = p.port, pid = p.dspid }, notify.ref)
+	end
+	return r
+end
+
+-- Gives an allocated DS back (a caller that got two for one request, or
+-- no longer wants it): it is ended like a match over (SHUTDOWN, then
+-- TERM to its group), not counted as a failure; its slot is refilled.
+function Agent:release(id)
+	local p = math.type(id) == "integer" and self.procs[id]
+	if not p then
+		return nil, string.format("release: no live DS %s", tostring(id))
+	end
+	if p.state ~= "allocated" then
+		return nil, string.format("release: DS %d is %s, not allocated", id, p.state)
+	end
+	shoal.log(string.format("dsagent event=released ds=%d fleet=%s", p.id, p.fleet))
+	self:reap(p, "released by its caller", false, true)
+	return true
 end
 
 -- Host maintenance: no new allocation or start, ready and starting

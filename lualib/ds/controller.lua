@@ -6,7 +6,9 @@
 --   local controller = require "ds.controller"
 --   local c = controller.new { lost_ms = n, ticket_timeout_ms = n, max_tickets = n }
 --   c:report(agent, load)                   an agent's load report (ds/agent.lua's load())
---   c:allocate(fleet, match, caller) -> {agent, id, fleet, port, pid} | {ticket = n} | nil, err
+--   c:allocate(fleet, match, caller [, ref]) -> {agent, id, fleet, port, pid} | {ticket = n} | nil, err
+--                                           (ref: the caller's number for the request, echoed in the
+--                                           ticket's message; lualib/ds/client.lua sets it)
 --   c:cancel(ticket) -> true | nil, err
 --   c.aliases: ds/alias.lua (allocate takes an alias or a fleet name)
 --   c:set_alias(name, target), c:remove_alias(name) -> true | nil, err   (and sent to the agents)
@@ -17,7 +19,10 @@
 -- (ds/agent.lua's allocate runs one request at a time), so a DS is never
 -- given twice however many controllers or callers ask. The controller only
 -- picks which agent to ask. A ticket's holder gets one message, "lua"
--- ds_ready(ticket, result) or ds_ticket_failed(ticket, error).
+-- ds_ready(ticket, result, ref) or ds_ticket_failed(ticket, error, ref).
+-- ds_ready comes from the agent itself (the controller passes the holder
+-- with its allocate): a controller that dies between the agent's answer
+-- and its own send strands no DS.
 local shoal = require "shoal"
 local metrics = require "shoal.metrics"
 
@@ -40,6 +45,7 @@ function controller.new(conf)
 		agents = {}, -- handle -> {load =, at =, ready = {fleet = n} (the report's, less what we took since)}
 		tickets = {}, -- FIFO of {id, fleet, match, caller, deadline}
 		by_id = {}, -- id -> ticket, while it waits
+		by_ref = {}, -- "caller/ref" -> ticket, while it waits (a client's retried request gets the same ticket)
 		next_ticket = 1,
 		lost_ms = conf.lost_ms,
 		ticket_timeout_ms = conf.ticket_timeout_ms,
@@ -150,10 +156,12 @@ function C:candidates(fleet)
 end
 
 -- Tries the candidates in order; the first agent that hands one out wins.
-function C:try(fleet, match)
+-- t: the ticket served (its holder gets ds_ready from the agent).
+function C:try(fleet, match, t)
 	local list, known = self:candidates(fleet)
+	local notify = t and { to = t.caller, ticket = t.id, ref = t.ref }
 	for _, c in ipairs(list) do
-		local ok, r = pcall(shoal.call, c.h, "lua", "allocate", fleet, match)
+		local ok, r = pcall(shoal.call, c.h, "lua", "allocate", fleet, match, notify)
 		c.a.ready[fleet] = math.max((c.a.ready[fleet] or 1) - 1, 0)
 		if ok and r then
 			r.agent = c.h
@@ -165,13 +173,23 @@ function C:try(fleet, match)
 end
 
 -- name: an alias (its fleet is picked by its split) or a fleet.
-function C:allocate(name, match, caller)
+function C:allocate(name, match, caller, ref)
 	if type(name) ~= "string" then
 		return nil, "allocate: the alias or fleet must be a string"
 	end
+	if ref ~= nil and math.type(ref) ~= "integer" then
+		return nil, "allocate: the request's ref must be an integer"
+	end
+	local rk = ref and (tostring(caller) .. "/" .. ref)
+	local same = rk and self.by_ref[rk]
+	if same and not same.cancelled then -- the same request again (its first call timed out at the caller)
+		return { ticket = same.id, waiting = #self.tickets }
+	end
 	local fleet = self.aliases:pick(name) or name
 	local t0 = shoal.now()
-	local r, known = self:try(fleet, match)
+	-- a client request (ref): the agent sends the DS to the caller too, so it arrives even if this
+	-- controller dies before its answer does
+	local r, known = self:try(fleet, match, ref and { caller = caller, id = 0, ref = ref })
 	if r then
 		allocations:inc(1, fleet, "allocated")
 		alloc_seconds:observe((shoal.now() - t0) / 1000, fleet)
@@ -190,11 +208,15 @@ function C:allocate(name, match, caller)
 		return nil, string.format("fleet %s: no ready DS and %d tickets waiting already", fleet, #self.tickets)
 	end
 	allocations:inc(1, fleet, "ticket")
-	local t = { id = self.next_ticket, name = name, fleet = fleet, match = match, caller = caller, asked = t0,
+	local t = { id = self.next_ticket, name = name, fleet = fleet, match = match, caller = caller, ref = ref, asked = t0,
 		deadline = shoal.now() + self.ticket_timeout_ms }
 	self.next_ticket = t.id + 1
 	self.tickets[#self.tickets + 1] = t
 	self.by_id[t.id] = t
+	if rk then
+		t.rk = rk
+		self.by_ref[rk] = t
+	end
 	self.counts.tickets = self.counts.tickets + 1
 	if not self.timer then
 		self.timer = true
@@ -233,8 +255,12 @@ function C:serve()
 	self.serving = true
 	local now, keep = shoal.now(), {}
 	local tickets = self.tickets
+	local dry = {} -- fleets that had no ready DS in this pass: their later tickets wait for the next one
 	self.tickets = {} -- tickets taken while we call the agents go here
 	for _, t in ipairs(tickets) do
+		if t.rk and (t.cancelled or now > t.deadline) then
+			self.by_ref[t.rk] = nil
+		end
 		if t.cancelled then
 			self.by_id[t.id] = nil
 		elseif now > t.deadline then
@@ -244,18 +270,25 @@ function C:serve()
 			shoal.warn(string.format("dscontroller alert=ticket_timeout ticket=%d fleet=%s", t.id, t.fleet))
 			shoal.send(t.caller, "lua", "ds_ticket_failed", t.id,
 				string.format("ticket %d: no DS of fleet %s became ready within %d ms", t.id, t.fleet,
-					self.ticket_timeout_ms))
+					self.ticket_timeout_ms), t.ref)
+		elseif dry[t.fleet] then
+			keep[#keep + 1] = t
 		else
 			if not known_any(self, t.fleet) and self.aliases.map[t.name] then
 				t.fleet = self.aliases:pick(t.name) -- an alias restored since (a takeover)
 			end
-			local r = self:try(t.fleet, t.match)
+			local r = self:try(t.fleet, t.match, t) -- the agent sends ds_ready to t.caller
+			if not r then
+				dry[t.fleet] = true
+			end
 			if r then
 				self.by_id[t.id] = nil
+				if t.rk then
+					self.by_ref[t.rk] = nil
+				end
 				self.counts.served = self.counts.served + 1
 				allocations:inc(1, t.fleet, "served")
 				alloc_seconds:observe((shoal.now() - t.asked) / 1000, t.fleet)
-				shoal.send(t.caller, "lua", "ds_ready", t.id, r)
 			else
 				keep[#keep + 1] = t
 			end

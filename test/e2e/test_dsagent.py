@@ -719,6 +719,111 @@ class Controller(DsCase):
         self.assertEqual(self.cmd("alloc nosuch"), "err no agent has fleet nosuch")
 
 
+class Client(DsCase):
+    """ds.client (lualib/ds/client.lua) through the driver: one node, a dscontroller and two agents."""
+
+    start_ctl = Controller.start_ctl
+
+    def test_client_allocate_and_release(self):
+        """ds.client (lualib/ds/client.lua): DSs at once and through tickets, each caller blocked until its DS or
+        its bound; a DS given back through its agent (release) is ended; bad requests get clear errors."""
+        self.start_ctl([self.fleet("f", ["--match-ms", "60000", "--ready-ms", "300"], pool=2, max=6)],
+                       dscontroller_ticket_timeout_ms=int(scaled(6) * 1000))  # longer than the callers' bound
+        self.wait_log_count(r"event=ready ds=2 ", 2, timeout=10)
+        time.sleep(0.3)  # the reports of the READYs
+        self.conn.settimeout(scaled(30))
+        # 10 at once: 4 ready, 6 by ticket (the pools refill up to max 6 per agent); 2 more than the max: their bound
+        r = self.cmd("dsalloc 14 f %d" % int(scaled(4) * 1000))
+        m = re.match(r"^dsalloc n=14 ok=12 errors=2 refused=0 dup=0 maxms=(\d+)$", r)
+        self.assertTrue(m, r)
+        self.assertLessEqual(int(m.group(1)), scaled(4) * 1000 + 300, r)  # a caller waits its bound, no more
+        errs = self.log_lines(r"e2e_dsc dsalloc: ")
+        self.assertEqual(len(errs), 2, errs)
+        self.assertRegex(errs[0], r"ds.client: no DS of f within \d+ ms \(ticket \d+ waiting\)")
+        self.assertEqual(self.cmd("held"), "held n=12 allocated=12")
+        self.assertRegex(self.cmd("dsasync f 500"), r"^async err ds.client: no DS of f within 500 ms \(ticket \d+ waiting\)$")
+        self.assertEqual(self.cmd("dsasync f 0"), "async err ds.client allocate: the timeout must be a positive integer (ms)")
+        self.assertEqual(self.cmd("release 1"), "ok")
+        self.wait_log_count(r"dsagent event=released ds=\d+ fleet=f", 1, timeout=5)
+        wait_until(lambda: self.cmd("held") == "held n=12 allocated=11", scaled(5), "the released DS ended")
+        line = self.wait_log_count(r'fleet=f exit=.*reason="released by its caller"', 1, timeout=5)[0]
+        self.assertFalse(self.log_lines(r"alert=reap .*released"), "a release is not an alert")
+        self.assertRegex(self.cmd("release 1"), r"^err release: (DS \d+ is ending, not allocated|no live DS \d+)$")
+        self.assertEqual(self.cmd("release 99"), "err ds.client release: not an allocated DS")
+        agent = self.log_lines(r"dscontroller event=agent_joined")[0].split("agent=")[1].split()[0]
+        self.assertEqual(self.cmd("release_id %s 9999" % agent), "err release: no live DS 9999")
+        self.assertRegex(self.cmd("dsalloc 1 nosuch 2000"), r"^dsalloc n=1 ok=0 errors=1 refused=0 dup=0 maxms=\d+$")
+        self.assertIn("e2e_dsc dsalloc: no agent has fleet nosuch", self.n.log())
+        self.assertEqual(self.cmd("dsalloc x f 10"), "err usage: dsalloc N NAME MS")
+        self.assertRegex(self.cmd("dsasync f %d" % int(scaled(4) * 1000)), r"^async ok :[0-9a-f]{8}/\d+$")  # the freed slot's refill
+        st = self.cmd("dsstats")
+        self.assertRegex(st, r"^dsstats surplus=\d+ released=\d+ orphaned=0 reasked=0 cancelled=3 refs=0$")
+        self.assertFalse(self.log_lines(r"DUPLICATE"))
+        print("client: 12 of 14 served (8 by ticket), 2 gave up at their bound; %s; %s" % (r, st))
+
+    def test_takeover_race(self):
+        """the race of a takeover: the dead controller's DS for a ticket arrives after the client got one from the
+        new controller: the client keeps one, the other is released through its agent (ended, not left allocated)."""
+        self.start_ctl([self.fleet("f", ["--match-ms", "60000"], pool=2, max=6)])
+        self.wait_log_count(r"event=ready ds=2 ", 2, timeout=10)
+        time.sleep(0.3)
+        r = self.cmd("race f")
+        m = re.match(r"^race kept=(:[0-9a-f]{8})/(\d+) late=(:[0-9a-f]{8})/(\d+)$", r)
+        self.assertTrue(m, r)
+        self.assertNotEqual(m.group(1, 2), m.group(3, 4))
+        self.wait_log_count(r"ds.client event=released agent=%s ds=%s \(no request waits for it\)" % m.group(3, 4), 1, 5)
+        self.wait_log_count(r"dsagent event=released ds=%s fleet=f" % m.group(4), 1, timeout=5)
+        self.assertRegex(self.n.log(), r"ds.client: dscontroller :[0-9a-f]{8} is gone \(NOSERVICE\): 1 tickets asked again")
+        wait_until(lambda: self.cmd("held") == "held n=1 allocated=1", scaled(5), "only the kept DS allocated")
+        self.assertRegex(self.cmd("dsstats"), r"^dsstats surplus=1 released=1 orphaned=1 reasked=1 ")
+
+    def test_takeover_race_late_first(self):
+        """the other order: the dead controller's late DS comes while the request waits on the new controller's
+        ticket: the request keeps it and cancels that ticket (no DS twice, none left without an owner)."""
+        self.start_ctl([self.fleet("f", ["--match-ms", "60000"], pool=1, max=2),
+                        self.fleet("none", ["--match-ms", "60000"], pool=0, max=1)])
+        self.wait_log_count(r"event=ready ds=1 ", 2, timeout=10)
+        time.sleep(0.3)
+        r = self.cmd("race none f")
+        m = re.match(r"^race kept=(:[0-9a-f]{8})/(\d+) late=(:[0-9a-f]{8})/(\d+)$", r)
+        self.assertTrue(m, r)
+        self.assertEqual(m.group(1, 2), m.group(3, 4))  # the late one kept
+        self.assertRegex(self.cmd("dsstats"), r"^dsstats surplus=0 released=0 orphaned=1 reasked=1 cancelled=1 refs=0$")
+        self.assertEqual(self.cmd("cancel 1"), "err no waiting ticket 1")  # the new controller's ticket: cancelled
+        wait_until(lambda: self.cmd("held") == "held n=1 allocated=1", scaled(5), "only the kept DS allocated")
+        self.assertFalse(self.log_lines(r"ds.client event=released"))
+
+    def test_10000_outstanding(self):
+        """10,000 allocations outstanding at once: 4 caller services x 2,500 coroutines (ds.client), 2 agents with
+        pools of 20 (max 40) whose DSs end their match at once: every one answered exactly once, no DS twice,
+        the refusals of dscontroller_max_tickets (if any) clear and counted. Under a sanitizer (SHOAL_E2E_TIME_SCALE
+        > 1: each exec and each pass over the tickets several times slower) 4 x 500."""
+        per = 2500 if nodeutil.TIME_SCALE <= 1 else 500
+        args = ["--match-ms", "0", "--health-ms", "1000"]
+        self.start_ctl([self.fleet("f", args, pool=20, max=40, crash_count=100000)],
+                       dscontroller_ticket_timeout_ms=int(scaled(80) * 1000),
+                       dscontroller_lost_ms=int(scaled(5) * 1000))  # an agent's report late on a loaded machine
+        wait_until(lambda: len(self.log_lines(r"event=ready ds=20 ")) == 2, scaled(30), "40 ready DSs")
+        time.sleep(0.3)
+        bound = int(scaled(85) * 1000)
+        self.conn.settimeout(bound / 1000.0 + 40)
+        r = self.cmd("multi 4 %d f %d" % (per, bound))
+        m = re.match(r"^multi n=%d ok=(\d+) errors=0 refused=(\d+) dup=0 maxms=(\d+) ms=(\d+)$" % (4 * per), r)
+        self.assertTrue(m, "%s; %s" % (r, self.log_lines(r"e2e_dsc multi: ")[-5:]))
+        ok, refused, maxms, ms = (int(x) for x in m.groups())
+        self.assertEqual(ok + refused, 4 * per, r)
+        for line in self.log_lines(r"e2e_dsc multi: ")[:5]:
+            self.assertRegex(line, r"fleet f: no ready DS and \d+ tickets waiting already")
+        self.assertLessEqual(maxms, bound + 500, r)
+        self.assertEqual(self.cmd("dups"), "dups 0")
+        self.assertFalse(self.log_lines(r"DUPLICATE"))
+        # a DS sent twice for one request (a call retried after its bound) is given back, never kept twice
+        surplus = len(self.log_lines(r"ds.client event=released"))
+        self.assertLessEqual(surplus, 100, "%d DSs given back" % surplus)
+        print("%d outstanding: %d served (%d refused) in %d ms (%.0f/s), the longest wait %d ms, %d surplus given back"
+              % (4 * per, ok, refused, ms, ok * 1000.0 / ms, maxms, surplus))
+
+
 HEARTBEAT_MS = 250
 MISSES = 4
 BOUND_MS = HEARTBEAT_MS * MISSES + 1000  # the registry's failure-detection bound (docs/registry.md)
@@ -801,6 +906,70 @@ class Standby(DsCase):
         self.assertRegex(self.cmd("burst 1 5 arena"), r"^burst ok=5 tickets=0 errors=0 dup=0 ")
         print("takeover: controller 3 active %d ms after kill -9 of controller 2, first allocation answered after %d ms "
               "(%d tries, answer %r; bound %d ms)" % (active_ms, took_ms, tries, first.split(" ")[0], BOUND_MS))
+
+
+class StandbyTickets(DsCase):
+    """ds.client across a takeover: Standby's three nodes; tickets waiting at the active controller when its node is
+    killed -9 are asked again of the new one by the client; no caller waits past its bound, none is stranded."""
+
+    cluster_node = Standby.cluster_node
+
+    def test_tickets_survive_kill9(self):
+        ports = free_ports(3)
+        self.cluster = ",".join("%d@127.0.0.1:%d" % (n, ports[n - 1]) for n in (1, 2, 3))
+        # 6 ready at first (3 per agent), the refills READY 1.5 s after their start: most requests wait as tickets
+        fleets = [self.fleet("v1", ["--match-ms", "60000", "--ready-ms", "1500"], pool=3, max=30)]
+        path = self.path("fleets.lua")
+        nodeutil.write_file(path, "return " + lua(fleets) + "\n")
+        self.n = self.cluster_node(1, start="e2e_dsc_driver", registry=True, dsagent_fleets=path,
+                                   dsagent_keeper=KEEPER, dsagent_logdir=self.path("logs"), dsagent_check_ms=50,
+                                   dsagent_controller="lease:dscontroller", dsagent_report_ms=100,
+                                   dsc_lease="dscontroller", dsc_call_ms=int(scaled(0.5) * 1000))
+        port = int(self.n.wait_log(r"e2e_dsc_driver port (\d+)", timeout=10).group(1))
+        keys = dict(start="dscontroller", dscontroller_lease="dscontroller", dscontroller_ticket_timeout_ms=20000)
+        n2 = self.cluster_node(2, **keys)
+        n2.wait_log(r"dscontroller 2: active \(lease epoch 1\)", timeout=15)
+        n3 = self.cluster_node(3, **keys)
+        n3.wait_log(r"dscontroller 3: standby \(active: 2, lease epoch 1\)", timeout=15)
+        self.conn = socket.create_connection(("127.0.0.1", port), timeout=scaled(10))
+        self.addCleanup(self.conn.close)
+        self.rf = self.conn.makefile("r")
+        wait_until(lambda: len(re.findall(r"dscontroller event=agent_joined", n2.log())) >= 2, scaled(10),
+                   "both agents report to controller 2")
+        self.wait_log_count(r"event=ready ds=3 ", 2, timeout=15)
+        time.sleep(0.3)  # the last reports
+        bound_ms = int(scaled(15) * 1000)
+        c2 = socket.create_connection(("127.0.0.1", port), timeout=bound_ms / 1000.0 + 20)
+        self.addCleanup(c2.close)
+        c2.sendall(b"dsalloc 40 v1 %d\n" % bound_ms)
+        wait_until(lambda: 0 < int(self.cmd("pending").split()[1]) <= 34, scaled(5), "the ready DSs handed out")
+        time.sleep(0.2)  # the rest have their tickets
+        waiting = int(self.cmd("pending").split()[1])
+        self.assertGreater(waiting, 20)  # tickets outstanding at the kill
+        killed = time.monotonic()
+        n2.proc.send_signal(signal.SIGKILL)
+        n2.proc.wait(timeout=5)
+        r = c2.makefile("r").readline().rstrip("\n")
+        took = time.monotonic() - killed
+        m = re.match(r"^dsalloc n=40 ok=(\d+) errors=(\d+) refused=0 dup=0 maxms=(\d+)$", r)
+        self.assertTrue(m, "%s; %s" % (r, self.log_lines(r"e2e_dsc dsalloc: ")))
+        ok, errors, maxms = (int(x) for x in m.groups())
+        self.assertLessEqual(maxms, bound_ms + 300, r)  # no caller past its bound
+        self.assertEqual(ok, 40, "every caller got a DS: %s; %s" % (r, self.log_lines(r"e2e_dsc dsalloc: ")))
+        self.assertTrue(n3.wait_log(r"dscontroller 3: active \(lease epoch 2\)", timeout=1))
+        st = self.cmd("dsstats")
+        m2 = re.match(r"^dsstats surplus=(\d+) released=(\d+) orphaned=(\d+) reasked=(\d+) cancelled=\d+ refs=\d+$", st)
+        self.assertTrue(m2, st)
+        surplus, _, orphaned, reasked = (int(x) for x in m2.groups())
+        self.assertGreater(orphaned, 0, st)  # the client saw the controller go and asked again
+        self.assertGreaterEqual(reasked, orphaned, st)
+        self.assertIn("ds.client: dscontroller", self.n.log())
+        # no DS twice; none allocated without an owner (a surplus one is given back and ends)
+        self.assertEqual(self.cmd("dups"), "dups 0")
+        wait_until(lambda: self.cmd("held") == "held n=40 allocated=40", scaled(10),
+                   "the agents' allocated DSs are exactly the 40 held (last: %s)" % self.cmd("held"))
+        print("tickets across kill -9: %d waiting at the kill, all 40 served %.1f s after it (longest wait %d ms, "
+              "bound %d ms); %s" % (waiting, took, maxms, bound_ms, st))
 
 
 class Console(DsCase):
