@@ -81,6 +81,8 @@ local function integers(t)
 	return t
 end
 
+registry.integers = integers -- for the etcd client (shoal/registry_etcd.lua)
+
 local function component(c)
 	integers(c)
 	integers(c.status)

@@ -110,14 +110,7 @@ end
 
 -- cjson decodes every number as a float: whole ones back to integers
 -- (a status handle, a port), as the built-in client does.
-local function integers(t)
-	for k, v in pairs(t) do
-		if math.type(v) == "float" then
-			t[k] = math.tointeger(v) or v
-		end
-	end
-	return t
-end
+local integers = require("shoal.registry").integers
 
 -- A component from a kv (value JSON; inc its register revision).
 local function from_kv(kv)
