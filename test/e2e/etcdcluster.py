@@ -20,6 +20,21 @@ def missing_message():
             "(bash scripts/deps.sh installs it)")
 
 
+def check_missing_fails(case, script, test_name):
+    """Runs test `test_name` of `script` with an empty PATH: it must fail
+    (never skip) and say that etcd is missing. -> its output."""
+    import sys
+    env = dict(os.environ, PATH=case.path("empty"))
+    os.makedirs(env["PATH"])
+    r = subprocess.run([sys.executable, os.path.abspath(script), "--shoal", nodeutil.SHOAL_BIN,
+                        "--source", nodeutil.SOURCE_DIR, test_name],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env,
+                       timeout=nodeutil.scaled(30))
+    case.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+    case.assertIn("etcd not found on PATH", r.stdout + r.stderr)
+    return r.stdout + r.stderr
+
+
 class EtcdCluster:
     def __init__(self, workdir, n=3):
         self.dir = workdir

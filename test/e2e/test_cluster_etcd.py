@@ -20,7 +20,6 @@ failure."""
 
 import os
 import signal
-import subprocess
 import sys
 import time
 
@@ -203,14 +202,7 @@ class ClusterEtcd(NodeTestCase):
 
     def test_missing_etcd_is_a_failure(self):
         """Without etcd on PATH the test fails (never skips) and says why."""
-        env = dict(os.environ, PATH=self.path("empty"))
-        os.makedirs(env["PATH"])
-        r = subprocess.run([sys.executable, os.path.abspath(__file__), "--shoal", nodeutil.SHOAL_BIN,
-                            "--source", nodeutil.SOURCE_DIR, "ClusterEtcd.test_whole_cluster_on_etcd"],
-                           stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env,
-                           timeout=nodeutil.scaled(30))
-        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
-        self.assertIn("etcd not found on PATH", r.stdout + r.stderr)
+        etcdcluster.check_missing_fails(self, __file__, "ClusterEtcd.test_whole_cluster_on_etcd")
 
 
 if __name__ == "__main__":

@@ -841,18 +841,22 @@ class Standby(DsCase):
         return self.node(self.config("node%d-%d.lua" % (n, life), **cfg), name="node%d-%d" % (n, life),
                          logfile=cfg["logfile"], env={"SHOAL_CLUSTER_SECRET": "e2e-ds-standby"})
 
-    def test_kill9_active(self):
+    def driver_node(self, fleets):
+        """Node 1 of three (self.cluster set here): the registry, two dsagents with `fleets` reporting to
+        "lease:dscontroller" and the driver calling through the lease client. -> the driver's port."""
         ports = free_ports(3)
         self.cluster = ",".join("%d@127.0.0.1:%d" % (n, ports[n - 1]) for n in (1, 2, 3))
-        fleets = [self.fleet("v1", ["--match-ms", "60000"], pool=20, max=40),
-                  self.fleet("v2", ["--match-ms", "60000"], pool=20, max=40)]
         path = self.path("fleets.lua")
         nodeutil.write_file(path, "return " + lua(fleets) + "\n")
         self.n = self.cluster_node(1, start="e2e_dsc_driver", registry=True, dsagent_fleets=path,
                                    dsagent_keeper=KEEPER, dsagent_logdir=self.path("logs"), dsagent_check_ms=50,
                                    dsagent_controller="lease:dscontroller", dsagent_report_ms=100,
                                    dsc_lease="dscontroller", dsc_call_ms=int(scaled(0.5) * 1000))
-        port = int(self.n.wait_log(r"e2e_dsc_driver port (\d+)", timeout=10).group(1))
+        return int(self.n.wait_log(r"e2e_dsc_driver port (\d+)", timeout=10).group(1))
+
+    def test_kill9_active(self):
+        port = self.driver_node([self.fleet("v1", ["--match-ms", "60000"], pool=20, max=40),
+                                 self.fleet("v2", ["--match-ms", "60000"], pool=20, max=40)])
         n2 = self.cluster_node(2, start="dscontroller", dscontroller_lease="dscontroller")
         n2.wait_log(r"dscontroller 2: active \(lease epoch 1\)", timeout=15)
         n3 = self.cluster_node(3, start="dscontroller", dscontroller_lease="dscontroller", console=True,
@@ -913,19 +917,11 @@ class StandbyTickets(DsCase):
     killed -9 are asked again of the new one by the client; no caller waits past its bound, none is stranded."""
 
     cluster_node = Standby.cluster_node
+    driver_node = Standby.driver_node
 
     def test_tickets_survive_kill9(self):
-        ports = free_ports(3)
-        self.cluster = ",".join("%d@127.0.0.1:%d" % (n, ports[n - 1]) for n in (1, 2, 3))
         # 6 ready at first (3 per agent), the refills READY 1.5 s after their start: most requests wait as tickets
-        fleets = [self.fleet("v1", ["--match-ms", "60000", "--ready-ms", "1500"], pool=3, max=30)]
-        path = self.path("fleets.lua")
-        nodeutil.write_file(path, "return " + lua(fleets) + "\n")
-        self.n = self.cluster_node(1, start="e2e_dsc_driver", registry=True, dsagent_fleets=path,
-                                   dsagent_keeper=KEEPER, dsagent_logdir=self.path("logs"), dsagent_check_ms=50,
-                                   dsagent_controller="lease:dscontroller", dsagent_report_ms=100,
-                                   dsc_lease="dscontroller", dsc_call_ms=int(scaled(0.5) * 1000))
-        port = int(self.n.wait_log(r"e2e_dsc_driver port (\d+)", timeout=10).group(1))
+        port = self.driver_node([self.fleet("v1", ["--match-ms", "60000", "--ready-ms", "1500"], pool=3, max=30)])
         keys = dict(start="dscontroller", dscontroller_lease="dscontroller", dscontroller_ticket_timeout_ms=20000)
         n2 = self.cluster_node(2, **keys)
         n2.wait_log(r"dscontroller 2: active \(lease epoch 1\)", timeout=15)

@@ -6,8 +6,6 @@ this runner's control socket. A missing etcd binary is a failure."""
 
 import os
 import socket
-import subprocess
-import sys
 import threading
 
 import etcdcluster
@@ -90,15 +88,8 @@ class RegistryEtcd(NodeTestCase):
 
     def test_missing_etcd_is_a_failure(self):
         """Without etcd on PATH the test fails (never skips) and says why."""
-        env = dict(os.environ, PATH=self.path("empty"))
-        os.makedirs(env["PATH"])
-        r = subprocess.run([sys.executable, os.path.abspath(__file__), "--shoal", nodeutil.SHOAL_BIN,
-                            "--source", nodeutil.SOURCE_DIR, "RegistryEtcd.test_lua_cases"],
-                           stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env,
-                           timeout=nodeutil.scaled(30))
-        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
-        self.assertIn("etcd not found on PATH", r.stdout + r.stderr)
-        self.assertIn("FAIL: test_lua_cases", r.stdout + r.stderr)
+        out = etcdcluster.check_missing_fails(self, __file__, "RegistryEtcd.test_lua_cases")
+        self.assertIn("FAIL: test_lua_cases", out)
 
 
 if __name__ == "__main__":
