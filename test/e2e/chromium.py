@@ -92,11 +92,11 @@ class Chromium:
                     "(bash scripts/deps.sh installs it)")
         self.proc, self.cdp = None, None
         profile = tempfile.mkdtemp(prefix="chromium-", dir=tc.tmp)
-        self.proc = subprocess.Popen(
+        self.proc = subprocess.Popen(nodeutil.owned(
             [exe, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
              "--no-default-browser-check", "--disable-extensions", "--window-size=" + window,
              "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
-             "--user-data-dir=" + profile, "about:blank"],
+             "--user-data-dir=" + profile, "about:blank"]),
             stdout=subprocess.DEVNULL, stderr=open(tc.path("chromium.log"), "wb"), start_new_session=True)
         port_file = os.path.join(profile, "DevToolsActivePort")
         nodeutil.wait_until(lambda: os.path.exists(port_file) and open(port_file).read().count("\n") >= 1,

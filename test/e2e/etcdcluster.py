@@ -60,7 +60,7 @@ class EtcdCluster:
 
     def start_member(self, i):
         log = open(os.path.join(self.dir, "m%d.log" % i), "ab")
-        self.procs[i] = subprocess.Popen(self.command(i), stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        self.procs[i] = subprocess.Popen(nodeutil.owned(self.command(i)), stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         log.close()
 
     def start(self, timeout=30):

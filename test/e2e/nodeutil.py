@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -33,6 +34,20 @@ TIME_SCALE = float(os.environ.get("SHOAL_E2E_TIME_SCALE", "1") or "1")
 def scaled(seconds):
     """A timeout in seconds, stretched by SHOAL_E2E_TIME_SCALE."""
     return seconds * TIME_SCALE
+
+
+SETPRIV = shutil.which("setpriv")  # util-linux: essential on Debian
+
+
+def owned(cmd):
+    """cmd run so that it dies with this test process (SIGKILL as its parent
+    death signal, set by setpriv before exec): ctest kills only the runner
+    script at a timeout, and a node left running would load the tests after
+    it. Only from the main thread: the death signal follows the thread that
+    forked, and a helper thread ends before the test does."""
+    if SETPRIV and threading.current_thread() is threading.main_thread():
+        return [SETPRIV, "--pdeathsig", "KILL"] + list(cmd)
+    return list(cmd)
 
 
 def services_dir():
@@ -129,7 +144,7 @@ class Node:
     def start(self):
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
-                [SHOAL_BIN, self.config],
+                owned([SHOAL_BIN, self.config]),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,

@@ -29,14 +29,6 @@ MAX_REQUEST = 4096
 INSTALL = "install Debian's prometheus package (bash scripts/deps.sh)"
 
 
-def die_with_parent():
-    """In the child before exec: SIGKILL when this test process dies, even
-    if it is killed before its cleanups run (a ctest timeout)."""
-    import ctypes
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, 9)
-
-
 def tool(name):
     path = shutil.which(name)
     if path is None:
@@ -243,10 +235,9 @@ class Prometheus(MetricsCase):
             "scrape_configs:\n  - job_name: shoal\n    static_configs:\n      - targets: [%s]\n"
         ) % ", ".join('"127.0.0.1:%d"' % self.metrics_port[x] for x in self.NODES))
         out = open(self.path("prometheus.log"), "wb")
-        proc = subprocess.Popen([binary, "--config.file=" + cfg, "--storage.tsdb.path=" + self.path("tsdb"),
-                                 "--web.listen-address=127.0.0.1:%d" % port, "--log.level=warn"],
-                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                preexec_fn=die_with_parent)
+        proc = subprocess.Popen(nodeutil.owned([binary, "--config.file=" + cfg, "--storage.tsdb.path=" + self.path("tsdb"),
+                                 "--web.listen-address=127.0.0.1:%d" % port, "--log.level=warn"]),
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
 
         def stop():
             if proc.poll() is None:
