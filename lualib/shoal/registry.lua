@@ -158,7 +158,7 @@ local function filter_text(filter)
 end
 
 -- addr: the registry service (handle or name), or a table {backend =
--- "etcd", endpoints, timeout, prefix, dead} for the etcd backend
+-- "etcd", endpoints, timeout, prefix, dead, suspect} for the etcd backend
 -- (shoal/registry_etcd.lua). A name while the config says
 -- registry_backend = "etcd" is the etcd backend of the config's keys.
 function registry.new(addr)
@@ -172,7 +172,7 @@ function registry.new(addr)
 	if backend == "etcd" then
 		return require("shoal.registry_etcd").new({ endpoints = shoal.config("registry_etcd_endpoints"),
 			timeout = shoal.config("registry_etcd_timeout_ms"), prefix = shoal.config("registry_etcd_prefix"),
-			dead = shoal.config("registry_dead") })
+			dead = shoal.config("registry_dead"), suspect = shoal.config("registry_suspect") })
 	end
 	return setmetatable({ addr = addr }, client)
 end

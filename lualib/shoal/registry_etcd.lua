@@ -3,12 +3,18 @@
 -- registry's state kept in etcd instead of cservice/registry.c.
 --
 --   local r = registry.new{backend = "etcd", endpoints = "127.0.0.1:2379,...",
---                          timeout = 1000, prefix = "/shoal/", dead = 4}
+--                          timeout = 1000, prefix = "/shoal/", dead = 4, suspect = 2}
 --
 -- Keys under the prefix P:
 --   P.."c/T/I"    a component (JSON), bound to an etcd lease of TTL
 --                 interval * dead (s, at least 2): one lease per life; a
 --                 heartbeat is the lease's keepalive, a status change a put
+--   P.."b/T/I"    a heartbeat: put (value: the inc) by every heartbeat
+--                 without a status put, bound to the life's etcd lease;
+--                 watchers that miss `suspect` intervals of them (and of
+--                 status puts) send `suspect`, and `status` when they resume
+--   P.."lk/NAME"  a marker put with a named lease's first grant: a free
+--                 lease (no l/ key) is known, as on the built-in registry
 --   P.."left/T/I" written in the same transaction as a leave's delete, so
 --                 watchers tell `leave` (a delete with it) from `dead` (the
 --                 lease expired)
@@ -93,10 +99,11 @@ function M.new(opts)
 		-- as the built-in client's addr: registry.new(r.addr) is another
 		-- client of the same registry (lease.serve, object_life, pulse)
 		addr = { backend = "etcd", endpoints = opts.endpoints, timeout = opts.timeout, prefix = prefix,
-			dead = opts.dead },
+			dead = opts.dead, suspect = opts.suspect },
 		etcd = etcd.new { endpoints = opts.endpoints, timeout = opts.timeout or 1000 },
 		prefix = prefix,
 		dead = opts.dead or 4,
+		suspect = opts.suspect or 2,
 		watches = {},
 		stats = { unavailable = 0 },
 		backend = "etcd",
@@ -192,6 +199,7 @@ function client:register(spec)
 		local r = call(self, "/v3/kv/put", { key = b64(ckey(self, copy.type, copy.id)), value = value_of(self),
 			lease = g.ID })
 		self.inc = num(r.header.revision)
+		self.put_value = value_of(self, self.inc) -- the status the watchers have
 	end)
 	if before ~= nil and before ~= self.inc then
 		if self.keeping then -- the pulse beats for the new life
@@ -211,17 +219,26 @@ local function beat(self, status)
 	if num(r.result and r.result.TTL) <= 0 then
 		fail(shoal.errors.STALE, "registry: " .. self.spec.type .. "/" .. self.spec.id .. " was declared dead, register again")
 	end
-	if status and next(status) then
-		local key = b64(ckey(self, self.spec.type, self.spec.id))
-		local t = call(self, "/v3/kv/txn", {
-			compare = { { key = key, target = "LEASE", result = "EQUAL", lease = self.lease_id } },
-			success = { { request_put = { key = key, value = value_of(self, self.inc), lease = self.lease_id } } },
-		})
-		if not t.succeeded then
-			fail(shoal.errors.STALE, "registry: stale incarnation " .. self.inc .. " of " .. self.spec.type .. "/" ..
-				self.spec.id)
-		end
+	local value = status and next(status) and value_of(self, self.inc)
+	if not value or value == self.put_value then
+		-- what watchers see of a heartbeat (a keepalive is the leader's
+		-- alone): the beat key, so they can tell a silent life (suspect)
+		call(self, "/v3/kv/put", { key = b64(self.prefix .. "b/" .. self.spec.type .. "/" .. tostring(self.spec.id)),
+			value = b64(tostring(self.inc)), lease = self.lease_id })
+		return true
 	end
+	-- a changed status: a put of the component (a status event; it counts
+	-- as a heartbeat for the watchers too)
+	local key = b64(ckey(self, self.spec.type, self.spec.id))
+	local t = call(self, "/v3/kv/txn", {
+		compare = { { key = key, target = "LEASE", result = "EQUAL", lease = self.lease_id } },
+		success = { { request_put = { key = key, value = value, lease = self.lease_id } } },
+	})
+	if not t.succeeded then
+		fail(shoal.errors.STALE, "registry: stale incarnation " .. self.inc .. " of " .. self.spec.type .. "/" ..
+			self.spec.id)
+	end
+	self.put_value = value
 	return true
 end
 
@@ -331,9 +348,10 @@ end
 -- bound to its etcd lease, the target's key still bound to the etcd lease
 -- seen; the key is put with the target's value and etcd lease (never
 -- free in between). As cservice/registry.c: transferred false (nothing
--- changes) from a requester that does not hold it, INVAL for a target
--- that is not a live life or is the requester; a free lease and one never
--- asked for are the same on etcd (no key): "transfer: no lease N".
+-- changes) from a requester that does not hold it (a free lease too: its
+-- lk/ marker says it was granted once), INVAL for a target that is not a
+-- live life or is the requester, and "transfer: no lease N" for a name
+-- never granted.
 local function do_transfer(self, name, key, to)
 	if type(to) ~= "table" or to.type == nil or to.id == nil or math.tointeger(tonumber(to.inc)) == nil then
 		fail(shoal.errors.INVAL, "registry: transfer: missing to_type, to_id or to_inc")
@@ -341,17 +359,18 @@ local function do_transfer(self, name, key, to)
 	local me = b64(ckey(self, self.spec.type, self.spec.id))
 	local tkey = b64(ckey(self, to.type, to.id))
 	local t = call(self, "/v3/kv/txn", { success = { { request_range = { key = key } },
-		{ request_range = { key = me } }, { request_range = { key = tkey } } } })
+		{ request_range = { key = me } }, { request_range = { key = tkey } },
+		{ request_range = { key = b64(self.prefix .. "lk/" .. name) } } } })
 	local function first(i)
 		local kvs = t.responses[i].response_range.kvs
 		return kvs and kvs[1]
 	end
-	local lkv, mkv, tkv = first(1), first(2), first(3)
+	local lkv, mkv, tkv, known = first(1), first(2), first(3), first(4)
 	if not mkv or mkv.lease ~= self.lease_id then
 		fail(shoal.errors.STALE, string.format("registry: %s/%s was declared dead, register again", self.spec.type,
 			tostring(self.spec.id)))
 	end
-	if not lkv then
+	if not lkv and not known then
 		fail(shoal.errors.INVAL, "registry: transfer: no lease " .. name)
 	end
 	local target = tkv and from_kv(tkv)
@@ -399,7 +418,8 @@ local function do_lease(self, verb, name, to)
 		local t = call(self, "/v3/kv/txn", {
 			compare = { { key = key, target = "CREATE", result = "EQUAL", create_revision = "0" },
 				{ key = me, target = "LEASE", result = "EQUAL", lease = self.lease_id } },
-			success = { { request_put = { key = key, value = value_of(self, self.inc), lease = self.lease_id } } },
+			success = { { request_put = { key = key, value = value_of(self, self.inc), lease = self.lease_id } },
+				{ request_put = { key = b64(self.prefix .. "lk/" .. name), value = b64("1") } } },
 			failure = { { request_range = { key = key } }, { request_range = { key = me } } },
 		})
 		local kv
@@ -457,14 +477,25 @@ function client:transfer(name, to)
 	return raising(do_lease, self, "transfer", name, to)
 end
 
+-- Held leases from their l/ keys, then the free ones (an lk/ marker
+-- without a key; epoch 0: the key that had it is gone), as the built-in
+-- registry lists them (holder nil).
 function client:leases(name)
 	local kvs = raising(range, self, self.prefix .. "l/" .. (name or ""))
-	local out = {}
+	local known = raising(range, self, self.prefix .. "lk/" .. (name or ""))
+	local out, held = {}, {}
 	for _, kv in ipairs(kvs) do
 		local l = lease_of(kv)
 		l.name = unb64(kv.key):sub(#self.prefix + 3)
 		if name == nil or l.name == name then
 			out[#out + 1] = l
+			held[l.name] = true
+		end
+	end
+	for _, kv in ipairs(known) do
+		local n = unb64(kv.key):sub(#self.prefix + 4)
+		if (name == nil or n == name) and not held[n] then
+			out[#out + 1] = { name = n, epoch = 0 }
 		end
 	end
 	return out
@@ -484,6 +515,44 @@ local function filter_text(filter)
 		parts[#parts + 1] = "tag=" .. filter.tag
 	end
 	return table.concat(parts, " ")
+end
+
+-- Suspect: a watcher's own view, as the built-in registry's (a
+-- keepalive reaches only the leader). w.live holds the matching lives
+-- ("T/I" -> {c = the component, last = when its last heartbeat, beat
+-- key or status put, reached us, suspect}); one that misses `suspect`
+-- intervals is sent `suspect`, and `status` (state alive) when its
+-- heartbeats come again. Always before its `dead`.
+local function emit(w, c, event, state)
+	local e = {}
+	for k, v in pairs(c) do
+		e[k] = v
+	end
+	e.event, e.state, e.age_ms = event, state, 0
+	w.seq = w.seq + 1
+	e.seq, e.watch = w.seq, w.text
+	w.fn(e)
+end
+
+local function track(w, c)
+	w.live[c.type .. "/" .. c.id] = { c = c, last = shoal.now() }
+end
+
+local SUSPECT_TICK_MS = 50
+
+local function watch_silence(self, w)
+	shoal.fork(function()
+		while not w.stopped do
+			shoal.sleep(SUSPECT_TICK_MS)
+			local now = shoal.now()
+			for _, rec in pairs(w.live) do
+				if not rec.suspect and now - rec.last > (rec.c.interval or 1000) * self.suspect then
+					rec.suspect = true
+					emit(w, rec.c, "suspect", "suspect")
+				end
+			end
+		end
+	end)
 end
 
 -- The events of one watch response, in order, to w.fn.
@@ -525,6 +594,26 @@ local function deliver(self, w, result)
 			if e and not matches(e, w.filter) then
 				e = nil
 			end
+			if e then
+				local rec = w.live[rest:sub(3)]
+				if e.event == "dead" and rec and not rec.suspect then
+					emit(w, rec.c, "suspect", "suspect")
+				end
+				if ev.type == "DELETE" then
+					w.live[rest:sub(3)] = nil
+				else
+					track(w, e)
+				end
+			end
+		elseif rest:sub(1, 2) == "b/" and ev.type ~= "DELETE" then
+			local rec = w.live[rest:sub(3)]
+			if rec and num(unb64(ev.kv.value or "")) == rec.c.inc then
+				rec.last = shoal.now()
+				if rec.suspect then -- alive again
+					rec.suspect = false
+					emit(w, rec.c, "status", "alive")
+				end
+			end
 		end
 		if e then
 			w.seq = w.seq + 1
@@ -535,8 +624,11 @@ local function deliver(self, w, result)
 end
 
 local function start_stream(self, w)
-	w.stream = self.etcd:watch({ key = b64(self.prefix), range_end = b64(etcd.prefix_end(self.prefix)),
-		start_revision = tostring(w.rev + 1), prev_kv = true }, function(result)
+	-- a lease's watch: its one key (not every heartbeat's beat key)
+	local range = w.filter.lease and { key = b64(self.prefix .. "l/" .. w.filter.lease) }
+		or { key = b64(self.prefix), range_end = b64(etcd.prefix_end(self.prefix)) }
+	range.start_revision, range.prev_kv = tostring(w.rev + 1), true
+	w.stream = self.etcd:watch(range, function(result)
 		deliver(self, w, result)
 		-- resume after the last event seen (not the header's revision: a
 		-- catching-up watcher may still owe events below it)
@@ -580,8 +672,14 @@ function client:watch(filter, fn)
 			end
 		end
 	end
-	local w = { filter = filter, text = text, fn = fn, seq = 0, rev = rev }
+	local w = { filter = filter, text = text, fn = fn, seq = 0, rev = rev, live = {} }
 	self.watches[text] = w
+	if not filter.lease then
+		for _, c in ipairs(list) do
+			track(w, c)
+		end
+		watch_silence(self, w)
+	end
 	start_stream(self, w)
 	return list
 end

@@ -67,7 +67,8 @@ function api.cases(opts)
 		return api.wait_event(events, what, id, name, inc, ms or dead_ms + slack + 1500)
 	end
 
-	-- Event names about id in order, without "suspect" (built-in only).
+	-- Event names about id in order, without "suspect" (its timing is
+	-- api_suspect's).
 	local function names(events, id)
 		local out = {}
 		for _, e in ipairs(events) do
@@ -171,6 +172,48 @@ function api.cases(opts)
 		w:unwatch { type = "life" }
 	end
 
+	-- A silent life is suspect before it is dead (suspect missed intervals,
+	-- then dead ones); one whose heartbeats come back while suspect is
+	-- alive again: a status event of state alive.
+	function cases.api_suspect()
+		local w, g = new()
+		local events = collect(w, { type = "quiet" })
+		local a, b = new(g), new(g)
+		local ainc = a:register(component("quiet", "a"))
+		local binc = b:register(component("quiet", "b"))
+		a:keepalive()
+		b:keepalive()
+		shoal.sleep(interval * 3) -- beating: neither is suspect
+		for _, e in ipairs(events) do
+			t.ok(e.event ~= "suspect", "no suspect while beating (" .. e.id .. ")")
+		end
+		a:silence()
+		b:silence()
+		local sb = wait_event(events, "b suspect", "b", "suspect", binc)
+		t.eq(sb.state, "suspect", "state suspect")
+		b:heartbeat() -- back before it is dead
+		b:keepalive()
+		local back = t.wait_until(function()
+			for _, e in ipairs(events) do
+				if e.id == "b" and e.event == "status" and e.seq > sb.seq then
+					return e
+				end
+			end
+		end, dead_ms + slack, 10, "b alive again")
+		t.eq(back.state, "alive", "alive again")
+		t.eq(back.inc, binc, "the same life")
+		local sa = wait_event(events, "a suspect", "a", "suspect", ainc)
+		local da = wait_event(events, "a dead", "a", "dead", ainc)
+		t.ok(sa.seq < da.seq, "suspect before dead")
+		b:leave()
+		wait_event(events, "b leave", "b", "leave", binc)
+		for _, e in ipairs(events) do
+			t.ok(not (e.id == "b" and e.event == "dead"), "b never dead")
+		end
+		check_seq(events)
+		w:unwatch { type = "quiet" }
+	end
+
 	-- Named leases: grant, refuse, release, end of life frees, transfer.
 	function cases.api_leases()
 		local w, g = new()
@@ -212,6 +255,15 @@ function api.cases(opts)
 		-- release, then the end of the holder's life frees it
 		local rel = b:release("mgr")
 		t.eq(rel.released, true, "b releases it")
+		-- a free lease: listed without a holder; its transfer is not
+		-- refused, it just moves nothing; a name never granted is refused
+		local free = w:leases("mgr")
+		t.eq(#free, 1, "the free lease listed")
+		t.eq(free[1].holder, nil, "without a holder")
+		local ft = b:transfer("mgr", { type = "mgr", id = "c", inc = c.inc })
+		t.eq(ft.transferred, false, "a free lease's transfer: transferred false")
+		t.eq(ft.holder, nil, "still free")
+		t.raises("transfer: no lease nosuch", b.transfer, b, "nosuch", { type = "mgr", id = "c", inc = c.inc })
 		local lc = c:lease("mgr")
 		t.eq(lc.granted, true, "c takes it")
 		t.ok(lc.epoch > tr.epoch, "a higher epoch again")
@@ -245,7 +297,7 @@ function api.cases(opts)
 	end
 
 	return cases, { "api_bad_arguments", "api_register_query", "api_events_in_order", "api_reregister_after_dead",
-		"api_leases" }
+		"api_suspect", "api_leases" }
 end
 
 return api

@@ -41,10 +41,12 @@ local function wait_event(events, what, id, name, ms)
 	return api.wait_event(events, what, id, name, nil, ms or 5000)
 end
 
-local function names(events, id)
+-- Event names about id in order; "suspect" only if asked (it depends on
+-- how long a life goes without a heartbeat).
+local function names(events, id, suspect)
 	local out = {}
 	for _, e in ipairs(events) do
-		if e.id == id then
+		if e.id == id and (suspect or e.event ~= "suspect") then
 			out[#out + 1] = e.event
 		end
 	end
@@ -96,9 +98,9 @@ function cases.events_in_order()
 	t.eq(q[1].inc, inc, "inc")
 	t.eq(q[1].state, "alive", "state")
 	a:heartbeat { load = 5 }
+	a:keepalive()
 	wait_event(events, "a status", "a", "status")
 	t.eq(w:query { type = "game" }[1].status.load, 5, "status merged")
-	a:keepalive()
 	b:leave()
 	wait_event(events, "b leave", "b", "leave")
 	-- a keeps beating well past its TTL (2 s): alive; then silenced: dead
@@ -111,7 +113,11 @@ function cases.events_in_order()
 	local dead = wait_event(events, "a dead", "a", "dead", 11000)
 	t.between(shoal.now() - t0, 500, 10000, "dead after the lease's TTL")
 	t.eq(dead.inc, inc, "the dead life's inc")
-	t.eq(names(events, "a"), "join,status,dead", "a's events")
+	-- (a beat loop held up past interval x suspect on a loaded machine is
+	-- a suspect and a status "alive again" more: allowed)
+	local an = names(events, "a")
+	t.ok(an:find("^join,status,") and (an:gsub(",status", "")) == "join,dead", "a's events: " .. names(events, "a", true))
+	t.ok(names(events, "a", true):match(",suspect,dead$"), "suspect just before dead: " .. names(events, "a", true))
 	t.eq(names(events, "b"), "join,leave", "b's events")
 	for i, e in ipairs(events) do
 		t.eq(e.seq, i, "seq " .. i)
@@ -120,7 +126,7 @@ function cases.events_in_order()
 	-- a heartbeat of the dead life registers again: a new inc, a join
 	local inc2 = a:heartbeat()
 	t.ok(inc2 > inc, "a new life has a higher inc")
-	t.wait_until(function() return names(events, "a") == "join,status,dead,join" end, 3000, 20, "a joined again")
+	t.wait_until(function() return names(events, "a"):match(",dead,join$") end, 3000, 20, "a joined again")
 	a:leave()
 	w:unwatch { type = "game" }
 end
