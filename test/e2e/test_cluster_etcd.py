@@ -7,7 +7,7 @@ names only itself: peers come from the etcd watch. Nodes 2 and 3 run a
 baseappmgr (shoal.lease over etcd), all run services/cluster_probe.lua.
 
 In order: the nodes find each other and call each other; SIGSTOP of the
-standby's node past its TTL: `dead`, and after SIGCONT a new incarnation
+standby's node past its TTL: `suspect` then `dead`, and after SIGCONT a new incarnation
 (clusterd registers again); kill -9 of the
 active baseappmgr's node: a `dead` event on node 1 and the standby active
 within the bound (etcd lease TTL = heartbeat_ms x registry_dead, plus
@@ -126,6 +126,9 @@ class ClusterEtcd(NodeTestCase):
                                 scaled(BOUND_S + 5), "frozen node %d dead" % standby, 0.05)[0]
         finally:
             self.running[standby].send_signal(signal.SIGCONT)
+        # suspect first (node 1's watch saw its heartbeats stop), as on the built-in registry
+        sus = [e for e in self.events(1)[before:] if e[:2] == (str(standby), "suspect") and e[2] == frozen[2]]
+        self.assertTrue(sus and sus[0][3] < frozen[3], "suspect before dead: %s" % self.events(1)[before:])
         wait_until(lambda: [e for e in self.events(1)[before:] if e[:2] == (str(standby), "join") and e[2] > frozen[2]],
                    scaled(15), "node %d back with a new incarnation" % standby, 0.1)
         self.running[standby].wait_log(r"clusterd: node %d registered again \(incarnation \d+\)" % standby,
