@@ -192,8 +192,8 @@ static int lstat_(lua_State *L) {
   if (p == NULL || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d %*d %*d %*u %*u %ld",
                           &ut, &stime, &rss) != 3)
     return 0;
-  static long tck, page;
-  if (tck == 0) tck = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+  /* per call, not cached in statics: two dsagents may ask at once on two workers */
+  long tck = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
   lua_pushinteger(L, (lua_Integer)((ut + stime) * 1000 / (unsigned long)tck));
   lua_pushinteger(L, (lua_Integer)rss * page);
   return 2;
