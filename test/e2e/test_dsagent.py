@@ -608,6 +608,7 @@ class Controller(DsCase):
                        dscontroller_ticket_timeout_ms=int(scaled(15) * 1000))
         self.wait_log_count(r"dscontroller event=agent_joined", 2, timeout=5)
         wait_until(lambda: len(self.log_lines(r"event=ready ds=20 ")) == 2, scaled(20), "40 ready DSs")
+        self.conn.settimeout(scaled(30))  # 400 allocations: about 20/s under TSan
         r = self.cmd("burst 50 8 f")
         m = re.match(r"burst ok=(\d+) tickets=(\d+) errors=0 dup=0 agents=2 fleets=", r)
         self.assertTrue(m, r)
