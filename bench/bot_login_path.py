@@ -87,6 +87,8 @@ class BotLoginPath(NodeTestCase):
         except subprocess.TimeoutExpired:
             p.kill()
             out, err = p.communicate()
+        if p.returncode != 0:  # at once: a ctest timeout later would cut the failure's text
+            print("bot exited %s: %s\n%s" % (p.returncode, out[-3000:], err[-3000:]), file=sys.stderr, flush=True)
         self.assertEqual(p.returncode, 0, out + err + "\n" + self.n.describe())
         return json.loads(out)
 
