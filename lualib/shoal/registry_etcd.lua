@@ -115,6 +115,12 @@ local function ckey(self, type, id)
 	return self.prefix .. "c/" .. type .. "/" .. tostring(id)
 end
 
+-- Fails STALE: this client's life is no longer the one in etcd.
+local function declared_dead(self)
+	fail(shoal.errors.STALE, string.format("registry: %s/%s was declared dead, register again", self.spec.type,
+		tostring(self.spec.id)))
+end
+
 -- cjson decodes every number as a float: whole ones back to integers
 -- (a status handle, a port), as the built-in client does.
 local integers = require("shoal.registry").integers
@@ -217,7 +223,7 @@ client.on_register = registry.on_register
 local function beat(self, status)
 	local r = call(self, "/v3/lease/keepalive", { ID = self.lease_id })
 	if num(r.result and r.result.TTL) <= 0 then
-		fail(shoal.errors.STALE, "registry: " .. self.spec.type .. "/" .. self.spec.id .. " was declared dead, register again")
+		declared_dead(self)
 	end
 	local value = status and next(status) and value_of(self, self.inc)
 	if not value or value == self.put_value then
@@ -367,8 +373,7 @@ local function do_transfer(self, name, key, to)
 	end
 	local lkv, mkv, tkv, known = first(1), first(2), first(3), first(4)
 	if not mkv or mkv.lease ~= self.lease_id then
-		fail(shoal.errors.STALE, string.format("registry: %s/%s was declared dead, register again", self.spec.type,
-			tostring(self.spec.id)))
+		declared_dead(self)
 	end
 	if not lkv and not known then
 		fail(shoal.errors.INVAL, "registry: transfer: no lease " .. name)
@@ -428,8 +433,7 @@ local function do_lease(self, verb, name, to)
 		else
 			local mine = t.responses[2].response_range.kvs and t.responses[2].response_range.kvs[1]
 			if not mine or mine.lease ~= self.lease_id then
-				fail(shoal.errors.STALE, string.format("registry: %s/%s was declared dead, register again",
-					self.spec.type, tostring(self.spec.id)))
+				declared_dead(self)
 			end
 			kv = t.responses[1].response_range.kvs and t.responses[1].response_range.kvs[1]
 		end
@@ -523,15 +527,21 @@ end
 -- key or status put, reached us, suspect}); one that misses `suspect`
 -- intervals is sent `suspect`, and `status` (state alive) when its
 -- heartbeats come again. Always before its `dead`.
+-- Numbers event e of watch w and hands it to the watcher.
+local function send(w, e)
+	w.seq = w.seq + 1
+	e.seq, e.watch = w.seq, w.text
+	w.fn(e)
+end
+
+-- Sends a copy of the tracked component c as `event` in `state`.
 local function emit(w, c, event, state)
 	local e = {}
 	for k, v in pairs(c) do
 		e[k] = v
 	end
 	e.event, e.state, e.age_ms = event, state, 0
-	w.seq = w.seq + 1
-	e.seq, e.watch = w.seq, w.text
-	w.fn(e)
+	send(w, e)
 end
 
 local function track(w, c)
@@ -595,12 +605,13 @@ local function deliver(self, w, result)
 				e = nil
 			end
 			if e then
-				local rec = w.live[rest:sub(3)]
+				local life = rest:sub(3)
+				local rec = w.live[life]
 				if e.event == "dead" and rec and not rec.suspect then
 					emit(w, rec.c, "suspect", "suspect")
 				end
 				if ev.type == "DELETE" then
-					w.live[rest:sub(3)] = nil
+					w.live[life] = nil
 				else
 					track(w, e)
 				end
@@ -616,9 +627,7 @@ local function deliver(self, w, result)
 			end
 		end
 		if e then
-			w.seq = w.seq + 1
-			e.seq, e.watch = w.seq, w.text
-			w.fn(e)
+			send(w, e)
 		end
 	end
 end
